@@ -1,0 +1,119 @@
+//! The deployment file (`config/demo.toml` and friends): where to listen,
+//! where data lives, where the jurisdiction files are.
+
+use parley_policy::{ConfigError, Jurisdictions, load_dir};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Default deployment file, relative to the working directory.
+pub const DEFAULT_CONFIG: &str = "config/demo.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentFile {
+    pub server: ServerSection,
+    #[serde(default)]
+    pub storage: StorageSection,
+    pub policy: PolicySection,
+    #[serde(default)]
+    pub tokens: TokenSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address the HTTP API and WebSocket listen on.
+    pub http: SocketAddr,
+    /// URL people open, when behind a proxy; default `http://{http}`.
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// Directory of the SQLite database and keys, relative to the working directory.
+    pub data_dir: PathBuf,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// Directory of jurisdiction files, relative to the deployment file.
+    pub jurisdictions_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSection {
+    /// Accepted clock skew for join tokens, in seconds (0..=300).
+    pub join_token_leeway_seconds: u64,
+}
+
+impl Default for TokenSection {
+    fn default() -> Self {
+        Self {
+            join_token_leeway_seconds: 30,
+        }
+    }
+}
+
+/// A loaded and validated deployment.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub file: DeploymentFile,
+    pub path: PathBuf,
+    pub jurisdictions: Jurisdictions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeploymentError {
+    #[error("cannot read {path}: {source} (give another file with --config)")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error(transparent)]
+    Jurisdiction(#[from] ConfigError),
+}
+
+impl Deployment {
+    pub fn load(path: &Path) -> Result<Self, DeploymentError> {
+        let text = std::fs::read_to_string(path).map_err(|source| DeploymentError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let file: DeploymentFile = toml::from_str(&text).map_err(|e| DeploymentError::Invalid {
+            path: path.into(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        if file.tokens.join_token_leeway_seconds > parley_grants::MAX_LEEWAY_SECONDS {
+            return Err(DeploymentError::Invalid {
+                path: path.into(),
+                message: format!(
+                    "tokens.join_token_leeway_seconds is {}; at most {} seconds of clock skew are accepted",
+                    file.tokens.join_token_leeway_seconds,
+                    parley_grants::MAX_LEEWAY_SECONDS
+                ),
+            });
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let dir = base.join(&file.policy.jurisdictions_dir);
+        let jurisdictions = load_dir(&dir)?;
+        Ok(Self {
+            file,
+            path: path.into(),
+            jurisdictions,
+        })
+    }
+}

@@ -1,0 +1,280 @@
+//! `parley`: the operator's command. `parley up` starts every service in one
+//! process; the other subcommands check configuration, explain policy and
+//! verify the audit log.
+
+mod config;
+
+use clap::{Parser, Subcommand};
+use config::{DEFAULT_CONFIG, Deployment};
+use parley_policy::SessionKind;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "parley",
+    version,
+    about = "Secure video contact for people in custody"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start all services in one process and print the URL to open.
+    Up {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// HTTP listen address (overrides the file), e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        http: Option<SocketAddr>,
+        /// Data directory for the SQLite database and keys (overrides the file).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Policy commands.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Audit log commands.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the deployment file and every jurisdiction file it names.
+    Check {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Print the recording/monitoring decision for a kind of session, with its rule ids.
+    Explain {
+        #[arg(long)]
+        jurisdiction: String,
+        #[arg(long)]
+        kind: SessionKind,
+        /// Assume every participant consented to recording.
+        #[arg(long)]
+        consent: bool,
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of the audit log; non-zero exit naming the first broken entry.
+    Verify {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up { config, http, data } => run_async(up(config, http, data)),
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => config_check(&config),
+        Command::Policy {
+            command:
+                PolicyCommand::Explain {
+                    jurisdiction,
+                    kind,
+                    consent,
+                    config,
+                },
+        } => policy_explain(&config, &jurisdiction, kind, consent),
+        Command::Audit {
+            command: AuditCommand::Verify { data },
+        } => run_async(audit_verify(data)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("parley: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_async<F: std::future::Future<Output = Result<(), String>>>(f: F) -> Result<(), String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?
+        .block_on(f)
+}
+
+fn config_check(path: &Path) -> Result<(), String> {
+    let d = Deployment::load(path).map_err(|e| e.to_string())?;
+    println!(
+        "{}: ok ({} jurisdictions: {})",
+        d.path.display(),
+        d.jurisdictions.len(),
+        d.jurisdictions.ids().join(", ")
+    );
+    Ok(())
+}
+
+fn policy_explain(
+    path: &Path,
+    jurisdiction: &str,
+    kind: SessionKind,
+    consent: bool,
+) -> Result<(), String> {
+    let d = Deployment::load(path).map_err(|e| e.to_string())?;
+    let j = d.jurisdictions.get(jurisdiction).ok_or_else(|| {
+        format!(
+            "no jurisdiction `{jurisdiction}` in {}; loaded: {}",
+            path.display(),
+            d.jurisdictions.ids().join(", ")
+        )
+    })?;
+    let participants = [parley_policy::Role::Detainee, parley_policy::Role::Visitor].map(|role| {
+        parley_policy::Participant {
+            role,
+            consented_to_recording: consent,
+        }
+    });
+    let decision = parley_policy::decide(j, kind, &participants, chrono::Utc::now());
+    println!("{}", decision.explain());
+    Ok(())
+}
+
+async fn audit_verify(data: PathBuf) -> Result<(), String> {
+    use parley_signaling::store::{DB_FILE, Store, audit};
+    let db = data.join(DB_FILE);
+    if !db.exists() {
+        return Err(format!(
+            "no database at {}; give the data directory with --data",
+            db.display()
+        ));
+    }
+    let store = Store::open(&data).await.map_err(|e| e.to_string())?;
+    let result = audit::verify(store.pool()).await;
+    store.close().await;
+    match result {
+        Ok(summary) => {
+            println!(
+                "audit log intact: {} entries; head {}",
+                summary.entries, summary.head_hash
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!("{}: {e}", db.display())),
+    }
+}
+
+async fn up(
+    config: PathBuf,
+    http: Option<SocketAddr>,
+    data: Option<PathBuf>,
+) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let d = Deployment::load(&config).map_err(|e| e.to_string())?;
+    let signaling = parley_signaling::SignalingConfig {
+        http: http.unwrap_or(d.file.server.http),
+        public_url: d.file.server.public_url.clone(),
+        data_dir: data.unwrap_or_else(|| d.file.storage.data_dir.clone()),
+        jurisdictions: d.jurisdictions.clone(),
+        join_token_leeway_seconds: d.file.tokens.join_token_leeway_seconds,
+    };
+    let running = parley_signaling::start(&signaling)
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = d
+        .file
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}/", running.addr));
+    println!("Parley is running.");
+    println!("  Open:          {url}");
+    println!("  API:           {}openapi.json", with_slash(&url));
+    println!(
+        "  Data:          {} (SQLite)",
+        running.state.store.path().display()
+    );
+    println!("  Jurisdictions: {}", d.jurisdictions.ids().join(", "));
+    match &running.bootstrap.new_admin_token {
+        Some(token) => println!(
+            "  Admin token:   {token}\n                 (shown once; also saved in {})",
+            running.bootstrap.admin_token_file.display()
+        ),
+        None => println!(
+            "  Admin token:   in {}",
+            running.bootstrap.admin_token_file.display()
+        ),
+    }
+    println!("Press Ctrl-C to stop.");
+    let state = running.state.clone();
+    tokio::select! {
+        r = running.task => {
+            state.store.close().await;
+            return match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!("the HTTP server stopped: {e}")),
+                Err(e) => Err(format!("the HTTP server task failed: {e}")),
+            };
+        }
+        _ = shutdown_signal() => {}
+    }
+    eprintln!("parley: stopping");
+    state.store.close().await;
+    Ok(())
+}
+
+fn with_slash(url: &str) -> String {
+    if url.ends_with('/') {
+        url.to_string()
+    } else {
+        format!("{url}/")
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,543 @@
+//! Every validation rule of the loader refuses bad input with the right line,
+//! key and message.
+
+mod common;
+
+use common::{BASE, edit, line_of};
+use parley_policy::{ConfigError, RecordingRule, SessionKind, load_str};
+
+/// Loads `text`, expecting an error.
+fn refused(text: &str) -> ConfigError {
+    match load_str(text, "config/jurisdictions/test.toml") {
+        Ok(j) => panic!("expected an error, loaded {}", j.id),
+        Err(e) => e,
+    }
+}
+
+/// Asserts the error is on the line where `needle` is, names `key`, and its
+/// message contains every one of `words`.
+fn check(e: &ConfigError, text: &str, needle: &str, key: &str, words: &[&str]) {
+    assert_eq!(e.line, line_of(text, needle), "line of {e}");
+    assert_eq!(e.key.as_deref(), Some(key), "key of {e}");
+    for w in words {
+        assert!(e.message.contains(w), "{w:?} not in {e}");
+    }
+    let shown = e.to_string();
+    assert!(shown.contains("config/jurisdictions/test.toml"), "{shown}");
+    assert!(shown.contains(&format!(":{}:", e.line)), "{shown}");
+    assert!(shown.contains(key), "{shown}");
+}
+
+#[test]
+fn base_fixture_loads() {
+    let j = load_str(BASE, "base.toml").unwrap();
+    assert_eq!(j.id, "test-land");
+    assert_eq!(
+        j.recording_rule(SessionKind::SocialVisit),
+        RecordingRule::Consent
+    );
+    assert_eq!(j.visits.visiting_hours.0.to_string(), "08:30:00");
+}
+
+#[test]
+fn syntax_error_names_line() {
+    let text = edit("name = \"Test Land\"", "name = \"Test Land");
+    let e = refused(&text);
+    assert_eq!(e.line, 2, "{e}");
+    assert!(
+        e.to_string().contains("config/jurisdictions/test.toml:2:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn duplicate_table_is_refused() {
+    let text = edit("[visits]", "[announcements]\nde = \"x\"\n\n[visits]");
+    let e = refused(&text);
+    assert!(e.line > 0);
+    assert!(e.message.contains("duplicate"), "{e}");
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let text = edit(
+        "name = \"Test Land\"",
+        "name = \"Test Land\"\ncolour = \"blue\"",
+    );
+    check(
+        &refused(&text),
+        &text,
+        "colour",
+        "colour",
+        &["unknown key", "colour"],
+    );
+}
+
+#[test]
+fn unknown_nested_key() {
+    let text = edit("weekly_quota = 3", "weekly_quota = 3\nmonthly_quota = 9");
+    check(
+        &refused(&text),
+        &text,
+        "monthly_quota",
+        "visits.monthly_quota",
+        &["unknown key", "monthly_quota", "weekly_quota"],
+    );
+}
+
+#[test]
+fn unknown_kind_in_recording() {
+    let text = edit("[recording]", "[recording]\nsocial_call = \"forbidden\"");
+    check(
+        &refused(&text),
+        &text,
+        "social_call",
+        "recording.social_call",
+        &["unknown key"],
+    );
+}
+
+#[test]
+fn wrong_type() {
+    let text = edit("weekly_quota = 3", "weekly_quota = \"3\"");
+    check(
+        &refused(&text),
+        &text,
+        "weekly_quota",
+        "visits.weekly_quota",
+        &["invalid type"],
+    );
+}
+
+#[test]
+fn negative_number() {
+    let text = edit("max_visitors = 3", "max_visitors = -1");
+    check(
+        &refused(&text),
+        &text,
+        "max_visitors",
+        "visits.max_visitors",
+        &["-1"],
+    );
+}
+
+#[test]
+fn unknown_recording_value() {
+    let text = edit("social_visit = \"consent\"", "social_visit = \"sometimes\"");
+    check(
+        &refused(&text),
+        &text,
+        "sometimes",
+        "recording.social_visit",
+        &["sometimes", "required", "consent", "forbidden"],
+    );
+}
+
+#[test]
+fn missing_nested_key() {
+    let text = edit("weekly_quota = 3\n", "");
+    check(
+        &refused(&text),
+        &text,
+        "[visits]",
+        "visits.weekly_quota",
+        &["missing", "weekly_quota"],
+    );
+}
+
+#[test]
+fn missing_recording_kind() {
+    let text = edit(
+        "consultation = \"forbidden\"\n\n[monitoring]",
+        "\n[monitoring]",
+    );
+    check(
+        &refused(&text),
+        &text,
+        "[recording]",
+        "recording.consultation",
+        &["missing", "consultation"],
+    );
+}
+
+#[test]
+fn missing_top_level_key() {
+    let text = edit("name = \"Test Land\"\n", "");
+    let e = refused(&text);
+    assert_eq!(e.key.as_deref(), Some("name"), "{e}");
+    assert!(e.line >= 1);
+    assert!(e.message.contains("missing"), "{e}");
+}
+
+#[test]
+fn privileged_recording_must_be_forbidden() {
+    let text = edit("legal_visit = \"forbidden\"", "legal_visit = \"required\"");
+    check(
+        &refused(&text),
+        &text,
+        "legal_visit = \"required\"",
+        "recording.legal_visit",
+        &["legal_visit is privileged: its recording can only be \"forbidden\" (got \"required\")"],
+    );
+    let text = edit("consultation = \"forbidden\"", "consultation = \"consent\"");
+    check(
+        &refused(&text),
+        &text,
+        "consultation = \"consent\"",
+        "recording.consultation",
+        &["consultation is privileged", "got \"consent\""],
+    );
+}
+
+#[test]
+fn privileged_monitoring_must_be_forbidden() {
+    let text = edit(
+        "social_visit = \"allowed\"\nlegal_visit = \"forbidden\"",
+        "social_visit = \"allowed\"\nlegal_visit = \"allowed\"",
+    );
+    check(
+        &refused(&text),
+        &text,
+        "legal_visit = \"allowed\"",
+        "monitoring.legal_visit",
+        &["legal_visit is privileged: its monitoring can only be \"forbidden\" (got \"allowed\")"],
+    );
+}
+
+#[test]
+fn unknown_time_zone() {
+    let text = edit("\"Europe/Paris\"", "\"Europe/Pariss\"");
+    check(
+        &refused(&text),
+        &text,
+        "time_zone",
+        "time_zone",
+        &["unknown time zone", "Europe/Pariss"],
+    );
+}
+
+#[test]
+fn languages_empty() {
+    let text = edit("languages = [\"fr\", \"en\"]", "languages = []");
+    check(
+        &refused(&text),
+        &text,
+        "languages",
+        "languages",
+        &["at least one"],
+    );
+}
+
+#[test]
+fn languages_duplicated() {
+    let text = edit(
+        "languages = [\"fr\", \"en\"]",
+        "languages = [\"fr\", \"en\", \"fr\"]",
+    );
+    check(
+        &refused(&text),
+        &text,
+        "languages",
+        "languages",
+        &["\"fr\" is listed twice"],
+    );
+}
+
+#[test]
+fn language_not_a_code() {
+    let text = edit(
+        "languages = [\"fr\", \"en\"]",
+        "languages = [\"fr\", \"en_GB\"]",
+    );
+    check(
+        &refused(&text),
+        &text,
+        "languages",
+        "languages",
+        &["en_GB", "not a language code"],
+    );
+}
+
+#[test]
+fn announcement_missing_for_language() {
+    let text = edit("en = \"This session may be recorded.\"\n", "");
+    check(
+        &refused(&text),
+        &text,
+        "[announcements]",
+        "announcements.en",
+        &["no announcement", "\"en\""],
+    );
+}
+
+#[test]
+fn announcement_for_unlisted_language() {
+    let text = edit(
+        "[announcements]",
+        "[announcements]\nde = \"Diese Sitzung kann aufgezeichnet werden.\"",
+    );
+    check(
+        &refused(&text),
+        &text,
+        "de = ",
+        "announcements.de",
+        &["\"de\" is not in languages"],
+    );
+}
+
+#[test]
+fn announcement_empty() {
+    let text = edit("en = \"This session may be recorded.\"", "en = \"  \"");
+    check(
+        &refused(&text),
+        &text,
+        "en = \"  \"",
+        "announcements.en",
+        &["empty"],
+    );
+}
+
+#[test]
+fn warnings_not_descending() {
+    let text = edit("warning_minutes = [5, 1]", "warning_minutes = [1, 5]");
+    check(
+        &refused(&text),
+        &text,
+        "warning_minutes",
+        "warning_minutes",
+        &["strictly descending"],
+    );
+}
+
+#[test]
+fn warnings_repeated() {
+    let text = edit("warning_minutes = [5, 1]", "warning_minutes = [5, 5]");
+    check(
+        &refused(&text),
+        &text,
+        "warning_minutes",
+        "warning_minutes",
+        &["strictly descending"],
+    );
+}
+
+#[test]
+fn warnings_zero_or_too_long() {
+    for bad in ["[5, 0]", "[241, 1]"] {
+        let text = edit(
+            "warning_minutes = [5, 1]",
+            &format!("warning_minutes = {bad}"),
+        );
+        check(
+            &refused(&text),
+            &text,
+            "warning_minutes",
+            "warning_minutes",
+            &["between 1 and 240"],
+        );
+    }
+}
+
+#[test]
+fn warnings_empty() {
+    let text = edit("warning_minutes = [5, 1]", "warning_minutes = []");
+    check(
+        &refused(&text),
+        &text,
+        "warning_minutes",
+        "warning_minutes",
+        &["at least one"],
+    );
+}
+
+/// Replaces a `[visits]` number and checks the refusal names it.
+fn visit_number(key: &str, from: &str, to: &str, words: &[&str]) {
+    let text = edit(&format!("{key} = {from}"), &format!("{key} = {to}"));
+    check(
+        &refused(&text),
+        &text,
+        &format!("{key} = {to}"),
+        &format!("visits.{key}"),
+        words,
+    );
+}
+
+#[test]
+fn visit_numbers_out_of_range() {
+    visit_number(
+        "early_join_minutes",
+        "10",
+        "121",
+        &["between 0 and 120", "got 121"],
+    );
+    visit_number(
+        "min_length_minutes",
+        "15",
+        "0",
+        &["between 1 and 480", "got 0"],
+    );
+    visit_number(
+        "max_length_minutes",
+        "60",
+        "481",
+        &["between 1 and 480", "got 481"],
+    );
+    visit_number(
+        "booking_lead_hours",
+        "24",
+        "1441",
+        &["between 0 and 1440", "got 1441"],
+    );
+    visit_number("weekly_quota", "3", "0", &["between 1 and 100", "got 0"]);
+    visit_number(
+        "weekly_quota",
+        "3",
+        "101",
+        &["between 1 and 100", "got 101"],
+    );
+    visit_number("max_visitors", "3", "0", &["between 1 and 20", "got 0"]);
+    visit_number("max_visitors", "3", "21", &["between 1 and 20", "got 21"]);
+}
+
+#[test]
+fn min_length_above_max() {
+    visit_number(
+        "min_length_minutes",
+        "15",
+        "90",
+        &["(90) must not exceed max_length_minutes (60)"],
+    );
+}
+
+#[test]
+fn visiting_hours_not_hh_mm() {
+    for bad in ["8:30", "08h30", "24:00", "08:60"] {
+        let text = edit("[\"08:30\", \"19:00\"]", &format!("[\"{bad}\", \"19:00\"]"));
+        check(
+            &refused(&text),
+            &text,
+            "visiting_hours",
+            "visits.visiting_hours",
+            &[bad, "HH:MM"],
+        );
+    }
+}
+
+#[test]
+fn visiting_hours_closing_not_after_opening() {
+    for bad in ["[\"19:00\", \"08:30\"]", "[\"08:30\", \"08:30\"]"] {
+        let text = edit("[\"08:30\", \"19:00\"]", bad);
+        check(
+            &refused(&text),
+            &text,
+            "visiting_hours",
+            "visits.visiting_hours",
+            &["must be after the opening time"],
+        );
+    }
+}
+
+#[test]
+fn visiting_hours_wrong_count() {
+    let text = edit("[\"08:30\", \"19:00\"]", "[\"08:30\"]");
+    check(
+        &refused(&text),
+        &text,
+        "visiting_hours",
+        "visits.visiting_hours",
+        &["two local times", "got 1"],
+    );
+}
+
+#[test]
+fn retention_missing_for_recordable_kind() {
+    let text = edit("social_visit = 30\n", "");
+    check(
+        &refused(&text),
+        &text,
+        "[retention_days]",
+        "retention_days.social_visit",
+        &["recording.social_visit is \"consent\"", "how many days"],
+    );
+}
+
+#[test]
+fn retention_table_missing_entirely() {
+    let text = edit(
+        "[retention_days]\nsocial_visit = 30\ncourt_hearing = 3650\n",
+        "",
+    );
+    check(
+        &refused(&text),
+        &text,
+        "social_visit = \"consent\"",
+        "retention_days.social_visit",
+        &["retention_days.social_visit must say"],
+    );
+}
+
+#[test]
+fn retention_for_forbidden_kind() {
+    let text = edit(
+        "court_hearing = 3650",
+        "court_hearing = 3650\nlegal_visit = 10",
+    );
+    check(
+        &refused(&text),
+        &text,
+        "legal_visit = 10",
+        "retention_days.legal_visit",
+        &["\"forbidden\"", "remove retention_days.legal_visit"],
+    );
+}
+
+#[test]
+fn retention_out_of_range() {
+    for bad in ["0", "36501"] {
+        let text = edit("court_hearing = 3650", &format!("court_hearing = {bad}"));
+        check(
+            &refused(&text),
+            &text,
+            &format!("court_hearing = {bad}"),
+            "retention_days.court_hearing",
+            &["between 1 and 36500", bad],
+        );
+    }
+}
+
+#[test]
+fn bad_ids() {
+    for bad in ["Fr_Paris", "", "fr paris", "fr/paris"] {
+        let text = edit("id = \"test-land\"", &format!("id = \"{bad}\""));
+        check(
+            &refused(&text),
+            &text,
+            "id = ",
+            "id",
+            &["lowercase letters, digits and hyphens"],
+        );
+    }
+}
+
+#[test]
+fn empty_name() {
+    let text = edit("name = \"Test Land\"", "name = \"\"");
+    check(
+        &refused(&text),
+        &text,
+        "name = ",
+        "name",
+        &["must not be empty"],
+    );
+}
+
+#[test]
+fn dotted_keys_are_located_too() {
+    let text = edit(
+        "[recording]\nsocial_visit = \"consent\"\nlegal_visit = \"forbidden\"",
+        "[recording]\nsocial_visit = \"consent\"\nlegal_visit = \"forbidden\"\nextra.thing = 1",
+    );
+    let e = refused(&text);
+    assert_eq!(e.line, line_of(&text, "extra.thing"), "{e}");
+    assert_eq!(e.key.as_deref(), Some("recording.extra"), "{e}");
+}

@@ -1,0 +1,54 @@
+//! Parley's live-session protocol: the JSON messages exchanged over the
+//! per-participant WebSocket `/v1/sessions/{id}/ws`.
+//!
+//! Every message is one JSON object with a `type` tag. The first message a
+//! client sends is [`ClientMessage::Join`], which carries the protocol version
+//! it speaks ([`PROTOCOL_VERSION`]); the server answers [`ServerMessage::Welcome`]
+//! or [`ServerMessage::Error`] and closes. Unknown fields and unknown message
+//! types are refused with an error naming what was wrong; they change nothing.
+//!
+//! `docs/protocol.md` documents the flow; this crate is its source of truth.
+
+mod client;
+mod server;
+
+pub use client::ClientMessage;
+pub use server::{
+    EndReason, ErrorCode, LiveParticipant, ParticipantState, RecordingNotice, ServerMessage,
+};
+
+/// The protocol version this crate speaks. A client that joins with another
+/// version is refused with [`ErrorCode::UnsupportedVersion`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest text frame a server accepts from a client, in bytes.
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// Why a client message could not be understood.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("message is {0} bytes; the limit is {MAX_CLIENT_MESSAGE_BYTES} bytes")]
+    TooLarge(usize),
+    #[error("message is not a valid protocol message: {0}")]
+    Invalid(#[from] serde_json::Error),
+}
+
+/// Parses one client text frame, refusing oversized or malformed input.
+pub fn decode_client(text: &str) -> Result<ClientMessage, DecodeError> {
+    if text.len() > MAX_CLIENT_MESSAGE_BYTES {
+        return Err(DecodeError::TooLarge(text.len()));
+    }
+    Ok(serde_json::from_str(text)?)
+}
+
+/// Serializes a server message to its JSON text frame.
+pub fn encode_server(message: &ServerMessage) -> String {
+    // Serializing these plain data types cannot fail: no maps with non-string
+    // keys, no custom serializers that error.
+    serde_json::to_string(message).unwrap_or_else(|e| {
+        format!(r#"{{"type":"error","code":"internal","message":"encoding failed: {e}"}}"#)
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,111 @@
+//! Messages the signaling service sends to a participant's client.
+
+use chrono::{DateTime, Utc};
+use parley_policy::{Role, SessionKind};
+use serde::{Deserialize, Serialize};
+
+/// Where a participant stands in a live session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParticipantState {
+    /// Connected but not yet let in: before a visit starts, or until a judge
+    /// or clerk admits them to a hearing. Receives no media.
+    Lobby,
+    /// In the session.
+    Admitted,
+}
+
+/// A participant as others see them. Hidden monitors are never listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveParticipant {
+    pub participant_id: i64,
+    pub name: String,
+    pub role: Role,
+    pub state: ParticipantState,
+}
+
+/// What participants are told about recording and monitoring before any of
+/// their media could reach a recorder (invariant 5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingNotice {
+    pub recorded: bool,
+    pub monitored: bool,
+    /// `(language, text)` in the jurisdiction's language order.
+    pub announcements: Vec<(String, String)>,
+    /// Plain-language explanation with the rule ids that produced it.
+    pub why: String,
+}
+
+/// Why a session, or one participant's part in it, ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The scheduled end was reached.
+    ScheduledEnd,
+    /// A judge, officer or administrator ended it; see the message.
+    EndedByStaff,
+    /// This participant was removed; see the message.
+    Removed,
+    /// The booking was cancelled.
+    Cancelled,
+}
+
+/// Machine-readable error codes; each comes with a human message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    UnsupportedVersion,
+    BadMessage,
+    NotJoined,
+    AlreadyJoined,
+    InvalidToken,
+    WrongSession,
+    Forbidden,
+    UnknownParticipant,
+    SessionOver,
+    Internal,
+}
+
+/// One message from server to client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// Answer to a valid `join`.
+    Welcome {
+        version: u32,
+        session_id: i64,
+        kind: SessionKind,
+        participant_id: i64,
+        role: Role,
+        state: ParticipantState,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        notice: RecordingNotice,
+    },
+    /// The visible participants and their states, sent on every change.
+    Roster {
+        participants: Vec<LiveParticipant>,
+    },
+    /// This participant has been let in.
+    Admitted,
+    /// The scheduled end moved (a judge extended the hearing).
+    Extended {
+        ends_at: DateTime<Utc>,
+    },
+    /// Countdown warning before the scheduled end.
+    Warning {
+        minutes_left: u32,
+        ends_at: DateTime<Utc>,
+    },
+    /// The session (or this participant's part in it) is over; the socket
+    /// closes after this message.
+    Ended {
+        reason: EndReason,
+        message: String,
+    },
+    Pong,
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}

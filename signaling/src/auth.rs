@@ -1,0 +1,111 @@
+//! Who is calling: bearer-token authentication and the role checks every
+//! handler applies before it reads or changes anything.
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::model::{ApiUser, CallerRole, Session};
+use crate::store::users;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+/// An authenticated API caller.
+#[derive(Debug, Clone)]
+pub struct Caller(pub ApiUser);
+
+impl Caller {
+    pub fn role(&self) -> CallerRole {
+        self.0.role
+    }
+
+    /// How the caller appears in the audit log.
+    pub fn actor(&self) -> String {
+        format!("{}:{}:{}", self.0.role.as_str(), self.0.id, self.0.name)
+    }
+
+    /// Refuses unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[CallerRole], action: &str) -> Result<(), ApiError> {
+        if roles.contains(&self.0.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "a {} may not {action}; this needs one of: {}",
+                self.0.role.as_str(),
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    }
+
+    /// Officers act only for their own facility.
+    pub fn require_facility(&self, facility_id: i64) -> Result<(), ApiError> {
+        match (self.0.role, self.0.facility_id) {
+            (CallerRole::Officer, Some(own)) if own != facility_id => {
+                Err(ApiError::Forbidden(format!(
+                    "officers act only for their own facility ({own}), not facility {facility_id}"
+                )))
+            }
+            (CallerRole::Officer, None) => Err(ApiError::Forbidden(
+                "this officer account is not attached to a facility; ask an administrator".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the caller may see `session` at all. Visitors see only
+    /// sessions they take part in; officers only their facility's.
+    pub fn may_view(&self, session: &Session) -> bool {
+        match self.0.role {
+            CallerRole::Admin | CallerRole::Scheduler | CallerRole::Clerk | CallerRole::Judge => {
+                true
+            }
+            CallerRole::Officer => self.0.facility_id == Some(session.facility_id),
+            CallerRole::Visitor => self
+                .0
+                .contact_id
+                .is_some_and(|c| session.participants.iter().any(|p| p.contact_id == Some(c))),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| {
+                ApiError::Unauthenticated(
+                    "send your API token as `Authorization: Bearer <token>`".into(),
+                )
+            })?
+            .to_str()
+            .map_err(|_| {
+                ApiError::Unauthenticated("the Authorization header is not text".into())
+            })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::Unauthenticated(
+                    "the Authorization header must be `Bearer <token>`".into(),
+                )
+            })?;
+        if token.len() > 256 {
+            return Err(ApiError::Unauthenticated(
+                "the API token is not valid".into(),
+            ));
+        }
+        match users::by_token(state.store.pool(), token).await? {
+            Some(user) => Ok(Caller(user)),
+            None => Err(ApiError::Unauthenticated(
+                "the API token is not valid; ask an administrator for a new one".into(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,583 @@
+//! The pure state machine of one live session: who is connected, who waits
+//! in the lobby, which warnings have been given, and when it ends.
+//!
+//! Every method takes the current time and returns [`Effect`]s for the shell
+//! to carry out in order. An [`Effect::Audit`] always precedes the effects it
+//! authorizes, and the shell stops at the first audit it cannot write, so no
+//! decision with legal weight takes effect unlogged (invariant 4).
+//!
+//! Invariants:
+//! - a late joiner never moves the end: only a judge's `extend` does;
+//! - at `ends_at` every participant gets `ended` and is disconnected;
+//! - a participant removed from the session cannot rejoin it.
+
+use crate::store::audit::AuditRecord;
+use chrono::{DateTime, Duration, Utc};
+use parley_policy::{Jurisdiction, Role, RuleId, SessionKind, warning_instants};
+use parley_protocol::{
+    ClientMessage, EndReason, ErrorCode, LiveParticipant, ParticipantState, ServerMessage,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Longest reason text accepted for an end or a removal, in bytes.
+pub const MAX_REASON_BYTES: usize = 500;
+/// Longest single extension of a hearing, in minutes.
+pub const MAX_EXTEND_MINUTES: u32 = 240;
+
+/// What the shell must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Append to the audit log before doing anything that follows.
+    Audit(AuditRecord),
+    /// Send a message to one connected participant.
+    Send(i64, ServerMessage),
+    /// Disconnect a participant (after the messages already queued).
+    Close(i64),
+    /// Persist a new scheduled end.
+    PersistEnd(DateTime<Utc>),
+    /// Persist that the session is live.
+    PersistLive,
+    /// Persist that the session is over, with the reason; the task stops.
+    Finish(String),
+}
+
+/// A refusal of a participant's request; changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+fn refused(code: ErrorCode, message: impl Into<String>) -> Refused {
+    Refused {
+        code,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    name: String,
+    role: Role,
+    state: ParticipantState,
+    connected: bool,
+    /// Monitors and observers: never shown to ordinary participants.
+    hidden: bool,
+}
+
+/// One live session.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    session_id: i64,
+    kind: SessionKind,
+    jurisdiction: Arc<Jurisdiction>,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    warned: BTreeSet<u32>,
+    members: BTreeMap<i64, Member>,
+    removed: BTreeSet<i64>,
+    went_live: bool,
+    ended: bool,
+}
+
+fn is_staff(role: Role) -> bool {
+    matches!(role, Role::Judge | Role::Clerk)
+}
+
+impl LiveSession {
+    pub fn new(
+        session_id: i64,
+        kind: SessionKind,
+        jurisdiction: Arc<Jurisdiction>,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            session_id,
+            kind,
+            jurisdiction,
+            starts_at,
+            ends_at,
+            warned: BTreeSet::new(),
+            members: BTreeMap::new(),
+            removed: BTreeSet::new(),
+            went_live: false,
+            ended: false,
+        }
+    }
+
+    pub fn session_id(&self) -> i64 {
+        self.session_id
+    }
+
+    pub fn ends_at(&self) -> DateTime<Utc> {
+        self.ends_at
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    pub fn connected_count(&self) -> usize {
+        self.members.values().filter(|m| m.connected).count()
+    }
+
+    pub fn state_of(&self, participant_id: i64) -> Option<ParticipantState> {
+        self.members.get(&participant_id).map(|m| m.state)
+    }
+
+    fn rule(&self, path: &str) -> String {
+        RuleId::of(&self.jurisdiction.id, path).to_string()
+    }
+
+    fn audit(&self, actor: &str, action: &str, decision: &str, rules: Vec<String>) -> AuditRecord {
+        AuditRecord::new(actor, action, decision)
+            .session(self.session_id)
+            .rules(rules)
+    }
+
+    /// The earliest instant at which [`tick`](Self::tick) has something to do.
+    pub fn next_deadline(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let mut next = self.ends_at;
+        if self.kind.is_visit()
+            && now < self.starts_at
+            && self
+                .members
+                .values()
+                .any(|m| m.state == ParticipantState::Lobby)
+        {
+            next = next.min(self.starts_at);
+        }
+        for (minutes, at) in warning_instants(&self.jurisdiction, self.starts_at, self.ends_at) {
+            if !self.warned.contains(&minutes) && at > now {
+                next = next.min(at);
+            }
+        }
+        next
+    }
+
+    /// The roster as `viewer` may see it: hidden members only for judge and clerk.
+    fn roster_for(&self, viewer: Role) -> ServerMessage {
+        let participants = self
+            .members
+            .iter()
+            .filter(|(_, m)| {
+                m.connected && (!m.hidden || is_staff(viewer)) && m.role != Role::Officer
+            })
+            .map(|(id, m)| LiveParticipant {
+                participant_id: *id,
+                name: m.name.clone(),
+                role: m.role,
+                state: m.state,
+            })
+            .collect();
+        ServerMessage::Roster { participants }
+    }
+
+    fn rosters(&self) -> Vec<Effect> {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.connected)
+            .map(|(id, m)| Effect::Send(*id, self.roster_for(m.role)))
+            .collect()
+    }
+
+    fn to_all(&self, message: &ServerMessage) -> Vec<Effect> {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.connected)
+            .map(|(id, _)| Effect::Send(*id, message.clone()))
+            .collect()
+    }
+
+    fn went_live(&mut self) -> Vec<Effect> {
+        if self.went_live {
+            return Vec::new();
+        }
+        self.went_live = true;
+        vec![Effect::PersistLive]
+    }
+
+    /// A participant connects (or reconnects). Returns their state; the shell
+    /// sends `welcome` before the effects.
+    pub fn connect(
+        &mut self,
+        participant_id: i64,
+        name: &str,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<(ParticipantState, Vec<Effect>), Refused> {
+        if self.ended || now >= self.ends_at {
+            return Err(refused(ErrorCode::SessionOver, "this session is over"));
+        }
+        if self.removed.contains(&participant_id) {
+            return Err(refused(
+                ErrorCode::Forbidden,
+                "you were removed from this session and cannot rejoin it",
+            ));
+        }
+        let actor = format!("participant:{participant_id}:{}", role.as_str());
+        let mut effects = Vec::new();
+        let previous = self.members.get(&participant_id).map(|m| m.state);
+        let state = match previous {
+            Some(ParticipantState::Admitted) => ParticipantState::Admitted,
+            _ => self.initial_state(role, now),
+        };
+        let (decision, rule) = match state {
+            ParticipantState::Admitted if role == Role::Officer => (
+                "admitted as hidden monitor",
+                self.rule(&format!("monitoring/{}", self.kind)),
+            ),
+            ParticipantState::Admitted if is_staff(role) => {
+                ("admitted", self.rule("hearing/staff-admitted-directly"))
+            }
+            ParticipantState::Admitted => ("admitted", self.rule("window/started")),
+            ParticipantState::Lobby if self.kind.is_visit() => {
+                ("waiting until start", self.rule("window/early-join"))
+            }
+            ParticipantState::Lobby => ("waiting for admission", self.rule("hearing/lobby")),
+        };
+        if previous.is_none() || previous != Some(state) {
+            effects.push(Effect::Audit(self.audit(
+                &actor,
+                "session.join",
+                decision,
+                vec![rule],
+            )));
+        }
+        self.members.insert(
+            participant_id,
+            Member {
+                name: name.to_string(),
+                role,
+                state,
+                connected: true,
+                hidden: matches!(role, Role::Officer | Role::Observer),
+            },
+        );
+        if state == ParticipantState::Admitted {
+            effects.extend(self.went_live());
+        }
+        effects.extend(self.rosters());
+        if let Some(minutes) = self.warned.iter().next().copied() {
+            effects.push(Effect::Send(
+                participant_id,
+                ServerMessage::Warning {
+                    minutes_left: minutes,
+                    ends_at: self.ends_at,
+                },
+            ));
+        }
+        Ok((state, effects))
+    }
+
+    fn initial_state(&self, role: Role, now: DateTime<Utc>) -> ParticipantState {
+        let admitted = if self.kind.is_visit() {
+            role == Role::Officer || now >= self.starts_at
+        } else {
+            is_staff(role)
+        };
+        if admitted {
+            ParticipantState::Admitted
+        } else {
+            ParticipantState::Lobby
+        }
+    }
+
+    /// The participant's socket closed or they left.
+    pub fn disconnect(&mut self, participant_id: i64) -> Vec<Effect> {
+        match self.members.get_mut(&participant_id) {
+            Some(m) if m.connected => m.connected = false,
+            _ => return Vec::new(),
+        }
+        self.rosters()
+    }
+
+    /// Time passes: start visits, give warnings, end at the scheduled end.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
+        if self.ended {
+            return Vec::new();
+        }
+        if now >= self.ends_at {
+            return self.finish(
+                "system",
+                EndReason::ScheduledEnd,
+                "The scheduled time for this session is over.",
+                self.rule("session/scheduled-end"),
+            );
+        }
+        let mut effects = Vec::new();
+        if self.kind.is_visit() && now >= self.starts_at {
+            let waiting: Vec<i64> = self
+                .members
+                .iter()
+                .filter(|(_, m)| m.state == ParticipantState::Lobby)
+                .map(|(id, _)| *id)
+                .collect();
+            if !waiting.is_empty() {
+                let rule = self.rule("window/started");
+                for id in &waiting {
+                    effects.push(Effect::Audit(
+                        self.audit(
+                            "system",
+                            "session.admit",
+                            "admitted at start",
+                            vec![rule.clone()],
+                        )
+                        .details(serde_json::json!({"participant_id": id})),
+                    ));
+                }
+                for id in waiting {
+                    if let Some(m) = self.members.get_mut(&id) {
+                        m.state = ParticipantState::Admitted;
+                        if m.connected {
+                            effects.push(Effect::Send(id, ServerMessage::Admitted));
+                        }
+                    }
+                }
+                effects.extend(self.went_live());
+                effects.extend(self.rosters());
+            }
+        }
+        for (minutes, at) in warning_instants(&self.jurisdiction, self.starts_at, self.ends_at) {
+            if at <= now && self.warned.insert(minutes) {
+                effects.extend(self.to_all(&ServerMessage::Warning {
+                    minutes_left: minutes,
+                    ends_at: self.ends_at,
+                }));
+            }
+        }
+        effects
+    }
+
+    fn finish(
+        &mut self,
+        actor: &str,
+        reason: EndReason,
+        message: &str,
+        rule: String,
+    ) -> Vec<Effect> {
+        let mut effects = vec![Effect::Audit(
+            self.audit(
+                actor,
+                "session.terminate",
+                &format!("{reason:?}"),
+                vec![rule],
+            )
+            .details(serde_json::json!({"message": message})),
+        )];
+        let ended = ServerMessage::Ended {
+            reason,
+            message: message.to_string(),
+        };
+        effects.extend(self.to_all(&ended));
+        let ids: Vec<i64> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.connected)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            effects.push(Effect::Close(id));
+            if let Some(m) = self.members.get_mut(&id) {
+                m.connected = false;
+            }
+        }
+        effects.push(Effect::Finish(message.to_string()));
+        self.ended = true;
+        effects
+    }
+
+    /// Staff end the session through the API.
+    pub fn end_by_staff(&mut self, actor: &str, reason: &str) -> Vec<Effect> {
+        if self.ended {
+            return Vec::new();
+        }
+        self.finish(
+            actor,
+            EndReason::EndedByStaff,
+            reason,
+            self.rule("session/ended-by-staff"),
+        )
+    }
+
+    /// A message from a connected participant.
+    pub fn client(
+        &mut self,
+        from: i64,
+        message: ClientMessage,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Effect>, Refused> {
+        if self.ended {
+            return Err(refused(ErrorCode::SessionOver, "this session is over"));
+        }
+        let role = self
+            .members
+            .get(&from)
+            .filter(|m| m.connected)
+            .map(|m| m.role)
+            .ok_or_else(|| refused(ErrorCode::NotJoined, "join first"))?;
+        let actor = format!("participant:{from}:{}", role.as_str());
+        match message {
+            ClientMessage::Join { .. } => Err(refused(
+                ErrorCode::AlreadyJoined,
+                "this socket has already joined",
+            )),
+            ClientMessage::Ping => Ok(vec![Effect::Send(from, ServerMessage::Pong)]),
+            ClientMessage::Leave => {
+                let mut effects = vec![Effect::Close(from)];
+                effects.extend(self.disconnect(from));
+                Ok(effects)
+            }
+            ClientMessage::Admit { participant_id } => {
+                self.require_hearing_staff(role, "admit participants")?;
+                let target = self.members.get(&participant_id).ok_or_else(|| {
+                    refused(
+                        ErrorCode::UnknownParticipant,
+                        format!("participant {participant_id} is not connected to this session"),
+                    )
+                })?;
+                if target.state == ParticipantState::Admitted {
+                    return Ok(Vec::new());
+                }
+                let mut effects = vec![Effect::Audit(
+                    self.audit(
+                        &actor,
+                        "session.admit",
+                        "admitted",
+                        vec![self.rule("hearing/admitted-by-court")],
+                    )
+                    .details(serde_json::json!({"participant_id": participant_id})),
+                )];
+                if let Some(m) = self.members.get_mut(&participant_id) {
+                    m.state = ParticipantState::Admitted;
+                    if m.connected {
+                        effects.push(Effect::Send(participant_id, ServerMessage::Admitted));
+                    }
+                }
+                effects.extend(self.went_live());
+                effects.extend(self.rosters());
+                Ok(effects)
+            }
+            ClientMessage::Remove {
+                participant_id,
+                reason,
+            } => {
+                self.require_hearing_staff(role, "remove participants")?;
+                let reason = checked_reason(&reason)?;
+                if !self.members.contains_key(&participant_id) {
+                    return Err(refused(
+                        ErrorCode::UnknownParticipant,
+                        format!("participant {participant_id} is not in this session"),
+                    ));
+                }
+                let mut effects = vec![Effect::Audit(
+                    self.audit(
+                        &actor,
+                        "session.remove",
+                        "removed",
+                        vec![self.rule("hearing/removed-by-court")],
+                    )
+                    .details(
+                        serde_json::json!({"participant_id": participant_id, "reason": reason}),
+                    ),
+                )];
+                self.removed.insert(participant_id);
+                effects.push(Effect::Send(
+                    participant_id,
+                    ServerMessage::Ended {
+                        reason: EndReason::Removed,
+                        message: reason.to_string(),
+                    },
+                ));
+                effects.push(Effect::Close(participant_id));
+                effects.extend(self.disconnect(participant_id));
+                Ok(effects)
+            }
+            ClientMessage::Extend { minutes } => {
+                if role != Role::Judge || self.kind != SessionKind::CourtHearing {
+                    return Err(refused(
+                        ErrorCode::Forbidden,
+                        "only the judge can extend, and only a hearing; visits end at their booked time",
+                    ));
+                }
+                if minutes == 0 || minutes > MAX_EXTEND_MINUTES {
+                    return Err(refused(
+                        ErrorCode::BadMessage,
+                        format!("extend by 1 to {MAX_EXTEND_MINUTES} minutes, not {minutes}"),
+                    ));
+                }
+                let new_end = self.ends_at + Duration::minutes(i64::from(minutes));
+                let mut effects = vec![Effect::Audit(
+                    self.audit(&actor, "session.extend", "extended", vec![self.rule("hearing/extended-by-judge")])
+                        .details(serde_json::json!({"minutes": minutes, "old_end": self.ends_at, "new_end": new_end})),
+                )];
+                self.ends_at = new_end;
+                let still_ahead: Vec<u32> =
+                    warning_instants(&self.jurisdiction, self.starts_at, self.ends_at)
+                        .into_iter()
+                        .filter(|(_, at)| *at > now)
+                        .map(|(m, _)| m)
+                        .collect();
+                for m in still_ahead {
+                    self.warned.remove(&m);
+                }
+                effects.push(Effect::PersistEnd(new_end));
+                effects.extend(self.to_all(&ServerMessage::Extended { ends_at: new_end }));
+                Ok(effects)
+            }
+            ClientMessage::End { reason } => {
+                let allowed = if self.kind == SessionKind::CourtHearing {
+                    is_staff(role)
+                } else {
+                    role == Role::Officer
+                };
+                if !allowed {
+                    return Err(refused(
+                        ErrorCode::Forbidden,
+                        "only the judge or clerk can end a hearing, and only an officer can end a visit early",
+                    ));
+                }
+                let reason = checked_reason(&reason)?;
+                Ok(self.finish(
+                    &actor,
+                    EndReason::EndedByStaff,
+                    reason,
+                    self.rule("session/ended-by-staff"),
+                ))
+            }
+        }
+    }
+
+    fn require_hearing_staff(&self, role: Role, what: &str) -> Result<(), Refused> {
+        if self.kind == SessionKind::CourtHearing && is_staff(role) {
+            Ok(())
+        } else {
+            Err(refused(
+                ErrorCode::Forbidden,
+                format!("only the judge or clerk of a hearing can {what}"),
+            ))
+        }
+    }
+}
+
+fn checked_reason(reason: &str) -> Result<&str, Refused> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(refused(
+            ErrorCode::BadMessage,
+            "give a reason: the participants are shown it",
+        ));
+    }
+    if reason.len() > MAX_REASON_BYTES {
+        return Err(refused(
+            ErrorCode::BadMessage,
+            format!("the reason is longer than {MAX_REASON_BYTES} bytes"),
+        ));
+    }
+    Ok(reason)
+}
+
+#[cfg(test)]
+mod tests;

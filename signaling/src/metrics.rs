@@ -1,0 +1,129 @@
+//! Prometheus metrics served at `/metrics`.
+
+use crate::app::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus::{IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+/// The service's metrics; clones share the same series.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub bookings: IntCounterVec,
+    pub booking_refusals: IntCounterVec,
+    pub join_tokens: IntCounterVec,
+    pub audit_entries: IntCounterVec,
+    pub ws_connections: IntGauge,
+    pub live_sessions: IntGauge,
+    pub ws_rejected: IntCounterVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+    registry
+        .register(Box::new(c.clone()))
+        .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
+    c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+    registry
+        .register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
+    g
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every series; names are fixed, so this cannot fail at run time.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        Self {
+            http_requests: counter(
+                &registry,
+                "parley_http_requests_total",
+                "HTTP requests by route and status",
+                &["method", "route", "status"],
+            ),
+            bookings: counter(
+                &registry,
+                "parley_bookings_total",
+                "Booking decisions by kind and outcome",
+                &["kind", "outcome"],
+            ),
+            booking_refusals: counter(
+                &registry,
+                "parley_booking_refusals_total",
+                "Broken booking rules by refusal code",
+                &["code"],
+            ),
+            join_tokens: counter(
+                &registry,
+                "parley_join_tokens_total",
+                "Join token requests by outcome",
+                &["outcome"],
+            ),
+            audit_entries: counter(
+                &registry,
+                "parley_audit_entries_total",
+                "Audit entries appended by action",
+                &["action"],
+            ),
+            ws_connections: gauge(
+                &registry,
+                "parley_ws_connections",
+                "Open live-session WebSockets",
+            ),
+            live_sessions: gauge(
+                &registry,
+                "parley_live_sessions",
+                "Sessions with a live task",
+            ),
+            ws_rejected: counter(
+                &registry,
+                "parley_ws_rejected_total",
+                "Live-session joins or messages refused, by error code",
+                &["code"],
+            ),
+            registry,
+        }
+    }
+
+    /// Prometheus text exposition of every series.
+    pub fn render(&self) -> String {
+        TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
+    }
+}
+
+/// Middleware counting requests by matched route (never the raw path, so
+/// hostile URLs cannot blow up label cardinality).
+pub async fn track_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_string();
+    let response = next.run(req).await;
+    state
+        .metrics
+        .http_requests
+        .with_label_values(&[&method, &route, response.status().as_str()])
+        .inc();
+    response
+}
