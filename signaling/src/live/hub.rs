@@ -360,9 +360,19 @@ impl LiveHub {
                         }));
                         let _ = old.send(Outgoing::Close);
                     }
-                    // The socket sends `welcome` on this reply, before the roster.
-                    let _ = reply.send(Ok(participant_state));
-                    self.apply(session_id, outboxes, effects).await;
+                    // Messages queue in the outbox; the socket sends `welcome`
+                    // on this reply and only then drains the outbox.
+                    let answer = if self.apply(session_id, outboxes, effects).await {
+                        Ok(participant_state)
+                    } else {
+                        outboxes.remove(&participant_id);
+                        state.disconnect(participant_id);
+                        Err(Refused {
+                            code: parley_protocol::ErrorCode::Internal,
+                            message: "the join could not be recorded; try again".into(),
+                        })
+                    };
+                    let _ = reply.send(answer);
                 }
                 Err(refused) => {
                     let _ = reply.send(Err(refused));
@@ -414,19 +424,20 @@ impl LiveHub {
     }
 
     /// Carries out effects in order; stops at the first audit or store write
-    /// that fails, so nothing unlogged takes effect.
+    /// that fails, so nothing unlogged takes effect. Returns whether every
+    /// effect was carried out.
     async fn apply(
         &self,
         session_id: i64,
         outboxes: &mut HashMap<i64, (ConnectionId, mpsc::UnboundedSender<Outgoing>)>,
         effects: Vec<Effect>,
-    ) {
+    ) -> bool {
         for effect in effects {
             match effect {
                 Effect::Audit(record) => {
                     if let Err(e) = self.append(&record).await {
                         tracing::error!(session = session_id, error = %e, "audit write failed; decision not carried out");
-                        return;
+                        return false;
                     }
                 }
                 Effect::Send(to, message) => {
@@ -442,7 +453,7 @@ impl LiveHub {
                 Effect::PersistEnd(ends_at) => {
                     if let Err(e) = self.persist(session_id, Persist::End(ends_at)).await {
                         tracing::error!(session = session_id, error = %e, "cannot store new end");
-                        return;
+                        return false;
                     }
                 }
                 Effect::PersistLive => {
@@ -457,6 +468,7 @@ impl LiveHub {
                 }
             }
         }
+        true
     }
 
     async fn append(&self, record: &AuditRecord) -> Result<(), sqlx::Error> {

@@ -38,7 +38,8 @@ pub enum Effect {
     PersistEnd(DateTime<Utc>),
     /// Persist that the session is live.
     PersistLive,
-    /// Persist that the session is over, with the reason; the task stops.
+    /// Persist that the session is over, with the reason, before anyone is
+    /// told; the task stops after these effects.
     Finish(String),
 }
 
@@ -328,6 +329,7 @@ impl LiveSession {
                         .details(serde_json::json!({"participant_id": id})),
                     ));
                 }
+                effects.extend(self.went_live());
                 for id in waiting {
                     if let Some(m) = self.members.get_mut(&id) {
                         m.state = ParticipantState::Admitted;
@@ -336,7 +338,6 @@ impl LiveSession {
                         }
                     }
                 }
-                effects.extend(self.went_live());
                 effects.extend(self.rosters());
             }
         }
@@ -367,6 +368,7 @@ impl LiveSession {
             )
             .details(serde_json::json!({"message": message})),
         )];
+        effects.push(Effect::Finish(message.to_string()));
         let ended = ServerMessage::Ended {
             reason,
             message: message.to_string(),
@@ -384,7 +386,6 @@ impl LiveSession {
                 m.connected = false;
             }
         }
-        effects.push(Effect::Finish(message.to_string()));
         self.ended = true;
         effects
     }
@@ -450,13 +451,13 @@ impl LiveSession {
                     )
                     .details(serde_json::json!({"participant_id": participant_id})),
                 )];
+                effects.extend(self.went_live());
                 if let Some(m) = self.members.get_mut(&participant_id) {
                     m.state = ParticipantState::Admitted;
                     if m.connected {
                         effects.push(Effect::Send(participant_id, ServerMessage::Admitted));
                     }
                 }
-                effects.extend(self.went_live());
                 effects.extend(self.rosters());
                 Ok(effects)
             }

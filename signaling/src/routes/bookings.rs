@@ -14,7 +14,7 @@ use crate::store::{people, sessions};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use parley_policy::{
     BookingContext, BookingRequest, Participant, Role, SessionKind, VisitorCheck, check_booking,
     decide, join_window, local_week,
@@ -60,8 +60,11 @@ pub struct NewBooking {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(req): ApiJson<NewBooking>,
+    ApiJson(mut req): ApiJson<NewBooking>,
 ) -> ApiResult<(StatusCode, Json<Session>)> {
+    // Stored with whole-second precision: check what will be stored.
+    req.starts_at = req.starts_at.trunc_subsecs(0);
+    req.ends_at = req.ends_at.trunc_subsecs(0);
     caller.require(
         &[
             CallerRole::Admin,

@@ -13,7 +13,7 @@ use crate::store::{people, sessions};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use parley_policy::{Participant, Role, SessionKind, decide, join_window};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -66,8 +66,11 @@ pub struct NewHearing {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(req): ApiJson<NewHearing>,
+    ApiJson(mut req): ApiJson<NewHearing>,
 ) -> ApiResult<(StatusCode, Json<Session>)> {
+    // Stored with whole-second precision: check what will be stored.
+    req.starts_at = req.starts_at.trunc_subsecs(0);
+    req.ends_at = req.ends_at.trunc_subsecs(0);
     caller.require(
         &[
             CallerRole::Admin,

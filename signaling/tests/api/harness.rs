@@ -1,0 +1,283 @@
+//! A signaling service on 127.0.0.1:0 with a fresh data directory and a clock
+//! set to Monday 4 March 2030, 10:00 in London, which tests can move forward.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use parley_signaling::clock::OffsetClock;
+use parley_signaling::{SignalingConfig, start_with_clock};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub clock: OffsetClock,
+    pub admin: String,
+    pub http: reqwest::Client,
+    pub _data: tempfile::TempDir,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Monday 4 March 2030, 10:00 Europe/London (GMT, so 10:00 UTC).
+pub fn base_instant() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 3, 4, 10, 0, 0)
+        .single()
+        .expect("valid")
+}
+
+pub fn jurisdictions() -> parley_policy::Jurisdictions {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/jurisdictions");
+    parley_policy::load_dir(&dir).expect("example jurisdictions load")
+}
+
+pub async fn start() -> Server {
+    let data = tempfile::tempdir().expect("temp dir");
+    let clock = OffsetClock::default();
+    clock.advance(base_instant() - Utc::now());
+    let config = SignalingConfig {
+        http: "127.0.0.1:0".parse().expect("addr"),
+        public_url: None,
+        data_dir: data.path().to_path_buf(),
+        jurisdictions: jurisdictions(),
+        join_token_leeway_seconds: 5,
+    };
+    let running = start_with_clock(&config, Arc::new(clock.clone()))
+        .await
+        .expect("signaling starts");
+    let admin = running
+        .bootstrap
+        .new_admin_token
+        .clone()
+        .expect("first start creates an admin");
+    Server {
+        addr: running.addr,
+        clock,
+        admin,
+        http: reqwest::Client::new(),
+        _data: data,
+        task: running.task,
+    }
+}
+
+/// A response: status and JSON body (Null when empty or not JSON).
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+    pub fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or("")
+    }
+    pub fn id(&self) -> i64 {
+        self.body["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no id in {} {}", self.status, self.body))
+    }
+    pub fn refusal_codes(&self) -> Vec<String> {
+        self.body["refusals"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r["code"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        use parley_signaling::clock::Clock;
+        self.clock.now()
+    }
+
+    pub async fn call(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        Reply {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> Reply {
+        self.call(token, Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> Reply {
+        self.call(token, Method::POST, path, Some(body)).await
+    }
+
+    /// POST that must answer 201; returns the body.
+    pub async fn create(&self, token: &str, path: &str, body: Value) -> Value {
+        let r = self.post(token, path, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "POST {path}: {}", r.body);
+        r.body
+    }
+
+    pub async fn user(
+        &self,
+        role: &str,
+        facility_id: Option<i64>,
+        contact_id: Option<i64>,
+    ) -> String {
+        let body = self
+            .create(
+                &self.admin,
+                "/v1/users",
+                json!({"name": format!("{role} user"), "role": role, "facility_id": facility_id, "contact_id": contact_id}),
+            )
+            .await;
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    pub async fn audit_count(&self) -> usize {
+        let r = self.get(&self.admin, "/v1/audit?limit=500").await;
+        r.body.as_array().map(Vec::len).unwrap_or(0)
+    }
+
+    pub async fn session_count(&self) -> usize {
+        let r = self.get(&self.admin, "/v1/sessions").await;
+        r.body.as_array().map(Vec::len).unwrap_or(0)
+    }
+}
+
+/// A facility with a kiosk, a detainee and approved contacts.
+pub struct Prison {
+    pub facility: i64,
+    pub kiosk: i64,
+    pub second_kiosk: i64,
+    pub detainee: i64,
+    pub contacts: Vec<i64>,
+}
+
+pub async fn prison(s: &Server, jurisdiction: &str, approved: usize) -> Prison {
+    let facility = s
+        .create(&s.admin, "/v1/facilities", json!({"name": format!("HMP {jurisdiction}"), "kind": "prison", "jurisdiction": jurisdiction}))
+        .await["id"]
+        .as_i64()
+        .expect("id");
+    let kiosk = s
+        .create(
+            &s.admin,
+            &format!("/v1/facilities/{facility}/devices"),
+            json!({"name": "Wing A kiosk", "kind": "kiosk"}),
+        )
+        .await["id"]
+        .as_i64()
+        .expect("id");
+    let second_kiosk = s
+        .create(
+            &s.admin,
+            &format!("/v1/facilities/{facility}/devices"),
+            json!({"name": "Wing B kiosk", "kind": "kiosk"}),
+        )
+        .await["id"]
+        .as_i64()
+        .expect("id");
+    let detainee = new_detainee(s, facility, "A1234BC").await;
+    let mut contacts = Vec::new();
+    for i in 0..approved {
+        let c = contact(s, &format!("Visitor {i}"), None).await;
+        approve(s, detainee, c).await;
+        contacts.push(c);
+    }
+    Prison {
+        facility,
+        kiosk,
+        second_kiosk,
+        detainee,
+        contacts,
+    }
+}
+
+pub async fn new_detainee(s: &Server, facility: i64, number: &str) -> i64 {
+    s.create(
+        &s.admin,
+        "/v1/detainees",
+        json!({"facility_id": facility, "name": format!("Detainee {number}"), "number": number}),
+    )
+    .await["id"]
+        .as_i64()
+        .expect("id")
+}
+
+pub async fn contact(s: &Server, name: &str, bar: Option<&str>) -> i64 {
+    s.create(
+        &s.admin,
+        "/v1/contacts",
+        json!({"name": name, "bar_number": bar}),
+    )
+    .await["id"]
+        .as_i64()
+        .expect("id")
+}
+
+pub async fn approve(s: &Server, detainee: i64, contact: i64) {
+    s.create(
+        &s.admin,
+        &format!("/v1/detainees/{detainee}/contacts"),
+        json!({"contact_id": contact, "relationship": "family"}),
+    )
+    .await;
+}
+
+/// A booking request body.
+pub fn visit(
+    kind: &str,
+    p: &Prison,
+    start: DateTime<Utc>,
+    minutes: i64,
+    visitors: &[i64],
+) -> Value {
+    json!({
+        "kind": kind,
+        "detainee_id": p.detainee,
+        "device_id": p.kiosk,
+        "starts_at": start,
+        "ends_at": start + Duration::minutes(minutes),
+        "visitors": visitors.iter().map(|c| json!({"contact_id": c, "consents_to_recording": true})).collect::<Vec<_>>(),
+        "detainee_consents_to_recording": true,
+    })
+}
+
+/// `days` days after the base Monday at `hour`:00 London time (GMT in March before DST).
+pub fn day_at(days: i64, hour: u32) -> DateTime<Utc> {
+    let d = base_instant() + Duration::days(days);
+    Utc.with_ymd_and_hms(
+        chrono::Datelike::year(&d),
+        chrono::Datelike::month(&d),
+        chrono::Datelike::day(&d),
+        hour,
+        0,
+        0,
+    )
+    .single()
+    .expect("valid")
+}

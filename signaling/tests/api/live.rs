@@ -1,0 +1,401 @@
+//! Live sessions over the real WebSocket: lobby, admission, warnings, the
+//! scheduled end, staff ending a visit, and hostile frames.
+
+use crate::harness::*;
+use chrono::{Duration, SubsecRound};
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open(s: &Server, session: i64) -> Ws {
+    let (ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/v1/sessions/{session}/ws", s.addr))
+            .await
+            .expect("websocket connects");
+    ws
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into()))
+        .await
+        .expect("sent");
+}
+
+/// The next JSON message, or `None` when the socket closed. Fails after 10 s.
+async fn next(ws: &mut Ws) -> Option<Value> {
+    loop {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .expect("a message within 10 s");
+        match m {
+            Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).expect("json")),
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Reads until a message of `kind` arrives; panics if the socket closes first.
+async fn until(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        match next(ws).await {
+            Some(m) if m["type"] == kind => return m,
+            Some(_) => continue,
+            None => panic!("socket closed before `{kind}`"),
+        }
+    }
+}
+
+async fn join(s: &Server, session: i64, token: &str) -> (Ws, Value) {
+    let mut ws = open(s, session).await;
+    send(
+        &mut ws,
+        json!({"type": "join", "version": 1, "token": token}),
+    )
+    .await;
+    let welcome = next(&mut ws).await.expect("an answer to join");
+    (ws, welcome)
+}
+
+async fn token(s: &Server, caller: &str, session: i64, participant: i64) -> String {
+    let r = s
+        .post(
+            caller,
+            &format!("/v1/sessions/{session}/participants/{participant}/join-token"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["token"].as_str().expect("token").to_string()
+}
+
+fn participant(session: &Value, role: &str) -> i64 {
+    session["participants"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["role"] == role))
+        .and_then(|p| p["id"].as_i64())
+        .unwrap_or_else(|| panic!("no {role} in {session}"))
+}
+
+#[tokio::test]
+async fn a_visit_waits_starts_warns_and_ends_on_time() {
+    let s = start().await;
+    let p = prison(&s, "demo", 1).await;
+    let at = s.now() + Duration::minutes(10);
+    let booking = s
+        .create(
+            &s.admin,
+            "/v1/bookings",
+            visit("social_visit", &p, at, 10, &p.contacts),
+        )
+        .await;
+    let id = booking["id"].as_i64().expect("id");
+    let visitor_token = token(&s, &s.admin, id, participant(&booking, "visitor")).await;
+    let detainee_token = token(&s, &s.admin, id, participant(&booking, "detainee")).await;
+
+    let (mut family, welcome) = join(&s, id, &visitor_token).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(welcome["state"], "lobby");
+    assert_eq!(
+        welcome["notice"]["recorded"], true,
+        "demo records consenting visits"
+    );
+    assert!(
+        welcome["notice"]["announcements"].as_array().map(Vec::len) >= Some(2),
+        "bilingual"
+    );
+    assert!(
+        welcome["notice"]["why"]
+            .as_str()
+            .unwrap_or("")
+            .contains("demo/recording/social_visit")
+    );
+    let (mut cell, welcome) = join(&s, id, &detainee_token).await;
+    assert_eq!(welcome["state"], "lobby");
+    let roster = until(&mut family, "roster").await;
+    assert_eq!(roster["participants"].as_array().map(Vec::len), Some(1));
+
+    // The visit starts: both are admitted.
+    s.clock.advance(Duration::minutes(10));
+    until(&mut family, "admitted").await;
+    until(&mut cell, "admitted").await;
+    let session = s.get(&s.admin, &format!("/v1/sessions/{id}")).await;
+    assert_eq!(session.body["status"], "live");
+
+    // Five and one minutes before the end.
+    s.clock.advance(Duration::minutes(5));
+    let w = until(&mut family, "warning").await;
+    assert_eq!(w["minutes_left"], 5);
+    assert_eq!(until(&mut cell, "warning").await["minutes_left"], 5);
+    s.clock.advance(Duration::minutes(4));
+    assert_eq!(until(&mut family, "warning").await["minutes_left"], 1);
+
+    // The end.
+    s.clock.advance(Duration::minutes(1));
+    let ended = until(&mut family, "ended").await;
+    assert_eq!(ended["reason"], "scheduled_end");
+    assert!(ended["message"].as_str().unwrap_or("").contains("over"));
+    assert_eq!(until(&mut cell, "ended").await["reason"], "scheduled_end");
+    assert!(
+        next(&mut family).await.is_none(),
+        "socket closes after `ended`"
+    );
+
+    let session = s.get(&s.admin, &format!("/v1/sessions/{id}")).await;
+    assert_eq!(session.body["status"], "ended");
+    let audit = s
+        .get(&s.admin, &format!("/v1/audit?session_id={id}"))
+        .await
+        .body;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"session.join"), "{actions:?}");
+    assert!(actions.contains(&"session.admit"), "{actions:?}");
+    assert_eq!(actions.last(), Some(&"session.terminate"), "{actions:?}");
+
+    // Nobody rejoins after the end.
+    let (mut late, answer) = join(&s, id, &visitor_token).await;
+    assert_eq!(answer["type"], "error", "{answer}");
+    assert!(next(&mut late).await.is_none());
+}
+
+#[tokio::test]
+async fn tokens_are_checked_on_join() {
+    let s = start().await;
+    let p = prison(&s, "demo", 1).await;
+    let at = s.now() + Duration::minutes(5);
+    let a = s
+        .create(
+            &s.admin,
+            "/v1/bookings",
+            visit("social_visit", &p, at, 10, &p.contacts),
+        )
+        .await;
+    let mut other = visit(
+        "social_visit",
+        &p,
+        at + Duration::minutes(20),
+        10,
+        &p.contacts,
+    );
+    other["device_id"] = json!(p.second_kiosk);
+    let b = s.create(&s.admin, "/v1/bookings", other).await;
+    let (a_id, b_id) = (a["id"].as_i64().expect("id"), b["id"].as_i64().expect("id"));
+    let a_token = token(&s, &s.admin, a_id, participant(&a, "visitor")).await;
+
+    // Session A's token at session B.
+    let (_, answer) = join(&s, b_id, &a_token).await;
+    assert_eq!(answer["code"], "wrong_session", "{answer}");
+    // A forged token.
+    let (_, answer) = join(&s, a_id, &format!("{a_token}x")).await;
+    assert_eq!(answer["code"], "invalid_token", "{answer}");
+    // Another protocol version.
+    let mut ws = open(&s, a_id).await;
+    send(
+        &mut ws,
+        json!({"type": "join", "version": 99, "token": a_token}),
+    )
+    .await;
+    assert_eq!(
+        next(&mut ws).await.expect("answer")["code"],
+        "unsupported_version"
+    );
+    // Something other than join first.
+    let mut ws = open(&s, a_id).await;
+    send(&mut ws, json!({"type": "admit", "participant_id": 1})).await;
+    assert_eq!(next(&mut ws).await.expect("answer")["code"], "not_joined");
+    // Garbage and binary frames.
+    let mut ws = open(&s, a_id).await;
+    ws.send(Message::Text("{{{{".into())).await.expect("sent");
+    assert_eq!(next(&mut ws).await.expect("answer")["code"], "bad_message");
+    let mut ws = open(&s, a_id).await;
+    ws.send(Message::Binary(vec![0u8, 159, 146, 150].into()))
+        .await
+        .expect("sent");
+    assert_eq!(next(&mut ws).await.expect("answer")["code"], "bad_message");
+    // The valid token still works, and garbage after joining changes nothing.
+    let (mut ws, welcome) = join(&s, a_id, &a_token).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    ws.send(Message::Text(
+        r#"{"type":"end","reason":"x","extra":1}"#.into(),
+    ))
+    .await
+    .expect("sent");
+    assert_eq!(until(&mut ws, "error").await["code"], "bad_message");
+    send(&mut ws, json!({"type": "end", "reason": "I am a visitor"})).await;
+    assert_eq!(until(&mut ws, "error").await["code"], "forbidden");
+    send(&mut ws, json!({"type": "ping"})).await;
+    until(&mut ws, "pong").await;
+    let session = s.get(&s.admin, &format!("/v1/sessions/{a_id}")).await;
+    assert_ne!(session.body["status"], "ended");
+}
+
+#[tokio::test]
+async fn a_judge_admits_from_the_lobby_and_removes() {
+    let s = start().await;
+    let court = s
+        .create(
+            &s.admin,
+            "/v1/facilities",
+            json!({"name": "Court", "kind": "court", "jurisdiction": "demo"}),
+        )
+        .await["id"]
+        .as_i64()
+        .expect("id");
+    let at = s.now() + Duration::minutes(5);
+    let hearing = s
+        .create(
+            &s.admin,
+            "/v1/hearings",
+            json!({"facility_id": court, "title": "Hearing", "starts_at": at, "ends_at": at + Duration::hours(1),
+                   "participants": [
+                       {"name": "Judge J", "role": "judge"},
+                       {"name": "Witness W", "role": "witness"},
+                       {"name": "Observer O", "role": "observer"}]}),
+        )
+        .await;
+    let id = hearing["id"].as_i64().expect("id");
+    let clerk = s.user("clerk", None, None).await;
+    let (mut judge, welcome) = join(
+        &s,
+        id,
+        &token(&s, &clerk, id, participant(&hearing, "judge")).await,
+    )
+    .await;
+    assert_eq!(welcome["state"], "admitted", "{welcome}");
+    let witness_id = participant(&hearing, "witness");
+    let (mut witness, welcome) = join(&s, id, &token(&s, &clerk, id, witness_id).await).await;
+    assert_eq!(welcome["state"], "lobby");
+    let (mut observer, _) = join(
+        &s,
+        id,
+        &token(&s, &clerk, id, participant(&hearing, "observer")).await,
+    )
+    .await;
+
+    // A witness cannot admit anyone.
+    send(
+        &mut witness,
+        json!({"type": "admit", "participant_id": witness_id}),
+    )
+    .await;
+    assert_eq!(until(&mut witness, "error").await["code"], "forbidden");
+
+    send(
+        &mut judge,
+        json!({"type": "admit", "participant_id": witness_id}),
+    )
+    .await;
+    until(&mut witness, "admitted").await;
+    // The judge's roster shows the witness admitted and the observer; the
+    // witness's roster does not show the observer.
+    loop {
+        let r = until(&mut judge, "roster").await;
+        let ps = r["participants"].as_array().expect("list").clone();
+        if ps
+            .iter()
+            .any(|p| p["participant_id"] == witness_id && p["state"] == "admitted")
+        {
+            assert!(ps.iter().any(|p| p["role"] == "observer"), "{r}");
+            break;
+        }
+    }
+    let r = until(&mut witness, "roster").await;
+    assert!(!r["participants"].to_string().contains("observer"), "{r}");
+    let _ = next(&mut observer).await;
+
+    // Only the judge extends.
+    send(&mut judge, json!({"type": "extend", "minutes": 30})).await;
+    let ext = until(&mut witness, "extended").await;
+    let new_end: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(ext["ends_at"].clone()).expect("time");
+    assert_eq!(new_end, (at + Duration::minutes(90)).trunc_subsecs(0));
+
+    send(
+        &mut judge,
+        json!({"type": "remove", "participant_id": witness_id, "reason": "Testimony complete"}),
+    )
+    .await;
+    let ended = until(&mut witness, "ended").await;
+    assert_eq!(ended["reason"], "removed");
+    assert_eq!(ended["message"], "Testimony complete");
+    // A removed participant cannot come back with the same token.
+    let (_, answer) = join(&s, id, &token(&s, &clerk, id, witness_id).await).await;
+    assert_eq!(answer["code"], "forbidden", "{answer}");
+    let audit = s
+        .get(&clerk, &format!("/v1/audit?session_id={id}"))
+        .await
+        .body;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for a in ["session.admit", "session.extend", "session.remove"] {
+        assert!(actions.contains(&a), "{a} audited: {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_officer_monitors_and_ends_a_social_visit_with_a_reason() {
+    let s = start().await;
+    let p = prison(&s, "eng-wales", 1).await;
+    // eng-wales needs 48 h lead time: book, then move the clock.
+    let at = day_at(3, 14);
+    let booking = s
+        .create(
+            &s.admin,
+            "/v1/bookings",
+            visit("social_visit", &p, at, 30, &p.contacts),
+        )
+        .await;
+    let id = booking["id"].as_i64().expect("id");
+    s.clock.advance(at - s.now() + Duration::minutes(1));
+    let (mut family, welcome) = join(
+        &s,
+        id,
+        &token(&s, &s.admin, id, participant(&booking, "visitor")).await,
+    )
+    .await;
+    assert_eq!(welcome["state"], "admitted");
+    assert_eq!(welcome["notice"]["monitored"], true);
+    let officer = s.user("officer", Some(p.facility), None).await;
+    let m = s
+        .post(&officer, &format!("/v1/sessions/{id}/monitor"), json!({}))
+        .await;
+    assert_eq!(m.status, StatusCode::OK, "{}", m.body);
+    let (mut monitor, welcome) = join(&s, id, m.body["token"].as_str().expect("token")).await;
+    assert_eq!(welcome["role"], "officer");
+    assert_eq!(welcome["state"], "admitted");
+    // The family's roster never lists the monitor.
+    let r = until(&mut family, "roster").await;
+    assert!(!r.to_string().contains("officer"), "{r}");
+
+    let e = s
+        .post(
+            &officer,
+            &format!("/v1/sessions/{id}/end"),
+            json!({"reason": "Security concern on the wing"}),
+        )
+        .await;
+    assert_eq!(e.status, StatusCode::NO_CONTENT, "{}", e.body);
+    let ended = until(&mut family, "ended").await;
+    assert_eq!(ended["reason"], "ended_by_staff");
+    assert_eq!(ended["message"], "Security concern on the wing");
+    until(&mut monitor, "ended").await;
+    let session = s.get(&s.admin, &format!("/v1/sessions/{id}")).await;
+    assert_eq!(session.body["status"], "ended");
+    assert_eq!(
+        session.body["status_reason"],
+        "Security concern on the wing"
+    );
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the signaling service over real HTTP and WebSocket
+//! on 127.0.0.1, with a real SQLite file and a clock the tests move.
+
+mod access;
+mod bad_input;
+mod bookings;
+mod harness;
+mod live;
