@@ -262,6 +262,10 @@ pub async fn start_with_clock(
         addr: config.http,
         source,
     })?;
+    let mut state = state;
+    if config.public_url.is_none() {
+        state.public_url = format!("http://{addr}");
+    }
     state.live.close_overdue().await;
     let app = router(state.clone());
     let task = tokio::spawn(async move { axum::serve(listener, app).await });

@@ -56,11 +56,14 @@ impl Caller {
     }
 
     /// Whether the caller may see `session` at all. Visitors see only
-    /// sessions they take part in; officers only their facility's.
+    /// sessions they take part in; officers only their facility's; judges
+    /// and clerks only hearings (data minimisation: a court has no business
+    /// with a family's visits).
     pub fn may_view(&self, session: &Session) -> bool {
         match self.0.role {
-            CallerRole::Admin | CallerRole::Scheduler | CallerRole::Clerk | CallerRole::Judge => {
-                true
+            CallerRole::Admin | CallerRole::Scheduler => true,
+            CallerRole::Clerk | CallerRole::Judge => {
+                session.kind == parley_policy::SessionKind::CourtHearing
             }
             CallerRole::Officer => self.0.facility_id == Some(session.facility_id),
             CallerRole::Visitor => self

@@ -269,6 +269,11 @@ impl LiveHub {
                     .rules([RuleId::core("session/scheduled-end-passed-while-down")])
                     .details(serde_json::json!({"message": "the scheduled end passed while the service was stopped"}));
                 audit::append(&mut w.tx, &record, now).await?;
+                self.inner
+                    .metrics
+                    .audit_entries
+                    .with_label_values(&[record.action.as_str()])
+                    .inc();
                 sessions::set_status(
                     &mut w.tx,
                     id,

@@ -140,7 +140,7 @@ pub async fn append(
         .fetch_optional(&mut *conn)
         .await?;
     let (prev_seq, prev_hash) = match head {
-        Some(row) => (row.get::<i64, _>(0), row.get::<String, _>(1)),
+        Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
         None => (0, GENESIS.to_string()),
     };
     let seq = prev_seq + 1;
@@ -185,19 +185,21 @@ pub async fn append(
     Ok(seq)
 }
 
-fn raw_from_row(row: &sqlx::sqlite::SqliteRow) -> RawEntry {
-    RawEntry {
-        seq: row.get("seq"),
-        at: row.get("at_text"),
-        actor: row.get("actor"),
-        session_id: row.get("session_id"),
-        action: row.get("action"),
-        decision: row.get("decision"),
-        rules: row.get("rules"),
-        details: row.get("details"),
-        prev_hash: row.get("prev_hash"),
-        hash: row.get("hash"),
-    }
+/// Decodes a stored row. A column of the wrong type (possible in SQLite for
+/// anyone with write access to the file) is an error, never a panic.
+fn raw_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RawEntry, sqlx::Error> {
+    Ok(RawEntry {
+        seq: row.try_get("seq")?,
+        at: row.try_get("at_text")?,
+        actor: row.try_get("actor")?,
+        session_id: row.try_get("session_id")?,
+        action: row.try_get("action")?,
+        decision: row.try_get("decision")?,
+        rules: row.try_get("rules")?,
+        details: row.try_get("details")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
 }
 
 impl From<RawEntry> for AuditEntry {
@@ -233,7 +235,9 @@ pub async fn list(
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    Ok(rows.iter().map(|r| raw_from_row(r).into()).collect())
+    rows.iter()
+        .map(|r| raw_from_row(r).map(AuditEntry::from))
+        .collect()
 }
 
 /// A verified chain.
@@ -266,7 +270,12 @@ pub async fn verify(pool: &SqlitePool) -> Result<ChainSummary, VerifyError> {
     let mut expected_seq = 1;
     let mut prev_hash = GENESIS.to_string();
     while let Some(row) = rows.try_next().await? {
-        let e = raw_from_row(&row);
+        let e = raw_from_row(&row).map_err(|e| ChainBreak {
+            seq: expected_seq,
+            reason: format!(
+                "the entry at this position cannot be read ({e}): a column was altered"
+            ),
+        })?;
         if e.seq != expected_seq {
             return Err(ChainBreak {
                 seq: expected_seq,
@@ -309,7 +318,16 @@ pub async fn verify(pool: &SqlitePool) -> Result<ChainSummary, VerifyError> {
             .into());
         }
         Some(row) => {
-            let (seq, hash): (i64, String) = (row.get(0), row.get(1));
+            let (seq, hash): (i64, String) = match (row.try_get(0), row.try_get(1)) {
+                (Ok(seq), Ok(hash)) => (seq, hash),
+                _ => {
+                    return Err(ChainBreak {
+                        seq: last_seq + 1,
+                        reason: "the chain head record cannot be read: it was altered".into(),
+                    }
+                    .into());
+                }
+            };
             if seq != last_seq || hash != prev_hash {
                 return Err(ChainBreak {
                     seq: last_seq + 1,

@@ -341,3 +341,44 @@ async fn policy_explanations_name_their_rules() {
     let j = s.get(&s.admin, "/v1/policy/jurisdictions").await;
     assert_eq!(j.body.as_array().map(Vec::len), Some(4));
 }
+
+#[tokio::test]
+async fn courts_do_not_see_family_visits() {
+    let s = start().await;
+    let p = prison(&s, "demo", 1).await;
+    let booking = s
+        .create(
+            &s.admin,
+            "/v1/bookings",
+            visit(
+                "social_visit",
+                &p,
+                s.now() + Duration::hours(1),
+                30,
+                &p.contacts,
+            ),
+        )
+        .await;
+    let judge = s.user("judge", None, None).await;
+    let r = s
+        .get(&judge, &format!("/v1/sessions/{}", booking["id"]))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert_eq!(
+        s.get(&judge, "/v1/sessions")
+            .await
+            .body
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    let scheduler = s.user("scheduler", None, None).await;
+    assert_eq!(
+        s.get(&scheduler, "/v1/sessions")
+            .await
+            .body
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
