@@ -90,6 +90,46 @@ pub enum RefusalCode {
     DeviceDoubleBooked,
 }
 
+impl RefusalCode {
+    /// Every code, in declaration order.
+    pub const ALL: [RefusalCode; 14] = [
+        RefusalCode::NotAVisit,
+        RefusalCode::EndBeforeStart,
+        RefusalCode::TooShort,
+        RefusalCode::TooLong,
+        RefusalCode::LeadTime,
+        RefusalCode::InThePast,
+        RefusalCode::OutsideVisitingHours,
+        RefusalCode::WeeklyQuota,
+        RefusalCode::TooManyVisitors,
+        RefusalCode::NoVisitors,
+        RefusalCode::NotApprovedContact,
+        RefusalCode::CounselNotVerified,
+        RefusalCode::DetaineeDoubleBooked,
+        RefusalCode::DeviceDoubleBooked,
+    ];
+
+    /// The code as it appears on the wire, e.g. `weekly_quota`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalCode::NotAVisit => "not_a_visit",
+            RefusalCode::EndBeforeStart => "end_before_start",
+            RefusalCode::TooShort => "too_short",
+            RefusalCode::TooLong => "too_long",
+            RefusalCode::LeadTime => "lead_time",
+            RefusalCode::InThePast => "in_the_past",
+            RefusalCode::OutsideVisitingHours => "outside_visiting_hours",
+            RefusalCode::WeeklyQuota => "weekly_quota",
+            RefusalCode::TooManyVisitors => "too_many_visitors",
+            RefusalCode::NoVisitors => "no_visitors",
+            RefusalCode::NotApprovedContact => "not_approved_contact",
+            RefusalCode::CounselNotVerified => "counsel_not_verified",
+            RefusalCode::DetaineeDoubleBooked => "detainee_double_booked",
+            RefusalCode::DeviceDoubleBooked => "device_double_booked",
+        }
+    }
+}
+
 /// One reason a booking is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Refusal {

@@ -500,3 +500,11 @@ fn refusals_serialize_with_snake_case_codes() {
     assert_eq!(v[0]["code"], "no_visitors");
     assert_eq!(v[0]["rule"], "core/visit-needs-visitors");
 }
+
+#[test]
+fn refusal_codes_match_their_wire_names() {
+    for code in parley_policy::RefusalCode::ALL {
+        let wire = serde_json::to_value(code).expect("serializes");
+        assert_eq!(wire.as_str(), Some(code.as_str()));
+    }
+}

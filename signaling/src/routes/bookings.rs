@@ -183,9 +183,7 @@ pub async fn create(
             state
                 .metrics
                 .booking_refusals
-                .with_label_values(&[&serde_json::to_value(r.code)
-                    .map(|v| v.as_str().unwrap_or("other").to_string())
-                    .unwrap_or_default()])
+                .with_label_values(&[r.code.as_str()])
                 .inc();
         }
         let message = refusals
