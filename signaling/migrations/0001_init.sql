@@ -79,7 +79,8 @@ CREATE TABLE participants (
     name TEXT NOT NULL,
     contact_id INTEGER REFERENCES contacts(id),
     detainee_id INTEGER REFERENCES detainees(id),
-    consented_to_recording INTEGER NOT NULL DEFAULT 0
+    consented_to_recording INTEGER NOT NULL DEFAULT 0,
+    removed_at INTEGER
 );
 CREATE INDEX participants_session ON participants (session_id);
 

@@ -196,6 +196,8 @@ pub struct Participant {
     pub contact_id: Option<i64>,
     pub detainee_id: Option<i64>,
     pub consented_to_recording: bool,
+    /// Removed from the session by the court: may not rejoin.
+    pub removed: bool,
 }
 
 /// A booked visit or a scheduled hearing.

@@ -53,7 +53,9 @@ enum Command {
     End {
         actor: String,
         reason: String,
-        reply: oneshot::Sender<()>,
+        cancel: bool,
+        /// Whether the end was recorded and carried out.
+        reply: oneshot::Sender<bool>,
     },
 }
 
@@ -213,21 +215,28 @@ impl LiveHub {
         reason: &str,
         status: SessionStatus,
     ) -> Result<(), sqlx::Error> {
-        if status == SessionStatus::Ended
-            && let Some(tx) = self.sender(session_id)
-        {
+        if let Some(tx) = self.sender(session_id) {
             let (reply, answer) = oneshot::channel();
             if tx
                 .send(Command::End {
                     actor: actor.into(),
                     reason: reason.into(),
+                    cancel: status == SessionStatus::Cancelled,
                     reply,
                 })
                 .await
                 .is_ok()
-                && answer.await.is_ok()
             {
-                return Ok(());
+                match answer.await {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => {
+                        return Err(sqlx::Error::Protocol(
+                            "the end could not be recorded in the audit log".into(),
+                        ));
+                    }
+                    // The task stopped meanwhile: fall through to the store.
+                    Err(_) => {}
+                }
             }
         }
         let (action, rule) = match status {
@@ -295,7 +304,7 @@ impl LiveHub {
             HashMap::new();
         loop {
             let now = self.inner.clock.now();
-            let wait = (state.next_deadline(now) - now)
+            let wait = (state.next_deadline() - now)
                 .to_std()
                 .unwrap_or(Duration::ZERO)
                 .min(MAX_SLEEP);
@@ -305,8 +314,11 @@ impl LiveHub {
                     self.handle(&mut state, &mut outboxes, command).await;
                 }
                 _ = tokio::time::sleep(wait) => {
+                    let before = state.clone();
                     let effects = state.tick(self.inner.clock.now());
-                    self.apply(session_id, &mut outboxes, effects).await;
+                    if !self.apply(session_id, &mut outboxes, effects).await {
+                        state = before;
+                    }
                 }
             }
             if state.is_ended() {
@@ -334,7 +346,7 @@ impl LiveHub {
                     }));
                 }
                 Command::End { reply, .. } => {
-                    let _ = reply.send(());
+                    let _ = reply.send(true);
                 }
                 Command::Disconnect { .. } => {}
             }
@@ -348,6 +360,10 @@ impl LiveHub {
         command: Command,
     ) {
         let session_id = state.session_id();
+        // If an audit or store write fails, the decision did not happen:
+        // the state goes back to what it was before the command.
+        let before = state.clone();
+        let now = self.inner.clock.now();
         match command {
             Command::Connect {
                 participant_id,
@@ -356,22 +372,30 @@ impl LiveHub {
                 role,
                 outbox,
                 reply,
-            } => match state.connect(participant_id, &name, role, self.inner.clock.now()) {
+            } => match state.connect(participant_id, &name, role, now) {
                 Ok((participant_state, effects)) => {
-                    if let Some((_, old)) = outboxes.insert(participant_id, (connection, outbox)) {
-                        let _ = old.send(Outgoing::Message(ServerMessage::Error {
-                            code: parley_protocol::ErrorCode::AlreadyJoined,
-                            message: "you joined from another window or device".into(),
-                        }));
-                        let _ = old.send(Outgoing::Close);
-                    }
+                    let replaced = outboxes.insert(participant_id, (connection, outbox));
                     // Messages queue in the outbox; the socket sends `welcome`
                     // on this reply and only then drains the outbox.
                     let answer = if self.apply(session_id, outboxes, effects).await {
+                        if let Some((_, old)) = replaced {
+                            let _ = old.send(Outgoing::Message(ServerMessage::Error {
+                                code: parley_protocol::ErrorCode::AlreadyJoined,
+                                message: "you joined from another window or device".into(),
+                            }));
+                            let _ = old.send(Outgoing::Close);
+                        }
                         Ok(participant_state)
                     } else {
-                        outboxes.remove(&participant_id);
-                        state.disconnect(participant_id);
+                        match replaced {
+                            Some(old) => {
+                                outboxes.insert(participant_id, old);
+                            }
+                            None => {
+                                outboxes.remove(&participant_id);
+                            }
+                        }
+                        *state = before;
                         Err(Refused {
                             code: parley_protocol::ErrorCode::Internal,
                             message: "the join could not be recorded; try again".into(),
@@ -396,10 +420,18 @@ impl LiveHub {
                     }));
                     return;
                 }
-                match state.client(participant_id, message, self.inner.clock.now()) {
+                match state.client(participant_id, message, now) {
                     Ok(effects) => {
-                        let _ = reply.send(Ok(()));
-                        self.apply(session_id, outboxes, effects).await;
+                        let answer = if self.apply(session_id, outboxes, effects).await {
+                            Ok(())
+                        } else {
+                            *state = before;
+                            Err(Refused {
+                                code: parley_protocol::ErrorCode::Internal,
+                                message: "the decision could not be recorded, so it was not carried out; try again".into(),
+                            })
+                        };
+                        let _ = reply.send(answer);
                     }
                     Err(refused) => {
                         let _ = reply.send(Err(refused));
@@ -419,11 +451,19 @@ impl LiveHub {
             Command::End {
                 actor,
                 reason,
+                cancel,
                 reply,
             } => {
-                let effects = state.end_by_staff(&actor, &reason);
-                self.apply(session_id, outboxes, effects).await;
-                let _ = reply.send(());
+                let effects = if cancel {
+                    state.cancel(&actor, &reason)
+                } else {
+                    state.end_by_staff(&actor, &reason)
+                };
+                let done = self.apply(session_id, outboxes, effects).await;
+                if !done {
+                    *state = before;
+                }
+                let _ = reply.send(done);
             }
         }
     }
@@ -471,6 +511,20 @@ impl LiveHub {
                         tracing::error!(session = session_id, error = %e, "cannot mark session ended");
                     }
                 }
+                Effect::Cancelled(reason) => {
+                    if let Err(e) = self.persist(session_id, Persist::Cancelled(reason)).await {
+                        tracing::error!(session = session_id, error = %e, "cannot mark session cancelled");
+                    }
+                }
+                Effect::PersistRemoval(participant_id) => {
+                    if let Err(e) = self
+                        .persist(session_id, Persist::Removal(participant_id))
+                        .await
+                    {
+                        tracing::error!(session = session_id, error = %e, "cannot store removal; not carried out");
+                        return false;
+                    }
+                }
             }
         }
         true
@@ -492,8 +546,23 @@ impl LiveHub {
         let mut w = self.inner.store.write().await?;
         match what {
             Persist::End(at) => sessions::set_end(&mut w.tx, session_id, at.timestamp()).await?,
-            Persist::Live => {
-                sessions::set_status(&mut w.tx, session_id, SessionStatus::Live, None).await?
+            Persist::Live => sessions::mark_live(&mut w.tx, session_id).await?,
+            Persist::Removal(participant_id) => {
+                sessions::mark_removed(
+                    &mut w.tx,
+                    participant_id,
+                    self.inner.clock.now().timestamp(),
+                )
+                .await?
+            }
+            Persist::Cancelled(reason) => {
+                sessions::set_status(
+                    &mut w.tx,
+                    session_id,
+                    SessionStatus::Cancelled,
+                    Some(&reason),
+                )
+                .await?
             }
             Persist::Ended(reason) => {
                 sessions::set_status(&mut w.tx, session_id, SessionStatus::Ended, Some(&reason))
@@ -508,4 +577,6 @@ enum Persist {
     End(DateTime<Utc>),
     Live,
     Ended(String),
+    Cancelled(String),
+    Removal(i64),
 }

@@ -36,8 +36,14 @@ pub enum Effect {
     Close(i64),
     /// Persist a new scheduled end.
     PersistEnd(DateTime<Utc>),
-    /// Persist that the session is live.
+    /// Persist that the session is live (if it is still only scheduled).
     PersistLive,
+    /// Persist that a participant was removed, so that no restart or new
+    /// token lets them back in.
+    PersistRemoval(i64),
+    /// Persist that the session was cancelled, with the reason, before
+    /// anyone is told; the task stops after these effects.
+    Cancelled(String),
     /// Persist that the session is over, with the reason, before anyone is
     /// told; the task stops after these effects.
     Finish(String),
@@ -139,10 +145,11 @@ impl LiveSession {
     }
 
     /// The earliest instant at which [`tick`](Self::tick) has something to do.
-    pub fn next_deadline(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+    /// In the past when something is already due (a waiting
+    /// lobby after the start, an unfired warning whose time has passed).
+    pub fn next_deadline(&self) -> DateTime<Utc> {
         let mut next = self.ends_at;
         if self.kind.is_visit()
-            && now < self.starts_at
             && self
                 .members
                 .values()
@@ -151,7 +158,7 @@ impl LiveSession {
             next = next.min(self.starts_at);
         }
         for (minutes, at) in warning_instants(&self.jurisdiction, self.starts_at, self.ends_at) {
-            if !self.warned.contains(&minutes) && at > now {
+            if !self.warned.contains(&minutes) {
                 next = next.min(at);
             }
         }
@@ -369,11 +376,41 @@ impl LiveSession {
             .details(serde_json::json!({"message": message})),
         )];
         effects.push(Effect::Finish(message.to_string()));
+        effects.extend(self.close_all(reason, message));
+        self.ended = true;
+        effects
+    }
+
+    /// Staff cancel the session before it started; anyone waiting in the
+    /// lobby is told why and disconnected.
+    pub fn cancel(&mut self, actor: &str, reason: &str) -> Vec<Effect> {
+        if self.ended {
+            return Vec::new();
+        }
+        let mut effects = vec![
+            Effect::Audit(
+                self.audit(
+                    actor,
+                    "session.cancel",
+                    "cancelled",
+                    vec![self.rule("session/cancelled")],
+                )
+                .details(serde_json::json!({"message": reason})),
+            ),
+            Effect::Cancelled(reason.to_string()),
+        ];
+        effects.extend(self.close_all(EndReason::Cancelled, reason));
+        self.ended = true;
+        effects
+    }
+
+    /// Tells every connected participant the session is over and closes them.
+    fn close_all(&mut self, reason: EndReason, message: &str) -> Vec<Effect> {
         let ended = ServerMessage::Ended {
             reason,
             message: message.to_string(),
         };
-        effects.extend(self.to_all(&ended));
+        let mut effects = self.to_all(&ended);
         let ids: Vec<i64> = self
             .members
             .iter()
@@ -386,7 +423,6 @@ impl LiveSession {
                 m.connected = false;
             }
         }
-        self.ended = true;
         effects
     }
 
@@ -410,7 +446,7 @@ impl LiveSession {
         message: ClientMessage,
         now: DateTime<Utc>,
     ) -> Result<Vec<Effect>, Refused> {
-        if self.ended {
+        if self.ended || now >= self.ends_at {
             return Err(refused(ErrorCode::SessionOver, "this session is over"));
         }
         let role = self
@@ -485,6 +521,7 @@ impl LiveSession {
                     ),
                 )];
                 self.removed.insert(participant_id);
+                effects.push(Effect::PersistRemoval(participant_id));
                 effects.push(Effect::Send(
                     participant_id,
                     ServerMessage::Ended {

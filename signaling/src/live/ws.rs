@@ -143,6 +143,12 @@ async fn authorize(
             ErrorCode::InvalidToken,
             "the token's participant is not part of this session".to_string(),
         ))?;
+    if participant.removed {
+        return Err((
+            ErrorCode::Forbidden,
+            "you were removed from this session and cannot rejoin it".to_string(),
+        ));
+    }
     let jurisdiction = state
         .jurisdictions
         .get(&session.jurisdiction)

@@ -208,6 +208,16 @@ pub async fn join_token(
         CallerRole::Clerk | CallerRole::Judge => s.kind == SessionKind::CourtHearing,
         CallerRole::Visitor => caller.0.contact_id.is_some() && p.contact_id == caller.0.contact_id,
     };
+    if p.removed {
+        state
+            .metrics
+            .join_tokens
+            .with_label_values(&["removed"])
+            .inc();
+        return Err(ApiError::Forbidden(format!(
+            "participant {participant_id} was removed from this session by the court and cannot rejoin it"
+        )));
+    }
     if !allowed || p.role == Role::Officer {
         state
             .metrics

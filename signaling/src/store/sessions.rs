@@ -80,6 +80,7 @@ fn participant_from_row(row: &sqlx::sqlite::SqliteRow) -> Option<Participant> {
         contact_id: row.get("contact_id"),
         detainee_id: row.get("detainee_id"),
         consented_to_recording: row.get::<i64, _>("consented_to_recording") != 0,
+        removed: row.get::<Option<i64>, _>("removed_at").is_some(),
     })
 }
 
@@ -217,6 +218,30 @@ pub async fn set_status(
         .bind(status.as_str())
         .bind(reason)
         .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks a scheduled session live; a cancelled or ended one stays as it is.
+pub async fn mark_live(conn: &mut SqliteConnection, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET status = 'live' WHERE id = ? AND status = 'scheduled'")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records that a participant was removed; they get no new token and cannot
+/// rejoin, across restarts.
+pub async fn mark_removed(
+    conn: &mut SqliteConnection,
+    participant_id: i64,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE participants SET removed_at = ? WHERE id = ? AND removed_at IS NULL")
+        .bind(at)
+        .bind(participant_id)
         .execute(conn)
         .await?;
     Ok(())

@@ -272,7 +272,8 @@ async fn a_judge_admits_from_the_lobby_and_removes() {
     .await;
     assert_eq!(welcome["state"], "admitted", "{welcome}");
     let witness_id = participant(&hearing, "witness");
-    let (mut witness, welcome) = join(&s, id, &token(&s, &clerk, id, witness_id).await).await;
+    let witness_token = token(&s, &clerk, id, witness_id).await;
+    let (mut witness, welcome) = join(&s, id, &witness_token).await;
     assert_eq!(welcome["state"], "lobby");
     let (mut observer, _) = join(
         &s,
@@ -327,8 +328,8 @@ async fn a_judge_admits_from_the_lobby_and_removes() {
     let ended = until(&mut witness, "ended").await;
     assert_eq!(ended["reason"], "removed");
     assert_eq!(ended["message"], "Testimony complete");
-    // A removed participant cannot come back with the same token.
-    let (_, answer) = join(&s, id, &token(&s, &clerk, id, witness_id).await).await;
+    // A removed participant cannot come back with their token.
+    let (_, answer) = join(&s, id, &witness_token).await;
     assert_eq!(answer["code"], "forbidden", "{answer}");
     let audit = s
         .get(&clerk, &format!("/v1/audit?session_id={id}"))
@@ -398,4 +399,95 @@ async fn an_officer_monitors_and_ends_a_social_visit_with_a_reason() {
         session.body["status_reason"],
         "Security concern on the wing"
     );
+}
+
+#[tokio::test]
+async fn cancelling_a_visit_tells_the_waiting_family() {
+    let s = start().await;
+    let p = prison(&s, "demo", 1).await;
+    let at = s.now() + Duration::minutes(10);
+    let booking = s
+        .create(
+            &s.admin,
+            "/v1/bookings",
+            visit("social_visit", &p, at, 10, &p.contacts),
+        )
+        .await;
+    let id = booking["id"].as_i64().expect("id");
+    let (mut family, welcome) = join(
+        &s,
+        id,
+        &token(&s, &s.admin, id, participant(&booking, "visitor")).await,
+    )
+    .await;
+    assert_eq!(welcome["state"], "lobby");
+    let c = s
+        .post(
+            &s.admin,
+            &format!("/v1/sessions/{id}/cancel"),
+            json!({"reason": "The kiosk is out of order."}),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::NO_CONTENT, "{}", c.body);
+    let ended = until(&mut family, "ended").await;
+    assert_eq!(ended["reason"], "cancelled");
+    assert_eq!(ended["message"], "The kiosk is out of order.");
+    // The start comes and goes: the visit stays cancelled.
+    s.clock.advance(Duration::minutes(11));
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let session = s.get(&s.admin, &format!("/v1/sessions/{id}")).await;
+    assert_eq!(session.body["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn a_removed_participant_gets_no_new_token() {
+    let s = start().await;
+    let court = s
+        .create(
+            &s.admin,
+            "/v1/facilities",
+            json!({"name": "Court", "kind": "court", "jurisdiction": "demo"}),
+        )
+        .await["id"]
+        .as_i64()
+        .expect("id");
+    let at = s.now() + Duration::minutes(1);
+    let hearing = s
+        .create(
+            &s.admin,
+            "/v1/hearings",
+            json!({"facility_id": court, "title": "Hearing", "starts_at": at, "ends_at": at + Duration::hours(1),
+                   "participants": [{"name": "Judge J", "role": "judge"}, {"name": "Observer O", "role": "observer"}]}),
+        )
+        .await;
+    let id = hearing["id"].as_i64().expect("id");
+    let observer = participant(&hearing, "observer");
+    let (mut judge, _) = join(
+        &s,
+        id,
+        &token(&s, &s.admin, id, participant(&hearing, "judge")).await,
+    )
+    .await;
+    let (mut gallery, _) = join(&s, id, &token(&s, &s.admin, id, observer).await).await;
+    send(
+        &mut judge,
+        json!({"type": "remove", "participant_id": observer, "reason": "Filming in court"}),
+    )
+    .await;
+    assert_eq!(until(&mut gallery, "ended").await["reason"], "removed");
+    let r = s
+        .post(
+            &s.admin,
+            &format!("/v1/sessions/{id}/participants/{observer}/join-token"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert!(r.message().contains("removed"), "{}", r.message());
+    let session = s.get(&s.admin, &format!("/v1/sessions/{id}")).await;
+    let removed = session.body["participants"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["id"] == observer))
+        .map(|p| p["removed"].clone());
+    assert_eq!(removed, Some(json!(true)));
 }
