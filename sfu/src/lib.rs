@@ -1,0 +1,10 @@
+//! Parley's selective forwarding unit.
+//!
+//! Pure cores first: [`room`] decides who may receive what (and enforces
+//! invariant 1, privileged media never reaches a recorder or a monitor);
+//! [`media`] holds the per-packet decisions (VP8 keyframes, simulcast layer
+//! choice, retransmission buffer, PLI throttling). They take time and input
+//! as arguments and are tested without sockets.
+
+pub mod media;
+pub mod room;

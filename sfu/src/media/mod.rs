@@ -1,0 +1,1 @@
+//! Per-packet media decisions.
