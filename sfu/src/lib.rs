@@ -6,5 +6,6 @@
 //! choice, retransmission buffer, PLI throttling). They take time and input
 //! as arguments and are tested without sockets.
 
+pub mod demux;
 pub mod media;
 pub mod room;

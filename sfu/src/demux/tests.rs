@@ -1,0 +1,130 @@
+use super::*;
+use proptest::prelude::*;
+
+/// A STUN binding request with the given attributes (type, value).
+fn stun(attributes: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (kind, value) in attributes {
+        body.extend_from_slice(&kind.to_be_bytes());
+        body.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        body.extend_from_slice(value);
+        while body.len() % 4 != 0 {
+            body.push(0);
+        }
+    }
+    let mut m = vec![0x00, 0x01];
+    m.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    m.extend_from_slice(&MAGIC_COOKIE);
+    m.extend_from_slice(&[7u8; 12]);
+    m.extend_from_slice(&body);
+    m
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+#[test]
+fn classifies_by_first_byte() {
+    assert_eq!(classify(&stun(&[])), PacketClass::Stun);
+    assert_eq!(classify(&[22, 254, 253, 0, 0]), PacketClass::Dtls);
+    let mut rtp = vec![0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+    assert_eq!(classify(&rtp), PacketClass::Rtp);
+    rtp[1] = 200; // sender report
+    assert_eq!(classify(&rtp), PacketClass::Rtcp);
+    rtp[1] = 96 | 0x80; // marker bit set, PT 96
+    assert_eq!(classify(&rtp), PacketClass::Rtp);
+    assert_eq!(classify(&[]), PacketClass::Unknown);
+    assert_eq!(
+        classify(&[0x01, 0x01, 0, 0]),
+        PacketClass::Unknown,
+        "too short for STUN"
+    );
+    assert_eq!(classify(&[255; 30]), PacketClass::Unknown);
+    let mut no_cookie = stun(&[]);
+    no_cookie[4] = 0;
+    assert_eq!(classify(&no_cookie), PacketClass::Unknown);
+}
+
+#[test]
+fn reads_our_ufrag_after_other_attributes() {
+    let m = stun(&[(0x0024, &[0, 0, 0, 1]), (ATTR_USERNAME, b"srvA:cli9")]);
+    assert_eq!(stun_local_ufrag(&m), Ok("srvA"));
+}
+
+#[test]
+fn refuses_bad_usernames_and_lengths() {
+    assert_eq!(stun_local_ufrag(&stun(&[])), Err(StunError::NoUsername));
+    assert_eq!(
+        stun_local_ufrag(&stun(&[(ATTR_USERNAME, b"nocolon")])),
+        Err(StunError::BadUsername)
+    );
+    assert_eq!(
+        stun_local_ufrag(&stun(&[(ATTR_USERNAME, b":x")])),
+        Err(StunError::BadUsername)
+    );
+    assert_eq!(
+        stun_local_ufrag(&stun(&[(ATTR_USERNAME, &[0xff, b':', b'a'])])),
+        Err(StunError::BadUsername)
+    );
+    let mut m = stun(&[(ATTR_USERNAME, b"a:b")]);
+    m[3] = m[3].wrapping_add(40);
+    assert_eq!(stun_local_ufrag(&m), Err(StunError::BadLength));
+    let mut m = stun(&[(ATTR_USERNAME, b"a:b")]);
+    m[STUN_HEADER + 3] = 200; // attribute longer than the message
+    assert_eq!(stun_local_ufrag(&m), Err(StunError::TruncatedAttribute));
+    assert_eq!(stun_local_ufrag(&[0x80, 0, 0, 0]), Err(StunError::NotStun));
+}
+
+#[test]
+fn routes_stun_by_ufrag_then_media_by_address() {
+    let mut d = Demux::default();
+    d.add("alice", 1u32);
+    d.add("bob", 2u32);
+    let dtls = [22u8, 254, 253, 0, 0, 0, 0];
+    assert_eq!(d.route(&dtls, addr(5000)), Err(Unrouted::UnknownAddress));
+    assert_eq!(
+        d.route(&stun(&[(ATTR_USERNAME, b"alice:x")]), addr(5000)),
+        Ok(1)
+    );
+    assert_eq!(
+        d.route(&stun(&[(ATTR_USERNAME, b"bob:y")]), addr(6000)),
+        Ok(2)
+    );
+    assert_eq!(d.route(&dtls, addr(5000)), Ok(1));
+    assert_eq!(d.route(&dtls, addr(6000)), Ok(2));
+    assert_eq!(
+        d.route(&stun(&[(ATTR_USERNAME, b"mallory:z")]), addr(7000)),
+        Err(Unrouted::UnknownUfrag)
+    );
+    assert_eq!(d.route(&dtls, addr(7000)), Err(Unrouted::UnknownAddress));
+    assert_eq!(d.route(&[9, 9, 9], addr(5000)), Err(Unrouted::Unknown));
+    d.remove(1);
+    assert_eq!(d.route(&dtls, addr(5000)), Err(Unrouted::UnknownAddress));
+    assert_eq!(
+        d.route(&stun(&[(ATTR_USERNAME, b"alice:x")]), addr(5000)),
+        Err(Unrouted::UnknownUfrag)
+    );
+    assert_eq!(d.addresses(), 1);
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_datagrams_never_panic_or_route_to_strangers(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let mut d = Demux::default();
+        d.add("known", 1u8);
+        let _ = classify(&data);
+        let _ = stun_local_ufrag(&data);
+        match d.route(&data, addr(1)) {
+            Ok(p) => prop_assert_eq!(p, 1),
+            Err(_) => prop_assert_eq!(d.addresses(), 0),
+        }
+    }
+
+    #[test]
+    fn truncations_of_a_valid_request_never_panic(cut in 0usize..40) {
+        let m = stun(&[(0x0024, &[0, 0, 0, 1]), (ATTR_USERNAME, b"known:peer")]);
+        let cut = cut.min(m.len());
+        let _ = stun_local_ufrag(&m[..cut]);
+    }
+}
