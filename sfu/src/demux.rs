@@ -149,12 +149,16 @@ impl<P: Copy + Eq + Hash> Demux<P> {
     pub fn route(&mut self, datagram: &[u8], from: SocketAddr) -> Result<P, Unrouted> {
         match classify(datagram) {
             PacketClass::Unknown => Err(Unrouted::Unknown),
-            PacketClass::Stun => {
-                let ufrag = stun_local_ufrag(datagram).map_err(Unrouted::BadStun)?;
-                let peer = *self.by_ufrag.get(ufrag).ok_or(Unrouted::UnknownUfrag)?;
-                self.by_addr.insert(from, peer);
-                Ok(peer)
-            }
+            PacketClass::Stun => match stun_local_ufrag(datagram) {
+                Ok(ufrag) => {
+                    let peer = *self.by_ufrag.get(ufrag).ok_or(Unrouted::UnknownUfrag)?;
+                    self.by_addr.insert(from, peer);
+                    Ok(peer)
+                }
+                // Responses and indications carry no USERNAME: they belong to
+                // whoever uses that address.
+                Err(e) => self.by_addr.get(&from).copied().ok_or(Unrouted::BadStun(e)),
+            },
             PacketClass::Dtls | PacketClass::Rtp | PacketClass::Rtcp => self
                 .by_addr
                 .get(&from)

@@ -7,5 +7,6 @@
 //! as arguments and are tested without sockets.
 
 pub mod demux;
+pub mod engine;
 pub mod media;
 pub mod room;

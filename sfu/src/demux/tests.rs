@@ -99,6 +99,14 @@ fn routes_stun_by_ufrag_then_media_by_address() {
     );
     assert_eq!(d.route(&dtls, addr(7000)), Err(Unrouted::UnknownAddress));
     assert_eq!(d.route(&[9, 9, 9], addr(5000)), Err(Unrouted::Unknown));
+    // A binding response has no USERNAME: routed by its address.
+    let mut response = stun(&[(0x0020, &[0, 1, 0, 0])]);
+    response[1] = 0x01;
+    assert_eq!(d.route(&response, addr(5000)), Ok(1));
+    assert_eq!(
+        d.route(&response, addr(7000)),
+        Err(Unrouted::BadStun(StunError::NoUsername))
+    );
     d.remove(1);
     assert_eq!(d.route(&dtls, addr(5000)), Err(Unrouted::UnknownAddress));
     assert_eq!(

@@ -1,0 +1,310 @@
+//! The SFU's control surface: start workers, place rooms, admit and remove
+//! members. Calls block until the owning worker answers (milliseconds); call
+//! them from a blocking context.
+
+use super::worker::{Command, Worker};
+use crate::room::{MemberId, MemberKind, RoomError, RoomPolicy};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Identifies a room: the signaling session id.
+pub type RoomId = i64;
+
+/// How long a control call waits for its worker before giving up.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// Address of the first worker's UDP socket; worker `i` listens on
+    /// `port + i` (port 0: each worker picks a free port).
+    pub listen: SocketAddr,
+    /// Address written into ICE candidates when the SFU is behind a 1:1 NAT;
+    /// defaults to the listen address.
+    pub advertised_ip: Option<IpAddr>,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SfuError {
+    #[error("cannot open the media socket {addr}: {message}")]
+    Bind { addr: SocketAddr, message: String },
+    #[error(transparent)]
+    Room(#[from] RoomError),
+    #[error("no room {0} on this SFU")]
+    UnknownRoom(RoomId),
+    #[error("room {0} is already open")]
+    RoomExists(RoomId),
+    #[error("the offer was refused: {0}")]
+    BadOffer(String),
+    #[error("the media engine failed: {0}")]
+    Engine(String),
+    #[error("the SFU worker did not answer")]
+    Unavailable,
+}
+
+/// A participant's request to join a room's media.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub room: RoomId,
+    pub member: MemberId,
+    pub kind: MemberKind,
+    /// The client's SDP offer.
+    pub offer: String,
+    /// How many other publishers this member can receive (pairs of audio
+    /// and video transceivers in the offer besides its own).
+    pub receive_slots: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinAnswer {
+    pub sdp: String,
+}
+
+/// Counters shared by the workers, read by metrics.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub datagrams_in: AtomicU64,
+    pub datagrams_unrouted: AtomicU64,
+    pub rtp_in: AtomicU64,
+    pub rtp_bytes_in: AtomicU64,
+    pub rtp_forwarded: AtomicU64,
+    pub rtp_bytes_forwarded: AtomicU64,
+    pub forward_errors: AtomicU64,
+    pub datagrams_out: AtomicU64,
+    pub plis_relayed: AtomicU64,
+    pub slots_exhausted: AtomicU64,
+}
+
+/// A snapshot of the counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SfuStats {
+    pub datagrams_in: u64,
+    pub datagrams_unrouted: u64,
+    pub rtp_in: u64,
+    pub rtp_bytes_in: u64,
+    pub rtp_forwarded: u64,
+    pub rtp_bytes_forwarded: u64,
+    pub forward_errors: u64,
+    pub datagrams_out: u64,
+    pub plis_relayed: u64,
+    pub slots_exhausted: u64,
+}
+
+struct WorkerHandle {
+    commands: mpsc::Sender<Command>,
+    /// Sends one byte to the worker's socket so it notices a command at once.
+    waker: UdpSocket,
+    addr: SocketAddr,
+    rooms: usize,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A running SFU.
+pub struct Sfu {
+    workers: Mutex<Vec<WorkerHandle>>,
+    placement: Mutex<HashMap<RoomId, usize>>,
+    counters: Arc<Counters>,
+}
+
+impl Sfu {
+    /// Binds every worker's socket and starts the worker threads.
+    pub fn start(config: &SfuConfig) -> Result<Self, SfuError> {
+        let n = if config.workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            config.workers
+        };
+        let counters = Arc::new(Counters::default());
+        let mut workers = Vec::with_capacity(n);
+        for i in 0..n {
+            let port = match config.listen.port() {
+                0 => 0,
+                p => p.checked_add(i as u16).ok_or_else(|| SfuError::Bind {
+                    addr: config.listen,
+                    message: "worker port past 65535".into(),
+                })?,
+            };
+            let addr = SocketAddr::new(config.listen.ip(), port);
+            let bind_err = |e: std::io::Error| SfuError::Bind {
+                addr,
+                message: e.to_string(),
+            };
+            let socket = UdpSocket::bind(addr).map_err(bind_err)?;
+            let local = socket.local_addr().map_err(bind_err)?;
+            let wake_to = if local.ip().is_unspecified() {
+                SocketAddr::new(IpAddr::from([127, 0, 0, 1]), local.port())
+            } else {
+                local
+            };
+            let waker = UdpSocket::bind(SocketAddr::new(wake_to.ip(), 0)).map_err(bind_err)?;
+            waker.connect(wake_to).map_err(bind_err)?;
+            let waker_addr = waker.local_addr().map_err(bind_err)?;
+            let advertised = SocketAddr::new(
+                config
+                    .advertised_ip
+                    .unwrap_or(if local.ip().is_unspecified() {
+                        IpAddr::from([127, 0, 0, 1])
+                    } else {
+                        local.ip()
+                    }),
+                local.port(),
+            );
+            let (tx, rx) = mpsc::channel();
+            let worker = Worker::new(socket, local, advertised, waker_addr, rx, counters.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("sfu-worker-{i}"))
+                .spawn(move || worker.run())
+                .map_err(|e| SfuError::Engine(format!("cannot start worker thread: {e}")))?;
+            workers.push(WorkerHandle {
+                commands: tx,
+                waker,
+                addr: local,
+                rooms: 0,
+                thread: Some(thread),
+            });
+        }
+        Ok(Self {
+            workers: Mutex::new(workers),
+            placement: Mutex::new(HashMap::new()),
+            counters,
+        })
+    }
+
+    /// The workers' UDP addresses.
+    pub fn udp_addrs(&self) -> Vec<SocketAddr> {
+        self.workers
+            .lock()
+            .map(|w| w.iter().map(|h| h.addr).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn stats(&self) -> SfuStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        SfuStats {
+            datagrams_in: get(&c.datagrams_in),
+            datagrams_unrouted: get(&c.datagrams_unrouted),
+            rtp_in: get(&c.rtp_in),
+            rtp_bytes_in: get(&c.rtp_bytes_in),
+            rtp_forwarded: get(&c.rtp_forwarded),
+            rtp_bytes_forwarded: get(&c.rtp_bytes_forwarded),
+            forward_errors: get(&c.forward_errors),
+            datagrams_out: get(&c.datagrams_out),
+            plis_relayed: get(&c.plis_relayed),
+            slots_exhausted: get(&c.slots_exhausted),
+        }
+    }
+
+    fn call<T>(
+        &self,
+        worker: usize,
+        make: impl FnOnce(mpsc::Sender<Result<T, SfuError>>) -> Command,
+    ) -> Result<T, SfuError> {
+        let (reply, answer) = mpsc::channel();
+        {
+            let workers = self.workers.lock().map_err(|_| SfuError::Unavailable)?;
+            let w = workers.get(worker).ok_or(SfuError::Unavailable)?;
+            w.commands
+                .send(make(reply))
+                .map_err(|_| SfuError::Unavailable)?;
+            let _ = w.waker.send(&[0]);
+        }
+        answer
+            .recv_timeout(CONTROL_TIMEOUT)
+            .map_err(|_| SfuError::Unavailable)?
+    }
+
+    fn worker_of(&self, room: RoomId) -> Result<usize, SfuError> {
+        self.placement
+            .lock()
+            .map_err(|_| SfuError::Unavailable)?
+            .get(&room)
+            .copied()
+            .ok_or(SfuError::UnknownRoom(room))
+    }
+
+    /// Opens a room on the least-loaded worker.
+    pub fn open_room(&self, room: RoomId, policy: RoomPolicy) -> Result<(), SfuError> {
+        let worker = {
+            let mut placement = self.placement.lock().map_err(|_| SfuError::Unavailable)?;
+            if placement.contains_key(&room) {
+                return Err(SfuError::RoomExists(room));
+            }
+            let mut workers = self.workers.lock().map_err(|_| SfuError::Unavailable)?;
+            let (i, w) = workers
+                .iter_mut()
+                .enumerate()
+                .min_by_key(|(_, w)| w.rooms)
+                .ok_or(SfuError::Unavailable)?;
+            w.rooms += 1;
+            placement.insert(room, i);
+            i
+        };
+        let result = self.call(worker, |reply| Command::OpenRoom {
+            room,
+            policy,
+            reply,
+        });
+        if result.is_err() {
+            self.forget(room);
+        }
+        result
+    }
+
+    /// Admits a member to a room's media and answers its offer.
+    pub fn join(&self, request: JoinRequest) -> Result<JoinAnswer, SfuError> {
+        let worker = self.worker_of(request.room)?;
+        self.call(worker, |reply| Command::Join { request, reply })
+    }
+
+    /// Removes a member: their media stops being forwarded at once.
+    pub fn remove(&self, room: RoomId, member: MemberId) -> Result<(), SfuError> {
+        let worker = self.worker_of(room)?;
+        self.call(worker, |reply| Command::Remove {
+            room,
+            member,
+            reply,
+        })
+    }
+
+    /// Closes a room and every peer connection in it.
+    pub fn close_room(&self, room: RoomId) -> Result<(), SfuError> {
+        let worker = self.worker_of(room)?;
+        let result = self.call(worker, |reply| Command::CloseRoom { room, reply });
+        self.forget(room);
+        result
+    }
+
+    fn forget(&self, room: RoomId) {
+        let Ok(mut placement) = self.placement.lock() else {
+            return;
+        };
+        if let Some(i) = placement.remove(&room)
+            && let Ok(mut workers) = self.workers.lock()
+            && let Some(w) = workers.get_mut(i)
+        {
+            w.rooms = w.rooms.saturating_sub(1);
+        }
+    }
+}
+
+impl Drop for Sfu {
+    fn drop(&mut self) {
+        if let Ok(mut workers) = self.workers.lock() {
+            for w in workers.iter_mut() {
+                let _ = w.commands.send(Command::Stop);
+                let _ = w.waker.send(&[0]);
+            }
+            for w in workers.iter_mut() {
+                if let Some(t) = w.thread.take() {
+                    let _ = t.join();
+                }
+            }
+        }
+    }
+}

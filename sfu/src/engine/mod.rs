@@ -1,0 +1,16 @@
+//! The forwarding engine: worker threads that each own one UDP socket and the
+//! rooms placed on them, driving webrtc-rs's sans-IO peer connections (the
+//! `rtc` crate) with their own loop and clock. No task per track.
+//!
+//! Every participant has one peer connection. Its offer carries its own
+//! audio and video (sendrecv) and as many receive slots as the session has
+//! other publishers; the SFU fills the slots with the other participants'
+//! media, so a booked session never needs renegotiation.
+
+pub mod codecs;
+pub mod continuity;
+mod handle;
+mod peer;
+mod worker;
+
+pub use handle::{JoinAnswer, JoinRequest, RoomId, Sfu, SfuConfig, SfuError, SfuStats};

@@ -1,0 +1,227 @@
+//! One participant's peer connection: what it publishes, and the receive
+//! slots the SFU fills with other publishers' media.
+
+use super::codecs::{codec_for, media_and_interceptors};
+use super::continuity::Continuity;
+use super::handle::{RoomId, SfuError};
+use crate::room::MemberId;
+use rtc::media_stream::{MediaStreamTrack, MediaStreamTrackId};
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Most receive slots one peer may ask for.
+pub const MAX_RECEIVE_SLOTS: usize = 32;
+
+/// A track this peer publishes.
+#[derive(Debug, Clone, Copy)]
+pub struct Inbound {
+    pub kind: RtpCodecKind,
+    pub receiver: RTCRtpReceiverId,
+    pub ssrc: u32,
+}
+
+/// One outgoing stream of a receive slot.
+#[derive(Debug)]
+pub struct OutTrack {
+    pub sender: RTCRtpSenderId,
+    pub ssrc: u32,
+    /// Negotiated payload type, read from the sender once known.
+    pub payload_type: Option<u8>,
+    pub continuity: Continuity,
+}
+
+/// An audio and a video stream that carry one other publisher.
+#[derive(Debug)]
+pub struct Slot {
+    pub source: Option<MemberId>,
+    pub audio: OutTrack,
+    pub video: OutTrack,
+}
+
+impl Slot {
+    pub fn track_mut(&mut self, kind: RtpCodecKind) -> &mut OutTrack {
+        if kind == RtpCodecKind::Audio {
+            &mut self.audio
+        } else {
+            &mut self.video
+        }
+    }
+}
+
+pub struct Peer {
+    pub room: RoomId,
+    pub member: MemberId,
+    pub ufrag: String,
+    pub pc: RTCPeerConnection,
+    pub connected: bool,
+    pub inbound: HashMap<MediaStreamTrackId, Inbound>,
+    pub slots: Vec<Slot>,
+}
+
+fn random_token(len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    (0..len)
+        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+fn engine(e: impl std::fmt::Display) -> SfuError {
+    SfuError::Engine(e.to_string())
+}
+
+impl Peer {
+    /// Answers `offer` for a new member: ICE-lite with our own credentials,
+    /// one host candidate (the worker's advertised address), AES-GCM SRTP
+    /// first, and `receive_slots` pairs of outgoing tracks.
+    pub fn answer(
+        room: RoomId,
+        member: MemberId,
+        offer: String,
+        receive_slots: usize,
+        advertised: SocketAddr,
+        now: Instant,
+    ) -> Result<(Self, String), SfuError> {
+        if receive_slots > MAX_RECEIVE_SLOTS {
+            return Err(SfuError::BadOffer(format!(
+                "{receive_slots} receive slots asked; at most {MAX_RECEIVE_SLOTS}"
+            )));
+        }
+        let ufrag = random_token(16);
+        let (media, registry) = media_and_interceptors().map_err(engine)?;
+        let setting = SettingEngineBuilder::new()
+            .with_lite(true)
+            .with_ice_credentials(ufrag.clone(), random_token(32))
+            .with_srtp_protection_profiles(vec![
+                rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
+                rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
+            ])
+            .build();
+        let mut pc = RTCPeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_setting_engine(setting)
+            .with_media_engine(media)
+            .with_interceptor_registry(registry)
+            .build(now)
+            .map_err(engine)?;
+        let description =
+            RTCSessionDescription::offer(offer).map_err(|e| SfuError::BadOffer(e.to_string()))?;
+        pc.set_remote_description(now, description)
+            .map_err(|e| SfuError::BadOffer(e.to_string()))?;
+        let mut slots = Vec::with_capacity(receive_slots);
+        for i in 0..receive_slots {
+            let mut pair = Vec::with_capacity(2);
+            for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+                let ssrc: u32 = rand::random();
+                let track = MediaStreamTrack::new(
+                    format!("parley-slot-{i}"),
+                    format!("slot-{i}-{kind}"),
+                    format!("slot-{i}-{kind}"),
+                    kind,
+                    vec![RTCRtpEncodingParameters {
+                        rtp_coding_parameters: RTCRtpCodingParameters {
+                            ssrc: Some(ssrc),
+                            ..Default::default()
+                        },
+                        codec: codec_for(kind).rtp_codec,
+                        ..Default::default()
+                    }],
+                );
+                let sender = pc.add_track(track).map_err(engine)?;
+                pair.push(OutTrack {
+                    sender,
+                    ssrc,
+                    payload_type: None,
+                    continuity: Continuity::default(),
+                });
+            }
+            let video = pair.pop().ok_or_else(|| engine("slot without video"))?;
+            let audio = pair.pop().ok_or_else(|| engine("slot without audio"))?;
+            slots.push(Slot {
+                source: None,
+                audio,
+                video,
+            });
+        }
+        let candidate = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".to_owned(),
+                address: advertised.ip().to_string(),
+                port: advertised.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()
+        .map_err(engine)?;
+        pc.add_local_candidate(
+            RTCIceCandidate::from(&candidate)
+                .to_json()
+                .map_err(engine)?,
+        )
+        .map_err(engine)?;
+        let answer = pc
+            .create_answer(None)
+            .map_err(|e| SfuError::BadOffer(e.to_string()))?;
+        pc.set_local_description(now, answer.clone())
+            .map_err(engine)?;
+        Ok((
+            Self {
+                room,
+                member,
+                ufrag,
+                pc,
+                connected: false,
+                inbound: HashMap::new(),
+                slots,
+            },
+            answer.sdp,
+        ))
+    }
+
+    /// Gives `source` a free slot; false when every slot is taken.
+    pub fn assign(&mut self, source: MemberId) -> bool {
+        if self.slots.iter().any(|s| s.source == Some(source)) {
+            return true;
+        }
+        match self.slots.iter_mut().find(|s| s.source.is_none()) {
+            Some(slot) => {
+                slot.source = Some(source);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Frees the slot `source` occupied.
+    pub fn release(&mut self, source: MemberId) {
+        for slot in &mut self.slots {
+            if slot.source == Some(source) {
+                slot.source = None;
+            }
+        }
+    }
+
+    /// The slot carrying `source`.
+    pub fn slot_of(&mut self, source: MemberId) -> Option<&mut Slot> {
+        self.slots.iter_mut().find(|s| s.source == Some(source))
+    }
+
+    /// The source whose video goes out with `ssrc`.
+    pub fn source_of_video_ssrc(&self, ssrc: u32) -> Option<MemberId> {
+        self.slots
+            .iter()
+            .find(|s| s.video.ssrc == ssrc)
+            .and_then(|s| s.source)
+    }
+}

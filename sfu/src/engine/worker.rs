@@ -1,0 +1,577 @@
+//! One worker thread: its UDP socket, its rooms and their peer connections,
+//! driven by one loop that reads datagrams, runs timers, forwards media and
+//! writes datagrams. The clock is read once per turn and handed to every
+//! peer connection.
+
+use super::handle::{Counters, JoinAnswer, JoinRequest, RoomId, SfuError};
+use super::peer::Peer;
+use crate::demux::Demux;
+use crate::room::{MediaKind, MemberId, Room, RoomPolicy};
+use bytes::BytesMut;
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Largest datagram read, in bytes.
+const MAX_DATAGRAM: usize = 2048;
+/// Longest the loop sleeps when no timer is due (commands wake it sooner).
+const IDLE_WAIT: Duration = Duration::from_millis(50);
+/// Datagrams read per turn before timers and writes get their turn.
+const READ_BATCH: usize = 256;
+
+type Reply<T> = mpsc::Sender<Result<T, SfuError>>;
+
+pub enum Command {
+    OpenRoom {
+        room: RoomId,
+        policy: RoomPolicy,
+        reply: Reply<()>,
+    },
+    Join {
+        request: JoinRequest,
+        reply: Reply<JoinAnswer>,
+    },
+    Remove {
+        room: RoomId,
+        member: MemberId,
+        reply: Reply<()>,
+    },
+    CloseRoom {
+        room: RoomId,
+        reply: Reply<()>,
+    },
+    Stop,
+}
+
+type PeerKey = u64;
+
+struct RoomState {
+    room: Room,
+    peers: HashMap<MemberId, PeerKey>,
+}
+
+/// A packet to forward: from `publisher` in `room`.
+struct Forward {
+    room: RoomId,
+    publisher: MemberId,
+    kind: RtpCodecKind,
+    source_ssrc: u32,
+    packet: rtc::rtp::Packet,
+}
+
+pub struct Worker {
+    socket: UdpSocket,
+    local: SocketAddr,
+    advertised: SocketAddr,
+    waker: SocketAddr,
+    commands: mpsc::Receiver<Command>,
+    counters: Arc<Counters>,
+    demux: Demux<PeerKey>,
+    peers: HashMap<PeerKey, Peer>,
+    rooms: HashMap<RoomId, RoomState>,
+    next_key: PeerKey,
+}
+
+fn media_kind(kind: RtpCodecKind) -> MediaKind {
+    if kind == RtpCodecKind::Audio {
+        MediaKind::Audio
+    } else {
+        MediaKind::Video
+    }
+}
+
+impl Worker {
+    pub fn new(
+        socket: UdpSocket,
+        local: SocketAddr,
+        advertised: SocketAddr,
+        waker: SocketAddr,
+        commands: mpsc::Receiver<Command>,
+        counters: Arc<Counters>,
+    ) -> Self {
+        Self {
+            socket,
+            local,
+            advertised,
+            waker,
+            commands,
+            counters,
+            demux: Demux::default(),
+            peers: HashMap::new(),
+            rooms: HashMap::new(),
+            next_key: 1,
+        }
+    }
+
+    pub fn run(mut self) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            let now = Instant::now();
+            if !self.drain_commands(now) {
+                self.close_all(now);
+                return;
+            }
+            self.run_timers(now);
+            self.pump(now);
+            self.flush();
+            if let Err(e) = self.read(&mut buf) {
+                tracing::error!(error = %e, "sfu worker socket failed; worker stops");
+                self.close_all(Instant::now());
+                return;
+            }
+        }
+    }
+
+    /// Handles pending commands; false on `Stop`.
+    fn drain_commands(&mut self, now: Instant) -> bool {
+        while let Ok(command) = self.commands.try_recv() {
+            match command {
+                Command::OpenRoom {
+                    room,
+                    policy,
+                    reply,
+                } => {
+                    let result = match self.rooms.entry(room) {
+                        std::collections::hash_map::Entry::Occupied(_) => {
+                            Err(SfuError::RoomExists(room))
+                        }
+                        std::collections::hash_map::Entry::Vacant(slot) => {
+                            slot.insert(RoomState {
+                                room: Room::open(policy),
+                                peers: HashMap::new(),
+                            });
+                            Ok(())
+                        }
+                    };
+                    let _ = reply.send(result);
+                }
+                Command::Join { request, reply } => {
+                    let _ = reply.send(self.join(request, now));
+                }
+                Command::Remove {
+                    room,
+                    member,
+                    reply,
+                } => {
+                    let _ = reply.send(self.remove(room, member, now));
+                }
+                Command::CloseRoom { room, reply } => {
+                    let result = match self.rooms.get_mut(&room) {
+                        None => Err(SfuError::UnknownRoom(room)),
+                        Some(state) => {
+                            state.room.close();
+                            let keys: Vec<PeerKey> = state.peers.drain().map(|(_, k)| k).collect();
+                            for key in keys {
+                                self.drop_peer(key, now);
+                            }
+                            self.rooms.remove(&room);
+                            Ok(())
+                        }
+                    };
+                    let _ = reply.send(result);
+                }
+                Command::Stop => return false,
+            }
+        }
+        true
+    }
+
+    fn join(&mut self, request: JoinRequest, now: Instant) -> Result<JoinAnswer, SfuError> {
+        let state = self
+            .rooms
+            .get_mut(&request.room)
+            .ok_or(SfuError::UnknownRoom(request.room))?;
+        // A member joining again (reconnect) replaces their old connection.
+        let old = state.peers.remove(&request.member);
+        if old.is_some() {
+            let _ = state.room.remove(request.member);
+        }
+        let admitted = state.room.join(request.member, request.kind);
+        if let Some(key) = old {
+            self.forget_source(request.room, request.member);
+            self.drop_peer(key, now);
+        }
+        admitted?;
+        let (mut peer, sdp) = match Peer::answer(
+            request.room,
+            request.member,
+            request.offer,
+            request.receive_slots,
+            self.advertised,
+            now,
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                if let Some(state) = self.rooms.get_mut(&request.room) {
+                    let _ = state.room.remove(request.member);
+                }
+                return Err(e);
+            }
+        };
+        let key = self.next_key;
+        self.next_key += 1;
+        self.demux.add(&peer.ufrag, key);
+        let Some(state) = self.rooms.get_mut(&request.room) else {
+            return Err(SfuError::UnknownRoom(request.room));
+        };
+        // The newcomer receives every publisher already here...
+        let publishers: Vec<MemberId> = state
+            .room
+            .members()
+            .filter(|(id, kind)| *id != request.member && kind.may_publish())
+            .map(|(id, _)| id)
+            .collect();
+        for source in publishers {
+            if !peer.assign(source) {
+                self.counters
+                    .slots_exhausted
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        // ...and, if it publishes, everyone already here receives it.
+        if request.kind.may_publish() {
+            for other in state.peers.values() {
+                if let Some(p) = self.peers.get_mut(other)
+                    && !p.assign(request.member)
+                {
+                    self.counters
+                        .slots_exhausted
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        state.peers.insert(request.member, key);
+        self.peers.insert(key, peer);
+        Ok(JoinAnswer { sdp })
+    }
+
+    fn remove(&mut self, room: RoomId, member: MemberId, now: Instant) -> Result<(), SfuError> {
+        let state = self
+            .rooms
+            .get_mut(&room)
+            .ok_or(SfuError::UnknownRoom(room))?;
+        state.room.remove(member)?;
+        let key = state.peers.remove(&member);
+        self.forget_source(room, member);
+        if let Some(key) = key {
+            self.drop_peer(key, now);
+        }
+        Ok(())
+    }
+
+    /// Frees `member`'s slot in every peer of the room.
+    fn forget_source(&mut self, room: RoomId, member: MemberId) {
+        if let Some(state) = self.rooms.get(&room) {
+            for key in state.peers.values() {
+                if let Some(p) = self.peers.get_mut(key) {
+                    p.release(member);
+                }
+            }
+        }
+    }
+
+    fn drop_peer(&mut self, key: PeerKey, _now: Instant) {
+        if let Some(mut peer) = self.peers.remove(&key) {
+            let _ = peer.pc.close();
+            Self::flush_peer(&self.socket, &self.counters, &mut peer);
+            self.demux.remove(key);
+        }
+    }
+
+    fn close_all(&mut self, now: Instant) {
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.drop_peer(key, now);
+        }
+        self.rooms.clear();
+    }
+
+    fn run_timers(&mut self, now: Instant) {
+        for peer in self.peers.values_mut() {
+            if peer.pc.poll_timeout().is_some_and(|t| t <= now)
+                && let Err(e) = peer.pc.handle_timeout(now)
+            {
+                tracing::debug!(member = peer.member, error = %e, "peer timer failed");
+            }
+        }
+    }
+
+    /// Events and decrypted packets of every peer; forwards media and
+    /// relays keyframe requests.
+    fn pump(&mut self, now: Instant) {
+        let mut forwards = Vec::new();
+        let mut keyframe_requests: Vec<(RoomId, MemberId)> = Vec::new();
+        for peer in self.peers.values_mut() {
+            while let Some(event) = peer.pc.poll_event() {
+                match event {
+                    RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) => {
+                        peer.connected = s == RTCPeerConnectionState::Connected;
+                    }
+                    RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
+                        let kind = peer
+                            .pc
+                            .rtp_receiver(init.receiver_id)
+                            .map(|r| r.track().kind())
+                            .unwrap_or(RtpCodecKind::Unspecified);
+                        peer.inbound.insert(
+                            init.track_id,
+                            super::peer::Inbound {
+                                kind,
+                                receiver: init.receiver_id,
+                                ssrc: init.ssrc,
+                            },
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            while let Some(TaggedRTCMessage { message, .. }) = peer.pc.poll_read() {
+                match message {
+                    RTCMessage::RtpPacket(track_id, packet) => {
+                        self.counters.rtp_in.fetch_add(1, Ordering::Relaxed);
+                        self.counters
+                            .rtp_bytes_in
+                            .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+                        let Some(inbound) = peer.inbound.get(&track_id).copied() else {
+                            continue;
+                        };
+                        forwards.push(Forward {
+                            room: peer.room,
+                            publisher: peer.member,
+                            kind: inbound.kind,
+                            source_ssrc: packet.header.ssrc,
+                            packet,
+                        });
+                    }
+                    RTCMessage::RtcpPacket(_, packets) => {
+                        for p in packets {
+                            let any = p.as_any();
+                            let media_ssrc =
+                                if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+                                    Some(pli.media_ssrc)
+                                } else {
+                                    any.downcast_ref::<FullIntraRequest>()
+                                        .map(|fir| fir.media_ssrc)
+                                };
+                            if let Some(source) =
+                                media_ssrc.and_then(|ssrc| peer.source_of_video_ssrc(ssrc))
+                            {
+                                keyframe_requests.push((peer.room, source));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for f in forwards {
+            self.forward(f, now);
+        }
+        for (room, source) in keyframe_requests {
+            self.request_keyframe(room, source, now);
+        }
+    }
+
+    fn forward(&mut self, f: Forward, now: Instant) {
+        let Some(state) = self.rooms.get(&f.room) else {
+            return;
+        };
+        for receiver in state.room.receivers_of(f.publisher, media_kind(f.kind)) {
+            let Some(peer) = state
+                .peers
+                .get(&receiver)
+                .and_then(|k| self.peers.get_mut(k))
+            else {
+                continue;
+            };
+            if !peer.connected {
+                continue;
+            }
+            let Some(slot) = peer.slot_of(f.publisher) else {
+                continue;
+            };
+            let out = slot.track_mut(f.kind);
+            let (sender_id, ssrc) = (out.sender, out.ssrc);
+            let (seq, ts) = out.continuity.rewrite(
+                f.source_ssrc,
+                f.packet.header.sequence_number,
+                f.packet.header.timestamp,
+            );
+            let cached_pt = out.payload_type;
+            let Some(mut sender) = peer.pc.rtp_sender(sender_id) else {
+                continue;
+            };
+            let payload_type = match cached_pt {
+                Some(pt) => pt,
+                None => {
+                    let mime = if f.kind == RtpCodecKind::Audio {
+                        "audio/opus"
+                    } else {
+                        "video/vp8"
+                    };
+                    let Some(pt) = sender
+                        .get_parameters()
+                        .rtp_parameters
+                        .codecs
+                        .iter()
+                        .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))
+                        .map(|c| c.payload_type)
+                    else {
+                        continue;
+                    };
+                    pt
+                }
+            };
+            let mut packet = f.packet.clone();
+            packet.header.ssrc = ssrc;
+            packet.header.payload_type = payload_type;
+            packet.header.sequence_number = seq;
+            packet.header.timestamp = ts;
+            // Extension ids are per leg; none are negotiated for forwarding yet.
+            packet.header.extension = false;
+            packet.header.extension_profile = 0;
+            packet.header.extensions.clear();
+            packet.header.extensions_padding = 0;
+            let bytes = packet.payload.len() as u64;
+            match sender.write_rtp(now, packet) {
+                Ok(()) => {
+                    self.counters.rtp_forwarded.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .rtp_bytes_forwarded
+                        .fetch_add(bytes, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    self.counters.forward_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(member = receiver, error = %e, "forward failed");
+                }
+            }
+            if cached_pt.is_none()
+                && let Some(slot) = peer.slot_of(f.publisher)
+            {
+                slot.track_mut(f.kind).payload_type = Some(payload_type);
+            }
+        }
+    }
+
+    /// Asks `source` for a keyframe on its video.
+    fn request_keyframe(&mut self, room: RoomId, source: MemberId, now: Instant) {
+        let Some(key) = self.rooms.get(&room).and_then(|s| s.peers.get(&source)) else {
+            return;
+        };
+        let Some(peer) = self.peers.get_mut(key) else {
+            return;
+        };
+        let videos: Vec<_> = peer
+            .inbound
+            .values()
+            .filter(|i| i.kind == RtpCodecKind::Video)
+            .map(|i| (i.receiver, i.ssrc))
+            .collect();
+        for (receiver, media_ssrc) in videos {
+            if let Some(mut r) = peer.pc.rtp_receiver(receiver) {
+                let pli = PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc,
+                };
+                if r.write_rtcp(now, vec![Box::new(pli)]).is_ok() {
+                    self.counters.plis_relayed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn flush_peer(socket: &UdpSocket, counters: &Counters, peer: &mut Peer) {
+        while let Some(out) = peer.pc.poll_write() {
+            match socket.send_to(&out.message, out.transport.peer_addr) {
+                Ok(_) => {
+                    counters.datagrams_out.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => tracing::debug!(to = %out.transport.peer_addr, error = %e, "send failed"),
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        for peer in self.peers.values_mut() {
+            Self::flush_peer(&self.socket, &self.counters, peer);
+        }
+    }
+
+    /// Waits for datagrams until the next timer (or a command), then reads
+    /// what is ready and hands each to its peer.
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        let now = Instant::now();
+        let next = self
+            .peers
+            .values_mut()
+            .filter_map(|p| p.pc.poll_timeout())
+            .min()
+            .unwrap_or(now + IDLE_WAIT);
+        let wait = next
+            .saturating_duration_since(now)
+            .clamp(Duration::from_micros(50), IDLE_WAIT);
+        self.socket.set_nonblocking(false)?;
+        self.socket.set_read_timeout(Some(wait))?;
+        for i in 0..READ_BATCH {
+            if i == 1 {
+                self.socket.set_nonblocking(true)?;
+            }
+            let (n, from) = match self.socket.recv_from(buf) {
+                Ok(r) => r,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(());
+                }
+                // A previous send's ICMP error surfaces here on Linux: not fatal.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+                Err(e) => return Err(e),
+            };
+            if from == self.waker {
+                continue;
+            }
+            self.counters.datagrams_in.fetch_add(1, Ordering::Relaxed);
+            let datagram = &buf[..n];
+            let Ok(key) = self.demux.route(datagram, from) else {
+                self.counters
+                    .datagrams_unrouted
+                    .fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let Some(peer) = self.peers.get_mut(&key) else {
+                continue;
+            };
+            let message = TaggedBytesMut {
+                now: Instant::now(),
+                transport: TransportContext {
+                    local_addr: self.local,
+                    peer_addr: from,
+                    ecn: None,
+                    transport_protocol: TransportProtocol::UDP,
+                },
+                message: BytesMut::from(datagram),
+            };
+            if let Err(e) = peer.pc.handle_read(message) {
+                self.counters
+                    .datagrams_unrouted
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(member = peer.member, error = %e, "datagram refused");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,179 @@
+//! Real WebRTC clients (ICE, DTLS-SRTP) exchange media through the SFU over
+//! 127.0.0.1.
+
+mod common;
+
+use common::Client;
+use parley_sfu::engine::{Sfu, SfuConfig, SfuError};
+use parley_sfu::room::{MemberKind, RoomError, RoomPolicy};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn sfu() -> Arc<Sfu> {
+    Arc::new(
+        Sfu::start(&SfuConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            advertised_ip: None,
+            workers: 2,
+        })
+        .expect("sfu starts"),
+    )
+}
+
+const VISIT: RoomPolicy = RoomPolicy {
+    privileged: false,
+    recorded: false,
+    monitoring_allowed: true,
+};
+
+/// At least 90 % of what was sent arrived (loopback, but shared machines).
+fn most(got: u64, sent: u16) -> bool {
+    got * 10 >= u64::from(sent) * 9
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visit_carries_audio_and_video_both_ways() -> anyhow::Result<()> {
+    let sfu = sfu();
+    sfu.open_room(1, VISIT)?;
+    let mut detainee = Client::new("detainee", true, 1, 1000).await?;
+    let mut family = Client::new("family", true, 1, 2000).await?;
+    if let Err(e) = detainee.join(&sfu, 1, 11, MemberKind::Participant, 1).await {
+        panic!("{e}: {:?}", sfu.stats());
+    }
+    family.join(&sfu, 1, 12, MemberKind::Participant, 1).await?;
+    let sent = 100;
+    let (a, b) = tokio::join!(detainee.send(0, sent), family.send(0, sent));
+    a?;
+    b?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (receiver, from) in [(&family, "detainee"), (&detainee, "family")] {
+        for kind in ["audio", "video"] {
+            let got = receiver.got(from, kind);
+            assert!(
+                most(got, sent),
+                "{} got {got} {kind} packets from {from}",
+                receiver.name
+            );
+        }
+        assert_eq!(
+            receiver.got(&receiver.name, "audio"),
+            0,
+            "nobody receives themselves"
+        );
+    }
+    let stats = sfu.stats();
+    assert!(stats.rtp_forwarded >= 4 * 90, "{stats:?}");
+    assert_eq!(stats.forward_errors, 0, "{stats:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removal_stops_media_within_a_second() -> anyhow::Result<()> {
+    let sfu = sfu();
+    sfu.open_room(2, VISIT)?;
+    let mut detainee = Client::new("detainee", true, 1, 3000).await?;
+    let mut family = Client::new("family", true, 1, 4000).await?;
+    detainee
+        .join(&sfu, 2, 21, MemberKind::Participant, 1)
+        .await?;
+    family.join(&sfu, 2, 22, MemberKind::Participant, 1).await?;
+    detainee.send(0, 25).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        family.got("detainee", "video") > 0,
+        "media flowed before the removal"
+    );
+    let sfu2 = sfu.clone();
+    tokio::task::spawn_blocking(move || sfu2.remove(2, 22)).await??;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = family.total();
+    detainee.send(25, 25).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(family.total(), before, "nothing reaches a removed member");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_privileged_room_refuses_recorders_and_monitors() -> anyhow::Result<()> {
+    let sfu = sfu();
+    sfu.open_room(
+        3,
+        RoomPolicy {
+            privileged: true,
+            recorded: true,
+            monitoring_allowed: true,
+        },
+    )?;
+    let mut monitor = Client::new("monitor", false, 2, 5000).await?;
+    let refused = monitor.join(&sfu, 3, 39, MemberKind::Monitor, 2).await;
+    let err = refused.expect_err("a monitor may not join a legal visit");
+    assert_eq!(
+        err.downcast_ref::<SfuError>(),
+        Some(&SfuError::Room(RoomError::Privileged(MemberKind::Monitor)))
+    );
+    let mut recorder = Client::new("recorder", false, 2, 6000).await?;
+    assert!(
+        recorder
+            .join(&sfu, 3, 38, MemberKind::Recorder, 2)
+            .await
+            .is_err()
+    );
+    // Counsel and client still talk.
+    let mut counsel = Client::new("counsel", true, 1, 7000).await?;
+    let mut client = Client::new("client", true, 1, 8000).await?;
+    counsel
+        .join(&sfu, 3, 31, MemberKind::Participant, 1)
+        .await?;
+    client.join(&sfu, 3, 32, MemberKind::Participant, 1).await?;
+    counsel.send(0, 30).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(client.got("counsel", "audio") > 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_six_party_hearing_reaches_everyone() -> anyhow::Result<()> {
+    let sfu = sfu();
+    sfu.open_room(
+        4,
+        RoomPolicy {
+            privileged: false,
+            recorded: false,
+            monitoring_allowed: false,
+        },
+    )?;
+    let names = [
+        "judge",
+        "clerk",
+        "prosecutor",
+        "counsel",
+        "defendant",
+        "interpreter",
+    ];
+    let mut clients = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut c = Client::new(name, true, 5, 10_000 + 10 * i as u32).await?;
+        c.join(&sfu, 4, 40 + i as i64, MemberKind::Participant, 5)
+            .await?;
+        clients.push(c);
+    }
+    let sent = 40;
+    let sends = clients.iter().map(|c| c.send(0, sent));
+    for r in futures_util::future::join_all(sends).await {
+        r?;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for receiver in &clients {
+        for from in names.iter().filter(|n| **n != receiver.name) {
+            for kind in ["audio", "video"] {
+                let got = receiver.got(from, kind);
+                assert!(
+                    most(got, sent),
+                    "{} got {got} {kind} from {from}",
+                    receiver.name
+                );
+            }
+        }
+    }
+    Ok(())
+}
