@@ -3,22 +3,11 @@
 
 mod common;
 
-use common::Client;
-use parley_sfu::engine::{Sfu, SfuConfig, SfuError};
+use common::{Client, sfu, token};
+use parley_policy::Role;
+use parley_sfu::engine::SfuError;
 use parley_sfu::room::{MemberKind, RoomError, RoomPolicy};
-use std::sync::Arc;
 use std::time::Duration;
-
-fn sfu() -> Arc<Sfu> {
-    Arc::new(
-        Sfu::start(&SfuConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            advertised_ip: None,
-            workers: 2,
-        })
-        .expect("sfu starts"),
-    )
-}
 
 const VISIT: RoomPolicy = RoomPolicy {
     privileged: false,
@@ -37,10 +26,10 @@ async fn a_visit_carries_audio_and_video_both_ways() -> anyhow::Result<()> {
     sfu.open_room(1, VISIT)?;
     let mut detainee = Client::new("detainee", true, 1, 1000).await?;
     let mut family = Client::new("family", true, 1, 2000).await?;
-    if let Err(e) = detainee.join(&sfu, 1, 11, MemberKind::Participant, 1).await {
+    if let Err(e) = detainee.join(&sfu, 1, token(1, 11, Role::Visitor), 1).await {
         panic!("{e}: {:?}", sfu.stats());
     }
-    family.join(&sfu, 1, 12, MemberKind::Participant, 1).await?;
+    family.join(&sfu, 1, token(1, 12, Role::Visitor), 1).await?;
     let sent = 100;
     let (a, b) = tokio::join!(detainee.send(0, sent), family.send(0, sent));
     a?;
@@ -74,9 +63,9 @@ async fn removal_stops_media_within_a_second() -> anyhow::Result<()> {
     let mut detainee = Client::new("detainee", true, 1, 3000).await?;
     let mut family = Client::new("family", true, 1, 4000).await?;
     detainee
-        .join(&sfu, 2, 21, MemberKind::Participant, 1)
+        .join(&sfu, 2, token(2, 21, Role::Visitor), 1)
         .await?;
-    family.join(&sfu, 2, 22, MemberKind::Participant, 1).await?;
+    family.join(&sfu, 2, token(2, 22, Role::Visitor), 1).await?;
     detainee.send(0, 25).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
@@ -94,7 +83,7 @@ async fn removal_stops_media_within_a_second() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_privileged_room_refuses_recorders_and_monitors() -> anyhow::Result<()> {
+async fn a_privileged_room_refuses_monitors_and_checks_tokens() -> anyhow::Result<()> {
     let sfu = sfu();
     sfu.open_room(
         3,
@@ -105,26 +94,42 @@ async fn a_privileged_room_refuses_recorders_and_monitors() -> anyhow::Result<()
         },
     )?;
     let mut monitor = Client::new("monitor", false, 2, 5000).await?;
-    let refused = monitor.join(&sfu, 3, 39, MemberKind::Monitor, 2).await;
+    let refused = monitor.join(&sfu, 3, token(3, 39, Role::Officer), 2).await;
     let err = refused.expect_err("a monitor may not join a legal visit");
     assert_eq!(
         err.downcast_ref::<SfuError>(),
         Some(&SfuError::Room(RoomError::Privileged(MemberKind::Monitor)))
     );
-    let mut recorder = Client::new("recorder", false, 2, 6000).await?;
-    assert!(
-        recorder
-            .join(&sfu, 3, 38, MemberKind::Recorder, 2)
+    // Tokens are checked by the SFU itself: another room's, or a forged one.
+    let mut stranger = Client::new("stranger", true, 1, 6000).await?;
+    let refused = stranger
+        .join(&sfu, 3, token(99, 38, Role::Counsel), 1)
+        .await;
+    assert!(matches!(
+        refused.expect_err("wrong room").downcast_ref::<SfuError>(),
+        Some(SfuError::Token(
+            parley_grants::GrantError::WrongSession { .. }
+        ))
+    ));
+    let mut forger = Client::new("forger", true, 1, 6100).await?;
+    let forged = format!("{}x", token(3, 37, Role::Counsel));
+    assert!(matches!(
+        forger
+            .join(&sfu, 3, forged, 1)
             .await
-            .is_err()
-    );
+            .expect_err("forged")
+            .downcast_ref::<SfuError>(),
+        Some(SfuError::Token(parley_grants::GrantError::Invalid(_)))
+    ));
     // Counsel and client still talk.
     let mut counsel = Client::new("counsel", true, 1, 7000).await?;
     let mut client = Client::new("client", true, 1, 8000).await?;
     counsel
-        .join(&sfu, 3, 31, MemberKind::Participant, 1)
+        .join(&sfu, 3, token(3, 31, Role::Counsel), 1)
         .await?;
-    client.join(&sfu, 3, 32, MemberKind::Participant, 1).await?;
+    client
+        .join(&sfu, 3, token(3, 32, Role::Detainee), 1)
+        .await?;
     counsel.send(0, 30).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(client.got("counsel", "audio") > 0);
@@ -153,7 +158,7 @@ async fn a_six_party_hearing_reaches_everyone() -> anyhow::Result<()> {
     let mut clients = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let mut c = Client::new(name, true, 5, 10_000 + 10 * i as u32).await?;
-        c.join(&sfu, 4, 40 + i as i64, MemberKind::Participant, 5)
+        c.join(&sfu, 4, token(4, 40 + i as i64, Role::Visitor), 5)
             .await?;
         clients.push(c);
     }

@@ -62,7 +62,7 @@ pub struct JoinGrant {
     pub expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum GrantError {
     #[error("signing key must be exactly {KEY_BYTES} bytes, got {0}")]
     KeyLength(usize),

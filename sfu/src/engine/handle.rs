@@ -4,6 +4,9 @@
 
 use super::worker::{Command, Worker};
 use crate::room::{MemberId, MemberKind, RoomError, RoomPolicy};
+use chrono::{DateTime, Utc};
+use parley_grants::{GrantError, JoinTokens};
+use parley_policy::Role;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +20,10 @@ pub type RoomId = i64;
 /// How long a control call waits for its worker before giving up.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone)]
+/// The wall clock join tokens are checked against.
+pub type WallClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+#[derive(Clone)]
 pub struct SfuConfig {
     /// Address of the first worker's UDP socket; worker `i` listens on
     /// `port + i` (port 0: each worker picks a free port).
@@ -27,6 +33,10 @@ pub struct SfuConfig {
     pub advertised_ip: Option<IpAddr>,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// Verifies the join token of every member (invariant 2: the SFU does
+    /// not take the control plane's word for who someone is).
+    pub tokens: JoinTokens,
+    pub clock: WallClock,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,14 +55,17 @@ pub enum SfuError {
     Engine(String),
     #[error("the SFU worker did not answer")]
     Unavailable,
+    #[error("join token refused: {0}")]
+    Token(#[from] GrantError),
 }
 
-/// A participant's request to join a room's media.
+/// A participant's request to join a room's media. Who they are and what
+/// they may do comes from their join token, not from the caller.
 #[derive(Debug, Clone)]
 pub struct JoinRequest {
     pub room: RoomId,
-    pub member: MemberId,
-    pub kind: MemberKind,
+    /// The join token signaling issued for this room.
+    pub token: String,
     /// The client's SDP offer.
     pub offer: String,
     /// How many other publishers this member can receive (pairs of audio
@@ -62,7 +75,29 @@ pub struct JoinRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinAnswer {
+    pub member: MemberId,
+    pub kind: MemberKind,
     pub sdp: String,
+}
+
+/// What a role is to a room: officers monitor, observers watch, everyone
+/// else takes part. No token role makes a recorder.
+pub fn member_kind(role: Role) -> MemberKind {
+    match role {
+        Role::Officer => MemberKind::Monitor,
+        Role::Observer => MemberKind::Observer,
+        _ => MemberKind::Participant,
+    }
+}
+
+/// A join request after its token was verified.
+#[derive(Debug, Clone)]
+pub struct VerifiedJoin {
+    pub room: RoomId,
+    pub member: MemberId,
+    pub kind: MemberKind,
+    pub offer: String,
+    pub receive_slots: usize,
 }
 
 /// Counters shared by the workers, read by metrics.
@@ -106,6 +141,8 @@ struct WorkerHandle {
 
 /// A running SFU.
 pub struct Sfu {
+    tokens: JoinTokens,
+    clock: WallClock,
     workers: Mutex<Vec<WorkerHandle>>,
     placement: Mutex<HashMap<RoomId, usize>>,
     counters: Arc<Counters>,
@@ -169,6 +206,8 @@ impl Sfu {
             });
         }
         Ok(Self {
+            tokens: config.tokens.clone(),
+            clock: config.clock.clone(),
             workers: Mutex::new(workers),
             placement: Mutex::new(HashMap::new()),
             counters,
@@ -256,10 +295,24 @@ impl Sfu {
         result
     }
 
-    /// Admits a member to a room's media and answers its offer.
+    /// Admits a member to a room's media and answers its offer, after
+    /// checking their join token is valid now and for this room.
     pub fn join(&self, request: JoinRequest) -> Result<JoinAnswer, SfuError> {
+        let claims = self
+            .tokens
+            .verify(&request.token, request.room, (self.clock)())?;
+        let verified = VerifiedJoin {
+            room: request.room,
+            member: claims.participant_id()?,
+            kind: member_kind(claims.role),
+            offer: request.offer,
+            receive_slots: request.receive_slots,
+        };
         let worker = self.worker_of(request.room)?;
-        self.call(worker, |reply| Command::Join { request, reply })
+        self.call(worker, |reply| Command::Join {
+            request: verified,
+            reply,
+        })
     }
 
     /// Removes a member: their media stops being forwarded at once.

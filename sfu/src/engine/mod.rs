@@ -13,4 +13,6 @@ mod handle;
 mod peer;
 mod worker;
 
-pub use handle::{JoinAnswer, JoinRequest, RoomId, Sfu, SfuConfig, SfuError, SfuStats};
+pub use handle::{
+    JoinAnswer, JoinRequest, RoomId, Sfu, SfuConfig, SfuError, SfuStats, WallClock, member_kind,
+};

@@ -3,7 +3,7 @@
 //! writes datagrams. The clock is read once per turn and handed to every
 //! peer connection.
 
-use super::handle::{Counters, JoinAnswer, JoinRequest, RoomId, SfuError};
+use super::handle::{Counters, JoinAnswer, RoomId, SfuError, VerifiedJoin};
 use super::peer::Peer;
 use crate::demux::Demux;
 use crate::room::{MediaKind, MemberId, Room, RoomPolicy};
@@ -39,7 +39,7 @@ pub enum Command {
         reply: Reply<()>,
     },
     Join {
-        request: JoinRequest,
+        request: VerifiedJoin,
         reply: Reply<JoinAnswer>,
     },
     Remove {
@@ -187,7 +187,7 @@ impl Worker {
         true
     }
 
-    fn join(&mut self, request: JoinRequest, now: Instant) -> Result<JoinAnswer, SfuError> {
+    fn join(&mut self, request: VerifiedJoin, now: Instant) -> Result<JoinAnswer, SfuError> {
         let state = self
             .rooms
             .get_mut(&request.room)
@@ -253,7 +253,11 @@ impl Worker {
         }
         state.peers.insert(request.member, key);
         self.peers.insert(key, peer);
-        Ok(JoinAnswer { sdp })
+        Ok(JoinAnswer {
+            member: request.member,
+            kind: request.kind,
+            sdp,
+        })
     }
 
     fn remove(&mut self, room: RoomId, member: MemberId, now: Instant) -> Result<(), SfuError> {

@@ -4,9 +4,12 @@
 
 #![allow(dead_code)]
 
+use chrono::{Duration as Span, Utc};
+use parley_grants::{JoinGrant, JoinTokens};
+use parley_policy::{Role, SessionKind};
 use parley_sfu::engine::codecs::{DeliverRtcp, PT_OPUS, PT_VP8, opus, vp8};
-use parley_sfu::engine::{JoinRequest, RoomId, Sfu};
-use parley_sfu::room::{MemberId, MemberKind};
+use parley_sfu::engine::{JoinRequest, RoomId, Sfu, SfuConfig};
+use parley_sfu::room::MemberId;
 use rtc::interceptor::{Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
@@ -26,6 +29,43 @@ use webrtc::peer_connection::{
     RTCIceGatheringState, RTCPeerConnectionState, RTCSessionDescription,
     register_default_interceptors,
 };
+
+/// The signing key tests share with the SFU.
+pub fn tokens() -> JoinTokens {
+    JoinTokens::new(&[7u8; parley_grants::KEY_BYTES], 5).expect("key")
+}
+
+/// An SFU on 127.0.0.1 with two workers, checking tokens with the wall clock.
+pub fn sfu() -> Arc<Sfu> {
+    Arc::new(
+        Sfu::start(&SfuConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            advertised_ip: None,
+            workers: 2,
+            tokens: tokens(),
+            clock: Arc::new(Utc::now),
+        })
+        .expect("sfu starts"),
+    )
+}
+
+/// A join token valid for the next hour.
+pub fn token(room: RoomId, member: MemberId, role: Role) -> String {
+    let now = Utc::now();
+    tokens()
+        .issue(
+            &JoinGrant {
+                session_id: room,
+                participant_id: member,
+                role,
+                kind: SessionKind::CourtHearing,
+                not_before: now - Span::minutes(1),
+                expires_at: now + Span::hours(1),
+            },
+            now,
+        )
+        .expect("token")
+}
 
 /// Received packets, keyed by (sender name, "audio" | "video").
 pub type Received = Arc<Mutex<HashMap<(String, String), u64>>>;
@@ -205,8 +245,7 @@ impl Client {
         &mut self,
         sfu: &Arc<Sfu>,
         room: RoomId,
-        member: MemberId,
-        kind: MemberKind,
+        token: String,
         receive_slots: usize,
     ) -> anyhow::Result<()> {
         let offer = self.pc.create_offer(None).await?;
@@ -223,8 +262,7 @@ impl Client {
         let answer = tokio::task::spawn_blocking(move || {
             sfu.join(JoinRequest {
                 room,
-                member,
-                kind,
+                token,
                 offer: offer.sdp,
                 receive_slots,
             })
