@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{Client, sfu, token};
+use common::{join, sfu, token};
+use parley_client::Client;
 use parley_policy::Role;
 use parley_sfu::engine::SfuError;
 use parley_sfu::room::{MemberKind, RoomError, RoomPolicy};
@@ -26,10 +27,10 @@ async fn a_visit_carries_audio_and_video_both_ways() -> anyhow::Result<()> {
     sfu.open_room(1, VISIT)?;
     let mut detainee = Client::new("detainee", true, 1, 1000).await?;
     let mut family = Client::new("family", true, 1, 2000).await?;
-    if let Err(e) = detainee.join(&sfu, 1, token(1, 11, Role::Visitor), 1).await {
+    if let Err(e) = join(&mut detainee, &sfu, 1, token(1, 11, Role::Visitor), 1).await {
         panic!("{e}: {:?}", sfu.stats());
     }
-    family.join(&sfu, 1, token(1, 12, Role::Visitor), 1).await?;
+    join(&mut family, &sfu, 1, token(1, 12, Role::Visitor), 1).await?;
     let sent = 100;
     let (a, b) = tokio::join!(detainee.send(0, sent), family.send(0, sent));
     a?;
@@ -62,10 +63,8 @@ async fn removal_stops_media_within_a_second() -> anyhow::Result<()> {
     sfu.open_room(2, VISIT)?;
     let mut detainee = Client::new("detainee", true, 1, 3000).await?;
     let mut family = Client::new("family", true, 1, 4000).await?;
-    detainee
-        .join(&sfu, 2, token(2, 21, Role::Visitor), 1)
-        .await?;
-    family.join(&sfu, 2, token(2, 22, Role::Visitor), 1).await?;
+    join(&mut detainee, &sfu, 2, token(2, 21, Role::Visitor), 1).await?;
+    join(&mut family, &sfu, 2, token(2, 22, Role::Visitor), 1).await?;
     detainee.send(0, 25).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
@@ -94,7 +93,7 @@ async fn a_privileged_room_refuses_monitors_and_checks_tokens() -> anyhow::Resul
         },
     )?;
     let mut monitor = Client::new("monitor", false, 2, 5000).await?;
-    let refused = monitor.join(&sfu, 3, token(3, 39, Role::Officer), 2).await;
+    let refused = join(&mut monitor, &sfu, 3, token(3, 39, Role::Officer), 2).await;
     let err = refused.expect_err("a monitor may not join a legal visit");
     assert_eq!(
         err.downcast_ref::<SfuError>(),
@@ -102,9 +101,7 @@ async fn a_privileged_room_refuses_monitors_and_checks_tokens() -> anyhow::Resul
     );
     // Tokens are checked by the SFU itself: another room's, or a forged one.
     let mut stranger = Client::new("stranger", true, 1, 6000).await?;
-    let refused = stranger
-        .join(&sfu, 3, token(99, 38, Role::Counsel), 1)
-        .await;
+    let refused = join(&mut stranger, &sfu, 3, token(99, 38, Role::Counsel), 1).await;
     assert!(matches!(
         refused.expect_err("wrong room").downcast_ref::<SfuError>(),
         Some(SfuError::Token(
@@ -114,8 +111,7 @@ async fn a_privileged_room_refuses_monitors_and_checks_tokens() -> anyhow::Resul
     let mut forger = Client::new("forger", true, 1, 6100).await?;
     let forged = format!("{}x", token(3, 37, Role::Counsel));
     assert!(matches!(
-        forger
-            .join(&sfu, 3, forged, 1)
+        join(&mut forger, &sfu, 3, forged, 1)
             .await
             .expect_err("forged")
             .downcast_ref::<SfuError>(),
@@ -124,12 +120,8 @@ async fn a_privileged_room_refuses_monitors_and_checks_tokens() -> anyhow::Resul
     // Counsel and client still talk.
     let mut counsel = Client::new("counsel", true, 1, 7000).await?;
     let mut client = Client::new("client", true, 1, 8000).await?;
-    counsel
-        .join(&sfu, 3, token(3, 31, Role::Counsel), 1)
-        .await?;
-    client
-        .join(&sfu, 3, token(3, 32, Role::Detainee), 1)
-        .await?;
+    join(&mut counsel, &sfu, 3, token(3, 31, Role::Counsel), 1).await?;
+    join(&mut client, &sfu, 3, token(3, 32, Role::Detainee), 1).await?;
     counsel.send(0, 30).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(client.got("counsel", "audio") > 0);
@@ -158,8 +150,7 @@ async fn a_six_party_hearing_reaches_everyone() -> anyhow::Result<()> {
     let mut clients = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let mut c = Client::new(name, true, 5, 10_000 + 10 * i as u32).await?;
-        c.join(&sfu, 4, token(4, 40 + i as i64, Role::Visitor), 5)
-            .await?;
+        join(&mut c, &sfu, 4, token(4, 40 + i as i64, Role::Visitor), 5).await?;
         clients.push(c);
     }
     let sent = 40;

@@ -7,7 +7,6 @@
 //! other publishers; the SFU fills the slots with the other participants'
 //! media, so a booked session never needs renegotiation.
 
-pub mod codecs;
 pub mod continuity;
 mod handle;
 mod peer;

@@ -1,10 +1,10 @@
 //! One participant's peer connection: what it publishes, and the receive
 //! slots the SFU fills with other publishers' media.
 
-use super::codecs::{codec_for, media_and_interceptors};
 use super::continuity::Continuity;
 use super::handle::{RoomId, SfuError};
 use crate::room::MemberId;
+use parley_media::{codec_for, media_and_interceptors};
 use rtc::media_stream::{MediaStreamTrack, MediaStreamTrackId};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;

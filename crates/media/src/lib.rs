@@ -1,5 +1,6 @@
 //! The codecs Parley negotiates and the interceptor chain of every peer
-//! connection.
+//! connection, shared by the SFU and the WebRTC clients of tests and load
+//! generation so that both sides agree on payload types.
 
 use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;

@@ -1,0 +1,278 @@
+//! A real WebRTC client (webrtc-rs async API, ICE + DTLS-SRTP) for Parley's
+//! tests and load generator. It publishes synthetic Opus and VP8 whose
+//! payloads name the sender and counts what it receives per sender. It binds
+//! to 127.0.0.1 only.
+
+use parley_media::{DeliverRtcp, PT_OPUS, PT_VP8, opus, vp8};
+use rtc::interceptor::{Registry, Slot};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceGatheringState, RTCPeerConnectionState, RTCSessionDescription,
+    register_default_interceptors,
+};
+
+/// Received packets, keyed by (sender name, "audio" | "video").
+pub type Received = Arc<Mutex<HashMap<(String, String), u64>>>;
+
+struct Handler {
+    gathered: mpsc::UnboundedSender<()>,
+    state: mpsc::UnboundedSender<RTCPeerConnectionState>,
+    tracks: mpsc::UnboundedSender<Arc<dyn TrackRemote>>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.gathered.send(());
+        }
+    }
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.state.send(state);
+    }
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let _ = self.tracks.send(track);
+    }
+}
+
+pub struct Client {
+    pub name: String,
+    pub pc: Arc<dyn PeerConnection>,
+    pub audio: Option<Arc<TrackLocalStaticRTP>>,
+    pub video: Option<Arc<TrackLocalStaticRTP>>,
+    pub received: Received,
+    ssrc_base: u32,
+    gathered: mpsc::UnboundedReceiver<()>,
+    state: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
+}
+
+fn media_engine() -> anyhow::Result<MediaEngine> {
+    let mut me = MediaEngine::default();
+    me.register_codec(opus(), RtpCodecKind::Audio)?;
+    me.register_codec(vp8(), RtpCodecKind::Video)?;
+    Ok(me)
+}
+
+fn local_track(name: &str, kind: RtpCodecKind, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
+    let codec = if kind == RtpCodecKind::Audio {
+        opus()
+    } else {
+        vp8()
+    };
+    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        format!("{name}-stream"),
+        format!("{name}-{kind}"),
+        format!("{name}-{kind}"),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: codec.rtp_codec,
+            ..Default::default()
+        }],
+    )))
+}
+
+/// A payload that names its sender: `<kind>|<name>|<seq>` padded.
+pub fn payload(kind: &str, name: &str, seq: u16) -> Vec<u8> {
+    let mut p = Vec::new();
+    if kind == "video" {
+        // VP8 descriptor (S=1, PID=0) + keyframe header, so it looks like VP8.
+        p.extend_from_slice(&[
+            0x10, 0x50, 0x2e, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00,
+        ]);
+    } else {
+        p.push(0xf8);
+    }
+    p.extend_from_slice(format!("|{kind}|{name}|{seq}|").as_bytes());
+    p.resize(if kind == "video" { 900 } else { 120 }, 0x55);
+    p
+}
+
+fn parse(payload: &[u8]) -> Option<(String, String)> {
+    let text = String::from_utf8_lossy(payload);
+    let mut parts = text.split('|').skip(1);
+    Some((parts.next()?.to_string(), parts.next()?.to_string()))
+}
+
+impl Client {
+    /// A client that publishes audio and video (if `publishes`) and offers
+    /// `receive_slots` pairs of transceivers for others' media.
+    pub async fn new(
+        name: &str,
+        publishes: bool,
+        receive_slots: usize,
+        ssrc_base: u32,
+    ) -> anyhow::Result<Self> {
+        let (gathered_tx, gathered) = mpsc::unbounded_channel();
+        let (state_tx, state) = mpsc::unbounded_channel();
+        let (tracks_tx, mut tracks) = mpsc::unbounded_channel();
+        let mut me = media_engine()?;
+        let registry = Registry::new().with(Slot::from(14_000), DeliverRtcp::default());
+        let registry = register_default_interceptors(registry, &mut me)?;
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(me)
+            .with_interceptor_registry(registry)
+            .with_handler(Arc::new(Handler {
+                gathered: gathered_tx,
+                state: state_tx,
+                tracks: tracks_tx,
+            }))
+            .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
+            .build()
+            .await?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let (mut audio, mut video) = (None, None);
+        let mut recv_only = receive_slots;
+        if publishes {
+            let a = local_track(name, RtpCodecKind::Audio, ssrc_base);
+            let v = local_track(name, RtpCodecKind::Video, ssrc_base + 1);
+            pc.add_track(a.clone() as Arc<dyn TrackLocal>).await?;
+            pc.add_track(v.clone() as Arc<dyn TrackLocal>).await?;
+            audio = Some(a);
+            video = Some(v);
+            // The sendrecv pair carries one other publisher too.
+            recv_only = recv_only.saturating_sub(1);
+        }
+        for _ in 0..recv_only {
+            for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+                pc.add_transceiver_from_kind(
+                    kind,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Recvonly,
+                        streams: vec![],
+                        send_encodings: vec![],
+                    }),
+                )
+                .await?;
+            }
+        }
+        let received: Received = Arc::default();
+        let counts = received.clone();
+        tokio::spawn(async move {
+            while let Some(track) = tracks.recv().await {
+                let counts = counts.clone();
+                tokio::spawn(async move {
+                    while let Some(event) = track.poll().await {
+                        match event {
+                            TrackRemoteEvent::OnRtpPacket(packet) => {
+                                if let Some((kind, from)) = parse(&packet.payload)
+                                    && let Ok(mut c) = counts.lock()
+                                {
+                                    *c.entry((from, kind)).or_default() += 1;
+                                }
+                            }
+                            TrackRemoteEvent::OnEnded => break,
+                            _ => {}
+                        }
+                    }
+                });
+            }
+        });
+        Ok(Self {
+            name: name.to_string(),
+            pc,
+            audio,
+            video,
+            received,
+            ssrc_base,
+            gathered,
+            state,
+        })
+    }
+
+    /// Creates the offer and waits for ICE gathering; returns the SDP.
+    pub async fn offer(&mut self) -> anyhow::Result<String> {
+        let offer = self.pc.create_offer(None).await?;
+        self.pc.set_local_description(offer).await?;
+        tokio::time::timeout(Duration::from_secs(10), self.gathered.recv())
+            .await
+            .map_err(|_| anyhow::anyhow!("{} gathered no candidates within 10 s", self.name))?;
+        Ok(self
+            .pc
+            .local_description()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("no local description"))?
+            .sdp)
+    }
+
+    /// Applies the answer and waits until connected (10 s at most).
+    pub async fn accept(&mut self, answer: String) -> anyhow::Result<()> {
+        self.pc
+            .set_remote_description(RTCSessionDescription::answer(answer)?)
+            .await?;
+        loop {
+            let state = tokio::time::timeout(Duration::from_secs(10), self.state.recv())
+                .await
+                .map_err(|_| anyhow::anyhow!("{} did not connect within 10 s", self.name))?
+                .ok_or_else(|| anyhow::anyhow!("state channel closed"))?;
+            match state {
+                RTCPeerConnectionState::Connected => return Ok(()),
+                RTCPeerConnectionState::Failed => anyhow::bail!("{} failed to connect", self.name),
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends `packets` audio and video packets, 20 ms apart.
+    pub async fn send(&self, first_seq: u16, packets: u16) -> anyhow::Result<()> {
+        let (Some(audio), Some(video)) = (&self.audio, &self.video) else {
+            anyhow::bail!("{} does not publish", self.name);
+        };
+        let (ssrc_a, ssrc_v) = (self.ssrc_base, self.ssrc_base + 1);
+        for i in first_seq..first_seq + packets {
+            let packet = |ssrc: u32, pt: u8, ts: u32, kind: &str| rtc::rtp::Packet {
+                header: rtc::rtp::header::Header {
+                    version: 2,
+                    marker: kind == "video",
+                    payload_type: pt,
+                    sequence_number: i,
+                    timestamp: ts,
+                    ssrc,
+                    ..Default::default()
+                },
+                payload: payload(kind, &self.name, i).into(),
+            };
+            audio
+                .write_rtp(packet(ssrc_a, PT_OPUS, u32::from(i) * 960, "audio"))
+                .await?;
+            video
+                .write_rtp(packet(ssrc_v, PT_VP8, u32::from(i) * 3000, "video"))
+                .await?;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Packets received from `from` of `kind` so far.
+    pub fn got(&self, from: &str, kind: &str) -> u64 {
+        self.received
+            .lock()
+            .map(|c| {
+                c.get(&(from.to_string(), kind.to_string()))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.received.lock().map(|c| c.values().sum()).unwrap_or(0)
+    }
+}
