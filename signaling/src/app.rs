@@ -32,6 +32,20 @@ pub struct SignalingConfig {
     pub jurisdictions: Jurisdictions,
     /// Accepted clock skew for join tokens, in seconds.
     pub join_token_leeway_seconds: u64,
+    /// The media server to start in this process; `None` runs signaling
+    /// alone (offers are then refused).
+    pub media: Option<MediaConfig>,
+}
+
+/// Where the in-process SFU listens.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// First worker's UDP address; worker `i` uses `port + i` (0: any free port).
+    pub listen: SocketAddr,
+    /// Address put in ICE candidates when behind a 1:1 NAT.
+    pub advertised_ip: Option<std::net::IpAddr>,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
 }
 
 /// State shared by every handler. Cheap to clone.
@@ -43,6 +57,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     pub live: LiveHub,
+    pub media: Option<Arc<parley_sfu::engine::Sfu>>,
     pub public_url: String,
 }
 
@@ -68,6 +83,8 @@ pub enum StartError {
     },
     #[error("store error at startup: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error("cannot start the media server: {0}")]
+    Media(#[from] parley_sfu::engine::SfuError),
 }
 
 /// What startup created that the operator needs to know.
@@ -171,8 +188,24 @@ impl AppState {
             .clone()
             .unwrap_or_else(|| format!("http://{}", config.http));
         let metrics = Metrics::new();
+        let media = match &config.media {
+            None => None,
+            Some(m) => {
+                let wall = clock.clone();
+                Some(Arc::new(parley_sfu::engine::Sfu::start(
+                    &parley_sfu::engine::SfuConfig {
+                        listen: m.listen,
+                        advertised_ip: m.advertised_ip,
+                        workers: m.workers,
+                        tokens: tokens.clone(),
+                        clock: Arc::new(move || wall.now()),
+                    },
+                )?))
+            }
+        };
         let state = Self {
-            live: LiveHub::new(store.clone(), clock.clone(), metrics.clone()),
+            live: LiveHub::new(store.clone(), clock.clone(), metrics.clone(), media.clone()),
+            media,
             store,
             jurisdictions: Arc::new(config.jurisdictions.clone()),
             tokens,

@@ -20,4 +20,4 @@ pub mod routes;
 pub mod store;
 pub mod time;
 
-pub use app::{Running, SignalingConfig, StartError, start, start_with_clock};
+pub use app::{MediaConfig, Running, SignalingConfig, StartError, start, start_with_clock};

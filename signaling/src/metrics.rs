@@ -127,3 +127,67 @@ pub async fn track_requests(State(state): State<AppState>, req: Request, next: N
         .inc();
     response
 }
+
+/// The media server's counters in Prometheus text (read at scrape time from
+/// the workers' atomics).
+pub fn render_sfu(stats: &parley_sfu::engine::SfuStats) -> String {
+    let series: [(&str, &str, u64); 10] = [
+        (
+            "parley_sfu_datagrams_in_total",
+            "UDP datagrams received by the media workers",
+            stats.datagrams_in,
+        ),
+        (
+            "parley_sfu_datagrams_unrouted_total",
+            "Datagrams dropped: unknown peer, malformed, or refused by ICE/DTLS/SRTP",
+            stats.datagrams_unrouted,
+        ),
+        (
+            "parley_sfu_datagrams_out_total",
+            "UDP datagrams sent by the media workers",
+            stats.datagrams_out,
+        ),
+        (
+            "parley_sfu_rtp_packets_in_total",
+            "Decrypted RTP packets received from publishers",
+            stats.rtp_in,
+        ),
+        (
+            "parley_sfu_rtp_bytes_in_total",
+            "RTP payload bytes received from publishers",
+            stats.rtp_bytes_in,
+        ),
+        (
+            "parley_sfu_rtp_packets_forwarded_total",
+            "RTP packets written to subscribers",
+            stats.rtp_forwarded,
+        ),
+        (
+            "parley_sfu_rtp_bytes_forwarded_total",
+            "RTP payload bytes written to subscribers",
+            stats.rtp_bytes_forwarded,
+        ),
+        (
+            "parley_sfu_forward_errors_total",
+            "RTP packets that could not be written to a subscriber",
+            stats.forward_errors,
+        ),
+        (
+            "parley_sfu_keyframe_requests_relayed_total",
+            "PLI sent to publishers on subscribers' behalf",
+            stats.plis_relayed,
+        ),
+        (
+            "parley_sfu_slots_exhausted_total",
+            "Publishers a subscriber had no receive slot for",
+            stats.slots_exhausted,
+        ),
+    ];
+    let mut out = String::new();
+    for (name, help, value) in series {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        ));
+    }
+    out
+}

@@ -3,8 +3,9 @@
 
 use crate::model::Session;
 use chrono::{DateTime, Utc};
-use parley_policy::{Decision, Jurisdiction, Participant, RecordingDecision, decide};
+use parley_policy::{Decision, Jurisdiction, Participant, RecordingDecision, SessionKind, decide};
 use parley_protocol::RecordingNotice;
+use parley_sfu::room::RoomPolicy;
 
 /// The decision for `session` as booked, at `now`.
 pub fn decide_for(j: &Jurisdiction, session: &Session, now: DateTime<Utc>) -> Decision {
@@ -30,5 +31,15 @@ pub fn notice(decision: &Decision) -> RecordingNotice {
             .map(|a| (a.language.clone(), a.text.clone()))
             .collect(),
         why: decision.explain(),
+    }
+}
+
+/// The media room's flags. Recording stays off until the recorder and its
+/// announcement exist; the SFU corrects a privileged room whatever it is told.
+pub fn room_policy(kind: SessionKind, decision: &Decision) -> RoomPolicy {
+    RoomPolicy {
+        privileged: kind.is_privileged(),
+        recorded: false,
+        monitoring_allowed: decision.monitoring,
     }
 }

@@ -18,6 +18,20 @@ pub struct DeploymentFile {
     pub policy: PolicySection,
     #[serde(default)]
     pub tokens: TokenSection,
+    pub sfu: Option<SfuSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SfuSection {
+    /// First media worker's UDP address; worker `i` uses `port + i`
+    /// (port 0: each worker takes any free port).
+    pub listen: SocketAddr,
+    /// Address written into ICE candidates when behind a 1:1 NAT.
+    pub advertised_ip: Option<std::net::IpAddr>,
+    /// Media worker threads; 0 means one per core.
+    #[serde(default)]
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -202,6 +202,11 @@ async fn up(
         data_dir: data.unwrap_or_else(|| d.file.storage.data_dir.clone()),
         jurisdictions: d.jurisdictions.clone(),
         join_token_leeway_seconds: d.file.tokens.join_token_leeway_seconds,
+        media: d.file.sfu.as_ref().map(|m| parley_signaling::MediaConfig {
+            listen: m.listen,
+            advertised_ip: m.advertised_ip,
+            workers: m.workers,
+        }),
     };
     let running = parley_signaling::start(&signaling)
         .await
@@ -220,6 +225,10 @@ async fn up(
         running.state.store.path().display()
     );
     println!("  Jurisdictions: {}", d.jurisdictions.ids().join(", "));
+    if let Some(sfu) = &running.state.media {
+        let addrs: Vec<String> = sfu.udp_addrs().iter().map(|a| a.to_string()).collect();
+        println!("  Media (UDP):   {}", addrs.join(", "));
+    }
     match &running.bootstrap.new_admin_token {
         Some(token) => println!(
             "  Admin token:   {token}\n                 (shown once; also saved in {})",

@@ -18,6 +18,10 @@ pub enum ClientMessage {
     End { reason: String },
     /// The participant leaves; the session goes on for the others.
     Leave,
+    /// An SDP offer for this participant's media, sent once admitted. It
+    /// carries the participant's own audio and video (unless receive-only)
+    /// and `receive_slots` (from `welcome`) audio/video pairs for others.
+    Offer { sdp: String },
     /// Keep-alive; answered by `pong`.
     Ping,
 }

@@ -21,8 +21,9 @@ pub use server::{
 /// version is refused with [`ErrorCode::UnsupportedVersion`].
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// Largest text frame a server accepts from a client, in bytes.
-pub const MAX_CLIENT_MESSAGE_BYTES: usize = 16 * 1024;
+/// Largest text frame a server accepts from a client, in bytes (an SDP
+/// offer with many receive slots runs to tens of KiB).
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// Why a client message could not be understood.
 #[derive(Debug, thiserror::Error)]

@@ -63,6 +63,8 @@ pub enum ErrorCode {
     Forbidden,
     UnknownParticipant,
     SessionOver,
+    /// The media server refused the offer or is unavailable; see the message.
+    MediaRefused,
     Internal,
 }
 
@@ -81,6 +83,13 @@ pub enum ServerMessage {
         starts_at: DateTime<Utc>,
         ends_at: DateTime<Utc>,
         notice: RecordingNotice,
+        /// How many other publishers this participant receives: the number
+        /// of receive slots (audio/video transceiver pairs) its offer needs.
+        receive_slots: u32,
+    },
+    /// The SFU's SDP answer to `offer`.
+    Answer {
+        sdp: String,
     },
     /// The visible participants and their states, sent on every change.
     Roster {

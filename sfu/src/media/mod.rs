@@ -1,1 +1,17 @@
-//! Per-packet media decisions.
+//! Per-packet media decisions, as pure functions and state machines: no I/O,
+//! no clocks (time comes in as `u64` microseconds of a monotonic clock), no
+//! threads, and no panics on any input, since packets come from untrusted
+//! peers. [`vp8`] and [`h264`] read just enough of a payload to find keyframe
+//! starts (and keep VP8 picture ids continuous); [`retransmission`] keeps
+//! recently sent packets to answer NACKs; [`keyframe_requests`] throttles
+//! PLI/FIR toward publishers; [`simulcast`] picks each subscriber's layer
+//! from its bandwidth estimate, switching only on keyframes, and finds layers
+//! nobody needs; [`audio_level`] reads RFC 6464 levels and names the active
+//! speaker.
+
+pub mod audio_level;
+pub mod h264;
+pub mod keyframe_requests;
+pub mod retransmission;
+pub mod simulcast;
+pub mod vp8;

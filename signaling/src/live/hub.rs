@@ -11,6 +11,8 @@ use crate::store::{Store, sessions};
 use chrono::{DateTime, Utc};
 use parley_policy::{Jurisdiction, Role, RuleId, SessionKind};
 use parley_protocol::{ClientMessage, ParticipantState, ServerMessage};
+use parley_sfu::engine::{JoinRequest, Sfu};
+use parley_sfu::room::RoomPolicy;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,6 +39,7 @@ enum Command {
         connection: ConnectionId,
         name: String,
         role: Role,
+        media: MediaGrant,
         outbox: mpsc::UnboundedSender<Outgoing>,
         reply: oneshot::Sender<Result<ParticipantState, Refused>>,
     },
@@ -59,6 +62,23 @@ enum Command {
     },
 }
 
+/// What a participant brings to the media server: their join token (the
+/// SFU checks it itself) and how many other publishers they receive.
+#[derive(Debug, Clone)]
+pub struct MediaGrant {
+    pub token: String,
+    pub receive_slots: usize,
+}
+
+/// One participant's socket as the session task knows it.
+struct Connection {
+    id: ConnectionId,
+    outbox: mpsc::UnboundedSender<Outgoing>,
+    media: MediaGrant,
+}
+
+type Connections = HashMap<i64, Connection>;
+
 /// The set of running session tasks. Cheap to clone.
 #[derive(Clone)]
 pub struct LiveHub {
@@ -69,6 +89,7 @@ struct Inner {
     store: Store,
     clock: Arc<dyn Clock>,
     metrics: Metrics,
+    media: Option<Arc<Sfu>>,
     sessions: Mutex<HashMap<i64, mpsc::Sender<Command>>>,
     next_connection: std::sync::atomic::AtomicU64,
 }
@@ -81,6 +102,8 @@ pub struct SessionSpec {
     pub jurisdiction: Arc<Jurisdiction>,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+    /// The media room's policy, from the session's policy decision.
+    pub policy: RoomPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,12 +115,18 @@ pub enum HubError {
 }
 
 impl LiveHub {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, metrics: Metrics) -> Self {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        metrics: Metrics,
+        media: Option<Arc<Sfu>>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 clock,
                 metrics,
+                media,
                 sessions: Mutex::new(HashMap::new()),
                 next_connection: std::sync::atomic::AtomicU64::new(1),
             }),
@@ -137,7 +166,7 @@ impl LiveHub {
         );
         let hub = self.clone();
         self.inner.metrics.live_sessions.inc();
-        tokio::spawn(hub.run(spec.session_id, state, rx));
+        tokio::spawn(hub.run(spec.clone(), state, rx));
         tx
     }
 
@@ -150,6 +179,7 @@ impl LiveHub {
         connection: ConnectionId,
         name: String,
         role: Role,
+        media: MediaGrant,
         outbox: mpsc::UnboundedSender<Outgoing>,
     ) -> Result<ParticipantState, HubError> {
         let (reply, answer) = oneshot::channel();
@@ -159,6 +189,7 @@ impl LiveHub {
                 connection,
                 name,
                 role,
+                media,
                 outbox,
                 reply,
             })
@@ -299,9 +330,13 @@ impl LiveHub {
         }
     }
 
-    async fn run(self, session_id: i64, mut state: LiveSession, mut rx: mpsc::Receiver<Command>) {
-        let mut outboxes: HashMap<i64, (ConnectionId, mpsc::UnboundedSender<Outgoing>)> =
-            HashMap::new();
+    async fn run(self, spec: SessionSpec, mut state: LiveSession, mut rx: mpsc::Receiver<Command>) {
+        let session_id = spec.session_id;
+        let mut task = Task {
+            spec,
+            connections: HashMap::new(),
+            room_open: false,
+        };
         loop {
             let now = self.inner.clock.now();
             let wait = (state.next_deadline() - now)
@@ -311,12 +346,12 @@ impl LiveHub {
             tokio::select! {
                 command = rx.recv() => {
                     let Some(command) = command else { break };
-                    self.handle(&mut state, &mut outboxes, command).await;
+                    self.handle(&mut state, &mut task, command).await;
                 }
                 _ = tokio::time::sleep(wait) => {
                     let before = state.clone();
                     let effects = state.tick(self.inner.clock.now());
-                    if !self.apply(session_id, &mut outboxes, effects).await {
+                    if !self.apply(&mut task, effects).await {
                         state = before;
                     }
                 }
@@ -328,6 +363,7 @@ impl LiveHub {
         if let Ok(mut map) = self.inner.sessions.lock() {
             map.remove(&session_id);
         }
+        self.close_media(&mut task).await;
         self.inner.metrics.live_sessions.dec();
         // Answer commands that raced with the end.
         rx.close();
@@ -353,13 +389,7 @@ impl LiveHub {
         }
     }
 
-    async fn handle(
-        &self,
-        state: &mut LiveSession,
-        outboxes: &mut HashMap<i64, (ConnectionId, mpsc::UnboundedSender<Outgoing>)>,
-        command: Command,
-    ) {
-        let session_id = state.session_id();
+    async fn handle(&self, state: &mut LiveSession, task: &mut Task, command: Command) {
         // If an audit or store write fails, the decision did not happen:
         // the state goes back to what it was before the command.
         let before = state.clone();
@@ -370,29 +400,37 @@ impl LiveHub {
                 connection,
                 name,
                 role,
+                media,
                 outbox,
                 reply,
             } => match state.connect(participant_id, &name, role, now) {
                 Ok((participant_state, effects)) => {
-                    let replaced = outboxes.insert(participant_id, (connection, outbox));
+                    let replaced = task.connections.insert(
+                        participant_id,
+                        Connection {
+                            id: connection,
+                            outbox,
+                            media,
+                        },
+                    );
                     // Messages queue in the outbox; the socket sends `welcome`
                     // on this reply and only then drains the outbox.
-                    let answer = if self.apply(session_id, outboxes, effects).await {
-                        if let Some((_, old)) = replaced {
-                            let _ = old.send(Outgoing::Message(ServerMessage::Error {
+                    let answer = if self.apply(task, effects).await {
+                        if let Some(old) = replaced {
+                            let _ = old.outbox.send(Outgoing::Message(ServerMessage::Error {
                                 code: parley_protocol::ErrorCode::AlreadyJoined,
                                 message: "you joined from another window or device".into(),
                             }));
-                            let _ = old.send(Outgoing::Close);
+                            let _ = old.outbox.send(Outgoing::Close);
                         }
                         Ok(participant_state)
                     } else {
                         match replaced {
                             Some(old) => {
-                                outboxes.insert(participant_id, old);
+                                task.connections.insert(participant_id, old);
                             }
                             None => {
-                                outboxes.remove(&participant_id);
+                                task.connections.remove(&participant_id);
                             }
                         }
                         *state = before;
@@ -413,7 +451,7 @@ impl LiveHub {
                 message,
                 reply,
             } => {
-                if outboxes.get(&participant_id).map(|(c, _)| *c) != Some(connection) {
+                if task.connections.get(&participant_id).map(|c| c.id) != Some(connection) {
                     let _ = reply.send(Err(Refused {
                         code: parley_protocol::ErrorCode::NotJoined,
                         message: "this socket is no longer the participant's connection".into(),
@@ -422,7 +460,7 @@ impl LiveHub {
                 }
                 match state.client(participant_id, message, now) {
                     Ok(effects) => {
-                        let answer = if self.apply(session_id, outboxes, effects).await {
+                        let answer = if self.apply(task, effects).await {
                             Ok(())
                         } else {
                             *state = before;
@@ -442,10 +480,11 @@ impl LiveHub {
                 participant_id,
                 connection,
             } => {
-                if outboxes.get(&participant_id).map(|(c, _)| *c) == Some(connection) {
-                    outboxes.remove(&participant_id);
+                if task.connections.get(&participant_id).map(|c| c.id) == Some(connection) {
+                    task.connections.remove(&participant_id);
+                    self.remove_media(task, participant_id).await;
                     let effects = state.disconnect(participant_id);
-                    self.apply(session_id, outboxes, effects).await;
+                    self.apply(task, effects).await;
                 }
             }
             Command::End {
@@ -459,7 +498,7 @@ impl LiveHub {
                 } else {
                     state.end_by_staff(&actor, &reason)
                 };
-                let done = self.apply(session_id, outboxes, effects).await;
+                let done = self.apply(task, effects).await;
                 if !done {
                     *state = before;
                 }
@@ -471,12 +510,8 @@ impl LiveHub {
     /// Carries out effects in order; stops at the first audit or store write
     /// that fails, so nothing unlogged takes effect. Returns whether every
     /// effect was carried out.
-    async fn apply(
-        &self,
-        session_id: i64,
-        outboxes: &mut HashMap<i64, (ConnectionId, mpsc::UnboundedSender<Outgoing>)>,
-        effects: Vec<Effect>,
-    ) -> bool {
+    async fn apply(&self, task: &mut Task, effects: Vec<Effect>) -> bool {
+        let session_id = task.spec.session_id;
         for effect in effects {
             match effect {
                 Effect::Audit(record) => {
@@ -485,15 +520,32 @@ impl LiveHub {
                         return false;
                     }
                 }
-                Effect::Send(to, message) => {
-                    if let Some((_, tx)) = outboxes.get(&to) {
-                        let _ = tx.send(Outgoing::Message(message));
+                Effect::Send(to, message) => task.send(to, message),
+                Effect::Close(to) => {
+                    self.remove_media(task, to).await;
+                    if let Some(c) = task.connections.remove(&to) {
+                        let _ = c.outbox.send(Outgoing::Close);
                     }
                 }
-                Effect::Close(to) => {
-                    if let Some((_, tx)) = outboxes.remove(&to) {
-                        let _ = tx.send(Outgoing::Close);
-                    }
+                Effect::MediaOffer {
+                    participant_id,
+                    sdp,
+                } => {
+                    let reply = match self.media_offer(task, participant_id, sdp).await {
+                        Ok(answer) => ServerMessage::Answer { sdp: answer },
+                        Err(message) => {
+                            self.inner
+                                .metrics
+                                .ws_rejected
+                                .with_label_values(&["MediaRefused"])
+                                .inc();
+                            ServerMessage::Error {
+                                code: parley_protocol::ErrorCode::MediaRefused,
+                                message,
+                            }
+                        }
+                    };
+                    task.send(participant_id, reply);
                 }
                 Effect::PersistEnd(ends_at) => {
                     if let Err(e) = self.persist(session_id, Persist::End(ends_at)).await {
@@ -507,11 +559,13 @@ impl LiveHub {
                     }
                 }
                 Effect::Finish(reason) => {
+                    self.close_media(task).await;
                     if let Err(e) = self.persist(session_id, Persist::Ended(reason)).await {
                         tracing::error!(session = session_id, error = %e, "cannot mark session ended");
                     }
                 }
                 Effect::Cancelled(reason) => {
+                    self.close_media(task).await;
                     if let Err(e) = self.persist(session_id, Persist::Cancelled(reason)).await {
                         tracing::error!(session = session_id, error = %e, "cannot mark session cancelled");
                     }
@@ -528,6 +582,67 @@ impl LiveHub {
             }
         }
         true
+    }
+
+    /// Opens the media room on first use and hands the SFU the participant's
+    /// offer and token; returns the answer SDP or what went wrong.
+    async fn media_offer(
+        &self,
+        task: &mut Task,
+        participant_id: i64,
+        sdp: String,
+    ) -> Result<String, String> {
+        let sfu = self
+            .inner
+            .media
+            .clone()
+            .ok_or_else(|| "this Parley runs without a media server".to_string())?;
+        let grant = task
+            .connections
+            .get(&participant_id)
+            .map(|c| c.media.clone())
+            .ok_or_else(|| "not connected".to_string())?;
+        let room = task.spec.session_id;
+        if !task.room_open {
+            let policy = task.spec.policy;
+            let s = sfu.clone();
+            match tokio::task::spawn_blocking(move || s.open_room(room, policy)).await {
+                Ok(Ok(())) | Ok(Err(parley_sfu::engine::SfuError::RoomExists(_))) => {}
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(e) => return Err(format!("media server task failed: {e}")),
+            }
+            task.room_open = true;
+        }
+        let request = JoinRequest {
+            room,
+            token: grant.token,
+            offer: sdp,
+            receive_slots: grant.receive_slots,
+        };
+        match tokio::task::spawn_blocking(move || sfu.join(request)).await {
+            Ok(Ok(answer)) => Ok(answer.sdp),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(format!("media server task failed: {e}")),
+        }
+    }
+
+    /// Stops forwarding to and from a participant (removal, leave, socket closed).
+    async fn remove_media(&self, task: &Task, participant_id: i64) {
+        let (Some(sfu), true) = (self.inner.media.clone(), task.room_open) else {
+            return;
+        };
+        let room = task.spec.session_id;
+        let _ = tokio::task::spawn_blocking(move || sfu.remove(room, participant_id)).await;
+    }
+
+    /// Closes the media room: every peer connection of the session ends.
+    async fn close_media(&self, task: &mut Task) {
+        let (Some(sfu), true) = (self.inner.media.clone(), task.room_open) else {
+            return;
+        };
+        task.room_open = false;
+        let room = task.spec.session_id;
+        let _ = tokio::task::spawn_blocking(move || sfu.close_room(room)).await;
     }
 
     async fn append(&self, record: &AuditRecord) -> Result<(), sqlx::Error> {
@@ -570,6 +685,22 @@ impl LiveHub {
             }
         }
         w.commit().await
+    }
+}
+
+/// What one session task keeps besides the pure state.
+struct Task {
+    spec: SessionSpec,
+    connections: Connections,
+    /// Whether the SFU has this session's room open.
+    room_open: bool,
+}
+
+impl Task {
+    fn send(&self, to: i64, message: ServerMessage) {
+        if let Some(c) = self.connections.get(&to) {
+            let _ = c.outbox.send(Outgoing::Message(message));
+        }
     }
 }
 

@@ -38,6 +38,9 @@ pub enum Effect {
     PersistEnd(DateTime<Utc>),
     /// Persist that the session is live (if it is still only scheduled).
     PersistLive,
+    /// Hand this admitted participant's SDP offer to the media server and
+    /// send them its answer.
+    MediaOffer { participant_id: i64, sdp: String },
     /// Persist that a participant was removed, so that no restart or new
     /// token lets them back in.
     PersistRemoval(i64),
@@ -462,6 +465,18 @@ impl LiveSession {
                 "this socket has already joined",
             )),
             ClientMessage::Ping => Ok(vec![Effect::Send(from, ServerMessage::Pong)]),
+            ClientMessage::Offer { sdp } => {
+                if self.state_of(from) != Some(ParticipantState::Admitted) {
+                    return Err(refused(
+                        ErrorCode::Forbidden,
+                        "no media before you are admitted; wait for `admitted`",
+                    ));
+                }
+                Ok(vec![Effect::MediaOffer {
+                    participant_id: from,
+                    sdp,
+                }])
+            }
             ClientMessage::Leave => {
                 let mut effects = vec![Effect::Close(from)];
                 effects.extend(self.disconnect(from));

@@ -5,7 +5,7 @@
 //! closed. After that, client frames go to the session task and its messages
 //! come back.
 
-use super::hub::{HubError, Outgoing, SessionSpec};
+use super::hub::{HubError, MediaGrant, Outgoing, SessionSpec};
 use crate::app::AppState;
 use crate::extract::ApiPath;
 use crate::model::SessionStatus;
@@ -58,7 +58,18 @@ struct Joined {
     participant_id: i64,
     name: String,
     role: parley_policy::Role,
+    media: MediaGrant,
     welcome: ServerMessage,
+}
+
+/// Other publishers a participant receives: everyone booked who sends media
+/// and was not removed, except themselves.
+fn receive_slots(session: &crate::model::Session, participant_id: i64) -> usize {
+    session
+        .participants
+        .iter()
+        .filter(|p| p.id != participant_id && !p.removed && !p.role.is_receive_only())
+        .count()
 }
 
 async fn first_text(socket: &mut WebSocket) -> Option<Result<String, ()>> {
@@ -167,12 +178,18 @@ async fn authorize(
         jurisdiction: Arc::new(jurisdiction),
         starts_at: session.starts_at,
         ends_at: session.ends_at,
+        policy: policy_view::room_policy(session.kind, &decision),
     };
+    let slots = receive_slots(&session, participant_id);
     Ok(Joined {
         spec,
         participant_id,
         name: participant.name.clone(),
         role: participant.role,
+        media: MediaGrant {
+            token,
+            receive_slots: slots,
+        },
         welcome: ServerMessage::Welcome {
             version: PROTOCOL_VERSION,
             session_id,
@@ -183,6 +200,7 @@ async fn authorize(
             starts_at: session.starts_at,
             ends_at: session.ends_at,
             notice: policy_view::notice(&decision),
+            receive_slots: u32::try_from(slots).unwrap_or(u32::MAX),
         },
     })
 }
@@ -224,6 +242,7 @@ async fn serve(state: AppState, session_id: i64, mut socket: WebSocket) {
             connection,
             joined.name.clone(),
             joined.role,
+            joined.media.clone(),
             outbox,
         )
         .await

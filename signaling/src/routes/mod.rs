@@ -104,10 +104,11 @@ pub async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiE
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text exposition")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    let mut text = state.metrics.render();
+    if let Some(sfu) = &state.media {
+        text.push_str(&crate::metrics::render_sfu(&sfu.stats()));
+    }
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 async fn index(State(state): State<AppState>) -> Html<String> {

@@ -47,6 +47,11 @@ pub async fn start() -> Server {
         data_dir: data.path().to_path_buf(),
         jurisdictions: jurisdictions(),
         join_token_leeway_seconds: 5,
+        media: Some(parley_signaling::MediaConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            advertised_ip: None,
+            workers: 1,
+        }),
     };
     let running = start_with_clock(&config, Arc::new(clock.clone()))
         .await

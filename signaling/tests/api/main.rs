@@ -6,3 +6,4 @@ mod bad_input;
 mod bookings;
 mod harness;
 mod live;
+mod media;

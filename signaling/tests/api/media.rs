@@ -1,0 +1,155 @@
+//! End to end: participants join over the signaling WebSocket, negotiate
+//! media with the SFU through it (real ICE and DTLS-SRTP on 127.0.0.1), see
+//! and hear each other, and the media stops when the session ends.
+
+use crate::harness::*;
+use chrono::Duration;
+use futures_util::{SinkExt, StreamExt};
+use parley_client::Client;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next_of(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(15), ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no `{kind}` within 15 s"));
+        match m {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                if v["type"] == kind {
+                    return v;
+                }
+                if v["type"] == "error" && kind != "error" {
+                    panic!("error while waiting for `{kind}`: {v}");
+                }
+            }
+            Some(Ok(_)) => continue,
+            _ => panic!("socket closed before `{kind}`"),
+        }
+    }
+}
+
+async fn joined(s: &Server, session: i64, participant: i64) -> (Ws, Value) {
+    let r = s
+        .post(
+            &s.admin,
+            &format!("/v1/sessions/{session}/participants/{participant}/join-token"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/v1/sessions/{session}/ws", s.addr))
+            .await
+            .expect("websocket");
+    let join = json!({"type": "join", "version": 1, "token": r.body["token"]});
+    ws.send(Message::Text(join.to_string().into()))
+        .await
+        .expect("sent");
+    let welcome = next_of(&mut ws, "welcome").await;
+    (ws, welcome)
+}
+
+async fn negotiate(ws: &mut Ws, client: &mut Client) {
+    let offer = client.offer().await.expect("offer");
+    let msg = json!({"type": "offer", "sdp": offer});
+    ws.send(Message::Text(msg.to_string().into()))
+        .await
+        .expect("sent");
+    let answer = next_of(ws, "answer").await;
+    client
+        .accept(answer["sdp"].as_str().expect("sdp").to_string())
+        .await
+        .expect("connected");
+}
+
+fn id_of(session: &Value, role: &str) -> i64 {
+    session["participants"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["role"] == role))
+        .and_then(|p| p["id"].as_i64())
+        .expect("participant")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_family_visit_end_to_end() {
+    let s = start().await;
+    let p = prison(&s, "demo", 1).await;
+    let at = s.now() + Duration::minutes(5);
+    let booking = s
+        .create(
+            &s.admin,
+            "/v1/bookings",
+            visit("social_visit", &p, at, 10, &p.contacts),
+        )
+        .await;
+    let id = booking["id"].as_i64().expect("id");
+    let (mut cell_ws, welcome) = joined(&s, id, id_of(&booking, "detainee")).await;
+    assert_eq!(welcome["receive_slots"], 1);
+    let (mut home_ws, _) = joined(&s, id, id_of(&booking, "visitor")).await;
+
+    // No media before the visit starts.
+    let mut early = Client::new("early", true, 1, 500).await.expect("client");
+    let offer = early.offer().await.expect("offer");
+    home_ws
+        .send(Message::Text(
+            json!({"type": "offer", "sdp": offer}).to_string().into(),
+        ))
+        .await
+        .expect("sent");
+    let refused = next_of(&mut home_ws, "error").await;
+    assert_eq!(refused["code"], "forbidden", "{refused}");
+
+    s.clock.advance(Duration::minutes(5));
+    next_of(&mut cell_ws, "admitted").await;
+    next_of(&mut home_ws, "admitted").await;
+    let mut cell = Client::new("cell", true, 1, 1000).await.expect("client");
+    let mut home = Client::new("home", true, 1, 2000).await.expect("client");
+    negotiate(&mut cell_ws, &mut cell).await;
+    negotiate(&mut home_ws, &mut home).await;
+
+    let sent = 50;
+    let (a, b) = tokio::join!(cell.send(0, sent), home.send(0, sent));
+    a.expect("cell sends");
+    b.expect("home sends");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    for (receiver, from) in [(&home, "cell"), (&cell, "home")] {
+        for kind in ["audio", "video"] {
+            let got = receiver.got(from, kind);
+            assert!(
+                got * 10 >= u64::from(sent) * 9,
+                "{} got {got} {kind} from {from}",
+                receiver.name
+            );
+        }
+    }
+    let metrics = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let forwarded = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("parley_sfu_rtp_packets_forwarded_total "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("forwarded counter");
+    assert!(forwarded >= 4 * 45, "{forwarded}");
+
+    // The visit ends on time: media stops within a second.
+    s.clock.advance(Duration::minutes(10));
+    next_of(&mut home_ws, "ended").await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let before = home.total();
+    cell.send(sent, 25).await.expect("cell keeps sending");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(home.total(), before, "no media after the end");
+}
