@@ -131,7 +131,7 @@ pub async fn track_requests(State(state): State<AppState>, req: Request, next: N
 /// The media server's counters in Prometheus text (read at scrape time from
 /// the workers' atomics).
 pub fn render_sfu(stats: &parley_sfu::engine::SfuStats) -> String {
-    let series: [(&str, &str, u64); 10] = [
+    let series: [(&str, &str, u64); 11] = [
         (
             "parley_sfu_datagrams_in_total",
             "UDP datagrams received by the media workers",
@@ -176,6 +176,11 @@ pub fn render_sfu(stats: &parley_sfu::engine::SfuStats) -> String {
             "parley_sfu_keyframe_requests_relayed_total",
             "PLI sent to publishers on subscribers' behalf",
             stats.plis_relayed,
+        ),
+        (
+            "parley_sfu_keyframe_requests_throttled_total",
+            "Subscribers' keyframe requests held back (one per publisher per 500 ms)",
+            stats.keyframe_requests_throttled,
         ),
         (
             "parley_sfu_slots_exhausted_total",

@@ -112,6 +112,7 @@ pub struct Counters {
     pub forward_errors: AtomicU64,
     pub datagrams_out: AtomicU64,
     pub plis_relayed: AtomicU64,
+    pub keyframe_requests_throttled: AtomicU64,
     pub slots_exhausted: AtomicU64,
 }
 
@@ -127,6 +128,7 @@ pub struct SfuStats {
     pub forward_errors: u64,
     pub datagrams_out: u64,
     pub plis_relayed: u64,
+    pub keyframe_requests_throttled: u64,
     pub slots_exhausted: u64,
 }
 
@@ -235,6 +237,7 @@ impl Sfu {
             forward_errors: get(&c.forward_errors),
             datagrams_out: get(&c.datagrams_out),
             plis_relayed: get(&c.plis_relayed),
+            keyframe_requests_throttled: get(&c.keyframe_requests_throttled),
             slots_exhausted: get(&c.slots_exhausted),
         }
     }

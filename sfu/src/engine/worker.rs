@@ -6,6 +6,8 @@
 use super::handle::{Counters, JoinAnswer, RoomId, SfuError, VerifiedJoin};
 use super::peer::Peer;
 use crate::demux::Demux;
+use crate::media::keyframe_requests::KeyframeRequests;
+use crate::media::vp8;
 use crate::room::{MediaKind, MemberId, Room, RoomPolicy};
 use bytes::BytesMut;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
@@ -81,6 +83,10 @@ pub struct Worker {
     peers: HashMap<PeerKey, Peer>,
     rooms: HashMap<RoomId, RoomState>,
     next_key: PeerKey,
+    /// Per publisher: at most one keyframe request per interval.
+    keyframes: KeyframeRequests<(RoomId, MemberId)>,
+    /// Origin of the µs clock the throttle runs on.
+    epoch: Instant,
 }
 
 fn media_kind(kind: RtpCodecKind) -> MediaKind {
@@ -111,6 +117,8 @@ impl Worker {
             peers: HashMap::new(),
             rooms: HashMap::new(),
             next_key: 1,
+            keyframes: KeyframeRequests::default(),
+            epoch: Instant::now(),
         }
     }
 
@@ -171,6 +179,9 @@ impl Worker {
                         None => Err(SfuError::UnknownRoom(room)),
                         Some(state) => {
                             state.room.close();
+                            for member in state.peers.keys() {
+                                self.keyframes.remove(&(room, *member));
+                            }
                             let keys: Vec<PeerKey> = state.peers.drain().map(|(_, k)| k).collect();
                             for key in keys {
                                 self.drop_peer(key, now);
@@ -260,7 +271,12 @@ impl Worker {
         })
     }
 
+    fn micros(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX)
+    }
+
     fn remove(&mut self, room: RoomId, member: MemberId, now: Instant) -> Result<(), SfuError> {
+        self.keyframes.remove(&(room, member));
         let state = self
             .rooms
             .get_mut(&room)
@@ -379,10 +395,25 @@ impl Worker {
                 }
             }
         }
+        let now_us = self.micros(now);
         for f in forwards {
+            if f.kind == RtpCodecKind::Video
+                && vp8::parse(&f.packet.payload).is_ok_and(|d| d.is_keyframe_start)
+            {
+                self.keyframes.on_keyframe((f.room, f.publisher), now_us);
+            }
             self.forward(f, now);
         }
         for (room, source) in keyframe_requests {
+            if self.keyframes.on_request((room, source), now_us) {
+                self.request_keyframe(room, source, now);
+            } else {
+                self.counters
+                    .keyframe_requests_throttled
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        for (room, source) in self.keyframes.take_due(now_us) {
             self.request_keyframe(room, source, now);
         }
     }

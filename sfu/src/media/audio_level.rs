@@ -156,7 +156,8 @@ impl<P: Ord + Copy> ActiveSpeaker<P> {
     }
 
     /// Mean level (−dBov) of `participant`'s samples in the window ending at
-    /// `now_us`; `None` without samples there.
+    /// `now_us`; `None` without samples there. Samples are pruned as later
+    /// ones arrive, so `now_us` should not precede the latest sample.
     pub fn smoothed_level(&self, participant: &P, now_us: u64) -> Option<u8> {
         let levels = self.levels.get(participant)?;
         let (sum, count) = levels
@@ -215,6 +216,7 @@ impl<P: Ord + Copy> ActiveSpeaker<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const MS: u64 = 1_000;
 
@@ -296,9 +298,11 @@ mod tests {
     #[test]
     fn quieter_challenger_does_not_take_over() {
         let mut a = ActiveSpeaker::default();
-        talk(&mut a, 1, 20, 0, 3_000);
-        talk(&mut a, 2, 30, 0, 3_000);
-        assert_eq!(a.active_speaker(100 * MS), Some(1));
+        talk(&mut a, 1, 20, 0, 400);
+        talk(&mut a, 2, 30, 0, 400);
+        assert_eq!(a.active_speaker(400 * MS), Some(1));
+        talk(&mut a, 1, 20, 400, 3_000);
+        talk(&mut a, 2, 30, 400, 3_000);
         assert_eq!(a.active_speaker(3_000 * MS), Some(1));
     }
 
@@ -350,5 +354,44 @@ mod tests {
         }
         assert_eq!(a.levels.get(&1).map(|l| l.samples.len()), Some(128));
         assert_eq!(a.smoothed_level(&1, 0), Some(127));
+    }
+
+    proptest! {
+        #[test]
+        fn speaker_is_a_known_participant_and_holds(
+            ops in proptest::collection::vec((0u64..4, any::<u8>(), any::<bool>(), 0u64..100 * MS), 0..400),
+        ) {
+            let config = SpeakerConfig::default();
+            let mut a = ActiveSpeaker::new(config);
+            let mut now = 0u64;
+            let mut named: Option<(u64, u64)> = None;
+            for (p, byte, query, dt) in ops {
+                now += dt;
+                if p == 3 && query {
+                    a.remove(&3);
+                    if named.is_some_and(|(s, _)| s == 3) {
+                        named = None;
+                    }
+                    continue;
+                }
+                let level = AudioLevel::from_byte(byte);
+                a.on_level(p, level.level_dbov, level.voice_activity, now);
+                if query {
+                    let speaker = a.active_speaker(now);
+                    match (named, speaker) {
+                        (Some((prev, since)), Some(s)) if s != prev => {
+                            prop_assert!(now - since >= config.hold_us, "flapped");
+                            named = Some((s, now));
+                        }
+                        (Some(_), None) => prop_assert!(false, "speaker lost without removal"),
+                        (None, Some(s)) => named = Some((s, now)),
+                        _ => {}
+                    }
+                    if let Some(s) = speaker {
+                        prop_assert!(a.levels.contains_key(&s));
+                    }
+                }
+            }
+        }
     }
 }

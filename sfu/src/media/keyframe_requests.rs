@@ -115,6 +115,7 @@ impl<K: Eq + Hash + Clone> KeyframeRequests<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const MS: u64 = 1_000;
 
@@ -194,5 +195,54 @@ mod tests {
         k.on_keyframe(1u32, 0);
         assert!(k.on_request(1, 0));
         assert!(k.on_request(1, 0));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Request(u8),
+        Keyframe(u8),
+        Due,
+    }
+
+    proptest! {
+        #[test]
+        fn at_most_one_request_per_interval_and_none_after_a_keyframe(
+            ops in proptest::collection::vec(
+                (prop_oneof![
+                    4 => (0u8..3).prop_map(Op::Request),
+                    1 => (0u8..3).prop_map(Op::Keyframe),
+                    2 => Just(Op::Due),
+                ], 0u64..200 * MS),
+                0..300,
+            ),
+        ) {
+            let interval = 500 * MS;
+            let mut k = KeyframeRequests::new(interval);
+            let mut now = 0u64;
+            let mut last_sent: HashMap<u8, u64> = HashMap::new();
+            let mut last_key: HashMap<u8, u64> = HashMap::new();
+            for (op, dt) in ops {
+                now += dt;
+                let sent: Vec<u8> = match op {
+                    Op::Request(t) => {
+                        let forwarded = k.on_request(t, now);
+                        if forwarded {
+                            prop_assert!(last_key.get(&t).is_none_or(|k| now - k >= interval));
+                        }
+                        forwarded.then_some(t).into_iter().collect()
+                    }
+                    Op::Keyframe(t) => {
+                        k.on_keyframe(t, now);
+                        last_key.insert(t, now);
+                        Vec::new()
+                    }
+                    Op::Due => k.take_due(now),
+                };
+                for t in sent {
+                    prop_assert!(last_sent.get(&t).is_none_or(|s| now - s >= interval));
+                    last_sent.insert(t, now);
+                }
+            }
+        }
     }
 }

@@ -9,7 +9,8 @@
 //!   with headroom (`bitrate × 100 ≤ estimate × headroom_percent`), or the
 //!   lowest active layer when none fits;
 //! - going down is immediate; going up waits until the estimate has allowed
-//!   the higher layer continuously for `up_hold_us`;
+//!   the higher layer continuously for `up_hold_us` (except before anything
+//!   has been forwarded, when the target follows the estimate at once);
 //! - the *current* layer (the one actually forwarded) changes only on a
 //!   packet that starts a keyframe of the new layer, so the subscriber's
 //!   decoder never gets a frame it cannot decode. Until then the current
