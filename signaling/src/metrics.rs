@@ -194,5 +194,40 @@ pub fn render_sfu(stats: &parley_sfu::engine::SfuStats) -> String {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
         ));
     }
+    let h = &stats.latency;
+    out.push_str("# HELP parley_sfu_forward_latency_us Forwarding latency of RTP packets, receive to send, in microseconds\n# TYPE parley_sfu_forward_latency_us histogram\n");
+    for (bound, count) in &h.cumulative {
+        out.push_str(&format!(
+            "parley_sfu_forward_latency_us_bucket{{le=\"{bound}\"}} {count}\n"
+        ));
+    }
+    out.push_str(&format!(
+        "parley_sfu_forward_latency_us_bucket{{le=\"+Inf\"}} {}\nparley_sfu_forward_latency_us_sum {}\nparley_sfu_forward_latency_us_count {}\n",
+        h.count, h.sum_us, h.count
+    ));
+    type Field = fn(&parley_sfu::engine::load::WorkerLoadSnapshot) -> String;
+    let gauges: [(&str, &str, Field); 3] = [
+        (
+            "parley_sfu_worker_rooms",
+            "Rooms placed on each media worker",
+            |w| w.rooms.to_string(),
+        ),
+        (
+            "parley_sfu_worker_peers",
+            "Peer connections (participants) on each media worker",
+            |w| w.peers.to_string(),
+        ),
+        (
+            "parley_sfu_worker_cpu_seconds",
+            "CPU time of each media worker thread, in seconds",
+            |w| format!("{:.6}", w.cpu_ns as f64 / 1e9),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for (i, w) in stats.workers.iter().enumerate() {
+            out.push_str(&format!("{name}{{worker=\"{i}\"}} {}\n", value(w)));
+        }
+    }
     out
 }

@@ -2,6 +2,7 @@
 //! members. Calls block until the owning worker answers (milliseconds); call
 //! them from a blocking context.
 
+use super::load::{LatencyHistogram, LatencySnapshot, WorkerLoad, WorkerLoadSnapshot};
 use super::worker::{Command, Worker};
 use crate::room::{MemberId, MemberKind, RoomError, RoomPolicy};
 use chrono::{DateTime, Utc};
@@ -103,6 +104,9 @@ pub struct VerifiedJoin {
 /// Counters shared by the workers, read by metrics.
 #[derive(Debug, Default)]
 pub struct Counters {
+    pub latency: LatencyHistogram,
+    /// One entry per worker, by index.
+    pub workers: Vec<WorkerLoad>,
     pub datagrams_in: AtomicU64,
     pub datagrams_unrouted: AtomicU64,
     pub rtp_in: AtomicU64,
@@ -117,8 +121,11 @@ pub struct Counters {
 }
 
 /// A snapshot of the counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SfuStats {
+    /// Forwarding latency, receive to send.
+    pub latency: LatencySnapshot,
+    pub workers: Vec<WorkerLoadSnapshot>,
     pub datagrams_in: u64,
     pub datagrams_unrouted: u64,
     pub rtp_in: u64,
@@ -158,7 +165,10 @@ impl Sfu {
         } else {
             config.workers
         };
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(Counters {
+            workers: (0..n).map(|_| WorkerLoad::default()).collect(),
+            ..Counters::default()
+        });
         let mut workers = Vec::with_capacity(n);
         for i in 0..n {
             let port = match config.listen.port() {
@@ -194,7 +204,15 @@ impl Sfu {
                 local.port(),
             );
             let (tx, rx) = mpsc::channel();
-            let worker = Worker::new(socket, local, advertised, waker_addr, rx, counters.clone());
+            let worker = Worker::new(
+                i,
+                socket,
+                local,
+                advertised,
+                waker_addr,
+                rx,
+                counters.clone(),
+            );
             let thread = std::thread::Builder::new()
                 .name(format!("sfu-worker-{i}"))
                 .spawn(move || worker.run())
@@ -228,6 +246,8 @@ impl Sfu {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         SfuStats {
+            latency: c.latency.snapshot(),
+            workers: c.workers.iter().map(WorkerLoad::snapshot).collect(),
             datagrams_in: get(&c.datagrams_in),
             datagrams_unrouted: get(&c.datagrams_unrouted),
             rtp_in: get(&c.rtp_in),

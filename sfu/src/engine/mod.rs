@@ -9,6 +9,7 @@
 
 pub mod continuity;
 mod handle;
+pub mod load;
 mod peer;
 mod worker;
 

@@ -65,6 +65,7 @@ struct RoomState {
 
 /// A packet to forward: from `publisher` in `room`.
 struct Forward {
+    received: Instant,
     room: RoomId,
     publisher: MemberId,
     kind: RtpCodecKind,
@@ -73,6 +74,7 @@ struct Forward {
 }
 
 pub struct Worker {
+    index: usize,
     socket: UdpSocket,
     local: SocketAddr,
     advertised: SocketAddr,
@@ -87,6 +89,10 @@ pub struct Worker {
     keyframes: KeyframeRequests<(RoomId, MemberId)>,
     /// Origin of the µs clock the throttle runs on.
     epoch: Instant,
+    /// Receive instants of the packets written this turn, for the latency
+    /// histogram once they are sent.
+    written: Vec<Instant>,
+    last_load_report: Instant,
 }
 
 fn media_kind(kind: RtpCodecKind) -> MediaKind {
@@ -99,6 +105,7 @@ fn media_kind(kind: RtpCodecKind) -> MediaKind {
 
 impl Worker {
     pub fn new(
+        index: usize,
         socket: UdpSocket,
         local: SocketAddr,
         advertised: SocketAddr,
@@ -107,6 +114,7 @@ impl Worker {
         counters: Arc<Counters>,
     ) -> Self {
         Self {
+            index,
             socket,
             local,
             advertised,
@@ -119,6 +127,8 @@ impl Worker {
             next_key: 1,
             keyframes: KeyframeRequests::default(),
             epoch: Instant::now(),
+            written: Vec::new(),
+            last_load_report: Instant::now(),
         }
     }
 
@@ -133,6 +143,7 @@ impl Worker {
             self.run_timers(now);
             self.pump(now);
             self.flush();
+            self.report_load();
             if let Err(e) = self.read(&mut buf) {
                 tracing::error!(error = %e, "sfu worker socket failed; worker stops");
                 self.close_all(Instant::now());
@@ -356,7 +367,11 @@ impl Worker {
                     _ => {}
                 }
             }
-            while let Some(TaggedRTCMessage { message, .. }) = peer.pc.poll_read() {
+            while let Some(TaggedRTCMessage {
+                message,
+                now: received,
+            }) = peer.pc.poll_read()
+            {
                 match message {
                     RTCMessage::RtpPacket(track_id, packet) => {
                         self.counters.rtp_in.fetch_add(1, Ordering::Relaxed);
@@ -367,6 +382,7 @@ impl Worker {
                             continue;
                         };
                         forwards.push(Forward {
+                            received,
                             room: peer.room,
                             publisher: peer.member,
                             kind: inbound.kind,
@@ -481,6 +497,7 @@ impl Worker {
             let bytes = packet.payload.len() as u64;
             match sender.write_rtp(now, packet) {
                 Ok(()) => {
+                    self.written.push(f.received);
                     self.counters.rtp_forwarded.fetch_add(1, Ordering::Relaxed);
                     self.counters
                         .rtp_bytes_forwarded
@@ -540,6 +557,27 @@ impl Worker {
     fn flush(&mut self) {
         for peer in self.peers.values_mut() {
             Self::flush_peer(&self.socket, &self.counters, peer);
+        }
+        let sent = Instant::now();
+        for received in self.written.drain(..) {
+            self.counters
+                .latency
+                .observe(sent.saturating_duration_since(received));
+        }
+    }
+
+    /// Publishes rooms, peers and (about once a second) CPU time.
+    fn report_load(&mut self) {
+        let Some(load) = self.counters.workers.get(self.index) else {
+            return;
+        };
+        load.rooms.store(self.rooms.len() as u64, Ordering::Relaxed);
+        load.peers.store(self.peers.len() as u64, Ordering::Relaxed);
+        if self.last_load_report.elapsed() >= Duration::from_secs(1) {
+            self.last_load_report = Instant::now();
+            if let Some(ns) = super::load::thread_cpu_ns() {
+                load.cpu_ns.store(ns, Ordering::Relaxed);
+            }
         }
     }
 

@@ -143,6 +143,16 @@ async fn a_family_visit_end_to_end() {
         .and_then(|v| v.parse::<u64>().ok())
         .expect("forwarded counter");
     assert!(forwarded >= 4 * 45, "{forwarded}");
+    let latency_count = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("parley_sfu_forward_latency_us_count "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("latency histogram");
+    assert_eq!(latency_count, forwarded, "every forwarded packet is timed");
+    assert!(
+        metrics.contains("parley_sfu_worker_peers{worker=\"0\"} 2"),
+        "{metrics}"
+    );
 
     // The visit ends on time: media stops within a second.
     s.clock.advance(Duration::minutes(10));
