@@ -1,9 +1,9 @@
 //! A room's membership and its forwarding table: who may join, who may
 //! publish, and who receives whose media.
 //!
-//! Invariant 1: a privileged room (legal visit, consultation) never has a
-//! recorder or a monitor among its members, so no receiver list ever names
-//! one. The room enforces this itself, whatever the control plane asks: the
+//! Invariant 1: a privileged room (legal visit, consultation) has only
+//! participants among its members (never a recorder, monitor or observer), so
+//! no receiver list ever names anyone else. The room enforces this itself, whatever the control plane asks: the
 //! policy is fixed when the room opens and a privileged room refuses to
 //! enable recording or monitoring later.
 
@@ -133,7 +133,9 @@ impl Room {
             return Err(RoomError::AlreadyMember(id));
         }
         match kind {
-            MemberKind::Recorder | MemberKind::Monitor if self.policy.privileged => {
+            MemberKind::Recorder | MemberKind::Monitor | MemberKind::Observer
+                if self.policy.privileged =>
+            {
                 return Err(RoomError::Privileged(kind));
             }
             MemberKind::Recorder if !self.policy.recorded => return Err(RoomError::NotRecorded),

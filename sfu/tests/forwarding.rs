@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{join, sfu, token};
+use common::{join, privileged_token, sfu, token};
 use parley_client::Client;
 use parley_policy::Role;
 use parley_sfu::engine::SfuError;
@@ -93,12 +93,43 @@ async fn a_privileged_room_refuses_monitors_and_checks_tokens() -> anyhow::Resul
         },
     )?;
     let mut monitor = Client::new("monitor", false, 2, 5000).await?;
-    let refused = join(&mut monitor, &sfu, 3, token(3, 39, Role::Officer), 2).await;
+    let refused = join(
+        &mut monitor,
+        &sfu,
+        3,
+        privileged_token(3, 39, Role::Officer),
+        2,
+    )
+    .await;
     let err = refused.expect_err("a monitor may not join a legal visit");
     assert_eq!(
         err.downcast_ref::<SfuError>(),
         Some(&SfuError::Room(RoomError::Privileged(MemberKind::Monitor)))
     );
+    let mut gallery = Client::new("gallery", false, 2, 5500).await?;
+    let refused = join(
+        &mut gallery,
+        &sfu,
+        3,
+        privileged_token(3, 36, Role::Observer),
+        2,
+    )
+    .await;
+    assert_eq!(
+        refused
+            .expect_err("nobody watches a legal visit")
+            .downcast_ref::<SfuError>(),
+        Some(&SfuError::Room(RoomError::Privileged(MemberKind::Observer)))
+    );
+    // A token for an ordinary session cannot enter a privileged room.
+    let mut ordinary = Client::new("ordinary", true, 1, 5800).await?;
+    let refused = join(&mut ordinary, &sfu, 3, token(3, 35, Role::Visitor), 1).await;
+    assert!(matches!(
+        refused
+            .expect_err("kind mismatch")
+            .downcast_ref::<SfuError>(),
+        Some(SfuError::SessionMismatch { .. })
+    ));
     // Tokens are checked by the SFU itself: another room's, or a forged one.
     let mut stranger = Client::new("stranger", true, 1, 6000).await?;
     let refused = join(&mut stranger, &sfu, 3, token(99, 38, Role::Counsel), 1).await;
@@ -109,7 +140,7 @@ async fn a_privileged_room_refuses_monitors_and_checks_tokens() -> anyhow::Resul
         ))
     ));
     let mut forger = Client::new("forger", true, 1, 6100).await?;
-    let forged = format!("{}x", token(3, 37, Role::Counsel));
+    let forged = format!("{}x", privileged_token(3, 37, Role::Counsel));
     assert!(matches!(
         join(&mut forger, &sfu, 3, forged, 1)
             .await
@@ -120,8 +151,22 @@ async fn a_privileged_room_refuses_monitors_and_checks_tokens() -> anyhow::Resul
     // Counsel and client still talk.
     let mut counsel = Client::new("counsel", true, 1, 7000).await?;
     let mut client = Client::new("client", true, 1, 8000).await?;
-    join(&mut counsel, &sfu, 3, token(3, 31, Role::Counsel), 1).await?;
-    join(&mut client, &sfu, 3, token(3, 32, Role::Detainee), 1).await?;
+    join(
+        &mut counsel,
+        &sfu,
+        3,
+        privileged_token(3, 31, Role::Counsel),
+        1,
+    )
+    .await?;
+    join(
+        &mut client,
+        &sfu,
+        3,
+        privileged_token(3, 32, Role::Detainee),
+        1,
+    )
+    .await?;
     counsel.send(0, 30).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(client.got("counsel", "audio") > 0);

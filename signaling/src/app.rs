@@ -204,7 +204,13 @@ impl AppState {
             }
         };
         let state = Self {
-            live: LiveHub::new(store.clone(), clock.clone(), metrics.clone(), media.clone()),
+            live: LiveHub::new(
+                store.clone(),
+                clock.clone(),
+                metrics.clone(),
+                media.clone(),
+                tokens.clone(),
+            ),
             media,
             store,
             jurisdictions: Arc::new(config.jurisdictions.clone()),

@@ -58,6 +58,12 @@ pub enum SfuError {
     Unavailable,
     #[error("join token refused: {0}")]
     Token(#[from] GrantError),
+    #[error("the token is for a {token} session but room {room} is {room_is}")]
+    SessionMismatch {
+        room: RoomId,
+        token: &'static str,
+        room_is: &'static str,
+    },
 }
 
 /// A participant's request to join a room's media. Who they are and what
@@ -95,6 +101,8 @@ pub fn member_kind(role: Role) -> MemberKind {
 #[derive(Debug, Clone)]
 pub struct VerifiedJoin {
     pub room: RoomId,
+    /// Whether the token's session kind is privileged; must match the room.
+    pub privileged: bool,
     pub member: MemberId,
     pub kind: MemberKind,
     pub offer: String,
@@ -326,6 +334,7 @@ impl Sfu {
             .verify(&request.token, request.room, (self.clock)())?;
         let verified = VerifiedJoin {
             room: request.room,
+            privileged: claims.kind.is_privileged(),
             member: claims.participant_id()?,
             kind: member_kind(claims.role),
             offer: request.offer,

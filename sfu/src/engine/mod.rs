@@ -11,6 +11,8 @@ pub mod continuity;
 mod handle;
 pub mod load;
 mod peer;
+
+pub use peer::MAX_RECEIVE_SLOTS;
 mod worker;
 
 pub use handle::{

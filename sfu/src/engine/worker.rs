@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 const MAX_DATAGRAM: usize = 2048;
 /// Longest the loop sleeps when no timer is due (commands wake it sooner).
 const IDLE_WAIT: Duration = Duration::from_millis(50);
+/// Shortest socket wait: a timer stuck in the past costs at most 1000 turns
+/// a second, never a spin.
+const MIN_WAIT: Duration = Duration::from_millis(1);
 /// Datagrams read per turn before timers and writes get their turn.
 const READ_BATCH: usize = 256;
 
@@ -154,7 +157,13 @@ impl Worker {
 
     /// Handles pending commands; false on `Stop`.
     fn drain_commands(&mut self, now: Instant) -> bool {
-        while let Ok(command) = self.commands.try_recv() {
+        loop {
+            let command = match self.commands.try_recv() {
+                Ok(c) => c,
+                Err(mpsc::TryRecvError::Empty) => return true,
+                // The handle is gone: nobody can control this worker any more.
+                Err(mpsc::TryRecvError::Disconnected) => return false,
+            };
             match command {
                 Command::OpenRoom {
                     room,
@@ -206,7 +215,6 @@ impl Worker {
                 Command::Stop => return false,
             }
         }
-        true
     }
 
     fn join(&mut self, request: VerifiedJoin, now: Instant) -> Result<JoinAnswer, SfuError> {
@@ -214,6 +222,16 @@ impl Worker {
             .rooms
             .get_mut(&request.room)
             .ok_or(SfuError::UnknownRoom(request.room))?;
+        // The signed session kind and the room must agree: a token for a
+        // privileged session never joins an ordinary room, nor the reverse.
+        if state.room.policy().privileged != request.privileged {
+            let name = |p: bool| if p { "privileged" } else { "not privileged" };
+            return Err(SfuError::SessionMismatch {
+                room: request.room,
+                token: name(request.privileged),
+                room_is: name(state.room.policy().privileged),
+            });
+        }
         // A member joining again (reconnect) replaces their old connection.
         let old = state.peers.remove(&request.member);
         if old.is_some() {
@@ -329,12 +347,17 @@ impl Worker {
     }
 
     fn run_timers(&mut self, now: Instant) {
+        let mut failed = Vec::new();
         for peer in self.peers.values_mut() {
             if peer.pc.poll_timeout().is_some_and(|t| t <= now)
                 && let Err(e) = peer.pc.handle_timeout(now)
             {
-                tracing::debug!(member = peer.member, error = %e, "peer timer failed");
+                tracing::debug!(member = peer.member, error = %e, "peer timer failed; dropping the peer");
+                failed.push((peer.room, peer.member));
             }
+        }
+        for (room, member) in failed {
+            let _ = self.remove(room, member, now);
         }
     }
 
@@ -343,11 +366,18 @@ impl Worker {
     fn pump(&mut self, now: Instant) {
         let mut forwards = Vec::new();
         let mut keyframe_requests: Vec<(RoomId, MemberId)> = Vec::new();
+        let mut dead: Vec<(RoomId, MemberId)> = Vec::new();
         for peer in self.peers.values_mut() {
             while let Some(event) = peer.pc.poll_event() {
                 match event {
                     RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) => {
                         peer.connected = s == RTCPeerConnectionState::Connected;
+                        if matches!(
+                            s,
+                            RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+                        ) {
+                            dead.push((peer.room, peer.member));
+                        }
                     }
                     RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
                         let kind = peer
@@ -431,6 +461,10 @@ impl Worker {
         }
         for (room, source) in self.keyframes.take_due(now_us) {
             self.request_keyframe(room, source, now);
+        }
+        // ICE or DTLS failed, or the peer closed: free its slot everywhere.
+        for (room, member) in dead {
+            let _ = self.remove(room, member, now);
         }
     }
 
@@ -593,7 +627,7 @@ impl Worker {
             .unwrap_or(now + IDLE_WAIT);
         let wait = next
             .saturating_duration_since(now)
-            .clamp(Duration::from_micros(50), IDLE_WAIT);
+            .clamp(MIN_WAIT, IDLE_WAIT);
         self.socket.set_nonblocking(false)?;
         self.socket.set_read_timeout(Some(wait))?;
         for i in 0..READ_BATCH {

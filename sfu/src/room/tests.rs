@@ -47,6 +47,11 @@ fn a_privileged_room_refuses_recorders_and_monitors_whatever_it_is_told() {
         room.join(90, MemberKind::Monitor),
         Err(RoomError::Privileged(MemberKind::Monitor))
     );
+    assert_eq!(
+        room.join(80, MemberKind::Observer),
+        Err(RoomError::Privileged(MemberKind::Observer)),
+        "nobody watches a privileged consultation"
+    );
     assert_eq!(room.set_recorded(true), Err(RoomError::PrivilegedPolicy));
     assert_eq!(room.set_monitoring(true), Err(RoomError::PrivilegedPolicy));
     assert_eq!(room.receivers_of(1, MediaKind::Audio), vec![2]);
@@ -180,7 +185,7 @@ proptest! {
             }
             prop_assert!(!room.policy().recorded && !room.policy().monitoring_allowed);
             for (id, k) in room.members() {
-                prop_assert!(!matches!(k, MemberKind::Recorder | MemberKind::Monitor), "member {} is a {:?}", id, k);
+                prop_assert_eq!(k, MemberKind::Participant, "member {} of a privileged room", id);
             }
             for (publisher, _) in room.members().collect::<Vec<_>>() {
                 for m in [MediaKind::Audio, MediaKind::Video] {

@@ -30,8 +30,17 @@ pub fn sfu() -> Arc<Sfu> {
     )
 }
 
-/// A join token valid for the next hour.
+/// A join token for an ordinary session, valid for the next hour.
 pub fn token(room: RoomId, member: MemberId, role: Role) -> String {
+    token_for(SessionKind::CourtHearing, room, member, role)
+}
+
+/// A join token for a privileged session (a legal visit).
+pub fn privileged_token(room: RoomId, member: MemberId, role: Role) -> String {
+    token_for(SessionKind::LegalVisit, room, member, role)
+}
+
+fn token_for(kind: SessionKind, room: RoomId, member: MemberId, role: Role) -> String {
     let now = Utc::now();
     tokens()
         .issue(
@@ -39,7 +48,7 @@ pub fn token(room: RoomId, member: MemberId, role: Role) -> String {
                 session_id: room,
                 participant_id: member,
                 role,
-                kind: SessionKind::CourtHearing,
+                kind,
                 not_before: now - Span::minutes(1),
                 expires_at: now + Span::hours(1),
             },

@@ -62,11 +62,12 @@ enum Command {
     },
 }
 
-/// What a participant brings to the media server: their join token (the
-/// SFU checks it itself) and how many other publishers they receive.
+/// What a participant may ask of the media server: their role (written into
+/// the short media token the SFU checks itself) and how many other
+/// publishers they receive.
 #[derive(Debug, Clone)]
 pub struct MediaGrant {
-    pub token: String,
+    pub role: Role,
     pub receive_slots: usize,
 }
 
@@ -90,6 +91,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     metrics: Metrics,
     media: Option<Arc<Sfu>>,
+    tokens: parley_grants::JoinTokens,
     sessions: Mutex<HashMap<i64, mpsc::Sender<Command>>>,
     next_connection: std::sync::atomic::AtomicU64,
 }
@@ -120,6 +122,7 @@ impl LiveHub {
         clock: Arc<dyn Clock>,
         metrics: Metrics,
         media: Option<Arc<Sfu>>,
+        tokens: parley_grants::JoinTokens,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -127,6 +130,7 @@ impl LiveHub {
                 clock,
                 metrics,
                 media,
+                tokens,
                 sessions: Mutex::new(HashMap::new()),
                 next_connection: std::sync::atomic::AtomicU64::new(1),
             }),
@@ -417,6 +421,8 @@ impl LiveHub {
                     // on this reply and only then drains the outbox.
                     let answer = if self.apply(task, effects).await {
                         if let Some(old) = replaced {
+                            // The older device stops receiving at once.
+                            self.remove_media(task, participant_id).await;
                             let _ = old.outbox.send(Outgoing::Message(ServerMessage::Error {
                                 code: parley_protocol::ErrorCode::AlreadyJoined,
                                 message: "you joined from another window or device".into(),
@@ -530,8 +536,9 @@ impl LiveHub {
                 Effect::MediaOffer {
                     participant_id,
                     sdp,
+                    ends_at,
                 } => {
-                    let reply = match self.media_offer(task, participant_id, sdp).await {
+                    let reply = match self.media_offer(task, participant_id, sdp, ends_at).await {
                         Ok(answer) => ServerMessage::Answer { sdp: answer },
                         Err(message) => {
                             self.inner
@@ -591,6 +598,7 @@ impl LiveHub {
         task: &mut Task,
         participant_id: i64,
         sdp: String,
+        ends_at: DateTime<Utc>,
     ) -> Result<String, String> {
         let sfu = self
             .inner
@@ -613,9 +621,27 @@ impl LiveHub {
             }
             task.room_open = true;
         }
+        // A fresh media token that expires at the current end, so that a
+        // hearing the judge extended keeps its media.
+        let now = self.inner.clock.now();
+        let token = self
+            .inner
+            .tokens
+            .issue(
+                &parley_grants::JoinGrant {
+                    session_id: room,
+                    participant_id,
+                    role: grant.role,
+                    kind: task.spec.kind,
+                    not_before: now - chrono::Duration::minutes(1),
+                    expires_at: ends_at,
+                },
+                now,
+            )
+            .map_err(|e| format!("cannot issue the media token: {e}"))?;
         let request = JoinRequest {
             room,
-            token: grant.token,
+            token,
             offer: sdp,
             receive_slots: grant.receive_slots,
         };

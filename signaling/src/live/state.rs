@@ -40,7 +40,12 @@ pub enum Effect {
     PersistLive,
     /// Hand this admitted participant's SDP offer to the media server and
     /// send them its answer.
-    MediaOffer { participant_id: i64, sdp: String },
+    MediaOffer {
+        participant_id: i64,
+        sdp: String,
+        /// The current scheduled end: the media grant expires then.
+        ends_at: DateTime<Utc>,
+    },
     /// Persist that a participant was removed, so that no restart or new
     /// token lets them back in.
     PersistRemoval(i64),
@@ -87,6 +92,8 @@ pub struct LiveSession {
     warned: BTreeSet<u32>,
     members: BTreeMap<i64, Member>,
     removed: BTreeSet<i64>,
+    /// When each participant last offered media (offers cost the SFU work).
+    last_offer: BTreeMap<i64, DateTime<Utc>>,
     went_live: bool,
     ended: bool,
 }
@@ -112,6 +119,7 @@ impl LiveSession {
             warned: BTreeSet::new(),
             members: BTreeMap::new(),
             removed: BTreeSet::new(),
+            last_offer: BTreeMap::new(),
             went_live: false,
             ended: false,
         }
@@ -472,9 +480,21 @@ impl LiveSession {
                         "no media before you are admitted; wait for `admitted`",
                     ));
                 }
+                if self
+                    .last_offer
+                    .get(&from)
+                    .is_some_and(|t| now - *t < Duration::seconds(1))
+                {
+                    return Err(refused(
+                        ErrorCode::BadMessage,
+                        "one offer per second at most; wait for the answer",
+                    ));
+                }
+                self.last_offer.insert(from, now);
                 Ok(vec![Effect::MediaOffer {
                     participant_id: from,
                     sdp,
+                    ends_at: self.ends_at,
                 }])
             }
             ClientMessage::Leave => {

@@ -1603,3 +1603,43 @@ fn cancelling_tells_the_lobby_and_ends_the_task() {
         ErrorCode::SessionOver
     );
 }
+
+#[test]
+fn media_offers_only_once_admitted_and_at_most_one_a_second() {
+    let mut s = session(SessionKind::SocialVisit);
+    connect(&mut s, 10, Role::Detainee, start() - mins(5));
+    let offer = |sdp: &str| ClientMessage::Offer { sdp: sdp.into() };
+    assert_eq!(
+        refusal(s.client(10, offer("v=0"), start() - mins(4))),
+        ErrorCode::Forbidden,
+        "no media from the lobby"
+    );
+    s.tick(start());
+    let effects = client_ok(
+        &mut s,
+        10,
+        offer("v=0 first"),
+        start() + Duration::seconds(1),
+    );
+    assert_eq!(
+        effects,
+        vec![Effect::MediaOffer {
+            participant_id: 10,
+            sdp: "v=0 first".into(),
+            ends_at: end(),
+        }]
+    );
+    assert_eq!(
+        refusal(s.client(
+            10,
+            offer("v=0 again"),
+            start() + Duration::milliseconds(1500)
+        )),
+        ErrorCode::BadMessage,
+        "a second offer within a second is refused"
+    );
+    assert!(
+        s.client(10, offer("v=0 later"), start() + Duration::seconds(3))
+            .is_ok()
+    );
+}
