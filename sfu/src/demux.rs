@@ -8,7 +8,7 @@
 //! ICE message integrity, DTLS and SRTP authentication are checked by the
 //! peer connection the datagram is handed to.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::net::SocketAddr;
 
@@ -20,6 +20,9 @@ const STUN_HEADER: usize = 20;
 const ATTR_USERNAME: u16 = 0x0006;
 /// Longest USERNAME accepted, in bytes (RFC 5389 §15.3: < 513).
 const MAX_USERNAME: usize = 512;
+/// Source addresses remembered per peer; the oldest is forgotten first, so
+/// STUN from many ports cannot grow the table without bound.
+pub const MAX_ADDRESSES_PER_PEER: usize = 4;
 
 /// What a datagram is, from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +119,7 @@ pub enum Unrouted {
 pub struct Demux<P> {
     by_ufrag: HashMap<String, P>,
     by_addr: HashMap<SocketAddr, P>,
+    addrs_of: HashMap<P, VecDeque<SocketAddr>>,
 }
 
 impl<P> Default for Demux<P> {
@@ -123,6 +127,7 @@ impl<P> Default for Demux<P> {
         Self {
             by_ufrag: HashMap::new(),
             by_addr: HashMap::new(),
+            addrs_of: HashMap::new(),
         }
     }
 }
@@ -136,7 +141,33 @@ impl<P: Copy + Eq + Hash> Demux<P> {
     /// Forgets a peer and every address it used.
     pub fn remove(&mut self, peer: P) {
         self.by_ufrag.retain(|_, p| *p != peer);
-        self.by_addr.retain(|_, p| *p != peer);
+        for addr in self.addrs_of.remove(&peer).unwrap_or_default() {
+            if self.by_addr.get(&addr) == Some(&peer) {
+                self.by_addr.remove(&addr);
+            }
+        }
+    }
+
+    /// Remembers that `from` belongs to `peer`, forgetting the peer's oldest
+    /// address past [`MAX_ADDRESSES_PER_PEER`].
+    fn learn(&mut self, from: SocketAddr, peer: P) {
+        if self.by_addr.get(&from) == Some(&peer) {
+            return;
+        }
+        if let Some(previous) = self.by_addr.insert(from, peer)
+            && let Some(list) = self.addrs_of.get_mut(&previous)
+        {
+            list.retain(|a| *a != from);
+        }
+        let list = self.addrs_of.entry(peer).or_default();
+        list.push_back(from);
+        while list.len() > MAX_ADDRESSES_PER_PEER {
+            if let Some(old) = list.pop_front()
+                && self.by_addr.get(&old) == Some(&peer)
+            {
+                self.by_addr.remove(&old);
+            }
+        }
     }
 
     /// Number of addresses learned (bounded by the peers' ICE checks).
@@ -152,7 +183,7 @@ impl<P: Copy + Eq + Hash> Demux<P> {
             PacketClass::Stun => match stun_local_ufrag(datagram) {
                 Ok(ufrag) => {
                     let peer = *self.by_ufrag.get(ufrag).ok_or(Unrouted::UnknownUfrag)?;
-                    self.by_addr.insert(from, peer);
+                    self.learn(from, peer);
                     Ok(peer)
                 }
                 // Responses and indications carry no USERNAME: they belong to

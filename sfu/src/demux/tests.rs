@@ -116,6 +116,32 @@ fn routes_stun_by_ufrag_then_media_by_address() {
     assert_eq!(d.addresses(), 1);
 }
 
+#[test]
+fn addresses_per_peer_are_bounded() {
+    let mut d = Demux::default();
+    d.add("alice", 1u32);
+    for port in 1000..1100 {
+        assert_eq!(
+            d.route(&stun(&[(ATTR_USERNAME, b"alice:x")]), addr(port)),
+            Ok(1)
+        );
+    }
+    assert_eq!(d.addresses(), MAX_ADDRESSES_PER_PEER);
+    let dtls = [22u8, 254, 253, 0, 0, 0, 0];
+    assert_eq!(
+        d.route(&dtls, addr(1099)),
+        Ok(1),
+        "the newest address still routes"
+    );
+    assert_eq!(
+        d.route(&dtls, addr(1000)),
+        Err(Unrouted::UnknownAddress),
+        "the oldest is forgotten"
+    );
+    d.remove(1);
+    assert_eq!(d.addresses(), 0);
+}
+
 proptest! {
     #[test]
     fn arbitrary_datagrams_never_panic_or_route_to_strangers(data in proptest::collection::vec(any::<u8>(), 0..600)) {
