@@ -29,6 +29,10 @@ pub enum Outgoing {
     Close,
 }
 
+/// Messages queued for one socket before it counts as too slow and is
+/// closed (a client that stops reading must not grow the server's memory).
+pub const OUTBOX_CAPACITY: usize = 256;
+
 /// Identifies one socket, so a stale socket's close does not disconnect the
 /// participant's newer one.
 pub type ConnectionId = u64;
@@ -40,7 +44,7 @@ enum Command {
         name: String,
         role: Role,
         media: MediaGrant,
-        outbox: mpsc::UnboundedSender<Outgoing>,
+        outbox: mpsc::Sender<Outgoing>,
         reply: oneshot::Sender<Result<ParticipantState, Refused>>,
     },
     Client {
@@ -74,7 +78,7 @@ pub struct MediaGrant {
 /// One participant's socket as the session task knows it.
 struct Connection {
     id: ConnectionId,
-    outbox: mpsc::UnboundedSender<Outgoing>,
+    outbox: mpsc::Sender<Outgoing>,
     media: MediaGrant,
 }
 
@@ -184,7 +188,7 @@ impl LiveHub {
         name: String,
         role: Role,
         media: MediaGrant,
-        outbox: mpsc::UnboundedSender<Outgoing>,
+        outbox: mpsc::Sender<Outgoing>,
     ) -> Result<ParticipantState, HubError> {
         let (reply, answer) = oneshot::channel();
         self.sender_or_spawn(spec)
@@ -423,11 +427,11 @@ impl LiveHub {
                         if let Some(old) = replaced {
                             // The older device stops receiving at once.
                             self.remove_media(task, participant_id).await;
-                            let _ = old.outbox.send(Outgoing::Message(ServerMessage::Error {
+                            let _ = old.outbox.try_send(Outgoing::Message(ServerMessage::Error {
                                 code: parley_protocol::ErrorCode::AlreadyJoined,
                                 message: "you joined from another window or device".into(),
                             }));
-                            let _ = old.outbox.send(Outgoing::Close);
+                            let _ = old.outbox.try_send(Outgoing::Close);
                         }
                         Ok(participant_state)
                     } else {
@@ -530,7 +534,7 @@ impl LiveHub {
                 Effect::Close(to) => {
                     self.remove_media(task, to).await;
                     if let Some(c) = task.connections.remove(&to) {
-                        let _ = c.outbox.send(Outgoing::Close);
+                        let _ = c.outbox.try_send(Outgoing::Close);
                     }
                 }
                 Effect::MediaOffer {
@@ -723,9 +727,19 @@ struct Task {
 }
 
 impl Task {
-    fn send(&self, to: i64, message: ServerMessage) {
-        if let Some(c) = self.connections.get(&to) {
-            let _ = c.outbox.send(Outgoing::Message(message));
+    /// Queues a message; a socket whose queue is full is too slow and is
+    /// cut off (its socket closes, then its disconnect arrives as usual).
+    fn send(&mut self, to: i64, message: ServerMessage) {
+        if let Some(c) = self.connections.get_mut(&to)
+            && let Err(mpsc::error::TrySendError::Full(_)) =
+                c.outbox.try_send(Outgoing::Message(message))
+        {
+            tracing::warn!(
+                participant = to,
+                "client too slow to read; closing its socket"
+            );
+            let (closed, _) = mpsc::channel(1);
+            c.outbox = closed;
         }
     }
 }

@@ -234,7 +234,7 @@ async fn serve(state: AppState, session_id: i64, mut socket: WebSocket) {
         Err((code, message)) => return refuse(&state, &mut socket, code, message).await,
     };
     let connection = state.live.new_connection_id();
-    let (outbox, mut inbox) = mpsc::unbounded_channel();
+    let (outbox, mut inbox) = mpsc::channel(super::hub::OUTBOX_CAPACITY);
     let participant_state = match state
         .live
         .connect(
@@ -290,7 +290,7 @@ async fn pump(
     participant_id: i64,
     connection: u64,
     socket: &mut WebSocket,
-    inbox: &mut mpsc::UnboundedReceiver<Outgoing>,
+    inbox: &mut mpsc::Receiver<Outgoing>,
 ) {
     loop {
         tokio::select! {
