@@ -218,3 +218,43 @@ async fn a_six_party_hearing_reaches_everyone() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freed_slot_goes_to_the_publisher_who_was_waiting() -> anyhow::Result<()> {
+    let sfu = sfu();
+    sfu.open_room(
+        5,
+        RoomPolicy {
+            privileged: false,
+            recorded: false,
+            monitoring_allowed: false,
+        },
+    )?;
+    // A gallery seat with room for one publisher only.
+    let mut seat = Client::new("seat", false, 1, 900).await?;
+    join(&mut seat, &sfu, 5, token(5, 50, Role::Observer), 1).await?;
+    let mut first = Client::new("first", true, 1, 910).await?;
+    let mut second = Client::new("second", true, 1, 920).await?;
+    join(&mut first, &sfu, 5, token(5, 51, Role::Witness), 1).await?;
+    join(&mut second, &sfu, 5, token(5, 52, Role::Witness), 1).await?;
+    assert_eq!(
+        sfu.stats().slots_exhausted,
+        1,
+        "the seat cannot take the second yet"
+    );
+    first.send(0, 20).await?;
+    second.send(0, 20).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(seat.got("first", "video") > 0);
+    assert_eq!(seat.got("second", "video"), 0);
+    let s = sfu.clone();
+    tokio::task::spawn_blocking(move || s.remove(5, 51)).await??;
+    second.send(20, 30).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = seat.got("second", "video");
+    assert!(
+        got * 10 >= 30 * 9,
+        "the second takes over the freed slot: {got}"
+    );
+    Ok(())
+}

@@ -66,6 +66,8 @@ pub struct Peer {
     pub connected: bool,
     pub inbound: HashMap<MediaStreamTrackId, Inbound>,
     pub slots: Vec<Slot>,
+    /// Publishers this peer has no free slot for (waiting for one to free).
+    pub unserved: std::collections::BTreeSet<MemberId>,
 }
 
 fn random_token(len: usize) -> String {
@@ -184,6 +186,7 @@ impl Peer {
                 connected: false,
                 inbound: HashMap::new(),
                 slots,
+                unserved: std::collections::BTreeSet::new(),
             },
             answer.sdp,
         ))

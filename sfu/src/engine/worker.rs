@@ -243,7 +243,7 @@ impl Worker {
             self.drop_peer(key, now);
         }
         admitted?;
-        let (mut peer, sdp) = match Peer::answer(
+        let (peer, sdp) = match Peer::answer(
             request.room,
             request.member,
             request.offer,
@@ -265,34 +265,9 @@ impl Worker {
         let Some(state) = self.rooms.get_mut(&request.room) else {
             return Err(SfuError::UnknownRoom(request.room));
         };
-        // The newcomer receives every publisher already here...
-        let publishers: Vec<MemberId> = state
-            .room
-            .members()
-            .filter(|(id, kind)| *id != request.member && kind.may_publish())
-            .map(|(id, _)| id)
-            .collect();
-        for source in publishers {
-            if !peer.assign(source) {
-                self.counters
-                    .slots_exhausted
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        // ...and, if it publishes, everyone already here receives it.
-        if request.kind.may_publish() {
-            for other in state.peers.values() {
-                if let Some(p) = self.peers.get_mut(other)
-                    && !p.assign(request.member)
-                {
-                    self.counters
-                        .slots_exhausted
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
         state.peers.insert(request.member, key);
         self.peers.insert(key, peer);
+        self.fill_slots(request.room);
         Ok(JoinAnswer {
             member: request.member,
             kind: request.kind,
@@ -325,6 +300,37 @@ impl Worker {
             for key in state.peers.values() {
                 if let Some(p) = self.peers.get_mut(key) {
                     p.release(member);
+                    p.unserved.remove(&member);
+                }
+            }
+        }
+        self.fill_slots(room);
+    }
+
+    /// Gives every peer of the room a slot for each publisher it does not
+    /// receive yet, while free slots last (also after a slot was freed).
+    fn fill_slots(&mut self, room: RoomId) {
+        let Some(state) = self.rooms.get(&room) else {
+            return;
+        };
+        let publishers: Vec<MemberId> = state
+            .room
+            .members()
+            .filter(|(_, kind)| kind.may_publish())
+            .map(|(id, _)| id)
+            .collect();
+        for (member, key) in &state.peers {
+            let Some(peer) = self.peers.get_mut(key) else {
+                continue;
+            };
+            for source in publishers.iter().filter(|s| *s != member) {
+                if peer.assign(*source) {
+                    peer.unserved.remove(source);
+                } else if peer.unserved.insert(*source) {
+                    // Counted once per publisher a peer newly cannot receive.
+                    self.counters
+                        .slots_exhausted
+                        .fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
