@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{join, privileged_token, sfu, token};
+use common::{ORDINARY, join, privileged_token, sfu, token};
 use parley_client::Client;
 use parley_policy::Role;
 use parley_sfu::engine::SfuError;
@@ -176,14 +176,7 @@ async fn a_privileged_room_refuses_monitors_and_checks_tokens() -> anyhow::Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_six_party_hearing_reaches_everyone() -> anyhow::Result<()> {
     let sfu = sfu();
-    sfu.open_room(
-        4,
-        RoomPolicy {
-            privileged: false,
-            recorded: false,
-            monitoring_allowed: false,
-        },
-    )?;
+    sfu.open_room(4, ORDINARY)?;
     let names = [
         "judge",
         "clerk",
@@ -222,14 +215,7 @@ async fn a_six_party_hearing_reaches_everyone() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freed_slot_goes_to_the_publisher_who_was_waiting() -> anyhow::Result<()> {
     let sfu = sfu();
-    sfu.open_room(
-        5,
-        RoomPolicy {
-            privileged: false,
-            recorded: false,
-            monitoring_allowed: false,
-        },
-    )?;
+    sfu.open_room(5, ORDINARY)?;
     // A gallery seat with room for one publisher only.
     let mut seat = Client::new("seat", false, 1, 900).await?;
     join(&mut seat, &sfu, 5, token(5, 50, Role::Observer), 1).await?;

@@ -8,8 +8,15 @@ use parley_client::Client;
 use parley_grants::{JoinGrant, JoinTokens};
 use parley_policy::{Role, SessionKind};
 use parley_sfu::engine::{JoinRequest, RoomId, Sfu, SfuConfig};
-use parley_sfu::room::MemberId;
+use parley_sfu::room::{MemberId, RoomPolicy};
 use std::sync::Arc;
+
+/// An ordinary room: not privileged, not recorded, not monitored.
+pub const ORDINARY: RoomPolicy = RoomPolicy {
+    privileged: false,
+    recorded: false,
+    monitoring_allowed: false,
+};
 
 /// The signing key tests share with the SFU.
 pub fn tokens() -> JoinTokens {

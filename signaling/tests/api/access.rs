@@ -65,15 +65,7 @@ async fn roles_limit_actions() {
         StatusCode::FORBIDDEN
     );
     // Officers act only for their own facility.
-    let other = s
-        .create(
-            &s.admin,
-            "/v1/facilities",
-            json!({"name": "Elsewhere", "kind": "prison", "jurisdiction": "demo"}),
-        )
-        .await["id"]
-        .as_i64()
-        .expect("id");
+    let other = facility(&s, "Elsewhere", "prison", "demo").await;
     let r = s
         .post(
             &officer,
@@ -174,15 +166,7 @@ async fn officers_see_only_time_and_parties_of_privileged_sessions() {
     assert_eq!(seen.body["participants"][1]["name"], "Counsel");
     assert!(seen.body["participants"][1]["contact_id"].is_null());
     // An officer of another facility does not learn it exists.
-    let elsewhere = s
-        .create(
-            &s.admin,
-            "/v1/facilities",
-            json!({"name": "Elsewhere", "kind": "prison", "jurisdiction": "demo"}),
-        )
-        .await["id"]
-        .as_i64()
-        .expect("id");
+    let elsewhere = facility(&s, "Elsewhere", "prison", "demo").await;
     let stranger = s.user("officer", Some(elsewhere), None).await;
     assert_eq!(
         s.get(&stranger, &format!("/v1/sessions/{id}")).await.status,

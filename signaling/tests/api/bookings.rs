@@ -405,15 +405,7 @@ async fn refusals_are_audited_and_counted() {
 #[tokio::test]
 async fn hearings_are_scheduled_at_courts_with_a_judge() {
     let s = start().await;
-    let court = s
-        .create(
-            &s.admin,
-            "/v1/facilities",
-            json!({"name": "Crown Court", "kind": "court", "jurisdiction": "eng-wales"}),
-        )
-        .await["id"]
-        .as_i64()
-        .expect("id");
+    let court = facility(&s, "Crown Court", "court", "eng-wales").await;
     let p = prison(&s, "eng-wales", 0).await;
     let clerk = s.user("clerk", None, None).await;
     let hearing = |start: chrono::DateTime<chrono::Utc>, with_judge: bool| {

@@ -222,6 +222,18 @@ pub async fn prison(s: &Server, jurisdiction: &str, approved: usize) -> Prison {
     }
 }
 
+/// A facility of `kind` ("prison" or "court") under `jurisdiction`; its id.
+pub async fn facility(s: &Server, name: &str, kind: &str, jurisdiction: &str) -> i64 {
+    s.create(
+        &s.admin,
+        "/v1/facilities",
+        json!({"name": name, "kind": kind, "jurisdiction": jurisdiction}),
+    )
+    .await["id"]
+        .as_i64()
+        .expect("id")
+}
+
 pub async fn new_detainee(s: &Server, facility: i64, number: &str) -> i64 {
     s.create(
         &s.admin,

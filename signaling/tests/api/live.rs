@@ -2,84 +2,12 @@
 //! scheduled end, staff ending a visit, and hostile frames.
 
 use crate::harness::*;
+use crate::ws::*;
 use chrono::{Duration, SubsecRound};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn open(s: &Server, session: i64) -> Ws {
-    let (ws, _) =
-        tokio_tungstenite::connect_async(format!("ws://{}/v1/sessions/{session}/ws", s.addr))
-            .await
-            .expect("websocket connects");
-    ws
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into()))
-        .await
-        .expect("sent");
-}
-
-/// The next JSON message, or `None` when the socket closed. Fails after 10 s.
-async fn next(ws: &mut Ws) -> Option<Value> {
-    loop {
-        let m = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
-            .await
-            .expect("a message within 10 s");
-        match m {
-            Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).expect("json")),
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-            Some(Ok(_)) => continue,
-        }
-    }
-}
-
-/// Reads until a message of `kind` arrives; panics if the socket closes first.
-async fn until(ws: &mut Ws, kind: &str) -> Value {
-    loop {
-        match next(ws).await {
-            Some(m) if m["type"] == kind => return m,
-            Some(_) => continue,
-            None => panic!("socket closed before `{kind}`"),
-        }
-    }
-}
-
-async fn join(s: &Server, session: i64, token: &str) -> (Ws, Value) {
-    let mut ws = open(s, session).await;
-    send(
-        &mut ws,
-        json!({"type": "join", "version": 1, "token": token}),
-    )
-    .await;
-    let welcome = next(&mut ws).await.expect("an answer to join");
-    (ws, welcome)
-}
-
-async fn token(s: &Server, caller: &str, session: i64, participant: i64) -> String {
-    let r = s
-        .post(
-            caller,
-            &format!("/v1/sessions/{session}/participants/{participant}/join-token"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    r.body["token"].as_str().expect("token").to_string()
-}
-
-fn participant(session: &Value, role: &str) -> i64 {
-    session["participants"]
-        .as_array()
-        .and_then(|ps| ps.iter().find(|p| p["role"] == role))
-        .and_then(|p| p["id"].as_i64())
-        .unwrap_or_else(|| panic!("no {role} in {session}"))
-}
 
 #[tokio::test]
 async fn a_visit_waits_starts_warns_and_ends_on_time() {
@@ -241,15 +169,7 @@ async fn tokens_are_checked_on_join() {
 #[tokio::test]
 async fn a_judge_admits_from_the_lobby_and_removes() {
     let s = start().await;
-    let court = s
-        .create(
-            &s.admin,
-            "/v1/facilities",
-            json!({"name": "Court", "kind": "court", "jurisdiction": "demo"}),
-        )
-        .await["id"]
-        .as_i64()
-        .expect("id");
+    let court = facility(&s, "Court", "court", "demo").await;
     let at = s.now() + Duration::minutes(5);
     let hearing = s
         .create(
@@ -442,15 +362,7 @@ async fn cancelling_a_visit_tells_the_waiting_family() {
 #[tokio::test]
 async fn a_removed_participant_gets_no_new_token() {
     let s = start().await;
-    let court = s
-        .create(
-            &s.admin,
-            "/v1/facilities",
-            json!({"name": "Court", "kind": "court", "jurisdiction": "demo"}),
-        )
-        .await["id"]
-        .as_i64()
-        .expect("id");
+    let court = facility(&s, "Court", "court", "demo").await;
     let at = s.now() + Duration::minutes(1);
     let hearing = s
         .create(

@@ -7,3 +7,4 @@ mod bookings;
 mod harness;
 mod live;
 mod media;
+mod ws;

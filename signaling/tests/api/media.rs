@@ -3,57 +3,12 @@
 //! and hear each other, and the media stops when the session ends.
 
 use crate::harness::*;
+use crate::ws::*;
 use chrono::Duration;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use parley_client::Client;
-use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn next_of(ws: &mut Ws, kind: &str) -> Value {
-    loop {
-        let m = tokio::time::timeout(std::time::Duration::from_secs(15), ws.next())
-            .await
-            .unwrap_or_else(|_| panic!("no `{kind}` within 15 s"));
-        match m {
-            Some(Ok(Message::Text(t))) => {
-                let v: Value = serde_json::from_str(&t).expect("json");
-                if v["type"] == kind {
-                    return v;
-                }
-                if v["type"] == "error" && kind != "error" {
-                    panic!("error while waiting for `{kind}`: {v}");
-                }
-            }
-            Some(Ok(_)) => continue,
-            _ => panic!("socket closed before `{kind}`"),
-        }
-    }
-}
-
-async fn joined(s: &Server, session: i64, participant: i64) -> (Ws, Value) {
-    let r = s
-        .post(
-            &s.admin,
-            &format!("/v1/sessions/{session}/participants/{participant}/join-token"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(format!("ws://{}/v1/sessions/{session}/ws", s.addr))
-            .await
-            .expect("websocket");
-    let join = json!({"type": "join", "version": 1, "token": r.body["token"]});
-    ws.send(Message::Text(join.to_string().into()))
-        .await
-        .expect("sent");
-    let welcome = next_of(&mut ws, "welcome").await;
-    (ws, welcome)
-}
 
 async fn negotiate(ws: &mut Ws, client: &mut Client) {
     let offer = client.offer().await.expect("offer");
@@ -61,19 +16,11 @@ async fn negotiate(ws: &mut Ws, client: &mut Client) {
     ws.send(Message::Text(msg.to_string().into()))
         .await
         .expect("sent");
-    let answer = next_of(ws, "answer").await;
+    let answer = until(ws, "answer").await;
     client
         .accept(answer["sdp"].as_str().expect("sdp").to_string())
         .await
         .expect("connected");
-}
-
-fn id_of(session: &Value, role: &str) -> i64 {
-    session["participants"]
-        .as_array()
-        .and_then(|ps| ps.iter().find(|p| p["role"] == role))
-        .and_then(|p| p["id"].as_i64())
-        .expect("participant")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,9 +36,19 @@ async fn a_family_visit_end_to_end() {
         )
         .await;
     let id = booking["id"].as_i64().expect("id");
-    let (mut cell_ws, welcome) = joined(&s, id, id_of(&booking, "detainee")).await;
+    let (mut cell_ws, welcome) = join(
+        &s,
+        id,
+        &token(&s, &s.admin, id, participant(&booking, "detainee")).await,
+    )
+    .await;
     assert_eq!(welcome["receive_slots"], 1);
-    let (mut home_ws, _) = joined(&s, id, id_of(&booking, "visitor")).await;
+    let (mut home_ws, _) = join(
+        &s,
+        id,
+        &token(&s, &s.admin, id, participant(&booking, "visitor")).await,
+    )
+    .await;
 
     // No media before the visit starts.
     let mut early = Client::new("early", true, 1, 500).await.expect("client");
@@ -102,12 +59,12 @@ async fn a_family_visit_end_to_end() {
         ))
         .await
         .expect("sent");
-    let refused = next_of(&mut home_ws, "error").await;
+    let refused = until(&mut home_ws, "error").await;
     assert_eq!(refused["code"], "forbidden", "{refused}");
 
     s.clock.advance(Duration::minutes(5));
-    next_of(&mut cell_ws, "admitted").await;
-    next_of(&mut home_ws, "admitted").await;
+    until(&mut cell_ws, "admitted").await;
+    until(&mut home_ws, "admitted").await;
     let mut cell = Client::new("cell", true, 1, 1000).await.expect("client");
     let mut home = Client::new("home", true, 1, 2000).await.expect("client");
     negotiate(&mut cell_ws, &mut cell).await;
@@ -156,7 +113,7 @@ async fn a_family_visit_end_to_end() {
 
     // The visit ends on time: media stops within a second.
     s.clock.advance(Duration::minutes(10));
-    next_of(&mut home_ws, "ended").await;
+    until(&mut home_ws, "ended").await;
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let before = home.total();
     cell.send(sent, 25).await.expect("cell keeps sending");

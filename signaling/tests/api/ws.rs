@@ -1,0 +1,80 @@
+//! A live-session WebSocket client for the tests: open, join, read.
+
+use crate::harness::Server;
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub async fn open(s: &Server, session: i64) -> Ws {
+    let (ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/v1/sessions/{session}/ws", s.addr))
+            .await
+            .expect("websocket connects");
+    ws
+}
+
+pub async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into()))
+        .await
+        .expect("sent");
+}
+
+/// The next JSON message, or `None` when the socket closed. Fails after 10 s.
+pub async fn next(ws: &mut Ws) -> Option<Value> {
+    loop {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .expect("a message within 10 s");
+        match m {
+            Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).expect("json")),
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Reads until a message of `kind` arrives; panics if the socket closes first.
+pub async fn until(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        match next(ws).await {
+            Some(m) if m["type"] == kind => return m,
+            Some(_) => continue,
+            None => panic!("socket closed before `{kind}`"),
+        }
+    }
+}
+
+pub async fn join(s: &Server, session: i64, token: &str) -> (Ws, Value) {
+    let mut ws = open(s, session).await;
+    send(
+        &mut ws,
+        json!({"type": "join", "version": 1, "token": token}),
+    )
+    .await;
+    let welcome = next(&mut ws).await.expect("an answer to join");
+    (ws, welcome)
+}
+
+pub async fn token(s: &Server, caller: &str, session: i64, participant: i64) -> String {
+    let r = s
+        .post(
+            caller,
+            &format!("/v1/sessions/{session}/participants/{participant}/join-token"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["token"].as_str().expect("token").to_string()
+}
+
+pub fn participant(session: &Value, role: &str) -> i64 {
+    session["participants"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["role"] == role))
+        .and_then(|p| p["id"].as_i64())
+        .unwrap_or_else(|| panic!("no {role} in {session}"))
+}
