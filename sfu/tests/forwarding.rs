@@ -244,3 +244,28 @@ async fn a_freed_slot_goes_to_the_publisher_who_was_waiting() -> anyhow::Result<
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h264_and_vp8_publishers_share_a_room() -> anyhow::Result<()> {
+    let sfu = sfu();
+    sfu.open_room(6, ORDINARY)?;
+    // A kiosk whose encoder only does H.264, a browser sending VP8, and a
+    // gallery seat that accepts both.
+    let mut kiosk =
+        Client::with_video("kiosk", true, 2, 1300, parley_client::VideoCodec::H264).await?;
+    let mut browser = Client::new("browser", true, 2, 1400).await?;
+    let mut seat = Client::new("seat", false, 2, 1500).await?;
+    join(&mut kiosk, &sfu, 6, token(6, 61, Role::Detainee), 2).await?;
+    join(&mut browser, &sfu, 6, token(6, 62, Role::Visitor), 2).await?;
+    join(&mut seat, &sfu, 6, token(6, 63, Role::Observer), 2).await?;
+    let sent = 40;
+    let (a, b) = tokio::join!(kiosk.send(0, sent), browser.send(0, sent));
+    a?;
+    b?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for from in ["kiosk", "browser"] {
+        let got = seat.got(from, "video");
+        assert!(most(got, sent), "the seat got {got} video from {from}");
+    }
+    Ok(())
+}

@@ -3,7 +3,7 @@
 //! payloads name the sender and counts what it receives per sender. It binds
 //! to 127.0.0.1 only.
 
-use parley_media::{DeliverRtcp, PT_OPUS, PT_VP8, opus, vp8};
+use parley_media::{DeliverRtcp, PT_H264, PT_OPUS, PT_VP8, h264, opus, vp8};
 use rtc::interceptor::{Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
@@ -54,6 +54,7 @@ pub struct Client {
     pub audio: Option<Arc<TrackLocalStaticRTP>>,
     pub video: Option<Arc<TrackLocalStaticRTP>>,
     pub received: Received,
+    pub video_codec: VideoCodec,
     ssrc_base: u32,
     gathered: mpsc::UnboundedReceiver<()>,
     state: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
@@ -63,14 +64,28 @@ fn media_engine() -> anyhow::Result<MediaEngine> {
     let mut me = MediaEngine::default();
     me.register_codec(opus(), RtpCodecKind::Audio)?;
     me.register_codec(vp8(), RtpCodecKind::Video)?;
+    me.register_codec(h264(), RtpCodecKind::Video)?;
     Ok(me)
 }
 
-fn local_track(name: &str, kind: RtpCodecKind, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
-    let codec = if kind == RtpCodecKind::Audio {
-        opus()
-    } else {
-        vp8()
+/// The video codec a client publishes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VideoCodec {
+    #[default]
+    Vp8,
+    H264,
+}
+
+fn local_track(
+    name: &str,
+    kind: RtpCodecKind,
+    ssrc: u32,
+    video: VideoCodec,
+) -> Arc<TrackLocalStaticRTP> {
+    let codec = match (kind, video) {
+        (RtpCodecKind::Audio, _) => opus(),
+        (_, VideoCodec::Vp8) => vp8(),
+        (_, VideoCodec::H264) => h264(),
     };
     Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
         format!("{name}-stream"),
@@ -90,8 +105,16 @@ fn local_track(name: &str, kind: RtpCodecKind, ssrc: u32) -> Arc<TrackLocalStati
 
 /// A payload that names its sender: `<kind>|<name>|<seq>` padded.
 pub fn payload(kind: &str, name: &str, seq: u16) -> Vec<u8> {
+    payload_for(kind, name, seq, VideoCodec::Vp8)
+}
+
+/// Like [`payload`], with a video payload that looks like `codec`.
+pub fn payload_for(kind: &str, name: &str, seq: u16, codec: VideoCodec) -> Vec<u8> {
     let mut p = Vec::new();
-    if kind == "video" {
+    if kind == "video" && codec == VideoCodec::H264 {
+        // A single NAL unit: an IDR slice (type 5).
+        p.push(0x65);
+    } else if kind == "video" {
         // VP8 descriptor (S=1, PID=0) + keyframe header, so it looks like VP8.
         p.extend_from_slice(&[
             0x10, 0x50, 0x2e, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00,
@@ -119,6 +142,17 @@ impl Client {
         receive_slots: usize,
         ssrc_base: u32,
     ) -> anyhow::Result<Self> {
+        Self::with_video(name, publishes, receive_slots, ssrc_base, VideoCodec::Vp8).await
+    }
+
+    /// Like [`Client::new`], publishing video with `video`.
+    pub async fn with_video(
+        name: &str,
+        publishes: bool,
+        receive_slots: usize,
+        ssrc_base: u32,
+        video_codec: VideoCodec,
+    ) -> anyhow::Result<Self> {
         let (gathered_tx, gathered) = mpsc::unbounded_channel();
         let (state_tx, state) = mpsc::unbounded_channel();
         let (tracks_tx, mut tracks) = mpsc::unbounded_channel();
@@ -141,8 +175,8 @@ impl Client {
         let (mut audio, mut video) = (None, None);
         let mut recv_only = receive_slots;
         if publishes {
-            let a = local_track(name, RtpCodecKind::Audio, ssrc_base);
-            let v = local_track(name, RtpCodecKind::Video, ssrc_base + 1);
+            let a = local_track(name, RtpCodecKind::Audio, ssrc_base, video_codec);
+            let v = local_track(name, RtpCodecKind::Video, ssrc_base + 1, video_codec);
             pc.add_track(a.clone() as Arc<dyn TrackLocal>).await?;
             pc.add_track(v.clone() as Arc<dyn TrackLocal>).await?;
             audio = Some(a);
@@ -192,6 +226,7 @@ impl Client {
             video,
             received,
             ssrc_base,
+            video_codec,
             gathered,
             state,
         })
@@ -237,6 +272,10 @@ impl Client {
         };
         let (ssrc_a, ssrc_v) = (self.ssrc_base, self.ssrc_base + 1);
         for i in first_seq..first_seq + packets {
+            let video_pt = match self.video_codec {
+                VideoCodec::Vp8 => PT_VP8,
+                VideoCodec::H264 => PT_H264,
+            };
             let packet = |ssrc: u32, pt: u8, ts: u32, kind: &str| rtc::rtp::Packet {
                 header: rtc::rtp::header::Header {
                     version: 2,
@@ -247,13 +286,13 @@ impl Client {
                     ssrc,
                     ..Default::default()
                 },
-                payload: payload(kind, &self.name, i).into(),
+                payload: payload_for(kind, &self.name, i, self.video_codec).into(),
             };
             audio
                 .write_rtp(packet(ssrc_a, PT_OPUS, u32::from(i) * 960, "audio"))
                 .await?;
             video
-                .write_rtp(packet(ssrc_v, PT_VP8, u32::from(i) * 3000, "video"))
+                .write_rtp(packet(ssrc_v, video_pt, u32::from(i) * 3000, "video"))
                 .await?;
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -5,7 +5,7 @@
 use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
 };
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
 use rtc::sansio::Protocol;
@@ -17,6 +17,8 @@ use std::time::Instant;
 pub const PT_OPUS: u8 = 111;
 /// Payload type of VP8 on every leg.
 pub const PT_VP8: u8 = 96;
+/// Payload type of H.264 (constrained baseline, packetization mode 1).
+pub const PT_H264: u8 = 102;
 
 /// Opus, 48 kHz stereo, in-band FEC.
 pub fn opus() -> RTCRtpCodecParameters {
@@ -46,7 +48,29 @@ pub fn vp8() -> RTCRtpCodecParameters {
     }
 }
 
-/// The codec for a kind of media.
+/// H.264 constrained baseline, packetization mode 1 (what browsers and
+/// cell-device hardware encoders share).
+pub fn h264() -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: MIME_TYPE_H264.to_owned(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+                .to_owned(),
+            rtcp_feedback: vec![],
+        },
+        payload_type: PT_H264,
+    }
+}
+
+/// Whether a codec (by MIME type) is H.264.
+pub fn is_h264(mime: &str) -> bool {
+    mime.eq_ignore_ascii_case(MIME_TYPE_H264)
+}
+
+/// The codec for a kind of media (video defaults to VP8; H.264 is negotiated
+/// alongside it).
 pub fn codec_for(kind: RtpCodecKind) -> RTCRtpCodecParameters {
     if kind == RtpCodecKind::Audio {
         opus()
@@ -61,6 +85,7 @@ pub fn media_and_interceptors() -> Result<(MediaEngine, Registry), Error> {
     let mut media = MediaEngine::default();
     media.register_codec(opus(), RtpCodecKind::Audio)?;
     media.register_codec(vp8(), RtpCodecKind::Video)?;
+    media.register_codec(h264(), RtpCodecKind::Video)?;
     let registry = Registry::new().with(Slot::from(14_000), DeliverRtcp::default());
     let registry = register_default_interceptors(registry, &mut media)?;
     Ok((media, registry))

@@ -4,7 +4,7 @@
 use super::continuity::Continuity;
 use super::handle::{RoomId, SfuError};
 use crate::room::MemberId;
-use parley_media::{codec_for, media_and_interceptors};
+use parley_media::{codec_for, h264, media_and_interceptors};
 use rtc::media_stream::{MediaStreamTrack, MediaStreamTrackId};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
@@ -26,6 +26,8 @@ pub const MAX_RECEIVE_SLOTS: usize = 32;
 #[derive(Debug, Clone, Copy)]
 pub struct Inbound {
     pub kind: RtpCodecKind,
+    /// Whether the publisher sends H.264 (else VP8 or Opus).
+    pub h264: bool,
     pub receiver: RTCRtpReceiverId,
     pub ssrc: u32,
 }
@@ -35,8 +37,9 @@ pub struct Inbound {
 pub struct OutTrack {
     pub sender: RTCRtpSenderId,
     pub ssrc: u32,
-    /// Negotiated payload type, read from the sender once known.
-    pub payload_type: Option<u8>,
+    /// Negotiated payload types, read from the sender once known:
+    /// `(h264, payload type)`, at most one entry per codec.
+    pub payload_types: Vec<(bool, u8)>,
     pub continuity: Continuity,
 }
 
@@ -124,25 +127,39 @@ impl Peer {
             let mut pair = Vec::with_capacity(2);
             for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
                 let ssrc: u32 = rand::random();
-                let track = MediaStreamTrack::new(
-                    format!("parley-slot-{i}"),
-                    format!("slot-{i}-{kind}"),
-                    format!("slot-{i}-{kind}"),
-                    kind,
-                    vec![RTCRtpEncodingParameters {
-                        rtp_coding_parameters: RTCRtpCodingParameters {
-                            ssrc: Some(ssrc),
+                // Video slots take VP8 where the client offers it, H.264 where
+                // that is all its transceiver accepts.
+                let codecs = if kind == RtpCodecKind::Audio {
+                    vec![codec_for(kind)]
+                } else {
+                    vec![codec_for(kind), h264()]
+                };
+                let mut added = Err(engine("no codec"));
+                for codec in codecs {
+                    let track = MediaStreamTrack::new(
+                        format!("parley-slot-{i}"),
+                        format!("slot-{i}-{kind}"),
+                        format!("slot-{i}-{kind}"),
+                        kind,
+                        vec![RTCRtpEncodingParameters {
+                            rtp_coding_parameters: RTCRtpCodingParameters {
+                                ssrc: Some(ssrc),
+                                ..Default::default()
+                            },
+                            codec: codec.rtp_codec,
                             ..Default::default()
-                        },
-                        codec: codec_for(kind).rtp_codec,
-                        ..Default::default()
-                    }],
-                );
-                let sender = pc.add_track(track).map_err(engine)?;
+                        }],
+                    );
+                    added = pc.add_track(track).map_err(engine);
+                    if added.is_ok() {
+                        break;
+                    }
+                }
+                let sender = added?;
                 pair.push(OutTrack {
                     sender,
                     ssrc,
-                    payload_type: None,
+                    payload_types: Vec::new(),
                     continuity: Continuity::default(),
                 });
             }

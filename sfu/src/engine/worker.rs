@@ -7,7 +7,7 @@ use super::handle::{Counters, JoinAnswer, RoomId, SfuError, VerifiedJoin};
 use super::peer::Peer;
 use crate::demux::Demux;
 use crate::media::keyframe_requests::KeyframeRequests;
-use crate::media::vp8;
+use crate::media::{h264, vp8};
 use crate::room::{MediaKind, MemberId, Room, RoomPolicy};
 use bytes::BytesMut;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
@@ -72,6 +72,7 @@ struct Forward {
     room: RoomId,
     publisher: MemberId,
     kind: RtpCodecKind,
+    h264: bool,
     source_ssrc: u32,
     packet: rtc::rtp::Packet,
 }
@@ -386,15 +387,22 @@ impl Worker {
                         }
                     }
                     RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
-                        let kind = peer
+                        let (kind, h264) = peer
                             .pc
                             .rtp_receiver(init.receiver_id)
-                            .map(|r| r.track().kind())
-                            .unwrap_or(RtpCodecKind::Unspecified);
+                            .map(|r| {
+                                let track = r.track();
+                                let h264 = track
+                                    .codec(init.ssrc)
+                                    .is_some_and(|c| parley_media::is_h264(&c.mime_type));
+                                (track.kind(), h264)
+                            })
+                            .unwrap_or((RtpCodecKind::Unspecified, false));
                         peer.inbound.insert(
                             init.track_id,
                             super::peer::Inbound {
                                 kind,
+                                h264,
                                 receiver: init.receiver_id,
                                 ssrc: init.ssrc,
                             },
@@ -422,6 +430,7 @@ impl Worker {
                             room: peer.room,
                             publisher: peer.member,
                             kind: inbound.kind,
+                            h264: inbound.h264,
                             source_ssrc: packet.header.ssrc,
                             packet,
                         });
@@ -449,9 +458,12 @@ impl Worker {
         }
         let now_us = self.micros(now);
         for f in forwards {
-            if f.kind == RtpCodecKind::Video
-                && vp8::parse(&f.packet.payload).is_ok_and(|d| d.is_keyframe_start)
-            {
+            let keyframe = if f.h264 {
+                h264::is_keyframe_start(&f.packet.payload)
+            } else {
+                vp8::parse(&f.packet.payload).is_ok_and(|d| d.is_keyframe_start)
+            };
+            if f.kind == RtpCodecKind::Video && keyframe {
                 self.keyframes.on_keyframe((f.room, f.publisher), now_us);
             }
             self.forward(f, now);
@@ -499,17 +511,21 @@ impl Worker {
                 f.packet.header.sequence_number,
                 f.packet.header.timestamp,
             );
-            let cached_pt = out.payload_type;
+            let cached_pt = out
+                .payload_types
+                .iter()
+                .find(|(h264, _)| *h264 == f.h264)
+                .map(|(_, pt)| *pt);
             let Some(mut sender) = peer.pc.rtp_sender(sender_id) else {
                 continue;
             };
             let payload_type = match cached_pt {
                 Some(pt) => pt,
                 None => {
-                    let mime = if f.kind == RtpCodecKind::Audio {
-                        "audio/opus"
-                    } else {
-                        "video/vp8"
+                    let mime = match (f.kind, f.h264) {
+                        (RtpCodecKind::Audio, _) => "audio/opus",
+                        (_, true) => "video/h264",
+                        (_, false) => "video/vp8",
                     };
                     let Some(pt) = sender
                         .get_parameters()
@@ -551,7 +567,9 @@ impl Worker {
             if cached_pt.is_none()
                 && let Some(slot) = peer.slot_of(f.publisher)
             {
-                slot.track_mut(f.kind).payload_type = Some(payload_type);
+                slot.track_mut(f.kind)
+                    .payload_types
+                    .push((f.h264, payload_type));
             }
         }
     }
