@@ -138,6 +138,11 @@ impl Worker {
 
     pub fn run(mut self) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
+        // Reads never block; `wait_readable` does the waiting.
+        if let Err(e) = self.socket.set_nonblocking(true) {
+            tracing::error!(error = %e, "sfu worker cannot make its socket non-blocking; worker stops");
+            return;
+        }
         loop {
             let now = Instant::now();
             if !self.drain_commands(now) {
@@ -652,12 +657,10 @@ impl Worker {
         let wait = next
             .saturating_duration_since(now)
             .clamp(MIN_WAIT, IDLE_WAIT);
-        self.socket.set_nonblocking(false)?;
-        self.socket.set_read_timeout(Some(wait))?;
-        for i in 0..READ_BATCH {
-            if i == 1 {
-                self.socket.set_nonblocking(true)?;
-            }
+        if !wait_readable(&self.socket, wait)? {
+            return Ok(());
+        }
+        for _ in 0..READ_BATCH {
             let (n, from) = match self.socket.recv_from(buf) {
                 Ok(r) => r,
                 Err(e)
@@ -704,5 +707,33 @@ impl Worker {
             }
         }
         Ok(())
+    }
+}
+
+/// Waits until `socket` has a datagram or `wait` passes (rounded up to whole
+/// milliseconds). One `poll(2)` call, so a turn of the loop costs no socket
+/// option changes.
+fn wait_readable(socket: &UdpSocket, wait: Duration) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let millis = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+    let mut fds = [libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: `fds` is a valid, initialised array of one pollfd that lives
+    // for the duration of the call, and its length is passed alongside.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), 1, millis) };
+    match ready {
+        -1 => {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+        0 => Ok(false),
+        _ => Ok(true),
     }
 }

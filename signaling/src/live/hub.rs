@@ -97,6 +97,9 @@ struct Inner {
     media: Option<Arc<Sfu>>,
     tokens: parley_grants::JoinTokens,
     sessions: Mutex<HashMap<i64, mpsc::Sender<Command>>>,
+    /// Sessions whose task ended them: never started again in this process,
+    /// even if storing the end failed (8 bytes per session ever ended).
+    finished: Mutex<std::collections::HashSet<i64>>,
     next_connection: std::sync::atomic::AtomicU64,
 }
 
@@ -136,6 +139,7 @@ impl LiveHub {
                 media,
                 tokens,
                 sessions: Mutex::new(HashMap::new()),
+                finished: Mutex::new(std::collections::HashSet::new()),
                 next_connection: std::sync::atomic::AtomicU64::new(1),
             }),
         }
@@ -155,13 +159,21 @@ impl LiveHub {
             .and_then(|m| m.get(&session_id).cloned())
     }
 
-    fn sender_or_spawn(&self, spec: &SessionSpec) -> mpsc::Sender<Command> {
+    fn sender_or_spawn(&self, spec: &SessionSpec) -> Option<mpsc::Sender<Command>> {
         let mut map = match self.inner.sessions.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
         if let Some(tx) = map.get(&spec.session_id).filter(|tx| !tx.is_closed()) {
-            return tx.clone();
+            return Some(tx.clone());
+        }
+        if self
+            .inner
+            .finished
+            .lock()
+            .map_or(true, |f| f.contains(&spec.session_id))
+        {
+            return None;
         }
         let (tx, rx) = mpsc::channel(256);
         map.insert(spec.session_id, tx.clone());
@@ -175,7 +187,7 @@ impl LiveHub {
         let hub = self.clone();
         self.inner.metrics.live_sessions.inc();
         tokio::spawn(hub.run(spec.clone(), state, rx));
-        tx
+        Some(tx)
     }
 
     /// Connects a participant, starting the session task if needed.
@@ -192,6 +204,7 @@ impl LiveHub {
     ) -> Result<ParticipantState, HubError> {
         let (reply, answer) = oneshot::channel();
         self.sender_or_spawn(spec)
+            .ok_or(HubError::Gone)?
             .send(Command::Connect {
                 participant_id,
                 connection,
@@ -367,6 +380,11 @@ impl LiveHub {
             if state.is_ended() {
                 break;
             }
+        }
+        if state.is_ended()
+            && let Ok(mut finished) = self.inner.finished.lock()
+        {
+            finished.insert(session_id);
         }
         if let Ok(mut map) = self.inner.sessions.lock() {
             map.remove(&session_id);
