@@ -120,3 +120,73 @@ async fn a_family_visit_end_to_end() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(home.total(), before, "no media after the end");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_witness_loses_media_within_a_second() {
+    let s = start().await;
+    let court = facility(&s, "Court", "court", "demo").await;
+    let at = s.now() + Duration::minutes(5);
+    let hearing = s
+        .create(
+            &s.admin,
+            "/v1/hearings",
+            json!({"facility_id": court, "title": "Hearing", "starts_at": at, "ends_at": at + Duration::hours(1),
+                   "participants": [{"name": "Judge J", "role": "judge"}, {"name": "Witness W", "role": "witness"}]}),
+        )
+        .await;
+    let id = hearing["id"].as_i64().expect("id");
+    let witness_id = participant(&hearing, "witness");
+    let (mut bench_ws, welcome) = join(
+        &s,
+        id,
+        &token(&s, &s.admin, id, participant(&hearing, "judge")).await,
+    )
+    .await;
+    assert_eq!(welcome["state"], "admitted");
+    let (mut box_ws, welcome) = join(&s, id, &token(&s, &s.admin, id, witness_id).await).await;
+    assert_eq!(welcome["state"], "lobby");
+    let msg = json!({"type": "admit", "participant_id": witness_id});
+    bench_ws
+        .send(Message::Text(msg.to_string().into()))
+        .await
+        .expect("sent");
+    until(&mut box_ws, "admitted").await;
+
+    let mut bench = Client::new("bench", true, 1, 3000).await.expect("client");
+    let mut witness_box = Client::new("box", true, 1, 4000).await.expect("client");
+    negotiate(&mut bench_ws, &mut bench).await;
+    negotiate(&mut box_ws, &mut witness_box).await;
+    let (a, b) = tokio::join!(bench.send(0, 20), witness_box.send(0, 20));
+    a.expect("sent");
+    b.expect("sent");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(bench.got("box", "audio") > 0, "the court hears the witness");
+    assert!(
+        witness_box.got("bench", "audio") > 0,
+        "the witness hears the court"
+    );
+
+    let msg =
+        json!({"type": "remove", "participant_id": witness_id, "reason": "Testimony complete"});
+    bench_ws
+        .send(Message::Text(msg.to_string().into()))
+        .await
+        .expect("sent");
+    assert_eq!(until(&mut box_ws, "ended").await["reason"], "removed");
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (heard_by_bench, heard_by_box) = (bench.total(), witness_box.total());
+    let (a, b) = tokio::join!(bench.send(20, 20), witness_box.send(20, 20));
+    a.expect("sent");
+    b.expect("the removed client may keep sending");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        bench.total(),
+        heard_by_bench,
+        "nothing from the removed witness"
+    );
+    assert_eq!(
+        witness_box.total(),
+        heard_by_box,
+        "nothing to the removed witness"
+    );
+}
