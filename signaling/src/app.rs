@@ -203,14 +203,18 @@ impl AppState {
                 )?))
             }
         };
+        let live = LiveHub::new(
+            store.clone(),
+            clock.clone(),
+            metrics.clone(),
+            media.clone(),
+            tokens.clone(),
+        );
+        if let Some(events) = media.as_ref().and_then(|m| m.take_events()) {
+            forward_media_events(events, live.clone());
+        }
         let state = Self {
-            live: LiveHub::new(
-                store.clone(),
-                clock.clone(),
-                metrics.clone(),
-                media.clone(),
-                tokens.clone(),
-            ),
+            live,
             media,
             store,
             jurisdictions: Arc::new(config.jurisdictions.clone()),
@@ -258,6 +262,38 @@ impl AppState {
             ))
         })
     }
+}
+
+/// Hands the media server's events to the live sessions: a thread blocks on
+/// the SFU's channel and passes each event to a task on the runtime. Both end
+/// when the SFU stops.
+fn forward_media_events(
+    events: std::sync::mpsc::Receiver<parley_sfu::engine::SfuEvent>,
+    live: LiveHub,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let spawned = std::thread::Builder::new()
+        .name("sfu-events".into())
+        .spawn(move || {
+            while let Ok(event) = events.recv() {
+                if tx.send(event).is_err() {
+                    return;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the media event thread; no active-speaker events");
+        return;
+    }
+    tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            match event {
+                parley_sfu::engine::SfuEvent::ActiveSpeaker { room, member } => {
+                    live.active_speaker(room, member).await;
+                }
+            }
+        }
+    });
 }
 
 /// The whole HTTP surface.

@@ -55,6 +55,10 @@ pub struct Client {
     pub video: Option<Arc<TrackLocalStaticRTP>>,
     pub received: Received,
     pub video_codec: VideoCodec,
+    /// RFC 6464 level (0 loud … 127 silent, in -dBov) written on every audio
+    /// packet when set and negotiated.
+    pub audio_level_dbov: Option<u8>,
+    audio_sender: Option<Arc<dyn webrtc::rtp_transceiver::RtpSender>>,
     ssrc_base: u32,
     gathered: mpsc::UnboundedReceiver<()>,
     state: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
@@ -62,9 +66,7 @@ pub struct Client {
 
 fn media_engine() -> anyhow::Result<MediaEngine> {
     let mut me = MediaEngine::default();
-    me.register_codec(opus(), RtpCodecKind::Audio)?;
-    me.register_codec(vp8(), RtpCodecKind::Video)?;
-    me.register_codec(h264(), RtpCodecKind::Video)?;
+    parley_media::register(&mut me)?;
     Ok(me)
 }
 
@@ -173,11 +175,12 @@ impl Client {
             .await?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
         let (mut audio, mut video) = (None, None);
+        let mut audio_sender = None;
         let mut recv_only = receive_slots;
         if publishes {
             let a = local_track(name, RtpCodecKind::Audio, ssrc_base, video_codec);
             let v = local_track(name, RtpCodecKind::Video, ssrc_base + 1, video_codec);
-            pc.add_track(a.clone() as Arc<dyn TrackLocal>).await?;
+            audio_sender = Some(pc.add_track(a.clone() as Arc<dyn TrackLocal>).await?);
             pc.add_track(v.clone() as Arc<dyn TrackLocal>).await?;
             audio = Some(a);
             video = Some(v);
@@ -227,6 +230,8 @@ impl Client {
             received,
             ssrc_base,
             video_codec,
+            audio_level_dbov: None,
+            audio_sender,
             gathered,
             state,
         })
@@ -271,6 +276,10 @@ impl Client {
             anyhow::bail!("{} does not publish", self.name);
         };
         let (ssrc_a, ssrc_v) = (self.ssrc_base, self.ssrc_base + 1);
+        let level_id = match self.audio_level_dbov {
+            Some(_) => self.audio_level_id().await,
+            None => None,
+        };
         for i in first_seq..first_seq + packets {
             let video_pt = match self.video_codec {
                 VideoCodec::Vp8 => PT_VP8,
@@ -288,9 +297,14 @@ impl Client {
                 },
                 payload: payload_for(kind, &self.name, i, self.video_codec).into(),
             };
-            audio
-                .write_rtp(packet(ssrc_a, PT_OPUS, u32::from(i) * 960, "audio"))
-                .await?;
+            let mut audio_packet = packet(ssrc_a, PT_OPUS, u32::from(i) * 960, "audio");
+            if let (Some(level), Some(id)) = (self.audio_level_dbov, level_id) {
+                // V bit set (voice), then the level in -dBov.
+                audio_packet
+                    .header
+                    .set_extension(id, vec![0x80 | (level & 0x7f)].into())?;
+            }
+            audio.write_rtp(audio_packet).await?;
             video
                 .write_rtp(packet(ssrc_v, video_pt, u32::from(i) * 3000, "video"))
                 .await?;
@@ -309,6 +323,17 @@ impl Client {
                     .unwrap_or(0)
             })
             .unwrap_or(0)
+    }
+
+    /// The audio-level extension id negotiated on this client's audio.
+    async fn audio_level_id(&self) -> Option<u8> {
+        let params = self.audio_sender.as_ref()?.get_parameters().await.ok()?;
+        params
+            .rtp_parameters
+            .header_extensions
+            .iter()
+            .find(|e| e.uri == parley_media::AUDIO_LEVEL_URI)
+            .and_then(|e| u8::try_from(e.id).ok())
     }
 
     pub fn total(&self) -> u64 {

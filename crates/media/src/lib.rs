@@ -64,6 +64,24 @@ pub fn h264() -> RTCRtpCodecParameters {
     }
 }
 
+/// RFC 6464 client-to-mixer audio level: the publisher's loudness per audio
+/// packet, from which the SFU names the active speaker.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// Registers Parley's codecs and header extensions on a media engine.
+pub fn register(media: &mut MediaEngine) -> Result<(), Error> {
+    media.register_codec(opus(), RtpCodecKind::Audio)?;
+    media.register_codec(vp8(), RtpCodecKind::Video)?;
+    media.register_codec(h264(), RtpCodecKind::Video)?;
+    media.register_header_extension(
+        rtc::rtp_transceiver::rtp_sender::RTCRtpHeaderExtensionCapability {
+            uri: AUDIO_LEVEL_URI.to_owned(),
+        },
+        RtpCodecKind::Audio,
+        None,
+    )
+}
+
 /// Whether a codec (by MIME type) is H.264.
 pub fn is_h264(mime: &str) -> bool {
     mime.eq_ignore_ascii_case(MIME_TYPE_H264)
@@ -83,9 +101,7 @@ pub fn codec_for(kind: RtpCodecKind) -> RTCRtpCodecParameters {
 /// reports, TWCC) that also hands incoming RTCP to the forwarder.
 pub fn media_and_interceptors() -> Result<(MediaEngine, Registry), Error> {
     let mut media = MediaEngine::default();
-    media.register_codec(opus(), RtpCodecKind::Audio)?;
-    media.register_codec(vp8(), RtpCodecKind::Video)?;
-    media.register_codec(h264(), RtpCodecKind::Video)?;
+    register(&mut media)?;
     let registry = Registry::new().with(Slot::from(14_000), DeliverRtcp::default());
     let registry = register_default_interceptors(registry, &mut media)?;
     Ok((media, registry))

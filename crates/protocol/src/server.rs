@@ -91,6 +91,11 @@ pub enum ServerMessage {
     Answer {
         sdp: String,
     },
+    /// The participant now speaking (loudest for at least 1.5 s), from the
+    /// audio levels their client sends.
+    ActiveSpeaker {
+        participant_id: i64,
+    },
     /// The visible participants and their states, sent on every change.
     Roster {
         participants: Vec<LiveParticipant>,

@@ -3,7 +3,7 @@
 //! them from a blocking context.
 
 use super::load::{LatencyHistogram, LatencySnapshot, WorkerLoad, WorkerLoadSnapshot};
-use super::worker::{Command, Worker};
+use super::worker::{Command, Worker, WorkerSetup};
 use crate::room::{MemberId, MemberKind, RoomError, RoomPolicy};
 use chrono::{DateTime, Utc};
 use parley_grants::{GrantError, JoinTokens};
@@ -64,6 +64,14 @@ pub enum SfuError {
         token: &'static str,
         room_is: &'static str,
     },
+}
+
+/// Something the media plane tells the control plane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SfuEvent {
+    /// The loudest participant of a room changed (RFC 6464 levels, held at
+    /// least 1.5 s so it does not flap).
+    ActiveSpeaker { room: RoomId, member: MemberId },
 }
 
 /// A participant's request to join a room's media. Who they are and what
@@ -163,6 +171,7 @@ pub struct Sfu {
     workers: Mutex<Vec<WorkerHandle>>,
     placement: Mutex<HashMap<RoomId, usize>>,
     counters: Arc<Counters>,
+    events: Mutex<Option<mpsc::Receiver<SfuEvent>>>,
 }
 
 impl Sfu {
@@ -178,6 +187,7 @@ impl Sfu {
             ..Counters::default()
         });
         let mut workers = Vec::with_capacity(n);
+        let (events_tx, events_rx) = mpsc::channel();
         for i in 0..n {
             let port = match config.listen.port() {
                 0 => 0,
@@ -212,15 +222,16 @@ impl Sfu {
                 local.port(),
             );
             let (tx, rx) = mpsc::channel();
-            let worker = Worker::new(
-                i,
+            let worker = Worker::new(WorkerSetup {
+                index: i,
                 socket,
                 local,
                 advertised,
-                waker_addr,
-                rx,
-                counters.clone(),
-            );
+                waker: waker_addr,
+                commands: rx,
+                counters: counters.clone(),
+                events: events_tx.clone(),
+            });
             let thread = std::thread::Builder::new()
                 .name(format!("sfu-worker-{i}"))
                 .spawn(move || worker.run())
@@ -239,7 +250,14 @@ impl Sfu {
             workers: Mutex::new(workers),
             placement: Mutex::new(HashMap::new()),
             counters,
+            events: Mutex::new(Some(events_rx)),
         })
+    }
+
+    /// The stream of events for the control plane; `None` once taken. It
+    /// ends when the SFU stops.
+    pub fn take_events(&self) -> Option<mpsc::Receiver<SfuEvent>> {
+        self.events.lock().ok()?.take()
     }
 
     /// The workers' UDP addresses.

@@ -28,6 +28,8 @@ pub struct Inbound {
     pub kind: RtpCodecKind,
     /// Whether the publisher sends H.264 (else VP8 or Opus).
     pub h264: bool,
+    /// The RFC 6464 audio-level extension id on this leg, if negotiated.
+    pub audio_level_id: Option<u8>,
     pub receiver: RTCRtpReceiverId,
     pub ssrc: u32,
 }

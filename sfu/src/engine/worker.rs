@@ -3,9 +3,10 @@
 //! writes datagrams. The clock is read once per turn and handed to every
 //! peer connection.
 
-use super::handle::{Counters, JoinAnswer, RoomId, SfuError, VerifiedJoin};
+use super::handle::{Counters, JoinAnswer, RoomId, SfuError, SfuEvent, VerifiedJoin};
 use super::peer::Peer;
 use crate::demux::Demux;
+use crate::media::audio_level::{self, ActiveSpeaker};
 use crate::media::keyframe_requests::KeyframeRequests;
 use crate::media::{h264, vp8};
 use crate::room::{MediaKind, MemberId, Room, RoomPolicy};
@@ -64,6 +65,9 @@ type PeerKey = u64;
 struct RoomState {
     room: Room,
     peers: HashMap<MemberId, PeerKey>,
+    speakers: ActiveSpeaker<MemberId>,
+    /// The active speaker last announced to the control plane.
+    announced: Option<MemberId>,
 }
 
 /// A packet to forward: from `publisher` in `room`.
@@ -77,6 +81,20 @@ struct Forward {
     packet: rtc::rtp::Packet,
 }
 
+/// What a worker is started with.
+pub struct WorkerSetup {
+    pub index: usize,
+    pub socket: UdpSocket,
+    pub local: SocketAddr,
+    /// Address put in ICE candidates.
+    pub advertised: SocketAddr,
+    /// Source address of the handle's wake-up datagrams.
+    pub waker: SocketAddr,
+    pub commands: mpsc::Receiver<Command>,
+    pub counters: Arc<Counters>,
+    pub events: mpsc::Sender<SfuEvent>,
+}
+
 pub struct Worker {
     index: usize,
     socket: UdpSocket,
@@ -85,6 +103,7 @@ pub struct Worker {
     waker: SocketAddr,
     commands: mpsc::Receiver<Command>,
     counters: Arc<Counters>,
+    events: mpsc::Sender<SfuEvent>,
     demux: Demux<PeerKey>,
     peers: HashMap<PeerKey, Peer>,
     rooms: HashMap<RoomId, RoomState>,
@@ -108,15 +127,17 @@ fn media_kind(kind: RtpCodecKind) -> MediaKind {
 }
 
 impl Worker {
-    pub fn new(
-        index: usize,
-        socket: UdpSocket,
-        local: SocketAddr,
-        advertised: SocketAddr,
-        waker: SocketAddr,
-        commands: mpsc::Receiver<Command>,
-        counters: Arc<Counters>,
-    ) -> Self {
+    pub fn new(setup: WorkerSetup) -> Self {
+        let WorkerSetup {
+            index,
+            socket,
+            local,
+            advertised,
+            waker,
+            commands,
+            counters,
+            events,
+        } = setup;
         Self {
             index,
             socket,
@@ -125,6 +146,7 @@ impl Worker {
             waker,
             commands,
             counters,
+            events,
             demux: Demux::default(),
             peers: HashMap::new(),
             rooms: HashMap::new(),
@@ -184,6 +206,8 @@ impl Worker {
                             slot.insert(RoomState {
                                 room: Room::open(policy),
                                 peers: HashMap::new(),
+                                speakers: ActiveSpeaker::default(),
+                                announced: None,
                             });
                             Ok(())
                         }
@@ -287,6 +311,12 @@ impl Worker {
 
     fn remove(&mut self, room: RoomId, member: MemberId, now: Instant) -> Result<(), SfuError> {
         self.keyframes.remove(&(room, member));
+        if let Some(state) = self.rooms.get_mut(&room) {
+            state.speakers.remove(&member);
+            if state.announced == Some(member) {
+                state.announced = None;
+            }
+        }
         let state = self
             .rooms
             .get_mut(&room)
@@ -379,6 +409,7 @@ impl Worker {
         let mut forwards = Vec::new();
         let mut keyframe_requests: Vec<(RoomId, MemberId)> = Vec::new();
         let mut dead: Vec<(RoomId, MemberId)> = Vec::new();
+        let mut levels: Vec<(RoomId, MemberId, audio_level::AudioLevel)> = Vec::new();
         for peer in self.peers.values_mut() {
             while let Some(event) = peer.pc.poll_event() {
                 match event {
@@ -392,22 +423,30 @@ impl Worker {
                         }
                     }
                     RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
-                        let (kind, h264) = peer
+                        let (kind, h264, audio_level_id) = peer
                             .pc
                             .rtp_receiver(init.receiver_id)
-                            .map(|r| {
+                            .map(|mut r| {
+                                let level_id = r
+                                    .get_parameters()
+                                    .rtp_parameters
+                                    .header_extensions
+                                    .iter()
+                                    .find(|e| e.uri == parley_media::AUDIO_LEVEL_URI)
+                                    .and_then(|e| u8::try_from(e.id).ok());
                                 let track = r.track();
                                 let h264 = track
                                     .codec(init.ssrc)
                                     .is_some_and(|c| parley_media::is_h264(&c.mime_type));
-                                (track.kind(), h264)
+                                (track.kind(), h264, level_id)
                             })
-                            .unwrap_or((RtpCodecKind::Unspecified, false));
+                            .unwrap_or((RtpCodecKind::Unspecified, false, None));
                         peer.inbound.insert(
                             init.track_id,
                             super::peer::Inbound {
                                 kind,
                                 h264,
+                                audio_level_id,
                                 receiver: init.receiver_id,
                                 ssrc: init.ssrc,
                             },
@@ -430,6 +469,13 @@ impl Worker {
                         let Some(inbound) = peer.inbound.get(&track_id).copied() else {
                             continue;
                         };
+                        if let Some(level) = inbound
+                            .audio_level_id
+                            .and_then(|id| packet.header.get_extension(id))
+                            .and_then(|data| audio_level::parse(&data).ok())
+                        {
+                            levels.push((peer.room, peer.member, level));
+                        }
                         forwards.push(Forward {
                             received,
                             room: peer.room,
@@ -484,6 +530,25 @@ impl Worker {
         }
         for (room, source) in self.keyframes.take_due(now_us) {
             self.request_keyframe(room, source, now);
+        }
+        for (room, member, level) in levels {
+            if let Some(state) = self.rooms.get_mut(&room) {
+                state
+                    .speakers
+                    .on_level(member, level.level_dbov, level.voice_activity, now_us);
+            }
+        }
+        for (room, state) in &mut self.rooms {
+            let speaker = state.speakers.active_speaker(now_us);
+            if speaker.is_some() && speaker != state.announced {
+                state.announced = speaker;
+                if let Some(member) = speaker {
+                    let _ = self.events.send(SfuEvent::ActiveSpeaker {
+                        room: *room,
+                        member,
+                    });
+                }
+            }
         }
         // ICE or DTLS failed, or the peer closed: free its slot everywhere.
         for (room, member) in dead {

@@ -57,6 +57,9 @@ enum Command {
         participant_id: i64,
         connection: ConnectionId,
     },
+    Speaker {
+        participant_id: i64,
+    },
     End {
         actor: String,
         reason: String,
@@ -256,6 +259,13 @@ impl LiveHub {
         }
     }
 
+    /// The media server named the active speaker of a session.
+    pub async fn active_speaker(&self, session_id: i64, participant_id: i64) {
+        if let Some(tx) = self.sender(session_id) {
+            let _ = tx.send(Command::Speaker { participant_id }).await;
+        }
+    }
+
     /// Ends a session on staff's order. With a live task the participants
     /// are told and disconnected; without one the store is updated directly.
     /// Either way the audit entry is written first.
@@ -410,7 +420,7 @@ impl LiveHub {
                 Command::End { reply, .. } => {
                     let _ = reply.send(true);
                 }
-                Command::Disconnect { .. } => {}
+                Command::Disconnect { .. } | Command::Speaker { .. } => {}
             }
         }
     }
@@ -514,6 +524,10 @@ impl LiveHub {
                     let effects = state.disconnect(participant_id);
                     self.apply(task, effects).await;
                 }
+            }
+            Command::Speaker { participant_id } => {
+                let effects = state.active_speaker(participant_id);
+                self.apply(task, effects).await;
             }
             Command::End {
                 actor,

@@ -304,6 +304,17 @@ impl LiveSession {
         }
     }
 
+    /// The media server names the active speaker: everyone connected is
+    /// told, if the speaker is a visible participant of this session.
+    pub fn active_speaker(&self, participant_id: i64) -> Vec<Effect> {
+        match self.members.get(&participant_id) {
+            Some(m) if m.connected && !m.hidden && m.state == ParticipantState::Admitted => {
+                self.to_all(&ServerMessage::ActiveSpeaker { participant_id })
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The participant's socket closed or they left.
     pub fn disconnect(&mut self, participant_id: i64) -> Vec<Effect> {
         match self.members.get_mut(&participant_id) {

@@ -190,3 +190,41 @@ async fn a_removed_witness_loses_media_within_a_second() {
         "nothing to the removed witness"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everyone_is_told_who_is_speaking() {
+    let s = start().await;
+    let p = prison(&s, "demo", 1).await;
+    let at = s.now() + Duration::minutes(1);
+    let booking = s
+        .create(
+            &s.admin,
+            "/v1/bookings",
+            visit("social_visit", &p, at, 10, &p.contacts),
+        )
+        .await;
+    let id = booking["id"].as_i64().expect("id");
+    s.clock.advance(Duration::minutes(1));
+    let detainee = participant(&booking, "detainee");
+    let (mut cell_ws, _) = join(&s, id, &token(&s, &s.admin, id, detainee).await).await;
+    let (mut home_ws, _) = join(
+        &s,
+        id,
+        &token(&s, &s.admin, id, participant(&booking, "visitor")).await,
+    )
+    .await;
+    let mut cell = Client::new("cell", true, 1, 5000).await.expect("client");
+    let mut home = Client::new("home", true, 1, 6000).await.expect("client");
+    negotiate(&mut cell_ws, &mut cell).await;
+    negotiate(&mut home_ws, &mut home).await;
+    // The detainee talks (-10 dBov); the family is silent (-110 dBov).
+    cell.audio_level_dbov = Some(10);
+    home.audio_level_dbov = Some(110);
+    let (a, b) = tokio::join!(cell.send(0, 50), home.send(0, 50));
+    a.expect("sent");
+    b.expect("sent");
+    for ws in [&mut home_ws, &mut cell_ws] {
+        let speaker = until(ws, "active_speaker").await;
+        assert_eq!(speaker["participant_id"], detainee, "{speaker}");
+    }
+}
