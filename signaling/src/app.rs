@@ -291,6 +291,9 @@ fn forward_media_events(
                 parley_sfu::engine::SfuEvent::ActiveSpeaker { room, member } => {
                     live.active_speaker(room, member).await;
                 }
+                parley_sfu::engine::SfuEvent::MediaLost { room, member } => {
+                    live.media_lost(room, member).await;
+                }
             }
         }
     });

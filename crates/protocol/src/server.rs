@@ -96,6 +96,11 @@ pub enum ServerMessage {
     ActiveSpeaker {
         participant_id: i64,
     },
+    /// This participant's media connection to the SFU failed or closed;
+    /// send a new `offer` to restore it (the session goes on).
+    MediaLost {
+        message: String,
+    },
     /// The visible participants and their states, sent on every change.
     Roster {
         participants: Vec<LiveParticipant>,

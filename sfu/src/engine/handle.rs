@@ -72,6 +72,8 @@ pub enum SfuEvent {
     /// The loudest participant of a room changed (RFC 6464 levels, held at
     /// least 1.5 s so it does not flap).
     ActiveSpeaker { room: RoomId, member: MemberId },
+    /// A member's peer connection failed or closed; the SFU dropped it.
+    MediaLost { room: RoomId, member: MemberId },
 }
 
 /// A participant's request to join a room's media. Who they are and what

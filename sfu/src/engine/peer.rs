@@ -17,10 +17,16 @@ use rtc::rtp_transceiver::rtp_sender::{
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Most receive slots one peer may ask for.
 pub const MAX_RECEIVE_SLOTS: usize = 32;
+
+/// No ICE traffic for this long: the connection counts as disconnected.
+pub const ICE_DISCONNECTED_AFTER: Duration = Duration::from_secs(4);
+/// Disconnected for this much longer: failed, the peer is dropped and the
+/// participant asked to offer again (about 10 s after the last packet).
+pub const ICE_FAILED_AFTER: Duration = Duration::from_secs(6);
 
 /// A track this peer publishes.
 #[derive(Debug, Clone, Copy)]
@@ -108,6 +114,7 @@ impl Peer {
         let setting = SettingEngineBuilder::new()
             .with_lite(true)
             .with_ice_credentials(ufrag.clone(), random_token(32))
+            .with_ice_timeouts(Some(ICE_DISCONNECTED_AFTER), Some(ICE_FAILED_AFTER), None)
             .with_srtp_protection_profiles(vec![
                 rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
                 rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,

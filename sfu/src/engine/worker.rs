@@ -305,6 +305,15 @@ impl Worker {
         })
     }
 
+    /// A peer's connection is gone (ICE or DTLS failed, closed, timers
+    /// failing): free its slots and tell the control plane, which asks the
+    /// participant to offer again.
+    fn lose(&mut self, room: RoomId, member: MemberId, now: Instant) {
+        if self.remove(room, member, now).is_ok() {
+            let _ = self.events.send(SfuEvent::MediaLost { room, member });
+        }
+    }
+
     fn micros(&self, now: Instant) -> u64 {
         u64::try_from(now.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX)
     }
@@ -399,7 +408,7 @@ impl Worker {
             }
         }
         for (room, member) in failed {
-            let _ = self.remove(room, member, now);
+            self.lose(room, member, now);
         }
     }
 
@@ -552,7 +561,7 @@ impl Worker {
         }
         // ICE or DTLS failed, or the peer closed: free its slot everywhere.
         for (room, member) in dead {
-            let _ = self.remove(room, member, now);
+            self.lose(room, member, now);
         }
     }
 

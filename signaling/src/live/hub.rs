@@ -60,6 +60,9 @@ enum Command {
     Speaker {
         participant_id: i64,
     },
+    MediaLost {
+        participant_id: i64,
+    },
     End {
         actor: String,
         reason: String,
@@ -266,6 +269,13 @@ impl LiveHub {
         }
     }
 
+    /// The media server dropped a participant's connection.
+    pub async fn media_lost(&self, session_id: i64, participant_id: i64) {
+        if let Some(tx) = self.sender(session_id) {
+            let _ = tx.send(Command::MediaLost { participant_id }).await;
+        }
+    }
+
     /// Ends a session on staff's order. With a live task the participants
     /// are told and disconnected; without one the store is updated directly.
     /// Either way the audit entry is written first.
@@ -420,7 +430,9 @@ impl LiveHub {
                 Command::End { reply, .. } => {
                     let _ = reply.send(true);
                 }
-                Command::Disconnect { .. } | Command::Speaker { .. } => {}
+                Command::Disconnect { .. }
+                | Command::Speaker { .. }
+                | Command::MediaLost { .. } => {}
             }
         }
     }
@@ -527,6 +539,10 @@ impl LiveHub {
             }
             Command::Speaker { participant_id } => {
                 let effects = state.active_speaker(participant_id);
+                self.apply(task, effects).await;
+            }
+            Command::MediaLost { participant_id } => {
+                let effects = state.media_lost(participant_id);
                 self.apply(task, effects).await;
             }
             Command::End {

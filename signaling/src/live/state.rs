@@ -315,6 +315,20 @@ impl LiveSession {
         }
     }
 
+    /// The media server dropped a participant's connection: they are asked
+    /// to offer again.
+    pub fn media_lost(&self, participant_id: i64) -> Vec<Effect> {
+        match self.members.get(&participant_id) {
+            Some(m) if m.connected => vec![Effect::Send(
+                participant_id,
+                ServerMessage::MediaLost {
+                    message: "your media connection was lost; reconnecting".into(),
+                },
+            )],
+            _ => Vec::new(),
+        }
+    }
+
     /// The participant's socket closed or they left.
     pub fn disconnect(&mut self, participant_id: i64) -> Vec<Effect> {
         match self.members.get_mut(&participant_id) {

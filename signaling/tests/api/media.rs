@@ -228,3 +228,59 @@ async fn everyone_is_told_who_is_speaking() {
         assert_eq!(speaker["participant_id"], detainee, "{speaker}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_media_connection_is_reported_and_restored_by_a_new_offer() {
+    let s = start().await;
+    let p = prison(&s, "demo", 1).await;
+    let at = s.now() + Duration::minutes(1);
+    let booking = s
+        .create(
+            &s.admin,
+            "/v1/bookings",
+            visit("social_visit", &p, at, 10, &p.contacts),
+        )
+        .await;
+    let id = booking["id"].as_i64().expect("id");
+    s.clock.advance(Duration::minutes(1));
+    let (mut cell_ws, _) = join(
+        &s,
+        id,
+        &token(&s, &s.admin, id, participant(&booking, "detainee")).await,
+    )
+    .await;
+    let (mut home_ws, _) = join(
+        &s,
+        id,
+        &token(&s, &s.admin, id, participant(&booking, "visitor")).await,
+    )
+    .await;
+    let mut cell = Client::new("cell", true, 1, 7000).await.expect("client");
+    let mut home = Client::new("home", true, 1, 8000).await.expect("client");
+    negotiate(&mut cell_ws, &mut cell).await;
+    negotiate(&mut home_ws, &mut home).await;
+    // The family's browser drops its connection (tab crash, network change).
+    home.pc.close().await.expect("closed");
+    // The SFU notices within about 10 s (ICE disconnected, then failed).
+    let lost = loop {
+        match next_within(&mut home_ws, std::time::Duration::from_secs(25)).await {
+            Some(m) if m["type"] == "media_lost" => break m,
+            Some(_) => continue,
+            None => panic!("socket closed before media_lost"),
+        }
+    };
+    assert!(
+        lost["message"].as_str().unwrap_or("").contains("lost"),
+        "{lost}"
+    );
+    // A new connection and offer on the same socket restores media.
+    let mut again = Client::new("home", true, 1, 9000).await.expect("client");
+    negotiate(&mut home_ws, &mut again).await;
+    cell.send(0, 30).await.expect("sent");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(
+        again.got("cell", "video") >= 27,
+        "{}",
+        again.got("cell", "video")
+    );
+}

@@ -25,10 +25,15 @@ pub async fn send(ws: &mut Ws, v: Value) {
 
 /// The next JSON message, or `None` when the socket closed. Fails after 10 s.
 pub async fn next(ws: &mut Ws) -> Option<Value> {
+    next_within(ws, std::time::Duration::from_secs(10)).await
+}
+
+/// The next JSON message within `limit`, or `None` when the socket closed.
+pub async fn next_within(ws: &mut Ws, limit: std::time::Duration) -> Option<Value> {
     loop {
-        let m = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+        let m = tokio::time::timeout(limit, ws.next())
             .await
-            .expect("a message within 10 s");
+            .unwrap_or_else(|_| panic!("no message within {limit:?}"));
         match m {
             Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).expect("json")),
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
