@@ -244,15 +244,17 @@ impl Room {
     /// Everyone who receives `publisher`'s `media`: every other member, or
     /// nobody when the publisher may not publish it (unknown, receive-only,
     /// muted) or the room is closed.
-    pub fn receivers_of(&self, publisher: MemberId, media: MediaKind) -> Vec<MemberId> {
-        if self.closed || !self.may_publish(publisher, media) {
-            return Vec::new();
-        }
+    /// Borrowing, not allocating: this runs for every forwarded packet.
+    pub fn receivers_of(
+        &self,
+        publisher: MemberId,
+        media: MediaKind,
+    ) -> impl Iterator<Item = MemberId> + '_ {
+        let open = !self.closed && self.may_publish(publisher, media);
         self.members
             .keys()
             .copied()
-            .filter(|id| *id != publisher)
-            .collect()
+            .filter(move |id| open && *id != publisher)
     }
 }
 

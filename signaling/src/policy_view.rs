@@ -3,7 +3,7 @@
 
 use crate::model::Session;
 use chrono::{DateTime, Utc};
-use parley_policy::{Decision, Jurisdiction, Participant, RecordingDecision, SessionKind, decide};
+use parley_policy::{Decision, Jurisdiction, Participant, RecordingDecision, decide};
 use parley_protocol::RecordingNotice;
 use parley_sfu::room::RoomPolicy;
 
@@ -36,9 +36,9 @@ pub fn notice(decision: &Decision) -> RecordingNotice {
 
 /// The media room's flags. Recording stays off until the recorder and its
 /// announcement exist; the SFU corrects a privileged room whatever it is told.
-pub fn room_policy(kind: SessionKind, decision: &Decision) -> RoomPolicy {
+pub fn room_policy(decision: &Decision) -> RoomPolicy {
     RoomPolicy {
-        privileged: kind.is_privileged(),
+        privileged: decision.kind.is_privileged(),
         recorded: false,
         monitoring_allowed: decision.monitoring,
     }

@@ -30,6 +30,8 @@ use std::time::{Duration, Instant};
 const MAX_DATAGRAM: usize = 2048;
 /// Longest the loop sleeps when no timer is due (commands wake it sooner).
 const IDLE_WAIT: Duration = Duration::from_millis(50);
+/// How often rooms' active speakers are re-evaluated.
+const SPEAKER_CHECK_EVERY: Duration = Duration::from_millis(100);
 /// Shortest socket wait: a timer stuck in the past costs at most 1000 turns
 /// a second, never a spin.
 const MIN_WAIT: Duration = Duration::from_millis(1);
@@ -116,6 +118,7 @@ pub struct Worker {
     /// histogram once they are sent.
     written: Vec<Instant>,
     last_load_report: Instant,
+    last_speaker_check: Instant,
 }
 
 fn media_kind(kind: RtpCodecKind) -> MediaKind {
@@ -155,6 +158,7 @@ impl Worker {
             epoch: Instant::now(),
             written: Vec::new(),
             last_load_report: Instant::now(),
+            last_speaker_check: Instant::now(),
         }
     }
 
@@ -547,6 +551,20 @@ impl Worker {
                     .on_level(member, level.level_dbov, level.voice_activity, now_us);
             }
         }
+        // Speakers change on a 1.5 s hold: deciding ten times a second is
+        // plenty, not once per loop turn.
+        if now.saturating_duration_since(self.last_speaker_check) >= SPEAKER_CHECK_EVERY {
+            self.last_speaker_check = now;
+            self.announce_speakers(now_us);
+        }
+        // ICE or DTLS failed, or the peer closed: free its slot everywhere.
+        for (room, member) in dead {
+            self.lose(room, member, now);
+        }
+    }
+
+    /// Tells the control plane about rooms whose active speaker changed.
+    fn announce_speakers(&mut self, now_us: u64) {
         for (room, state) in &mut self.rooms {
             let speaker = state.speakers.active_speaker(now_us);
             if speaker.is_some() && speaker != state.announced {
@@ -558,10 +576,6 @@ impl Worker {
                     });
                 }
             }
-        }
-        // ICE or DTLS failed, or the peer closed: free its slot everywhere.
-        for (room, member) in dead {
-            self.lose(room, member, now);
         }
     }
 

@@ -319,14 +319,28 @@ impl LiveHub {
             .session(session_id)
             .rules([RuleId::of(jurisdiction, rule)])
             .details(serde_json::json!({"message": reason}));
+        self.close_in_store(&record, session_id, status, reason, self.inner.clock.now())
+            .await
+    }
+
+    /// Writes the audit entry and the session's final status in one
+    /// transaction: the session is closed if and only if it was logged.
+    async fn close_in_store(
+        &self,
+        record: &AuditRecord,
+        session_id: i64,
+        status: SessionStatus,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
         let mut w = self.inner.store.write().await?;
-        audit::append(&mut w.tx, &record, self.inner.clock.now()).await?;
+        audit::append(&mut w.tx, record, at).await?;
         sessions::set_status(&mut w.tx, session_id, status, Some(reason)).await?;
         w.commit().await?;
         self.inner
             .metrics
             .audit_entries
-            .with_label_values(&[action])
+            .with_label_values(&[record.action.as_str()])
             .inc();
         Ok(())
     }
@@ -343,28 +357,19 @@ impl LiveHub {
             }
         };
         for id in ids {
-            let result = async {
-                let mut w = self.inner.store.write().await?;
-                let record = AuditRecord::new("system", "session.terminate", "ScheduledEnd")
-                    .session(id)
-                    .rules([RuleId::core("session/scheduled-end-passed-while-down")])
-                    .details(serde_json::json!({"message": "the scheduled end passed while the service was stopped"}));
-                audit::append(&mut w.tx, &record, now).await?;
-                self.inner
-                    .metrics
-                    .audit_entries
-                    .with_label_values(&[record.action.as_str()])
-                    .inc();
-                sessions::set_status(
-                    &mut w.tx,
+            let record = AuditRecord::new("system", "session.terminate", "ScheduledEnd")
+                .session(id)
+                .rules([RuleId::core("session/scheduled-end-passed-while-down")])
+                .details(serde_json::json!({"message": "the scheduled end passed while the service was stopped"}));
+            let result = self
+                .close_in_store(
+                    &record,
                     id,
                     SessionStatus::Ended,
-                    Some("The scheduled time for this session is over."),
+                    "The scheduled time for this session is over.",
+                    now,
                 )
-                .await?;
-                w.commit().await
-            }
-            .await;
+                .await;
             if let Err(e) = result {
                 tracing::error!(session = id, error = %e, "cannot close overdue session");
             }

@@ -179,7 +179,7 @@ async fn authorize(
         jurisdiction: Arc::new(jurisdiction),
         starts_at: session.starts_at,
         ends_at: session.ends_at,
-        policy: policy_view::room_policy(session.kind, &decision),
+        policy: policy_view::room_policy(&decision),
     };
     let slots = receive_slots(&session, participant_id);
     Ok(Joined {

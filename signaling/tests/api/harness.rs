@@ -234,6 +234,18 @@ pub async fn facility(s: &Server, name: &str, kind: &str, jurisdiction: &str) ->
         .expect("id")
 }
 
+/// A one-hour hearing at `court` starting at `at`, with `participants`
+/// (a JSON array of `{name, role}`); the created session.
+pub async fn hearing(s: &Server, court: i64, at: DateTime<Utc>, participants: Value) -> Value {
+    s.create(
+        &s.admin,
+        "/v1/hearings",
+        json!({"facility_id": court, "title": "Hearing", "starts_at": at,
+               "ends_at": at + Duration::hours(1), "participants": participants}),
+    )
+    .await
+}
+
 pub async fn new_detainee(s: &Server, facility: i64, number: &str) -> i64 {
     s.create(
         &s.admin,

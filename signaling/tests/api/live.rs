@@ -171,17 +171,16 @@ async fn a_judge_admits_from_the_lobby_and_removes() {
     let s = start().await;
     let court = facility(&s, "Court", "court", "demo").await;
     let at = s.now() + Duration::minutes(5);
-    let hearing = s
-        .create(
-            &s.admin,
-            "/v1/hearings",
-            json!({"facility_id": court, "title": "Hearing", "starts_at": at, "ends_at": at + Duration::hours(1),
-                   "participants": [
+    let hearing = hearing(
+        &s,
+        court,
+        at,
+        json!([
                        {"name": "Judge J", "role": "judge"},
                        {"name": "Witness W", "role": "witness"},
-                       {"name": "Observer O", "role": "observer"}]}),
-        )
-        .await;
+                       {"name": "Observer O", "role": "observer"}]),
+    )
+    .await;
     let id = hearing["id"].as_i64().expect("id");
     let clerk = s.user("clerk", None, None).await;
     let (mut judge, welcome) = join(
@@ -281,12 +280,7 @@ async fn an_officer_monitors_and_ends_a_social_visit_with_a_reason() {
         .await;
     let id = booking["id"].as_i64().expect("id");
     s.clock.advance(at - s.now() + Duration::minutes(1));
-    let (mut family, welcome) = join(
-        &s,
-        id,
-        &token(&s, &s.admin, id, participant(&booking, "visitor")).await,
-    )
-    .await;
+    let (mut family, welcome) = join_as(&s, &booking, "visitor").await;
     assert_eq!(welcome["state"], "admitted");
     assert_eq!(welcome["notice"]["monitored"], true);
     let officer = s.user("officer", Some(p.facility), None).await;
@@ -334,12 +328,7 @@ async fn cancelling_a_visit_tells_the_waiting_family() {
         )
         .await;
     let id = booking["id"].as_i64().expect("id");
-    let (mut family, welcome) = join(
-        &s,
-        id,
-        &token(&s, &s.admin, id, participant(&booking, "visitor")).await,
-    )
-    .await;
+    let (mut family, welcome) = join_as(&s, &booking, "visitor").await;
     assert_eq!(welcome["state"], "lobby");
     let c = s
         .post(
@@ -364,22 +353,16 @@ async fn a_removed_participant_gets_no_new_token() {
     let s = start().await;
     let court = facility(&s, "Court", "court", "demo").await;
     let at = s.now() + Duration::minutes(1);
-    let hearing = s
-        .create(
-            &s.admin,
-            "/v1/hearings",
-            json!({"facility_id": court, "title": "Hearing", "starts_at": at, "ends_at": at + Duration::hours(1),
-                   "participants": [{"name": "Judge J", "role": "judge"}, {"name": "Observer O", "role": "observer"}]}),
-        )
-        .await;
-    let id = hearing["id"].as_i64().expect("id");
-    let observer = participant(&hearing, "observer");
-    let (mut judge, _) = join(
+    let hearing = hearing(
         &s,
-        id,
-        &token(&s, &s.admin, id, participant(&hearing, "judge")).await,
+        court,
+        at,
+        json!([{"name": "Judge J", "role": "judge"}, {"name": "Observer O", "role": "observer"}]),
     )
     .await;
+    let id = hearing["id"].as_i64().expect("id");
+    let observer = participant(&hearing, "observer");
+    let (mut judge, _) = join_as(&s, &hearing, "judge").await;
     let (mut gallery, _) = join(&s, id, &token(&s, &s.admin, id, observer).await).await;
     send(
         &mut judge,

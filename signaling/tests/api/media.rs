@@ -7,8 +7,23 @@ use crate::ws::*;
 use chrono::Duration;
 use futures_util::SinkExt;
 use parley_client::Client;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+
+/// A 10-minute demo visit that has just started; the booking.
+async fn visit_under_way(s: &Server) -> Value {
+    let p = prison(s, "demo", 1).await;
+    let at = s.now() + Duration::minutes(1);
+    let booking = s
+        .create(
+            &s.admin,
+            "/v1/bookings",
+            visit("social_visit", &p, at, 10, &p.contacts),
+        )
+        .await;
+    s.clock.advance(Duration::minutes(1));
+    booking
+}
 
 async fn negotiate(ws: &mut Ws, client: &mut Client) {
     let offer = client.offer().await.expect("offer");
@@ -35,20 +50,9 @@ async fn a_family_visit_end_to_end() {
             visit("social_visit", &p, at, 10, &p.contacts),
         )
         .await;
-    let id = booking["id"].as_i64().expect("id");
-    let (mut cell_ws, welcome) = join(
-        &s,
-        id,
-        &token(&s, &s.admin, id, participant(&booking, "detainee")).await,
-    )
-    .await;
+    let (mut cell_ws, welcome) = join_as(&s, &booking, "detainee").await;
     assert_eq!(welcome["receive_slots"], 1);
-    let (mut home_ws, _) = join(
-        &s,
-        id,
-        &token(&s, &s.admin, id, participant(&booking, "visitor")).await,
-    )
-    .await;
+    let (mut home_ws, _) = join_as(&s, &booking, "visitor").await;
 
     // No media before the visit starts.
     let mut early = Client::new("early", true, 1, 500).await.expect("client");
@@ -126,22 +130,16 @@ async fn a_removed_witness_loses_media_within_a_second() {
     let s = start().await;
     let court = facility(&s, "Court", "court", "demo").await;
     let at = s.now() + Duration::minutes(5);
-    let hearing = s
-        .create(
-            &s.admin,
-            "/v1/hearings",
-            json!({"facility_id": court, "title": "Hearing", "starts_at": at, "ends_at": at + Duration::hours(1),
-                   "participants": [{"name": "Judge J", "role": "judge"}, {"name": "Witness W", "role": "witness"}]}),
-        )
-        .await;
-    let id = hearing["id"].as_i64().expect("id");
-    let witness_id = participant(&hearing, "witness");
-    let (mut bench_ws, welcome) = join(
+    let hearing = hearing(
         &s,
-        id,
-        &token(&s, &s.admin, id, participant(&hearing, "judge")).await,
+        court,
+        at,
+        json!([{"name": "Judge J", "role": "judge"}, {"name": "Witness W", "role": "witness"}]),
     )
     .await;
+    let id = hearing["id"].as_i64().expect("id");
+    let witness_id = participant(&hearing, "witness");
+    let (mut bench_ws, welcome) = join_as(&s, &hearing, "judge").await;
     assert_eq!(welcome["state"], "admitted");
     let (mut box_ws, welcome) = join(&s, id, &token(&s, &s.admin, id, witness_id).await).await;
     assert_eq!(welcome["state"], "lobby");
@@ -194,25 +192,10 @@ async fn a_removed_witness_loses_media_within_a_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everyone_is_told_who_is_speaking() {
     let s = start().await;
-    let p = prison(&s, "demo", 1).await;
-    let at = s.now() + Duration::minutes(1);
-    let booking = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, at, 10, &p.contacts),
-        )
-        .await;
-    let id = booking["id"].as_i64().expect("id");
-    s.clock.advance(Duration::minutes(1));
+    let booking = visit_under_way(&s).await;
     let detainee = participant(&booking, "detainee");
-    let (mut cell_ws, _) = join(&s, id, &token(&s, &s.admin, id, detainee).await).await;
-    let (mut home_ws, _) = join(
-        &s,
-        id,
-        &token(&s, &s.admin, id, participant(&booking, "visitor")).await,
-    )
-    .await;
+    let (mut cell_ws, _) = join_as(&s, &booking, "detainee").await;
+    let (mut home_ws, _) = join_as(&s, &booking, "visitor").await;
     let mut cell = Client::new("cell", true, 1, 5000).await.expect("client");
     let mut home = Client::new("home", true, 1, 6000).await.expect("client");
     negotiate(&mut cell_ws, &mut cell).await;
@@ -232,29 +215,9 @@ async fn everyone_is_told_who_is_speaking() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_media_connection_is_reported_and_restored_by_a_new_offer() {
     let s = start().await;
-    let p = prison(&s, "demo", 1).await;
-    let at = s.now() + Duration::minutes(1);
-    let booking = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, at, 10, &p.contacts),
-        )
-        .await;
-    let id = booking["id"].as_i64().expect("id");
-    s.clock.advance(Duration::minutes(1));
-    let (mut cell_ws, _) = join(
-        &s,
-        id,
-        &token(&s, &s.admin, id, participant(&booking, "detainee")).await,
-    )
-    .await;
-    let (mut home_ws, _) = join(
-        &s,
-        id,
-        &token(&s, &s.admin, id, participant(&booking, "visitor")).await,
-    )
-    .await;
+    let booking = visit_under_way(&s).await;
+    let (mut cell_ws, _) = join_as(&s, &booking, "detainee").await;
+    let (mut home_ws, _) = join_as(&s, &booking, "visitor").await;
     let mut cell = Client::new("cell", true, 1, 7000).await.expect("client");
     let mut home = Client::new("home", true, 1, 8000).await.expect("client");
     negotiate(&mut cell_ws, &mut cell).await;

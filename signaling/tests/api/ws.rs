@@ -83,3 +83,11 @@ pub fn participant(session: &Value, role: &str) -> i64 {
         .and_then(|p| p["id"].as_i64())
         .unwrap_or_else(|| panic!("no {role} in {session}"))
 }
+
+/// Joins `session` (a created session's JSON) as its participant of `role`,
+/// with a token the administrator fetched.
+pub async fn join_as(s: &Server, session: &Value, role: &str) -> (Ws, Value) {
+    let id = session["id"].as_i64().expect("session id");
+    let pid = participant(session, role);
+    join(s, id, &token(s, &s.admin, id, pid).await).await
+}
