@@ -131,7 +131,7 @@ pub async fn track_requests(State(state): State<AppState>, req: Request, next: N
 /// The media server's counters in Prometheus text (read at scrape time from
 /// the workers' atomics).
 pub fn render_sfu(stats: &parley_sfu::engine::SfuStats) -> String {
-    let series: [(&str, &str, u64); 11] = [
+    let series: [(&str, &str, u64); 12] = [
         (
             "parley_sfu_datagrams_in_total",
             "UDP datagrams received by the media workers",
@@ -186,6 +186,11 @@ pub fn render_sfu(stats: &parley_sfu::engine::SfuStats) -> String {
             "parley_sfu_slots_exhausted_total",
             "Publishers a subscriber had no receive slot for",
             stats.slots_exhausted,
+        ),
+        (
+            "parley_sfu_simulcast_switches_total",
+            "Subscribers moved to another simulcast layer, each on a keyframe",
+            stats.simulcast_switches,
         ),
     ];
     let mut out = String::new();

@@ -12,6 +12,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -59,6 +60,12 @@ pub struct Client {
     /// packet when set and negotiated.
     pub audio_level_dbov: Option<u8>,
     audio_sender: Option<Arc<dyn webrtc::rtp_transceiver::RtpSender>>,
+    video_sender: Option<Arc<dyn webrtc::rtp_transceiver::RtpSender>>,
+    /// Publishes three VP8 layers (rid `q`, `h`, `f`) instead of one.
+    simulcast: bool,
+    /// Receive bandwidth announced by REMB on every received track, bits/s
+    /// (0: none).
+    receive_limit_bps: Arc<AtomicU64>,
     ssrc_base: u32,
     gathered: mpsc::UnboundedReceiver<()>,
     state: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
@@ -78,32 +85,52 @@ pub enum VideoCodec {
     H264,
 }
 
+/// Simulcast layers a client publishes: rid, and payload bytes per packet
+/// (at 50 packets a second: 80, 240 and 440 kbit/s).
+pub const SIMULCAST_LAYERS: [(&str, usize); 3] = [("q", 200), ("h", 600), ("f", 1_100)];
+
+/// A local track; `rids` non-empty makes it a simulcast track with one
+/// encoding per rid, SSRCs from `ssrc` up.
 fn local_track(
     name: &str,
     kind: RtpCodecKind,
     ssrc: u32,
     video: VideoCodec,
+    rids: &[&str],
 ) -> Arc<TrackLocalStaticRTP> {
     let codec = match (kind, video) {
         (RtpCodecKind::Audio, _) => opus(),
         (_, VideoCodec::Vp8) => vp8(),
         (_, VideoCodec::H264) => h264(),
     };
+    let encoding = |rid: &str, ssrc: u32| RTCRtpEncodingParameters {
+        rtp_coding_parameters: RTCRtpCodingParameters {
+            rid: rid.to_string(),
+            ssrc: Some(ssrc),
+            ..Default::default()
+        },
+        codec: codec.rtp_codec.clone(),
+        ..Default::default()
+    };
+    let encodings = if rids.is_empty() {
+        vec![encoding("", ssrc)]
+    } else {
+        rids.iter()
+            .zip(ssrc..)
+            .map(|(rid, ssrc)| encoding(rid, ssrc))
+            .collect()
+    };
     Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
         format!("{name}-stream"),
         format!("{name}-{kind}"),
         format!("{name}-{kind}"),
         kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec: codec.rtp_codec,
-            ..Default::default()
-        }],
+        encodings,
     )))
 }
+
+/// How often a client with a receive limit repeats its REMB.
+const REMB_EVERY: Duration = Duration::from_millis(200);
 
 /// A payload that names its sender: `<kind>|<name>|<seq>` padded.
 pub fn payload(kind: &str, name: &str, seq: u16) -> Vec<u8> {
@@ -129,6 +156,16 @@ pub fn payload_for(kind: &str, name: &str, seq: u16, codec: VideoCodec) -> Vec<u
     p
 }
 
+/// Marks a video payload as simulcast layer `rid` (its kind becomes
+/// `video-<rid>`) and sizes it to `size` bytes.
+fn layer_payload(payload: &mut Vec<u8>, rid: &str, size: usize) {
+    if let Some(at) = payload.windows(7).position(|w| w == b"|video|") {
+        let tagged = format!("|video-{rid}|");
+        payload.splice(at..at + 7, tagged.into_bytes());
+    }
+    payload.resize(size, 0x55);
+}
+
 fn parse(payload: &[u8]) -> Option<(String, String)> {
     let text = String::from_utf8_lossy(payload);
     let mut parts = text.split('|').skip(1);
@@ -144,7 +181,26 @@ impl Client {
         receive_slots: usize,
         ssrc_base: u32,
     ) -> anyhow::Result<Self> {
-        Self::with_video(name, publishes, receive_slots, ssrc_base, VideoCodec::Vp8).await
+        Self::build(
+            name,
+            publishes,
+            receive_slots,
+            ssrc_base,
+            VideoCodec::Vp8,
+            false,
+        )
+        .await
+    }
+
+    /// A client that publishes audio and three simulcast VP8 layers (rid
+    /// `q`, `h`, `f`, SSRCs `ssrc_base + 1..=3`, sizes in
+    /// [`SIMULCAST_LAYERS`]), and offers `receive_slots` pairs.
+    pub async fn simulcast(
+        name: &str,
+        receive_slots: usize,
+        ssrc_base: u32,
+    ) -> anyhow::Result<Self> {
+        Self::build(name, true, receive_slots, ssrc_base, VideoCodec::Vp8, true).await
     }
 
     /// Like [`Client::new`], publishing video with `video`.
@@ -154,6 +210,25 @@ impl Client {
         receive_slots: usize,
         ssrc_base: u32,
         video_codec: VideoCodec,
+    ) -> anyhow::Result<Self> {
+        Self::build(
+            name,
+            publishes,
+            receive_slots,
+            ssrc_base,
+            video_codec,
+            false,
+        )
+        .await
+    }
+
+    async fn build(
+        name: &str,
+        publishes: bool,
+        receive_slots: usize,
+        ssrc_base: u32,
+        video_codec: VideoCodec,
+        simulcast: bool,
     ) -> anyhow::Result<Self> {
         let (gathered_tx, gathered) = mpsc::unbounded_channel();
         let (state_tx, state) = mpsc::unbounded_channel();
@@ -175,13 +250,18 @@ impl Client {
             .await?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
         let (mut audio, mut video) = (None, None);
-        let mut audio_sender = None;
+        let (mut audio_sender, mut video_sender) = (None, None);
         let mut recv_only = receive_slots;
         if publishes {
-            let a = local_track(name, RtpCodecKind::Audio, ssrc_base, video_codec);
-            let v = local_track(name, RtpCodecKind::Video, ssrc_base + 1, video_codec);
+            let rids: Vec<&str> = if simulcast {
+                SIMULCAST_LAYERS.iter().map(|(rid, _)| *rid).collect()
+            } else {
+                Vec::new()
+            };
+            let a = local_track(name, RtpCodecKind::Audio, ssrc_base, video_codec, &[]);
+            let v = local_track(name, RtpCodecKind::Video, ssrc_base + 1, video_codec, &rids);
             audio_sender = Some(pc.add_track(a.clone() as Arc<dyn TrackLocal>).await?);
-            pc.add_track(v.clone() as Arc<dyn TrackLocal>).await?;
+            video_sender = Some(pc.add_track(v.clone() as Arc<dyn TrackLocal>).await?);
             audio = Some(a);
             video = Some(v);
             // The sendrecv pair carries one other publisher too.
@@ -202,13 +282,27 @@ impl Client {
         }
         let received: Received = Arc::default();
         let counts = received.clone();
+        let receive_limit_bps = Arc::new(AtomicU64::new(0));
+        let limit = receive_limit_bps.clone();
         tokio::spawn(async move {
             while let Some(track) = tracks.recv().await {
                 let counts = counts.clone();
+                let limit = limit.clone();
                 tokio::spawn(async move {
+                    let mut last_remb: Option<tokio::time::Instant> = None;
                     while let Some(event) = track.poll().await {
                         match event {
                             TrackRemoteEvent::OnRtpPacket(packet) => {
+                                let bps = limit.load(Ordering::Relaxed);
+                                if bps > 0 && last_remb.is_none_or(|t| t.elapsed() >= REMB_EVERY) {
+                                    last_remb = Some(tokio::time::Instant::now());
+                                    let remb = rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate {
+                                        sender_ssrc: 1,
+                                        bitrate: bps as f32,
+                                        ssrcs: vec![packet.header.ssrc],
+                                    };
+                                    let _ = track.write_rtcp(vec![Box::new(remb)]).await;
+                                }
                                 if let Some((kind, from)) = parse(&packet.payload)
                                     && let Ok(mut c) = counts.lock()
                                 {
@@ -232,6 +326,9 @@ impl Client {
             video_codec,
             audio_level_dbov: None,
             audio_sender,
+            video_sender,
+            simulcast,
+            receive_limit_bps,
             gathered,
             state,
         })
@@ -280,6 +377,11 @@ impl Client {
             Some(_) => self.audio_level_id().await,
             None => None,
         };
+        let layer_ids = if self.simulcast {
+            Some(self.simulcast_ids().await?)
+        } else {
+            None
+        };
         for i in first_seq..first_seq + packets {
             let video_pt = match self.video_codec {
                 VideoCodec::Vp8 => PT_VP8,
@@ -305,9 +407,26 @@ impl Client {
                     .set_extension(id, vec![0x80 | (level & 0x7f)].into())?;
             }
             audio.write_rtp(audio_packet).await?;
-            video
-                .write_rtp(packet(ssrc_v, video_pt, u32::from(i) * 3000, "video"))
-                .await?;
+            match &layer_ids {
+                None => {
+                    video
+                        .write_rtp(packet(ssrc_v, video_pt, u32::from(i) * 3000, "video"))
+                        .await?
+                }
+                Some((mid_id, rid_id, mid)) => {
+                    for ((rid, size), ssrc) in SIMULCAST_LAYERS.iter().zip(ssrc_v..) {
+                        let mut p = packet(ssrc, video_pt, u32::from(i) * 3000, "video");
+                        let mut payload = payload_for("video", &self.name, i, self.video_codec);
+                        layer_payload(&mut payload, rid, *size);
+                        p.payload = payload.into();
+                        p.header
+                            .set_extension(*mid_id, mid.clone().into_bytes().into())?;
+                        p.header
+                            .set_extension(*rid_id, rid.as_bytes().to_vec().into())?;
+                        video.write_rtp(p).await?;
+                    }
+                }
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())
@@ -323,6 +442,41 @@ impl Client {
                     .unwrap_or(0)
             })
             .unwrap_or(0)
+    }
+
+    /// Announces by REMB that this client can receive at most `bps` bits a
+    /// second (0: stop announcing).
+    pub fn limit_receive(&self, bps: u64) {
+        self.receive_limit_bps.store(bps, Ordering::Relaxed);
+    }
+
+    /// The negotiated MID and RID extension ids of the video sender, and
+    /// its transceiver's mid.
+    async fn simulcast_ids(&self) -> anyhow::Result<(u8, u8, String)> {
+        let sender = self
+            .video_sender
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("{} sends no video", self.name))?;
+        let params = sender.get_parameters().await?;
+        let id_of = |uri: &str| {
+            params
+                .rtp_parameters
+                .header_extensions
+                .iter()
+                .find(|e| e.uri == uri)
+                .and_then(|e| u8::try_from(e.id).ok())
+                .ok_or_else(|| anyhow::anyhow!("{uri} was not negotiated"))
+        };
+        let (mid_id, rid_id) = (id_of(parley_media::MID_URI)?, id_of(parley_media::RID_URI)?);
+        for t in self.pc.get_transceivers().await {
+            if let Ok(Some(s)) = t.sender().await
+                && s.id() == sender.id()
+                && let Ok(Some(mid)) = t.mid().await
+            {
+                return Ok((mid_id, rid_id, mid));
+            }
+        }
+        anyhow::bail!("{}'s video has no mid", self.name)
     }
 
     /// The audio-level extension id negotiated on this client's audio.

@@ -68,7 +68,14 @@ pub fn h264() -> RTCRtpCodecParameters {
 /// packet, from which the SFU names the active speaker.
 pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
-/// Registers Parley's codecs and header extensions on a media engine.
+/// RFC 8843 media identification: names the m-line of each packet.
+pub const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+/// RFC 8852 RTP stream id: names the simulcast layer (`q`, `h`, `f`).
+pub const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
+
+/// Registers Parley's codecs and header extensions on a media engine: the
+/// audio level on audio, and the MID and RID that identify simulcast layers
+/// on video.
 pub fn register(media: &mut MediaEngine) -> Result<(), Error> {
     media.register_codec(opus(), RtpCodecKind::Audio)?;
     media.register_codec(vp8(), RtpCodecKind::Video)?;
@@ -79,6 +86,9 @@ pub fn register(media: &mut MediaEngine) -> Result<(), Error> {
         },
         RtpCodecKind::Audio,
         None,
+    )?;
+    rtc::peer_connection::configuration::interceptor_registry::configure_simulcast_extension_headers(
+        media,
     )
 }
 

@@ -136,6 +136,8 @@ pub struct Counters {
     pub plis_relayed: AtomicU64,
     pub keyframe_requests_throttled: AtomicU64,
     pub slots_exhausted: AtomicU64,
+    /// Subscribers moved to another simulcast layer (on a keyframe).
+    pub simulcast_switches: AtomicU64,
 }
 
 /// A snapshot of the counters.
@@ -155,6 +157,7 @@ pub struct SfuStats {
     pub plis_relayed: u64,
     pub keyframe_requests_throttled: u64,
     pub slots_exhausted: u64,
+    pub simulcast_switches: u64,
 }
 
 struct WorkerHandle {
@@ -287,6 +290,7 @@ impl Sfu {
             plis_relayed: get(&c.plis_relayed),
             keyframe_requests_throttled: get(&c.keyframe_requests_throttled),
             slots_exhausted: get(&c.slots_exhausted),
+            simulcast_switches: get(&c.simulcast_switches),
         }
     }
 

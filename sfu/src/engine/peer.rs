@@ -3,9 +3,11 @@
 
 use super::continuity::Continuity;
 use super::handle::{RoomId, SfuError};
+use crate::media::layer_rates::LayerRates;
+use crate::media::simulcast::{LayerId, LayerInfo, LayerSelector};
 use crate::room::MemberId;
 use parley_media::{codec_for, h264, media_and_interceptors};
-use rtc::media_stream::{MediaStreamTrack, MediaStreamTrackId};
+use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -38,6 +40,8 @@ pub struct Inbound {
     pub audio_level_id: Option<u8>,
     pub receiver: RTCRtpReceiverId,
     pub ssrc: u32,
+    /// The simulcast layer this SSRC carries (from its RID), if any.
+    pub layer: Option<LayerId>,
 }
 
 /// One outgoing stream of a receive slot.
@@ -49,6 +53,9 @@ pub struct OutTrack {
     /// `(h264, payload type)`, at most one entry per codec.
     pub payload_types: Vec<(bool, u8)>,
     pub continuity: Continuity,
+    /// Which layer of a simulcast source goes out (video only; unused for
+    /// a source that does not send simulcast).
+    pub layers: LayerSelector,
 }
 
 /// An audio and a video stream that carry one other publisher.
@@ -75,11 +82,20 @@ pub struct Peer {
     pub ufrag: String,
     pub pc: RTCPeerConnection,
     pub connected: bool,
-    pub inbound: HashMap<MediaStreamTrackId, Inbound>,
+    /// What this peer publishes, by incoming SSRC (one per simulcast layer).
+    pub inbound: HashMap<u32, Inbound>,
     pub slots: Vec<Slot>,
     /// Publishers this peer has no free slot for (waiting for one to free).
     pub unserved: std::collections::BTreeSet<MemberId>,
+    /// The bandwidth this peer says it can receive (REMB), bits per second.
+    pub estimate_bps: Option<u64>,
+    /// What this peer sends per simulcast layer.
+    pub layer_rates: LayerRates,
 }
+
+/// Receive estimate assumed for a subscriber that has sent none (bits/s):
+/// enough for the mid layer of a browser's simulcast, not the full one.
+pub const DEFAULT_ESTIMATE_BPS: u64 = 1_000_000;
 
 fn random_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -170,6 +186,7 @@ impl Peer {
                     ssrc,
                     payload_types: Vec::new(),
                     continuity: Continuity::default(),
+                    layers: LayerSelector::default(),
                 });
             }
             let video = pair.pop().ok_or_else(|| engine("slot without video"))?;
@@ -213,31 +230,53 @@ impl Peer {
                 inbound: HashMap::new(),
                 slots,
                 unserved: std::collections::BTreeSet::new(),
+                estimate_bps: None,
+                layer_rates: LayerRates::default(),
             },
             answer.sdp,
         ))
     }
 
-    /// Gives `source` a free slot; false when every slot is taken.
-    pub fn assign(&mut self, source: MemberId) -> bool {
+    /// Gives `source` a free slot; false when every slot is taken. A new
+    /// slot's layer selector starts from `layers`, what `source` sends.
+    pub fn assign(&mut self, source: MemberId, layers: &[LayerInfo], now_us: u64) -> bool {
         if self.slots.iter().any(|s| s.source == Some(source)) {
             return true;
         }
         match self.slots.iter_mut().find(|s| s.source.is_none()) {
             Some(slot) => {
                 slot.source = Some(source);
+                slot.video.layers = LayerSelector::default();
+                slot.video.layers.set_available(layers, now_us);
+                self.share_estimate(now_us);
                 true
             }
             None => false,
         }
     }
 
+    /// Splits this peer's receive estimate evenly between the video
+    /// sources it receives and hands each its share.
+    pub fn share_estimate(&mut self, now_us: u64) {
+        let sources = self.slots.iter().filter(|s| s.source.is_some()).count();
+        let total = self.estimate_bps.unwrap_or(DEFAULT_ESTIMATE_BPS);
+        let share = total / u64::try_from(sources.max(1)).unwrap_or(1);
+        for slot in self.slots.iter_mut().filter(|s| s.source.is_some()) {
+            slot.video.layers.set_estimate(share, now_us);
+        }
+    }
+
     /// Frees the slot `source` occupied.
-    pub fn release(&mut self, source: MemberId) {
+    pub fn release(&mut self, source: MemberId, now_us: u64) {
+        let mut freed = false;
         for slot in &mut self.slots {
             if slot.source == Some(source) {
                 slot.source = None;
+                freed = true;
             }
+        }
+        if freed {
+            self.share_estimate(now_us);
         }
     }
 

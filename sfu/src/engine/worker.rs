@@ -8,6 +8,7 @@ use super::peer::Peer;
 use crate::demux::Demux;
 use crate::media::audio_level::{self, ActiveSpeaker};
 use crate::media::keyframe_requests::KeyframeRequests;
+use crate::media::simulcast::{Decision, LayerId, LayerInfo};
 use crate::media::{h264, vp8};
 use crate::room::{MediaKind, MemberId, Room, RoomPolicy};
 use bytes::BytesMut;
@@ -16,6 +17,7 @@ use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
@@ -79,6 +81,10 @@ struct Forward {
     publisher: MemberId,
     kind: RtpCodecKind,
     h264: bool,
+    /// The simulcast layer of the packet, if its publisher sends simulcast.
+    layer: Option<LayerId>,
+    /// The packet starts a video keyframe.
+    keyframe: bool,
     source_ssrc: u32,
     packet: rtc::rtp::Packet,
 }
@@ -117,6 +123,9 @@ pub struct Worker {
     /// Receive instants of the packets written this turn, for the latency
     /// histogram once they are sent.
     written: Vec<Instant>,
+    /// Publishers a subscriber's layer selector wants a keyframe from,
+    /// collected while forwarding and throttled after.
+    wanted_keyframes: Vec<(RoomId, MemberId)>,
     last_load_report: Instant,
     last_speaker_check: Instant,
 }
@@ -157,6 +166,7 @@ impl Worker {
             keyframes: KeyframeRequests::default(),
             epoch: Instant::now(),
             written: Vec::new(),
+            wanted_keyframes: Vec::new(),
             last_load_report: Instant::now(),
             last_speaker_check: Instant::now(),
         }
@@ -345,10 +355,11 @@ impl Worker {
 
     /// Frees `member`'s slot in every peer of the room.
     fn forget_source(&mut self, room: RoomId, member: MemberId) {
+        let now_us = self.micros(Instant::now());
         if let Some(state) = self.rooms.get(&room) {
             for key in state.peers.values() {
                 if let Some(p) = self.peers.get_mut(key) {
-                    p.release(member);
+                    p.release(member, now_us);
                     p.unserved.remove(&member);
                 }
             }
@@ -362,18 +373,27 @@ impl Worker {
         let Some(state) = self.rooms.get(&room) else {
             return;
         };
-        let publishers: Vec<MemberId> = state
+        let now_us = self.micros(Instant::now());
+        let publishers: Vec<(MemberId, Vec<LayerInfo>)> = state
             .room
             .members()
             .filter(|(_, kind)| kind.may_publish())
-            .map(|(id, _)| id)
+            .map(|(id, _)| {
+                let layers = state
+                    .peers
+                    .get(&id)
+                    .and_then(|k| self.peers.get(k))
+                    .map(|p| p.layer_rates.layers())
+                    .unwrap_or_default();
+                (id, layers)
+            })
             .collect();
         for (member, key) in &state.peers {
             let Some(peer) = self.peers.get_mut(key) else {
                 continue;
             };
-            for source in publishers.iter().filter(|s| *s != member) {
-                if peer.assign(*source) {
+            for (source, layers) in publishers.iter().filter(|(s, _)| s != member) {
+                if peer.assign(*source, layers, now_us) {
                     peer.unserved.remove(source);
                 } else if peer.unserved.insert(*source) {
                     // Counted once per publisher a peer newly cannot receive.
@@ -419,6 +439,7 @@ impl Worker {
     /// Events and decrypted packets of every peer; forwards media and
     /// relays keyframe requests.
     fn pump(&mut self, now: Instant) {
+        let now_us = self.micros(now);
         let mut forwards = Vec::new();
         let mut keyframe_requests: Vec<(RoomId, MemberId)> = Vec::new();
         let mut dead: Vec<(RoomId, MemberId)> = Vec::new();
@@ -454,14 +475,16 @@ impl Worker {
                                 (track.kind(), h264, level_id)
                             })
                             .unwrap_or((RtpCodecKind::Unspecified, false, None));
+                        let layer = init.rid.as_deref().and_then(LayerId::from_rid);
                         peer.inbound.insert(
-                            init.track_id,
+                            init.ssrc,
                             super::peer::Inbound {
                                 kind,
                                 h264,
                                 audio_level_id,
                                 receiver: init.receiver_id,
                                 ssrc: init.ssrc,
+                                layer,
                             },
                         );
                     }
@@ -474,14 +497,24 @@ impl Worker {
             }) = peer.pc.poll_read()
             {
                 match message {
-                    RTCMessage::RtpPacket(track_id, packet) => {
+                    RTCMessage::RtpPacket(_, packet) => {
                         self.counters.rtp_in.fetch_add(1, Ordering::Relaxed);
                         self.counters
                             .rtp_bytes_in
                             .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
-                        let Some(inbound) = peer.inbound.get(&track_id).copied() else {
+                        let Some(inbound) = peer.inbound.get(&packet.header.ssrc).copied() else {
                             continue;
                         };
+                        if let Some(layer) = inbound.layer {
+                            peer.layer_rates
+                                .on_packet(layer, packet.payload.len(), now_us);
+                        }
+                        let keyframe = inbound.kind == RtpCodecKind::Video
+                            && if inbound.h264 {
+                                h264::is_keyframe_start(&packet.payload)
+                            } else {
+                                vp8::parse(&packet.payload).is_ok_and(|d| d.is_keyframe_start)
+                            };
                         if let Some(level) = inbound
                             .audio_level_id
                             .and_then(|id| packet.header.get_extension(id))
@@ -495,6 +528,8 @@ impl Worker {
                             publisher: peer.member,
                             kind: inbound.kind,
                             h264: inbound.h264,
+                            layer: inbound.layer,
+                            keyframe,
                             source_ssrc: packet.header.ssrc,
                             packet,
                         });
@@ -502,6 +537,14 @@ impl Worker {
                     RTCMessage::RtcpPacket(_, packets) => {
                         for p in packets {
                             let any = p.as_any();
+                            if let Some(remb) =
+                                any.downcast_ref::<ReceiverEstimatedMaximumBitrate>()
+                            {
+                                // What this subscriber says it can receive.
+                                peer.estimate_bps = Some(remb.bitrate.max(0.0) as u64);
+                                peer.share_estimate(now_us);
+                                continue;
+                            }
                             let media_ssrc =
                                 if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
                                     Some(pli.media_ssrc)
@@ -520,18 +563,13 @@ impl Worker {
                 }
             }
         }
-        let now_us = self.micros(now);
         for f in forwards {
-            let keyframe = if f.h264 {
-                h264::is_keyframe_start(&f.packet.payload)
-            } else {
-                vp8::parse(&f.packet.payload).is_ok_and(|d| d.is_keyframe_start)
-            };
-            if f.kind == RtpCodecKind::Video && keyframe {
+            if f.keyframe {
                 self.keyframes.on_keyframe((f.room, f.publisher), now_us);
             }
-            self.forward(f, now);
+            self.forward(f, now, now_us);
         }
+        keyframe_requests.append(&mut self.wanted_keyframes);
         for (room, source) in keyframe_requests {
             if self.keyframes.on_request((room, source), now_us) {
                 self.request_keyframe(room, source, now);
@@ -556,10 +594,32 @@ impl Worker {
         if now.saturating_duration_since(self.last_speaker_check) >= SPEAKER_CHECK_EVERY {
             self.last_speaker_check = now;
             self.announce_speakers(now_us);
+            self.update_layers(now_us);
         }
         // ICE or DTLS failed, or the peer closed: free its slot everywhere.
         for (room, member) in dead {
             self.lose(room, member, now);
+        }
+    }
+
+    /// Hands subscribers' layer selectors what each simulcast publisher
+    /// now sends (after each measurement window, or when a layer appears).
+    fn update_layers(&mut self, now_us: u64) {
+        let mut updates: Vec<(RoomId, MemberId, Vec<LayerInfo>)> = Vec::new();
+        for peer in self.peers.values_mut() {
+            if let Some(layers) = peer.layer_rates.tick(now_us) {
+                updates.push((peer.room, peer.member, layers));
+            }
+        }
+        for (room, publisher, layers) in updates {
+            let Some(state) = self.rooms.get(&room) else {
+                continue;
+            };
+            for key in state.peers.values() {
+                if let Some(slot) = self.peers.get_mut(key).and_then(|p| p.slot_of(publisher)) {
+                    slot.video.layers.set_available(&layers, now_us);
+                }
+            }
         }
     }
 
@@ -579,7 +639,7 @@ impl Worker {
         }
     }
 
-    fn forward(&mut self, f: Forward, now: Instant) {
+    fn forward(&mut self, f: Forward, now: Instant, now_us: u64) {
         let Some(state) = self.rooms.get(&f.room) else {
             return;
         };
@@ -598,6 +658,23 @@ impl Worker {
                 continue;
             };
             let out = slot.track_mut(f.kind);
+            if let Some(layer) = f.layer {
+                match out.layers.on_packet(layer, f.keyframe, now_us) {
+                    Decision::Drop => {
+                        if out.layers.wanted_keyframe() == Some(layer) {
+                            self.wanted_keyframes.push((f.room, f.publisher));
+                        }
+                        continue;
+                    }
+                    Decision::Forward { switched } => {
+                        if switched {
+                            self.counters
+                                .simulcast_switches
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
             let (sender_id, ssrc) = (out.sender, out.ssrc);
             let (seq, ts) = out.continuity.rewrite(
                 f.source_ssrc,

@@ -331,28 +331,19 @@ impl LayerSelector {
 
     /// Recomputes the target from the estimate, the offered layers and time.
     fn reevaluate(&mut self, now_us: u64) {
-        let active: Vec<LayerId> = LayerId::ALL
-            .into_iter()
-            .filter(|l| self.is_active(*l))
-            .collect();
-        let Some(&lowest) = active.first() else {
+        // Runs on every packet: iterate the three layers, allocate nothing.
+        let active = || LayerId::ALL.into_iter().filter(|l| self.is_active(*l));
+        let Some(lowest) = active().next() else {
             self.target = None;
             return;
         };
-        let desired = active
-            .iter()
-            .rev()
-            .copied()
-            .find(|l| self.fits(*l))
-            .unwrap_or(lowest);
+        let desired = active().rev().find(|l| self.fits(*l)).unwrap_or(lowest);
         // Before anything is forwarded there is nothing to flap: go straight
         // to the desired layer.
         self.target = Some(match self.target.filter(|_| self.current.is_some()) {
             None => desired,
-            Some(target) => active
-                .iter()
+            Some(target) => active()
                 .rev()
-                .copied()
                 .find(|l| *l <= desired && (*l <= target || self.held(*l, now_us)))
                 .unwrap_or(lowest),
         });

@@ -1,0 +1,77 @@
+//! A simulcast publisher and subscribers with different receive limits,
+//! with real WebRTC clients over 127.0.0.1: each subscriber gets the layer
+//! its bandwidth allows, and only that one.
+
+mod common;
+
+use common::{join, sfu, token};
+use parley_client::Client;
+use parley_policy::Role;
+use parley_sfu::room::RoomPolicy;
+use std::time::Duration;
+
+const HEARING: RoomPolicy = RoomPolicy {
+    privileged: false,
+    recorded: false,
+    monitoring_allowed: false,
+};
+
+/// Packets per layer each subscriber got from `from`: (q, h, f).
+fn layers(c: &Client, from: &str) -> [u64; 3] {
+    ["video-q", "video-h", "video-f"].map(|k| c.got(from, k))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_receive_the_layer_their_bandwidth_allows() -> anyhow::Result<()> {
+    let sfu = sfu();
+    sfu.open_room(40, HEARING)?;
+    let mut judge = Client::simulcast("judge", 2, 40_000).await?;
+    // A phone on a poor link, and a courtroom on a good one.
+    let mut phone = Client::new("phone", false, 1, 41_000).await?;
+    let mut court = Client::new("court", false, 1, 42_000).await?;
+    phone.limit_receive(150_000);
+    court.limit_receive(3_000_000);
+    join(&mut judge, &sfu, 40, token(40, 1, Role::Judge), 2).await?;
+    join(&mut phone, &sfu, 40, token(40, 2, Role::Witness), 1).await?;
+    join(&mut court, &sfu, 40, token(40, 3, Role::Prosecutor), 1).await?;
+
+    // Warm-up: estimates arrive, layers are measured, the courtroom's
+    // selector holds its higher layer for 2 s before going up.
+    judge.send(0, 175).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (phone_before, court_before) = (layers(&phone, "judge"), layers(&court, "judge"));
+    assert!(
+        phone_before.iter().sum::<u64>() > 0 && court_before.iter().sum::<u64>() > 0,
+        "video flowed during warm-up: phone {phone_before:?}, court {court_before:?}"
+    );
+
+    let sent = 100;
+    judge.send(175, sent).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let delta =
+        |now: [u64; 3], before: [u64; 3]| [0, 1, 2].map(|i| now[i].saturating_sub(before[i]));
+    let phone_got = delta(layers(&phone, "judge"), phone_before);
+    let court_got = delta(layers(&court, "judge"), court_before);
+    let most = |n: u64| n * 10 >= u64::from(sent) * 9;
+    assert!(
+        most(phone_got[0]) && phone_got[1] == 0 && phone_got[2] == 0,
+        "the 150 kbit/s phone gets the low layer only: {phone_got:?} (q, h, f)"
+    );
+    assert!(
+        most(court_got[2]) && court_got[0] == 0 && court_got[1] == 0,
+        "the 3 Mbit/s courtroom gets the full layer only: {court_got:?} (q, h, f)"
+    );
+    // Audio is not simulcast: both get all of it.
+    assert!(
+        phone.got("judge", "audio") >= 250,
+        "{}",
+        phone.got("judge", "audio")
+    );
+    let stats = sfu.stats();
+    assert!(
+        stats.simulcast_switches >= 2,
+        "each subscriber started on a layer: {stats:?}"
+    );
+    assert_eq!(stats.forward_errors, 0, "{stats:?}");
+    Ok(())
+}
