@@ -11,6 +11,7 @@ pub mod continuity;
 mod handle;
 pub mod load;
 mod peer;
+pub mod prometheus;
 
 pub use peer::MAX_RECEIVE_SLOTS;
 mod worker;
