@@ -212,6 +212,7 @@ impl AppState {
                         workers: m.workers,
                         tokens: tokens.clone(),
                         clock: Arc::new(move || wall.now()),
+                        send_mode: Default::default(),
                     },
                 )?);
                 (Some(sfu.clone()), Some(MediaPlane::InProcess(sfu)))

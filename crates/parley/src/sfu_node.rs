@@ -103,6 +103,7 @@ pub async fn run(config: PathBuf) -> Result<(), String> {
         workers: file.media.workers,
         tokens,
         clock: Arc::new(chrono::Utc::now),
+        send_mode: Default::default(),
     })
     .map_err(|e| e.to_string())?;
     let udp: Vec<String> = sfu.udp_addrs().iter().map(|a| a.to_string()).collect();

@@ -38,6 +38,9 @@ pub struct SfuConfig {
     /// not take the control plane's word for who someone is).
     pub tokens: JoinTokens,
     pub clock: WallClock,
+    /// How workers write datagrams (batched by default; per datagram is
+    /// the baseline the benchmarks compare with).
+    pub send_mode: super::batch_io::SendMode,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,6 +141,10 @@ pub struct Counters {
     pub slots_exhausted: AtomicU64,
     /// Subscribers moved to another simulcast layer (on a keyframe).
     pub simulcast_switches: AtomicU64,
+    /// Datagrams the socket refused (buffer full, unreachable) and dropped.
+    pub datagrams_dropped: AtomicU64,
+    /// System calls that sent datagrams (`sendmmsg` or `send_to`).
+    pub send_calls: AtomicU64,
 }
 
 /// A snapshot of the counters.
@@ -158,6 +165,8 @@ pub struct SfuStats {
     pub keyframe_requests_throttled: u64,
     pub slots_exhausted: u64,
     pub simulcast_switches: u64,
+    pub datagrams_dropped: u64,
+    pub send_calls: u64,
 }
 
 struct WorkerHandle {
@@ -229,6 +238,7 @@ impl Sfu {
             let (tx, rx) = mpsc::channel();
             let worker = Worker::new(WorkerSetup {
                 index: i,
+                send_mode: config.send_mode,
                 socket,
                 local,
                 advertised,
@@ -291,6 +301,8 @@ impl Sfu {
             keyframe_requests_throttled: get(&c.keyframe_requests_throttled),
             slots_exhausted: get(&c.slots_exhausted),
             simulcast_switches: get(&c.simulcast_switches),
+            datagrams_dropped: get(&c.datagrams_dropped),
+            send_calls: get(&c.send_calls),
         }
     }
 

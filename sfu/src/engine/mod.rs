@@ -7,6 +7,7 @@
 //! other publishers; the SFU fills the slots with the other participants'
 //! media, so a booked session never needs renegotiation.
 
+pub mod batch_io;
 pub mod continuity;
 mod handle;
 pub mod load;

@@ -7,7 +7,7 @@ use super::load::WorkerLoadSnapshot;
 /// The media server's counters in Prometheus text (read at scrape time from
 /// the workers' atomics).
 pub fn render(stats: &SfuStats) -> String {
-    let series: [(&str, &str, u64); 12] = [
+    let series: [(&str, &str, u64); 14] = [
         (
             "parley_sfu_datagrams_in_total",
             "UDP datagrams received by the media workers",
@@ -67,6 +67,16 @@ pub fn render(stats: &SfuStats) -> String {
             "parley_sfu_simulcast_switches_total",
             "Subscribers moved to another simulcast layer, each on a keyframe",
             stats.simulcast_switches,
+        ),
+        (
+            "parley_sfu_datagrams_dropped_total",
+            "Datagrams the media socket refused (buffer full, unreachable)",
+            stats.datagrams_dropped,
+        ),
+        (
+            "parley_sfu_send_calls_total",
+            "System calls that sent datagrams (sendmmsg batches up to 64)",
+            stats.send_calls,
         ),
     ];
     let mut out = String::new();

@@ -3,6 +3,7 @@
 //! writes datagrams. The clock is read once per turn and handed to every
 //! peer connection.
 
+use super::batch_io::{self, SendMode};
 use super::handle::{Counters, JoinAnswer, RoomId, SfuError, SfuEvent, VerifiedJoin};
 use super::peer::Peer;
 use crate::demux::Demux;
@@ -92,6 +93,7 @@ struct Forward {
 /// What a worker is started with.
 pub struct WorkerSetup {
     pub index: usize,
+    pub send_mode: SendMode,
     pub socket: UdpSocket,
     pub local: SocketAddr,
     /// Address put in ICE candidates.
@@ -123,6 +125,9 @@ pub struct Worker {
     /// Receive instants of the packets written this turn, for the latency
     /// histogram once they are sent.
     written: Vec<Instant>,
+    /// Datagrams produced this turn, sent together by [`Worker::flush`].
+    outbox: Vec<(SocketAddr, BytesMut)>,
+    send_mode: SendMode,
     /// Publishers a subscriber's layer selector wants a keyframe from,
     /// collected while forwarding and throttled after.
     wanted_keyframes: Vec<(RoomId, MemberId)>,
@@ -142,6 +147,7 @@ impl Worker {
     pub fn new(setup: WorkerSetup) -> Self {
         let WorkerSetup {
             index,
+            send_mode,
             socket,
             local,
             advertised,
@@ -167,6 +173,8 @@ impl Worker {
             epoch: Instant::now(),
             written: Vec::new(),
             wanted_keyframes: Vec::new(),
+            outbox: Vec::new(),
+            send_mode,
             last_load_report: Instant::now(),
             last_speaker_check: Instant::now(),
         }
@@ -408,7 +416,9 @@ impl Worker {
     fn drop_peer(&mut self, key: PeerKey, _now: Instant) {
         if let Some(mut peer) = self.peers.remove(&key) {
             let _ = peer.pc.close();
-            Self::flush_peer(&self.socket, &self.counters, &mut peer);
+            // Its closing alerts go out now, with whatever else is queued.
+            Self::collect_writes(&mut peer, &mut self.outbox);
+            self.send_outbox();
             self.demux.remove(key);
         }
     }
@@ -771,21 +781,33 @@ impl Worker {
         }
     }
 
-    fn flush_peer(socket: &UdpSocket, counters: &Counters, peer: &mut Peer) {
+    fn collect_writes(peer: &mut Peer, outbox: &mut Vec<(SocketAddr, BytesMut)>) {
         while let Some(out) = peer.pc.poll_write() {
-            match socket.send_to(&out.message, out.transport.peer_addr) {
-                Ok(_) => {
-                    counters.datagrams_out.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => tracing::debug!(to = %out.transport.peer_addr, error = %e, "send failed"),
-            }
+            outbox.push((out.transport.peer_addr, out.message));
         }
     }
 
+    fn send_outbox(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let sent = batch_io::send_all(&self.socket, &self.outbox, &mut self.send_mode);
+        self.outbox.clear();
+        let c = &self.counters;
+        c.datagrams_out
+            .fetch_add(sent.sent as u64, Ordering::Relaxed);
+        c.datagrams_dropped
+            .fetch_add(sent.dropped as u64, Ordering::Relaxed);
+        c.send_calls.fetch_add(sent.calls as u64, Ordering::Relaxed);
+    }
+
+    /// Sends every datagram the peers produced this turn, then times the
+    /// packets forwarded in it.
     fn flush(&mut self) {
         for peer in self.peers.values_mut() {
-            Self::flush_peer(&self.socket, &self.counters, peer);
+            Self::collect_writes(peer, &mut self.outbox);
         }
+        self.send_outbox();
         let sent = Instant::now();
         for received in self.written.drain(..) {
             self.counters

@@ -32,6 +32,7 @@ pub fn sfu() -> Arc<Sfu> {
             workers: 2,
             tokens: tokens(),
             clock: Arc::new(Utc::now),
+            send_mode: Default::default(),
         })
         .expect("sfu starts"),
     )

@@ -71,6 +71,7 @@ async fn start_with(remote_sfu: bool) -> Server {
             workers: 1,
             tokens: parley_grants::JoinTokens::new(&key, 5).expect("key"),
             clock: Arc::new(move || parley_signaling::clock::Clock::now(&wall)),
+            send_mode: Default::default(),
         })
         .expect("sfu starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
