@@ -215,6 +215,7 @@ async fn run(
         tokens: tokens(),
         clock: Arc::new(Utc::now),
         send_mode: mode,
+        ice_tcp: true,
     })?);
     sfu.open_room(
         ROOM,

@@ -56,6 +56,8 @@ pub struct MediaConfig {
     pub advertised_ip: Option<std::net::IpAddr>,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// Also accept ICE over TCP on each worker's port number.
+    pub ice_tcp: bool,
 }
 
 /// State shared by every handler. Cheap to clone.
@@ -213,6 +215,7 @@ impl AppState {
                         tokens: tokens.clone(),
                         clock: Arc::new(move || wall.now()),
                         send_mode: Default::default(),
+                        ice_tcp: m.ice_tcp,
                     },
                 )?);
                 (Some(sfu.clone()), Some(MediaPlane::InProcess(sfu)))

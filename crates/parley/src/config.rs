@@ -35,6 +35,14 @@ pub struct SfuSection {
     /// Media worker threads; 0 means one per core.
     #[serde(default)]
     pub workers: usize,
+    /// Also accept ICE over TCP on each worker's port number (for networks
+    /// that block UDP).
+    #[serde(default = "yes")]
+    pub ice_tcp: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl SfuSection {
@@ -50,6 +58,7 @@ impl SfuSection {
                     listen: listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
                     advertised_ip: self.advertised_ip,
                     workers: self.workers,
+                    ice_tcp: self.ice_tcp,
                 })
             }
         }

@@ -52,6 +52,13 @@ pub struct NodeMediaSection {
     /// Worker threads; 0 means one per core.
     #[serde(default)]
     pub workers: usize,
+    /// Also accept ICE over TCP on each worker's port number.
+    #[serde(default = "yes")]
+    pub ice_tcp: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Reads and checks the node file and the key it names.
@@ -104,6 +111,7 @@ pub async fn run(config: PathBuf) -> Result<(), String> {
         tokens,
         clock: Arc::new(chrono::Utc::now),
         send_mode: Default::default(),
+        ice_tcp: file.media.ice_tcp,
     })
     .map_err(|e| e.to_string())?;
     let udp: Vec<String> = sfu.udp_addrs().iter().map(|a| a.to_string()).collect();

@@ -41,6 +41,9 @@ pub struct SfuConfig {
     /// How workers write datagrams (batched by default; per datagram is
     /// the baseline the benchmarks compare with).
     pub send_mode: super::batch_io::SendMode,
+    /// Also accept ICE over TCP on each worker's port number (passive
+    /// candidates, RFC 6544), for networks that block UDP.
+    pub ice_tcp: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,6 +148,9 @@ pub struct Counters {
     pub datagrams_dropped: AtomicU64,
     /// System calls that sent datagrams (`sendmmsg` or `send_to`).
     pub send_calls: AtomicU64,
+    /// ICE-TCP frames received and sent.
+    pub tcp_frames_in: AtomicU64,
+    pub tcp_frames_out: AtomicU64,
 }
 
 /// A snapshot of the counters.
@@ -167,6 +173,8 @@ pub struct SfuStats {
     pub simulcast_switches: u64,
     pub datagrams_dropped: u64,
     pub send_calls: u64,
+    pub tcp_frames_in: u64,
+    pub tcp_frames_out: u64,
 }
 
 struct WorkerHandle {
@@ -235,10 +243,22 @@ impl Sfu {
                     }),
                 local.port(),
             );
+            let tcp = if config.ice_tcp {
+                let tcp_addr = SocketAddr::new(local.ip(), local.port());
+                let links =
+                    super::ice_tcp::TcpLinks::bind(tcp_addr).map_err(|e| SfuError::Bind {
+                        addr: tcp_addr,
+                        message: format!("ICE-TCP listener: {e}"),
+                    })?;
+                Some((links, SocketAddr::new(advertised.ip(), local.port())))
+            } else {
+                None
+            };
             let (tx, rx) = mpsc::channel();
             let worker = Worker::new(WorkerSetup {
                 index: i,
                 send_mode: config.send_mode,
+                tcp,
                 socket,
                 local,
                 advertised,
@@ -303,6 +323,8 @@ impl Sfu {
             simulcast_switches: get(&c.simulcast_switches),
             datagrams_dropped: get(&c.datagrams_dropped),
             send_calls: get(&c.send_calls),
+            tcp_frames_in: get(&c.tcp_frames_in),
+            tcp_frames_out: get(&c.tcp_frames_out),
         }
     }
 

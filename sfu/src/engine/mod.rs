@@ -10,6 +10,7 @@
 pub mod batch_io;
 pub mod continuity;
 mod handle;
+pub mod ice_tcp;
 pub mod load;
 mod peer;
 pub mod prometheus;

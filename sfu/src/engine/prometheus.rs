@@ -7,7 +7,7 @@ use super::load::WorkerLoadSnapshot;
 /// The media server's counters in Prometheus text (read at scrape time from
 /// the workers' atomics).
 pub fn render(stats: &SfuStats) -> String {
-    let series: [(&str, &str, u64); 14] = [
+    let series: [(&str, &str, u64); 16] = [
         (
             "parley_sfu_datagrams_in_total",
             "UDP datagrams received by the media workers",
@@ -78,6 +78,16 @@ pub fn render(stats: &SfuStats) -> String {
             "System calls that sent datagrams (sendmmsg batches up to 64)",
             stats.send_calls,
         ),
+        (
+            "parley_sfu_tcp_frames_in_total",
+            "ICE-TCP frames received (RFC 4571)",
+            stats.tcp_frames_in,
+        ),
+        (
+            "parley_sfu_tcp_frames_out_total",
+            "ICE-TCP frames sent",
+            stats.tcp_frames_out,
+        ),
     ];
     let mut out = String::new();
     for (name, help, value) in series {
@@ -97,7 +107,7 @@ pub fn render(stats: &SfuStats) -> String {
         h.count, h.sum_us, h.count
     ));
     type Field = fn(&WorkerLoadSnapshot) -> String;
-    let gauges: [(&str, &str, Field); 3] = [
+    let gauges: [(&str, &str, Field); 4] = [
         (
             "parley_sfu_worker_rooms",
             "Rooms placed on each media worker",
@@ -112,6 +122,11 @@ pub fn render(stats: &SfuStats) -> String {
             "parley_sfu_worker_cpu_seconds",
             "CPU time of each media worker thread, in seconds",
             |w| format!("{:.6}", w.cpu_ns as f64 / 1e9),
+        ),
+        (
+            "parley_sfu_worker_tcp_links",
+            "Open ICE-TCP connections on each media worker",
+            |w| w.tcp_links.to_string(),
         ),
     ];
     for (name, help, value) in gauges {

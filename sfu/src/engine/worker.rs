@@ -5,6 +5,7 @@
 
 use super::batch_io::{self, SendMode};
 use super::handle::{Counters, JoinAnswer, RoomId, SfuError, SfuEvent, VerifiedJoin};
+use super::ice_tcp::TcpLinks;
 use super::peer::Peer;
 use crate::demux::Demux;
 use crate::media::audio_level::{self, ActiveSpeaker};
@@ -94,6 +95,8 @@ struct Forward {
 pub struct WorkerSetup {
     pub index: usize,
     pub send_mode: SendMode,
+    /// ICE-TCP listener and the address of its candidate.
+    pub tcp: Option<(TcpLinks, SocketAddr)>,
     pub socket: UdpSocket,
     pub local: SocketAddr,
     /// Address put in ICE candidates.
@@ -127,10 +130,18 @@ pub struct Worker {
     written: Vec<Instant>,
     /// Datagrams produced this turn, sent together by [`Worker::flush`].
     outbox: Vec<(SocketAddr, BytesMut)>,
+    /// Packets for ICE-TCP connections produced this turn.
+    tcp_outbox: Vec<(SocketAddr, BytesMut)>,
+    /// ICE-TCP listener and connections, when enabled.
+    tcp: Option<TcpLinks>,
+    /// Address of the passive TCP candidate, when ICE-TCP is enabled.
+    advertised_tcp: Option<SocketAddr>,
     send_mode: SendMode,
     /// Publishers a subscriber's layer selector wants a keyframe from,
     /// collected while forwarding and throttled after.
     wanted_keyframes: Vec<(RoomId, MemberId)>,
+    /// The pollfds of the last wait, kept to reuse their allocation.
+    pollfds: Vec<libc::pollfd>,
     last_load_report: Instant,
     last_speaker_check: Instant,
 }
@@ -148,6 +159,7 @@ impl Worker {
         let WorkerSetup {
             index,
             send_mode,
+            tcp,
             socket,
             local,
             advertised,
@@ -174,7 +186,11 @@ impl Worker {
             written: Vec::new(),
             wanted_keyframes: Vec::new(),
             outbox: Vec::new(),
+            tcp_outbox: Vec::new(),
+            advertised_tcp: tcp.as_ref().map(|(_, a)| *a),
+            tcp: tcp.map(|(links, _)| links),
             send_mode,
+            pollfds: Vec::new(),
             last_load_report: Instant::now(),
             last_speaker_check: Instant::now(),
         }
@@ -182,7 +198,7 @@ impl Worker {
 
     pub fn run(mut self) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
-        // Reads never block; `wait_readable` does the waiting.
+        // Reads never block; `wait_ready` does the waiting.
         if let Err(e) = self.socket.set_nonblocking(true) {
             tracing::error!(error = %e, "sfu worker cannot make its socket non-blocking; worker stops");
             return;
@@ -301,6 +317,7 @@ impl Worker {
             request.offer,
             request.receive_slots,
             self.advertised,
+            self.advertised_tcp,
             now,
         ) {
             Ok(p) => p,
@@ -417,7 +434,7 @@ impl Worker {
         if let Some(mut peer) = self.peers.remove(&key) {
             let _ = peer.pc.close();
             // Its closing alerts go out now, with whatever else is queued.
-            Self::collect_writes(&mut peer, &mut self.outbox);
+            Self::collect_writes(&mut peer, &mut self.outbox, &mut self.tcp_outbox);
             self.send_outbox();
             self.demux.remove(key);
         }
@@ -781,13 +798,34 @@ impl Worker {
         }
     }
 
-    fn collect_writes(peer: &mut Peer, outbox: &mut Vec<(SocketAddr, BytesMut)>) {
+    fn collect_writes(
+        peer: &mut Peer,
+        outbox: &mut Vec<(SocketAddr, BytesMut)>,
+        tcp_outbox: &mut Vec<(SocketAddr, BytesMut)>,
+    ) {
         while let Some(out) = peer.pc.poll_write() {
-            outbox.push((out.transport.peer_addr, out.message));
+            if out.transport.transport_protocol == TransportProtocol::TCP {
+                tcp_outbox.push((out.transport.peer_addr, out.message));
+            } else {
+                outbox.push((out.transport.peer_addr, out.message));
+            }
         }
     }
 
     fn send_outbox(&mut self) {
+        if !self.tcp_outbox.is_empty() {
+            let (mut sent, mut dropped) = (0u64, 0u64);
+            for (to, packet) in self.tcp_outbox.drain(..) {
+                if self.tcp.as_mut().is_some_and(|tcp| tcp.send(to, &packet)) {
+                    sent += 1;
+                } else {
+                    dropped += 1;
+                }
+            }
+            let c = &self.counters;
+            c.tcp_frames_out.fetch_add(sent, Ordering::Relaxed);
+            c.datagrams_dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
         if self.outbox.is_empty() {
             return;
         }
@@ -805,7 +843,7 @@ impl Worker {
     /// packets forwarded in it.
     fn flush(&mut self) {
         for peer in self.peers.values_mut() {
-            Self::collect_writes(peer, &mut self.outbox);
+            Self::collect_writes(peer, &mut self.outbox, &mut self.tcp_outbox);
         }
         self.send_outbox();
         let sent = Instant::now();
@@ -831,8 +869,48 @@ impl Worker {
         }
     }
 
-    /// Waits for datagrams until the next timer (or a command), then reads
-    /// what is ready and hands each to its peer.
+    /// ICE-TCP: accepts connections, hands each frame to its peer (routed
+    /// like a datagram), writes what is queued.
+    fn read_tcp(&mut self, fds: &[libc::pollfd]) {
+        let Some(tcp) = self.tcp.as_mut() else {
+            return;
+        };
+        let (demux, peers, local) = (&mut self.demux, &mut self.peers, self.local);
+        let activity = tcp.on_ready(
+            fds.get(1..).unwrap_or(&[]),
+            Instant::now(),
+            |from, frame| {
+                let Ok(key) = demux.route(frame, from) else {
+                    return false;
+                };
+                let Some(peer) = peers.get_mut(&key) else {
+                    return false;
+                };
+                let message = TaggedBytesMut {
+                    now: Instant::now(),
+                    transport: TransportContext {
+                        local_addr: local,
+                        peer_addr: from,
+                        ecn: None,
+                        transport_protocol: TransportProtocol::TCP,
+                    },
+                    message: BytesMut::from(frame),
+                };
+                peer.pc.handle_read(message).is_ok()
+            },
+        );
+        let c = &self.counters;
+        c.tcp_frames_in
+            .fetch_add(activity.frames_in, Ordering::Relaxed);
+        c.datagrams_unrouted
+            .fetch_add(activity.frames_unrouted, Ordering::Relaxed);
+        if let Some(load) = c.workers.get(self.index) {
+            load.tcp_links.store(tcp.links() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits for datagrams or ICE-TCP traffic until the next timer (or a
+    /// command), then reads what is ready and hands each to its peer.
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
         let now = Instant::now();
         let next = self
@@ -844,7 +922,23 @@ impl Worker {
         let wait = next
             .saturating_duration_since(now)
             .clamp(MIN_WAIT, IDLE_WAIT);
-        if !wait_readable(&self.socket, wait)? {
+        let mut fds = std::mem::take(&mut self.pollfds);
+        fds.clear();
+        fds.push(libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&self.socket),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        if let Some(tcp) = self.tcp.as_mut() {
+            tcp.poll_fds(&mut fds);
+        }
+        let ready = wait_ready(&mut fds, wait);
+        let udp_ready = fds.first().is_some_and(|f| f.revents != 0);
+        if ready? {
+            self.read_tcp(&fds);
+        }
+        self.pollfds = fds;
+        if !udp_ready {
             return Ok(());
         }
         for _ in 0..READ_BATCH {
@@ -897,20 +991,15 @@ impl Worker {
     }
 }
 
-/// Waits until `socket` has a datagram or `wait` passes (rounded up to whole
+/// Waits until one of `fds` is ready or `wait` passes (rounded up to whole
 /// milliseconds). One `poll(2)` call, so a turn of the loop costs no socket
 /// option changes.
-fn wait_readable(socket: &UdpSocket, wait: Duration) -> std::io::Result<bool> {
-    use std::os::fd::AsRawFd;
+fn wait_ready(fds: &mut [libc::pollfd], wait: Duration) -> std::io::Result<bool> {
     let millis = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
-    let mut fds = [libc::pollfd {
-        fd: socket.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    }];
-    // SAFETY: `fds` is a valid, initialised array of one pollfd that lives
-    // for the duration of the call, and its length is passed alongside.
-    let ready = unsafe { libc::poll(fds.as_mut_ptr(), 1, millis) };
+    let count = libc::nfds_t::try_from(fds.len()).unwrap_or(libc::nfds_t::MAX);
+    // SAFETY: `fds` is a valid, initialised slice of pollfd that lives for
+    // the duration of the call, and its length is passed alongside.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), count, millis) };
     match ready {
         -1 => {
             let e = std::io::Error::last_os_error();

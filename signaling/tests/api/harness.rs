@@ -72,6 +72,7 @@ async fn start_with(remote_sfu: bool) -> Server {
             tokens: parley_grants::JoinTokens::new(&key, 5).expect("key"),
             clock: Arc::new(move || parley_signaling::clock::Clock::now(&wall)),
             send_mode: Default::default(),
+            ice_tcp: true,
         })
         .expect("sfu starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -91,6 +92,7 @@ async fn start_with(remote_sfu: bool) -> Server {
                 listen: "127.0.0.1:0".parse().expect("addr"),
                 advertised_ip: None,
                 workers: 1,
+                ice_tcp: true,
             }),
             None,
         )
