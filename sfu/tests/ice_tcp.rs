@@ -65,7 +65,10 @@ async fn strangers_on_the_tcp_port_are_hung_up_on() -> anyhow::Result<()> {
     while sfu.stats().datagrams_unrouted == before && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(sfu.stats().datagrams_unrouted > before, "the junk frame was counted");
+    assert!(
+        sfu.stats().datagrams_unrouted > before,
+        "the junk frame was counted"
+    );
     // The port still serves real clients.
     sfu.open_room(61, VISIT)?;
     let mut home = Client::over_tcp("home", true, 1, 62_000).await?;

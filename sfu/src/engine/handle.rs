@@ -151,6 +151,15 @@ pub struct Counters {
     /// ICE-TCP frames received and sent.
     pub tcp_frames_in: AtomicU64,
     pub tcp_frames_out: AtomicU64,
+    /// Publishers' packets that never arrived (from sequence gaps).
+    pub packets_lost_in: AtomicU64,
+    /// NACKs sent to publishers and received from subscribers.
+    pub nacks_sent: AtomicU64,
+    pub nacks_received: AtomicU64,
+    /// Packets sent again in answer to NACKs.
+    pub retransmissions: AtomicU64,
+    /// Round-trip time of each connected peer, sampled once a second.
+    pub rtt: LatencyHistogram,
 }
 
 /// A snapshot of the counters.
@@ -175,6 +184,12 @@ pub struct SfuStats {
     pub send_calls: u64,
     pub tcp_frames_in: u64,
     pub tcp_frames_out: u64,
+    pub packets_lost_in: u64,
+    pub nacks_sent: u64,
+    pub nacks_received: u64,
+    pub retransmissions: u64,
+    /// Peers' round-trip times, µs.
+    pub rtt: LatencySnapshot,
 }
 
 struct WorkerHandle {
@@ -325,6 +340,11 @@ impl Sfu {
             send_calls: get(&c.send_calls),
             tcp_frames_in: get(&c.tcp_frames_in),
             tcp_frames_out: get(&c.tcp_frames_out),
+            packets_lost_in: get(&c.packets_lost_in),
+            nacks_sent: get(&c.nacks_sent),
+            nacks_received: get(&c.nacks_received),
+            retransmissions: get(&c.retransmissions),
+            rtt: c.rtt.snapshot(),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod batch_io;
 pub mod continuity;
 mod handle;
 pub mod ice_tcp;
+pub mod link_quality;
 pub mod load;
 mod peer;
 pub mod prometheus;

@@ -93,6 +93,8 @@ pub struct Peer {
     pub estimate_bps: Option<u64>,
     /// What this peer sends per simulcast layer.
     pub layer_rates: LayerRates,
+    /// Its connection's counters at the last sample.
+    pub link: super::link_quality::LinkTotals,
 }
 
 /// Receive estimate assumed for a subscriber that has sent none (bits/s):
@@ -251,6 +253,7 @@ impl Peer {
                 unserved: std::collections::BTreeSet::new(),
                 estimate_bps: None,
                 layer_rates: LayerRates::default(),
+                link: Default::default(),
             },
             answer.sdp,
         ))

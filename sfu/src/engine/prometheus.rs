@@ -2,12 +2,12 @@
 //! by signaling (in-process SFU) or by a standalone SFU node.
 
 use super::handle::SfuStats;
-use super::load::WorkerLoadSnapshot;
+use super::load::{LatencySnapshot, WorkerLoadSnapshot};
 
 /// The media server's counters in Prometheus text (read at scrape time from
 /// the workers' atomics).
 pub fn render(stats: &SfuStats) -> String {
-    let series: [(&str, &str, u64); 16] = [
+    let series: [(&str, &str, u64); 20] = [
         (
             "parley_sfu_datagrams_in_total",
             "UDP datagrams received by the media workers",
@@ -88,6 +88,26 @@ pub fn render(stats: &SfuStats) -> String {
             "ICE-TCP frames sent",
             stats.tcp_frames_out,
         ),
+        (
+            "parley_sfu_packets_lost_in_total",
+            "Publishers' RTP packets that never reached the SFU",
+            stats.packets_lost_in,
+        ),
+        (
+            "parley_sfu_nacks_sent_total",
+            "NACKs the SFU sent to publishers",
+            stats.nacks_sent,
+        ),
+        (
+            "parley_sfu_nacks_received_total",
+            "NACKs subscribers sent to the SFU",
+            stats.nacks_received,
+        ),
+        (
+            "parley_sfu_retransmissions_total",
+            "RTP packets sent again in answer to NACKs",
+            stats.retransmissions,
+        ),
     ];
     let mut out = String::new();
     for (name, help, value) in series {
@@ -95,17 +115,18 @@ pub fn render(stats: &SfuStats) -> String {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
         ));
     }
-    let h = &stats.latency;
-    out.push_str("# HELP parley_sfu_forward_latency_us Forwarding latency of RTP packets, receive to send, in microseconds\n# TYPE parley_sfu_forward_latency_us histogram\n");
-    for (bound, count) in &h.cumulative {
-        out.push_str(&format!(
-            "parley_sfu_forward_latency_us_bucket{{le=\"{bound}\"}} {count}\n"
-        ));
-    }
-    out.push_str(&format!(
-        "parley_sfu_forward_latency_us_bucket{{le=\"+Inf\"}} {}\nparley_sfu_forward_latency_us_sum {}\nparley_sfu_forward_latency_us_count {}\n",
-        h.count, h.sum_us, h.count
-    ));
+    histogram(
+        &mut out,
+        "parley_sfu_forward_latency_us",
+        "Forwarding latency of RTP packets, receive to send, in microseconds",
+        &stats.latency,
+    );
+    histogram(
+        &mut out,
+        "parley_sfu_peer_rtt_us",
+        "Round-trip time of connected peers, sampled once a second, in microseconds",
+        &stats.rtt,
+    );
     type Field = fn(&WorkerLoadSnapshot) -> String;
     let gauges: [(&str, &str, Field); 4] = [
         (
@@ -136,4 +157,15 @@ pub fn render(stats: &SfuStats) -> String {
         }
     }
     out
+}
+
+fn histogram(out: &mut String, name: &str, help: &str, h: &LatencySnapshot) {
+    out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} histogram\n"));
+    for (bound, count) in &h.cumulative {
+        out.push_str(&format!("{name}_bucket{{le=\"{bound}\"}} {count}\n"));
+    }
+    out.push_str(&format!(
+        "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}\n",
+        h.count, h.sum_us, h.count
+    ));
 }

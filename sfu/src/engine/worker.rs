@@ -854,16 +854,20 @@ impl Worker {
         }
     }
 
-    /// Publishes rooms, peers and (about once a second) CPU time.
+    /// Publishes rooms, peers and (about once a second) CPU time and the
+    /// peers' link counters.
     fn report_load(&mut self) {
-        let Some(load) = self.counters.workers.get(self.index) else {
-            return;
-        };
-        load.rooms.store(self.rooms.len() as u64, Ordering::Relaxed);
-        load.peers.store(self.peers.len() as u64, Ordering::Relaxed);
+        if let Some(load) = self.counters.workers.get(self.index) {
+            load.rooms.store(self.rooms.len() as u64, Ordering::Relaxed);
+            load.peers.store(self.peers.len() as u64, Ordering::Relaxed);
+        }
         if self.last_load_report.elapsed() >= Duration::from_secs(1) {
             self.last_load_report = Instant::now();
-            if let Some(ns) = super::load::thread_cpu_ns() {
+            self.sample_links(self.last_load_report);
+            if let (Some(load), Some(ns)) = (
+                self.counters.workers.get(self.index),
+                super::load::thread_cpu_ns(),
+            ) {
                 load.cpu_ns.store(ns, Ordering::Relaxed);
             }
         }
@@ -906,6 +910,27 @@ impl Worker {
             .fetch_add(activity.frames_unrouted, Ordering::Relaxed);
         if let Some(load) = c.workers.get(self.index) {
             load.tcp_links.store(tcp.links() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds what each connected peer's loss, NACK and retransmission
+    /// counters grew by since the last sample, and samples its RTT.
+    fn sample_links(&mut self, now: Instant) {
+        let c = &self.counters;
+        for peer in self.peers.values_mut().filter(|p| p.connected) {
+            let report = peer.pc.get_stats(now, rtc::statistics::StatsSelector::None);
+            let (totals, rtt) = super::link_quality::read(&report);
+            let grew = totals.since(&peer.link);
+            peer.link = totals;
+            c.packets_lost_in.fetch_add(grew.lost_in, Ordering::Relaxed);
+            c.nacks_sent.fetch_add(grew.nacks_sent, Ordering::Relaxed);
+            c.nacks_received
+                .fetch_add(grew.nacks_received, Ordering::Relaxed);
+            c.retransmissions
+                .fetch_add(grew.retransmitted, Ordering::Relaxed);
+            if let Some(rtt) = rtt {
+                c.rtt.observe(rtt);
+            }
         }
     }
 
