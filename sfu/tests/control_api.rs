@@ -27,7 +27,7 @@ async fn join(
     token: String,
 ) -> anyhow::Result<()> {
     let offer = client.offer().await?;
-    let reply = sfu.join(room, token, offer, 1).await?;
+    let reply = sfu.join(room, token, offer, 1, Default::default()).await?;
     assert_eq!(reply.kind, "participant");
     client.accept(reply.sdp).await
 }
@@ -58,6 +58,19 @@ async fn a_visit_through_the_network_api() -> anyhow::Result<()> {
             }),
         "{events:?}"
     );
+    // A court's mute through the API: audio stops, video goes on.
+    sfu.set_muted(1, 11, parley_sfu::room::MediaKind::Audio, true)
+        .await?;
+    let (audio, video) = (b.got("a", "audio"), b.got("a", "video"));
+    a.send(200, 25).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(b.got("a", "audio"), audio, "muted audio is not forwarded");
+    assert!(b.got("a", "video") >= video + 20, "video still is");
+    let unknown = sfu
+        .set_muted(1, 99, parley_sfu::room::MediaKind::Video, true)
+        .await
+        .expect_err("no member 99");
+    assert_eq!(unknown.code(), Some("room_refused"), "{unknown}");
     // Removal stops media.
     sfu.remove(1, 12).await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -83,7 +96,13 @@ async fn refusals_carry_codes_and_change_nothing() -> anyhow::Result<()> {
     let again = sfu.open_room(2, ORDINARY).await.expect_err("already open");
     assert_eq!(again.code(), Some("room_exists"));
     let unknown = sfu
-        .join(3, token(3, 1, Role::Visitor), "v=0".into(), 1)
+        .join(
+            3,
+            token(3, 1, Role::Visitor),
+            "v=0".into(),
+            1,
+            Default::default(),
+        )
         .await
         .expect_err("no room 3");
     assert!(
@@ -103,12 +122,24 @@ async fn refusals_carry_codes_and_change_nothing() -> anyhow::Result<()> {
     let mut officer = Client::new("officer", false, 1, 3000).await?;
     let offer = officer.offer().await?;
     let refused = sfu
-        .join(4, privileged_token(4, 9, Role::Officer), offer, 1)
+        .join(
+            4,
+            privileged_token(4, 9, Role::Officer),
+            offer,
+            1,
+            Default::default(),
+        )
         .await
         .expect_err("a monitor never joins a legal visit");
     assert_eq!(refused.code(), Some("room_refused"), "{refused}");
     let junk = sfu
-        .join(2, token(2, 5, Role::Visitor), "not sdp".into(), 1)
+        .join(
+            2,
+            token(2, 5, Role::Visitor),
+            "not sdp".into(),
+            1,
+            Default::default(),
+        )
         .await
         .expect_err("junk offer");
     assert_eq!(junk.code(), Some("bad_offer"), "{junk}");

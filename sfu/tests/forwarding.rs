@@ -60,7 +60,10 @@ async fn a_visit_carries_audio_and_video_both_ways() -> anyhow::Result<()> {
         stats.rtt.sum_us / stats.rtt.count < 100_000,
         "loopback RTT is under 100 ms: {stats:?}"
     );
-    assert_eq!(stats.packets_lost_in, 0, "nothing lost on loopback: {stats:?}");
+    assert_eq!(
+        stats.packets_lost_in, 0,
+        "nothing lost on loopback: {stats:?}"
+    );
     Ok(())
 }
 

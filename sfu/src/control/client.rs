@@ -1,9 +1,9 @@
 //! A caller of a remote SFU's control API (signaling, when the SFU runs as
 //! its own process).
 
-use super::{ErrorBody, EventsReply, JoinBody, JoinReply, RoomPolicyBody};
-use crate::engine::RoomId;
-use crate::room::RoomPolicy;
+use super::{ErrorBody, EventsReply, JoinBody, JoinReply, MuteBody, RoomPolicyBody};
+use crate::engine::{Muted, RoomId};
+use crate::room::{MediaKind, RoomPolicy};
 use std::time::Duration;
 
 /// How long a control call may take before it counts as failed (event
@@ -89,11 +89,14 @@ impl RemoteSfu {
         token: String,
         offer: String,
         receive_slots: usize,
+        muted: Muted,
     ) -> Result<JoinReply, ControlError> {
         let body = JoinBody {
             token,
             offer,
             receive_slots,
+            muted_audio: muted.audio,
+            muted_video: muted.video,
         };
         let response = self
             .send(
@@ -110,6 +113,30 @@ impl RemoteSfu {
         self.send(
             self.http
                 .delete(format!("{}/v1/rooms/{room}/members/{member}", self.base)),
+            CALL_TIMEOUT,
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn set_muted(
+        &self,
+        room: RoomId,
+        member: i64,
+        media: MediaKind,
+        muted: bool,
+    ) -> Result<(), ControlError> {
+        let body = MuteBody {
+            media: media.into(),
+            muted,
+        };
+        self.send(
+            self.http
+                .put(format!(
+                    "{}/v1/rooms/{room}/members/{member}/mute",
+                    self.base
+                ))
+                .json(&body),
             CALL_TIMEOUT,
         )
         .await

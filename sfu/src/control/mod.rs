@@ -8,6 +8,7 @@
 //! | `PUT /v1/rooms/{room}` `{privileged, recorded, monitoring_allowed}` | opens a room |
 //! | `POST /v1/rooms/{room}/joins` `{token, offer, receive_slots}` | verifies the token, answers the offer |
 //! | `DELETE /v1/rooms/{room}/members/{member}` | stops a member's media |
+//! | `PUT /v1/rooms/{room}/members/{member}/mute` `{media, muted}` | a court's mute |
 //! | `DELETE /v1/rooms/{room}` | closes the room |
 //! | `GET /v1/events?after=N` | events after sequence `N`, waiting up to 20 s for one; without `after`, the current position at once |
 //! | `GET /healthz`, `GET /metrics` | liveness, Prometheus text (no secret) |
@@ -63,6 +64,46 @@ pub struct JoinBody {
     pub token: String,
     pub offer: String,
     pub receive_slots: usize,
+    /// The court muted this member's audio (not forwarded from the start).
+    #[serde(default)]
+    pub muted_audio: bool,
+    #[serde(default)]
+    pub muted_video: bool,
+}
+
+/// Body of `PUT /v1/rooms/{room}/members/{member}/mute`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MuteBody {
+    /// `audio` or `video`.
+    pub media: MediaName,
+    pub muted: bool,
+}
+
+/// A kind of media on the wire.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaName {
+    Audio,
+    Video,
+}
+
+impl From<MediaName> for crate::room::MediaKind {
+    fn from(m: MediaName) -> Self {
+        match m {
+            MediaName::Audio => Self::Audio,
+            MediaName::Video => Self::Video,
+        }
+    }
+}
+
+impl From<crate::room::MediaKind> for MediaName {
+    fn from(m: crate::room::MediaKind) -> Self {
+        match m {
+            crate::room::MediaKind::Audio => Self::Audio,
+            crate::room::MediaKind::Video => Self::Video,
+        }
+    }
 }
 
 /// Answer to a join.

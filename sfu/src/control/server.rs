@@ -3,7 +3,8 @@
 //! on tokio's blocking pool.
 
 use super::{
-    ErrorBody, EventBody, EventLog, EventsReply, JoinBody, JoinReply, RoomPolicyBody, kind_name,
+    ErrorBody, EventBody, EventLog, EventsReply, JoinBody, JoinReply, MuteBody, RoomPolicyBody,
+    kind_name,
 };
 use crate::engine::{JoinRequest, RoomId, Sfu, SfuError, SfuEvent};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -72,6 +73,7 @@ pub fn router(sfu: Arc<Sfu>, secret: String) -> Router {
         .route("/v1/rooms/{room}", put(open_room).delete(close_room))
         .route("/v1/rooms/{room}/joins", post(join))
         .route("/v1/rooms/{room}/members/{member}", delete(remove))
+        .route("/v1/rooms/{room}/members/{member}/mute", put(mute))
         .route("/v1/events", get(events))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
@@ -196,6 +198,10 @@ async fn join(
         token: body.token,
         offer: body.offer,
         receive_slots: body.receive_slots,
+        muted: crate::engine::Muted {
+            audio: body.muted_audio,
+            video: body.muted_video,
+        },
     };
     match blocking(move || state.sfu.join(request)).await {
         Ok(answer) => Json(JoinReply {
@@ -217,6 +223,31 @@ async fn remove(
         Err(e) => return bad_request(format!("room or member id: {e}")),
     };
     match blocking(move || state.sfu.remove(room, member)).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn mute(
+    State(state): State<ControlState>,
+    ids: Result<Path<(RoomId, i64)>, PathRejection>,
+    body: Result<Json<MuteBody>, JsonRejection>,
+) -> Response {
+    let Path((room, member)) = match ids {
+        Ok(ids) => ids,
+        Err(e) => return bad_request(format!("room or member id: {e}")),
+    };
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return bad_request(format!("mute: {}", e.body_text())),
+    };
+    match blocking(move || {
+        state
+            .sfu
+            .set_muted(room, member, body.media.into(), body.muted)
+    })
+    .await
+    {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(r) => r,
     }

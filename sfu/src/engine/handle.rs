@@ -4,7 +4,7 @@
 
 use super::load::{LatencyHistogram, LatencySnapshot, WorkerLoad, WorkerLoadSnapshot};
 use super::worker::{Command, Worker, WorkerSetup};
-use crate::room::{MemberId, MemberKind, RoomError, RoomPolicy};
+use crate::room::{MediaKind, MemberId, MemberKind, RoomError, RoomPolicy};
 use chrono::{DateTime, Utc};
 use parley_grants::{GrantError, JoinTokens};
 use parley_policy::Role;
@@ -94,6 +94,15 @@ pub struct JoinRequest {
     /// How many other publishers this member can receive (pairs of audio
     /// and video transceivers in the offer besides its own).
     pub receive_slots: usize,
+    /// Media the court muted: not forwarded from the first packet on.
+    pub muted: Muted,
+}
+
+/// Which of a member's media is not forwarded (a court's mute).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Muted {
+    pub audio: bool,
+    pub video: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +132,7 @@ pub struct VerifiedJoin {
     pub kind: MemberKind,
     pub offer: String,
     pub receive_slots: usize,
+    pub muted: Muted,
 }
 
 /// Counters shared by the workers, read by metrics.
@@ -417,6 +427,7 @@ impl Sfu {
             kind: member_kind(claims.role),
             offer: request.offer,
             receive_slots: request.receive_slots,
+            muted: request.muted,
         };
         let worker = self.worker_of(request.room)?;
         self.call(worker, |reply| Command::Join {
@@ -431,6 +442,24 @@ impl Sfu {
         self.call(worker, |reply| Command::Remove {
             room,
             member,
+            reply,
+        })
+    }
+
+    /// Stops (or restores) forwarding one kind of a member's media.
+    pub fn set_muted(
+        &self,
+        room: RoomId,
+        member: MemberId,
+        media: MediaKind,
+        muted: bool,
+    ) -> Result<(), SfuError> {
+        let worker = self.worker_of(room)?;
+        self.call(worker, |reply| Command::Mute {
+            room,
+            member,
+            media,
+            muted,
             reply,
         })
     }

@@ -20,6 +20,6 @@ pub use peer::MAX_RECEIVE_SLOTS;
 mod worker;
 
 pub use handle::{
-    JoinAnswer, JoinRequest, RoomId, Sfu, SfuConfig, SfuError, SfuEvent, SfuStats, WallClock,
-    member_kind,
+    JoinAnswer, JoinRequest, Muted, RoomId, Sfu, SfuConfig, SfuError, SfuEvent, SfuStats,
+    WallClock, member_kind,
 };

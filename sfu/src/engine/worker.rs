@@ -63,6 +63,13 @@ pub enum Command {
         room: RoomId,
         reply: Reply<()>,
     },
+    Mute {
+        room: RoomId,
+        member: MemberId,
+        media: MediaKind,
+        muted: bool,
+        reply: Reply<()>,
+    },
     Stop,
 }
 
@@ -280,6 +287,22 @@ impl Worker {
                     };
                     let _ = reply.send(result);
                 }
+                Command::Mute {
+                    room,
+                    member,
+                    media,
+                    muted,
+                    reply,
+                } => {
+                    let result = match self.rooms.get_mut(&room) {
+                        None => Err(SfuError::UnknownRoom(room)),
+                        Some(state) => state
+                            .room
+                            .set_muted(member, media, muted)
+                            .map_err(SfuError::from),
+                    };
+                    let _ = reply.send(result);
+                }
                 Command::Stop => return false,
             }
         }
@@ -305,7 +328,21 @@ impl Worker {
         if old.is_some() {
             let _ = state.room.remove(request.member);
         }
-        let admitted = state.room.join(request.member, request.kind);
+        let admitted = state
+            .room
+            .join(request.member, request.kind)
+            .and_then(|()| {
+                // A court's mutes hold from the first packet.
+                for (media, muted) in [
+                    (MediaKind::Audio, request.muted.audio),
+                    (MediaKind::Video, request.muted.video),
+                ] {
+                    if muted {
+                        state.room.set_muted(request.member, media, true)?;
+                    }
+                }
+                Ok(())
+            });
         if let Some(key) = old {
             self.forget_source(request.room, request.member);
             self.drop_peer(key, now);

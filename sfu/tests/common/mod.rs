@@ -82,6 +82,7 @@ pub async fn join(
             token,
             offer,
             receive_slots,
+            muted: Default::default(),
         })
     })
     .await??;

@@ -595,8 +595,12 @@ impl LiveHub {
                     participant_id,
                     sdp,
                     ends_at,
+                    muted,
                 } => {
-                    let reply = match self.media_offer(task, participant_id, sdp, ends_at).await {
+                    let reply = match self
+                        .media_offer(task, participant_id, sdp, ends_at, muted)
+                        .await
+                    {
                         Ok(answer) => ServerMessage::Answer { sdp: answer },
                         Err(message) => {
                             self.inner
@@ -611,6 +615,25 @@ impl LiveHub {
                         }
                     };
                     task.send(participant_id, reply);
+                }
+                Effect::MediaMute {
+                    participant_id,
+                    media,
+                    muted,
+                } => {
+                    if let (Some(sfu), true) = (self.inner.media.clone(), task.room_open) {
+                        let kind = match media {
+                            parley_protocol::MediaKind::Audio => parley_sfu::room::MediaKind::Audio,
+                            parley_protocol::MediaKind::Video => parley_sfu::room::MediaKind::Video,
+                        };
+                        // Not yet in the room (no offer yet): the mute goes
+                        // with their join instead.
+                        if let Err(e) = sfu.set_muted(session_id, participant_id, kind, muted).await
+                            && e.code.as_deref() != Some("room_refused")
+                        {
+                            tracing::warn!(session = session_id, participant_id, error = %e, "mute not applied by the media server");
+                        }
+                    }
                 }
                 Effect::PersistEnd(ends_at) => {
                     if let Err(e) = self.persist(session_id, Persist::End(ends_at)).await {
@@ -657,6 +680,7 @@ impl LiveHub {
         participant_id: i64,
         sdp: String,
         ends_at: DateTime<Utc>,
+        muted: super::state::Muted,
     ) -> Result<String, String> {
         let sfu = self
             .inner
@@ -700,6 +724,10 @@ impl LiveHub {
             token,
             offer: sdp,
             receive_slots: grant.receive_slots,
+            muted: parley_sfu::engine::Muted {
+                audio: muted.audio,
+                video: muted.video,
+            },
         };
         sfu.join(request).await.map_err(|e| e.message)
     }

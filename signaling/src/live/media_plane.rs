@@ -6,7 +6,7 @@
 use super::LiveHub;
 use parley_sfu::control::{ControlError, RemoteSfu};
 use parley_sfu::engine::{JoinRequest, RoomId, Sfu, SfuError, SfuEvent};
-use parley_sfu::room::RoomPolicy;
+use parley_sfu::room::{MediaKind, RoomPolicy};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,6 +92,7 @@ impl MediaPlane {
                     request.token,
                     request.offer,
                     request.receive_slots,
+                    request.muted,
                 )
                 .await?
                 .sdp),
@@ -105,6 +106,22 @@ impl MediaPlane {
                 blocking(move || sfu.remove(room, member)).await
             }
             Self::Remote(r) => Ok(r.remove(room, member).await?),
+        }
+    }
+
+    pub async fn set_muted(
+        &self,
+        room: RoomId,
+        member: i64,
+        media: MediaKind,
+        muted: bool,
+    ) -> Result<(), MediaFailure> {
+        match self {
+            Self::InProcess(sfu) => {
+                let sfu = sfu.clone();
+                blocking(move || sfu.set_muted(room, member, media, muted)).await
+            }
+            Self::Remote(r) => Ok(r.set_muted(room, member, media, muted).await?),
         }
     }
 

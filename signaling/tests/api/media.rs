@@ -147,6 +147,78 @@ async fn sfu_metrics_count(s: &Server) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_judge_mutes_a_witness_and_the_mute_survives_a_new_offer() {
+    let s = start().await;
+    let court = facility(&s, "Court", "court", "demo").await;
+    let at = s.now() + Duration::minutes(5);
+    let hearing = hearing(
+        &s,
+        court,
+        at,
+        json!([{"name": "Judge J", "role": "judge"}, {"name": "Witness W", "role": "witness"}]),
+    )
+    .await;
+    let id = hearing["id"].as_i64().expect("id");
+    let witness_id = participant(&hearing, "witness");
+    let (mut bench_ws, _) = join_as(&s, &hearing, "judge").await;
+    let (mut box_ws, _) = join(&s, id, &token(&s, &s.admin, id, witness_id).await).await;
+    let send = |msg: Value| Message::Text(msg.to_string().into());
+    bench_ws
+        .send(send(json!({"type": "admit", "participant_id": witness_id})))
+        .await
+        .expect("sent");
+    until(&mut box_ws, "admitted").await;
+    let mut bench = Client::new("bench", true, 1, 5000).await.expect("client");
+    let mut witness_box = Client::new("box", true, 1, 6000).await.expect("client");
+    negotiate(&mut bench_ws, &mut bench).await;
+    negotiate(&mut box_ws, &mut witness_box).await;
+
+    bench_ws
+        .send(send(
+            json!({"type": "mute", "participant_id": witness_id, "media": "audio", "muted": true}),
+        ))
+        .await
+        .expect("sent");
+    let roster = loop {
+        let r = until(&mut box_ws, "roster").await;
+        if r["participants"].as_array().is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p["participant_id"] == witness_id && p["muted_audio"] == true)
+        }) {
+            break r;
+        }
+    };
+    assert_eq!(roster["type"], "roster");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    witness_box.send(0, 25).await.expect("sent");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        bench.got("box", "audio"),
+        0,
+        "the court no longer hears the witness"
+    );
+    assert!(bench.got("box", "video") >= 20, "but still sees them");
+
+    // A fresh connection does not lift the mute.
+    let mut again = Client::new("box", true, 1, 7000).await.expect("client");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    negotiate(&mut box_ws, &mut again).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let video_before = bench.got("box", "video");
+    again.send(100, 25).await.expect("sent");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        bench.got("box", "audio"),
+        0,
+        "still muted after a new offer"
+    );
+    assert!(
+        bench.got("box", "video") > video_before,
+        "video flows on the new connection"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_witness_loses_media_within_a_second() {
     let s = start().await;
     let court = facility(&s, "Court", "court", "demo").await;
