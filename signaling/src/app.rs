@@ -303,6 +303,7 @@ fn forward_media_events(
 pub fn router(state: AppState) -> Router {
     routes::router()
         .merge(openapi::router())
+        .merge(crate::web::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track_requests,

@@ -19,5 +19,6 @@ pub mod policy_view;
 pub mod routes;
 pub mod store;
 pub mod time;
+pub mod web;
 
 pub use app::{MediaConfig, Running, SignalingConfig, StartError, start, start_with_clock};

@@ -48,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/v1/time", get(server_time))
         .route("/v1/me", get(users::me))
         .route("/v1/users", post(users::create).get(users::list))
         .route(
@@ -109,6 +110,17 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         text.push_str(&crate::metrics::render_sfu(&sfu.stats()));
     }
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+/// The service's clock, so that clients count down in server time.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ServerTime {
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+#[utoipa::path(get, path = "/v1/time", responses((status = 200, description = "The service's current time; no authentication", body = ServerTime)))]
+pub async fn server_time(State(state): State<AppState>) -> axum::Json<ServerTime> {
+    axum::Json(ServerTime { now: state.now() })
 }
 
 async fn index(State(state): State<AppState>) -> Html<String> {
