@@ -12,4 +12,5 @@ mod ws;
 
 mod chromium;
 mod hearing;
+mod officer;
 mod visit;
