@@ -78,8 +78,13 @@ impl Server {
     /// Starts `parley up --config config/demo.toml --http 127.0.0.1:0 --data DATA`
     /// and waits (bounded) until it prints that it is running.
     pub fn start(data: &Path) -> Server {
+        Self::start_command("up", data)
+    }
+
+    /// Like [`Server::start`] with another subcommand that serves, e.g. `demo`.
+    pub fn start_command(subcommand: &str, data: &Path) -> Server {
         let mut child = Command::new(BIN)
-            .arg("up")
+            .arg(subcommand)
             .arg("--config")
             .arg(demo_config())
             .args(["--http", "127.0.0.1:0"])
@@ -122,12 +127,14 @@ impl Server {
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     let (out, err) = server.stop();
                     panic!(
-                        "parley up did not say it was running within {STARTUP_TIMEOUT:?}\n--- stdout\n{out}\n--- stderr\n{err}"
+                        "parley {subcommand} did not say it was running within {STARTUP_TIMEOUT:?}\n--- stdout\n{out}\n--- stderr\n{err}"
                     );
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let (out, err) = server.stop();
-                    panic!("parley up exited during startup\n--- stdout\n{out}\n--- stderr\n{err}");
+                    panic!(
+                        "parley {subcommand} exited during startup\n--- stdout\n{out}\n--- stderr\n{err}"
+                    );
                 }
             }
         }
