@@ -13,4 +13,5 @@ mod ws;
 mod chromium;
 mod hearing;
 mod officer;
+mod reconnect;
 mod visit;
