@@ -4,6 +4,8 @@
 const TEXT = {
   en: {
     title: 'Parley video visit',
+    call: 'Call',
+    call_controls: 'Call controls',
     language: 'Language',
     check_title: 'Before you join',
     check_camera: 'Camera',
@@ -96,6 +98,8 @@ const TEXT = {
   },
   fr: {
     title: 'Parley – visite vidéo',
+    call: 'Appel',
+    call_controls: 'Commandes de l\'appel',
     language: 'Langue',
     check_title: 'Avant de rejoindre',
     check_camera: 'Caméra',

@@ -385,7 +385,14 @@ async function main() {
   // The detainee's kiosk or tablet: full screen, large controls, no leaving.
   const kiosk = query.get('kiosk') === '1' || state.claims.role === 'detainee';
   document.body.classList.toggle('kiosk', kiosk);
-  if (kiosk) $('leave').hidden = true;
+  if (kiosk) {
+    $('leave').hidden = true;
+    // Full screen at the first touch (browsers allow it only after one);
+    // a kiosk browser started in kiosk mode is full screen already.
+    document.addEventListener('pointerdown', () => {
+      if (!document.fullscreenElement) document.documentElement.requestFullscreen?.().catch(() => {});
+    }, { once: true });
+  }
   renderToggles();
   setInterval(tick, 500);
   show('check');
