@@ -9,6 +9,10 @@ import { hearingControls, officerControls, el } from './controls.js';
 
 /// Roles that receive only: they send no audio or video.
 const RECEIVE_ONLY = new Set(['observer', 'officer']);
+/// Roles that may type captions for everyone (docs/protocol.md, `caption`).
+const CAPTIONERS = new Set(['judge', 'clerk', 'interpreter']);
+/// Caption lines kept on screen.
+const CAPTION_LINES = 5;
 const $ = (id) => document.getElementById(id);
 
 const query = new URLSearchParams(location.search);
@@ -139,6 +143,9 @@ function onMessage(msg) {
       setStatus(t('media_reconnecting'));
       startMedia();
       break;
+    case 'caption':
+      showCaption(msg);
+      break;
     case 'active_speaker':
       state.speaker = msg.participant_id;
       renderRoster();
@@ -165,6 +172,9 @@ function waiting() {
 
 function admitted() {
   state.admitted = true;
+  const captioner = CAPTIONERS.has(state.welcome.role);
+  $('captions-form').hidden = !captioner;
+  if (captioner) $('captions').hidden = false;
   show('call');
   renderControls();
   renderRoster();
@@ -285,6 +295,15 @@ function renderControls() {
   }
 }
 
+function showCaption(msg) {
+  $('captions').hidden = false;
+  const who = state.roster.find((p) => p.participant_id === msg.participant_id);
+  const line = el('li', {}, el('span', { class: 'who', text: `${who ? `${who.name} · ` : ''}${role(msg.role)}: ` }), msg.text);
+  const view = $('captions-view');
+  view.append(line);
+  while (view.children.length > CAPTION_LINES) view.firstElementChild.remove();
+}
+
 function showWarning(text) {
   $('warning').textContent = text;
   $('warning').hidden = false;
@@ -356,7 +375,11 @@ function wireControls() {
     $('join').disabled = true;
     join();
   });
-  $('captions-input').addEventListener('input', (e) => { $('captions-view').textContent = e.target.value; });
+  $('captions-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const text = $('captions-input').value.trim();
+    if (text && state.live?.send({ type: 'caption', text })) $('captions-input').value = '';
+  });
 }
 
 // ---- start ----

@@ -411,6 +411,38 @@ impl Page {
         self.call("Input.insertText", json!({"text": text})).await;
     }
 
+    /// Presses and releases a key on the focused element, as a keyboard
+    /// would: `"Tab"` moves focus, `"Enter"` activates or submits.
+    pub async fn press(&self, key: &str) {
+        let (code, text) = match key {
+            "Tab" => (9, ""),
+            "Enter" => (13, "\r"),
+            " " => (32, " "),
+            other => panic!("press() knows Tab, Enter and space, not {other:?}"),
+        };
+        let name = if key == " " { "Space" } else { key };
+        let mut down =
+            json!({"type": "keyDown", "key": key, "code": name, "windowsVirtualKeyCode": code});
+        if !text.is_empty() {
+            down["text"] = json!(text);
+        }
+        self.call("Input.dispatchKeyEvent", down).await;
+        self.call(
+            "Input.dispatchKeyEvent",
+            json!({"type": "keyUp", "key": key, "code": name, "windowsVirtualKeyCode": code}),
+        )
+        .await;
+    }
+
+    /// The id of the focused element ("" if it has none).
+    pub async fn focused(&self) -> String {
+        self.eval("document.activeElement ? document.activeElement.id : ''")
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
     /// Saves a PNG of the window as `<name>.png` in [`screenshot_dir`].
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let shot = self

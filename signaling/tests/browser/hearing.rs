@@ -1,5 +1,7 @@
-//! A remote hearing: the judge admits a witness from the waiting room by
-//! clicking, and the witness's media then reaches the judge.
+//! A remote hearing: the witness joins with the keyboard, the judge admits
+//! them from the waiting room by clicking, the witness's media then reaches
+//! the judge, the judge's captions reach the witness, and the judge removes
+//! the witness with a reason.
 
 use crate::chromium::{Browser, Screen, one_at_a_time};
 use crate::harness::*;
@@ -62,7 +64,14 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
             Wait::from_secs(15),
         )
         .await;
-    witness.click("#join").await;
+    // Keyboard only: the screen's heading has focus; Tab reaches Join, Enter presses it.
+    witness.press("Tab").await;
+    assert_eq!(
+        witness.focused().await,
+        "join",
+        "Tab from the heading reaches Join"
+    );
+    witness.press("Enter").await;
     witness
         .wait(
             "window.parley.screen() === 'waiting'",
@@ -123,6 +132,30 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
             .contains("Judge")
     );
     assert!(bench.text("#notice-text").await.contains("recorded"));
+    // The judge types a line of captions; the witness reads it.
+    assert!(
+        !witness.has("#captions-form:not([hidden])").await,
+        "a witness does not caption"
+    );
+    bench
+        .type_into("#captions-input", "Please state your name.")
+        .await;
+    bench.press("Enter").await;
+    witness
+        .wait("document.querySelector('#captions-view').textContent.includes('Please state your name.')", "the judge's caption", Wait::from_secs(10))
+        .await;
+    assert!(
+        witness
+            .text("#captions-view")
+            .await
+            .contains("Judge Okafor · Judge: ")
+    );
+    assert!(
+        bench
+            .text("#captions-view")
+            .await
+            .contains("Please state your name.")
+    );
     bench.screenshot("hearing-3-judge-call").await;
     witness.screenshot("hearing-3-witness-call").await;
 
