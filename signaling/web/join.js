@@ -135,6 +135,7 @@ function onMessage(msg) {
     case 'extended':
       state.endsAt = msg.ends_at;
       showWarning(t('extended', { time: clockTime(msg.ends_at, currentLang()) }));
+      tick();
       break;
     case 'answer':
       state.link?.answer(msg.sdp).catch((e) => setStatus(t('error_generic', { msg: e.message })));

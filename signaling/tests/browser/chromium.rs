@@ -42,10 +42,18 @@ const FLAGS: &[&str] = &[
 /// Chromium's path: `$PARLEY_CHROMIUM`, else `chromium` or `chromium-browser`
 /// on the `PATH`. Fails, never skips, when there is none.
 fn find_chromium() -> PathBuf {
-    if let Some(p) = std::env::var_os("PARLEY_CHROMIUM") {
+    chromium_in(
+        std::env::var_os("PARLEY_CHROMIUM"),
+        std::env::var_os("PATH").unwrap_or_default(),
+    )
+}
+
+/// [`find_chromium`] with the environment given: an override, else the
+/// first `chromium` or `chromium-browser` in the directories of `path`.
+fn chromium_in(overridden: Option<std::ffi::OsString>, path: std::ffi::OsString) -> PathBuf {
+    if let Some(p) = overridden {
         return PathBuf::from(p);
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path) {
         for name in ["chromium", "chromium-browser"] {
             let candidate = dir.join(name);
@@ -59,6 +67,34 @@ fn find_chromium() -> PathBuf {
          install it with `apt-get install chromium chromium-driver` (or set PARLEY_CHROMIUM to its path)"
     );
 }
+
+#[test]
+#[should_panic(expected = "apt-get install chromium chromium-driver")]
+fn a_missing_chromium_fails_the_tests_saying_how_to_install_it() {
+    let empty = tempfile::tempdir().expect("temp dir");
+    chromium_in(None, empty.path().as_os_str().to_owned());
+}
+
+/// The WCAG 2.1 contrast computation, run in the page; returns the failures.
+const CONTRAST_CHECK: &str = r#"(() => {
+  const rgba = (c) => { const m = c.match(/[\d.]+/g) || [0, 0, 0, 0]; return [+m[0], +m[1], +m[2], m[3] === undefined ? 1 : +m[3]]; };
+  const lum = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }; return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const background = (el) => { for (let e = el; e; e = e.parentElement) { const c = rgba(getComputedStyle(e).backgroundColor); if (c[3] >= 0.5) return c; } return [255, 255, 255, 1]; };
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (!Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    if (el.closest('[hidden], video, audio, option') || el.disabled || el.closest('button[disabled]')) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === 'hidden' || style.display === 'none' || el.getClientRects().length === 0) continue;
+    const fg = rgba(style.color), bg = background(el);
+    const [a, b] = [lum(fg), lum(bg)];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize), bold = +style.fontWeight >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < need) out.push(`${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 40)}" ${ratio.toFixed(2)}:1 < ${need}:1`);
+  }
+  return out;
+})()"#;
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, String>>>>>;
 
@@ -443,6 +479,75 @@ impl Page {
             .to_string()
     }
 
+    /// Controls a screen reader would announce without a name: every
+    /// button, field, list box and checkbox on the page that is not hidden
+    /// must have an accessible name (its text, label or `aria-label`), as
+    /// Chromium's accessibility tree computes it.
+    pub async fn unnamed_controls(&self) -> Vec<String> {
+        let tree = self.call("Accessibility.getFullAXTree", json!({})).await;
+        let controls = [
+            "button",
+            "textbox",
+            "combobox",
+            "checkbox",
+            "spinbutton",
+            "listbox",
+            "link",
+        ];
+        tree["nodes"]
+            .as_array()
+            .map(|nodes| {
+                nodes
+                    .iter()
+                    .filter(|n| n["ignored"] != json!(true))
+                    .filter(|n| {
+                        n["role"]["value"]
+                            .as_str()
+                            .is_some_and(|r| controls.contains(&r))
+                    })
+                    .filter(|n| n["name"]["value"].as_str().unwrap_or("").trim().is_empty())
+                    .map(|n| format!("{} (node {})", n["role"]["value"], n["backendDOMNodeId"]))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Fails unless every visible control has an accessible name.
+    pub async fn assert_controls_named(&self, screen: &str) {
+        let unnamed = self.unnamed_controls().await;
+        assert!(
+            unnamed.is_empty(),
+            "[{}] controls without an accessible name on the {screen} screen: {unnamed:?}",
+            self.name
+        );
+    }
+
+    /// Visible text whose contrast with its background is below WCAG 2.1
+    /// AA: 4.5:1, or 3:1 for large text (24 px, or 18.66 px bold). The
+    /// background is the nearest ancestor's background colour that is at
+    /// least half opaque; text of disabled controls is exempt, as in WCAG.
+    pub async fn low_contrast_text(&self) -> Vec<String> {
+        let found = self.eval(CONTRAST_CHECK).await;
+        found
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Fails if any visible text is below WCAG 2.1 AA contrast.
+    pub async fn assert_contrast(&self, screen: &str) {
+        let low = self.low_contrast_text().await;
+        assert!(
+            low.is_empty(),
+            "[{}] text below AA contrast on the {screen} screen: {low:?}",
+            self.name
+        );
+    }
+
     /// Saves a PNG of the window as `<name>.png` in [`screenshot_dir`].
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let shot = self
@@ -499,4 +604,24 @@ impl Page {
 pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     LOCK.lock().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_accessibility_checks_find_unnamed_controls_and_faint_text() {
+    let _one = one_at_a_time().await;
+    let browser = Browser::launch().await;
+    let page = browser.page("a11y-probe", Screen::Phone).await;
+    page.goto("data:text/html,<button></button><button>Join</button><input id=x><label>Name <input></label>")
+        .await;
+    let unnamed = page.unnamed_controls().await;
+    assert_eq!(
+        unnamed.len(),
+        2,
+        "an empty button and an unlabelled field: {unnamed:?}"
+    );
+    page.goto("data:text/html,<p style='color:%23999'>faint</p><p style='color:%23333'>dark</p><button disabled style='color:%23ccc'>off</button>")
+        .await;
+    let low = page.low_contrast_text().await;
+    assert_eq!(low.len(), 1, "only the grey paragraph (2.8:1): {low:?}");
+    assert!(low[0].contains("faint"), "{low:?}");
 }

@@ -103,6 +103,8 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
         .await;
     assert_eq!(label, "Admit Witness Lund (Witness)");
     bench.screenshot("hearing-2-judge-lobby").await;
+    bench.assert_controls_named("judge's lobby").await;
+    bench.assert_contrast("judge's lobby").await;
     // Nothing reaches the judge from the lobby.
     assert_eq!(bench.received().await.0, 0, "no video before admission");
 
@@ -159,6 +161,27 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
     bench.screenshot("hearing-3-judge-call").await;
     witness.screenshot("hearing-3-witness-call").await;
 
+    // The judge extends the hearing by 15 minutes; the witness is told and
+    // the countdown moves.
+    let before = witness.text("#ends-at").await;
+    bench.click("#staff form.inline-form button").await;
+    witness
+        .wait(
+            "document.querySelector('#warning').textContent.includes('extended')",
+            "the extension notice",
+            Wait::from_secs(10),
+        )
+        .await;
+    witness
+        .wait(
+            &format!(
+                "document.querySelector('#ends-at').textContent !== {}",
+                serde_json::to_string(&before).expect("json")
+            ),
+            "the countdown's end to move",
+            Wait::from_secs(5),
+        )
+        .await;
     // The judge removes the witness with a reason the witness is shown.
     let form = format!("#staff [data-list=admitted] [data-participant='{witness_id}']");
     bench

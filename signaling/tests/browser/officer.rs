@@ -102,6 +102,8 @@ async fn an_officer_monitors_a_social_visit_and_cannot_open_a_legal_one() {
     );
     assert!(desk.text(&legal_row).await.contains("never monitored"));
     desk.screenshot("officer-1-console").await;
+    desk.assert_controls_named("console").await;
+    desk.assert_contrast("console").await;
     // Asking anyway is refused by the server, and the console says why.
     desk.eval(&format!("window.parleyOfficer.monitor({legal_id})"))
         .await;
@@ -157,6 +159,8 @@ async fn an_officer_monitors_a_social_visit_and_cannot_open_a_legal_one() {
     // Hidden: the family's list of people does not name the officer.
     assert!(!family.text("#roster").await.contains("officer user"));
     desk.screenshot("officer-2-monitoring").await;
+    desk.assert_controls_named("monitoring").await;
+    desk.assert_contrast("monitoring").await;
 
     // End the visit with a reason; both sides are told.
     desk.type_into("#end-reason", "Visit ended early: wing lockdown")

@@ -55,6 +55,8 @@ async fn a_family_visit_in_two_browsers() {
         "the token leaves the address bar"
     );
     family.screenshot("visit-1-family-check").await;
+    family.assert_controls_named("check").await;
+    family.assert_contrast("check").await;
     family.click("#join").await;
     family
         .wait(
@@ -71,6 +73,8 @@ async fn a_family_visit_in_two_browsers() {
         )
         .await;
     family.screenshot("visit-2-family-waiting").await;
+    family.assert_controls_named("waiting").await;
+    family.assert_contrast("waiting").await;
 
     // The cell kiosk, in French: joins by itself and waits too.
     cell.goto(&s.url(&format!("/join?lang=fr#token={cell_token}")))
@@ -142,7 +146,11 @@ async fn a_family_visit_in_two_browsers() {
     );
     family.click("#why summary").await;
     family.screenshot("visit-3-family-call").await;
+    family.assert_controls_named("call").await;
+    family.assert_contrast("call").await;
     cell.screenshot("visit-3-cell-call").await;
+    cell.assert_controls_named("kiosk call").await;
+    cell.assert_contrast("kiosk call").await;
 
     // The microphone toggle is a real toggle.
     family.click("#mute").await;
@@ -191,5 +199,7 @@ async fn a_family_visit_in_two_browsers() {
     assert!(family.text("#ended-reason").await.contains("time booked"));
     assert!(cell.text("#ended-reason").await.contains("temps réservé"));
     family.screenshot("visit-5-family-ended").await;
+    family.assert_controls_named("end").await;
+    family.assert_contrast("end").await;
     cell.screenshot("visit-5-cell-ended").await;
 }
