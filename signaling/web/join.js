@@ -337,6 +337,7 @@ function renderEnded() {
   $('ended-message').textContent = ['scheduled_end', 'left', 'elsewhere'].includes(reason) ? '' : message;
   $('ended-message').hidden = !$('ended-message').textContent;
   $('rejoin').hidden = reason !== 'left';
+  $('back-to-console').hidden = state.claims?.role !== 'officer';
 }
 
 // ---- controls ----

@@ -39,6 +39,9 @@ async function signIn(token) {
     $('live').hidden = false;
     alertText('');
     await refresh();
+    // Sessions start and end by themselves: keep the list current.
+    clearInterval(signIn.timer);
+    signIn.timer = setInterval(() => refresh().catch((e) => alertText(t('refused', { msg: e.message }))), 15000);
   } catch (e) {
     alertText(t('refused', { msg: e.message }));
   }

@@ -181,4 +181,23 @@ async fn an_officer_monitors_a_social_visit_and_cannot_open_a_legal_one() {
         assert!(page.text("#ended-message").await.contains("wing lockdown"));
     }
     family.screenshot("officer-3-family-ended-by-staff").await;
+    desk.wait(
+        "window.parley.screen() === 'ended'",
+        "the officer's end screen",
+        Wait::from_secs(10),
+    )
+    .await;
+    desk.click("#back-to-console").await;
+    desk.wait(
+        "location.pathname === '/officer' && !document.querySelector('#live').hidden",
+        "the console again, still signed in",
+        Wait::from_secs(10),
+    )
+    .await;
+    desk.wait(
+        &format!("!document.querySelector(\"{social_row}\")"),
+        "the ended visit gone from the list",
+        Wait::from_secs(10),
+    )
+    .await;
 }
