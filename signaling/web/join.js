@@ -100,6 +100,7 @@ function join() {
     },
     fatal: (code, message) => {
       dropMedia();
+      state.local?.getTracks().forEach((tr) => tr.stop());
       if (code === 'elsewhere') return ended('elsewhere', message);
       $('error-text').textContent = message;
       show('error');
@@ -116,7 +117,7 @@ function onMessage(msg) {
       state.welcome = msg;
       state.endsAt = msg.ends_at;
       renderNotice();
-      $('session-kind').textContent = `${t(`kind_${msg.kind}`)} · ${role(msg.role)}`;
+      renderKind();
       if (msg.state === 'admitted') admitted(); else waiting();
       break;
     case 'admitted':
@@ -272,6 +273,10 @@ function renderNotice() {
   if (state.welcome.role === 'officer') $('notice-text').textContent = `${t('monitoring_banner')} ${t(key)}`;
 }
 
+function renderKind() {
+  $('session-kind').textContent = `${t(`kind_${state.welcome.kind}`)} · ${role(state.welcome.role)}`;
+}
+
 function renderRoster() {
   $('roster').replaceChildren(...state.roster.map((p) => el('li', {
     'data-participant': String(p.participant_id),
@@ -392,7 +397,7 @@ async function main() {
   document.addEventListener('parley-lang', () => {
     apply(document);
     renderToggles();
-    if (state.welcome) renderNotice();
+    if (state.welcome) { renderNotice(); renderKind(); }
     if (state.admitted) renderRoster();
     if (state.ended) renderEnded();
   });
