@@ -65,8 +65,8 @@ async function check() {
       $('check-microphone').textContent = state.local.getAudioTracks().length ? t('ok') : '—';
     } catch (e) {
       ok = false;
-      $('check-camera').textContent = '✗';
-      $('check-microphone').textContent = '✗';
+      $('check-camera').textContent = t('failed');
+      $('check-microphone').textContent = t('failed');
       problem(e.code === 'device_error' ? t('device_error', { msg: e.message }) : t(e.code));
     }
   }
@@ -75,7 +75,7 @@ async function check() {
     $('check-connection').textContent = `${t('ok')} (${rtt} ms)`;
   } catch {
     ok = false;
-    $('check-connection').textContent = '✗';
+    $('check-connection').textContent = t('failed');
     problem(t('offline'));
   }
   if (!ok) { $('retry').hidden = false; return false; }

@@ -233,10 +233,36 @@ pub enum Screen {
 
 impl Browser {
     pub async fn launch() -> Self {
+        Self::launch_with(FLAGS).await
+    }
+
+    /// A browser in which every camera and microphone request is refused, as
+    /// when a person clicks "Block" (no fake permission prompt that accepts).
+    pub async fn launch_refusing_devices() -> Self {
+        let flags: Vec<&str> = FLAGS
+            .iter()
+            .copied()
+            .filter(|f| *f != "--use-fake-ui-for-media-stream")
+            .collect();
+        let browser = Self::launch_with(&flags).await;
+        for name in ["camera", "microphone"] {
+            browser
+                .cdp
+                .call(
+                    None,
+                    "Browser.setPermission",
+                    json!({"permission": {"name": name}, "setting": "denied"}),
+                )
+                .await;
+        }
+        browser
+    }
+
+    async fn launch_with(flags: &[&str]) -> Self {
         let binary = find_chromium();
         let profile = tempfile::tempdir().expect("profile dir");
         let mut cmd = tokio::process::Command::new(&binary);
-        cmd.args(FLAGS)
+        cmd.args(flags)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdin(std::process::Stdio::null())

@@ -11,6 +11,7 @@ mod harness;
 mod ws;
 
 mod chromium;
+mod devices;
 mod hearing;
 mod officer;
 mod reconnect;
