@@ -1,5 +1,5 @@
-// Interface text in English and French. Announcements are not here: they come
-// from the jurisdiction's notice in `welcome`.
+// Interface text in English, French and German. Announcements are not here:
+// they come from the jurisdiction's notice in `welcome`.
 
 const TEXT = {
   en: {
@@ -194,26 +194,138 @@ const TEXT = {
     refused: 'Refusé : {msg}',
     signed_in_as: 'Connecté : {name} ({role}).',
   },
+  de: {
+    title: 'Parley – Videobesuch',
+    call: 'Anruf',
+    call_controls: 'Anrufsteuerung',
+    language: 'Sprache',
+    check_title: 'Bevor Sie beitreten',
+    check_camera: 'Kamera',
+    check_microphone: 'Mikrofon',
+    check_connection: 'Verbindung zu Parley',
+    checking: 'wird geprüft…',
+    ok: 'funktioniert',
+    failed: 'funktioniert nicht',
+    not_needed: 'nicht nötig',
+    denied: 'Der Zugriff auf Kamera oder Mikrofon wurde verweigert. Erlauben Sie ihn in den Website-Einstellungen Ihres Browsers und drücken Sie dann „Erneut versuchen“.',
+    no_device: 'Keine Kamera und kein Mikrofon gefunden. Schließen Sie eines an und drücken Sie dann „Erneut versuchen“.',
+    device_error: 'Kamera oder Mikrofon können nicht verwendet werden: {msg}',
+    offline: 'Parley ist nicht erreichbar. Prüfen Sie Ihre Internetverbindung und drücken Sie dann „Erneut versuchen“.',
+    try_again: 'Erneut versuchen',
+    join: 'Beitreten',
+    no_token: 'Dieser Link ist unvollständig: Ihm fehlt das Zugangstoken. Verwenden Sie den vollständigen Link, den Sie erhalten haben.',
+    waiting_title: 'Warten auf den Beginn',
+    waiting_visit: 'Sie sind im Warteraum. Der Besuch beginnt um {time}.',
+    waiting_hearing: 'Sie sind im Warteraum. Das Gericht lässt Sie eintreten.',
+    starts_in: 'Beginn in {left}',
+    connecting: 'Verbindung wird hergestellt…',
+    reconnecting: 'Verbindung verloren. Neue Verbindung wird hergestellt…',
+    media_reconnecting: 'Videoverbindung verloren. Neue Verbindung wird hergestellt…',
+    time_left: 'Verbleibende Zeit',
+    ends_at: 'Ende um {time}',
+    warning: 'Noch {n} Minute(n). Die Sitzung endet um {time}.',
+    extended: 'Die Sitzung wurde verlängert. Sie endet jetzt um {time}.',
+    recorded: 'Diese Sitzung wird aufgezeichnet.',
+    monitored: 'Das Personal kann diese Sitzung live verfolgen.',
+    recorded_monitored: 'Diese Sitzung wird aufgezeichnet, und das Personal kann sie live verfolgen.',
+    private: 'Diese Sitzung wird weder aufgezeichnet noch überwacht.',
+    why: 'Warum?',
+    mute: 'Mikrofon stummschalten',
+    unmute: 'Mikrofon einschalten',
+    camera_off: 'Kamera ausschalten',
+    camera_on: 'Kamera einschalten',
+    leave: 'Verlassen',
+    enable_sound: 'Ton einschalten',
+    you: 'Sie',
+    waiting_for_video: 'Warten auf Video…',
+    participants: 'Personen in dieser Sitzung',
+    in_lobby: 'wartet',
+    admitted: 'in der Sitzung',
+    speaking: 'spricht',
+    captions: 'Untertitel',
+    captions_label: 'Eine Zeile Untertitel eingeben und Enter drücken',
+    send: 'Senden',
+    hearing_controls: 'Verhandlungsleitung',
+    lobby: 'Warteraum',
+    lobby_empty: 'Niemand wartet.',
+    admit: 'Einlassen',
+    admit_label: '{name} ({role}) einlassen',
+    remove: 'Ausschließen',
+    remove_label: '{name} ({role}) ausschließen',
+    reason: 'Grund',
+    extend: 'Verlängern',
+    extend_minutes: 'Minuten hinzufügen',
+    end_session: 'Sitzung beenden',
+    end_visit: 'Diesen Besuch beenden',
+    monitoring_banner: 'Sie überwachen diesen Besuch. Sie sind unsichtbar und empfangen nur.',
+    ended_title: 'Die Sitzung ist beendet',
+    ended_scheduled_end: 'Die für diese Sitzung gebuchte Zeit ist abgelaufen.',
+    ended_ended_by_staff: 'Ein Mitglied des Personals hat die Sitzung beendet. Grund:',
+    ended_removed: 'Das Gericht hat Sie von der Verhandlung ausgeschlossen. Angegebener Grund:',
+    ended_cancelled: 'Die Sitzung wurde abgesagt. Angegebener Grund:',
+    ended_left: 'Sie haben die Sitzung verlassen.',
+    ended_elsewhere: 'Sie sind in einem anderen Fenster oder auf einem anderen Gerät beigetreten; dieses Fenster wurde geschlossen.',
+    rejoin: 'Erneut beitreten',
+    back_to_console: 'Zurück zur Konsole',
+    error_title: 'Beitritt nicht möglich',
+    error_generic: 'Etwas ist schiefgegangen: {msg}',
+    role_judge: 'Richter/in', role_clerk: 'Urkundsbeamt/in', role_prosecutor: 'Staatsanwaltschaft', role_counsel: 'Verteidigung',
+    role_defendant: 'Angeklagte/r', role_interpreter: 'Dolmetscher/in', role_witness: 'Zeug/in',
+    role_observer: 'Beobachter/in', role_detainee: 'Inhaftierte Person', role_visitor: 'Besucher/in', role_officer: 'Bedienstete/r',
+    kind_social_visit: 'Privatbesuch', kind_legal_visit: 'Anwaltsbesuch', kind_court_hearing: 'Gerichtsverhandlung',
+    kind_consultation: 'Beratung',
+    officer_title: 'Konsole für Bedienstete',
+    api_token: 'Ihr Parley-API-Token',
+    sign_in: 'Sitzungen anzeigen',
+    live_sessions: 'Laufende Sitzungen',
+    none_live: 'In Ihrer Einrichtung läuft gerade keine Sitzung.',
+    refresh: 'Aktualisieren',
+    kind: 'Art', people: 'Personen', time_left_col: 'Verbleibende Zeit', actions: 'Aktionen',
+    monitor: 'Überwachen',
+    monitor_label: 'Sitzung {id} ({kind}) überwachen',
+    privileged: 'Vertraulich: wird nie überwacht',
+    end: 'Beenden',
+    end_label: 'Sitzung {id} mit dem eingegebenen Grund beenden',
+    ended_ok: 'Sitzung {id} wurde beendet.',
+    refused: 'Abgelehnt: {msg}',
+    signed_in_as: 'Angemeldet als {name} ({role}).',
+  },
 };
 
-export const LANGUAGES = [['en', 'English'], ['fr', 'Français']];
+export const LANGUAGES = [['en', 'English'], ['fr', 'Français'], ['de', 'Deutsch']];
 
 let lang = 'en';
 
+let chosen = false;
+
 /// The language: `?lang=`, else a saved choice, else the browser's, else English.
 export function initLang() {
-  const asked = new URLSearchParams(location.search).get('lang')
-    || localStorage.getItem('parley.lang')
-    || (navigator.language || 'en').slice(0, 2);
-  setLang(asked);
+  const asked = new URLSearchParams(location.search).get('lang') || localStorage.getItem('parley.lang');
+  chosen = !!asked && !!TEXT[asked];
+  setLang(asked || (navigator.language || 'en').slice(0, 2), false);
   return lang;
 }
 
-export function setLang(code) {
+/// Once the session's jurisdiction is known: if the person has not chosen a
+/// language and the browser's is not one of the jurisdiction's (`codes`, in
+/// its order), use the jurisdiction's first language the interface has.
+export function preferJurisdiction(codes) {
+  if (chosen || codes.includes(lang)) return;
+  const first = codes.find((c) => TEXT[c]);
+  if (first) setLang(first, false);
+}
+
+/// Switches the interface to `code`; `remember` keeps it as the person's choice.
+export function setLang(code, remember = true) {
   lang = TEXT[code] ? code : 'en';
   document.documentElement.lang = lang;
-  try { localStorage.setItem('parley.lang', lang); } catch { /* private mode */ }
+  if (remember) {
+    chosen = true;
+    try { localStorage.setItem('parley.lang', lang); } catch { /* private mode */ }
+  }
   apply(document);
+  const picker = document.getElementById('lang');
+  if (picker) picker.value = lang;
 }
 
 export function currentLang() {

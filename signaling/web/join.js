@@ -1,7 +1,7 @@
 // The join page: pre-call check, waiting room, call, end. One participant,
 // one join token (from the URL fragment), one live session.
 
-import { initLang, languagePicker, t, role, currentLang, apply } from './i18n.js';
+import { initLang, languagePicker, t, role, currentLang, apply, preferJurisdiction } from './i18n.js';
 import { syncClock, until, clockTime } from './clock.js';
 import { LiveSession, tokenClaims } from './live.js';
 import { openDevices, MediaLink } from './media.js';
@@ -25,6 +25,8 @@ const state = {
 function show(name) {
   state.screen = name;
   document.querySelectorAll('.screen').forEach((s) => { s.hidden = s.id !== `screen-${name}`; });
+  // The recording notice is shown from the waiting room on, before any media.
+  $('notice').hidden = !(state.welcome && (name === 'waiting' || name === 'call'));
   const heading = document.querySelector(`#screen-${name} h1`);
   if (heading) { heading.tabIndex = -1; heading.focus({ preventScroll: true }); }
 }
@@ -116,6 +118,8 @@ function onMessage(msg) {
       syncClock().catch(() => {});
       state.welcome = msg;
       state.endsAt = msg.ends_at;
+      preferJurisdiction(msg.notice.announcements.map(([code]) => code));
+      document.dispatchEvent(new CustomEvent('parley-lang'));
       renderNotice();
       renderKind();
       if (msg.state === 'admitted') admitted(); else waiting();
@@ -165,11 +169,15 @@ function onMessage(msg) {
 
 function waiting() {
   state.admitted = false;
+  renderWaiting();
+  show('waiting');
+}
+
+function renderWaiting() {
   const w = state.welcome;
   $('waiting-text').textContent = w.kind === 'court_hearing'
     ? t('waiting_hearing')
     : t('waiting_visit', { time: clockTime(w.starts_at, currentLang()) });
-  show('waiting');
 }
 
 function admitted() {
@@ -398,6 +406,8 @@ async function main() {
     apply(document);
     renderToggles();
     if (state.welcome) { renderNotice(); renderKind(); }
+    if (state.welcome && !state.admitted) renderWaiting();
+    tick();
     if (state.admitted) renderRoster();
     if (state.ended) renderEnded();
   });

@@ -371,6 +371,17 @@ impl Page {
         self.cdp.call(Some(&self.session), method, params).await
     }
 
+    /// Makes the page's browser language `locale` (e.g. "de-DE").
+    pub async fn set_locale(&self, locale: &str) {
+        self.call("Emulation.setLocaleOverride", json!({"locale": locale}))
+            .await;
+        self.call(
+            "Emulation.setUserAgentOverride",
+            json!({"userAgent": "Mozilla/5.0 (X11; Linux x86_64) Chrome Parley-Test", "acceptLanguage": locale}),
+        )
+        .await;
+    }
+
     /// Opens `url` and waits until the page has loaded.
     pub async fn goto(&self, url: &str) {
         self.call("Page.navigate", json!({"url": url})).await;

@@ -13,6 +13,7 @@ mod ws;
 mod chromium;
 mod devices;
 mod hearing;
+mod language;
 mod officer;
 mod reconnect;
 mod visit;

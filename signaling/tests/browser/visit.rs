@@ -72,6 +72,11 @@ async fn a_family_visit_in_two_browsers() {
             Wait::from_secs(5),
         )
         .await;
+    assert!(
+        family.has("#notice:not([hidden])").await,
+        "the recording notice is shown in the waiting room, before any media"
+    );
+    assert!(family.text("#notice-text").await.contains("recorded"));
     family.screenshot("visit-2-family-waiting").await;
     family.assert_controls_named("waiting").await;
     family.assert_contrast("waiting").await;
