@@ -4,8 +4,8 @@
 
 mod common;
 
-#[path = "../../../signaling/tests/browser/chromium.rs"]
-#[allow(dead_code)]
+#[path = "../../../signaling/tests/browser/chromium/mod.rs"]
+#[allow(dead_code, unused_imports)]
 mod chromium;
 
 use chromium::{Browser, Screen};

@@ -16,4 +16,5 @@ mod hearing;
 mod language;
 mod officer;
 mod reconnect;
+mod self_checks;
 mod visit;
