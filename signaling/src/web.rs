@@ -60,6 +60,16 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../web/media.js"),
     },
     Asset {
+        name: "dom.js",
+        media_type: JS,
+        body: include_str!("../web/dom.js"),
+    },
+    Asset {
+        name: "tiles.js",
+        media_type: JS,
+        body: include_str!("../web/tiles.js"),
+    },
+    Asset {
         name: "controls.js",
         media_type: JS,
         body: include_str!("../web/controls.js"),

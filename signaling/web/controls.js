@@ -3,19 +3,8 @@
 // sends one protocol message; the server decides and answers.
 
 import { t, role } from './i18n.js';
+import { el } from './dom.js';
 
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'on') Object.entries(v).forEach(([ev, f]) => e.addEventListener(ev, f));
-    else if (k === 'text') e.textContent = v;
-    else e.setAttribute(k, v);
-  }
-  e.append(...children);
-  return e;
-}
-
-export { el };
 
 /// A reason field and a button that sends `make(reason)` when the reason is not empty.
 function reasonForm(id, buttonText, buttonLabel, send) {

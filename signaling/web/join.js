@@ -5,7 +5,9 @@ import { initLang, languagePicker, t, role, currentLang, apply, preferJurisdicti
 import { syncClock, until, clockTime } from './clock.js';
 import { LiveSession, tokenClaims } from './live.js';
 import { openDevices, MediaLink } from './media.js';
-import { hearingControls, officerControls, el } from './controls.js';
+import { hearingControls, officerControls } from './controls.js';
+import { el } from './dom.js';
+import { Tiles } from './tiles.js';
 
 /// Roles that receive only: they send no audio or video.
 const RECEIVE_ONLY = new Set(['observer', 'officer']);
@@ -14,6 +16,7 @@ const CAPTIONERS = new Set(['judge', 'clerk', 'interpreter']);
 /// Caption lines kept on screen.
 const CAPTION_LINES = 5;
 const $ = (id) => document.getElementById(id);
+const tiles = new Tiles($('tiles'), () => { $('sound').hidden = false; });
 
 const query = new URLSearchParams(location.search);
 const state = {
@@ -206,47 +209,16 @@ async function startMedia() {
   const wait = state.lastOffer + 1100 - Date.now();
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   const publishes = !RECEIVE_ONLY.has(state.welcome.role) && state.local;
-  const link = new MediaLink(publishes ? state.local : null, state.welcome.receive_slots, attachSlot, (s) => {
-    if (s === 'connected') setStatus('');
-  });
+  const link = new MediaLink(publishes ? state.local : null, state.welcome.receive_slots,
+    (index, stream) => tiles.attach(index, stream),
+    (s) => { if (s === 'connected') setStatus(''); });
   state.link = link;
-  renderTiles(link.slots.length);
+  tiles.layout(link.slots.length, publishes ? state.local : null);
+  labelTiles();
   const sdp = await link.offer();
   if (state.link !== link) return;
   state.lastOffer = Date.now();
   state.live.send({ type: 'offer', sdp });
-}
-
-function attachSlot(index, stream) {
-  const tile = document.querySelector(`[data-slot="${index}"]`) || makeTile(index);
-  tile.querySelector('video').srcObject = stream;
-  const audio = tile.querySelector('audio');
-  audio.srcObject = stream;
-  audio.play().catch(() => { $('sound').hidden = false; });
-}
-
-function makeTile(index) {
-  const tile = el('figure', { class: 'tile remote', 'data-slot': String(index) },
-    el('video', { autoplay: '', playsinline: '', muted: '' }),
-    el('audio', { autoplay: '' }),
-    el('figcaption', {}));
-  tile.querySelector('video').muted = true;
-  $('tiles').append(tile);
-  return tile;
-}
-
-function renderTiles(slots) {
-  const tiles = $('tiles');
-  tiles.querySelectorAll('.remote').forEach((tile) => { if (Number(tile.dataset.slot) >= slots) tile.remove(); });
-  for (let i = 0; i < slots; i += 1) if (!tiles.querySelector(`[data-slot="${i}"]`)) makeTile(i);
-  if (!RECEIVE_ONLY.has(state.welcome.role) && state.local && !$('self')) {
-    const self = el('figure', { class: 'tile self', id: 'self' },
-      el('video', { autoplay: '', playsinline: '', muted: '' }), el('figcaption', {}));
-    self.querySelector('video').muted = true;
-    self.querySelector('video').srcObject = state.local;
-    tiles.append(self);
-  }
-  labelTiles();
 }
 
 /// Other publishers, in the order the SFU fills receive slots (join order;
@@ -257,14 +229,7 @@ function publishers() {
 }
 
 function labelTiles() {
-  const others = publishers();
-  document.querySelectorAll('#tiles .remote').forEach((tile) => {
-    const p = others[Number(tile.dataset.slot)];
-    tile.querySelector('figcaption').textContent = p ? `${p.name} · ${role(p.role)}` : t('waiting_for_video');
-    tile.classList.toggle('speaking', !!p && p.participant_id === state.speaker);
-  });
-  const self = $('self');
-  if (self && state.welcome) self.querySelector('figcaption').textContent = `${t('you')} · ${role(state.welcome.role)}`;
+  tiles.label(publishers(), state.welcome?.role, state.speaker);
 }
 
 // ---- rendering ----
@@ -377,7 +342,7 @@ function wireControls() {
     renderToggles();
   });
   $('sound').addEventListener('click', () => {
-    document.querySelectorAll('#tiles audio').forEach((a) => a.play().catch(() => {}));
+    tiles.playAll();
     $('sound').hidden = true;
   });
   $('leave').addEventListener('click', () => {

@@ -5,7 +5,7 @@
 
 import { initLang, languagePicker, t, role, apply } from './i18n.js';
 import { syncClock, serverNow, until } from './clock.js';
-import { el } from './controls.js';
+import { el } from './dom.js';
 
 const $ = (id) => document.getElementById(id);
 let apiToken = null;
