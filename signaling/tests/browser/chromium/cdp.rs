@@ -67,6 +67,19 @@ impl Cdp {
     }
 
     pub async fn call(&self, session: Option<&str>, method: &str, params: Value) -> Value {
+        self.try_call(session, method, params)
+            .await
+            .unwrap_or_else(|e| panic!("CDP {method} failed: {e}"))
+    }
+
+    /// Like [`Cdp::call`], but a refusal by the browser (e.g. a page that
+    /// is navigating away) is returned, not a failure; no reply still fails.
+    pub async fn try_call(
+        &self,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, String> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut msg = json!({"id": id, "method": method, "params": params});
         if let Some(s) = session {
@@ -76,8 +89,7 @@ impl Cdp {
         self.pending.lock().expect("lock").insert(id, tx);
         self.out.send(msg.to_string()).expect("CDP connection open");
         match tokio::time::timeout(Duration::from_secs(30), rx).await {
-            Ok(Ok(Ok(v))) => v,
-            Ok(Ok(Err(e))) => panic!("CDP {method} failed: {e}"),
+            Ok(Ok(reply)) => reply,
             Ok(Err(_)) => panic!("CDP connection closed during {method}"),
             Err(_) => panic!("CDP {method} got no reply within 30 s"),
         }

@@ -81,7 +81,17 @@ impl Page {
             "(() => {{ try {{ return !!({condition}); }} catch (e) {{ return false; }} }})()"
         );
         loop {
-            if self.eval(&expression).await == Value::Bool(true) {
+            // A page between two documents has no context to evaluate in:
+            // that counts as "not yet".
+            let reply = self
+                .cdp
+                .try_call(
+                    Some(&self.session),
+                    "Runtime.evaluate",
+                    json!({"expression": expression, "returnByValue": true}),
+                )
+                .await;
+            if reply.is_ok_and(|r| r["result"]["value"] == Value::Bool(true)) {
                 return;
             }
             if started.elapsed() > limit {
