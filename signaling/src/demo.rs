@@ -30,6 +30,7 @@ pub struct DemoVisit {
     pub officer_token: String,
 }
 
+/// Why the demo could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error(
