@@ -412,6 +412,7 @@ window.parley = {
   received: () => (state.link ? state.link.received() : Promise.resolve(null)),
   connectionState: () => state.link?.pc.connectionState ?? 'none',
   dropConnection: () => { state.live?.ws?.close(); },
+  dropMedia: () => { state.link?.pc.close(); },
 };
 
 main();
