@@ -20,6 +20,19 @@ function reasonForm(id, buttonText, buttonLabel, send) {
   return form;
 }
 
+/// Replaces `root`'s children with `parts`, keeping what was typed in its
+/// fields and which control had focus (rosters change while people type).
+function rerender(root, parts) {
+  const typed = new Map([...root.querySelectorAll('input[id]')].map((i) => [i.id, i.value]));
+  const focused = root.contains(document.activeElement) ? document.activeElement.id : '';
+  root.replaceChildren(...parts);
+  typed.forEach((value, id) => {
+    const input = root.querySelector(`#${CSS.escape(id)}`);
+    if (input) input.value = value;
+  });
+  if (focused) root.querySelector(`#${CSS.escape(focused)}`)?.focus();
+}
+
 /// Renders the hearing controls for a judge or clerk into `root`.
 export function hearingControls(root, me, roster, send) {
   const lobby = roster.filter((p) => p.state === 'lobby');
@@ -27,7 +40,7 @@ export function hearingControls(root, me, roster, send) {
   const lobbyList = lobby.length
     ? el('ul', { class: 'people', 'data-list': 'lobby' }, ...lobby.map((p) => el('li', { 'data-participant': String(p.participant_id) },
       el('span', { text: `${p.name} · ${role(p.role)}` }),
-      el('button', { type: 'button', class: 'primary', 'data-action': 'admit',
+      el('button', { type: 'button', class: 'primary', 'data-action': 'admit', id: `admit-${p.participant_id}`,
         'aria-label': t('admit_label', { name: p.name, role: role(p.role) }), text: t('admit'),
         on: { click: () => send({ type: 'admit', participant_id: p.participant_id }) } }))))
     : el('p', { text: t('lobby_empty') });
@@ -47,11 +60,11 @@ export function hearingControls(root, me, roster, send) {
   }
   parts.push(el('h3', { text: t('end_session') }),
     reasonForm('end-reason', t('end_session'), t('end_session'), (reason) => send({ type: 'end', reason })));
-  root.replaceChildren(...parts);
+  rerender(root, parts);
 }
 
 /// Renders an officer's "end this visit" form into `root`.
 export function officerControls(root, send) {
-  root.replaceChildren(el('h2', { text: t('end_visit') }),
-    reasonForm('end-reason', t('end_visit'), t('end_visit'), (reason) => send({ type: 'end', reason })));
+  rerender(root, [el('h2', { text: t('end_visit') }),
+    reasonForm('end-reason', t('end_visit'), t('end_visit'), (reason) => send({ type: 'end', reason }))]);
 }

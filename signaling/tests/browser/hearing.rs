@@ -53,6 +53,8 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
         bench.has("#staff:not([hidden])").await,
         "hearing controls shown"
     );
+    // The judge starts typing a reason; a roster change must not wipe it.
+    bench.type_into("#end-reason", "Adjourned until").await;
 
     witness
         .goto(&s.url(&format!("/join?lang=en#token={witness_token}")))
@@ -102,6 +104,14 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
         ))
         .await;
     assert_eq!(label, "Admit Witness Lund (Witness)");
+    assert_eq!(
+        bench
+            .eval("document.querySelector('#end-reason').value")
+            .await,
+        "Adjourned until",
+        "typed text survives the roster update"
+    );
+    assert_eq!(bench.focused().await, "end-reason", "and so does the focus");
     bench.screenshot("hearing-2-judge-lobby").await;
     bench.assert_controls_named("judge's lobby").await;
     bench.assert_contrast("judge's lobby").await;
