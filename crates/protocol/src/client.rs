@@ -37,6 +37,9 @@ pub enum ClientMessage {
     /// carries the participant's own audio and video (unless receive-only)
     /// and `receive_slots` (from `welcome`) audio/video pairs for others.
     Offer { sdp: String },
+    /// A line of captions typed by a judge, clerk or interpreter; relayed
+    /// to every admitted participant as `caption`. Never stored.
+    Caption { text: String },
     /// Keep-alive; answered by `pong`.
     Ping,
 }

@@ -128,6 +128,13 @@ pub enum ServerMessage {
         reason: EndReason,
         message: String,
     },
+    /// A line of captions from a judge, clerk or interpreter, sent to every
+    /// admitted participant (the author too).
+    Caption {
+        participant_id: i64,
+        role: Role,
+        text: String,
+    },
     Pong,
     Error {
         code: ErrorCode,

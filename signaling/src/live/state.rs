@@ -23,6 +23,10 @@ use std::sync::Arc;
 
 /// Longest reason text accepted for an end or a removal, in bytes.
 pub const MAX_REASON_BYTES: usize = 500;
+/// Longest line of captions, in bytes.
+pub const MAX_CAPTION_BYTES: usize = 500;
+/// Shortest time between two caption lines from one participant, in ms.
+pub const CAPTION_INTERVAL_MS: i64 = 200;
 /// Longest single extension of a hearing, in minutes.
 pub const MAX_EXTEND_MINUTES: u32 = 240;
 
@@ -112,6 +116,8 @@ pub struct LiveSession {
     removed: BTreeSet<i64>,
     /// When each participant last offered media (offers cost the SFU work).
     last_offer: BTreeMap<i64, DateTime<Utc>>,
+    /// When each captioner last sent a line.
+    last_caption: BTreeMap<i64, DateTime<Utc>>,
     went_live: bool,
     ended: bool,
 }
@@ -138,6 +144,7 @@ impl LiveSession {
             members: BTreeMap::new(),
             removed: BTreeSet::new(),
             last_offer: BTreeMap::new(),
+            last_caption: BTreeMap::new(),
             went_live: false,
             ended: false,
         }
@@ -549,6 +556,7 @@ impl LiveSession {
                     muted: self.members.get(&from).map(|m| m.muted).unwrap_or_default(),
                 }])
             }
+            ClientMessage::Caption { text } => self.caption(from, role, &text, now),
             ClientMessage::Leave => {
                 let mut effects = vec![Effect::Close(from)];
                 effects.extend(self.disconnect(from));
@@ -728,6 +736,59 @@ impl LiveSession {
                 ))
             }
         }
+    }
+
+    /// A line of captions: from an admitted judge, clerk or interpreter, to
+    /// every admitted participant. Not audited and not stored: captions
+    /// decide nothing, and are kept nowhere.
+    fn caption(
+        &mut self,
+        from: i64,
+        role: Role,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Effect>, Refused> {
+        if !matches!(role, Role::Judge | Role::Clerk | Role::Interpreter) {
+            return Err(refused(
+                ErrorCode::Forbidden,
+                "only a judge, clerk or interpreter can send captions",
+            ));
+        }
+        if self.state_of(from) != Some(ParticipantState::Admitted) {
+            return Err(refused(
+                ErrorCode::Forbidden,
+                "no captions before you are admitted",
+            ));
+        }
+        let text = text.trim();
+        if text.is_empty() || text.len() > MAX_CAPTION_BYTES {
+            return Err(refused(
+                ErrorCode::BadMessage,
+                format!("a caption is 1 to {MAX_CAPTION_BYTES} bytes of text"),
+            ));
+        }
+        if self
+            .last_caption
+            .get(&from)
+            .is_some_and(|t| now - *t < Duration::milliseconds(CAPTION_INTERVAL_MS))
+        {
+            return Err(refused(
+                ErrorCode::BadMessage,
+                "captions are sent a line at a time; wait a moment",
+            ));
+        }
+        self.last_caption.insert(from, now);
+        let message = ServerMessage::Caption {
+            participant_id: from,
+            role,
+            text: text.to_string(),
+        };
+        Ok(self
+            .members
+            .iter()
+            .filter(|(_, m)| m.connected && m.state == ParticipantState::Admitted)
+            .map(|(id, _)| Effect::Send(*id, message.clone()))
+            .collect())
     }
 
     fn require_hearing_staff(&self, role: Role, what: &str) -> Result<(), Refused> {

@@ -1730,3 +1730,61 @@ fn only_the_court_mutes_and_only_in_a_hearing() {
         "nobody mutes anyone in a family visit"
     );
 }
+
+#[test]
+fn captions_go_from_court_staff_and_interpreters_to_the_admitted_only() {
+    let mut s = hearing_in_progress();
+    // An interpreter admitted; a witness still waiting in the lobby.
+    connect_all(
+        &mut s,
+        &[(4, Role::Interpreter), (5, Role::Witness)],
+        start() + mins(1),
+    );
+    client_ok(&mut s, 1, admit(4), start() + mins(1));
+    let caption = |text: &str| ClientMessage::Caption { text: text.into() };
+    let at = start() + mins(2);
+    let line = |from: i64, role: Role| ServerMessage::Caption {
+        participant_id: from,
+        role,
+        text: "Le témoin confirme.".into(),
+    };
+    assert_eq!(
+        client_ok(&mut s, 4, caption("  Le témoin confirme. "), at),
+        [1, 2, 3, 4]
+            .iter()
+            .map(|&id| Effect::Send(id, line(4, Role::Interpreter)))
+            .collect::<Vec<_>>(),
+        "every admitted participant, trimmed; not the lobby; nothing audited"
+    );
+    assert_eq!(
+        refusal(s.client(3, caption("hello"), at)),
+        ErrorCode::Forbidden,
+        "a defendant does not caption"
+    );
+    assert_eq!(
+        refusal(s.client(4, caption("too soon"), at + Duration::milliseconds(50))),
+        ErrorCode::BadMessage,
+        "a line at a time"
+    );
+    assert_eq!(
+        refusal(s.client(2, caption("   "), at)),
+        ErrorCode::BadMessage,
+        "empty"
+    );
+    assert_eq!(
+        refusal(s.client(2, caption(&"x".repeat(MAX_CAPTION_BYTES + 1)), at)),
+        ErrorCode::BadMessage,
+        "too long"
+    );
+    assert!(
+        s.client(2, caption("Clerk: adjourned at noon."), at)
+            .is_ok()
+    );
+    // An interpreter in the lobby cannot caption yet.
+    let mut waiting = session(SessionKind::CourtHearing);
+    connect(&mut waiting, 6, Role::Interpreter, start());
+    assert_eq!(
+        refusal(waiting.client(6, caption("hello"), start() + mins(1))),
+        ErrorCode::Forbidden
+    );
+}
