@@ -1,5 +1,5 @@
 // Staff controls inside a live session: the judge's and clerk's lobby,
-// admit, remove, extend and end; an officer's end of a visit. Each control
+// admit, mute, remove, extend and end; an officer's end of a visit. Each control
 // sends one protocol message; the server decides and answers.
 
 import { t, role } from './i18n.js';
@@ -45,7 +45,12 @@ export function hearingControls(root, me, roster, send) {
         on: { click: () => send({ type: 'admit', participant_id: p.participant_id }) } }))))
     : el('p', { text: t('lobby_empty') });
   const insideList = el('ul', { class: 'people', 'data-list': 'admitted' }, ...inside.map((p) => el('li', { 'data-participant': String(p.participant_id) },
-    el('span', { text: `${p.name} · ${role(p.role)}` }),
+    el('span', { text: `${p.name} · ${role(p.role)}${p.muted_audio ? ` · ${t('muted')}` : ''}` }),
+    el('button', { type: 'button', 'data-action': 'mute-audio', id: `mute-${p.participant_id}`,
+      'aria-pressed': p.muted_audio ? 'true' : 'false',
+      'aria-label': t(p.muted_audio ? 'unmute_label' : 'mute_label', { name: p.name, role: role(p.role) }),
+      text: t(p.muted_audio ? 'unmute' : 'mute'),
+      on: { click: () => send({ type: 'mute', participant_id: p.participant_id, media: 'audio', muted: !p.muted_audio }) } }),
     reasonForm(`remove-${p.participant_id}`, t('remove'), t('remove_label', { name: p.name, role: role(p.role) }),
       (reason) => send({ type: 'remove', participant_id: p.participant_id, reason })))));
   const parts = [el('h2', { text: t('hearing_controls') }), el('h3', { text: t('lobby') }), lobbyList,

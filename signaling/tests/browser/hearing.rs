@@ -171,6 +171,41 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
     bench.screenshot("hearing-3-judge-call").await;
     witness.screenshot("hearing-3-witness-call").await;
 
+    // The judge mutes the witness for everyone: the judge's page receives
+    // no more of their audio, still their video; unmuting restores it.
+    let mute = format!("#mute-{witness_id}");
+    bench.click(&mute).await;
+    bench
+        .wait(
+            &format!("document.querySelector('{mute}')?.getAttribute('aria-pressed') === 'true'"),
+            "the roster to show the mute",
+            Wait::from_secs(10),
+        )
+        .await;
+    tokio::time::sleep(Wait::from_millis(500)).await;
+    let muted_at = bench.received().await;
+    tokio::time::sleep(Wait::from_secs(2)).await;
+    let still = bench.received().await;
+    assert!(
+        still.1 <= muted_at.1 + 2,
+        "no audio from a muted witness: {muted_at:?} then {still:?}"
+    );
+    assert!(
+        still.0 > muted_at.0,
+        "their video goes on: {muted_at:?} then {still:?}"
+    );
+    bench.click(&mute).await;
+    bench
+        .wait(
+            &format!("document.querySelector('{mute}')?.getAttribute('aria-pressed') === 'false'"),
+            "the roster to show the unmute",
+            Wait::from_secs(10),
+        )
+        .await;
+    bench
+        .wait_for_media(still.0, still.1 + 20, Wait::from_secs(10))
+        .await;
+
     // The judge extends the hearing by 15 minutes; the witness is told and
     // the countdown moves.
     let before = witness.text("#ends-at").await;
@@ -197,7 +232,7 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
     bench
         .type_into(&format!("{form} input"), "Testimony complete")
         .await;
-    bench.click(&format!("{form} button")).await;
+    bench.click(&format!("{form} form button")).await;
     witness
         .wait(
             "window.parley.screen() === 'ended'",
