@@ -717,20 +717,7 @@ impl LiveSession {
                 muted,
             } => {
                 self.require_hearing_staff(role, "mute participants")?;
-                let Some(member) = self.members.get(&participant_id) else {
-                    return Err(refused(
-                        ErrorCode::UnknownParticipant,
-                        format!("participant {participant_id} is not in this session"),
-                    ));
-                };
-                if member.hidden {
-                    return Err(refused(
-                        ErrorCode::BadMessage,
-                        format!(
-                            "participant {participant_id} receives only; there is nothing to mute"
-                        ),
-                    ));
-                }
+                let member = self.publishing_member(participant_id, "mute")?;
                 let current = match media {
                     MediaKind::Audio => member.muted.audio,
                     MediaKind::Video => member.muted.video,
@@ -809,20 +796,7 @@ impl LiveSession {
                         format!("give a pseudonym of 1 to {MAX_PSEUDONYM_BYTES} bytes"),
                     ));
                 }
-                let Some(member) = self.members.get(&participant_id) else {
-                    return Err(refused(
-                        ErrorCode::UnknownParticipant,
-                        format!("participant {participant_id} is not in this session"),
-                    ));
-                };
-                if member.hidden {
-                    return Err(refused(
-                        ErrorCode::BadMessage,
-                        format!(
-                            "participant {participant_id} receives only; there is nothing to protect"
-                        ),
-                    ));
-                }
+                self.publishing_member(participant_id, "protect")?;
                 let protection = Protection {
                     pseudonym: pseudonym.to_string(),
                     hide_from_defendant,
@@ -1104,6 +1078,24 @@ impl LiveSession {
         }));
         effects.extend(self.rosters());
         Ok(effects)
+    }
+
+    /// A member who sends media (not a hidden observer or monitor), for a
+    /// court order that concerns their media (`what`: mute, protect).
+    fn publishing_member(&self, participant_id: i64, what: &str) -> Result<&Member, Refused> {
+        let member = self.members.get(&participant_id).ok_or_else(|| {
+            refused(
+                ErrorCode::UnknownParticipant,
+                format!("participant {participant_id} is not in this session"),
+            )
+        })?;
+        if member.hidden {
+            return Err(refused(
+                ErrorCode::BadMessage,
+                format!("participant {participant_id} receives only; there is nothing to {what}"),
+            ));
+        }
+        Ok(member)
     }
 
     fn require_hearing_staff(&self, role: Role, what: &str) -> Result<(), Refused> {

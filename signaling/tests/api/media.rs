@@ -12,17 +12,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// A 10-minute demo visit that has just started; the booking.
 async fn visit_under_way(s: &Server) -> Value {
-    let p = prison(s, "demo", 1).await;
-    let at = s.now() + Duration::minutes(1);
-    let booking = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, at, 10, &p.contacts),
-        )
-        .await;
+    let booked = booked_visit(s, 1, 10).await;
     s.clock.advance(Duration::minutes(1));
-    booking
+    booked.booking
 }
 
 async fn negotiate(ws: &mut Ws, client: &mut Client) {

@@ -1,6 +1,6 @@
 //! A live-session WebSocket client for the tests: open, join, read.
 
-use crate::harness::Server;
+use crate::harness::{Server, prison, visit};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -90,4 +90,40 @@ pub async fn join_as(s: &Server, session: &Value, role: &str) -> (Ws, Value) {
     let id = session["id"].as_i64().expect("session id");
     let pid = participant(session, role);
     join(s, id, &token(s, &s.admin, id, pid).await).await
+}
+
+/// A demo social visit booked to start `starts_in_minutes` from now and last
+/// `minutes`, with the family's and the detainee's join tokens.
+#[allow(dead_code)] // the API tests read the booking, the browser tests the rest
+pub struct BookedVisit {
+    pub booking: Value,
+    pub id: i64,
+    pub family_token: String,
+    pub cell_token: String,
+}
+
+pub async fn booked_visit(s: &Server, starts_in_minutes: i64, minutes: i64) -> BookedVisit {
+    let p = prison(s, "demo", 1).await;
+    let booking = s
+        .create(
+            &s.admin,
+            "/v1/bookings",
+            visit(
+                "social_visit",
+                &p,
+                s.now() + chrono::Duration::minutes(starts_in_minutes),
+                minutes,
+                &p.contacts,
+            ),
+        )
+        .await;
+    let id = booking["id"].as_i64().expect("id");
+    let family_token = token(s, &s.admin, id, participant(&booking, "visitor")).await;
+    let cell_token = token(s, &s.admin, id, participant(&booking, "detainee")).await;
+    BookedVisit {
+        booking,
+        id,
+        family_token,
+        cell_token,
+    }
 }

@@ -4,30 +4,14 @@
 
 use crate::chromium::{Browser, Screen, one_at_a_time};
 use crate::harness::*;
-use crate::ws::{participant, token};
-use chrono::Duration;
+use crate::ws::{BookedVisit, booked_visit};
 use std::time::Duration as Wait;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_jurisdictions_language_then_the_persons_choice() {
     let _one = one_at_a_time().await;
     let s = start().await;
-    let p = prison(&s, "demo", 1).await;
-    let booking = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit(
-                "social_visit",
-                &p,
-                s.now() + Duration::minutes(5),
-                10,
-                &p.contacts,
-            ),
-        )
-        .await;
-    let id = booking["id"].as_i64().expect("id");
-    let family_token = token(&s, &s.admin, id, participant(&booking, "visitor")).await;
+    let BookedVisit { family_token, .. } = booked_visit(&s, 5, 10).await;
 
     let browser = Browser::launch().await;
     let family = browser.page("german-browser", Screen::Phone).await;

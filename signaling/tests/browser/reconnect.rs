@@ -5,7 +5,7 @@
 
 use crate::chromium::{Browser, Screen, one_at_a_time};
 use crate::harness::*;
-use crate::ws::{participant, token};
+use crate::ws::{BookedVisit, booked_visit};
 use chrono::Duration;
 use std::time::Duration as Wait;
 
@@ -13,24 +13,12 @@ use std::time::Duration as Wait;
 async fn a_dropped_connection_rejoins_without_a_new_booking() {
     let _one = one_at_a_time().await;
     let s = start().await;
-    let p = prison(&s, "demo", 1).await;
-    let booking = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit(
-                "social_visit",
-                &p,
-                s.now() + Duration::minutes(1),
-                15,
-                &p.contacts,
-            ),
-        )
-        .await;
+    let BookedVisit {
+        family_token,
+        cell_token,
+        ..
+    } = booked_visit(&s, 1, 15).await;
     s.clock.advance(Duration::minutes(1));
-    let id = booking["id"].as_i64().expect("id");
-    let family_token = token(&s, &s.admin, id, participant(&booking, "visitor")).await;
-    let cell_token = token(&s, &s.admin, id, participant(&booking, "detainee")).await;
     let sessions_before = s.session_count().await;
 
     let browser = Browser::launch().await;
@@ -91,24 +79,12 @@ async fn a_dropped_connection_rejoins_without_a_new_booking() {
 async fn lost_media_is_restored_on_the_same_socket() {
     let _one = one_at_a_time().await;
     let s = start().await;
-    let p = prison(&s, "demo", 1).await;
-    let booking = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit(
-                "social_visit",
-                &p,
-                s.now() + Duration::minutes(1),
-                15,
-                &p.contacts,
-            ),
-        )
-        .await;
+    let BookedVisit {
+        family_token,
+        cell_token,
+        ..
+    } = booked_visit(&s, 1, 15).await;
     s.clock.advance(Duration::minutes(1));
-    let id = booking["id"].as_i64().expect("id");
-    let family_token = token(&s, &s.admin, id, participant(&booking, "visitor")).await;
-    let cell_token = token(&s, &s.admin, id, participant(&booking, "detainee")).await;
 
     let browser = Browser::launch().await;
     let family = browser.page("family", Screen::Phone).await;

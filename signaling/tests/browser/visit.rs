@@ -3,7 +3,7 @@
 
 use crate::chromium::{Browser, Screen, one_at_a_time};
 use crate::harness::*;
-use crate::ws::{participant, token};
+use crate::ws::{BookedVisit, booked_visit};
 use chrono::Duration;
 use std::time::Duration as Wait;
 
@@ -11,23 +11,11 @@ use std::time::Duration as Wait;
 async fn a_family_visit_in_two_browsers() {
     let _one = one_at_a_time().await;
     let s = start().await;
-    let p = prison(&s, "demo", 1).await;
-    let booking = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit(
-                "social_visit",
-                &p,
-                s.now() + Duration::minutes(2),
-                10,
-                &p.contacts,
-            ),
-        )
-        .await;
-    let id = booking["id"].as_i64().expect("id");
-    let family_token = token(&s, &s.admin, id, participant(&booking, "visitor")).await;
-    let cell_token = token(&s, &s.admin, id, participant(&booking, "detainee")).await;
+    let BookedVisit {
+        family_token,
+        cell_token,
+        ..
+    } = booked_visit(&s, 2, 10).await;
 
     let browser = Browser::launch().await;
     let family = browser.page("family", Screen::Phone).await;
