@@ -126,6 +126,30 @@ pub enum HearingChange {
     },
 }
 
+/// Where a recorded room's media goes: the recorder link's stream for the
+/// room. Called on the worker's thread for every packet the recorder
+/// receives, so it must not block (queue and drop instead).
+pub trait RecordingTap: Send {
+    /// One RTP packet (plain, as the publisher sent it) of track
+    /// `track_id` ([`recording_track_id`]), received at `received_at_us`
+    /// (µs since the Unix epoch). False if it was dropped.
+    fn send_rtp(&self, track_id: u32, received_at_us: u64, packet: &[u8]) -> bool;
+}
+
+/// The member id the recorder has in every room (participants' ids are
+/// positive).
+pub const RECORDER_MEMBER: MemberId = -1;
+
+/// The recording track of a member's audio or video: `2 × member` for
+/// audio, `+ 1` for video (`None` for ids that do not fit).
+pub fn recording_track_id(member: MemberId, media: MediaKind) -> Option<u32> {
+    let base = u32::try_from(member).ok()?.checked_mul(2)?;
+    Some(match media {
+        MediaKind::Audio => base,
+        MediaKind::Video => base.checked_add(1)?,
+    })
+}
+
 /// Which of a member's media is not forwarded (a court's mute).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Muted {
@@ -200,6 +224,9 @@ pub struct Counters {
     pub retransmissions: AtomicU64,
     /// Round-trip time of each connected peer, sampled once a second.
     pub rtt: LatencyHistogram,
+    /// Packets handed to the recorder, and those it could not take.
+    pub recorded_packets: AtomicU64,
+    pub recorder_drops: AtomicU64,
 }
 
 /// A snapshot of the counters.
@@ -230,6 +257,8 @@ pub struct SfuStats {
     pub retransmissions: u64,
     /// Peers' round-trip times, µs.
     pub rtt: LatencySnapshot,
+    pub recorded_packets: u64,
+    pub recorder_drops: u64,
 }
 
 struct WorkerHandle {
@@ -385,6 +414,8 @@ impl Sfu {
             nacks_received: get(&c.nacks_received),
             retransmissions: get(&c.retransmissions),
             rtt: c.rtt.snapshot(),
+            recorded_packets: get(&c.recorded_packets),
+            recorder_drops: get(&c.recorder_drops),
         }
     }
 
@@ -492,6 +523,33 @@ impl Sfu {
             member,
             media,
             muted,
+            reply,
+        })
+    }
+
+    /// Starts sending the room's media to the recorder through `tap`. The
+    /// room must have been opened recorded, and is never privileged
+    /// (invariant 1): otherwise refused and the tap is dropped.
+    pub fn start_recording(
+        &self,
+        room: RoomId,
+        tap: Box<dyn RecordingTap>,
+    ) -> Result<(), SfuError> {
+        let worker = self.worker_of(room)?;
+        self.call(worker, |reply| Command::Record {
+            room,
+            tap: Some(tap),
+            reply,
+        })
+    }
+
+    /// Stops sending the room's media to the recorder (the end, or a lawful
+    /// stop); the tap is dropped.
+    pub fn stop_recording(&self, room: RoomId) -> Result<(), SfuError> {
+        let worker = self.worker_of(room)?;
+        self.call(worker, |reply| Command::Record {
+            room,
+            tap: None,
             reply,
         })
     }

@@ -7,7 +7,7 @@ use super::load::{LatencySnapshot, WorkerLoadSnapshot};
 /// The media server's counters in Prometheus text (read at scrape time from
 /// the workers' atomics).
 pub fn render(stats: &SfuStats) -> String {
-    let series: [(&str, &str, u64); 20] = [
+    let series: [(&str, &str, u64); 22] = [
         (
             "parley_sfu_datagrams_in_total",
             "UDP datagrams received by the media workers",
@@ -107,6 +107,16 @@ pub fn render(stats: &SfuStats) -> String {
             "parley_sfu_retransmissions_total",
             "RTP packets sent again in answer to NACKs",
             stats.retransmissions,
+        ),
+        (
+            "parley_sfu_recorded_packets_total",
+            "RTP packets handed to the recorder",
+            stats.recorded_packets,
+        ),
+        (
+            "parley_sfu_recorder_drops_total",
+            "RTP packets the recorder link could not take (queue full or gone)",
+            stats.recorder_drops,
         ),
     ];
     let mut out = String::new();

@@ -5,7 +5,8 @@
 
 use super::batch_io::{self, SendMode};
 use super::handle::{
-    Counters, HearingChange, JoinAnswer, RoomId, SfuError, SfuEvent, VerifiedJoin,
+    Counters, HearingChange, JoinAnswer, RECORDER_MEMBER, RecordingTap, RoomId, SfuError, SfuEvent,
+    VerifiedJoin, recording_track_id,
 };
 use super::ice_tcp::TcpLinks;
 use super::peer::Peer;
@@ -77,6 +78,12 @@ pub enum Command {
         change: HearingChange,
         reply: Reply<()>,
     },
+    /// Start (a tap) or stop (none) recording.
+    Record {
+        room: RoomId,
+        tap: Option<Box<dyn RecordingTap>>,
+        reply: Reply<()>,
+    },
     Stop,
 }
 
@@ -88,6 +95,15 @@ struct RoomState {
     speakers: ActiveSpeaker<MemberId>,
     /// The active speaker last announced to the control plane.
     announced: Option<MemberId>,
+    /// Where the recorder member's packets go, while recording.
+    recording: Option<Recording>,
+}
+
+/// A room being recorded.
+struct Recording {
+    tap: Box<dyn RecordingTap>,
+    /// One simulcast layer per publisher for the record: the best sent.
+    layers: HashMap<MemberId, crate::media::simulcast::LayerSelector>,
 }
 
 /// A packet to forward: from `publisher` in `room`.
@@ -260,6 +276,7 @@ impl Worker {
                                 peers: HashMap::new(),
                                 speakers: ActiveSpeaker::default(),
                                 announced: None,
+                                recording: None,
                             });
                             Ok(())
                         }
@@ -320,6 +337,9 @@ impl Worker {
                         Some(state) => apply_hearing_change(&mut state.room, change),
                     };
                     let _ = reply.send(result);
+                }
+                Command::Record { room, tap, reply } => {
+                    let _ = reply.send(self.record(room, tap));
                 }
                 Command::Stop => return false,
             }
@@ -680,9 +700,16 @@ impl Worker {
             }
         }
         for (room, publisher, layers) in updates {
-            let Some(state) = self.rooms.get(&room) else {
+            let Some(state) = self.rooms.get_mut(&room) else {
                 continue;
             };
+            if let Some(recording) = state.recording.as_mut() {
+                recording
+                    .layers
+                    .entry(publisher)
+                    .or_default()
+                    .set_available(&layers, now_us);
+            }
             for key in state.peers.values() {
                 if let Some(slot) = self.peers.get_mut(key).and_then(|p| p.slot_of(publisher)) {
                     slot.video.layers.set_available(&layers, now_us);
@@ -707,7 +734,80 @@ impl Worker {
         }
     }
 
+    /// Starts (`Some`) or stops (`None`) recording a room: the recorder
+    /// joins or leaves as a member, so the room's rules decide what it
+    /// receives (never a privileged room, never a consultation).
+    fn record(&mut self, room: RoomId, tap: Option<Box<dyn RecordingTap>>) -> Result<(), SfuError> {
+        let state = self
+            .rooms
+            .get_mut(&room)
+            .ok_or(SfuError::UnknownRoom(room))?;
+        match tap {
+            Some(tap) => {
+                if state.recording.is_none() {
+                    state
+                        .room
+                        .join(RECORDER_MEMBER, crate::room::MemberKind::Recorder)?;
+                }
+                state.recording = Some(Recording {
+                    tap,
+                    layers: HashMap::new(),
+                });
+            }
+            None => {
+                if state.recording.take().is_some() {
+                    let _ = state.room.remove(RECORDER_MEMBER);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands one packet to the room's recorder (the best simulcast layer
+    /// only), marshalled as plain RTP.
+    fn record_packet(recording: &mut Recording, f: &Forward, now_us: u64) -> bool {
+        let media = media_kind(f.kind);
+        let Some(track_id) = recording_track_id(f.publisher, media) else {
+            return false;
+        };
+        if let Some(layer) = f.layer {
+            let selector = recording.layers.entry(f.publisher).or_default();
+            // The record takes the best layer the publisher sends.
+            selector.set_estimate(u64::MAX, now_us);
+            if selector.on_packet(layer, f.keyframe, now_us) == Decision::Drop {
+                return false;
+            }
+        }
+        let Ok(bytes) = rtc::shared::marshal::Marshal::marshal(&f.packet) else {
+            return false;
+        };
+        let received_at_us = u64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_micros(),
+        )
+        .unwrap_or(0);
+        recording.tap.send_rtp(track_id, received_at_us, &bytes)
+    }
+
     fn forward(&mut self, f: Forward, now: Instant, now_us: u64) {
+        let Some(state) = self.rooms.get_mut(&f.room) else {
+            return;
+        };
+        if let Some(recording) = state.recording.as_mut()
+            && state
+                .room
+                .receivers_of(f.publisher, media_kind(f.kind))
+                .any(|r| r == RECORDER_MEMBER)
+        {
+            let counter = if Self::record_packet(recording, &f, now_us) {
+                &self.counters.recorded_packets
+            } else {
+                &self.counters.recorder_drops
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
         let Some(state) = self.rooms.get(&f.room) else {
             return;
         };
