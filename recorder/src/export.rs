@@ -70,7 +70,10 @@ pub fn export(dir: &Path, keys: &KeyStore, out: &Path) -> Result<ExportReport, E
     }
     let frames = muxer.frames();
     let duration_ms = muxer.duration_ms();
-    let container = if tracks.iter().any(|t| t.codec == crate::depacketize::Codec::H264) {
+    let container = if tracks
+        .iter()
+        .any(|t| t.codec == crate::depacketize::Codec::H264)
+    {
         "matroska"
     } else {
         "webm"

@@ -39,11 +39,15 @@ pub enum KeyError {
     },
     #[error("key file {path} is not 64 hexadecimal digits (a 32-byte key); restore it from backup")]
     Malformed { path: PathBuf },
-    #[error("no key for jurisdiction `{0}` in the key directory: without it its recordings cannot be decrypted")]
+    #[error(
+        "no key for jurisdiction `{0}` in the key directory: without it its recordings cannot be decrypted"
+    )]
     NoJurisdictionKey(String),
     #[error("`{0}` is not a valid jurisdiction id (a-z, 0-9 and -)")]
     BadJurisdiction(String),
-    #[error("the data key of recording {0} does not unwrap with its jurisdiction's key (wrong key or altered key file)")]
+    #[error(
+        "the data key of recording {0} does not unwrap with its jurisdiction's key (wrong key or altered key file)"
+    )]
     Unwrap(String),
 }
 
@@ -101,9 +105,8 @@ fn read_hex32(path: &Path) -> Result<Option<[u8; 32]>, KeyError> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let mut k = [0u8; 32];
-            hex::decode_to_slice(text.trim(), &mut k).map_err(|_| KeyError::Malformed {
-                path: path.into(),
-            })?;
+            hex::decode_to_slice(text.trim(), &mut k)
+                .map_err(|_| KeyError::Malformed { path: path.into() })?;
             Ok(Some(k))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -198,7 +201,11 @@ impl KeyStore {
 
 /// Additional data binding a wrapped key to its recording.
 fn wrap_aad(recording_id: &str) -> Vec<u8> {
-    [b"parley-recording-key\0".as_slice(), recording_id.as_bytes()].concat()
+    [
+        b"parley-recording-key\0".as_slice(),
+        recording_id.as_bytes(),
+    ]
+    .concat()
 }
 
 impl RecordingKey {
@@ -211,14 +218,25 @@ impl RecordingKey {
     }
 
     /// Encrypts this key under the jurisdiction's key.
-    pub fn wrap(&self, jkey: &JurisdictionKey, jurisdiction: &str, recording_id: &str) -> WrappedKey {
+    pub fn wrap(
+        &self,
+        jkey: &JurisdictionKey,
+        jurisdiction: &str,
+        recording_id: &str,
+    ) -> WrappedKey {
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
         let cipher = Aes256Gcm::new(&jkey.0.into());
         let aad = wrap_aad(recording_id);
         // Encryption under a valid key of a 32-byte message cannot fail.
         let wrapped = cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: &self.0, aad: &aad })
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &self.0,
+                    aad: &aad,
+                },
+            )
             .unwrap_or_default();
         WrappedKey {
             jurisdiction: jurisdiction.into(),
@@ -228,7 +246,11 @@ impl RecordingKey {
     }
 
     /// Decrypts a wrapped key; fails on a wrong key or altered bytes.
-    pub fn unwrap(w: &WrappedKey, jkey: &JurisdictionKey, recording_id: &str) -> Result<Self, KeyError> {
+    pub fn unwrap(
+        w: &WrappedKey,
+        jkey: &JurisdictionKey,
+        recording_id: &str,
+    ) -> Result<Self, KeyError> {
         let bad = || KeyError::Unwrap(recording_id.into());
         let mut nonce = [0u8; 12];
         hex::decode_to_slice(&w.nonce, &mut nonce).map_err(|_| bad())?;
@@ -236,7 +258,13 @@ impl RecordingKey {
         let cipher = Aes256Gcm::new(&jkey.0.into());
         let aad = wrap_aad(recording_id);
         let plain = cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: &wrapped, aad: &aad })
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &wrapped,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| bad())?;
         let key: [u8; 32] = plain.as_slice().try_into().map_err(|_| bad())?;
         Ok(Self(key))
@@ -258,8 +286,14 @@ mod tests {
         let j1 = ks.jurisdiction_key("demo").unwrap();
         let j2 = ks.existing_jurisdiction_key("demo").unwrap();
         assert_eq!(j1.0, j2.0);
-        assert!(matches!(ks.existing_jurisdiction_key("other"), Err(KeyError::NoJurisdictionKey(_))));
-        assert!(matches!(ks.jurisdiction_key("../x"), Err(KeyError::BadJurisdiction(_))));
+        assert!(matches!(
+            ks.existing_jurisdiction_key("other"),
+            Err(KeyError::NoJurisdictionKey(_))
+        ));
+        assert!(matches!(
+            ks.jurisdiction_key("../x"),
+            Err(KeyError::BadJurisdiction(_))
+        ));
     }
 
     #[test]

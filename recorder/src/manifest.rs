@@ -90,11 +90,15 @@ pub struct SignedManifest {
 pub enum ManifestError {
     #[error("manifest is not a valid recorder manifest (altered or truncated): {0}")]
     Parse(String),
-    #[error("manifest signature is not Ed25519 or not well-formed hex: the signature block was altered")]
+    #[error(
+        "manifest signature is not Ed25519 or not well-formed hex: the signature block was altered"
+    )]
     SignatureFormat,
     #[error("manifest was signed by key {found}, not by this recorder's key {expected}")]
     WrongSigner { found: String, expected: String },
-    #[error("manifest signature does not match its contents: the manifest was changed after the recorder signed it")]
+    #[error(
+        "manifest signature does not match its contents: the manifest was changed after the recorder signed it"
+    )]
     BadSignature,
 }
 
@@ -144,7 +148,8 @@ pub fn verify(bytes: &[u8], key: &VerifyingKey) -> Result<Manifest, ManifestErro
     }
     let mut value = [0u8; 64];
     hex::decode_to_slice(&sig.value, &mut value).map_err(|_| ManifestError::SignatureFormat)?;
-    let body = serde_json::to_vec(&signed.manifest).map_err(|e| ManifestError::Parse(e.to_string()))?;
+    let body =
+        serde_json::to_vec(&signed.manifest).map_err(|e| ManifestError::Parse(e.to_string()))?;
     key.verify(&body, &Signature::from_bytes(&value))
         .map_err(|_| ManifestError::BadSignature)?;
     Ok(signed.manifest)
@@ -187,17 +192,30 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).unwrap();
         let changed = text.replace("\"end_ms\": 5000", "\"end_ms\": 5001");
         assert_ne!(changed, text);
-        assert_eq!(verify(changed.as_bytes(), &key.verifying_key()), Err(ManifestError::BadSignature));
+        assert_eq!(
+            verify(changed.as_bytes(), &key.verifying_key()),
+            Err(ManifestError::BadSignature)
+        );
         let other = SigningKey::from_bytes(&[8; 32]);
-        assert!(matches!(verify(&bytes, &other.verifying_key()), Err(ManifestError::WrongSigner { .. })));
-        assert!(matches!(verify(b"{", &key.verifying_key()), Err(ManifestError::Parse(_))));
+        assert!(matches!(
+            verify(&bytes, &other.verifying_key()),
+            Err(ManifestError::WrongSigner { .. })
+        ));
+        assert!(matches!(
+            verify(b"{", &key.verifying_key()),
+            Err(ManifestError::Parse(_))
+        ));
     }
 
     #[test]
     fn expiry_counts_from_the_end() {
         let mut m = manifest();
         assert_eq!(m.expires_at_unix_ms(), 1_000 + 5_000 + 2 * 86_400_000);
-        m.ended = Some(Ending { at: String::new(), at_unix_ms: 10_000, reason: "end".into() });
+        m.ended = Some(Ending {
+            at: String::new(),
+            at_unix_ms: 10_000,
+            reason: "end".into(),
+        });
         assert_eq!(m.expires_at_unix_ms(), 10_000 + 2 * 86_400_000);
     }
 }

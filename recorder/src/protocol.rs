@@ -72,9 +72,13 @@ pub enum Message {
         packet: Vec<u8>,
     },
     /// The recording stops lawfully (end of session or a stop decision).
-    End { reason: String },
+    End {
+        reason: String,
+    },
     Accepted,
-    Refused { reason: String },
+    Refused {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,23 +111,35 @@ impl Start {
             ));
         }
         if !crate::keys::valid_jurisdiction_id(&self.jurisdiction) {
-            return bad(format!("jurisdiction {:?} is not a valid id", self.jurisdiction));
+            return bad(format!(
+                "jurisdiction {:?} is not a valid id",
+                self.jurisdiction
+            ));
         }
         if self.tracks.is_empty() || self.tracks.len() > MAX_TRACKS {
-            return bad(format!("{} tracks; between 1 and {MAX_TRACKS} are accepted", self.tracks.len()));
+            return bad(format!(
+                "{} tracks; between 1 and {MAX_TRACKS} are accepted",
+                self.tracks.len()
+            ));
         }
         for (i, t) in self.tracks.iter().enumerate() {
             if self.tracks[..i].iter().any(|o| o.id == t.id) {
                 return bad(format!("track id {} appears twice", t.id));
             }
             if t.codec.is_video() != (t.kind == MediaKind::Video) {
-                return bad(format!("track {} is {:?} but its codec is {:?}", t.id, t.kind, t.codec));
+                return bad(format!(
+                    "track {} is {:?} but its codec is {:?}",
+                    t.id, t.kind, t.codec
+                ));
             }
             if !(1_000..=192_000).contains(&t.clock_rate) {
                 return bad(format!("track {} has clock rate {} Hz", t.id, t.clock_rate));
             }
             if t.channels.is_some_and(|c| !(1..=2).contains(&c)) {
-                return bad(format!("track {} has {:?} channels; 1 or 2", t.id, t.channels));
+                return bad(format!(
+                    "track {} has {:?} channels; 1 or 2",
+                    t.id, t.channels
+                ));
             }
         }
         Ok(())
@@ -180,10 +196,11 @@ fn text(what: &'static str, body: &[u8]) -> Result<String, ProtocolError> {
 pub fn decode(kind: u8, body: &[u8]) -> Result<Message, ProtocolError> {
     match kind {
         TYPE_START => {
-            let start: Start = serde_json::from_slice(body).map_err(|e| ProtocolError::Malformed {
-                what: "Start",
-                detail: e.to_string(),
-            })?;
+            let start: Start =
+                serde_json::from_slice(body).map_err(|e| ProtocolError::Malformed {
+                    what: "Start",
+                    detail: e.to_string(),
+                })?;
             start.validate()?;
             Ok(Message::Start(start))
         }
@@ -223,8 +240,20 @@ mod tests {
             session_kind: SessionKind::SocialVisit,
             jurisdiction: "demo".into(),
             tracks: vec![
-                TrackInfo { id: 1, kind: MediaKind::Video, codec: Codec::Vp8, clock_rate: 90_000, channels: None },
-                TrackInfo { id: 2, kind: MediaKind::Audio, codec: Codec::Opus, clock_rate: 48_000, channels: Some(2) },
+                TrackInfo {
+                    id: 1,
+                    kind: MediaKind::Video,
+                    codec: Codec::Vp8,
+                    clock_rate: 90_000,
+                    channels: None,
+                },
+                TrackInfo {
+                    id: 2,
+                    kind: MediaKind::Audio,
+                    codec: Codec::Opus,
+                    clock_rate: 48_000,
+                    channels: Some(2),
+                },
             ],
         }
     }
@@ -240,10 +269,18 @@ mod tests {
     fn every_message_round_trips() {
         for m in [
             Message::Start(start()),
-            Message::Rtp { track_id: 9, received_at_us: 1_700_000_000_000_000, packet: vec![0x80, 1, 2] },
-            Message::End { reason: "session ended".into() },
+            Message::Rtp {
+                track_id: 9,
+                received_at_us: 1_700_000_000_000_000,
+                packet: vec![0x80, 1, 2],
+            },
+            Message::End {
+                reason: "session ended".into(),
+            },
             Message::Accepted,
-            Message::Refused { reason: "no".into() },
+            Message::Refused {
+                reason: "no".into(),
+            },
         ] {
             assert_eq!(round_trip(&m), m);
         }
@@ -253,7 +290,12 @@ mod tests {
     fn bad_starts_are_refused_with_a_reason() {
         let mut s = start();
         s.recording_id = "../etc".into();
-        assert!(s.validate().unwrap_err().to_string().contains("recording id"));
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("recording id")
+        );
         let mut s = start();
         s.tracks[1].id = 1;
         assert!(s.validate().unwrap_err().to_string().contains("twice"));
@@ -267,7 +309,10 @@ mod tests {
 
     #[test]
     fn oversized_frames_are_refused() {
-        assert_eq!(parse_header([2, 0, 1, 0, 1]), Err(ProtocolError::TooLarge(65537)));
+        assert_eq!(
+            parse_header([2, 0, 1, 0, 1]),
+            Err(ProtocolError::TooLarge(65537))
+        );
     }
 
     proptest! {

@@ -45,7 +45,9 @@ pub enum RecordingError {
     },
     #[error("{path} is not a wrapped data key: {detail}")]
     KeyFile { path: PathBuf, detail: String },
-    #[error("recording {id} already exists for {existing}; a reconnect must send the same session, jurisdiction and tracks")]
+    #[error(
+        "recording {id} already exists for {existing}; a reconnect must send the same session, jurisdiction and tracks"
+    )]
     Mismatch { id: String, existing: String },
     #[error("recording {id} ended at {at}; start a new recording id")]
     Ended { id: String, at: String },
@@ -71,16 +73,21 @@ fn unix_ms(at: DateTime<Utc>) -> u64 {
 }
 
 /// Reads and unwraps a recording's data key.
-pub fn read_key(dir: &Path, keys: &KeyStore, recording_id: &str) -> Result<RecordingKey, RecordingError> {
+pub fn read_key(
+    dir: &Path,
+    keys: &KeyStore,
+    recording_id: &str,
+) -> Result<RecordingKey, RecordingError> {
     let path = dir.join(KEY_FILE);
     let bytes = std::fs::read(&path).map_err(|source| RecordingError::Read {
         path: path.clone(),
         source,
     })?;
-    let wrapped: WrappedKey = serde_json::from_slice(&bytes).map_err(|e| RecordingError::KeyFile {
-        path: path.clone(),
-        detail: e.to_string(),
-    })?;
+    let wrapped: WrappedKey =
+        serde_json::from_slice(&bytes).map_err(|e| RecordingError::KeyFile {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
     let jkey = keys.existing_jurisdiction_key(&wrapped.jurisdiction)?;
     Ok(RecordingKey::unwrap(&wrapped, &jkey, recording_id)?)
 }
@@ -92,7 +99,8 @@ pub fn read_manifest(dir: &Path, keys: &KeyStore) -> Result<Manifest, RecordingE
         path: path.clone(),
         source,
     })?;
-    manifest::verify(&bytes, &keys.verifying_key()?).map_err(|source| RecordingError::Manifest { path, source })
+    manifest::verify(&bytes, &keys.verifying_key()?)
+        .map_err(|source| RecordingError::Manifest { path, source })
 }
 
 /// Writes one recording's segments and manifest.
@@ -204,12 +212,21 @@ impl RecordingWriter {
 
     /// Encrypts and stores a finished segment, then lists it in the
     /// manifest. Returns its entry.
-    pub fn write_segment(&mut self, segment: &FinishedSegment) -> Result<SegmentEntry, RecordingError> {
+    pub fn write_segment(
+        &mut self,
+        segment: &FinishedSegment,
+    ) -> Result<SegmentEntry, RecordingError> {
         let sequence = self.manifest.segments.len() as u64 + 1;
         let file = segment_file(sequence, segment.container);
-        let sealed = seal::seal(&self.key, &self.manifest.recording_id, sequence, &segment.bytes);
+        let sealed = seal::seal(
+            &self.key,
+            &self.manifest.recording_id,
+            sequence,
+            &segment.bytes,
+        );
         let path = self.dir.join(&file);
-        fsutil::write_atomic(&path, &sealed).map_err(|source| RecordingError::Write { path, source })?;
+        fsutil::write_atomic(&path, &sealed)
+            .map_err(|source| RecordingError::Write { path, source })?;
         let entry = SegmentEntry {
             sequence,
             file,

@@ -71,7 +71,13 @@ pub fn hold_of(dir: &Path) -> Option<LegalHold> {
 }
 
 /// Places a legal hold on a recording.
-pub fn place_hold(root: &Path, id: &str, actor: &str, reason: &str, now: DateTime<Utc>) -> Result<LegalHold, RetentionError> {
+pub fn place_hold(
+    root: &Path,
+    id: &str,
+    actor: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<LegalHold, RetentionError> {
     let dir = existing(root, id)?;
     let hold = LegalHold {
         actor: actor.into(),
@@ -107,7 +113,11 @@ fn existing(root: &Path, id: &str) -> Result<PathBuf, RetentionError> {
 }
 
 /// Classifies every recording under `root` at `now_unix_ms`, by id.
-pub fn survey(root: &Path, keys: &KeyStore, now_unix_ms: u64) -> Result<Vec<SweepItem>, RetentionError> {
+pub fn survey(
+    root: &Path,
+    keys: &KeyStore,
+    now_unix_ms: u64,
+) -> Result<Vec<SweepItem>, RetentionError> {
     let entries = match std::fs::read_dir(root) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

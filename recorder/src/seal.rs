@@ -35,7 +35,13 @@ pub fn seal(key: &RecordingKey, recording_id: &str, sequence: u64, plain: &[u8])
     // AES-GCM encryption fails only past 64 GiB per message.
     let ct = key
         .cipher()
-        .encrypt(&Nonce::from(nonce), Payload { msg: plain, aad: &aad })
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: plain,
+                aad: &aad,
+            },
+        )
         .unwrap_or_default();
     let mut out = Vec::with_capacity(MAGIC.len() + 12 + ct.len());
     out.extend_from_slice(MAGIC);
@@ -45,14 +51,25 @@ pub fn seal(key: &RecordingKey, recording_id: &str, sequence: u64, plain: &[u8])
 }
 
 /// Decrypts what [`seal`] wrote.
-pub fn open(key: &RecordingKey, recording_id: &str, sequence: u64, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
+pub fn open(
+    key: &RecordingKey,
+    recording_id: &str,
+    sequence: u64,
+    sealed: &[u8],
+) -> Result<Vec<u8>, SealError> {
     if sealed.len() < MAGIC.len() + 12 + 16 || &sealed[..8] != MAGIC {
         return Err(SealError::Format);
     }
     let aad = aad(recording_id, sequence);
     let nonce: [u8; 12] = sealed[8..20].try_into().map_err(|_| SealError::Format)?;
     key.cipher()
-        .decrypt(&Nonce::from(nonce), Payload { msg: &sealed[20..], aad: &aad })
+        .decrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: &sealed[20..],
+                aad: &aad,
+            },
+        )
         .map_err(|_| SealError::Authentication)
 }
 
@@ -67,7 +84,10 @@ mod tests {
         assert_eq!(open(&k, "r1", 3, &s).unwrap(), b"segment");
         assert_eq!(open(&k, "r1", 4, &s), Err(SealError::Authentication));
         assert_eq!(open(&k, "r2", 3, &s), Err(SealError::Authentication));
-        assert_eq!(open(&RecordingKey::generate(), "r1", 3, &s), Err(SealError::Authentication));
+        assert_eq!(
+            open(&RecordingKey::generate(), "r1", 3, &s),
+            Err(SealError::Authentication)
+        );
         let mut flipped = s.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;

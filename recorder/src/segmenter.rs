@@ -55,7 +55,10 @@ impl Segmenter {
     }
 
     fn codec(&self, track: u64) -> Option<Codec> {
-        self.tracks.iter().find(|t| t.number == track).map(|t| t.codec)
+        self.tracks
+            .iter()
+            .find(|t| t.number == track)
+            .map(|t| t.codec)
     }
 
     fn container(&self) -> &'static str {
@@ -68,7 +71,13 @@ impl Segmenter {
 
     /// Adds a frame at `time_ms` from the recording's start; returns the
     /// segment this frame closed, if any. Frames of unknown tracks are ignored.
-    pub fn push(&mut self, track: u64, time_ms: u64, keyframe: bool, data: &[u8]) -> Option<FinishedSegment> {
+    pub fn push(
+        &mut self,
+        track: u64,
+        time_ms: u64,
+        keyframe: bool,
+        data: &[u8],
+    ) -> Option<FinishedSegment> {
         let codec = self.codec(track)?;
         let video = codec.is_video();
         let has_video = self.tracks.iter().any(|t| t.codec.is_video());
@@ -125,8 +134,16 @@ mod tests {
 
     fn tracks() -> Vec<MuxTrack> {
         vec![
-            MuxTrack { number: 1, codec: Codec::Vp8, channels: 0 },
-            MuxTrack { number: 2, codec: Codec::Opus, channels: 2 },
+            MuxTrack {
+                number: 1,
+                codec: Codec::Vp8,
+                channels: 0,
+            },
+            MuxTrack {
+                number: 2,
+                codec: Codec::Opus,
+                channels: 2,
+            },
         ]
     }
 
@@ -171,7 +188,14 @@ mod tests {
 
     #[test]
     fn h264_tracks_make_matroska() {
-        let mut s = Segmenter::new(vec![MuxTrack { number: 1, codec: Codec::H264, channels: 0 }], 1_000);
+        let mut s = Segmenter::new(
+            vec![MuxTrack {
+                number: 1,
+                codec: Codec::H264,
+                channels: 0,
+            }],
+            1_000,
+        );
         assert!(s.push(1, 0, true, &[0, 0, 0, 1, 0x65]).is_none());
         assert_eq!(s.finish().unwrap().container, "matroska");
         assert!(s.finish().is_none());

@@ -68,7 +68,9 @@ pub fn admit(start: &Start, jurisdictions: &Jurisdictions) -> Result<u32, Refusa
         kind,
     };
     match j.recording.get(&kind) {
-        Some(RecordingRule::Required | RecordingRule::Consent) => j.retention_for(kind).ok_or_else(forbidden),
+        Some(RecordingRule::Required | RecordingRule::Consent) => {
+            j.retention_for(kind).ok_or_else(forbidden)
+        }
         _ => Err(forbidden()),
     }
 }
@@ -149,7 +151,8 @@ impl RoomRecorder {
         now: DateTime<Utc>,
     ) -> Result<Self, RoomError> {
         let retention_days = admit(start, jurisdictions)?;
-        let writer = RecordingWriter::open(&settings.recordings_dir, keys, start, retention_days, now)?;
+        let writer =
+            RecordingWriter::open(&settings.recordings_dir, keys, start, retention_days, now)?;
         let started_us = writer.manifest().started_at_unix_ms * 1000;
         let muxed = mux_tracks(&start.tracks);
         Ok(Self {
@@ -218,7 +221,10 @@ impl RoomRecorder {
         let at_us = clock.at(frame.rtp_timestamp, track.info.clock_rate);
         let time_ms = at_us.saturating_sub(self.started_us) / 1000;
         let number = track.number;
-        if let Some(segment) = self.segmenter.push(number, time_ms, frame.keyframe, &frame.data) {
+        if let Some(segment) = self
+            .segmenter
+            .push(number, time_ms, frame.keyframe, &frame.data)
+        {
             self.writer.write_segment(&segment)?;
             self.stats.segments += 1;
         }
@@ -227,7 +233,11 @@ impl RoomRecorder {
 
     /// Writes the open segment. With `ending`, records a lawful stop (the
     /// recording cannot be continued); without, a reconnect continues it.
-    pub fn close(mut self, ending: Option<&str>, now: DateTime<Utc>) -> Result<Manifest, RoomError> {
+    pub fn close(
+        mut self,
+        ending: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Manifest, RoomError> {
         if let Some(segment) = self.segmenter.finish() {
             self.writer.write_segment(&segment)?;
         }

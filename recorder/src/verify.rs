@@ -32,7 +32,9 @@ pub enum VerifyError {
         path: PathBuf,
         source: ManifestError,
     },
-    #[error("{path}: the manifest names recording {found}, not the directory's {expected}: it was moved or swapped")]
+    #[error(
+        "{path}: the manifest names recording {found}, not the directory's {expected}: it was moved or swapped"
+    )]
     WrongRecording {
         path: PathBuf,
         expected: String,
@@ -40,14 +42,18 @@ pub enum VerifyError {
     },
     #[error("{path}: segment {sequence} is missing: it was deleted or renamed")]
     MissingSegment { path: PathBuf, sequence: u64 },
-    #[error("{path}: segment {sequence} was altered: its SHA-256 is {found}, the signed manifest says {expected}")]
+    #[error(
+        "{path}: segment {sequence} was altered: its SHA-256 is {found}, the signed manifest says {expected}"
+    )]
     Hash {
         path: PathBuf,
         sequence: u64,
         expected: String,
         found: String,
     },
-    #[error("{path}: segment {sequence} is {found} bytes, the signed manifest says {expected}: it was truncated or extended")]
+    #[error(
+        "{path}: segment {sequence} is {found} bytes, the signed manifest says {expected}: it was truncated or extended"
+    )]
     Size {
         path: PathBuf,
         sequence: u64,
@@ -89,13 +95,22 @@ pub fn verify(dir: &Path, key: &VerifyingKey) -> Result<VerifyReport, VerifyErro
         };
         let expected_seq = i as u64 + 1;
         if s.sequence != expected_seq {
-            return Err(continuity(format!("entry {expected_seq} has sequence number {}", s.sequence)));
+            return Err(continuity(format!(
+                "entry {expected_seq} has sequence number {}",
+                s.sequence
+            )));
         }
         if s.file != segment_file(s.sequence, &s.container) {
-            return Err(continuity(format!("segment {} names file {:?}", s.sequence, s.file)));
+            return Err(continuity(format!(
+                "segment {} names file {:?}",
+                s.sequence, s.file
+            )));
         }
         if s.end_ms < s.start_ms {
-            return Err(continuity(format!("segment {} ends before it starts", s.sequence)));
+            return Err(continuity(format!(
+                "segment {} ends before it starts",
+                s.sequence
+            )));
         }
         if let Some(p) = previous {
             if s.start_ms < p.start_ms {
@@ -118,7 +133,10 @@ pub fn verify(dir: &Path, key: &VerifyingKey) -> Result<VerifyReport, VerifyErro
         let data = match std::fs::read(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(VerifyError::MissingSegment { path, sequence: s.sequence });
+                return Err(VerifyError::MissingSegment {
+                    path,
+                    sequence: s.sequence,
+                });
             }
             Err(source) => return Err(VerifyError::Read { path, source }),
         };

@@ -1,0 +1,233 @@
+//! The recorder's QUIC endpoint: one connection per SFU, one bidirectional
+//! stream per recorded room. Each stream's frames feed a [`RoomRecorder`].
+//!
+//! A stream that ends without `End` (SFU restart, network loss) closes the
+//! current segment and leaves the recording open: the same recording id on
+//! a new stream continues it in a new segment.
+
+use crate::keys::KeyStore;
+use crate::protocol::{self, Message};
+use crate::session::{RoomRecorder, RoomSettings};
+use crate::tls::{self, TlsFiles};
+use parley_policy::Jurisdictions;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// How the recorder runs.
+#[derive(Debug, Clone)]
+pub struct RecorderConfig {
+    /// UDP address of the QUIC endpoint.
+    pub listen: SocketAddr,
+    /// Where recordings are written (one directory each).
+    pub recordings_dir: PathBuf,
+    /// Jurisdiction keys and the manifest signing key.
+    pub keys_dir: PathBuf,
+    /// CA, recorder and SFU certificates (generated if absent).
+    pub tls_dir: PathBuf,
+    /// Target segment length, seconds.
+    pub segment_seconds: u64,
+    pub jurisdictions: Jurisdictions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    #[error("cannot listen on {addr} (UDP): {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running recorder.
+pub struct Recorder {
+    endpoint: quinn::Endpoint,
+    pub addr: SocketAddr,
+    pub tls: TlsFiles,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl Recorder {
+    /// Stops accepting and closes every connection.
+    pub async fn shutdown(self) {
+        self.endpoint.close(0u32.into(), b"recorder stopping");
+        self.task.abort();
+        self.endpoint.wait_idle().await;
+    }
+}
+
+struct Shared {
+    settings: RoomSettings,
+    keys: KeyStore,
+    jurisdictions: Jurisdictions,
+}
+
+/// Starts the recorder: certificates and keys (generated on first start),
+/// then the QUIC endpoint.
+pub async fn start(config: RecorderConfig) -> Result<Recorder, ServerError> {
+    let files = tls::ensure(&config.tls_dir)?;
+    let server_config = tls::server_config(&files.ca_cert, &files.server_cert, &files.server_key)?;
+    let keys = KeyStore::open(&config.keys_dir)?;
+    keys.signing_key()?;
+    let endpoint = quinn::Endpoint::server(server_config, config.listen).map_err(|source| {
+        ServerError::Bind {
+            addr: config.listen,
+            source,
+        }
+    })?;
+    let addr = endpoint.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let shared = Arc::new(Shared {
+        settings: RoomSettings {
+            recordings_dir: config.recordings_dir.clone(),
+            segment_ms: config.segment_seconds.max(1) * 1000,
+        },
+        keys,
+        jurisdictions: config.jurisdictions,
+    });
+    let accept = endpoint.clone();
+    let task = tokio::spawn(async move {
+        while let Some(incoming) = accept.accept().await {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                match incoming.await {
+                    Ok(conn) => serve_connection(conn, shared).await,
+                    Err(e) => tracing::warn!("recorder: refused a connection: {e}"),
+                }
+            });
+        }
+    });
+    tracing::info!(%addr, "recorder listening (QUIC, mutual TLS)");
+    Ok(Recorder {
+        endpoint,
+        addr,
+        tls: files,
+        task,
+    })
+}
+
+async fn serve_connection(conn: quinn::Connection, shared: Arc<Shared>) {
+    let peer = conn.remote_address();
+    tracing::info!(%peer, "recorder: SFU connected");
+    loop {
+        match conn.accept_bi().await {
+            Ok((send, recv)) => {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serve_room(send, recv, &shared).await {
+                        tracing::warn!(%peer, "recorder: room stream: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::info!(%peer, "recorder: SFU connection closed: {e}");
+                return;
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    #[error("reading: {0}")]
+    Read(#[from] quinn::ReadExactError),
+    #[error("writing: {0}")]
+    Write(#[from] quinn::WriteError),
+    #[error(transparent)]
+    Protocol(#[from] protocol::ProtocolError),
+    #[error("the first frame must be Start")]
+    NoStart,
+    #[error(transparent)]
+    Room(#[from] crate::session::RoomError),
+}
+
+/// Reads one frame; `None` at a clean end of stream.
+async fn read_frame(recv: &mut quinn::RecvStream) -> Result<Option<Message>, StreamError> {
+    let mut header = [0u8; 5];
+    match recv.read_exact(&mut header).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let (kind, len) = protocol::parse_header(header)?;
+    let mut body = vec![0u8; len];
+    recv.read_exact(&mut body).await?;
+    Ok(Some(protocol::decode(kind, &body)?))
+}
+
+fn now_us() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0)
+}
+
+async fn serve_room(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    shared: &Shared,
+) -> Result<(), StreamError> {
+    let start = match read_frame(&mut recv).await? {
+        Some(Message::Start(s)) => s,
+        _ => return Err(StreamError::NoStart),
+    };
+    let room = RoomRecorder::start(
+        &shared.settings,
+        &shared.keys,
+        &shared.jurisdictions,
+        &start,
+        chrono::Utc::now(),
+    );
+    let mut room = match room {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(recording = %start.recording_id, session = start.session_id, "recorder: refused: {e}");
+            send.write_all(&protocol::encode(&Message::Refused {
+                reason: e.to_string(),
+            }))
+            .await?;
+            let _ = send.finish();
+            return Ok(());
+        }
+    };
+    tracing::info!(recording = %start.recording_id, session = start.session_id, "recorder: recording");
+    send.write_all(&protocol::encode(&Message::Accepted))
+        .await?;
+    let mut ending: Option<String> = None;
+    let result = loop {
+        match read_frame(&mut recv).await {
+            Ok(Some(Message::Rtp {
+                track_id,
+                received_at_us,
+                packet,
+            })) => {
+                if let Err(e) = room.on_rtp(track_id, received_at_us, now_us(), &packet) {
+                    break Err(e.into());
+                }
+            }
+            Ok(Some(Message::End { reason })) => {
+                ending = Some(reason);
+                break Ok(());
+            }
+            Ok(Some(_)) => break Err(StreamError::NoStart),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    let stats = room.stats();
+    // Whatever happened to the stream, the frames received so far are kept.
+    let manifest = room.close(ending.as_deref(), chrono::Utc::now())?;
+    tracing::info!(
+        recording = %manifest.recording_id,
+        segments = manifest.segments.len(),
+        packets = stats.packets,
+        frames_dropped = stats.frames_dropped,
+        ended = ending.is_some(),
+        "recorder: room stream closed"
+    );
+    let _ = send.finish();
+    result
+}
