@@ -1,0 +1,193 @@
+//! The recorder over real QUIC with mutual TLS on 127.0.0.1: a client link
+//! records a room, the export plays in ffprobe; a privileged Start and a
+//! client without the CA's certificate are refused.
+
+mod common;
+
+use common::*;
+use parley_policy::SessionKind;
+use parley_recorder::keys::KeyStore;
+use parley_recorder::link::{LinkError, RecorderLink};
+use parley_recorder::server::{self, Recorder, RecorderConfig};
+use parley_recorder::{export, recording, tls, verify};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+async fn recorder(root: &Path) -> Recorder {
+    server::start(RecorderConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        recordings_dir: root.join("recordings"),
+        keys_dir: root.join("keys"),
+        tls_dir: root.join("tls"),
+        segment_seconds: 2,
+        jurisdictions: jurisdictions(),
+    })
+    .await
+    .unwrap()
+}
+
+async fn link(r: &Recorder) -> RecorderLink {
+    RecorderLink::connect(
+        r.addr,
+        &r.tls.ca_cert,
+        &r.tls.client_cert,
+        &r.tls.client_key,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_room_recorded_over_quic_verifies_and_exports_for_ffprobe() {
+    tokio::time::timeout(LIMIT, async {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = recorder(tmp.path()).await;
+        let l = link(&r).await;
+        let room = l
+            .open_room(&start("quic-visit", SessionKind::SocialVisit), 4096)
+            .await
+            .unwrap();
+        let packets = media(6, now_us());
+        let sent = packets.len();
+        for (i, (track, t, p)) in packets.into_iter().enumerate() {
+            assert!(
+                room.send_rtp(track, t, &p),
+                "queue of 4096 full at packet {i} of {sent}"
+            );
+            if i % 64 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        assert_eq!(room.dropped(), 0);
+        room.end("visit ended").await.unwrap();
+        l.close().await;
+
+        let dir = recording::dir_of(&tmp.path().join("recordings"), "quic-visit");
+        let keys = KeyStore::open(&tmp.path().join("keys")).unwrap();
+        let report = verify::verify(&dir, &keys.verifying_key().unwrap()).unwrap();
+        assert!(
+            report.manifest.segments.len() >= 3,
+            "{:?}",
+            report.manifest.segments
+        );
+        assert_eq!(
+            report.manifest.ended.as_ref().unwrap().reason,
+            "visit ended"
+        );
+
+        let out = tmp.path().join("quic-visit.webm");
+        export::export(&dir, &keys, &out).unwrap();
+        let probe = ffprobe(&out);
+        let codecs: Vec<&str> = probe["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["codec_name"].as_str().unwrap())
+            .collect();
+        assert_eq!(codecs, ["vp8", "opus"]);
+        assert_eq!(probe["streams"][0]["width"], 320);
+        assert!(
+            probe["format"]["format_name"]
+                .as_str()
+                .unwrap()
+                .contains("webm")
+        );
+        let duration: f64 = probe["format"]["duration"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (5.5..=6.5).contains(&duration),
+            "duration {duration} s for 6 s of media"
+        );
+
+        // One byte of a segment, then of the manifest.
+        let seg = dir.join(&report.manifest.segments[0].file);
+        flip(&seg, 100);
+        let e = verify::verify(&dir, &keys.verifying_key().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("segment 1 was altered"), "{e}");
+        flip(&seg, 100);
+        let m = dir.join("manifest.json");
+        let text = std::fs::read_to_string(&m).unwrap();
+        let at = text.find("\"session_id\": 42").unwrap() + "\"session_id\": 4".len();
+        flip(&m, at as isize);
+        let e = verify::verify(&dir, &keys.verifying_key().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("manifest.json"), "{e}");
+        r.shutdown().await;
+    })
+    .await
+    .expect("test took more than a minute");
+}
+
+#[tokio::test]
+async fn a_privileged_start_is_refused_and_writes_nothing() {
+    tokio::time::timeout(LIMIT, async {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = recorder(tmp.path()).await;
+        let l = link(&r).await;
+        for kind in [SessionKind::LegalVisit, SessionKind::Consultation] {
+            let e = l
+                .open_room(&start("privileged", kind), 16)
+                .await
+                .err()
+                .unwrap();
+            assert!(
+                matches!(&e, LinkError::Refused(m) if m.contains("privileged")),
+                "{e}"
+            );
+        }
+        // A kind the jurisdiction forbids is refused as well (fr-paris: social visits).
+        let mut s = start("paris-visit", SessionKind::SocialVisit);
+        s.jurisdiction = "fr-paris".into();
+        let e = l.open_room(&s, 16).await.err().unwrap();
+        assert!(e.to_string().contains("forbids"), "{e}");
+        let recordings: PathBuf = tmp.path().join("recordings");
+        assert!(!recordings.exists() || std::fs::read_dir(&recordings).unwrap().count() == 0);
+        l.close().await;
+        r.shutdown().await;
+    })
+    .await
+    .expect("test took more than a minute");
+}
+
+#[tokio::test]
+async fn a_client_without_the_cas_certificate_is_refused() {
+    tokio::time::timeout(LIMIT, async {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = recorder(tmp.path()).await;
+        // A complete certificate set from another CA: the client trusts the
+        // real recorder's CA but presents a certificate it did not sign.
+        let other = tls::ensure(&tmp.path().join("other-ca")).unwrap();
+        let attempt = async {
+            let l = RecorderLink::connect(
+                r.addr,
+                &r.tls.ca_cert,
+                &other.client_cert,
+                &other.client_key,
+            )
+            .await?;
+            l.open_room(&start("intruder", SessionKind::SocialVisit), 16)
+                .await
+                .map(|_| ())
+        };
+        let e = attempt
+            .await
+            .err()
+            .expect("a foreign client certificate must be refused");
+        assert!(
+            !matches!(e, LinkError::Refused(_)),
+            "refused by TLS, not by policy: {e}"
+        );
+        assert!(!tmp.path().join("recordings/intruder").exists());
+        r.shutdown().await;
+    })
+    .await
+    .expect("test took more than a minute");
+}
