@@ -187,16 +187,21 @@ impl KeyStore {
 
     /// The public key manifests are verified with.
     pub fn verifying_key(&self) -> Result<VerifyingKey, KeyError> {
-        let path = self.dir.join(VERIFYING_KEY_FILE);
-        let bytes = read_hex32(&path)?.ok_or_else(|| KeyError::Read {
-            path: path.clone(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no manifest public key; the recorder writes it on first start",
-            ),
-        })?;
-        VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::Malformed { path })
+        read_verifying_key(&self.dir.join(VERIFYING_KEY_FILE))
     }
+}
+
+/// Reads a manifest public key file (64 hex digits), e.g. a copy of
+/// `manifest-signing.pub` handed to a court.
+pub fn read_verifying_key(path: &Path) -> Result<VerifyingKey, KeyError> {
+    let bytes = read_hex32(path)?.ok_or_else(|| KeyError::Read {
+        path: path.into(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no manifest public key; the recorder writes it on first start",
+        ),
+    })?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::Malformed { path: path.into() })
 }
 
 /// Additional data binding a wrapped key to its recording.

@@ -138,6 +138,13 @@ pub struct RoomRecorder {
     tracks: Vec<RoomTrack>,
     segmenter: Segmenter,
     started_us: u64,
+    /// End of the recording's last stored segment when this room started
+    /// (a continued recording), ms; media never goes before it.
+    floor_ms: u64,
+    /// Added to every frame time so a continued recording's media starts at
+    /// or after `floor_ms` even if the sender's clock is behind; set at the
+    /// first frame.
+    shift_ms: Option<u64>,
     stats: RoomStats,
 }
 
@@ -154,6 +161,7 @@ impl RoomRecorder {
         let writer =
             RecordingWriter::open(&settings.recordings_dir, keys, start, retention_days, now)?;
         let started_us = writer.manifest().started_at_unix_ms * 1000;
+        let floor_ms = writer.manifest().segments.last().map_or(0, |s| s.end_ms);
         let muxed = mux_tracks(&start.tracks);
         Ok(Self {
             tracks: start
@@ -170,6 +178,8 @@ impl RoomRecorder {
             segmenter: Segmenter::new(muxed, settings.segment_ms),
             writer,
             started_us,
+            floor_ms,
+            shift_ms: None,
             stats: RoomStats::default(),
         })
     }
@@ -219,7 +229,11 @@ impl RoomRecorder {
             .clock
             .get_or_insert_with(|| TrackClock::new(frame.rtp_timestamp, received));
         let at_us = clock.at(frame.rtp_timestamp, track.info.clock_rate);
-        let time_ms = at_us.saturating_sub(self.started_us) / 1000;
+        let raw_ms = at_us.saturating_sub(self.started_us) / 1000;
+        let shift = *self
+            .shift_ms
+            .get_or_insert(self.floor_ms.saturating_sub(raw_ms));
+        let time_ms = raw_ms + shift;
         let number = track.number;
         if let Some(segment) = self
             .segmenter

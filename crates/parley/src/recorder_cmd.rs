@@ -1,0 +1,327 @@
+//! `parley recorder …`: run the recorder alone, verify, export, sweep and
+//! legal holds. Export (the only way to play a recording back), deletion
+//! and holds are written to the audit log, with actor and reason, before
+//! they take effect; a failure to audit stops them.
+
+use crate::config::{Deployment, RecorderSection};
+use parley_recorder::keys::KeyStore;
+use parley_recorder::retention::{self, SweepItem};
+use parley_recorder::server::{self, RecorderConfig};
+use parley_recorder::{export, protocol, recording, verify};
+use parley_signaling::store::audit::{self, AuditRecord};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Where the recorder's files are, from the deployment file.
+pub struct RecorderPaths {
+    pub data: PathBuf,
+    pub section: RecorderSection,
+    pub recordings: PathBuf,
+    pub keys: PathBuf,
+    pub tls: PathBuf,
+}
+
+impl RecorderPaths {
+    pub fn new(d: &Deployment, data: Option<PathBuf>) -> Self {
+        let data = data.unwrap_or_else(|| d.file.storage.data_dir.clone());
+        let section = d.file.recorder.clone().unwrap_or_else(|| {
+            RecorderSection::default_with(SocketAddr::from(([127, 0, 0, 1], 0)))
+        });
+        Self {
+            recordings: data.join(&section.recordings_dir),
+            keys: data.join(&section.keys_dir),
+            tls: data.join(&section.tls_dir),
+            data,
+            section,
+        }
+    }
+
+    /// For commands given explicit paths and no deployment file.
+    pub fn bare() -> Self {
+        let data = PathBuf::from(".");
+        let section = RecorderSection::default_with(SocketAddr::from(([127, 0, 0, 1], 0)));
+        Self {
+            recordings: data.join(&section.recordings_dir),
+            keys: data.join(&section.keys_dir),
+            tls: data.join(&section.tls_dir),
+            data,
+            section,
+        }
+    }
+
+    pub fn server_config(&self, d: &Deployment, listen: Option<SocketAddr>) -> RecorderConfig {
+        RecorderConfig {
+            listen: listen.unwrap_or(self.section.listen),
+            recordings_dir: self.recordings.clone(),
+            keys_dir: self.keys.clone(),
+            tls_dir: self.tls.clone(),
+            segment_seconds: self.section.segment_seconds,
+            jurisdictions: d.jurisdictions.clone(),
+        }
+    }
+
+    /// The directory of `rec`: a path to a recording directory, or an id
+    /// under the recordings directory.
+    fn recording(&self, rec: &str) -> Result<PathBuf, String> {
+        let as_path = Path::new(rec);
+        if as_path.join(parley_recorder::manifest::FILE).exists() {
+            return Ok(as_path.to_path_buf());
+        }
+        if !protocol::valid_recording_id(rec) {
+            return Err(format!(
+                "{rec} is neither a recording directory nor a recording id"
+            ));
+        }
+        let dir = recording::dir_of(&self.recordings, rec);
+        if !dir.exists() {
+            return Err(format!(
+                "no recording {rec} in {} (give --data, or the recording's directory)",
+                self.recordings.display()
+            ));
+        }
+        Ok(dir)
+    }
+
+    fn keys(&self) -> Result<KeyStore, String> {
+        KeyStore::open(&self.keys).map_err(|e| e.to_string())
+    }
+}
+
+/// Prints how to reach the recorder.
+pub fn print_running(r: &server::Recorder) {
+    println!("  Recorder:      {} (QUIC, mutual TLS)", r.addr);
+    println!(
+        "  SFU client:    {} and {} (CA {})",
+        r.tls.client_cert.display(),
+        r.tls.client_key.display(),
+        r.tls.ca_cert.display()
+    );
+}
+
+/// `parley recorder`: the recorder alone, until Ctrl-C.
+pub async fn run(
+    d: Deployment,
+    data: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+) -> Result<(), String> {
+    let paths = RecorderPaths::new(&d, data);
+    let recorder = server::start(paths.server_config(&d, listen))
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("Parley recorder is running.");
+    print_running(&recorder);
+    println!("  Recordings:    {}", paths.recordings.display());
+    println!("Press Ctrl-C to stop.");
+    crate::shutdown_signal().await;
+    eprintln!("parley: stopping the recorder");
+    recorder.shutdown().await;
+    Ok(())
+}
+
+/// `parley recorder verify REC`.
+pub fn verify_cmd(
+    paths: &RecorderPaths,
+    rec: &str,
+    public_key: Option<&Path>,
+) -> Result<(), String> {
+    let dir = paths.recording(rec)?;
+    let key = match public_key {
+        Some(file) => parley_recorder::keys::read_verifying_key(file),
+        None => paths.keys()?.verifying_key(),
+    }
+    .map_err(|e| e.to_string())?;
+    let report = verify::verify(&dir, &key).map_err(|e| format!("recording NOT intact: {e}"))?;
+    let m = &report.manifest;
+    println!("recording {}: intact", m.recording_id);
+    println!(
+        "  session {} ({}, {}), started {}",
+        m.session_id, m.session_kind, m.jurisdiction, m.started_at
+    );
+    match &m.ended {
+        Some(e) => println!("  ended {}: {}", e.at, e.reason),
+        None => println!("  not ended"),
+    }
+    let media_ms = m.segments.last().map_or(0, |s| s.end_ms);
+    println!(
+        "  {} segments, {:.1} s; retention {} days; manifest signed by {}",
+        m.segments.len(),
+        media_ms as f64 / 1000.0,
+        m.retention_days,
+        hex::encode(key.as_bytes())
+    );
+    for n in &report.notes {
+        println!("  note: {n}");
+    }
+    Ok(())
+}
+
+async fn audit_append(data: &Path, record: AuditRecord) -> Result<i64, String> {
+    use parley_signaling::store::Store;
+    let store = Store::open(data)
+        .await
+        .map_err(|e| format!("cannot open the audit log, so nothing was done: {e}"))?;
+    let result = async {
+        let mut w = store.write().await?;
+        let seq = audit::append(&mut w.tx, &record, chrono::Utc::now()).await?;
+        w.commit().await?;
+        Ok::<_, sqlx::Error>(seq)
+    }
+    .await
+    .map_err(|e| format!("cannot write the audit log, so nothing was done: {e}"));
+    store.close().await;
+    result
+}
+
+fn require(what: &str, value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err(format!(
+            "give a non-empty --{what}: it goes into the audit log"
+        ));
+    }
+    Ok(())
+}
+
+/// `parley recorder export REC --out FILE --actor A --reason R`.
+pub async fn export_cmd(
+    paths: &RecorderPaths,
+    rec: &str,
+    out: &Path,
+    actor: &str,
+    reason: &str,
+) -> Result<(), String> {
+    require("actor", actor)?;
+    require("reason", reason)?;
+    let dir = paths.recording(rec)?;
+    let keys = paths.keys()?;
+    let m = recording::read_manifest(&dir, &keys)
+        .map_err(|e| format!("recording NOT intact, not exported: {e}"))?;
+    let seq = audit_append(
+        &paths.data,
+        AuditRecord::new(actor, "recording_exported", "allowed")
+            .session(m.session_id)
+            .details(serde_json::json!({
+                "recording_id": m.recording_id,
+                "reason": reason,
+                "out": out.display().to_string(),
+            })),
+    )
+    .await?;
+    let r = export::export(&dir, &keys, out).map_err(|e| e.to_string())?;
+    println!(
+        "exported {} to {} ({}, {} segments, {} frames, {:.1} s); audit entry {seq}",
+        m.recording_id,
+        out.display(),
+        r.container,
+        r.segments,
+        r.frames,
+        r.duration_ms as f64 / 1000.0
+    );
+    Ok(())
+}
+
+/// `parley recorder sweep`: destroys what is past retention, skips holds.
+pub async fn sweep_cmd(paths: &RecorderPaths, actor: &str, dry_run: bool) -> Result<(), String> {
+    require("actor", actor)?;
+    let keys = paths.keys()?;
+    let now = chrono::Utc::now();
+    let items = retention::survey(
+        &paths.recordings,
+        &keys,
+        u64::try_from(now.timestamp_millis()).unwrap_or(0),
+    )
+    .map_err(|e| e.to_string())?;
+    let (mut deleted, mut held, mut kept, mut unreadable) = (0, 0, 0, Vec::new());
+    for item in items {
+        match item {
+            SweepItem::Expired { id, manifest } => {
+                if dry_run {
+                    println!(
+                        "would delete {id}: retention of {} days ended",
+                        manifest.retention_days
+                    );
+                    continue;
+                }
+                let seq = audit_append(
+                    &paths.data,
+                    AuditRecord::new(actor, "recording_deleted", "allowed")
+                        .session(manifest.session_id)
+                        .rules([format!(
+                            "{}/retention_days/{}",
+                            manifest.jurisdiction, manifest.session_kind
+                        )])
+                        .details(serde_json::json!({
+                            "recording_id": id,
+                            "reason": format!("retention of {} days ended", manifest.retention_days),
+                            "started_at": manifest.started_at,
+                        })),
+                )
+                .await?;
+                retention::destroy(&paths.recordings, &id).map_err(|e| e.to_string())?;
+                println!("deleted {id} (key destroyed, then data); audit entry {seq}");
+                deleted += 1;
+            }
+            SweepItem::Held { id, hold } => {
+                println!("kept {id}: legal hold by {} ({})", hold.actor, hold.reason);
+                held += 1;
+            }
+            SweepItem::Kept { .. } => kept += 1,
+            SweepItem::Unreadable { id, problem } => unreadable.push(format!("{id}: {problem}")),
+        }
+    }
+    println!("sweep: {deleted} deleted, {held} on legal hold, {kept} within retention");
+    if !unreadable.is_empty() {
+        return Err(format!(
+            "{} recordings were left alone because they do not verify (investigate before deleting):\n  {}",
+            unreadable.len(),
+            unreadable.join("\n  ")
+        ));
+    }
+    Ok(())
+}
+
+/// `parley recorder hold|release REC --actor A --reason R`.
+pub async fn hold_cmd(
+    paths: &RecorderPaths,
+    rec: &str,
+    actor: &str,
+    reason: &str,
+    place: bool,
+) -> Result<(), String> {
+    require("actor", actor)?;
+    require("reason", reason)?;
+    let dir = paths.recording(rec)?;
+    let keys = paths.keys()?;
+    let m = recording::read_manifest(&dir, &keys).map_err(|e| e.to_string())?;
+    let action = if place {
+        "legal_hold_placed"
+    } else {
+        "legal_hold_released"
+    };
+    let seq = audit_append(
+        &paths.data,
+        AuditRecord::new(actor, action, "allowed")
+            .session(m.session_id)
+            .details(serde_json::json!({ "recording_id": m.recording_id, "reason": reason })),
+    )
+    .await?;
+    if place {
+        retention::place_hold(
+            &paths.recordings,
+            &m.recording_id,
+            actor,
+            reason,
+            chrono::Utc::now(),
+        )
+        .map_err(|e| e.to_string())?;
+        println!("legal hold placed on {}; audit entry {seq}", m.recording_id);
+    } else {
+        let had = retention::release_hold(&paths.recordings, &m.recording_id)
+            .map_err(|e| e.to_string())?;
+        println!(
+            "legal hold {} on {}; audit entry {seq}",
+            if had { "released" } else { "was not set" },
+            m.recording_id
+        );
+    }
+    Ok(())
+}
