@@ -179,8 +179,7 @@ async fn a_client_without_the_cas_certificate_is_refused() {
         };
         let e = attempt
             .await
-            .err()
-            .expect("a foreign client certificate must be refused");
+            .expect_err("a foreign client certificate must be refused");
         assert!(
             !matches!(e, LinkError::Refused(_)),
             "refused by TLS, not by policy: {e}"

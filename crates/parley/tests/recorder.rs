@@ -65,9 +65,9 @@ fn media(ms: u64, base_us: u64) -> Vec<(u32, u64, Vec<u8>)> {
     let mut out = Vec::new();
     for i in 0..ms / 20 {
         let t = i * 20;
-        if t % 40 == 0 {
+        if t.is_multiple_of(40) {
             let n = t / 40;
-            let key = n % 25 == 0;
+            let key = n.is_multiple_of(25);
             let mut payload = vec![0x10];
             payload.extend_from_slice(if key {
                 &[0x50, 0x42, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00][..]

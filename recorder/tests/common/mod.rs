@@ -69,7 +69,7 @@ pub fn media(seconds: u64, base_us: u64) -> Vec<Packet> {
     let mut frame = 0u64;
     while next_video_ms < end_ms || next_audio_ms < end_ms {
         if next_video_ms <= next_audio_ms {
-            let data = vp8_frame(frame % FPS == 0, frame, 2500);
+            let data = vp8_frame(frame.is_multiple_of(FPS), frame, 2500);
             let ts = (next_video_ms * 90) as u32;
             let chunks: Vec<&[u8]> = data.chunks(1000).collect();
             for (i, c) in chunks.iter().enumerate() {
