@@ -5,6 +5,7 @@
 //! current segment and leaves the recording open: the same recording id on
 //! a new stream continues it in a new segment.
 
+use crate::audit::{AuditSink, RecordingEvent};
 use crate::keys::KeyStore;
 use crate::protocol::{self, Message};
 use crate::session::{RoomRecorder, RoomSettings};
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// How the recorder runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RecorderConfig {
     /// UDP address of the QUIC endpoint.
     pub listen: SocketAddr,
@@ -28,6 +29,8 @@ pub struct RecorderConfig {
     /// Target segment length, seconds.
     pub segment_seconds: u64,
     pub jurisdictions: Jurisdictions,
+    /// The audit log recording decisions go to (invariant 4).
+    pub audit: Arc<dyn AuditSink>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +67,7 @@ struct Shared {
     settings: RoomSettings,
     keys: KeyStore,
     jurisdictions: Jurisdictions,
+    audit: Arc<dyn AuditSink>,
 }
 
 /// Starts the recorder: certificates and keys (generated on first start),
@@ -90,6 +94,7 @@ pub async fn start(config: RecorderConfig) -> Result<Recorder, ServerError> {
         },
         keys,
         jurisdictions: config.jurisdictions,
+        audit: config.audit,
     });
     let accept = endpoint.clone();
     let task = tokio::spawn(async move {
@@ -174,21 +179,41 @@ async fn serve_room(
         Some(Message::Start(s)) => s,
         _ => return Err(StreamError::NoStart),
     };
-    let room = RoomRecorder::start(
-        &shared.settings,
-        &shared.keys,
-        &shared.jurisdictions,
-        &start,
-        chrono::Utc::now(),
-    );
+    let room = match crate::session::admit(&start, &shared.jurisdictions) {
+        Err(refusal) => Err(refusal.to_string()),
+        Ok(retention_days) => {
+            let started = RecordingEvent::Started {
+                start: start.clone(),
+                retention_days,
+            };
+            match shared.audit.record(&started).await {
+                Err(e) => Err(format!(
+                    "the audit log cannot be written ({e}); nothing is recorded"
+                )),
+                Ok(()) => RoomRecorder::start(
+                    &shared.settings,
+                    &shared.keys,
+                    &shared.jurisdictions,
+                    &start,
+                    chrono::Utc::now(),
+                )
+                .map_err(|e| e.to_string()),
+            }
+        }
+    };
     let mut room = match room {
         Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(recording = %start.recording_id, session = start.session_id, "recorder: refused: {e}");
-            send.write_all(&protocol::encode(&Message::Refused {
-                reason: e.to_string(),
-            }))
-            .await?;
+        Err(reason) => {
+            tracing::warn!(recording = %start.recording_id, session = start.session_id, "recorder: refused: {reason}");
+            let refused = RecordingEvent::Refused {
+                start: start.clone(),
+                reason: reason.clone(),
+            };
+            if let Err(e) = shared.audit.record(&refused).await {
+                tracing::error!("recorder: cannot audit a refusal: {e}");
+            }
+            send.write_all(&protocol::encode(&Message::Refused { reason }))
+                .await?;
             let _ = send.finish();
             return Ok(());
         }
@@ -218,6 +243,21 @@ async fn serve_room(
         }
     };
     let stats = room.stats();
+    let segments = room.manifest().segments.len();
+    let event = match &ending {
+        Some(reason) => RecordingEvent::Stopped {
+            start: start.clone(),
+            reason: reason.clone(),
+            segments,
+        },
+        None => RecordingEvent::Interrupted {
+            start: start.clone(),
+            segments,
+        },
+    };
+    if let Err(e) = shared.audit.record(&event).await {
+        tracing::error!(recording = %start.recording_id, "recorder: cannot audit the end of a recording: {e}");
+    }
     // Whatever happened to the stream, the frames received so far are kept.
     let manifest = room.close(ending.as_deref(), chrono::Utc::now())?;
     tracing::info!(

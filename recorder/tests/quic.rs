@@ -6,16 +6,62 @@ mod common;
 
 use common::*;
 use parley_policy::SessionKind;
+use parley_recorder::audit::{AuditSink, RecordingEvent};
 use parley_recorder::keys::KeyStore;
 use parley_recorder::link::{LinkError, RecorderLink};
 use parley_recorder::server::{self, Recorder, RecorderConfig};
 use parley_recorder::{export, recording, tls, verify};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// Keeps audited events in memory; refuses to write when `broken`.
+#[derive(Default)]
+struct MemoryAudit {
+    events: Mutex<Vec<RecordingEvent>>,
+    broken: bool,
+}
+
+impl AuditSink for MemoryAudit {
+    fn record<'a>(
+        &'a self,
+        event: &'a RecordingEvent,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            if self.broken {
+                return Err("disk full".into());
+            }
+            self.events.lock().unwrap().push(event.clone());
+            Ok(())
+        })
+    }
+}
+
+impl MemoryAudit {
+    fn kinds(&self) -> Vec<&'static str> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| match e {
+                RecordingEvent::Started { .. } => "started",
+                RecordingEvent::Refused { .. } => "refused",
+                RecordingEvent::Stopped { .. } => "stopped",
+                RecordingEvent::Interrupted { .. } => "interrupted",
+            })
+            .collect()
+    }
+}
+
 async fn recorder(root: &Path) -> Recorder {
+    recorder_with(root, Arc::new(MemoryAudit::default())).await
+}
+
+async fn recorder_with(root: &Path, audit: Arc<MemoryAudit>) -> Recorder {
     server::start(RecorderConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         recordings_dir: root.join("recordings"),
@@ -23,6 +69,7 @@ async fn recorder(root: &Path) -> Recorder {
         tls_dir: root.join("tls"),
         segment_seconds: 2,
         jurisdictions: jurisdictions(),
+        audit,
     })
     .await
     .unwrap()
@@ -43,7 +90,8 @@ async fn link(r: &Recorder) -> RecorderLink {
 async fn a_room_recorded_over_quic_verifies_and_exports_for_ffprobe() {
     tokio::time::timeout(LIMIT, async {
         let tmp = tempfile::tempdir().unwrap();
-        let r = recorder(tmp.path()).await;
+        let audit = Arc::new(MemoryAudit::default());
+        let r = recorder_with(tmp.path(), audit.clone()).await;
         let l = link(&r).await;
         let room = l
             .open_room(&start("quic-visit", SessionKind::SocialVisit), 4096)
@@ -63,6 +111,7 @@ async fn a_room_recorded_over_quic_verifies_and_exports_for_ffprobe() {
         assert_eq!(room.dropped(), 0);
         room.end("visit ended").await.unwrap();
         l.close().await;
+        assert_eq!(audit.kinds(), ["started", "stopped"]);
 
         let dir = recording::dir_of(&tmp.path().join("recordings"), "quic-visit");
         let keys = KeyStore::open(&tmp.path().join("keys")).unwrap();
@@ -130,7 +179,8 @@ async fn a_room_recorded_over_quic_verifies_and_exports_for_ffprobe() {
 async fn a_privileged_start_is_refused_and_writes_nothing() {
     tokio::time::timeout(LIMIT, async {
         let tmp = tempfile::tempdir().unwrap();
-        let r = recorder(tmp.path()).await;
+        let audit = Arc::new(MemoryAudit::default());
+        let r = recorder_with(tmp.path(), audit.clone()).await;
         let l = link(&r).await;
         for kind in [SessionKind::LegalVisit, SessionKind::Consultation] {
             let e = l
@@ -150,6 +200,7 @@ async fn a_privileged_start_is_refused_and_writes_nothing() {
         assert!(e.to_string().contains("forbids"), "{e}");
         let recordings: PathBuf = tmp.path().join("recordings");
         assert!(!recordings.exists() || std::fs::read_dir(&recordings).unwrap().count() == 0);
+        assert_eq!(audit.kinds(), ["refused", "refused", "refused"]);
         l.close().await;
         r.shutdown().await;
     })
@@ -185,6 +236,30 @@ async fn a_client_without_the_cas_certificate_is_refused() {
             "refused by TLS, not by policy: {e}"
         );
         assert!(!tmp.path().join("recordings/intruder").exists());
+        r.shutdown().await;
+    })
+    .await
+    .expect("test took more than a minute");
+}
+
+#[tokio::test]
+async fn nothing_is_recorded_when_the_audit_log_cannot_be_written() {
+    tokio::time::timeout(LIMIT, async {
+        let tmp = tempfile::tempdir().unwrap();
+        let audit = Arc::new(MemoryAudit {
+            broken: true,
+            ..Default::default()
+        });
+        let r = recorder_with(tmp.path(), audit).await;
+        let l = link(&r).await;
+        let e = l
+            .open_room(&start("unaudited", SessionKind::CourtHearing), 16)
+            .await
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("audit log cannot be written"), "{e}");
+        assert!(!tmp.path().join("recordings/unaudited").exists());
+        l.close().await;
         r.shutdown().await;
     })
     .await

@@ -383,9 +383,13 @@ async fn up(
         Some(_) => {
             let paths = recorder_cmd::RecorderPaths::new(&d, Some(data_dir));
             Some(
-                parley_recorder::server::start(paths.server_config(&d, None))
-                    .await
-                    .map_err(|e| e.to_string())?,
+                parley_recorder::server::start(paths.server_config(
+                    &d,
+                    None,
+                    running.state.store.clone(),
+                ))
+                .await
+                .map_err(|e| e.to_string())?,
             )
         }
         None => None,

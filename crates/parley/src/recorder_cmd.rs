@@ -4,13 +4,18 @@
 //! they take effect; a failure to audit stops them.
 
 use crate::config::{Deployment, RecorderSection};
+use parley_recorder::audit::{AuditSink, RecordingEvent};
 use parley_recorder::keys::KeyStore;
 use parley_recorder::retention::{self, SweepItem};
 use parley_recorder::server::{self, RecorderConfig};
 use parley_recorder::{export, protocol, recording, verify};
+use parley_signaling::store::Store;
 use parley_signaling::store::audit::{self, AuditRecord};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
 
 /// Where the recorder's files are, from the deployment file.
 pub struct RecorderPaths {
@@ -49,7 +54,12 @@ impl RecorderPaths {
         }
     }
 
-    pub fn server_config(&self, d: &Deployment, listen: Option<SocketAddr>) -> RecorderConfig {
+    pub fn server_config(
+        &self,
+        d: &Deployment,
+        listen: Option<SocketAddr>,
+        store: Store,
+    ) -> RecorderConfig {
         RecorderConfig {
             listen: listen.unwrap_or(self.section.listen),
             recordings_dir: self.recordings.clone(),
@@ -57,6 +67,7 @@ impl RecorderPaths {
             tls_dir: self.tls.clone(),
             segment_seconds: self.section.segment_seconds,
             jurisdictions: d.jurisdictions.clone(),
+            audit: Arc::new(StoreAudit { store }),
         }
     }
 
@@ -87,6 +98,72 @@ impl RecorderPaths {
     }
 }
 
+/// Writes the recorder's decisions to the signaling store's audit log, in
+/// its own transaction, before they take effect.
+pub struct StoreAudit {
+    pub store: Store,
+}
+
+fn audit_record(event: &RecordingEvent) -> AuditRecord {
+    let (start, action, decision) = match event {
+        RecordingEvent::Started { start, .. } => (start, "recording_started", "allowed"),
+        RecordingEvent::Refused { start, .. } => (start, "recording_refused", "denied"),
+        RecordingEvent::Stopped { start, .. } => (start, "recording_stopped", "allowed"),
+        RecordingEvent::Interrupted { start, .. } => {
+            (start, "recording_interrupted", "interrupted")
+        }
+    };
+    let j = &start.jurisdiction;
+    let kind = start.session_kind;
+    let (rules, details) = match event {
+        RecordingEvent::Started { retention_days, .. } => (
+            vec![
+                format!("{j}/recording/{kind}"),
+                format!("{j}/retention_days/{kind}"),
+            ],
+            serde_json::json!({ "recording_id": start.recording_id, "retention_days": retention_days }),
+        ),
+        RecordingEvent::Refused { reason, .. } => (
+            vec![format!("{j}/recording/{kind}")],
+            serde_json::json!({ "recording_id": start.recording_id, "reason": reason }),
+        ),
+        RecordingEvent::Stopped {
+            reason, segments, ..
+        } => (
+            Vec::new(),
+            serde_json::json!({ "recording_id": start.recording_id, "reason": reason, "segments_before_close": segments }),
+        ),
+        RecordingEvent::Interrupted { segments, .. } => (
+            Vec::new(),
+            serde_json::json!({
+                "recording_id": start.recording_id,
+                "reason": "the SFU's stream ended without a stop; the recording continues on reconnect",
+                "segments_before_close": segments,
+            }),
+        ),
+    };
+    AuditRecord::new("recorder", action, decision)
+        .session(start.session_id)
+        .rules(rules)
+        .details(details)
+}
+
+impl AuditSink for StoreAudit {
+    fn record<'a>(
+        &'a self,
+        event: &'a RecordingEvent,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            let record = audit_record(event);
+            let mut w = self.store.write().await.map_err(|e| e.to_string())?;
+            audit::append(&mut w.tx, &record, chrono::Utc::now())
+                .await
+                .map_err(|e| e.to_string())?;
+            w.commit().await.map_err(|e| e.to_string())
+        })
+    }
+}
+
 /// Prints how to reach the recorder.
 pub fn print_running(r: &server::Recorder) {
     println!("  Recorder:      {} (QUIC, mutual TLS)", r.addr);
@@ -105,7 +182,10 @@ pub async fn run(
     listen: Option<SocketAddr>,
 ) -> Result<(), String> {
     let paths = RecorderPaths::new(&d, data);
-    let recorder = server::start(paths.server_config(&d, listen))
+    let store = Store::open(&paths.data)
+        .await
+        .map_err(|e| format!("the recorder audits to the store in the data directory: {e}"))?;
+    let recorder = server::start(paths.server_config(&d, listen, store.clone()))
         .await
         .map_err(|e| e.to_string())?;
     println!("Parley recorder is running.");
@@ -115,6 +195,7 @@ pub async fn run(
     crate::shutdown_signal().await;
     eprintln!("parley: stopping the recorder");
     recorder.shutdown().await;
+    store.close().await;
     Ok(())
 }
 
@@ -156,7 +237,6 @@ pub fn verify_cmd(
 }
 
 async fn audit_append(data: &Path, record: AuditRecord) -> Result<i64, String> {
-    use parley_signaling::store::Store;
     let store = Store::open(data)
         .await
         .map_err(|e| format!("cannot open the audit log, so nothing was done: {e}"))?;

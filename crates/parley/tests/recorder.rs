@@ -209,6 +209,22 @@ async fn kill_9_mid_recording_leaves_every_finished_segment_verifiable() {
     ]);
     out.assert_success()
         .assert_stdout_contains("hearing closed");
+    // Each start and the lawful stop were audited by the recorder (the
+    // killed process wrote nothing after its start).
+    let rows = audit_rows(&data).await;
+    let actions: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|(a, b, _)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("recorder", "recording_started"),
+            ("recorder", "recording_started"),
+            ("recorder", "recording_stopped")
+        ]
+    );
+    assert!(rows[2].2.contains("hearing closed"), "{}", rows[2].2);
 }
 
 fn record(data: &Path, id: &str, kind: SessionKind, at: chrono::DateTime<Utc>) {
