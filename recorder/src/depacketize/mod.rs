@@ -309,6 +309,23 @@ mod tests {
         assert_eq!(h264::nal_units(&frames[0].data).count(), 3);
     }
 
+    #[test]
+    fn h264_after_a_gap_between_frames_waits_for_the_next_keyframe() {
+        let mut a = FrameAssembler::new(Codec::H264);
+        let packets = vec![
+            rtp::build(true, 102, 1, 0, 1, &[0x65, 1]), // IDR
+            // seq 2 (the first NAL unit of the next access unit) is lost.
+            rtp::build(true, 102, 3, 3000, 1, &[0x65, 2]), // looks whole, may not be
+            rtp::build(true, 102, 4, 6000, 1, &[0x41, 3]), // delta: needs a keyframe
+            rtp::build(true, 102, 5, 9000, 1, &[0x65, 4]), // IDR after the gap
+        ];
+        let ts: Vec<u32> = feed(&mut a, &packets)
+            .iter()
+            .map(|f| f.rtp_timestamp)
+            .collect();
+        assert_eq!(ts, vec![0, 9000]);
+    }
+
     proptest! {
         #[test]
         fn hostile_packets_never_panic(
