@@ -7,6 +7,7 @@
 //! Pure cores ([`rtp`], [`depacketize`], [`ebml`], [`mux`], [`demux`]) take
 //! bytes and return bytes; the shells ([`server`], [`link`]) do the I/O.
 
+pub mod announce;
 pub mod audit;
 pub mod demux;
 pub mod depacketize;
