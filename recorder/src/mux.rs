@@ -71,6 +71,11 @@ impl SegmentMuxer {
         self.frames
     }
 
+    /// Bytes of media written so far (the file is a few hundred bytes more).
+    pub fn bytes(&self) -> usize {
+        self.clusters.len() + self.cluster.as_ref().map_or(0, |(_, b)| b.len())
+    }
+
     /// Milliseconds from the segment's start to the end of its last frame.
     pub fn duration_ms(&self) -> u64 {
         self.end_ms

@@ -5,10 +5,16 @@
 //! the segment are dropped and counted); with video, a cut happens at a
 //! video keyframe once the segment is long enough, or at any frame once it
 //! is twice as long (a sender that never sends keyframes still yields
-//! segments; its video then resumes at its next keyframe).
+//! segments; its video then resumes at its next keyframe). Size bounds
+//! memory the same way: half of `max_bytes` counts as long enough, and
+//! `max_bytes` forces a cut.
 
 use crate::depacketize::Codec;
 use crate::mux::{MuxTrack, SegmentMuxer};
+
+/// Default largest segment, bytes of media (a segment is held in memory
+/// until it is finished).
+pub const MAX_SEGMENT_BYTES: usize = 64 << 20;
 
 /// A segment ready to be sealed and stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +40,7 @@ struct Open {
 pub struct Segmenter {
     tracks: Vec<MuxTrack>,
     segment_ms: u64,
+    max_bytes: usize,
     open: Option<Open>,
     dropped: u64,
 }
@@ -44,9 +51,16 @@ impl Segmenter {
         Self {
             tracks,
             segment_ms: segment_ms.max(1),
+            max_bytes: MAX_SEGMENT_BYTES,
             open: None,
             dropped: 0,
         }
+    }
+
+    /// Sets the largest segment in bytes (default [`MAX_SEGMENT_BYTES`]).
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes.max(1);
+        self
     }
 
     /// Video frames dropped while waiting for a keyframe at a segment start.
@@ -84,8 +98,10 @@ impl Segmenter {
         let mut finished = None;
         if let Some(open) = &self.open {
             let elapsed = time_ms.saturating_sub(open.start_ms);
-            let cut = elapsed >= 2 * self.segment_ms
-                || (elapsed >= self.segment_ms && (!has_video || (video && keyframe)));
+            let bytes = open.muxer.bytes();
+            let long = elapsed >= self.segment_ms || bytes >= self.max_bytes / 2;
+            let too_long = elapsed >= 2 * self.segment_ms || bytes >= self.max_bytes;
+            let cut = too_long || (long && (!has_video || (video && keyframe)));
             if cut {
                 finished = self.finish();
             }
@@ -184,6 +200,26 @@ mod tests {
         out.extend(s.push(1, 2_400, true, &[0x50]));
         let last = s.finish().unwrap();
         assert_eq!(last.start_ms, 2_400);
+    }
+
+    #[test]
+    fn size_bounds_a_segment_too() {
+        let mut s = Segmenter::new(tracks(), 3_600_000).with_max_bytes(10_000);
+        let mut out = Vec::new();
+        for i in 0..100u64 {
+            out.extend(s.push(
+                1,
+                i * 40,
+                i % 10 == 0,
+                &[if i % 10 == 0 { 0x50 } else { 0x51 }; 500],
+            ));
+        }
+        assert!(
+            out.len() >= 4,
+            "{} segments of an hour-long target",
+            out.len()
+        );
+        assert!(out.iter().all(|seg| seg.bytes.len() < 12_000));
     }
 
     #[test]

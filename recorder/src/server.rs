@@ -7,13 +7,15 @@
 
 use crate::audit::{AuditSink, RecordingEvent};
 use crate::keys::KeyStore;
+use crate::protocol::Start;
 use crate::protocol::{self, Message};
 use crate::session::{RoomRecorder, RoomSettings};
 use crate::tls::{self, TlsFiles};
 use parley_policy::Jurisdictions;
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// How the recorder runs.
 #[derive(Clone)]
@@ -68,6 +70,8 @@ struct Shared {
     keys: KeyStore,
     jurisdictions: Jurisdictions,
     audit: Arc<dyn AuditSink>,
+    /// Recording ids being written by a stream.
+    active: Arc<Mutex<HashSet<String>>>,
 }
 
 /// Starts the recorder: certificates and keys (generated on first start),
@@ -95,6 +99,7 @@ pub async fn start(config: RecorderConfig) -> Result<Recorder, ServerError> {
         keys,
         jurisdictions: config.jurisdictions,
         audit: config.audit,
+        active: Arc::default(),
     });
     let accept = endpoint.clone();
     let task = tokio::spawn(async move {
@@ -150,6 +155,8 @@ enum StreamError {
     NoStart,
     #[error(transparent)]
     Room(#[from] crate::session::RoomError),
+    #[error("the storage thread failed: {0}")]
+    Storage(String),
 }
 
 /// Reads one frame; `None` at a clean end of stream.
@@ -170,38 +177,91 @@ fn now_us() -> u64 {
     u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0)
 }
 
+/// Frames queued between a room's stream and its storage thread; when full,
+/// reading the stream waits (QUIC flow control then slows the SFU, whose
+/// link drops and counts).
+const ROOM_QUEUE: usize = 1024;
+
+/// Exclusive right to write one recording: two streams never write the
+/// same recording directory at once.
+struct Claim {
+    active: Arc<Mutex<HashSet<String>>>,
+    id: String,
+}
+
+impl Claim {
+    fn take(active: &Arc<Mutex<HashSet<String>>>, id: &str) -> Option<Self> {
+        let mut set = active.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert(id.to_string()).then(|| Self {
+            active: active.clone(),
+            id: id.to_string(),
+        })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut set = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        set.remove(&self.id);
+    }
+}
+
+/// What the stream hands to the room's storage thread.
+enum RoomInput {
+    Rtp {
+        track_id: u32,
+        received_at_us: u64,
+        packet: Vec<u8>,
+    },
+}
+
+/// Admission: policy, then the audit entry, then the recording's files.
+/// Returns the room, or the reason given to the SFU.
+async fn open_room(start: &Start, shared: &Arc<Shared>) -> Result<RoomRecorder, String> {
+    let retention_days =
+        crate::session::admit(start, &shared.jurisdictions).map_err(|r| r.to_string())?;
+    let started = RecordingEvent::Started {
+        start: start.clone(),
+        retention_days,
+    };
+    shared
+        .audit
+        .record(&started)
+        .await
+        .map_err(|e| format!("the audit log cannot be written ({e}); nothing is recorded"))?;
+    let (shared2, start2) = (shared.clone(), start.clone());
+    tokio::task::spawn_blocking(move || {
+        RoomRecorder::start(
+            &shared2.settings,
+            &shared2.keys,
+            &shared2.jurisdictions,
+            &start2,
+            chrono::Utc::now(),
+        )
+        .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| format!("the recorder failed while opening the recording: {e}"))?
+}
+
 async fn serve_room(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
-    shared: &Shared,
+    shared: &Arc<Shared>,
 ) -> Result<(), StreamError> {
     let start = match read_frame(&mut recv).await? {
         Some(Message::Start(s)) => s,
         _ => return Err(StreamError::NoStart),
     };
-    let room = match crate::session::admit(&start, &shared.jurisdictions) {
-        Err(refusal) => Err(refusal.to_string()),
-        Ok(retention_days) => {
-            let started = RecordingEvent::Started {
-                start: start.clone(),
-                retention_days,
-            };
-            match shared.audit.record(&started).await {
-                Err(e) => Err(format!(
-                    "the audit log cannot be written ({e}); nothing is recorded"
-                )),
-                Ok(()) => RoomRecorder::start(
-                    &shared.settings,
-                    &shared.keys,
-                    &shared.jurisdictions,
-                    &start,
-                    chrono::Utc::now(),
-                )
-                .map_err(|e| e.to_string()),
-            }
-        }
+    let claim = Claim::take(&shared.active, &start.recording_id);
+    let room = match &claim {
+        None => Err(format!(
+            "recording {} is already being written by another stream",
+            start.recording_id
+        )),
+        Some(_) => open_room(&start, shared).await,
     };
-    let mut room = match room {
+    let room = match room {
         Ok(r) => r,
         Err(reason) => {
             tracing::warn!(recording = %start.recording_id, session = start.session_id, "recorder: refused: {reason}");
@@ -221,6 +281,22 @@ async fn serve_room(
     tracing::info!(recording = %start.recording_id, session = start.session_id, "recorder: recording");
     send.write_all(&protocol::encode(&Message::Accepted))
         .await?;
+
+    // Storage (depacketizing, muxing, encryption, fsync) runs on a blocking
+    // thread so a slow disk never stalls the async runtime.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<RoomInput>(ROOM_QUEUE);
+    let storage = tokio::task::spawn_blocking(move || {
+        let mut room = room;
+        while let Some(RoomInput::Rtp {
+            track_id,
+            received_at_us,
+            packet,
+        }) = rx.blocking_recv()
+        {
+            room.on_rtp(track_id, received_at_us, now_us(), &packet)?;
+        }
+        Ok::<_, crate::session::RoomError>(room)
+    });
     let mut ending: Option<String> = None;
     let result = loop {
         match read_frame(&mut recv).await {
@@ -229,8 +305,13 @@ async fn serve_room(
                 received_at_us,
                 packet,
             })) => {
-                if let Err(e) = room.on_rtp(track_id, received_at_us, now_us(), &packet) {
-                    break Err(e.into());
+                let input = RoomInput::Rtp {
+                    track_id,
+                    received_at_us,
+                    packet,
+                };
+                if tx.send(input).await.is_err() {
+                    break Ok(()); // storage stopped; its error is reported below
                 }
             }
             Ok(Some(Message::End { reason })) => {
@@ -242,6 +323,10 @@ async fn serve_room(
             Err(e) => break Err(e),
         }
     };
+    drop(tx);
+    let room = storage
+        .await
+        .map_err(|e| StreamError::Storage(e.to_string()))??;
     let stats = room.stats();
     let segments = room.manifest().segments.len();
     let event = match &ending {
@@ -259,7 +344,11 @@ async fn serve_room(
         tracing::error!(recording = %start.recording_id, "recorder: cannot audit the end of a recording: {e}");
     }
     // Whatever happened to the stream, the frames received so far are kept.
-    let manifest = room.close(ending.as_deref(), chrono::Utc::now())?;
+    let closing = ending.clone();
+    let manifest =
+        tokio::task::spawn_blocking(move || room.close(closing.as_deref(), chrono::Utc::now()))
+            .await
+            .map_err(|e| StreamError::Storage(e.to_string()))??;
     tracing::info!(
         recording = %manifest.recording_id,
         segments = manifest.segments.len(),
@@ -268,6 +357,7 @@ async fn serve_room(
         ended = ending.is_some(),
         "recorder: room stream closed"
     );
+    drop(claim);
     let _ = send.finish();
     result
 }

@@ -265,3 +265,39 @@ async fn nothing_is_recorded_when_the_audit_log_cannot_be_written() {
     .await
     .expect("test took more than a minute");
 }
+
+#[tokio::test]
+async fn one_recording_is_written_by_one_stream_at_a_time() {
+    tokio::time::timeout(LIMIT, async {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = recorder(tmp.path()).await;
+        let l = link(&r).await;
+        let first = l
+            .open_room(&start("shared-id", SessionKind::CourtHearing), 64)
+            .await
+            .unwrap();
+        let e = l
+            .open_room(&start("shared-id", SessionKind::CourtHearing), 64)
+            .await
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("already being written"), "{e}");
+        // Interrupted (no End), the recording can be continued by a new stream.
+        first.finish().await.unwrap();
+        let again = l
+            .open_room(&start("shared-id", SessionKind::CourtHearing), 64)
+            .await
+            .unwrap();
+        again.end("hearing closed").await.unwrap();
+        let e = l
+            .open_room(&start("shared-id", SessionKind::CourtHearing), 64)
+            .await
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("ended"), "{e}");
+        l.close().await;
+        r.shutdown().await;
+    })
+    .await
+    .expect("test took more than a minute");
+}
