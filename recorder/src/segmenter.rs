@@ -42,6 +42,8 @@ pub struct Segmenter {
     segment_ms: u64,
     max_bytes: usize,
     open: Option<Open>,
+    /// Start of the last finished segment: no segment starts before it.
+    floor_ms: u64,
     dropped: u64,
 }
 
@@ -53,6 +55,7 @@ impl Segmenter {
             segment_ms: segment_ms.max(1),
             max_bytes: MAX_SEGMENT_BYTES,
             open: None,
+            floor_ms: 0,
             dropped: 0,
         }
     }
@@ -111,9 +114,10 @@ impl Segmenter {
             self.dropped += 1;
             return finished;
         }
+        let floor = self.floor_ms;
         let open = self.open.get_or_insert_with(|| Open {
             muxer: SegmentMuxer::new(&self.tracks),
-            start_ms: time_ms,
+            start_ms: time_ms.max(floor),
             keyed: Vec::new(),
         });
         if video && !keyed {
@@ -131,6 +135,7 @@ impl Segmenter {
         if open.muxer.frames() == 0 {
             return None;
         }
+        self.floor_ms = open.start_ms;
         let frames = open.muxer.frames();
         let end_ms = open.start_ms + open.muxer.duration_ms();
         Some(FinishedSegment {

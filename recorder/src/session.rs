@@ -17,6 +17,10 @@ use std::path::PathBuf;
 /// Largest accepted difference between the SFU's receive time and the
 /// recorder's clock; beyond it the recorder's clock is used. Microseconds.
 const MAX_CLOCK_SKEW_US: u64 = 10_000_000;
+/// Largest accepted drift between a track's RTP-derived time and the time
+/// its packets arrive before the track's clock is re-anchored (a new RTP
+/// timestamp base after a reconnect, or nonsense), microseconds.
+const MAX_TRACK_DRIFT_US: u64 = 5_000_000;
 
 /// Where recordings go and how they are cut.
 #[derive(Debug, Clone)]
@@ -96,13 +100,20 @@ impl TrackClock {
         }
     }
 
-    /// Unix microseconds of a frame with RTP timestamp `ts`.
-    fn at(&mut self, ts: u32, clock_rate: u32) -> u64 {
+    /// Unix microseconds of a frame with RTP timestamp `ts` that arrived at
+    /// `received_us`; re-anchors when the two drift apart.
+    fn at(&mut self, ts: u32, clock_rate: u32, received_us: u64) -> u64 {
         self.extended += i64::from(ts.wrapping_sub(self.last) as i32);
         self.last = ts;
         let ticks = self.extended - self.origin_ts;
         let us = ticks.saturating_mul(1_000_000) / i64::from(clock_rate.max(1));
-        self.origin_us.saturating_add_signed(us)
+        let at = self.origin_us.saturating_add_signed(us);
+        if at.abs_diff(received_us) > MAX_TRACK_DRIFT_US {
+            self.origin_ts = self.extended;
+            self.origin_us = received_us;
+            return received_us;
+        }
+        at
     }
 }
 
@@ -228,7 +239,7 @@ impl RoomRecorder {
         let clock = track
             .clock
             .get_or_insert_with(|| TrackClock::new(frame.rtp_timestamp, received));
-        let at_us = clock.at(frame.rtp_timestamp, track.info.clock_rate);
+        let at_us = clock.at(frame.rtp_timestamp, track.info.clock_rate, received);
         let raw_ms = at_us.saturating_sub(self.started_us) / 1000;
         let shift = *self
             .shift_ms

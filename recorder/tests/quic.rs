@@ -301,3 +301,55 @@ async fn one_recording_is_written_by_one_stream_at_a_time() {
     .await
     .expect("test took more than a minute");
 }
+
+#[tokio::test]
+async fn hostile_packets_in_a_recorded_room_change_nothing_else() {
+    tokio::time::timeout(LIMIT, async {
+        use proptest::strategy::{Strategy, ValueTree};
+        use proptest::test_runner::TestRunner;
+        let tmp = tempfile::tempdir().unwrap();
+        let r = recorder(tmp.path()).await;
+        let l = link(&r).await;
+        let room = l
+            .open_room(&start("hostile", SessionKind::SocialVisit), 8192)
+            .await
+            .unwrap();
+        let now = now_us();
+        // Garbage first: random bytes, truncated RTP, unknown tracks, absurd times.
+        let mut runner = TestRunner::deterministic();
+        let garbage = proptest::collection::vec(
+            proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..300),
+            500,
+        );
+        for (i, bytes) in garbage
+            .new_tree(&mut runner)
+            .unwrap()
+            .current()
+            .into_iter()
+            .enumerate()
+        {
+            let track = [VIDEO, AUDIO, 99][i % 3];
+            let at = if i % 7 == 0 { u64::MAX } else { now };
+            assert!(room.send_rtp(track, at, &bytes));
+        }
+        for (track, t, p) in media(3, now) {
+            assert!(room.send_rtp(track, t, &p));
+        }
+        room.end("visit ended").await.unwrap();
+        l.close().await;
+        let dir = recording::dir_of(&tmp.path().join("recordings"), "hostile");
+        let keys = KeyStore::open(&tmp.path().join("keys")).unwrap();
+        let out = tmp.path().join("hostile.webm");
+        export::export(&dir, &keys, &out).unwrap();
+        let probe = ffprobe(&out);
+        let duration: f64 = probe["format"]["duration"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((2.0..=4.0).contains(&duration), "duration {duration} s");
+        r.shutdown().await;
+    })
+    .await
+    .expect("test took more than a minute");
+}

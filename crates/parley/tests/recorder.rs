@@ -389,3 +389,21 @@ async fn verify_export_and_sweep_from_the_command_line_are_audited() {
     .assert_stderr_contains("NOT intact")
     .assert_stderr_contains("segment 1 was altered");
 }
+
+#[test]
+fn config_check_refuses_a_bad_segment_length() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = deployment(tmp.path());
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("segment_seconds = 1", "segment_seconds = 0");
+    std::fs::write(&config, text).unwrap();
+    parley([
+        "config".as_ref(),
+        "check".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ])
+    .assert_failure()
+    .assert_stderr_contains("recorder.segment_seconds is 0; give 1 to 600 seconds");
+}

@@ -2,7 +2,10 @@
 //! Opus (RFC 7587).
 //!
 //! Invariant: a frame is emitted only when every packet of it arrived in
-//! sequence. After a lost packet a video track emits nothing until its next
+//! sequence. A new SSRC, or a sequence number far from the expected one
+//! (more than [`MAX_MISORDER`] behind or [`MAX_DROPOUT`] ahead), is a new
+//! stream (a publisher that reconnected): the track starts over and video
+//! waits for a keyframe. After a lost packet a video track emits nothing until its next
 //! keyframe, so the recording has a gap and never a frame that a decoder
 //! would have to conceal (or crash on).
 
@@ -11,6 +14,13 @@ pub mod vp8;
 
 use crate::rtp::RtpPacket;
 use serde::{Deserialize, Serialize};
+
+/// Packets behind the expected sequence number still taken as late
+/// packets of the same stream.
+pub const MAX_MISORDER: i16 = 100;
+/// Packets ahead of the expected sequence number still taken as a loss in
+/// the same stream.
+pub const MAX_DROPOUT: i16 = 3000;
 
 /// The codecs the recorder stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -56,12 +66,15 @@ pub struct AssemblyStats {
     /// Packets that arrived after a newer one (late or duplicated), ignored.
     pub packets_late: u64,
     pub packets_malformed: u64,
+    /// Times the track started over (new SSRC or a sequence jump).
+    pub restarts: u64,
 }
 
 /// Builds frames of one track from its RTP packets, in arrival order.
 #[derive(Debug)]
 pub struct FrameAssembler {
     codec: Codec,
+    ssrc: Option<u32>,
     next_sequence: Option<u16>,
     /// RTP timestamp of the frame being built, if any.
     current: Option<u32>,
@@ -78,6 +91,7 @@ impl FrameAssembler {
     pub fn new(codec: Codec) -> Self {
         Self {
             codec,
+            ssrc: None,
             next_sequence: None,
             current: None,
             data: Vec::new(),
@@ -98,13 +112,18 @@ impl FrameAssembler {
 
     /// Feeds one packet; returns the frame it completes, if any.
     pub fn push(&mut self, packet: &RtpPacket<'_>) -> Option<Frame> {
+        if self.ssrc.is_some_and(|s| s != packet.ssrc) {
+            self.restart();
+        }
+        self.ssrc = Some(packet.ssrc);
         if let Some(expected) = self.next_sequence {
             let ahead = packet.sequence.wrapping_sub(expected) as i16;
-            if ahead < 0 {
+            if !(-MAX_MISORDER..=MAX_DROPOUT).contains(&ahead) {
+                self.restart();
+            } else if ahead < 0 {
                 self.stats.packets_late += 1;
                 return None;
-            }
-            if ahead > 0 {
+            } else if ahead > 0 {
                 self.lose();
             }
         }
@@ -161,6 +180,14 @@ impl FrameAssembler {
         if self.codec.is_video() {
             self.need_keyframe = true;
         }
+    }
+
+    /// A new stream on this track: forget the old one's state.
+    fn restart(&mut self) {
+        self.stats.restarts += 1;
+        self.abandon();
+        self.next_sequence = None;
+        self.broken = false;
     }
 
     /// The frame in progress never saw its marker: drop it.
@@ -324,6 +351,27 @@ mod tests {
             .map(|f| f.rtp_timestamp)
             .collect();
         assert_eq!(ts, vec![0, 9000]);
+    }
+
+    #[test]
+    fn a_new_ssrc_or_a_sequence_jump_starts_the_track_over() {
+        let mut a = FrameAssembler::new(Codec::Vp8);
+        let mut packets = vp8_packets(60_000, 0, true, 2);
+        // The publisher reconnects: new SSRC, new sequence and timestamp base.
+        let mut restarted = vp8_packets(5, 777, true, 2);
+        for p in &mut restarted {
+            p[8..12].copy_from_slice(&9u32.to_be_bytes());
+        }
+        packets.extend(restarted);
+        // Same SSRC, sequence far behind: a restart too, not 'late'.
+        packets.extend(vp8_packets(100, 5000, true, 1));
+        let frames = feed(&mut a, &packets);
+        assert_eq!(
+            frames.iter().map(|f| f.rtp_timestamp).collect::<Vec<_>>(),
+            vec![0, 777, 5000]
+        );
+        assert_eq!(a.stats().restarts, 2);
+        assert_eq!(a.stats().packets_late, 0);
     }
 
     proptest! {
