@@ -16,13 +16,16 @@
 //! `FANOUT_RATE` (video packets per second from the publisher, default 100),
 //! `FANOUT_SECS` (length of the measured send phase, default 10),
 //! `FANOUT_PAYLOAD` (RTP payload bytes, default 1200), `FANOUT_IDLE_SECS`
-//! (idle window measured before sending, default 3).
+//! (idle window measured before sending, default 3), `FANOUT_SEND`
+//! (`batched`, `per_datagram` or both comma-separated, default both: the
+//! per-datagram rows are the baseline of the same run).
 
 use bytes::Bytes;
 use chrono::{Duration as Span, Utc};
 use parley_client::Client;
 use parley_grants::{JoinGrant, JoinTokens};
 use parley_policy::{Role, SessionKind};
+use parley_sfu::engine::batch_io::SendMode;
 use parley_sfu::engine::{JoinRequest, RoomId, Sfu, SfuConfig, SfuStats};
 use parley_sfu::room::{MemberId, RoomPolicy};
 use rtc::rtp::Packet;
@@ -112,6 +115,7 @@ async fn join(client: &mut Client, sfu: &Arc<Sfu>, token: String) -> anyhow::Res
             token,
             offer,
             receive_slots: 1,
+            muted: Default::default(),
         })
     })
     .await??;
@@ -178,6 +182,8 @@ async fn send(
 
 struct Row {
     n: usize,
+    mode: SendMode,
+    send_calls: u64,
     sent: u32,
     forwarded: u64,
     rtp_in: u64,
@@ -195,13 +201,22 @@ fn received(subscribers: &[Client]) -> u64 {
     subscribers.iter().map(|c| c.got("pub", "video")).sum()
 }
 
-async fn run(n: usize, rate: u32, secs: u32, size: usize, idle_secs: u64) -> anyhow::Result<Row> {
+async fn run(
+    n: usize,
+    mode: SendMode,
+    rate: u32,
+    secs: u32,
+    size: usize,
+    idle_secs: u64,
+) -> anyhow::Result<Row> {
     let sfu = Arc::new(Sfu::start(&SfuConfig {
         listen: "127.0.0.1:0".parse()?,
         advertised_ip: None,
         workers: 1,
         tokens: tokens(),
         clock: Arc::new(Utc::now),
+        send_mode: mode,
+        ice_tcp: true,
     })?);
     sfu.open_room(
         ROOM,
@@ -286,6 +301,8 @@ async fn run(n: usize, rate: u32, secs: u32, size: usize, idle_secs: u64) -> any
     let idle_per_s = idle_ns as f64 / idle_wall.as_secs_f64();
     Ok(Row {
         n,
+        mode,
+        send_calls: after.send_calls - before.send_calls,
         sent: count,
         forwarded: after.rtp_forwarded - before.rtp_forwarded,
         rtp_in: after.rtp_in - before.rtp_in,
@@ -310,6 +327,15 @@ fn main() -> anyhow::Result<()> {
     let secs: u32 = env_or("FANOUT_SECS", 10);
     let size: usize = env_or("FANOUT_PAYLOAD", 1200);
     let idle_secs: u64 = env_or("FANOUT_IDLE_SECS", 3);
+    let modes: Vec<SendMode> = std::env::var("FANOUT_SEND")
+        .unwrap_or_else(|_| "batched,per_datagram".into())
+        .split(',')
+        .filter_map(|m| match m.trim() {
+            "batched" => Some(SendMode::Batched),
+            "per_datagram" => Some(SendMode::PerDatagram),
+            _ => None,
+        })
+        .collect();
     // `cargo test --benches` runs this without `--bench`: nothing to test,
     // and the measurement takes minutes, so only `cargo bench` runs it.
     if !std::env::args().any(|a| a == "--bench") {
@@ -322,9 +348,11 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let mut rows = Vec::new();
     for &n in &fanouts {
-        match runtime.block_on(run(n, rate, secs, size, idle_secs)) {
-            Ok(row) => rows.push(row),
-            Err(e) => eprintln!("fan-out {n}: failed: {e:#}"),
+        for &mode in &modes {
+            match runtime.block_on(run(n, mode, rate, secs, size, idle_secs)) {
+                Ok(row) => rows.push(row),
+                Err(e) => eprintln!("fan-out {n} ({mode:?}): failed: {e:#}"),
+            }
         }
     }
     println!(
@@ -334,19 +362,24 @@ fn main() -> anyhow::Result<()> {
         println!("negotiated: {}", r.cipher);
     }
     println!(
-        "| N | sent | forwarded | datagrams out | errors | received (loss) | worker CPU ms | idle share ms | µs/forwarded | µs/forwarded net of idle | µs/incoming | process CPU ms | wall s |"
+        "| N | sends | sent | forwarded | datagrams out | send calls | errors | received (loss) | worker CPU ms | idle share ms | µs/forwarded | µs/forwarded net of idle | µs/incoming | process CPU ms | wall s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let fwd = r.forwarded.max(1) as f64;
         let expected = u64::from(r.sent) * r.n as u64;
         let loss = 100.0 * (expected.saturating_sub(r.received)) as f64 / expected.max(1) as f64;
         println!(
-            "| {} | {} | {} | {} | {} | {} ({loss:.2} %) | {:.1} | {:.1} | {:.2} | {:.2} | {:.1} | {:.0} | {:.1} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} ({loss:.2} %) | {:.1} | {:.1} | {:.2} | {:.2} | {:.1} | {:.0} | {:.1} |",
             r.n,
+            match r.mode {
+                SendMode::Batched => "sendmmsg",
+                SendMode::PerDatagram => "send_to",
+            },
             r.sent,
             r.forwarded,
             r.datagrams_out,
+            r.send_calls,
             r.errors,
             r.received,
             r.cpu_ns as f64 / 1e6,

@@ -4,8 +4,11 @@
 //! invariant 1, privileged media never reaches a recorder or a monitor);
 //! [`media`] holds the per-packet decisions (VP8 keyframes, simulcast layer
 //! choice, retransmission buffer, PLI throttling). They take time and input
-//! as arguments and are tested without sockets.
+//! as arguments and are tested without sockets. [`engine`] drives them with
+//! worker threads and UDP sockets; [`control`] is its network control API
+//! for an SFU that runs apart from signaling (`parley sfu`).
 
+pub mod control;
 pub mod demux;
 pub mod engine;
 pub mod media;

@@ -54,6 +54,16 @@ async fn a_visit_carries_audio_and_video_both_ways() -> anyhow::Result<()> {
     let stats = sfu.stats();
     assert!(stats.rtp_forwarded >= 4 * 90, "{stats:?}");
     assert_eq!(stats.forward_errors, 0, "{stats:?}");
+    // Link quality is sampled once a second from receiver reports.
+    assert!(stats.rtt.count > 0, "some RTT was measured: {stats:?}");
+    assert!(
+        stats.rtt.sum_us / stats.rtt.count < 100_000,
+        "loopback RTT is under 100 ms: {stats:?}"
+    );
+    assert_eq!(
+        stats.packets_lost_in, 0,
+        "nothing lost on loopback: {stats:?}"
+    );
     Ok(())
 }
 

@@ -116,6 +116,7 @@ async fn bad_offers_are_refused_with_a_reason() -> anyhow::Result<()> {
             token: token(2, 5, Role::Visitor),
             offer: offer.to_string(),
             receive_slots: slots,
+            muted: Default::default(),
         })
     };
     for junk in [
@@ -150,6 +151,7 @@ async fn bad_offers_are_refused_with_a_reason() -> anyhow::Result<()> {
         token: token(77, 5, Role::Visitor),
         offer,
         receive_slots: 1,
+        muted: Default::default(),
     });
     assert_eq!(r, Err(SfuError::UnknownRoom(77)));
     Ok(())

@@ -1,7 +1,7 @@
 //! The signaling service: shared state, the router, and startup.
 
 use crate::clock::{Clock, SystemClock};
-use crate::live::LiveHub;
+use crate::live::{LiveHub, MediaPlane};
 use crate::metrics::Metrics;
 use crate::model::CallerRole;
 use crate::store::{Store, StoreError, audit, users};
@@ -32,9 +32,19 @@ pub struct SignalingConfig {
     pub jurisdictions: Jurisdictions,
     /// Accepted clock skew for join tokens, in seconds.
     pub join_token_leeway_seconds: u64,
-    /// The media server to start in this process; `None` runs signaling
-    /// alone (offers are then refused).
-    pub media: Option<MediaConfig>,
+    /// The media server; `None` runs signaling alone (offers are then
+    /// refused).
+    pub media: Option<MediaServer>,
+}
+
+/// Which SFU the live sessions use.
+#[derive(Debug, Clone)]
+pub enum MediaServer {
+    /// Start the SFU in this process.
+    InProcess(MediaConfig),
+    /// An SFU running as its own process (`parley sfu`), by the base URL of
+    /// its control API. It must hold the same join-token key.
+    Remote { control_url: String },
 }
 
 /// Where the in-process SFU listens.
@@ -46,6 +56,8 @@ pub struct MediaConfig {
     pub advertised_ip: Option<std::net::IpAddr>,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// Also accept ICE over TCP on each worker's port number.
+    pub ice_tcp: bool,
 }
 
 /// State shared by every handler. Cheap to clone.
@@ -57,6 +69,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     pub live: LiveHub,
+    /// The SFU of this process, if it runs one (metrics, addresses).
     pub media: Option<Arc<parley_sfu::engine::Sfu>>,
     pub public_url: String,
 }
@@ -83,6 +96,8 @@ pub enum StartError {
     },
     #[error("store error at startup: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error("cannot use the media server: {0}")]
+    RemoteMedia(String),
     #[error("cannot start the media server: {0}")]
     Media(#[from] parley_sfu::engine::SfuError),
 }
@@ -188,30 +203,41 @@ impl AppState {
             .clone()
             .unwrap_or_else(|| format!("http://{}", config.http));
         let metrics = Metrics::new();
-        let media = match &config.media {
-            None => None,
-            Some(m) => {
+        let (media, plane) = match &config.media {
+            None => (None, None),
+            Some(MediaServer::InProcess(m)) => {
                 let wall = clock.clone();
-                Some(Arc::new(parley_sfu::engine::Sfu::start(
+                let sfu = Arc::new(parley_sfu::engine::Sfu::start(
                     &parley_sfu::engine::SfuConfig {
                         listen: m.listen,
                         advertised_ip: m.advertised_ip,
                         workers: m.workers,
                         tokens: tokens.clone(),
                         clock: Arc::new(move || wall.now()),
+                        send_mode: Default::default(),
+                        ice_tcp: m.ice_tcp,
                     },
-                )?))
+                )?);
+                (Some(sfu.clone()), Some(MediaPlane::InProcess(sfu)))
+            }
+            Some(MediaServer::Remote { control_url }) => {
+                let remote = parley_sfu::control::RemoteSfu::new(
+                    control_url,
+                    parley_grants::control_secret(&key),
+                )
+                .map_err(|e| StartError::RemoteMedia(e.to_string()))?;
+                (None, Some(MediaPlane::Remote(remote)))
             }
         };
         let live = LiveHub::new(
             store.clone(),
             clock.clone(),
             metrics.clone(),
-            media.clone(),
+            plane.clone(),
             tokens.clone(),
         );
-        if let Some(events) = media.as_ref().and_then(|m| m.take_events()) {
-            forward_media_events(events, live.clone());
+        if let Some(plane) = &plane {
+            plane.follow_events(live.clone());
         }
         let state = Self {
             live,
@@ -262,41 +288,6 @@ impl AppState {
             ))
         })
     }
-}
-
-/// Hands the media server's events to the live sessions: a thread blocks on
-/// the SFU's channel and passes each event to a task on the runtime. Both end
-/// when the SFU stops.
-fn forward_media_events(
-    events: std::sync::mpsc::Receiver<parley_sfu::engine::SfuEvent>,
-    live: LiveHub,
-) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let spawned = std::thread::Builder::new()
-        .name("sfu-events".into())
-        .spawn(move || {
-            while let Ok(event) = events.recv() {
-                if tx.send(event).is_err() {
-                    return;
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the media event thread; no active-speaker events");
-        return;
-    }
-    tokio::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            match event {
-                parley_sfu::engine::SfuEvent::ActiveSpeaker { room, member } => {
-                    live.active_speaker(room, member).await;
-                }
-                parley_sfu::engine::SfuEvent::MediaLost { room, member } => {
-                    live.media_lost(room, member).await;
-                }
-            }
-        }
-    });
 }
 
 /// The whole HTTP surface.

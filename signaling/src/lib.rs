@@ -20,4 +20,6 @@ pub mod routes;
 pub mod store;
 pub mod time;
 
-pub use app::{MediaConfig, Running, SignalingConfig, StartError, start, start_with_clock};
+pub use app::{
+    MediaConfig, MediaServer, Running, SignalingConfig, StartError, start, start_with_clock,
+};

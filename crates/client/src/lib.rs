@@ -129,6 +129,15 @@ fn local_track(
     )))
 }
 
+/// What kind of client to build.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shape {
+    /// Publish three simulcast layers.
+    simulcast: bool,
+    /// ICE over TCP only.
+    tcp_only: bool,
+}
+
 /// How often a client with a receive limit repeats its REMB.
 const REMB_EVERY: Duration = Duration::from_millis(200);
 
@@ -187,7 +196,30 @@ impl Client {
             receive_slots,
             ssrc_base,
             VideoCodec::Vp8,
-            false,
+            Shape::default(),
+        )
+        .await
+    }
+
+    /// Like [`Client::new`], reaching the SFU over ICE-TCP only (no UDP
+    /// candidates), as behind a firewall that blocks UDP.
+    pub async fn over_tcp(
+        name: &str,
+        publishes: bool,
+        receive_slots: usize,
+        ssrc_base: u32,
+    ) -> anyhow::Result<Self> {
+        let shape = Shape {
+            tcp_only: true,
+            ..Shape::default()
+        };
+        Self::build(
+            name,
+            publishes,
+            receive_slots,
+            ssrc_base,
+            VideoCodec::Vp8,
+            shape,
         )
         .await
     }
@@ -200,7 +232,11 @@ impl Client {
         receive_slots: usize,
         ssrc_base: u32,
     ) -> anyhow::Result<Self> {
-        Self::build(name, true, receive_slots, ssrc_base, VideoCodec::Vp8, true).await
+        let shape = Shape {
+            simulcast: true,
+            ..Shape::default()
+        };
+        Self::build(name, true, receive_slots, ssrc_base, VideoCodec::Vp8, shape).await
     }
 
     /// Like [`Client::new`], publishing video with `video`.
@@ -217,7 +253,7 @@ impl Client {
             receive_slots,
             ssrc_base,
             video_codec,
-            false,
+            Shape::default(),
         )
         .await
     }
@@ -228,15 +264,19 @@ impl Client {
         receive_slots: usize,
         ssrc_base: u32,
         video_codec: VideoCodec,
-        simulcast: bool,
+        shape: Shape,
     ) -> anyhow::Result<Self> {
+        let Shape {
+            simulcast,
+            tcp_only,
+        } = shape;
         let (gathered_tx, gathered) = mpsc::unbounded_channel();
         let (state_tx, state) = mpsc::unbounded_channel();
         let (tracks_tx, mut tracks) = mpsc::unbounded_channel();
         let mut me = media_engine()?;
         let registry = Registry::new().with(Slot::from(14_000), DeliverRtcp::default());
         let registry = register_default_interceptors(registry, &mut me)?;
-        let pc = PeerConnectionBuilder::new()
+        let builder = PeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(me)
             .with_interceptor_registry(registry)
@@ -244,10 +284,21 @@ impl Client {
                 gathered: gathered_tx,
                 state: state_tx,
                 tracks: tracks_tx,
-            }))
-            .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
-            .build()
-            .await?;
+            }));
+        let builder = if tcp_only {
+            builder
+                .with_setting_engine(
+                    rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder::new(
+                    )
+                    .with_network_types(vec![rtc::ice::network_type::NetworkType::Tcp4])
+                    .build(),
+                )
+                .with_tcp_addrs(vec!["127.0.0.1:0".to_string()])
+                .with_udp_addrs(Vec::<String>::new())
+        } else {
+            builder.with_udp_addrs(vec!["127.0.0.1:0".to_string()])
+        };
+        let pc = builder.build().await?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
         let (mut audio, mut video) = (None, None);
         let (mut audio_sender, mut video_sender) = (None, None);
@@ -351,9 +402,32 @@ impl Client {
 
     /// Applies the answer and waits until connected (10 s at most).
     pub async fn accept(&mut self, answer: String) -> anyhow::Result<()> {
+        // webrtc-rs dials a passive TCP candidate only when it is added on
+        // its own, not when it comes in the answer: add those again.
+        let tcp_candidates: Vec<String> = answer
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("a="))
+            .filter(|c| {
+                c.starts_with("candidate:")
+                    && c.split_whitespace().nth(1) == Some("1")
+                    && c.contains(" tcp ")
+                    && c.contains("tcptype passive")
+            })
+            .map(str::to_string)
+            .collect();
         self.pc
             .set_remote_description(RTCSessionDescription::answer(answer)?)
             .await?;
+        for candidate in tcp_candidates {
+            self.pc
+                .add_ice_candidate(webrtc::peer_connection::RTCIceCandidateInit {
+                    candidate,
+                    sdp_mid: Some("0".into()),
+                    sdp_mline_index: Some(0),
+                    ..Default::default()
+                })
+                .await?;
+        }
         loop {
             let state = tokio::time::timeout(Duration::from_secs(10), self.state.recv())
                 .await

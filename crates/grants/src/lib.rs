@@ -21,6 +21,27 @@ pub const KEY_BYTES: usize = 32;
 /// Largest accepted clock skew between issuer and verifier, in seconds.
 pub const MAX_LEEWAY_SECONDS: u64 = 300;
 
+/// The bearer secret of an SFU's control API, derived from the join-token
+/// key both signaling and the SFU hold: SHA-256 over a fixed label and the
+/// key, in hex (64 characters). One key to distribute, and the secret
+/// never equals the key itself.
+pub fn control_secret(key: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"parley sfu control v1\0");
+    hash.update(key);
+    hex::encode(hash.finalize())
+}
+
+/// Compares two secrets in time independent of where they differ.
+pub fn secrets_match(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 /// The claims of a join token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinClaims {

@@ -105,3 +105,15 @@ fn empty_window_is_refused_and_key_length_checked() {
         Some(GrantError::KeyLength(5))
     );
 }
+
+#[test]
+fn control_secret_depends_on_the_key_and_is_not_the_key() {
+    let (a, b) = ([1u8; KEY_BYTES], [2u8; KEY_BYTES]);
+    assert_eq!(control_secret(&a), control_secret(&a));
+    assert_ne!(control_secret(&a), control_secret(&b));
+    assert_eq!(control_secret(&a).len(), 64);
+    assert_ne!(control_secret(&a), hex::encode(a));
+    assert!(secrets_match(&control_secret(&a), &control_secret(&a)));
+    assert!(!secrets_match(&control_secret(&a), &control_secret(&b)));
+    assert!(!secrets_match("abc", "abcd"));
+}

@@ -72,14 +72,56 @@ impl RecorderSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SfuSection {
-    /// First media worker's UDP address; worker `i` uses `port + i`
-    /// (port 0: each worker takes any free port).
-    pub listen: SocketAddr,
+    /// First media worker's UDP address of the SFU in this process; worker
+    /// `i` uses `port + i` (port 0: each worker takes any free port).
+    pub listen: Option<SocketAddr>,
+    /// Instead of `listen`: the control API of an SFU running as its own
+    /// process (`parley sfu`), e.g. `http://10.0.0.5:7801`.
+    pub remote: Option<String>,
     /// Address written into ICE candidates when behind a 1:1 NAT.
     pub advertised_ip: Option<std::net::IpAddr>,
     /// Media worker threads; 0 means one per core.
     #[serde(default)]
     pub workers: usize,
+    /// Also accept ICE over TCP on each worker's port number (for networks
+    /// that block UDP).
+    #[serde(default = "yes")]
+    pub ice_tcp: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl SfuSection {
+    /// Which SFU signaling uses (checked by [`Deployment::load`]: exactly
+    /// one of `listen` and `remote`).
+    pub fn media_server(&self) -> parley_signaling::MediaServer {
+        match (&self.remote, self.listen) {
+            (Some(url), _) => parley_signaling::MediaServer::Remote {
+                control_url: url.clone(),
+            },
+            (None, listen) => {
+                parley_signaling::MediaServer::InProcess(parley_signaling::MediaConfig {
+                    listen: listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
+                    advertised_ip: self.advertised_ip,
+                    workers: self.workers,
+                    ice_tcp: self.ice_tcp,
+                })
+            }
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        match (&self.listen, &self.remote) {
+            (Some(_), Some(_)) => Err("sfu: give either `listen` (an SFU in this process) or `remote` (an SFU started with `parley sfu`), not both".into()),
+            (None, None) => Err("sfu: give `listen` (an SFU in this process) or `remote` (the control URL of `parley sfu`)".into()),
+            (None, Some(url)) if !(url.starts_with("http://") || url.starts_with("https://")) => Err(format!(
+                "sfu.remote is `{url}`; it must be the control API's URL, starting with http:// or https://"
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,6 +210,12 @@ impl Deployment {
                     parley_grants::MAX_LEEWAY_SECONDS
                 ),
             });
+        }
+        if let Some(sfu) = &file.sfu {
+            sfu.check().map_err(|message| DeploymentError::Invalid {
+                path: path.into(),
+                message,
+            })?;
         }
         if let Some(r) = &file.recorder
             && !(1..=600).contains(&r.segment_seconds)

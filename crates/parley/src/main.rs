@@ -1,9 +1,11 @@
 //! `parley`: the operator's command. `parley up` starts every service in one
-//! process; the other subcommands check configuration, explain policy,
+//! process; `parley sfu` and `parley recorder` run one service alone; the
+//! other subcommands check configuration, explain policy,
 //! verify the audit log and run, verify, export and sweep recordings.
 
 mod config;
 mod recorder_cmd;
+mod sfu_node;
 
 use clap::{Parser, Subcommand};
 use config::{DEFAULT_CONFIG, Deployment};
@@ -35,6 +37,11 @@ enum Command {
         /// Data directory for the SQLite database and keys (overrides the file).
         #[arg(long)]
         data: Option<PathBuf>,
+    },
+    /// Run the SFU alone, controlled by a signaling service elsewhere.
+    Sfu {
+        #[arg(long, default_value = sfu_node::DEFAULT_NODE_CONFIG)]
+        config: PathBuf,
     },
     /// Configuration commands.
     Config {
@@ -173,6 +180,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Up { config, http, data } => run_async(up(config, http, data)),
+        Command::Sfu { config } => run_async(sfu_node::run(config)),
         Command::Config {
             command: ConfigCommand::Check { config },
         } => config_check(&config),
@@ -368,11 +376,7 @@ async fn up(
         data_dir: data.unwrap_or_else(|| d.file.storage.data_dir.clone()),
         jurisdictions: d.jurisdictions.clone(),
         join_token_leeway_seconds: d.file.tokens.join_token_leeway_seconds,
-        media: d.file.sfu.as_ref().map(|m| parley_signaling::MediaConfig {
-            listen: m.listen,
-            advertised_ip: m.advertised_ip,
-            workers: m.workers,
-        }),
+        media: d.file.sfu.as_ref().map(config::SfuSection::media_server),
     };
     let data_dir = signaling.data_dir.clone();
     let running = parley_signaling::start(&signaling)
@@ -411,6 +415,9 @@ async fn up(
     if let Some(sfu) = &running.state.media {
         let addrs: Vec<String> = sfu.udp_addrs().iter().map(|a| a.to_string()).collect();
         println!("  Media (UDP):   {}", addrs.join(", "));
+    }
+    if let Some(remote) = d.file.sfu.as_ref().and_then(|s| s.remote.as_ref()) {
+        println!("  Media:         SFU at {remote} (parley sfu)");
     }
     match &running.bootstrap.new_admin_token {
         Some(token) => println!(
@@ -454,6 +461,7 @@ fn with_slash(url: &str) -> String {
     }
 }
 
+/// Resolves on Ctrl-C or SIGTERM.
 pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]

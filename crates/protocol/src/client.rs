@@ -2,6 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A kind of media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
 /// One message from client to server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -12,6 +20,13 @@ pub enum ClientMessage {
     Admit { participant_id: i64 },
     /// Judge or clerk removes a participant; the reason is shown to them.
     Remove { participant_id: i64, reason: String },
+    /// Judge or clerk of a hearing stops (or restores) forwarding of one
+    /// kind of a participant's media to everyone.
+    Mute {
+        participant_id: i64,
+        media: MediaKind,
+        muted: bool,
+    },
     /// Judge extends a hearing by this many minutes (1..=240).
     Extend { minutes: u32 },
     /// Judge (hearing) or officer (visit) ends the session for everyone.

@@ -12,7 +12,7 @@
 mod client;
 mod server;
 
-pub use client::ClientMessage;
+pub use client::{ClientMessage, MediaKind};
 pub use server::{
     EndReason, ErrorCode, LiveParticipant, ParticipantState, RecordingNotice, ServerMessage,
 };

@@ -22,6 +22,12 @@ pub struct LiveParticipant {
     pub name: String,
     pub role: Role,
     pub state: ParticipantState,
+    /// The court stopped forwarding this participant's audio.
+    #[serde(default)]
+    pub muted_audio: bool,
+    /// The court stopped forwarding this participant's video.
+    #[serde(default)]
+    pub muted_video: bool,
 }
 
 /// What participants are told about recording and monitoring before any of

@@ -4,7 +4,7 @@
 
 use super::load::{LatencyHistogram, LatencySnapshot, WorkerLoad, WorkerLoadSnapshot};
 use super::worker::{Command, Worker, WorkerSetup};
-use crate::room::{MemberId, MemberKind, RoomError, RoomPolicy};
+use crate::room::{MediaKind, MemberId, MemberKind, RoomError, RoomPolicy};
 use chrono::{DateTime, Utc};
 use parley_grants::{GrantError, JoinTokens};
 use parley_policy::Role;
@@ -38,6 +38,12 @@ pub struct SfuConfig {
     /// not take the control plane's word for who someone is).
     pub tokens: JoinTokens,
     pub clock: WallClock,
+    /// How workers write datagrams (batched by default; per datagram is
+    /// the baseline the benchmarks compare with).
+    pub send_mode: super::batch_io::SendMode,
+    /// Also accept ICE over TCP on each worker's port number (passive
+    /// candidates, RFC 6544), for networks that block UDP.
+    pub ice_tcp: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,6 +94,15 @@ pub struct JoinRequest {
     /// How many other publishers this member can receive (pairs of audio
     /// and video transceivers in the offer besides its own).
     pub receive_slots: usize,
+    /// Media the court muted: not forwarded from the first packet on.
+    pub muted: Muted,
+}
+
+/// Which of a member's media is not forwarded (a court's mute).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Muted {
+    pub audio: bool,
+    pub video: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +132,7 @@ pub struct VerifiedJoin {
     pub kind: MemberKind,
     pub offer: String,
     pub receive_slots: usize,
+    pub muted: Muted,
 }
 
 /// Counters shared by the workers, read by metrics.
@@ -138,6 +154,22 @@ pub struct Counters {
     pub slots_exhausted: AtomicU64,
     /// Subscribers moved to another simulcast layer (on a keyframe).
     pub simulcast_switches: AtomicU64,
+    /// Datagrams the socket refused (buffer full, unreachable) and dropped.
+    pub datagrams_dropped: AtomicU64,
+    /// System calls that sent datagrams (`sendmmsg` or `send_to`).
+    pub send_calls: AtomicU64,
+    /// ICE-TCP frames received and sent.
+    pub tcp_frames_in: AtomicU64,
+    pub tcp_frames_out: AtomicU64,
+    /// Publishers' packets that never arrived (from sequence gaps).
+    pub packets_lost_in: AtomicU64,
+    /// NACKs sent to publishers and received from subscribers.
+    pub nacks_sent: AtomicU64,
+    pub nacks_received: AtomicU64,
+    /// Packets sent again in answer to NACKs.
+    pub retransmissions: AtomicU64,
+    /// Round-trip time of each connected peer, sampled once a second.
+    pub rtt: LatencyHistogram,
 }
 
 /// A snapshot of the counters.
@@ -158,6 +190,16 @@ pub struct SfuStats {
     pub keyframe_requests_throttled: u64,
     pub slots_exhausted: u64,
     pub simulcast_switches: u64,
+    pub datagrams_dropped: u64,
+    pub send_calls: u64,
+    pub tcp_frames_in: u64,
+    pub tcp_frames_out: u64,
+    pub packets_lost_in: u64,
+    pub nacks_sent: u64,
+    pub nacks_received: u64,
+    pub retransmissions: u64,
+    /// Peers' round-trip times, µs.
+    pub rtt: LatencySnapshot,
 }
 
 struct WorkerHandle {
@@ -226,9 +268,22 @@ impl Sfu {
                     }),
                 local.port(),
             );
+            let tcp = if config.ice_tcp {
+                let tcp_addr = SocketAddr::new(local.ip(), local.port());
+                let links =
+                    super::ice_tcp::TcpLinks::bind(tcp_addr).map_err(|e| SfuError::Bind {
+                        addr: tcp_addr,
+                        message: format!("ICE-TCP listener: {e}"),
+                    })?;
+                Some((links, SocketAddr::new(advertised.ip(), local.port())))
+            } else {
+                None
+            };
             let (tx, rx) = mpsc::channel();
             let worker = Worker::new(WorkerSetup {
                 index: i,
+                send_mode: config.send_mode,
+                tcp,
                 socket,
                 local,
                 advertised,
@@ -291,6 +346,15 @@ impl Sfu {
             keyframe_requests_throttled: get(&c.keyframe_requests_throttled),
             slots_exhausted: get(&c.slots_exhausted),
             simulcast_switches: get(&c.simulcast_switches),
+            datagrams_dropped: get(&c.datagrams_dropped),
+            send_calls: get(&c.send_calls),
+            tcp_frames_in: get(&c.tcp_frames_in),
+            tcp_frames_out: get(&c.tcp_frames_out),
+            packets_lost_in: get(&c.packets_lost_in),
+            nacks_sent: get(&c.nacks_sent),
+            nacks_received: get(&c.nacks_received),
+            retransmissions: get(&c.retransmissions),
+            rtt: c.rtt.snapshot(),
         }
     }
 
@@ -363,6 +427,7 @@ impl Sfu {
             kind: member_kind(claims.role),
             offer: request.offer,
             receive_slots: request.receive_slots,
+            muted: request.muted,
         };
         let worker = self.worker_of(request.room)?;
         self.call(worker, |reply| Command::Join {
@@ -377,6 +442,24 @@ impl Sfu {
         self.call(worker, |reply| Command::Remove {
             room,
             member,
+            reply,
+        })
+    }
+
+    /// Stops (or restores) forwarding one kind of a member's media.
+    pub fn set_muted(
+        &self,
+        room: RoomId,
+        member: MemberId,
+        media: MediaKind,
+        muted: bool,
+    ) -> Result<(), SfuError> {
+        let worker = self.worker_of(room)?;
+        self.call(worker, |reply| Command::Mute {
+            room,
+            member,
+            media,
+            muted,
             reply,
         })
     }

@@ -64,6 +64,8 @@ pub struct WorkerLoad {
     pub peers: AtomicU64,
     /// CPU time of the worker thread, in ns (Linux; 0 elsewhere).
     pub cpu_ns: AtomicU64,
+    /// Open ICE-TCP connections.
+    pub tcp_links: AtomicU64,
 }
 
 /// A copy of one worker's load.
@@ -72,6 +74,7 @@ pub struct WorkerLoadSnapshot {
     pub rooms: u64,
     pub peers: u64,
     pub cpu_ns: u64,
+    pub tcp_links: u64,
 }
 
 impl WorkerLoad {
@@ -80,6 +83,7 @@ impl WorkerLoad {
             rooms: self.rooms.load(Ordering::Relaxed),
             peers: self.peers.load(Ordering::Relaxed),
             cpu_ns: self.cpu_ns.load(Ordering::Relaxed),
+            tcp_links: self.tcp_links.load(Ordering::Relaxed),
         }
     }
 }

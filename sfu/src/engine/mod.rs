@@ -7,15 +7,19 @@
 //! other publishers; the SFU fills the slots with the other participants'
 //! media, so a booked session never needs renegotiation.
 
+pub mod batch_io;
 pub mod continuity;
 mod handle;
+pub mod ice_tcp;
+pub mod link_quality;
 pub mod load;
 mod peer;
+pub mod prometheus;
 
 pub use peer::MAX_RECEIVE_SLOTS;
 mod worker;
 
 pub use handle::{
-    JoinAnswer, JoinRequest, RoomId, Sfu, SfuConfig, SfuError, SfuEvent, SfuStats, WallClock,
-    member_kind,
+    JoinAnswer, JoinRequest, Muted, RoomId, Sfu, SfuConfig, SfuError, SfuEvent, SfuStats,
+    WallClock, member_kind,
 };

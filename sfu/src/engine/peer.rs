@@ -7,6 +7,8 @@ use crate::media::layer_rates::LayerRates;
 use crate::media::simulcast::{LayerId, LayerInfo, LayerSelector};
 use crate::room::MemberId;
 use parley_media::{codec_for, h264, media_and_interceptors};
+use rtc::ice::network_type::NetworkType;
+use rtc::ice::tcp_type::TcpType;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
@@ -91,6 +93,8 @@ pub struct Peer {
     pub estimate_bps: Option<u64>,
     /// What this peer sends per simulcast layer.
     pub layer_rates: LayerRates,
+    /// Its connection's counters at the last sample.
+    pub link: super::link_quality::LinkTotals,
 }
 
 /// Receive estimate assumed for a subscriber that has sent none (bits/s):
@@ -102,6 +106,27 @@ fn random_token(len: usize) -> String {
     (0..len)
         .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
         .collect()
+}
+
+/// A host candidate for the worker's address (`network`: `udp` or `tcp`).
+fn host_candidate(
+    network: &str,
+    addr: SocketAddr,
+    tcp_type: TcpType,
+) -> Result<rtc::peer_connection::transport::RTCIceCandidateInit, SfuError> {
+    let candidate = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: network.to_owned(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        tcp_type,
+    }
+    .new_candidate_host()
+    .map_err(engine)?;
+    RTCIceCandidate::from(&candidate).to_json().map_err(engine)
 }
 
 fn engine(e: impl std::fmt::Display) -> SfuError {
@@ -118,6 +143,7 @@ impl Peer {
         offer: String,
         receive_slots: usize,
         advertised: SocketAddr,
+        advertised_tcp: Option<SocketAddr>,
         now: Instant,
     ) -> Result<(Self, String), SfuError> {
         if receive_slots > MAX_RECEIVE_SLOTS {
@@ -131,6 +157,12 @@ impl Peer {
             .with_lite(true)
             .with_ice_credentials(ufrag.clone(), random_token(32))
             .with_ice_timeouts(Some(ICE_DISCONNECTED_AFTER), Some(ICE_FAILED_AFTER), None)
+            .with_network_types(vec![
+                NetworkType::Udp4,
+                NetworkType::Udp6,
+                NetworkType::Tcp4,
+                NetworkType::Tcp6,
+            ])
             .with_srtp_protection_profiles(vec![
                 rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
                 rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
@@ -197,24 +229,13 @@ impl Peer {
                 video,
             });
         }
-        let candidate = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".to_owned(),
-                address: advertised.ip().to_string(),
-                port: advertised.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
+        let mut candidates = vec![host_candidate("udp", advertised, TcpType::Unspecified)?];
+        if let Some(tcp) = advertised_tcp {
+            candidates.push(host_candidate("tcp", tcp, TcpType::Passive)?);
         }
-        .new_candidate_host()
-        .map_err(engine)?;
-        pc.add_local_candidate(
-            RTCIceCandidate::from(&candidate)
-                .to_json()
-                .map_err(engine)?,
-        )
-        .map_err(engine)?;
+        for candidate in candidates {
+            pc.add_local_candidate(candidate).map_err(engine)?;
+        }
         let answer = pc
             .create_answer(None)
             .map_err(|e| SfuError::BadOffer(e.to_string()))?;
@@ -232,6 +253,7 @@ impl Peer {
                 unserved: std::collections::BTreeSet::new(),
                 estimate_bps: None,
                 layer_rates: LayerRates::default(),
+                link: Default::default(),
             },
             answer.sdp,
         ))

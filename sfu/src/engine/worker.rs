@@ -3,7 +3,9 @@
 //! writes datagrams. The clock is read once per turn and handed to every
 //! peer connection.
 
+use super::batch_io::{self, SendMode};
 use super::handle::{Counters, JoinAnswer, RoomId, SfuError, SfuEvent, VerifiedJoin};
+use super::ice_tcp::TcpLinks;
 use super::peer::Peer;
 use crate::demux::Demux;
 use crate::media::audio_level::{self, ActiveSpeaker};
@@ -61,6 +63,13 @@ pub enum Command {
         room: RoomId,
         reply: Reply<()>,
     },
+    Mute {
+        room: RoomId,
+        member: MemberId,
+        media: MediaKind,
+        muted: bool,
+        reply: Reply<()>,
+    },
     Stop,
 }
 
@@ -92,6 +101,9 @@ struct Forward {
 /// What a worker is started with.
 pub struct WorkerSetup {
     pub index: usize,
+    pub send_mode: SendMode,
+    /// ICE-TCP listener and the address of its candidate.
+    pub tcp: Option<(TcpLinks, SocketAddr)>,
     pub socket: UdpSocket,
     pub local: SocketAddr,
     /// Address put in ICE candidates.
@@ -123,9 +135,20 @@ pub struct Worker {
     /// Receive instants of the packets written this turn, for the latency
     /// histogram once they are sent.
     written: Vec<Instant>,
+    /// Datagrams produced this turn, sent together by [`Worker::flush`].
+    outbox: Vec<(SocketAddr, BytesMut)>,
+    /// Packets for ICE-TCP connections produced this turn.
+    tcp_outbox: Vec<(SocketAddr, BytesMut)>,
+    /// ICE-TCP listener and connections, when enabled.
+    tcp: Option<TcpLinks>,
+    /// Address of the passive TCP candidate, when ICE-TCP is enabled.
+    advertised_tcp: Option<SocketAddr>,
+    send_mode: SendMode,
     /// Publishers a subscriber's layer selector wants a keyframe from,
     /// collected while forwarding and throttled after.
     wanted_keyframes: Vec<(RoomId, MemberId)>,
+    /// The pollfds of the last wait, kept to reuse their allocation.
+    pollfds: Vec<libc::pollfd>,
     last_load_report: Instant,
     last_speaker_check: Instant,
 }
@@ -142,6 +165,8 @@ impl Worker {
     pub fn new(setup: WorkerSetup) -> Self {
         let WorkerSetup {
             index,
+            send_mode,
+            tcp,
             socket,
             local,
             advertised,
@@ -167,6 +192,12 @@ impl Worker {
             epoch: Instant::now(),
             written: Vec::new(),
             wanted_keyframes: Vec::new(),
+            outbox: Vec::new(),
+            tcp_outbox: Vec::new(),
+            advertised_tcp: tcp.as_ref().map(|(_, a)| *a),
+            tcp: tcp.map(|(links, _)| links),
+            send_mode,
+            pollfds: Vec::new(),
             last_load_report: Instant::now(),
             last_speaker_check: Instant::now(),
         }
@@ -174,7 +205,7 @@ impl Worker {
 
     pub fn run(mut self) {
         let mut buf = vec![0u8; MAX_DATAGRAM];
-        // Reads never block; `wait_readable` does the waiting.
+        // Reads never block; `wait_ready` does the waiting.
         if let Err(e) = self.socket.set_nonblocking(true) {
             tracing::error!(error = %e, "sfu worker cannot make its socket non-blocking; worker stops");
             return;
@@ -256,6 +287,22 @@ impl Worker {
                     };
                     let _ = reply.send(result);
                 }
+                Command::Mute {
+                    room,
+                    member,
+                    media,
+                    muted,
+                    reply,
+                } => {
+                    let result = match self.rooms.get_mut(&room) {
+                        None => Err(SfuError::UnknownRoom(room)),
+                        Some(state) => state
+                            .room
+                            .set_muted(member, media, muted)
+                            .map_err(SfuError::from),
+                    };
+                    let _ = reply.send(result);
+                }
                 Command::Stop => return false,
             }
         }
@@ -281,7 +328,21 @@ impl Worker {
         if old.is_some() {
             let _ = state.room.remove(request.member);
         }
-        let admitted = state.room.join(request.member, request.kind);
+        let admitted = state
+            .room
+            .join(request.member, request.kind)
+            .and_then(|()| {
+                // A court's mutes hold from the first packet.
+                for (media, muted) in [
+                    (MediaKind::Audio, request.muted.audio),
+                    (MediaKind::Video, request.muted.video),
+                ] {
+                    if muted {
+                        state.room.set_muted(request.member, media, true)?;
+                    }
+                }
+                Ok(())
+            });
         if let Some(key) = old {
             self.forget_source(request.room, request.member);
             self.drop_peer(key, now);
@@ -293,6 +354,7 @@ impl Worker {
             request.offer,
             request.receive_slots,
             self.advertised,
+            self.advertised_tcp,
             now,
         ) {
             Ok(p) => p,
@@ -408,7 +470,9 @@ impl Worker {
     fn drop_peer(&mut self, key: PeerKey, _now: Instant) {
         if let Some(mut peer) = self.peers.remove(&key) {
             let _ = peer.pc.close();
-            Self::flush_peer(&self.socket, &self.counters, &mut peer);
+            // Its closing alerts go out now, with whatever else is queued.
+            Self::collect_writes(&mut peer, &mut self.outbox, &mut self.tcp_outbox);
+            self.send_outbox();
             self.demux.remove(key);
         }
     }
@@ -771,21 +835,54 @@ impl Worker {
         }
     }
 
-    fn flush_peer(socket: &UdpSocket, counters: &Counters, peer: &mut Peer) {
+    fn collect_writes(
+        peer: &mut Peer,
+        outbox: &mut Vec<(SocketAddr, BytesMut)>,
+        tcp_outbox: &mut Vec<(SocketAddr, BytesMut)>,
+    ) {
         while let Some(out) = peer.pc.poll_write() {
-            match socket.send_to(&out.message, out.transport.peer_addr) {
-                Ok(_) => {
-                    counters.datagrams_out.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => tracing::debug!(to = %out.transport.peer_addr, error = %e, "send failed"),
+            if out.transport.transport_protocol == TransportProtocol::TCP {
+                tcp_outbox.push((out.transport.peer_addr, out.message));
+            } else {
+                outbox.push((out.transport.peer_addr, out.message));
             }
         }
     }
 
+    fn send_outbox(&mut self) {
+        if !self.tcp_outbox.is_empty() {
+            let (mut sent, mut dropped) = (0u64, 0u64);
+            for (to, packet) in self.tcp_outbox.drain(..) {
+                if self.tcp.as_mut().is_some_and(|tcp| tcp.send(to, &packet)) {
+                    sent += 1;
+                } else {
+                    dropped += 1;
+                }
+            }
+            let c = &self.counters;
+            c.tcp_frames_out.fetch_add(sent, Ordering::Relaxed);
+            c.datagrams_dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+        if self.outbox.is_empty() {
+            return;
+        }
+        let sent = batch_io::send_all(&self.socket, &self.outbox, &mut self.send_mode);
+        self.outbox.clear();
+        let c = &self.counters;
+        c.datagrams_out
+            .fetch_add(sent.sent as u64, Ordering::Relaxed);
+        c.datagrams_dropped
+            .fetch_add(sent.dropped as u64, Ordering::Relaxed);
+        c.send_calls.fetch_add(sent.calls as u64, Ordering::Relaxed);
+    }
+
+    /// Sends every datagram the peers produced this turn, then times the
+    /// packets forwarded in it.
     fn flush(&mut self) {
         for peer in self.peers.values_mut() {
-            Self::flush_peer(&self.socket, &self.counters, peer);
+            Self::collect_writes(peer, &mut self.outbox, &mut self.tcp_outbox);
         }
+        self.send_outbox();
         let sent = Instant::now();
         for received in self.written.drain(..) {
             self.counters
@@ -794,23 +891,88 @@ impl Worker {
         }
     }
 
-    /// Publishes rooms, peers and (about once a second) CPU time.
+    /// Publishes rooms, peers and (about once a second) CPU time and the
+    /// peers' link counters.
     fn report_load(&mut self) {
-        let Some(load) = self.counters.workers.get(self.index) else {
-            return;
-        };
-        load.rooms.store(self.rooms.len() as u64, Ordering::Relaxed);
-        load.peers.store(self.peers.len() as u64, Ordering::Relaxed);
+        if let Some(load) = self.counters.workers.get(self.index) {
+            load.rooms.store(self.rooms.len() as u64, Ordering::Relaxed);
+            load.peers.store(self.peers.len() as u64, Ordering::Relaxed);
+        }
         if self.last_load_report.elapsed() >= Duration::from_secs(1) {
             self.last_load_report = Instant::now();
-            if let Some(ns) = super::load::thread_cpu_ns() {
+            self.sample_links(self.last_load_report);
+            if let (Some(load), Some(ns)) = (
+                self.counters.workers.get(self.index),
+                super::load::thread_cpu_ns(),
+            ) {
                 load.cpu_ns.store(ns, Ordering::Relaxed);
             }
         }
     }
 
-    /// Waits for datagrams until the next timer (or a command), then reads
-    /// what is ready and hands each to its peer.
+    /// ICE-TCP: accepts connections, hands each frame to its peer (routed
+    /// like a datagram), writes what is queued.
+    fn read_tcp(&mut self, fds: &[libc::pollfd]) {
+        let Some(tcp) = self.tcp.as_mut() else {
+            return;
+        };
+        let (demux, peers, local) = (&mut self.demux, &mut self.peers, self.local);
+        let activity = tcp.on_ready(
+            fds.get(1..).unwrap_or(&[]),
+            Instant::now(),
+            |from, frame| {
+                let Ok(key) = demux.route(frame, from) else {
+                    return false;
+                };
+                let Some(peer) = peers.get_mut(&key) else {
+                    return false;
+                };
+                let message = TaggedBytesMut {
+                    now: Instant::now(),
+                    transport: TransportContext {
+                        local_addr: local,
+                        peer_addr: from,
+                        ecn: None,
+                        transport_protocol: TransportProtocol::TCP,
+                    },
+                    message: BytesMut::from(frame),
+                };
+                peer.pc.handle_read(message).is_ok()
+            },
+        );
+        let c = &self.counters;
+        c.tcp_frames_in
+            .fetch_add(activity.frames_in, Ordering::Relaxed);
+        c.datagrams_unrouted
+            .fetch_add(activity.frames_unrouted, Ordering::Relaxed);
+        if let Some(load) = c.workers.get(self.index) {
+            load.tcp_links.store(tcp.links() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds what each connected peer's loss, NACK and retransmission
+    /// counters grew by since the last sample, and samples its RTT.
+    fn sample_links(&mut self, now: Instant) {
+        let c = &self.counters;
+        for peer in self.peers.values_mut().filter(|p| p.connected) {
+            let report = peer.pc.get_stats(now, rtc::statistics::StatsSelector::None);
+            let (totals, rtt) = super::link_quality::read(&report);
+            let grew = totals.since(&peer.link);
+            peer.link = totals;
+            c.packets_lost_in.fetch_add(grew.lost_in, Ordering::Relaxed);
+            c.nacks_sent.fetch_add(grew.nacks_sent, Ordering::Relaxed);
+            c.nacks_received
+                .fetch_add(grew.nacks_received, Ordering::Relaxed);
+            c.retransmissions
+                .fetch_add(grew.retransmitted, Ordering::Relaxed);
+            if let Some(rtt) = rtt {
+                c.rtt.observe(rtt);
+            }
+        }
+    }
+
+    /// Waits for datagrams or ICE-TCP traffic until the next timer (or a
+    /// command), then reads what is ready and hands each to its peer.
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
         let now = Instant::now();
         let next = self
@@ -822,7 +984,23 @@ impl Worker {
         let wait = next
             .saturating_duration_since(now)
             .clamp(MIN_WAIT, IDLE_WAIT);
-        if !wait_readable(&self.socket, wait)? {
+        let mut fds = std::mem::take(&mut self.pollfds);
+        fds.clear();
+        fds.push(libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&self.socket),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        if let Some(tcp) = self.tcp.as_mut() {
+            tcp.poll_fds(&mut fds);
+        }
+        let ready = wait_ready(&mut fds, wait);
+        let udp_ready = fds.first().is_some_and(|f| f.revents != 0);
+        if ready? {
+            self.read_tcp(&fds);
+        }
+        self.pollfds = fds;
+        if !udp_ready {
             return Ok(());
         }
         for _ in 0..READ_BATCH {
@@ -875,20 +1053,15 @@ impl Worker {
     }
 }
 
-/// Waits until `socket` has a datagram or `wait` passes (rounded up to whole
+/// Waits until one of `fds` is ready or `wait` passes (rounded up to whole
 /// milliseconds). One `poll(2)` call, so a turn of the loop costs no socket
 /// option changes.
-fn wait_readable(socket: &UdpSocket, wait: Duration) -> std::io::Result<bool> {
-    use std::os::fd::AsRawFd;
+fn wait_ready(fds: &mut [libc::pollfd], wait: Duration) -> std::io::Result<bool> {
     let millis = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
-    let mut fds = [libc::pollfd {
-        fd: socket.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    }];
-    // SAFETY: `fds` is a valid, initialised array of one pollfd that lives
-    // for the duration of the call, and its length is passed alongside.
-    let ready = unsafe { libc::poll(fds.as_mut_ptr(), 1, millis) };
+    let count = libc::nfds_t::try_from(fds.len()).unwrap_or(libc::nfds_t::MAX);
+    // SAFETY: `fds` is a valid, initialised slice of pollfd that lives for
+    // the duration of the call, and its length is passed alongside.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), count, millis) };
     match ready {
         -1 => {
             let e = std::io::Error::last_os_error();

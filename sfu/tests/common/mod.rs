@@ -32,6 +32,8 @@ pub fn sfu() -> Arc<Sfu> {
             workers: 2,
             tokens: tokens(),
             clock: Arc::new(Utc::now),
+            send_mode: Default::default(),
+            ice_tcp: true,
         })
         .expect("sfu starts"),
     )
@@ -80,6 +82,7 @@ pub async fn join(
             token,
             offer,
             receive_slots,
+            muted: Default::default(),
         })
     })
     .await??;

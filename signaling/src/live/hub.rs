@@ -2,6 +2,7 @@
 //! connections and client messages, wakes at the session's deadlines, and
 //! carries out the effects (audit first, then messages and persistence).
 
+use super::media_plane::MediaPlane;
 use super::state::{Effect, LiveSession, Refused};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
@@ -11,7 +12,7 @@ use crate::store::{Store, sessions};
 use chrono::{DateTime, Utc};
 use parley_policy::{Jurisdiction, Role, RuleId, SessionKind};
 use parley_protocol::{ClientMessage, ParticipantState, ServerMessage};
-use parley_sfu::engine::{JoinRequest, Sfu};
+use parley_sfu::engine::JoinRequest;
 use parley_sfu::room::RoomPolicy;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -100,7 +101,7 @@ struct Inner {
     store: Store,
     clock: Arc<dyn Clock>,
     metrics: Metrics,
-    media: Option<Arc<Sfu>>,
+    media: Option<MediaPlane>,
     tokens: parley_grants::JoinTokens,
     sessions: Mutex<HashMap<i64, mpsc::Sender<Command>>>,
     /// Sessions whose task ended them: never started again in this process,
@@ -134,7 +135,7 @@ impl LiveHub {
         store: Store,
         clock: Arc<dyn Clock>,
         metrics: Metrics,
-        media: Option<Arc<Sfu>>,
+        media: Option<MediaPlane>,
         tokens: parley_grants::JoinTokens,
     ) -> Self {
         Self {
@@ -594,8 +595,12 @@ impl LiveHub {
                     participant_id,
                     sdp,
                     ends_at,
+                    muted,
                 } => {
-                    let reply = match self.media_offer(task, participant_id, sdp, ends_at).await {
+                    let reply = match self
+                        .media_offer(task, participant_id, sdp, ends_at, muted)
+                        .await
+                    {
                         Ok(answer) => ServerMessage::Answer { sdp: answer },
                         Err(message) => {
                             self.inner
@@ -610,6 +615,25 @@ impl LiveHub {
                         }
                     };
                     task.send(participant_id, reply);
+                }
+                Effect::MediaMute {
+                    participant_id,
+                    media,
+                    muted,
+                } => {
+                    if let (Some(sfu), true) = (self.inner.media.clone(), task.room_open) {
+                        let kind = match media {
+                            parley_protocol::MediaKind::Audio => parley_sfu::room::MediaKind::Audio,
+                            parley_protocol::MediaKind::Video => parley_sfu::room::MediaKind::Video,
+                        };
+                        // Not yet in the room (no offer yet): the mute goes
+                        // with their join instead.
+                        if let Err(e) = sfu.set_muted(session_id, participant_id, kind, muted).await
+                            && e.code.as_deref() != Some("room_refused")
+                        {
+                            tracing::warn!(session = session_id, participant_id, error = %e, "mute not applied by the media server");
+                        }
+                    }
                 }
                 Effect::PersistEnd(ends_at) => {
                     if let Err(e) = self.persist(session_id, Persist::End(ends_at)).await {
@@ -656,6 +680,7 @@ impl LiveHub {
         participant_id: i64,
         sdp: String,
         ends_at: DateTime<Utc>,
+        muted: super::state::Muted,
     ) -> Result<String, String> {
         let sfu = self
             .inner
@@ -669,12 +694,10 @@ impl LiveHub {
             .ok_or_else(|| "not connected".to_string())?;
         let room = task.spec.session_id;
         if !task.room_open {
-            let policy = task.spec.policy;
-            let s = sfu.clone();
-            match tokio::task::spawn_blocking(move || s.open_room(room, policy)).await {
-                Ok(Ok(())) | Ok(Err(parley_sfu::engine::SfuError::RoomExists(_))) => {}
-                Ok(Err(e)) => return Err(e.to_string()),
-                Err(e) => return Err(format!("media server task failed: {e}")),
+            match sfu.open_room(room, task.spec.policy).await {
+                Ok(()) => {}
+                Err(e) if e.is_room_exists() => {}
+                Err(e) => return Err(e.message),
             }
             task.room_open = true;
         }
@@ -701,12 +724,12 @@ impl LiveHub {
             token,
             offer: sdp,
             receive_slots: grant.receive_slots,
+            muted: parley_sfu::engine::Muted {
+                audio: muted.audio,
+                video: muted.video,
+            },
         };
-        match tokio::task::spawn_blocking(move || sfu.join(request)).await {
-            Ok(Ok(answer)) => Ok(answer.sdp),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(format!("media server task failed: {e}")),
-        }
+        sfu.join(request).await.map_err(|e| e.message)
     }
 
     /// Stops forwarding to and from a participant (removal, leave, socket closed).
@@ -714,8 +737,9 @@ impl LiveHub {
         let (Some(sfu), true) = (self.inner.media.clone(), task.room_open) else {
             return;
         };
-        let room = task.spec.session_id;
-        let _ = tokio::task::spawn_blocking(move || sfu.remove(room, participant_id)).await;
+        if let Err(e) = sfu.remove(task.spec.session_id, participant_id).await {
+            tracing::debug!(session = task.spec.session_id, participant_id, error = %e, "media removal");
+        }
     }
 
     /// Closes the media room: every peer connection of the session ends.
@@ -724,8 +748,9 @@ impl LiveHub {
             return;
         };
         task.room_open = false;
-        let room = task.spec.session_id;
-        let _ = tokio::task::spawn_blocking(move || sfu.close_room(room)).await;
+        if let Err(e) = sfu.close_room(task.spec.session_id).await {
+            tracing::debug!(session = task.spec.session_id, error = %e, "media room close");
+        }
     }
 
     async fn append(&self, record: &AuditRecord) -> Result<(), sqlx::Error> {

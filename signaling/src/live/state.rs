@@ -15,7 +15,8 @@ use crate::store::audit::AuditRecord;
 use chrono::{DateTime, Duration, Utc};
 use parley_policy::{Jurisdiction, Role, RuleId, SessionKind, warning_instants};
 use parley_protocol::{
-    ClientMessage, EndReason, ErrorCode, LiveParticipant, ParticipantState, ServerMessage,
+    ClientMessage, EndReason, ErrorCode, LiveParticipant, MediaKind, ParticipantState,
+    ServerMessage,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -45,6 +46,14 @@ pub enum Effect {
         sdp: String,
         /// The current scheduled end: the media grant expires then.
         ends_at: DateTime<Utc>,
+        /// Mutes the media server applies as soon as the participant joins.
+        muted: Muted,
+    },
+    /// Stop (or restore) forwarding one kind of a participant's media.
+    MediaMute {
+        participant_id: i64,
+        media: MediaKind,
+        muted: bool,
     },
     /// Persist that a participant was removed, so that no restart or new
     /// token lets them back in.
@@ -79,6 +88,15 @@ struct Member {
     connected: bool,
     /// Monitors and observers: never shown to ordinary participants.
     hidden: bool,
+    /// What the court muted; kept across reconnections.
+    muted: Muted,
+}
+
+/// Which of a participant's media the court stopped forwarding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Muted {
+    pub audio: bool,
+    pub video: bool,
 }
 
 /// One live session.
@@ -189,6 +207,8 @@ impl LiveSession {
                 name: m.name.clone(),
                 role: m.role,
                 state: m.state,
+                muted_audio: m.muted.audio,
+                muted_video: m.muted.video,
             })
             .collect();
         ServerMessage::Roster { participants }
@@ -265,6 +285,11 @@ impl LiveSession {
                 vec![rule],
             )));
         }
+        let muted = self
+            .members
+            .get(&participant_id)
+            .map(|m| m.muted)
+            .unwrap_or_default();
         self.members.insert(
             participant_id,
             Member {
@@ -273,6 +298,7 @@ impl LiveSession {
                 state,
                 connected: true,
                 hidden: matches!(role, Role::Officer | Role::Observer),
+                muted,
             },
         );
         if state == ParticipantState::Admitted {
@@ -520,6 +546,7 @@ impl LiveSession {
                     participant_id: from,
                     sdp,
                     ends_at: self.ends_at,
+                    muted: self.members.get(&from).map(|m| m.muted).unwrap_or_default(),
                 }])
             }
             ClientMessage::Leave => {
@@ -591,6 +618,61 @@ impl LiveSession {
                 ));
                 effects.push(Effect::Close(participant_id));
                 effects.extend(self.disconnect(participant_id));
+                Ok(effects)
+            }
+            ClientMessage::Mute {
+                participant_id,
+                media,
+                muted,
+            } => {
+                self.require_hearing_staff(role, "mute participants")?;
+                let Some(member) = self.members.get(&participant_id) else {
+                    return Err(refused(
+                        ErrorCode::UnknownParticipant,
+                        format!("participant {participant_id} is not in this session"),
+                    ));
+                };
+                if member.hidden {
+                    return Err(refused(
+                        ErrorCode::BadMessage,
+                        format!(
+                            "participant {participant_id} receives only; there is nothing to mute"
+                        ),
+                    ));
+                }
+                let current = match media {
+                    MediaKind::Audio => member.muted.audio,
+                    MediaKind::Video => member.muted.video,
+                };
+                if current == muted {
+                    return Ok(Vec::new());
+                }
+                let decision = if muted { "muted" } else { "unmuted" };
+                let mut effects = vec![Effect::Audit(
+                    self.audit(
+                        &actor,
+                        "session.mute",
+                        decision,
+                        vec![self.rule("hearing/muted-by-court")],
+                    )
+                    .details(serde_json::json!({
+                        "participant_id": participant_id,
+                        "media": media,
+                        "muted": muted,
+                    })),
+                )];
+                if let Some(m) = self.members.get_mut(&participant_id) {
+                    match media {
+                        MediaKind::Audio => m.muted.audio = muted,
+                        MediaKind::Video => m.muted.video = muted,
+                    }
+                }
+                effects.push(Effect::MediaMute {
+                    participant_id,
+                    media,
+                    muted,
+                });
+                effects.extend(self.rosters());
                 Ok(effects)
             }
             ClientMessage::Extend { minutes } => {

@@ -106,7 +106,7 @@ pub async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiE
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut text = state.metrics.render();
     if let Some(sfu) = &state.media {
-        text.push_str(&crate::metrics::render_sfu(&sfu.stats()));
+        text.push_str(&parley_sfu::engine::prometheus::render(&sfu.stats()));
     }
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

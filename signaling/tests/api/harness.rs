@@ -17,11 +17,16 @@ pub struct Server {
     pub http: reqwest::Client,
     pub _data: tempfile::TempDir,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// A standalone SFU's control API, when the test uses one.
+    sfu_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(t) = &self.sfu_task {
+            t.abort();
+        }
     }
 }
 
@@ -37,21 +42,68 @@ pub fn jurisdictions() -> parley_policy::Jurisdictions {
     parley_policy::load_dir(&dir).expect("example jurisdictions load")
 }
 
+/// Signaling with an SFU in the same process.
 pub async fn start() -> Server {
+    start_with(false).await
+}
+
+/// Signaling with an SFU that it reaches over the SFU's network control API
+/// (as with `parley sfu`), sharing the join-token key and the test clock.
+pub async fn start_with_remote_sfu() -> Server {
+    start_with(true).await
+}
+
+async fn start_with(remote_sfu: bool) -> Server {
     let data = tempfile::tempdir().expect("temp dir");
     let clock = OffsetClock::default();
     clock.advance(base_instant() - Utc::now());
+    let (media, sfu_task) = if remote_sfu {
+        let key = parley_grants::JoinTokens::generate_key();
+        std::fs::write(
+            data.path().join(parley_signaling::app::KEY_FILE),
+            hex::encode(key),
+        )
+        .expect("key written");
+        let wall = clock.clone();
+        let sfu = parley_sfu::engine::Sfu::start(&parley_sfu::engine::SfuConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            advertised_ip: None,
+            workers: 1,
+            tokens: parley_grants::JoinTokens::new(&key, 5).expect("key"),
+            clock: Arc::new(move || parley_signaling::clock::Clock::now(&wall)),
+            send_mode: Default::default(),
+            ice_tcp: true,
+        })
+        .expect("sfu starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("control port");
+        let control_url = format!("http://{}", listener.local_addr().expect("addr"));
+        let app =
+            parley_sfu::control::server::router(Arc::new(sfu), parley_grants::control_secret(&key));
+        let task = tokio::spawn(async move { axum::serve(listener, app).await });
+        (
+            parley_signaling::MediaServer::Remote { control_url },
+            Some(task),
+        )
+    } else {
+        (
+            parley_signaling::MediaServer::InProcess(parley_signaling::MediaConfig {
+                listen: "127.0.0.1:0".parse().expect("addr"),
+                advertised_ip: None,
+                workers: 1,
+                ice_tcp: true,
+            }),
+            None,
+        )
+    };
     let config = SignalingConfig {
         http: "127.0.0.1:0".parse().expect("addr"),
         public_url: None,
         data_dir: data.path().to_path_buf(),
         jurisdictions: jurisdictions(),
         join_token_leeway_seconds: 5,
-        media: Some(parley_signaling::MediaConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            advertised_ip: None,
-            workers: 1,
-        }),
+        media: Some(media),
     };
     let running = start_with_clock(&config, Arc::new(clock.clone()))
         .await
@@ -68,6 +120,7 @@ pub async fn start() -> Server {
         http: reqwest::Client::new(),
         _data: data,
         task: running.task,
+        sfu_task,
     }
 }
 

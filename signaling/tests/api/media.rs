@@ -41,7 +41,20 @@ async fn negotiate(ws: &mut Ws, client: &mut Client) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_family_visit_end_to_end() {
     let s = start().await;
-    let p = prison(&s, "demo", 1).await;
+    family_visit(&s, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_family_visit_through_a_standalone_sfu() {
+    let s = start_with_remote_sfu().await;
+    family_visit(&s, false).await;
+}
+
+/// A visit from booking to its scheduled end: no media before it starts,
+/// audio and video both ways, nothing after the end. `sfu_in_process`:
+/// signaling's `/metrics` carries the SFU's counters too.
+async fn family_visit(s: &Server, sfu_in_process: bool) {
+    let p = prison(s, "demo", 1).await;
     let at = s.now() + Duration::minutes(5);
     let booking = s
         .create(
@@ -50,9 +63,9 @@ async fn a_family_visit_end_to_end() {
             visit("social_visit", &p, at, 10, &p.contacts),
         )
         .await;
-    let (mut cell_ws, welcome) = join_as(&s, &booking, "detainee").await;
+    let (mut cell_ws, welcome) = join_as(s, &booking, "detainee").await;
     assert_eq!(welcome["receive_slots"], 1);
-    let (mut home_ws, _) = join_as(&s, &booking, "visitor").await;
+    let (mut home_ws, _) = join_as(s, &booking, "visitor").await;
 
     // No media before the visit starts.
     let mut early = Client::new("early", true, 1, 500).await.expect("client");
@@ -89,6 +102,23 @@ async fn a_family_visit_end_to_end() {
             );
         }
     }
+    if sfu_in_process {
+        sfu_metrics_count(s).await;
+    }
+
+    // The visit ends on time: media stops within a second.
+    s.clock.advance(Duration::minutes(10));
+    until(&mut home_ws, "ended").await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let before = home.total();
+    cell.send(sent, 25).await.expect("cell keeps sending");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(home.total(), before, "no media after the end");
+}
+
+/// The SFU's counters on signaling's `/metrics` after a visit of 50
+/// packets each way per kind.
+async fn sfu_metrics_count(s: &Server) {
     let metrics = s
         .http
         .get(s.url("/metrics"))
@@ -114,15 +144,78 @@ async fn a_family_visit_end_to_end() {
         metrics.contains("parley_sfu_worker_peers{worker=\"0\"} 2"),
         "{metrics}"
     );
+}
 
-    // The visit ends on time: media stops within a second.
-    s.clock.advance(Duration::minutes(10));
-    until(&mut home_ws, "ended").await;
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    let before = home.total();
-    cell.send(sent, 25).await.expect("cell keeps sending");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_judge_mutes_a_witness_and_the_mute_survives_a_new_offer() {
+    let s = start().await;
+    let court = facility(&s, "Court", "court", "demo").await;
+    let at = s.now() + Duration::minutes(5);
+    let hearing = hearing(
+        &s,
+        court,
+        at,
+        json!([{"name": "Judge J", "role": "judge"}, {"name": "Witness W", "role": "witness"}]),
+    )
+    .await;
+    let id = hearing["id"].as_i64().expect("id");
+    let witness_id = participant(&hearing, "witness");
+    let (mut bench_ws, _) = join_as(&s, &hearing, "judge").await;
+    let (mut box_ws, _) = join(&s, id, &token(&s, &s.admin, id, witness_id).await).await;
+    let send = |msg: Value| Message::Text(msg.to_string().into());
+    bench_ws
+        .send(send(json!({"type": "admit", "participant_id": witness_id})))
+        .await
+        .expect("sent");
+    until(&mut box_ws, "admitted").await;
+    let mut bench = Client::new("bench", true, 1, 5000).await.expect("client");
+    let mut witness_box = Client::new("box", true, 1, 6000).await.expect("client");
+    negotiate(&mut bench_ws, &mut bench).await;
+    negotiate(&mut box_ws, &mut witness_box).await;
+
+    bench_ws
+        .send(send(
+            json!({"type": "mute", "participant_id": witness_id, "media": "audio", "muted": true}),
+        ))
+        .await
+        .expect("sent");
+    let roster = loop {
+        let r = until(&mut box_ws, "roster").await;
+        if r["participants"].as_array().is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p["participant_id"] == witness_id && p["muted_audio"] == true)
+        }) {
+            break r;
+        }
+    };
+    assert_eq!(roster["type"], "roster");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    witness_box.send(0, 25).await.expect("sent");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(home.total(), before, "no media after the end");
+    assert_eq!(
+        bench.got("box", "audio"),
+        0,
+        "the court no longer hears the witness"
+    );
+    assert!(bench.got("box", "video") >= 20, "but still sees them");
+
+    // A fresh connection does not lift the mute.
+    let mut again = Client::new("box", true, 1, 7000).await.expect("client");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    negotiate(&mut box_ws, &mut again).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let video_before = bench.got("box", "video");
+    again.send(100, 25).await.expect("sent");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        bench.got("box", "audio"),
+        0,
+        "still muted after a new offer"
+    );
+    assert!(
+        bench.got("box", "video") > video_before,
+        "video flows on the new connection"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -78,13 +78,34 @@ impl Server {
     /// Starts `parley up --config config/demo.toml --http 127.0.0.1:0 --data DATA`
     /// and waits (bounded) until it prints that it is running.
     pub fn start(data: &Path) -> Server {
+        Self::start_up(&demo_config(), data)
+    }
+
+    /// Starts `parley up` with deployment file `config` on 127.0.0.1:0.
+    pub fn start_up(config: &Path, data: &Path) -> Server {
+        let args: Vec<std::ffi::OsString> = vec![
+            "up".into(),
+            "--config".into(),
+            config.into(),
+            "--http".into(),
+            "127.0.0.1:0".into(),
+            "--data".into(),
+            data.into(),
+        ];
+        Self::launch(&args, "Open:", data)
+    }
+
+    /// Starts `parley sfu --config CONFIG`; `url` is its control API.
+    pub fn start_sfu(config: &Path, data: &Path) -> Server {
+        let args: Vec<std::ffi::OsString> = vec!["sfu".into(), "--config".into(), config.into()];
+        Self::launch(&args, "Control API:", data)
+    }
+
+    /// Runs the binary with `args` until it says "Press Ctrl-C to stop.";
+    /// the URL is the first word after `url_label` on a line.
+    fn launch(args: &[std::ffi::OsString], url_label: &str, data: &Path) -> Server {
         let mut child = Command::new(BIN)
-            .arg("up")
-            .arg("--config")
-            .arg(demo_config())
-            .args(["--http", "127.0.0.1:0"])
-            .arg("--data")
-            .arg(data)
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -112,8 +133,11 @@ impl Server {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(rest) = line.trim_start().strip_prefix("Open:") {
-                        open = Some(rest.trim().trim_end_matches('/').to_string());
+                    if let Some(rest) = line.trim_start().strip_prefix(url_label) {
+                        open = rest
+                            .split_whitespace()
+                            .next()
+                            .map(|u| u.trim_end_matches('/').to_string());
                     }
                     if line.contains("Press Ctrl-C to stop.") {
                         break;
@@ -122,12 +146,14 @@ impl Server {
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     let (out, err) = server.stop();
                     panic!(
-                        "parley up did not say it was running within {STARTUP_TIMEOUT:?}\n--- stdout\n{out}\n--- stderr\n{err}"
+                        "parley {args:?} did not say it was running within {STARTUP_TIMEOUT:?}\n--- stdout\n{out}\n--- stderr\n{err}"
                     );
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let (out, err) = server.stop();
-                    panic!("parley up exited during startup\n--- stdout\n{out}\n--- stderr\n{err}");
+                    panic!(
+                        "parley {args:?} exited during startup\n--- stdout\n{out}\n--- stderr\n{err}"
+                    );
                 }
             }
         }

@@ -69,6 +69,8 @@ fn roster(entries: &[(i64, Role, ParticipantState)]) -> ServerMessage {
                 name: name(participant_id),
                 role,
                 state,
+                muted_audio: false,
+                muted_video: false,
             })
             .collect(),
     }
@@ -1627,6 +1629,7 @@ fn media_offers_only_once_admitted_and_at_most_one_a_second() {
             participant_id: 10,
             sdp: "v=0 first".into(),
             ends_at: end(),
+            muted: Muted::default(),
         }]
     );
     assert_eq!(
@@ -1641,5 +1644,89 @@ fn media_offers_only_once_admitted_and_at_most_one_a_second() {
     assert!(
         s.client(10, offer("v=0 later"), start() + Duration::seconds(3))
             .is_ok()
+    );
+}
+
+// ---------------------------------------------------------------- mute
+
+fn mute(participant_id: i64, media: MediaKind, muted: bool) -> ClientMessage {
+    ClientMessage::Mute {
+        participant_id,
+        media,
+        muted,
+    }
+}
+
+#[test]
+fn the_court_mutes_a_participant_audited_announced_and_kept_across_reconnection() {
+    let mut s = hearing_in_progress();
+    let now = start() + mins(1);
+    let effects = client_ok(&mut s, 1, mute(3, MediaKind::Audio, true), now);
+    let a = audits(&effects);
+    assert_eq!(a.len(), 1);
+    assert_eq!(
+        (a[0].action.as_str(), a[0].decision.as_str()),
+        ("session.mute", "muted")
+    );
+    assert!(
+        matches!(effects[0], Effect::Audit(_)),
+        "audited first: {effects:?}"
+    );
+    assert!(effects.contains(&Effect::MediaMute {
+        participant_id: 3,
+        media: MediaKind::Audio,
+        muted: true
+    }));
+    let shown = effects.iter().any(|e| {
+        matches!(e, Effect::Send(_, ServerMessage::Roster { participants })
+            if participants.iter().any(|p| p.participant_id == 3 && p.muted_audio && !p.muted_video))
+    });
+    assert!(shown, "everyone sees the mute: {effects:?}");
+    // Muting again changes nothing and audits nothing.
+    assert!(client_ok(&mut s, 2, mute(3, MediaKind::Audio, true), now).is_empty());
+    // A reconnection does not lift it: the next offer carries it.
+    s.disconnect(3);
+    connect(&mut s, 3, Role::Defendant, now + mins(1));
+    let offer = client_ok(
+        &mut s,
+        3,
+        ClientMessage::Offer { sdp: "v=0".into() },
+        now + mins(1),
+    );
+    assert!(
+        matches!(
+            offer.as_slice(),
+            [Effect::MediaOffer {
+                muted: Muted {
+                    audio: true,
+                    video: false
+                },
+                ..
+            }]
+        ),
+        "{offer:?}"
+    );
+    // The clerk lifts it.
+    let lifted = client_ok(&mut s, 2, mute(3, MediaKind::Audio, false), now + mins(2));
+    assert_eq!(audits(&lifted)[0].decision, "unmuted");
+}
+
+#[test]
+fn only_the_court_mutes_and_only_in_a_hearing() {
+    let mut s = hearing_in_progress();
+    assert_eq!(
+        refusal(s.client(3, mute(1, MediaKind::Audio, true), start())),
+        ErrorCode::Forbidden,
+        "the defendant cannot mute the judge"
+    );
+    assert_eq!(
+        refusal(s.client(1, mute(99, MediaKind::Video, true), start())),
+        ErrorCode::UnknownParticipant
+    );
+    let mut v = visit_in_progress();
+    assert_eq!(
+        refusal(v.client(10, mute(11, MediaKind::Audio, true), start() + mins(2))),
+        ErrorCode::Forbidden,
+        "nobody mutes anyone in a family visit"
     );
 }

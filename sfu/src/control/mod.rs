@@ -1,0 +1,200 @@
+//! The SFU's network control API, for an SFU that runs as its own process
+//! (`parley sfu`) apart from signaling. HTTP/JSON under `/v1`, every call
+//! with `Authorization: Bearer <secret>`, the secret derived from the
+//! join-token key both sides hold ([`parley_grants::control_secret`]).
+//!
+//! | Call | Does |
+//! |---|---|
+//! | `PUT /v1/rooms/{room}` `{privileged, recorded, monitoring_allowed}` | opens a room |
+//! | `POST /v1/rooms/{room}/joins` `{token, offer, receive_slots}` | verifies the token, answers the offer |
+//! | `DELETE /v1/rooms/{room}/members/{member}` | stops a member's media |
+//! | `PUT /v1/rooms/{room}/members/{member}/mute` `{media, muted}` | a court's mute |
+//! | `DELETE /v1/rooms/{room}` | closes the room |
+//! | `GET /v1/events?after=N` | events after sequence `N`, waiting up to 20 s for one; without `after`, the current position at once |
+//! | `GET /healthz`, `GET /metrics` | liveness, Prometheus text (no secret) |
+//!
+//! A refusal is `{code, message}` with the codes of [`SfuError::code`]. The
+//! SFU decides alone what a token allows: the API only relays what the
+//! in-process calls of [`crate::engine::Sfu`] take.
+
+pub mod client;
+mod event_log;
+pub mod server;
+
+pub use client::{ControlError, RemoteSfu};
+pub use event_log::{EventLog, Sequenced};
+
+use crate::engine::{SfuError, SfuEvent};
+use crate::room::{MemberKind, RoomPolicy};
+use serde::{Deserialize, Serialize};
+
+/// Body of `PUT /v1/rooms/{room}`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RoomPolicyBody {
+    pub privileged: bool,
+    pub recorded: bool,
+    pub monitoring_allowed: bool,
+}
+
+impl From<RoomPolicy> for RoomPolicyBody {
+    fn from(p: RoomPolicy) -> Self {
+        Self {
+            privileged: p.privileged,
+            recorded: p.recorded,
+            monitoring_allowed: p.monitoring_allowed,
+        }
+    }
+}
+
+impl From<RoomPolicyBody> for RoomPolicy {
+    fn from(p: RoomPolicyBody) -> Self {
+        Self {
+            privileged: p.privileged,
+            recorded: p.recorded,
+            monitoring_allowed: p.monitoring_allowed,
+        }
+    }
+}
+
+/// Body of `POST /v1/rooms/{room}/joins`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinBody {
+    pub token: String,
+    pub offer: String,
+    pub receive_slots: usize,
+    /// The court muted this member's audio (not forwarded from the start).
+    #[serde(default)]
+    pub muted_audio: bool,
+    #[serde(default)]
+    pub muted_video: bool,
+}
+
+/// Body of `PUT /v1/rooms/{room}/members/{member}/mute`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MuteBody {
+    /// `audio` or `video`.
+    pub media: MediaName,
+    pub muted: bool,
+}
+
+/// A kind of media on the wire.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaName {
+    Audio,
+    Video,
+}
+
+impl From<MediaName> for crate::room::MediaKind {
+    fn from(m: MediaName) -> Self {
+        match m {
+            MediaName::Audio => Self::Audio,
+            MediaName::Video => Self::Video,
+        }
+    }
+}
+
+impl From<crate::room::MediaKind> for MediaName {
+    fn from(m: crate::room::MediaKind) -> Self {
+        match m {
+            crate::room::MediaKind::Audio => Self::Audio,
+            crate::room::MediaKind::Video => Self::Video,
+        }
+    }
+}
+
+/// Answer to a join.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JoinReply {
+    pub member: i64,
+    /// `participant`, `observer` or `monitor`.
+    pub kind: String,
+    pub sdp: String,
+}
+
+/// A refusal.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+/// One event on the wire.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    ActiveSpeaker { room: i64, member: i64 },
+    MediaLost { room: i64, member: i64 },
+}
+
+impl From<&SfuEvent> for EventBody {
+    fn from(e: &SfuEvent) -> Self {
+        match *e {
+            SfuEvent::ActiveSpeaker { room, member } => Self::ActiveSpeaker { room, member },
+            SfuEvent::MediaLost { room, member } => Self::MediaLost { room, member },
+        }
+    }
+}
+
+impl From<EventBody> for SfuEvent {
+    fn from(e: EventBody) -> Self {
+        match e {
+            EventBody::ActiveSpeaker { room, member } => Self::ActiveSpeaker { room, member },
+            EventBody::MediaLost { room, member } => Self::MediaLost { room, member },
+        }
+    }
+}
+
+/// Answer to `GET /v1/events`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EventsReply {
+    /// Events after the asked sequence number, oldest first.
+    pub events: Vec<EventBody>,
+    /// The sequence number to ask after next time.
+    pub next: u64,
+    /// Events between the asked number and the first returned were
+    /// forgotten (the caller was away too long).
+    pub missed: u64,
+}
+
+/// The wire name of a member kind.
+pub fn kind_name(kind: MemberKind) -> &'static str {
+    match kind {
+        MemberKind::Participant => "participant",
+        MemberKind::Observer => "observer",
+        MemberKind::Monitor => "monitor",
+        MemberKind::Recorder => "recorder",
+    }
+}
+
+impl SfuError {
+    /// A stable code for the refusal, for callers across the network.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Bind { .. } => "bind_failed",
+            Self::Room(_) => "room_refused",
+            Self::UnknownRoom(_) => "unknown_room",
+            Self::RoomExists(_) => "room_exists",
+            Self::BadOffer(_) => "bad_offer",
+            Self::Engine(_) => "engine_failed",
+            Self::Unavailable => "unavailable",
+            Self::Token(_) => "token_refused",
+            Self::SessionMismatch { .. } => "session_mismatch",
+        }
+    }
+
+    /// The HTTP status the control API answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::UnknownRoom(_) => 404,
+            Self::RoomExists(_) => 409,
+            Self::BadOffer(_) => 400,
+            Self::Room(_) | Self::Token(_) | Self::SessionMismatch { .. } => 403,
+            Self::Unavailable => 503,
+            Self::Bind { .. } | Self::Engine(_) => 500,
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The SFU's counters in Prometheus text exposition, served on `/metrics`
+//! by signaling (in-process SFU) or by a standalone SFU node.
+
+use super::handle::SfuStats;
+use super::load::{LatencySnapshot, WorkerLoadSnapshot};
+
+/// The media server's counters in Prometheus text (read at scrape time from
+/// the workers' atomics).
+pub fn render(stats: &SfuStats) -> String {
+    let series: [(&str, &str, u64); 20] = [
+        (
+            "parley_sfu_datagrams_in_total",
+            "UDP datagrams received by the media workers",
+            stats.datagrams_in,
+        ),
+        (
+            "parley_sfu_datagrams_unrouted_total",
+            "Datagrams dropped: unknown peer, malformed, or refused by ICE/DTLS/SRTP",
+            stats.datagrams_unrouted,
+        ),
+        (
+            "parley_sfu_datagrams_out_total",
+            "UDP datagrams sent by the media workers",
+            stats.datagrams_out,
+        ),
+        (
+            "parley_sfu_rtp_packets_in_total",
+            "Decrypted RTP packets received from publishers",
+            stats.rtp_in,
+        ),
+        (
+            "parley_sfu_rtp_bytes_in_total",
+            "RTP payload bytes received from publishers",
+            stats.rtp_bytes_in,
+        ),
+        (
+            "parley_sfu_rtp_packets_forwarded_total",
+            "RTP packets written to subscribers",
+            stats.rtp_forwarded,
+        ),
+        (
+            "parley_sfu_rtp_bytes_forwarded_total",
+            "RTP payload bytes written to subscribers",
+            stats.rtp_bytes_forwarded,
+        ),
+        (
+            "parley_sfu_forward_errors_total",
+            "RTP packets that could not be written to a subscriber",
+            stats.forward_errors,
+        ),
+        (
+            "parley_sfu_keyframe_requests_relayed_total",
+            "PLI sent to publishers on subscribers' behalf",
+            stats.plis_relayed,
+        ),
+        (
+            "parley_sfu_keyframe_requests_throttled_total",
+            "Subscribers' keyframe requests held back (one per publisher per 500 ms)",
+            stats.keyframe_requests_throttled,
+        ),
+        (
+            "parley_sfu_slots_exhausted_total",
+            "Publishers a subscriber had no receive slot for",
+            stats.slots_exhausted,
+        ),
+        (
+            "parley_sfu_simulcast_switches_total",
+            "Subscribers moved to another simulcast layer, each on a keyframe",
+            stats.simulcast_switches,
+        ),
+        (
+            "parley_sfu_datagrams_dropped_total",
+            "Datagrams the media socket refused (buffer full, unreachable)",
+            stats.datagrams_dropped,
+        ),
+        (
+            "parley_sfu_send_calls_total",
+            "System calls that sent datagrams (sendmmsg batches up to 64)",
+            stats.send_calls,
+        ),
+        (
+            "parley_sfu_tcp_frames_in_total",
+            "ICE-TCP frames received (RFC 4571)",
+            stats.tcp_frames_in,
+        ),
+        (
+            "parley_sfu_tcp_frames_out_total",
+            "ICE-TCP frames sent",
+            stats.tcp_frames_out,
+        ),
+        (
+            "parley_sfu_packets_lost_in_total",
+            "Publishers' RTP packets that never reached the SFU",
+            stats.packets_lost_in,
+        ),
+        (
+            "parley_sfu_nacks_sent_total",
+            "NACKs the SFU sent to publishers",
+            stats.nacks_sent,
+        ),
+        (
+            "parley_sfu_nacks_received_total",
+            "NACKs subscribers sent to the SFU",
+            stats.nacks_received,
+        ),
+        (
+            "parley_sfu_retransmissions_total",
+            "RTP packets sent again in answer to NACKs",
+            stats.retransmissions,
+        ),
+    ];
+    let mut out = String::new();
+    for (name, help, value) in series {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        ));
+    }
+    histogram(
+        &mut out,
+        "parley_sfu_forward_latency_us",
+        "Forwarding latency of RTP packets, receive to send, in microseconds",
+        &stats.latency,
+    );
+    histogram(
+        &mut out,
+        "parley_sfu_peer_rtt_us",
+        "Round-trip time of connected peers, sampled once a second, in microseconds",
+        &stats.rtt,
+    );
+    type Field = fn(&WorkerLoadSnapshot) -> String;
+    let gauges: [(&str, &str, Field); 4] = [
+        (
+            "parley_sfu_worker_rooms",
+            "Rooms placed on each media worker",
+            |w| w.rooms.to_string(),
+        ),
+        (
+            "parley_sfu_worker_peers",
+            "Peer connections (participants) on each media worker",
+            |w| w.peers.to_string(),
+        ),
+        (
+            "parley_sfu_worker_cpu_seconds",
+            "CPU time of each media worker thread, in seconds",
+            |w| format!("{:.6}", w.cpu_ns as f64 / 1e9),
+        ),
+        (
+            "parley_sfu_worker_tcp_links",
+            "Open ICE-TCP connections on each media worker",
+            |w| w.tcp_links.to_string(),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for (i, w) in stats.workers.iter().enumerate() {
+            out.push_str(&format!("{name}{{worker=\"{i}\"}} {}\n", value(w)));
+        }
+    }
+    out
+}
+
+fn histogram(out: &mut String, name: &str, help: &str, h: &LatencySnapshot) {
+    out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} histogram\n"));
+    for (bound, count) in &h.cumulative {
+        out.push_str(&format!("{name}_bucket{{le=\"{bound}\"}} {count}\n"));
+    }
+    out.push_str(&format!(
+        "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}\n",
+        h.count, h.sum_us, h.count
+    ));
+}
