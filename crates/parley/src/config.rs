@@ -41,6 +41,14 @@ pub struct RecorderSection {
     /// CA, recorder and SFU certificates, relative to the data directory.
     #[serde(default = "default_recorder_tls_dir")]
     pub tls_dir: PathBuf,
+    /// Minutes between automatic retention sweeps (one at start); 0: none
+    /// (then run `parley recorder sweep` from a scheduler).
+    #[serde(default = "default_sweep_interval_minutes")]
+    pub sweep_interval_minutes: u64,
+}
+
+fn default_sweep_interval_minutes() -> u64 {
+    60
 }
 
 fn default_segment_seconds() -> u64 {
@@ -65,6 +73,7 @@ impl RecorderSection {
             recordings_dir: default_recordings_dir(),
             keys_dir: default_recorder_keys_dir(),
             tls_dir: default_recorder_tls_dir(),
+            sweep_interval_minutes: default_sweep_interval_minutes(),
         }
     }
 }
@@ -216,6 +225,17 @@ impl Deployment {
                 path: path.into(),
                 message,
             })?;
+        }
+        if let Some(r) = &file.recorder
+            && r.sweep_interval_minutes > 10_080
+        {
+            return Err(DeploymentError::Invalid {
+                path: path.into(),
+                message: format!(
+                    "recorder.sweep_interval_minutes is {}; give 0 (no automatic sweep) to 10080 (a week)",
+                    r.sweep_interval_minutes
+                ),
+            });
         }
         if let Some(r) = &file.recorder
             && !(1..=600).contains(&r.segment_seconds)

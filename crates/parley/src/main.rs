@@ -386,15 +386,13 @@ async fn up(
     let recorder = match &d.file.recorder {
         Some(_) => {
             let paths = recorder_cmd::RecorderPaths::new(&d, Some(data_dir));
-            Some(
-                parley_recorder::server::start(paths.server_config(
-                    &d,
-                    None,
-                    running.state.store.clone(),
-                ))
-                .await
-                .map_err(|e| e.to_string())?,
-            )
+            let store = running.state.store.clone();
+            let server =
+                parley_recorder::server::start(paths.server_config(&d, None, store.clone()))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            let sweeper = recorder_cmd::spawn_sweeper(paths, store);
+            Some((server, sweeper))
         }
         None => None,
     };
@@ -429,7 +427,7 @@ async fn up(
             running.bootstrap.admin_token_file.display()
         ),
     }
-    if let Some(r) = &recorder {
+    if let Some((r, _)) = &recorder {
         recorder_cmd::print_running(r);
     }
     println!("Press Ctrl-C to stop.");
@@ -446,7 +444,10 @@ async fn up(
         _ = shutdown_signal() => {}
     }
     eprintln!("parley: stopping");
-    if let Some(r) = recorder {
+    if let Some((r, sweeper)) = recorder {
+        if let Some(s) = sweeper {
+            s.abort();
+        }
         r.shutdown().await;
     }
     state.store.close().await;

@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 /// Where the recorder's files are, from the deployment file.
+#[derive(Debug, Clone)]
 pub struct RecorderPaths {
     pub data: PathBuf,
     pub section: RecorderSection,
@@ -188,12 +189,16 @@ pub async fn run(
     let recorder = server::start(paths.server_config(&d, listen, store.clone()))
         .await
         .map_err(|e| e.to_string())?;
+    let sweeper = spawn_sweeper(paths.clone(), store.clone());
     println!("Parley recorder is running.");
     print_running(&recorder);
     println!("  Recordings:    {}", paths.recordings.display());
     println!("Press Ctrl-C to stop.");
     crate::shutdown_signal().await;
     eprintln!("parley: stopping the recorder");
+    if let Some(s) = sweeper {
+        s.abort();
+    }
     recorder.shutdown().await;
     store.close().await;
     Ok(())
@@ -236,18 +241,26 @@ pub fn verify_cmd(
     Ok(())
 }
 
-async fn audit_append(data: &Path, record: AuditRecord) -> Result<i64, String> {
-    let store = Store::open(data)
+async fn open_store(data: &Path) -> Result<Store, String> {
+    Store::open(data)
         .await
-        .map_err(|e| format!("cannot open the audit log, so nothing was done: {e}"))?;
-    let result = async {
+        .map_err(|e| format!("cannot open the audit log, so nothing was done: {e}"))
+}
+
+async fn append_to(store: &Store, record: &AuditRecord) -> Result<i64, String> {
+    async {
         let mut w = store.write().await?;
-        let seq = audit::append(&mut w.tx, &record, chrono::Utc::now()).await?;
+        let seq = audit::append(&mut w.tx, record, chrono::Utc::now()).await?;
         w.commit().await?;
         Ok::<_, sqlx::Error>(seq)
     }
     .await
-    .map_err(|e| format!("cannot write the audit log, so nothing was done: {e}"));
+    .map_err(|e| format!("cannot write the audit log, so nothing was done: {e}"))
+}
+
+async fn audit_append(data: &Path, record: AuditRecord) -> Result<i64, String> {
+    let store = open_store(data).await?;
+    let result = append_to(&store, &record).await;
     store.close().await;
     result
 }
@@ -299,8 +312,27 @@ pub async fn export_cmd(
     Ok(())
 }
 
-/// `parley recorder sweep`: destroys what is past retention, skips holds.
-pub async fn sweep_cmd(paths: &RecorderPaths, actor: &str, dry_run: bool) -> Result<(), String> {
+/// What a sweep did.
+#[derive(Debug, Default)]
+pub struct SweepSummary {
+    /// Deleted recordings and their audit entry.
+    pub deleted: Vec<(String, i64)>,
+    /// Past retention, to be deleted (dry run).
+    pub would_delete: Vec<(String, u32)>,
+    pub held: Vec<(String, retention::LegalHold)>,
+    pub kept: usize,
+    /// Recordings whose manifest does not verify, left alone.
+    pub unreadable: Vec<String>,
+}
+
+/// Destroys every recording past its retention, except those on legal
+/// hold, each deletion audited in `store` before it happens.
+pub async fn sweep(
+    paths: &RecorderPaths,
+    store: &Store,
+    actor: &str,
+    dry_run: bool,
+) -> Result<SweepSummary, String> {
     require("actor", actor)?;
     let keys = paths.keys()?;
     let now = chrono::Utc::now();
@@ -310,53 +342,97 @@ pub async fn sweep_cmd(paths: &RecorderPaths, actor: &str, dry_run: bool) -> Res
         u64::try_from(now.timestamp_millis()).unwrap_or(0),
     )
     .map_err(|e| e.to_string())?;
-    let (mut deleted, mut held, mut kept, mut unreadable) = (0, 0, 0, Vec::new());
+    let mut summary = SweepSummary::default();
     for item in items {
         match item {
+            SweepItem::Expired { id, manifest } if dry_run => {
+                summary.would_delete.push((id, manifest.retention_days));
+            }
             SweepItem::Expired { id, manifest } => {
-                if dry_run {
-                    println!(
-                        "would delete {id}: retention of {} days ended",
-                        manifest.retention_days
-                    );
-                    continue;
-                }
-                let seq = audit_append(
-                    &paths.data,
-                    AuditRecord::new(actor, "recording_deleted", "allowed")
-                        .session(manifest.session_id)
-                        .rules([format!(
-                            "{}/retention_days/{}",
-                            manifest.jurisdiction, manifest.session_kind
-                        )])
-                        .details(serde_json::json!({
-                            "recording_id": id,
-                            "reason": format!("retention of {} days ended", manifest.retention_days),
-                            "started_at": manifest.started_at,
-                        })),
-                )
-                .await?;
+                let record = AuditRecord::new(actor, "recording_deleted", "allowed")
+                    .session(manifest.session_id)
+                    .rules([format!(
+                        "{}/retention_days/{}",
+                        manifest.jurisdiction, manifest.session_kind
+                    )])
+                    .details(serde_json::json!({
+                        "recording_id": id,
+                        "reason": format!("retention of {} days ended", manifest.retention_days),
+                        "started_at": manifest.started_at,
+                    }));
+                let seq = append_to(store, &record).await?;
                 retention::destroy(&paths.recordings, &id).map_err(|e| e.to_string())?;
-                println!("deleted {id} (key destroyed, then data); audit entry {seq}");
-                deleted += 1;
+                summary.deleted.push((id, seq));
             }
-            SweepItem::Held { id, hold } => {
-                println!("kept {id}: legal hold by {} ({})", hold.actor, hold.reason);
-                held += 1;
+            SweepItem::Held { id, hold } => summary.held.push((id, hold)),
+            SweepItem::Kept { .. } => summary.kept += 1,
+            SweepItem::Unreadable { id, problem } => {
+                summary.unreadable.push(format!("{id}: {problem}"))
             }
-            SweepItem::Kept { .. } => kept += 1,
-            SweepItem::Unreadable { id, problem } => unreadable.push(format!("{id}: {problem}")),
         }
     }
-    println!("sweep: {deleted} deleted, {held} on legal hold, {kept} within retention");
-    if !unreadable.is_empty() {
+    Ok(summary)
+}
+
+/// `parley recorder sweep`: [`sweep`], printed.
+pub async fn sweep_cmd(paths: &RecorderPaths, actor: &str, dry_run: bool) -> Result<(), String> {
+    require("actor", actor)?;
+    let store = open_store(&paths.data).await?;
+    let result = sweep(paths, &store, actor, dry_run).await;
+    store.close().await;
+    let s = result?;
+    for (id, days) in &s.would_delete {
+        println!("would delete {id}: retention of {days} days ended");
+    }
+    for (id, seq) in &s.deleted {
+        println!("deleted {id} (key destroyed, then data); audit entry {seq}");
+    }
+    for (id, hold) in &s.held {
+        println!("kept {id}: legal hold by {} ({})", hold.actor, hold.reason);
+    }
+    println!(
+        "sweep: {} deleted, {} on legal hold, {} within retention",
+        s.deleted.len(),
+        s.held.len(),
+        s.kept
+    );
+    if !s.unreadable.is_empty() {
         return Err(format!(
             "{} recordings were left alone because they do not verify (investigate before deleting):\n  {}",
-            unreadable.len(),
-            unreadable.join("\n  ")
+            s.unreadable.len(),
+            s.unreadable.join("\n  ")
         ));
     }
     Ok(())
+}
+
+/// Actor of the sweeps a running recorder makes by itself.
+pub const SWEEPER: &str = "retention-sweep";
+
+/// Sweeps at start and then every `[recorder] sweep_interval_minutes`
+/// (never when 0), while the service runs; outcomes go to the log.
+pub fn spawn_sweeper(paths: RecorderPaths, store: Store) -> Option<tokio::task::JoinHandle<()>> {
+    let minutes = paths.section.sweep_interval_minutes;
+    if minutes == 0 {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(minutes * 60));
+        loop {
+            tick.tick().await;
+            match sweep(&paths, &store, SWEEPER, false).await {
+                Ok(s) => {
+                    for (id, seq) in &s.deleted {
+                        tracing::info!(recording = %id, audit_entry = seq, "retention ended: recording destroyed");
+                    }
+                    for u in &s.unreadable {
+                        tracing::error!("recording left alone, it does not verify: {u}");
+                    }
+                }
+                Err(e) => tracing::error!("retention sweep failed: {e}"),
+            }
+        }
+    }))
 }
 
 /// `parley recorder hold|release REC --actor A --reason R`.

@@ -407,3 +407,55 @@ fn config_check_refuses_a_bad_segment_length() {
     .assert_failure()
     .assert_stderr_contains("recorder.segment_seconds is 0; give 1 to 600 seconds");
 }
+
+#[tokio::test]
+async fn a_running_recorder_destroys_expired_recordings_by_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = deployment(tmp.path());
+    let data = tmp.path().join("data");
+    record(
+        &data,
+        "expired",
+        SessionKind::SocialVisit,
+        Utc::now() - Duration::days(8),
+    );
+    record(
+        &data,
+        "held",
+        SessionKind::SocialVisit,
+        Utc::now() - Duration::days(8),
+    );
+    record(&data, "recent", SessionKind::SocialVisit, Utc::now());
+    parley([
+        "recorder".as_ref(),
+        "hold".as_ref(),
+        "held".as_ref(),
+        "--actor".as_ref(),
+        "judge".as_ref(),
+        "--reason".as_ref(),
+        "appeal".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ])
+    .assert_success();
+    let (mut child, _) = spawn_recorder(&config);
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    while data.join("recordings/expired").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the expired recording is still there after 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(data.join("recordings/held").exists() && data.join("recordings/recent").exists());
+    let rows = audit_rows(&data).await;
+    assert!(
+        rows.iter()
+            .any(|(actor, action, details)| actor == "retention-sweep"
+                && action == "recording_deleted"
+                && details.contains("expired")),
+        "{rows:?}"
+    );
+}
