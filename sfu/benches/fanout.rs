@@ -116,6 +116,8 @@ async fn join(client: &mut Client, sfu: &Arc<Sfu>, token: String) -> anyhow::Res
             offer,
             receive_slots: 1,
             muted: Default::default(),
+            consultation: None,
+            protected_from: None,
         })
     })
     .await??;

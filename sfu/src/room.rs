@@ -6,8 +6,23 @@
 //! no receiver list ever names anyone else. The room enforces this itself, whatever the control plane asks: the
 //! policy is fixed when the room opens and a privileged room refuses to
 //! enable recording or monitoring later.
+//!
+//! A hearing adds three forwarding rules, each enforced here:
+//! - **Consultations.** Participants moved into a consultation (a defendant
+//!   and counsel, perhaps an interpreter) exchange media only with each
+//!   other: nobody outside it (no other participant, observer, monitor or
+//!   recorder) receives a packet of theirs, and they receive nothing from
+//!   the hearing. A consultation is privileged whatever the room is.
+//! - **Closed to observers.** While the court has closed the hearing to the
+//!   public, observers receive nothing.
+//! - **Witness protection.** A protected participant's video reaches no
+//!   observer and no monitor, nor the members the court names (say, the
+//!   defendant); their audio still reaches everyone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Identifies a consultation within a room.
+pub type ConsultationId = u32;
 
 /// Identifies a member of a room (the signaling participant id; recorders and
 /// monitors get ids from the same space).
@@ -70,6 +85,16 @@ pub enum RoomError {
     ReceiveOnly(MemberId),
     #[error("the room is closed")]
     Closed,
+    #[error("member {0} is not a participant; only participants consult")]
+    NotAParticipant(MemberId),
+    #[error("member {0} is already in a consultation")]
+    AlreadyConsulting(MemberId),
+    #[error("consultation {0} already exists")]
+    ConsultationExists(ConsultationId),
+    #[error("no consultation {0}")]
+    UnknownConsultation(ConsultationId),
+    #[error("a consultation needs at least two participants")]
+    ConsultationTooSmall,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +102,11 @@ struct Member {
     kind: MemberKind,
     muted_audio: bool,
     muted_video: bool,
+    /// The consultation this participant is in, if any.
+    consultation: Option<ConsultationId>,
+    /// Witness protection: the video goes to no observer or monitor, nor
+    /// to these members.
+    protected_from: Option<BTreeSet<MemberId>>,
 }
 
 /// One room: its policy and members.
@@ -85,6 +115,8 @@ pub struct Room {
     policy: RoomPolicy,
     members: BTreeMap<MemberId, Member>,
     closed: bool,
+    /// Observers receive media (the hearing is open to the public).
+    observers_admitted: bool,
 }
 
 impl Room {
@@ -104,6 +136,7 @@ impl Room {
             policy,
             members: BTreeMap::new(),
             closed: false,
+            observers_admitted: true,
         }
     }
 
@@ -150,6 +183,8 @@ impl Room {
                 kind,
                 muted_audio: false,
                 muted_video: false,
+                consultation: None,
+                protected_from: None,
             },
         );
         Ok(())
@@ -224,6 +259,116 @@ impl Room {
         gone
     }
 
+    /// Moves `members` (participants, none already consulting) into
+    /// consultation `id`: from now on they exchange media only with each
+    /// other. Members not in the room yet are skipped: they join into the
+    /// consultation ([`Room::place_in_consultation`]). Refused as a whole,
+    /// changing nothing, if any one present cannot go.
+    pub fn open_consultation(
+        &mut self,
+        id: ConsultationId,
+        members: &[MemberId],
+    ) -> Result<(), RoomError> {
+        let distinct: BTreeSet<MemberId> = members.iter().copied().collect();
+        if distinct.len() < 2 {
+            return Err(RoomError::ConsultationTooSmall);
+        }
+        if self.members.values().any(|m| m.consultation == Some(id)) {
+            return Err(RoomError::ConsultationExists(id));
+        }
+        for member in &distinct {
+            let Some(m) = self.members.get(member) else {
+                continue;
+            };
+            if m.kind != MemberKind::Participant {
+                return Err(RoomError::NotAParticipant(*member));
+            }
+            if m.consultation.is_some() {
+                return Err(RoomError::AlreadyConsulting(*member));
+            }
+        }
+        for member in &distinct {
+            if let Some(m) = self.members.get_mut(member) {
+                m.consultation = Some(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts one participant (re)joining the room into consultation `id`,
+    /// which others of it may already be in.
+    pub fn place_in_consultation(
+        &mut self,
+        member: MemberId,
+        id: ConsultationId,
+    ) -> Result<(), RoomError> {
+        let m = self
+            .members
+            .get_mut(&member)
+            .ok_or(RoomError::UnknownMember(member))?;
+        if m.kind != MemberKind::Participant {
+            return Err(RoomError::NotAParticipant(member));
+        }
+        if m.consultation.is_some_and(|c| c != id) {
+            return Err(RoomError::AlreadyConsulting(member));
+        }
+        m.consultation = Some(id);
+        Ok(())
+    }
+
+    /// Ends consultation `id`: its members return to the hearing. Returns
+    /// who they are.
+    pub fn close_consultation(&mut self, id: ConsultationId) -> Result<Vec<MemberId>, RoomError> {
+        let back: Vec<MemberId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.consultation == Some(id))
+            .map(|(member, _)| *member)
+            .collect();
+        if back.is_empty() {
+            return Err(RoomError::UnknownConsultation(id));
+        }
+        for member in &back {
+            if let Some(m) = self.members.get_mut(member) {
+                m.consultation = None;
+            }
+        }
+        Ok(back)
+    }
+
+    /// The consultation `member` is in.
+    pub fn consultation_of(&self, member: MemberId) -> Option<ConsultationId> {
+        self.members.get(&member).and_then(|m| m.consultation)
+    }
+
+    /// Opens or closes the hearing to observers; closed, they receive
+    /// nothing from the next packet on.
+    pub fn set_observers_admitted(&mut self, admitted: bool) {
+        self.observers_admitted = admitted;
+    }
+
+    pub fn observers_admitted(&self) -> bool {
+        self.observers_admitted
+    }
+
+    /// Protects `member`'s video from observers, monitors and `hidden_from`
+    /// (`None` lifts the protection).
+    pub fn set_protection(
+        &mut self,
+        member: MemberId,
+        hidden_from: Option<BTreeSet<MemberId>>,
+    ) -> Result<(), RoomError> {
+        let m = self
+            .members
+            .get_mut(&member)
+            .ok_or(RoomError::UnknownMember(member))?;
+        if !m.kind.may_publish() {
+            return Err(RoomError::ReceiveOnly(member));
+        }
+        m.protected_from = hidden_from;
+        Ok(())
+    }
+
     /// Closes the room: every member leaves, nothing more is forwarded.
     pub fn close(&mut self) -> Vec<MemberId> {
         self.closed = true;
@@ -241,20 +386,40 @@ impl Room {
         })
     }
 
-    /// Everyone who receives `publisher`'s `media`: every other member, or
-    /// nobody when the publisher may not publish it (unknown, receive-only,
-    /// muted) or the room is closed.
+    /// Everyone who receives `publisher`'s `media`: nobody when the
+    /// publisher may not publish it (unknown, receive-only, muted) or the
+    /// room is closed; the other members of their consultation when they
+    /// are in one; otherwise every other member outside consultations,
+    /// less observers while the hearing is closed to them, and less those
+    /// a protected witness's video is hidden from.
     /// Borrowing, not allocating: this runs for every forwarded packet.
     pub fn receivers_of(
         &self,
         publisher: MemberId,
         media: MediaKind,
     ) -> impl Iterator<Item = MemberId> + '_ {
-        let open = !self.closed && self.may_publish(publisher, media);
+        let source = self
+            .members
+            .get(&publisher)
+            .filter(|_| !self.closed && self.may_publish(publisher, media));
+        let group = source.and_then(|m| m.consultation);
+        let shielded_from = source
+            .filter(|_| media == MediaKind::Video)
+            .and_then(|m| m.protected_from.as_ref());
+        let observers_admitted = self.observers_admitted;
         self.members
-            .keys()
-            .copied()
-            .filter(move |id| open && *id != publisher)
+            .iter()
+            .filter(move |(id, m)| {
+                source.is_some()
+                    && **id != publisher
+                    && m.consultation == group
+                    && (m.kind != MemberKind::Observer || observers_admitted)
+                    && shielded_from.is_none_or(|hidden| {
+                        !matches!(m.kind, MemberKind::Observer | MemberKind::Monitor)
+                            && !hidden.contains(id)
+                    })
+            })
+            .map(|(id, _)| *id)
     }
 }
 

@@ -117,6 +117,8 @@ async fn bad_offers_are_refused_with_a_reason() -> anyhow::Result<()> {
             offer: offer.to_string(),
             receive_slots: slots,
             muted: Default::default(),
+            consultation: None,
+            protected_from: None,
         })
     };
     for junk in [
@@ -152,6 +154,8 @@ async fn bad_offers_are_refused_with_a_reason() -> anyhow::Result<()> {
         offer,
         receive_slots: 1,
         muted: Default::default(),
+        consultation: None,
+        protected_from: None,
     });
     assert_eq!(r, Err(SfuError::UnknownRoom(77)));
     Ok(())

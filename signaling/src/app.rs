@@ -294,6 +294,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     routes::router()
         .merge(openapi::router())
+        .merge(crate::web::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track_requests,

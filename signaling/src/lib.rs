@@ -9,6 +9,7 @@
 pub mod app;
 pub mod auth;
 pub mod clock;
+pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod live;
@@ -19,6 +20,7 @@ pub mod policy_view;
 pub mod routes;
 pub mod store;
 pub mod time;
+pub mod web;
 
 pub use app::{
     MediaConfig, MediaServer, Running, SignalingConfig, StartError, start, start_with_clock,

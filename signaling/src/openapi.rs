@@ -25,7 +25,7 @@ impl Modify for BearerAuth {
     info(title = "Parley signaling API", version = "1", description = "Bookings, hearings, admission, policy explanations and the audit log. Errors are JSON `{code, message}`. The live-session WebSocket protocol is documented in docs/protocol.md."),
     modifiers(&BearerAuth),
     paths(
-        routes::healthz, routes::metrics,
+        routes::healthz, routes::metrics, routes::server_time,
         routes::users::me, routes::users::create, routes::users::list,
         routes::facilities::create, routes::facilities::list, routes::facilities::get_one, routes::facilities::add_device,
         routes::people::create_detainee, routes::people::list_detainees, routes::people::get_detainee,

@@ -43,6 +43,18 @@ enum Command {
         #[arg(long, default_value = sfu_node::DEFAULT_NODE_CONFIG)]
         config: PathBuf,
     },
+    /// Start like `up`, then create a demo visit starting now and print the
+    /// two join links (family and detainee kiosk) and the officer console.
+    Demo {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// HTTP listen address (overrides the file), e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        http: Option<SocketAddr>,
+        /// Data directory for the SQLite database and keys (overrides the file).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -179,7 +191,8 @@ enum AuditCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Up { config, http, data } => run_async(up(config, http, data)),
+        Command::Up { config, http, data } => run_async(up(config, http, data, false)),
+        Command::Demo { config, http, data } => run_async(up(config, http, data, true)),
         Command::Sfu { config } => run_async(sfu_node::run(config)),
         Command::Config {
             command: ConfigCommand::Check { config },
@@ -363,10 +376,12 @@ async fn audit_verify(data: PathBuf) -> Result<(), String> {
     }
 }
 
+/// `parley up`; with `demo`, also seeds a demo visit and prints its links.
 async fn up(
     config: PathBuf,
     http: Option<SocketAddr>,
     data: Option<PathBuf>,
+    demo: bool,
 ) -> Result<(), String> {
     init_tracing();
     let d = Deployment::load(&config).map_err(|e| e.to_string())?;
@@ -430,6 +445,23 @@ async fn up(
     if let Some((r, _)) = &recorder {
         recorder_cmd::print_running(r);
     }
+    if demo {
+        let admin = match &running.bootstrap.new_admin_token {
+            Some(token) => token.clone(),
+            None => std::fs::read_to_string(&running.bootstrap.admin_token_file)
+                .map(|t| t.trim().to_string())
+                .map_err(|e| {
+                    format!(
+                        "cannot read {}: {e}",
+                        running.bootstrap.admin_token_file.display()
+                    )
+                })?,
+        };
+        let visit = parley_signaling::demo::seed(&running.state, &admin)
+            .await
+            .map_err(|e| e.to_string())?;
+        print_demo(&visit);
+    }
     println!("Press Ctrl-C to stop.");
     let state = running.state.clone();
     tokio::select! {
@@ -452,6 +484,21 @@ async fn up(
     }
     state.store.close().await;
     Ok(())
+}
+
+fn print_demo(visit: &parley_signaling::demo::DemoVisit) {
+    println!(
+        "Demo visit {} from {} to {} (UTC). Open each link in its own browser window:",
+        visit.session_id,
+        visit.starts_at.format("%H:%M:%S"),
+        visit.ends_at.format("%H:%M:%S")
+    );
+    println!("  Family:        {}", visit.family_link);
+    println!("  Detainee:      {}", visit.detainee_link);
+    println!(
+        "  Officer:       {}   (API token {})",
+        visit.officer_console, visit.officer_token
+    );
 }
 
 fn with_slash(url: &str) -> String {

@@ -37,6 +37,26 @@ pub enum ClientMessage {
     /// carries the participant's own audio and video (unless receive-only)
     /// and `receive_slots` (from `welcome`) audio/video pairs for others.
     Offer { sdp: String },
+    /// A line of captions typed by a judge, clerk or interpreter; relayed
+    /// to every admitted participant as `caption`. Never stored.
+    Caption { text: String },
+    /// Judge, clerk, or defence counsel among them: these admitted
+    /// participants (a defendant, their counsel, perhaps an interpreter)
+    /// consult privately; their media goes only to each other.
+    Consult { participant_ids: Vec<i64> },
+    /// A member of the consultation (returning on request) or the judge or
+    /// clerk (recalling them) ends it: its members return to the hearing.
+    EndConsultation { consultation_id: u32 },
+    /// Judge or clerk opens (`true`) or closes the hearing to observers.
+    Observers { admitted: bool },
+    /// Judge protects a witness: their video reaches no observer (nor the
+    /// defendant, if asked) and `pseudonym` replaces their name for everyone
+    /// but the court.
+    Protect {
+        participant_id: i64,
+        pseudonym: String,
+        hide_from_defendant: bool,
+    },
     /// Keep-alive; answered by `pong`.
     Ping,
 }

@@ -28,6 +28,13 @@ pub struct LiveParticipant {
     /// The court stopped forwarding this participant's video.
     #[serde(default)]
     pub muted_video: bool,
+    /// The consultation this participant is in (out of the hearing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consultation_id: Option<u32>,
+    /// Under witness protection (shown to the court only; others see the
+    /// pseudonym as `name`).
+    #[serde(default)]
+    pub protected: bool,
 }
 
 /// What participants are told about recording and monitoring before any of
@@ -127,6 +134,24 @@ pub enum ServerMessage {
     Ended {
         reason: EndReason,
         message: String,
+    },
+    /// A line of captions from a judge, clerk or interpreter, sent to every
+    /// admitted participant (the author too).
+    Caption {
+        participant_id: i64,
+        role: Role,
+        text: String,
+    },
+    /// A consultation opened (`open`) or ended; sent to everyone, so the
+    /// court sees who stepped out and the members know where they are.
+    Consultation {
+        consultation_id: u32,
+        participant_ids: Vec<i64>,
+        open: bool,
+    },
+    /// The court opened or closed the hearing to observers.
+    Observers {
+        admitted: bool,
     },
     Pong,
     Error {

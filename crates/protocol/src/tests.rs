@@ -61,3 +61,29 @@ fn server_messages_are_tagged_snake_case() {
         }
     ));
 }
+
+#[test]
+fn captions_round_trip() {
+    let m = decode_client(r#"{"type":"caption","text":"The witness says: yes."}"#)
+        .expect("valid caption");
+    assert_eq!(
+        m,
+        ClientMessage::Caption {
+            text: "The witness says: yes.".into()
+        }
+    );
+    assert!(
+        decode_client(r#"{"type":"caption"}"#).is_err(),
+        "text is required"
+    );
+    assert!(decode_client(r#"{"type":"caption","text":7}"#).is_err());
+    let text = encode_server(&ServerMessage::Caption {
+        participant_id: 3,
+        role: parley_policy::Role::Interpreter,
+        text: "Oui.".into(),
+    });
+    assert_eq!(
+        text,
+        r#"{"type":"caption","participant_id":3,"role":"interpreter","text":"Oui."}"#
+    );
+}

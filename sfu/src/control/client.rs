@@ -3,6 +3,15 @@
 
 use super::{ErrorBody, EventsReply, JoinBody, JoinReply, MuteBody, RoomPolicyBody};
 use crate::engine::{Muted, RoomId};
+
+/// What a court decided about a member that holds from their first packet:
+/// mutes, consultation, witness protection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Standing {
+    pub muted: Muted,
+    pub consultation: Option<u32>,
+    pub protected_from: Option<Vec<i64>>,
+}
 use crate::room::{MediaKind, RoomPolicy};
 use std::time::Duration;
 
@@ -89,14 +98,16 @@ impl RemoteSfu {
         token: String,
         offer: String,
         receive_slots: usize,
-        muted: Muted,
+        standing: Standing,
     ) -> Result<JoinReply, ControlError> {
         let body = JoinBody {
             token,
             offer,
             receive_slots,
-            muted_audio: muted.audio,
-            muted_video: muted.video,
+            muted_audio: standing.muted.audio,
+            muted_video: standing.muted.video,
+            consultation: standing.consultation,
+            protected_from: standing.protected_from,
         };
         let response = self
             .send(
@@ -137,6 +148,21 @@ impl RemoteSfu {
                     self.base
                 ))
                 .json(&body),
+            CALL_TIMEOUT,
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn change_hearing(
+        &self,
+        room: RoomId,
+        change: &crate::engine::HearingChange,
+    ) -> Result<(), ControlError> {
+        self.send(
+            self.http
+                .post(format!("{}/v1/rooms/{room}/hearing", self.base))
+                .json(change),
             CALL_TIMEOUT,
         )
         .await

@@ -9,6 +9,7 @@
 //! | `POST /v1/rooms/{room}/joins` `{token, offer, receive_slots}` | verifies the token, answers the offer |
 //! | `DELETE /v1/rooms/{room}/members/{member}` | stops a member's media |
 //! | `PUT /v1/rooms/{room}/members/{member}/mute` `{media, muted}` | a court's mute |
+//! | `POST /v1/rooms/{room}/hearing` `{change: …}` | consultations, closing to observers, witness protection ([`crate::engine::HearingChange`]) |
 //! | `DELETE /v1/rooms/{room}` | closes the room |
 //! | `GET /v1/events?after=N` | events after sequence `N`, waiting up to 20 s for one; without `after`, the current position at once |
 //! | `GET /healthz`, `GET /metrics` | liveness, Prometheus text (no secret) |
@@ -21,7 +22,7 @@ pub mod client;
 mod event_log;
 pub mod server;
 
-pub use client::{ControlError, RemoteSfu};
+pub use client::{ControlError, RemoteSfu, Standing};
 pub use event_log::{EventLog, Sequenced};
 
 use crate::engine::{SfuError, SfuEvent};
@@ -69,6 +70,12 @@ pub struct JoinBody {
     pub muted_audio: bool,
     #[serde(default)]
     pub muted_video: bool,
+    /// The consultation the member joins straight into.
+    #[serde(default)]
+    pub consultation: Option<u32>,
+    /// Witness protection: video hidden from observers, monitors and these.
+    #[serde(default)]
+    pub protected_from: Option<Vec<i64>>,
 }
 
 /// Body of `PUT /v1/rooms/{room}/members/{member}/mute`.

@@ -74,6 +74,7 @@ pub fn router(sfu: Arc<Sfu>, secret: String) -> Router {
         .route("/v1/rooms/{room}/joins", post(join))
         .route("/v1/rooms/{room}/members/{member}", delete(remove))
         .route("/v1/rooms/{room}/members/{member}/mute", put(mute))
+        .route("/v1/rooms/{room}/hearing", post(hearing))
         .route("/v1/events", get(events))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
@@ -202,6 +203,8 @@ async fn join(
             audio: body.muted_audio,
             video: body.muted_video,
         },
+        consultation: body.consultation,
+        protected_from: body.protected_from,
     };
     match blocking(move || state.sfu.join(request)).await {
         Ok(answer) => Json(JoinReply {
@@ -248,6 +251,25 @@ async fn mute(
     })
     .await
     {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn hearing(
+    State(state): State<ControlState>,
+    room: Result<Path<RoomId>, PathRejection>,
+    body: Result<Json<crate::engine::HearingChange>, JsonRejection>,
+) -> Response {
+    let Path(room) = match room {
+        Ok(r) => r,
+        Err(e) => return bad_request(format!("room id: {e}")),
+    };
+    let Json(change) = match body {
+        Ok(b) => b,
+        Err(e) => return bad_request(format!("hearing change: {}", e.body_text())),
+    };
+    match blocking(move || state.sfu.change_hearing(room, change)).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(r) => r,
     }

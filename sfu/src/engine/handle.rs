@@ -4,7 +4,7 @@
 
 use super::load::{LatencyHistogram, LatencySnapshot, WorkerLoad, WorkerLoadSnapshot};
 use super::worker::{Command, Worker, WorkerSetup};
-use crate::room::{MediaKind, MemberId, MemberKind, RoomError, RoomPolicy};
+use crate::room::{ConsultationId, MediaKind, MemberId, MemberKind, RoomError, RoomPolicy};
 use chrono::{DateTime, Utc};
 use parley_grants::{GrantError, JoinTokens};
 use parley_policy::Role;
@@ -96,6 +96,34 @@ pub struct JoinRequest {
     pub receive_slots: usize,
     /// Media the court muted: not forwarded from the first packet on.
     pub muted: Muted,
+    /// The consultation the member is in: they join straight into it.
+    pub consultation: Option<ConsultationId>,
+    /// Witness protection: their video hidden from observers, monitors and
+    /// these members from the first packet on.
+    pub protected_from: Option<Vec<MemberId>>,
+}
+
+/// A court's change to how a hearing's media is forwarded (see
+/// [`crate::room`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HearingChange {
+    /// These participants consult privately: their media goes only to
+    /// each other.
+    OpenConsultation {
+        consultation: ConsultationId,
+        members: Vec<MemberId>,
+    },
+    /// They return to the hearing.
+    CloseConsultation { consultation: ConsultationId },
+    /// Open (true) or close the hearing to observers.
+    Observers { admitted: bool },
+    /// Hide a witness's video from observers, monitors and `hidden_from`;
+    /// `None` lifts the protection.
+    Protect {
+        member: MemberId,
+        hidden_from: Option<Vec<MemberId>>,
+    },
 }
 
 /// Which of a member's media is not forwarded (a court's mute).
@@ -133,6 +161,8 @@ pub struct VerifiedJoin {
     pub offer: String,
     pub receive_slots: usize,
     pub muted: Muted,
+    pub consultation: Option<ConsultationId>,
+    pub protected_from: Option<Vec<MemberId>>,
 }
 
 /// Counters shared by the workers, read by metrics.
@@ -428,6 +458,8 @@ impl Sfu {
             offer: request.offer,
             receive_slots: request.receive_slots,
             muted: request.muted,
+            consultation: request.consultation,
+            protected_from: request.protected_from,
         };
         let worker = self.worker_of(request.room)?;
         self.call(worker, |reply| Command::Join {
@@ -460,6 +492,16 @@ impl Sfu {
             member,
             media,
             muted,
+            reply,
+        })
+    }
+
+    /// Applies a court's change to a hearing's forwarding.
+    pub fn change_hearing(&self, room: RoomId, change: HearingChange) -> Result<(), SfuError> {
+        let worker = self.worker_of(room)?;
+        self.call(worker, |reply| Command::Hearing {
+            room,
+            change,
             reply,
         })
     }

@@ -20,6 +20,6 @@ pub use peer::MAX_RECEIVE_SLOTS;
 mod worker;
 
 pub use handle::{
-    JoinAnswer, JoinRequest, Muted, RoomId, Sfu, SfuConfig, SfuError, SfuEvent, SfuStats,
-    WallClock, member_kind,
+    HearingChange, JoinAnswer, JoinRequest, Muted, RoomId, Sfu, SfuConfig, SfuError, SfuEvent,
+    SfuStats, WallClock, member_kind,
 };

@@ -4,7 +4,9 @@
 //! peer connection.
 
 use super::batch_io::{self, SendMode};
-use super::handle::{Counters, JoinAnswer, RoomId, SfuError, SfuEvent, VerifiedJoin};
+use super::handle::{
+    Counters, HearingChange, JoinAnswer, RoomId, SfuError, SfuEvent, VerifiedJoin,
+};
 use super::ice_tcp::TcpLinks;
 use super::peer::Peer;
 use crate::demux::Demux;
@@ -68,6 +70,11 @@ pub enum Command {
         member: MemberId,
         media: MediaKind,
         muted: bool,
+        reply: Reply<()>,
+    },
+    Hearing {
+        room: RoomId,
+        change: HearingChange,
         reply: Reply<()>,
     },
     Stop,
@@ -303,6 +310,17 @@ impl Worker {
                     };
                     let _ = reply.send(result);
                 }
+                Command::Hearing {
+                    room,
+                    change,
+                    reply,
+                } => {
+                    let result = match self.rooms.get_mut(&room) {
+                        None => Err(SfuError::UnknownRoom(room)),
+                        Some(state) => apply_hearing_change(&mut state.room, change),
+                    };
+                    let _ = reply.send(result);
+                }
                 Command::Stop => return false,
             }
         }
@@ -328,21 +346,7 @@ impl Worker {
         if old.is_some() {
             let _ = state.room.remove(request.member);
         }
-        let admitted = state
-            .room
-            .join(request.member, request.kind)
-            .and_then(|()| {
-                // A court's mutes hold from the first packet.
-                for (media, muted) in [
-                    (MediaKind::Audio, request.muted.audio),
-                    (MediaKind::Video, request.muted.video),
-                ] {
-                    if muted {
-                        state.room.set_muted(request.member, media, true)?;
-                    }
-                }
-                Ok(())
-            });
+        let admitted = admit(&mut state.room, &request);
         if let Some(key) = old {
             self.forget_source(request.room, request.member);
             self.drop_peer(key, now);
@@ -1051,6 +1055,53 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// Lets a member into the room with what the court decided about them
+/// (mutes, consultation, witness protection), all holding from their first
+/// packet; on a refusal the member is not left half-admitted.
+fn admit(room: &mut Room, request: &VerifiedJoin) -> Result<(), SfuError> {
+    room.join(request.member, request.kind)?;
+    let standing = (|| {
+        for (media, muted) in [
+            (MediaKind::Audio, request.muted.audio),
+            (MediaKind::Video, request.muted.video),
+        ] {
+            if muted {
+                room.set_muted(request.member, media, true)?;
+            }
+        }
+        if let Some(c) = request.consultation {
+            room.place_in_consultation(request.member, c)?;
+        }
+        if let Some(hidden) = &request.protected_from {
+            room.set_protection(request.member, Some(hidden.iter().copied().collect()))?;
+        }
+        Ok::<(), crate::room::RoomError>(())
+    })();
+    if let Err(e) = standing {
+        let _ = room.remove(request.member);
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+fn apply_hearing_change(room: &mut Room, change: HearingChange) -> Result<(), SfuError> {
+    match change {
+        HearingChange::OpenConsultation {
+            consultation,
+            members,
+        } => room.open_consultation(consultation, &members)?,
+        HearingChange::CloseConsultation { consultation } => {
+            room.close_consultation(consultation)?;
+        }
+        HearingChange::Observers { admitted } => room.set_observers_admitted(admitted),
+        HearingChange::Protect {
+            member,
+            hidden_from,
+        } => room.set_protection(member, hidden_from.map(|h| h.into_iter().collect()))?,
+    }
+    Ok(())
 }
 
 /// Waits until one of `fds` is ready or `wait` passes (rounded up to whole

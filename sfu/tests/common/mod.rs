@@ -83,6 +83,8 @@ pub async fn join(
             offer,
             receive_slots,
             muted: Default::default(),
+            consultation: None,
+            protected_from: None,
         })
     })
     .await??;

@@ -596,9 +596,19 @@ impl LiveHub {
                     sdp,
                     ends_at,
                     muted,
+                    consultation,
+                    protected_from,
                 } => {
+                    let standing = parley_sfu::control::Standing {
+                        muted: parley_sfu::engine::Muted {
+                            audio: muted.audio,
+                            video: muted.video,
+                        },
+                        consultation,
+                        protected_from,
+                    };
                     let reply = match self
-                        .media_offer(task, participant_id, sdp, ends_at, muted)
+                        .media_offer(task, participant_id, sdp, ends_at, standing)
                         .await
                     {
                         Ok(answer) => ServerMessage::Answer { sdp: answer },
@@ -632,6 +642,41 @@ impl LiveHub {
                             && e.code.as_deref() != Some("room_refused")
                         {
                             tracing::warn!(session = session_id, participant_id, error = %e, "mute not applied by the media server");
+                        }
+                    }
+                }
+                Effect::MediaHearing(change) => {
+                    // Before anyone's offer the room is not open: later
+                    // joins carry the court's decisions instead.
+                    if let (Some(sfu), true) = (self.inner.media.clone(), task.room_open) {
+                        // Privacy fails closed: if the SFU cannot isolate a
+                        // consultation or hide a witness, those members'
+                        // media stops and they offer again, joining with the
+                        // court's decision applied from the first packet.
+                        let affected: Vec<i64> = match &change {
+                            parley_sfu::engine::HearingChange::OpenConsultation {
+                                members, ..
+                            } => members.clone(),
+                            parley_sfu::engine::HearingChange::Protect { member, .. } => {
+                                vec![*member]
+                            }
+                            _ => Vec::new(),
+                        };
+                        if let Err(e) = sfu.change_hearing(session_id, change).await {
+                            tracing::warn!(session = session_id, error = %e, "hearing change not applied by the media server; dropping the media of those it concerns");
+                            for member in affected {
+                                if let Err(e) = sfu.remove(session_id, member).await {
+                                    tracing::debug!(session = session_id, member, error = %e, "media removal");
+                                }
+                                task.send(
+                                    member,
+                                    ServerMessage::MediaLost {
+                                        message:
+                                            "the court changed the hearing; reconnecting your media"
+                                                .into(),
+                                    },
+                                );
+                            }
                         }
                     }
                 }
@@ -680,7 +725,7 @@ impl LiveHub {
         participant_id: i64,
         sdp: String,
         ends_at: DateTime<Utc>,
-        muted: super::state::Muted,
+        standing: parley_sfu::control::Standing,
     ) -> Result<String, String> {
         let sfu = self
             .inner
@@ -724,10 +769,9 @@ impl LiveHub {
             token,
             offer: sdp,
             receive_slots: grant.receive_slots,
-            muted: parley_sfu::engine::Muted {
-                audio: muted.audio,
-                video: muted.video,
-            },
+            muted: standing.muted,
+            consultation: standing.consultation,
+            protected_from: standing.protected_from,
         };
         sfu.join(request).await.map_err(|e| e.message)
     }

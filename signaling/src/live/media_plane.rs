@@ -5,7 +5,7 @@
 
 use super::LiveHub;
 use parley_sfu::control::{ControlError, RemoteSfu};
-use parley_sfu::engine::{JoinRequest, RoomId, Sfu, SfuError, SfuEvent};
+use parley_sfu::engine::{HearingChange, JoinRequest, RoomId, Sfu, SfuError, SfuEvent};
 use parley_sfu::room::{MediaKind, RoomPolicy};
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,7 +92,11 @@ impl MediaPlane {
                     request.token,
                     request.offer,
                     request.receive_slots,
-                    request.muted,
+                    parley_sfu::control::Standing {
+                        muted: request.muted,
+                        consultation: request.consultation,
+                        protected_from: request.protected_from,
+                    },
                 )
                 .await?
                 .sdp),
@@ -122,6 +126,20 @@ impl MediaPlane {
                 blocking(move || sfu.set_muted(room, member, media, muted)).await
             }
             Self::Remote(r) => Ok(r.set_muted(room, member, media, muted).await?),
+        }
+    }
+
+    pub async fn change_hearing(
+        &self,
+        room: RoomId,
+        change: HearingChange,
+    ) -> Result<(), MediaFailure> {
+        match self {
+            Self::InProcess(sfu) => {
+                let sfu = sfu.clone();
+                blocking(move || sfu.change_hearing(room, change)).await
+            }
+            Self::Remote(r) => Ok(r.change_hearing(room, &change).await?),
         }
     }
 

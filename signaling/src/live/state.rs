@@ -23,6 +23,10 @@ use std::sync::Arc;
 
 /// Longest reason text accepted for an end or a removal, in bytes.
 pub const MAX_REASON_BYTES: usize = 500;
+/// Longest line of captions, in bytes.
+pub const MAX_CAPTION_BYTES: usize = 500;
+/// Shortest time between two caption lines from one participant, in ms.
+pub const CAPTION_INTERVAL_MS: i64 = 200;
 /// Longest single extension of a hearing, in minutes.
 pub const MAX_EXTEND_MINUTES: u32 = 240;
 
@@ -48,7 +52,14 @@ pub enum Effect {
         ends_at: DateTime<Utc>,
         /// Mutes the media server applies as soon as the participant joins.
         muted: Muted,
+        /// The consultation they join straight into.
+        consultation: Option<u32>,
+        /// Witness protection: video hidden from these (and every observer
+        /// and monitor) from the first packet.
+        protected_from: Option<Vec<i64>>,
     },
+    /// A court's change to the hearing's forwarding.
+    MediaHearing(parley_sfu::engine::HearingChange),
     /// Stop (or restore) forwarding one kind of a participant's media.
     MediaMute {
         participant_id: i64,
@@ -90,7 +101,23 @@ struct Member {
     hidden: bool,
     /// What the court muted; kept across reconnections.
     muted: Muted,
+    /// The consultation they are in, out of the hearing.
+    consultation: Option<u32>,
+    /// Witness protection ordered by the judge.
+    protection: Option<Protection>,
 }
+
+/// A judge's witness-protection order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Protection {
+    /// Shown instead of the name to everyone but the court and the witness.
+    pub pseudonym: String,
+    /// Their video is hidden from defendants too (always from observers).
+    pub hide_from_defendant: bool,
+}
+
+/// Longest pseudonym, bytes.
+pub const MAX_PSEUDONYM_BYTES: usize = 100;
 
 /// Which of a participant's media the court stopped forwarding.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -112,8 +139,14 @@ pub struct LiveSession {
     removed: BTreeSet<i64>,
     /// When each participant last offered media (offers cost the SFU work).
     last_offer: BTreeMap<i64, DateTime<Utc>>,
+    /// When each captioner last sent a line.
+    last_caption: BTreeMap<i64, DateTime<Utc>>,
     went_live: bool,
     ended: bool,
+    /// The hearing is open to observers.
+    observers_admitted: bool,
+    /// The id the next consultation gets.
+    next_consultation: u32,
 }
 
 fn is_staff(role: Role) -> bool {
@@ -138,8 +171,11 @@ impl LiveSession {
             members: BTreeMap::new(),
             removed: BTreeSet::new(),
             last_offer: BTreeMap::new(),
+            last_caption: BTreeMap::new(),
             went_live: false,
             ended: false,
+            observers_admitted: true,
+            next_consultation: 1,
         }
     }
 
@@ -194,21 +230,32 @@ impl LiveSession {
         next
     }
 
-    /// The roster as `viewer` may see it: hidden members only for judge and clerk.
-    fn roster_for(&self, viewer: Role) -> ServerMessage {
+    /// The roster as `viewer` may see it: hidden members only for judge
+    /// and clerk; a protected witness under their pseudonym for everyone
+    /// but the court and the witness.
+    fn roster_for(&self, viewer_id: i64, viewer: Role) -> ServerMessage {
         let participants = self
             .members
             .iter()
             .filter(|(_, m)| {
                 m.connected && (!m.hidden || is_staff(viewer)) && m.role != Role::Officer
             })
-            .map(|(id, m)| LiveParticipant {
-                participant_id: *id,
-                name: m.name.clone(),
-                role: m.role,
-                state: m.state,
-                muted_audio: m.muted.audio,
-                muted_video: m.muted.video,
+            .map(|(id, m)| {
+                let sees_name = is_staff(viewer) || *id == viewer_id;
+                let name = match &m.protection {
+                    Some(p) if !sees_name => p.pseudonym.clone(),
+                    _ => m.name.clone(),
+                };
+                LiveParticipant {
+                    participant_id: *id,
+                    name,
+                    role: m.role,
+                    state: m.state,
+                    muted_audio: m.muted.audio,
+                    muted_video: m.muted.video,
+                    consultation_id: m.consultation,
+                    protected: m.protection.is_some() && sees_name,
+                }
             })
             .collect();
         ServerMessage::Roster { participants }
@@ -218,7 +265,37 @@ impl LiveSession {
         self.members
             .iter()
             .filter(|(_, m)| m.connected)
-            .map(|(id, m)| Effect::Send(*id, self.roster_for(m.role)))
+            .map(|(id, m)| Effect::Send(*id, self.roster_for(*id, m.role)))
+            .collect()
+    }
+
+    /// Who a protected witness's video is hidden from, besides observers
+    /// and monitors: every defendant who has connected, if so ordered.
+    fn hidden_from(&self, protection: &Protection) -> Vec<i64> {
+        if !protection.hide_from_defendant {
+            return Vec::new();
+        }
+        self.members
+            .iter()
+            .filter(|(_, m)| m.role == Role::Defendant)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The media changes that keep every protection hiding from all
+    /// defendants (after one connected for the first time).
+    fn protections_hiding_from_defendants(&self) -> Vec<Effect> {
+        self.members
+            .iter()
+            .filter_map(|(id, m)| {
+                let p = m.protection.as_ref().filter(|p| p.hide_from_defendant)?;
+                Some(Effect::MediaHearing(
+                    parley_sfu::engine::HearingChange::Protect {
+                        member: *id,
+                        hidden_from: Some(self.hidden_from(p)),
+                    },
+                ))
+            })
             .collect()
     }
 
@@ -285,11 +362,12 @@ impl LiveSession {
                 vec![rule],
             )));
         }
-        let muted = self
+        let (muted, consultation, protection) = self
             .members
             .get(&participant_id)
-            .map(|m| m.muted)
+            .map(|m| (m.muted, m.consultation, m.protection.clone()))
             .unwrap_or_default();
+        let first_connection = !self.members.contains_key(&participant_id);
         self.members.insert(
             participant_id,
             Member {
@@ -299,8 +377,15 @@ impl LiveSession {
                 connected: true,
                 hidden: matches!(role, Role::Officer | Role::Observer),
                 muted,
+                consultation,
+                protection,
             },
         );
+        // A defendant new to the session must not see a witness whose video
+        // the court hid from defendants.
+        if first_connection && role == Role::Defendant {
+            effects.extend(self.protections_hiding_from_defendants());
+        }
         if state == ParticipantState::Admitted {
             effects.extend(self.went_live());
         }
@@ -542,13 +627,19 @@ impl LiveSession {
                     ));
                 }
                 self.last_offer.insert(from, now);
+                let member = self.members.get(&from);
                 Ok(vec![Effect::MediaOffer {
                     participant_id: from,
                     sdp,
                     ends_at: self.ends_at,
-                    muted: self.members.get(&from).map(|m| m.muted).unwrap_or_default(),
+                    muted: member.map(|m| m.muted).unwrap_or_default(),
+                    consultation: member.and_then(|m| m.consultation),
+                    protected_from: member
+                        .and_then(|m| m.protection.as_ref())
+                        .map(|p| self.hidden_from(p)),
                 }])
             }
+            ClientMessage::Caption { text } => self.caption(from, role, &text, now),
             ClientMessage::Leave => {
                 let mut effects = vec![Effect::Close(from)];
                 effects.extend(self.disconnect(from));
@@ -675,6 +766,91 @@ impl LiveSession {
                 effects.extend(self.rosters());
                 Ok(effects)
             }
+            ClientMessage::Consult { participant_ids } => {
+                self.consult(&actor, from, role, participant_ids)
+            }
+            ClientMessage::EndConsultation { consultation_id } => {
+                self.end_consultation(&actor, from, role, consultation_id)
+            }
+            ClientMessage::Observers { admitted } => {
+                self.require_hearing_staff(role, "open or close the hearing to observers")?;
+                if admitted == self.observers_admitted {
+                    return Ok(Vec::new());
+                }
+                let decision = if admitted { "opened" } else { "closed" };
+                let mut effects = vec![Effect::Audit(self.audit(
+                    &actor,
+                    "session.observers",
+                    decision,
+                    vec![self.rule("hearing/observers")],
+                ))];
+                self.observers_admitted = admitted;
+                effects.push(Effect::MediaHearing(
+                    parley_sfu::engine::HearingChange::Observers { admitted },
+                ));
+                effects.extend(self.to_all(&ServerMessage::Observers { admitted }));
+                Ok(effects)
+            }
+            ClientMessage::Protect {
+                participant_id,
+                pseudonym,
+                hide_from_defendant,
+            } => {
+                if role != Role::Judge || self.kind != SessionKind::CourtHearing {
+                    return Err(refused(
+                        ErrorCode::Forbidden,
+                        "only the judge of a hearing orders witness protection",
+                    ));
+                }
+                let pseudonym = pseudonym.trim();
+                if pseudonym.is_empty() || pseudonym.len() > MAX_PSEUDONYM_BYTES {
+                    return Err(refused(
+                        ErrorCode::BadMessage,
+                        format!("give a pseudonym of 1 to {MAX_PSEUDONYM_BYTES} bytes"),
+                    ));
+                }
+                let Some(member) = self.members.get(&participant_id) else {
+                    return Err(refused(
+                        ErrorCode::UnknownParticipant,
+                        format!("participant {participant_id} is not in this session"),
+                    ));
+                };
+                if member.hidden {
+                    return Err(refused(
+                        ErrorCode::BadMessage,
+                        format!(
+                            "participant {participant_id} receives only; there is nothing to protect"
+                        ),
+                    ));
+                }
+                let protection = Protection {
+                    pseudonym: pseudonym.to_string(),
+                    hide_from_defendant,
+                };
+                let mut effects = vec![Effect::Audit(
+                    self.audit(
+                        &actor,
+                        "session.protect",
+                        "protected",
+                        vec![self.rule("hearing/witness-protection")],
+                    )
+                    .details(serde_json::json!({
+                        "participant_id": participant_id,
+                        "hide_from_defendant": hide_from_defendant,
+                    })),
+                )];
+                effects.push(Effect::MediaHearing(
+                    parley_sfu::engine::HearingChange::Protect {
+                        member: participant_id,
+                        hidden_from: Some(self.hidden_from(&protection)),
+                    },
+                ));
+                if let Some(m) = self.members.get_mut(&participant_id) {
+                    m.protection = Some(protection);
+                }
+                effects.extend(self.rosters());
+                Ok(effects)
+            }
             ClientMessage::Extend { minutes } => {
                 if role != Role::Judge || self.kind != SessionKind::CourtHearing {
                     return Err(refused(
@@ -728,6 +904,206 @@ impl LiveSession {
                 ))
             }
         }
+    }
+
+    /// A line of captions: from an admitted judge, clerk or interpreter, to
+    /// every admitted participant. Not audited and not stored: captions
+    /// decide nothing, and are kept nowhere.
+    fn caption(
+        &mut self,
+        from: i64,
+        role: Role,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Effect>, Refused> {
+        if !matches!(role, Role::Judge | Role::Clerk | Role::Interpreter) {
+            return Err(refused(
+                ErrorCode::Forbidden,
+                "only a judge, clerk or interpreter can send captions",
+            ));
+        }
+        if self.state_of(from) != Some(ParticipantState::Admitted) {
+            return Err(refused(
+                ErrorCode::Forbidden,
+                "no captions before you are admitted",
+            ));
+        }
+        let text = text.trim();
+        if text.is_empty() || text.len() > MAX_CAPTION_BYTES {
+            return Err(refused(
+                ErrorCode::BadMessage,
+                format!("a caption is 1 to {MAX_CAPTION_BYTES} bytes of text"),
+            ));
+        }
+        if self
+            .last_caption
+            .get(&from)
+            .is_some_and(|t| now - *t < Duration::milliseconds(CAPTION_INTERVAL_MS))
+        {
+            return Err(refused(
+                ErrorCode::BadMessage,
+                "captions are sent a line at a time; wait a moment",
+            ));
+        }
+        self.last_caption.insert(from, now);
+        let message = ServerMessage::Caption {
+            participant_id: from,
+            role,
+            text: text.to_string(),
+        };
+        Ok(self
+            .members
+            .iter()
+            .filter(|(_, m)| m.connected && m.state == ParticipantState::Admitted)
+            .map(|(id, _)| Effect::Send(*id, message.clone()))
+            .collect())
+    }
+
+    /// Opens a consultation for `ids`: admitted defendants, counsel and
+    /// interpreters, at least one defendant and one counsel, none already
+    /// consulting. The judge, the clerk, or a counsel among them may.
+    fn consult(
+        &mut self,
+        actor: &str,
+        from: i64,
+        role: Role,
+        ids: Vec<i64>,
+    ) -> Result<Vec<Effect>, Refused> {
+        if self.kind != SessionKind::CourtHearing {
+            return Err(refused(
+                ErrorCode::Forbidden,
+                "consultations are part of hearings",
+            ));
+        }
+        let ids: BTreeSet<i64> = ids.into_iter().collect();
+        if !(is_staff(role) || (role == Role::Counsel && ids.contains(&from))) {
+            return Err(refused(
+                ErrorCode::Forbidden,
+                "only the judge, the clerk or a counsel taking part opens a consultation",
+            ));
+        }
+        let mut roles = Vec::new();
+        for id in &ids {
+            let Some(m) = self.members.get(id) else {
+                return Err(refused(
+                    ErrorCode::UnknownParticipant,
+                    format!("participant {id} is not in this session"),
+                ));
+            };
+            if !matches!(m.role, Role::Defendant | Role::Counsel | Role::Interpreter)
+                || m.state != ParticipantState::Admitted
+            {
+                return Err(refused(
+                    ErrorCode::BadMessage,
+                    format!(
+                        "participant {id} cannot consult: only admitted defendants, counsel and interpreters do"
+                    ),
+                ));
+            }
+            if m.consultation.is_some() {
+                return Err(refused(
+                    ErrorCode::BadMessage,
+                    format!("participant {id} is already in a consultation"),
+                ));
+            }
+            roles.push(m.role);
+        }
+        if !roles.contains(&Role::Defendant) || !roles.contains(&Role::Counsel) {
+            return Err(refused(
+                ErrorCode::BadMessage,
+                "a consultation is for a defendant and their counsel (and an interpreter if asked)",
+            ));
+        }
+        let consultation_id = self.next_consultation;
+        let members: Vec<i64> = ids.into_iter().collect();
+        let mut effects = vec![Effect::Audit(
+            self.audit(
+                actor,
+                "session.consult",
+                "opened",
+                vec![self.rule("hearing/consultation")],
+            )
+            .details(
+                serde_json::json!({"consultation_id": consultation_id, "participant_ids": members}),
+            ),
+        )];
+        self.next_consultation += 1;
+        for id in &members {
+            if let Some(m) = self.members.get_mut(id) {
+                m.consultation = Some(consultation_id);
+            }
+        }
+        effects.push(Effect::MediaHearing(
+            parley_sfu::engine::HearingChange::OpenConsultation {
+                consultation: consultation_id,
+                members: members.clone(),
+            },
+        ));
+        effects.extend(self.to_all(&ServerMessage::Consultation {
+            consultation_id,
+            participant_ids: members,
+            open: true,
+        }));
+        effects.extend(self.rosters());
+        Ok(effects)
+    }
+
+    /// Ends a consultation: a member of it returning, or the judge or clerk
+    /// recalling them.
+    fn end_consultation(
+        &mut self,
+        actor: &str,
+        from: i64,
+        role: Role,
+        consultation_id: u32,
+    ) -> Result<Vec<Effect>, Refused> {
+        let members: Vec<i64> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.consultation == Some(consultation_id))
+            .map(|(id, _)| *id)
+            .collect();
+        if members.is_empty() {
+            return Err(refused(
+                ErrorCode::BadMessage,
+                format!("there is no consultation {consultation_id}"),
+            ));
+        }
+        let court = is_staff(role) && self.kind == SessionKind::CourtHearing;
+        if !court && !members.contains(&from) {
+            return Err(refused(
+                ErrorCode::Forbidden,
+                "only its members or the judge or clerk end a consultation",
+            ));
+        }
+        let mut effects = vec![Effect::Audit(
+            self.audit(
+                actor,
+                "session.consult",
+                "ended",
+                vec![self.rule("hearing/consultation")],
+            )
+            .details(
+                serde_json::json!({"consultation_id": consultation_id, "participant_ids": members}),
+            ),
+        )];
+        for id in &members {
+            if let Some(m) = self.members.get_mut(id) {
+                m.consultation = None;
+            }
+        }
+        effects.push(Effect::MediaHearing(
+            parley_sfu::engine::HearingChange::CloseConsultation {
+                consultation: consultation_id,
+            },
+        ));
+        effects.extend(self.to_all(&ServerMessage::Consultation {
+            consultation_id,
+            participant_ids: members,
+            open: false,
+        }));
+        effects.extend(self.rosters());
+        Ok(effects)
     }
 
     fn require_hearing_staff(&self, role: Role, what: &str) -> Result<(), Refused> {

@@ -48,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/v1/time", get(server_time))
         .route("/v1/me", get(users::me))
         .route("/v1/users", post(users::create).get(users::list))
         .route(
@@ -111,6 +112,17 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
+/// The service's clock, so that clients count down in server time.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ServerTime {
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+#[utoipa::path(get, path = "/v1/time", responses((status = 200, description = "The service's current time; no authentication", body = ServerTime)))]
+pub async fn server_time(State(state): State<AppState>) -> axum::Json<ServerTime> {
+    axum::Json(ServerTime { now: state.now() })
+}
+
 async fn index(State(state): State<AppState>) -> Html<String> {
     let jurisdictions: Vec<String> = state
         .jurisdictions
@@ -122,6 +134,11 @@ async fn index(State(state): State<AppState>) -> Html<String> {
 <style>body{{font-family:system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#111}}code{{background:#eee;padding:0 .2em}}</style></head>
 <body><h1>Parley signaling is running</h1>
 <p>Secure video contact for people in custody: family visits, legal visits and court hearings.</p>
+<h2>Web client</h2>
+<ul><li>Participants open the join link they are given: <code>/join#token=…</code> (kiosks add <code>?kiosk=1</code>).</li>
+<li><a href="/officer">Officer console</a>: the facility's sessions now, monitor and end visits.</li>
+<li>To try a visit at once, start with <code>parley demo</code>: it prints two join links to open in two browser windows.</li></ul>
+<h2>Operators</h2>
 <ul><li><a href="/openapi.json">API description (OpenAPI 3)</a></li><li><a href="/healthz">Health</a></li><li><a href="/metrics">Metrics</a></li></ul>
 <h2>Jurisdictions loaded</h2><ul>{}</ul>
 <p>The administrator's API token is in the data directory, file <code>admin-token</code>.</p></body></html>"#,

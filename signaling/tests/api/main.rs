@@ -7,4 +7,5 @@ mod bookings;
 mod harness;
 mod live;
 mod media;
+mod web;
 mod ws;

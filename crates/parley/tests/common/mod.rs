@@ -95,6 +95,20 @@ impl Server {
         Self::launch(&args, "Open:", data)
     }
 
+    /// Like [`Server::start`] with another subcommand that serves, e.g. `demo`.
+    pub fn start_command(subcommand: &str, data: &Path) -> Server {
+        let args: Vec<std::ffi::OsString> = vec![
+            subcommand.into(),
+            "--config".into(),
+            demo_config().into(),
+            "--http".into(),
+            "127.0.0.1:0".into(),
+            "--data".into(),
+            data.into(),
+        ];
+        Self::launch(&args, "Open:", data)
+    }
+
     /// Starts `parley sfu --config CONFIG`; `url` is its control API.
     pub fn start_sfu(config: &Path, data: &Path) -> Server {
         let args: Vec<std::ffi::OsString> = vec!["sfu".into(), "--config".into(), config.into()];

@@ -71,6 +71,8 @@ fn roster(entries: &[(i64, Role, ParticipantState)]) -> ServerMessage {
                 state,
                 muted_audio: false,
                 muted_video: false,
+                consultation_id: None,
+                protected: false,
             })
             .collect(),
     }
@@ -1630,6 +1632,8 @@ fn media_offers_only_once_admitted_and_at_most_one_a_second() {
             sdp: "v=0 first".into(),
             ends_at: end(),
             muted: Muted::default(),
+            consultation: None,
+            protected_from: None,
         }]
     );
     assert_eq!(
@@ -1728,5 +1732,273 @@ fn only_the_court_mutes_and_only_in_a_hearing() {
         refusal(v.client(10, mute(11, MediaKind::Audio, true), start() + mins(2))),
         ErrorCode::Forbidden,
         "nobody mutes anyone in a family visit"
+    );
+}
+
+#[test]
+fn captions_go_from_court_staff_and_interpreters_to_the_admitted_only() {
+    let mut s = hearing_in_progress();
+    // An interpreter admitted; a witness still waiting in the lobby.
+    connect_all(
+        &mut s,
+        &[(4, Role::Interpreter), (5, Role::Witness)],
+        start() + mins(1),
+    );
+    client_ok(&mut s, 1, admit(4), start() + mins(1));
+    let caption = |text: &str| ClientMessage::Caption { text: text.into() };
+    let at = start() + mins(2);
+    let line = |from: i64, role: Role| ServerMessage::Caption {
+        participant_id: from,
+        role,
+        text: "Le témoin confirme.".into(),
+    };
+    assert_eq!(
+        client_ok(&mut s, 4, caption("  Le témoin confirme. "), at),
+        [1, 2, 3, 4]
+            .iter()
+            .map(|&id| Effect::Send(id, line(4, Role::Interpreter)))
+            .collect::<Vec<_>>(),
+        "every admitted participant, trimmed; not the lobby; nothing audited"
+    );
+    assert_eq!(
+        refusal(s.client(3, caption("hello"), at)),
+        ErrorCode::Forbidden,
+        "a defendant does not caption"
+    );
+    assert_eq!(
+        refusal(s.client(4, caption("too soon"), at + Duration::milliseconds(50))),
+        ErrorCode::BadMessage,
+        "a line at a time"
+    );
+    assert_eq!(
+        refusal(s.client(2, caption("   "), at)),
+        ErrorCode::BadMessage,
+        "empty"
+    );
+    assert_eq!(
+        refusal(s.client(2, caption(&"x".repeat(MAX_CAPTION_BYTES + 1)), at)),
+        ErrorCode::BadMessage,
+        "too long"
+    );
+    assert!(
+        s.client(2, caption("Clerk: adjourned at noon."), at)
+            .is_ok()
+    );
+    // An interpreter in the lobby cannot caption yet.
+    let mut waiting = session(SessionKind::CourtHearing);
+    connect(&mut waiting, 6, Role::Interpreter, start());
+    assert_eq!(
+        refusal(waiting.client(6, caption("hello"), start() + mins(1))),
+        ErrorCode::Forbidden
+    );
+}
+
+// ------------------------------------------------- consultations, observers, protection
+
+/// Judge 1, clerk 2, defendant 3 (admitted), counsel 4, interpreter 5,
+/// witness 6, observer 7: all admitted.
+fn full_hearing() -> LiveSession {
+    let mut s = hearing_in_progress();
+    connect_all(
+        &mut s,
+        &[
+            (4, Role::Counsel),
+            (5, Role::Interpreter),
+            (6, Role::Witness),
+            (7, Role::Observer),
+        ],
+        start(),
+    );
+    for id in [4, 5, 6, 7] {
+        client_ok(&mut s, 1, admit(id), start());
+    }
+    s
+}
+
+fn roster_seen_by(effects: &[Effect], viewer: i64) -> Vec<LiveParticipant> {
+    effects
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Effect::Send(to, ServerMessage::Roster { participants }) if *to == viewer => {
+                Some(participants.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no roster for {viewer} in {effects:?}"))
+}
+
+#[test]
+fn a_consultation_takes_defendant_and_counsel_out_of_the_hearing_and_back() {
+    let mut s = full_hearing();
+    let at = start() + mins(3);
+    let consult = |ids: Vec<i64>| ClientMessage::Consult {
+        participant_ids: ids,
+    };
+    // Who may open one, and for whom.
+    assert_eq!(
+        refusal(s.client(3, consult(vec![3, 4]), at)),
+        ErrorCode::Forbidden,
+        "not the defendant"
+    );
+    assert_eq!(
+        refusal(s.client(4, consult(vec![3, 5]), at)),
+        ErrorCode::Forbidden,
+        "counsel only for themselves"
+    );
+    assert_eq!(
+        refusal(s.client(1, consult(vec![3, 6]), at)),
+        ErrorCode::BadMessage,
+        "not with a witness"
+    );
+    assert_eq!(
+        refusal(s.client(1, consult(vec![3, 5]), at)),
+        ErrorCode::BadMessage,
+        "counsel must be there"
+    );
+    let effects = client_ok(&mut s, 4, consult(vec![3, 4, 5]), at);
+    assert!(
+        matches!(&effects[0], Effect::Audit(a) if a.action == "session.consult" && a.decision == "opened")
+    );
+    assert!(effects.contains(&Effect::MediaHearing(
+        parley_sfu::engine::HearingChange::OpenConsultation {
+            consultation: 1,
+            members: vec![3, 4, 5]
+        }
+    )));
+    let seen = roster_seen_by(&effects, 1);
+    assert!(
+        seen.iter().filter(|p| p.consultation_id == Some(1)).count() == 3,
+        "{seen:?}"
+    );
+    assert_eq!(
+        refusal(s.client(1, consult(vec![3, 4]), at)),
+        ErrorCode::BadMessage,
+        "already consulting"
+    );
+    // A reconnecting consultant offers straight into the consultation.
+    s.disconnect(3);
+    connect(&mut s, 3, Role::Defendant, at);
+    let offer = client_ok(
+        &mut s,
+        3,
+        ClientMessage::Offer { sdp: "v=0".into() },
+        at + mins(1),
+    );
+    assert!(
+        matches!(
+            offer.as_slice(),
+            [Effect::MediaOffer {
+                consultation: Some(1),
+                ..
+            }]
+        ),
+        "{offer:?}"
+    );
+    // The witness cannot end it; the judge recalls them.
+    let end = ClientMessage::EndConsultation { consultation_id: 1 };
+    assert_eq!(refusal(s.client(6, end.clone(), at)), ErrorCode::Forbidden);
+    let back = client_ok(&mut s, 1, end.clone(), at + mins(2));
+    assert!(back.contains(&Effect::MediaHearing(
+        parley_sfu::engine::HearingChange::CloseConsultation { consultation: 1 }
+    )));
+    assert!(
+        roster_seen_by(&back, 2)
+            .iter()
+            .all(|p| p.consultation_id.is_none())
+    );
+    assert_eq!(
+        refusal(s.client(1, end, at)),
+        ErrorCode::BadMessage,
+        "no such consultation any more"
+    );
+}
+
+#[test]
+fn the_court_closes_the_hearing_to_observers() {
+    let mut s = full_hearing();
+    let close = ClientMessage::Observers { admitted: false };
+    assert_eq!(
+        refusal(s.client(6, close.clone(), start())),
+        ErrorCode::Forbidden
+    );
+    let effects = client_ok(&mut s, 2, close.clone(), start());
+    assert!(
+        matches!(&effects[0], Effect::Audit(a) if a.action == "session.observers" && a.decision == "closed")
+    );
+    assert!(effects.contains(&Effect::MediaHearing(
+        parley_sfu::engine::HearingChange::Observers { admitted: false }
+    )));
+    assert!(effects.contains(&Effect::Send(
+        7,
+        ServerMessage::Observers { admitted: false }
+    )));
+    assert!(
+        client_ok(&mut s, 1, close, start()).is_empty(),
+        "closing twice changes nothing"
+    );
+}
+
+#[test]
+fn a_protected_witness_is_known_by_a_pseudonym_and_hidden_from_the_defendant() {
+    let mut s = full_hearing();
+    let protect = |pseudonym: &str| ClientMessage::Protect {
+        participant_id: 6,
+        pseudonym: pseudonym.into(),
+        hide_from_defendant: true,
+    };
+    assert_eq!(
+        refusal(s.client(2, protect("Witness A"), start())),
+        ErrorCode::Forbidden,
+        "the judge orders it"
+    );
+    assert_eq!(
+        refusal(s.client(1, protect("  "), start())),
+        ErrorCode::BadMessage
+    );
+    let effects = client_ok(&mut s, 1, protect("Witness A"), start());
+    assert!(matches!(&effects[0], Effect::Audit(a) if a.action == "session.protect"));
+    assert!(effects.contains(&Effect::MediaHearing(
+        parley_sfu::engine::HearingChange::Protect {
+            member: 6,
+            hidden_from: Some(vec![3])
+        }
+    )));
+    let name_for = |viewer: i64| {
+        roster_seen_by(&effects, viewer)
+            .into_iter()
+            .find(|p| p.participant_id == 6)
+            .map(|p| (p.name, p.protected))
+    };
+    assert_eq!(
+        name_for(3),
+        Some(("Witness A".into(), false)),
+        "the defendant sees the pseudonym"
+    );
+    assert_eq!(
+        name_for(7),
+        Some(("Witness A".into(), false)),
+        "so does the public"
+    );
+    assert_eq!(
+        name_for(1),
+        Some((name(6), true)),
+        "the court sees the name"
+    );
+    assert_eq!(
+        name_for(6),
+        Some((name(6), true)),
+        "and the witness their own"
+    );
+    // A second defendant connecting later is hidden from too.
+    let later = connect(&mut s, 8, Role::Defendant, start() + mins(1));
+    assert!(
+        later.contains(&Effect::MediaHearing(
+            parley_sfu::engine::HearingChange::Protect {
+                member: 6,
+                hidden_from: Some(vec![3, 8])
+            }
+        )),
+        "{later:?}"
     );
 }

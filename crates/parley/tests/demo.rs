@@ -1,0 +1,73 @@
+//! `parley demo` as a newcomer uses it: the command prints two join links;
+//! opened in two windows of a real (headless) Chromium, the family and the
+//! detainee see and hear each other.
+
+mod common;
+
+#[path = "../../../signaling/tests/browser/chromium/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod chromium;
+
+use chromium::{Browser, Screen};
+use std::time::Duration;
+
+/// The URL after `label` in the demo's output.
+fn link(out: &str, label: &str) -> String {
+    out.lines()
+        .find_map(|l| l.trim_start().strip_prefix(label))
+        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+        .unwrap_or_else(|| panic!("no `{label}` line in:\n{out}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_links_connect_two_browsers() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let server = common::Server::start_command("demo", data.path());
+    let out = server.stdout();
+    let family_link = link(&out, "Family:");
+    let detainee_link = link(&out, "Detainee:");
+    assert!(
+        family_link.starts_with(&format!("{}/join#token=", server.url)),
+        "{family_link}"
+    );
+    assert!(
+        detainee_link.contains("/join?kiosk=1#token="),
+        "{detainee_link}"
+    );
+    assert!(out.contains("Officer:"), "{out}");
+
+    let browser = Browser::launch().await;
+    let family = browser.page("demo-family", Screen::Phone).await;
+    let detainee = browser.page("demo-detainee", Screen::Tablet).await;
+    family.goto(&family_link).await;
+    family
+        .wait(
+            "!document.querySelector('#join').disabled",
+            "the pre-call check",
+            Duration::from_secs(15),
+        )
+        .await;
+    family.click("#join").await;
+    detainee.goto(&detainee_link).await;
+    for page in [&family, &detainee] {
+        page.wait(
+            "window.parley.screen() === 'call'",
+            "the demo visit's call",
+            Duration::from_secs(20),
+        )
+        .await;
+    }
+    family.wait_for_media(10, 20, Duration::from_secs(30)).await;
+    detainee
+        .wait_for_media(10, 20, Duration::from_secs(30))
+        .await;
+    // Nobody agreed to recording in the demo booking, and the demo
+    // jurisdiction lets staff monitor social visits: the banner says exactly that.
+    assert_eq!(
+        family.text("#notice-text").await,
+        "Staff may watch this session live."
+    );
+    family.screenshot("demo-family-call").await;
+    detainee.screenshot("demo-detainee-call").await;
+    drop(server);
+}

@@ -1,0 +1,60 @@
+//! The pre-call check when the camera and microphone are refused: a plain
+//! explanation and a way to try again, and no joining without them.
+
+use crate::chromium::{Browser, Screen, one_at_a_time};
+use crate::harness::*;
+use crate::ws::{participant, token};
+use chrono::Duration;
+use std::time::Duration as Wait;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_camera_and_microphone_are_explained() {
+    let _one = one_at_a_time().await;
+    let s = start().await;
+    let p = prison(&s, "demo", 1).await;
+    let booking = s
+        .create(
+            &s.admin,
+            "/v1/bookings",
+            visit(
+                "social_visit",
+                &p,
+                s.now() + Duration::minutes(5),
+                10,
+                &p.contacts,
+            ),
+        )
+        .await;
+    let id = booking["id"].as_i64().expect("id");
+    let family_token = token(&s, &s.admin, id, participant(&booking, "visitor")).await;
+
+    let browser = Browser::launch_refusing_devices().await;
+    let family = browser.page("refused", Screen::Phone).await;
+    family
+        .goto(&s.url(&format!("/join?lang=en#token={family_token}")))
+        .await;
+    family
+        .wait(
+            "!document.querySelector('#check-problem').hidden",
+            "the explanation",
+            Wait::from_secs(15),
+        )
+        .await;
+    let problem = family.text("#check-problem").await;
+    assert!(problem.contains("was refused"), "{problem}");
+    assert!(problem.contains("site settings"), "{problem}");
+    assert!(
+        family.has("#retry:not([hidden])").await,
+        "a way to try again"
+    );
+    assert_eq!(family.text("#check-camera").await, "not working");
+    assert_eq!(
+        family
+            .eval("document.querySelector('#join').disabled")
+            .await,
+        true
+    );
+    family.screenshot("devices-refused").await;
+    family.assert_controls_named("refused devices").await;
+    family.assert_contrast("refused devices").await;
+}

@@ -1,0 +1,20 @@
+//! The web client in a real browser: headless Chromium (fake camera and
+//! microphone) opens the pages the signaling service serves, against a real
+//! service and SFU on 127.0.0.1 whose clock the tests move. Screenshots of
+//! each main screen land in `target/browser-screenshots/`.
+
+#[allow(dead_code)]
+#[path = "../api/harness.rs"]
+mod harness;
+#[allow(dead_code)]
+#[path = "../api/ws.rs"]
+mod ws;
+
+mod chromium;
+mod devices;
+mod hearing;
+mod language;
+mod officer;
+mod reconnect;
+mod self_checks;
+mod visit;

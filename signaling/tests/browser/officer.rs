@@ -1,0 +1,203 @@
+//! The officer console: a social visit of the officer's facility is listed
+//! with time left and can be monitored (hidden, receive-only) and ended with
+//! a reason the family sees; a legal visit is listed but cannot be opened.
+
+use crate::chromium::{Browser, Screen, one_at_a_time};
+use crate::harness::*;
+use crate::ws::{participant, token};
+use chrono::Duration;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration as Wait;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_monitors_a_social_visit_and_cannot_open_a_legal_one() {
+    let _one = one_at_a_time().await;
+    let s = start().await;
+    let p = prison(&s, "demo", 1).await;
+    let start_at = s.now() + Duration::minutes(1);
+    let social = s
+        .create(
+            &s.admin,
+            "/v1/bookings",
+            visit("social_visit", &p, start_at, 20, &p.contacts),
+        )
+        .await;
+    // A legal visit for another detainee on the second kiosk, at the same time.
+    let client = new_detainee(&s, p.facility, "B7654CD").await;
+    let counsel = contact(&s, "Counsel Reyes", Some("BAR-77")).await;
+    approve(&s, client, counsel).await;
+    s.post(
+        &s.admin,
+        &format!("/v1/contacts/{counsel}/verify-bar"),
+        json!({"bar_number": "BAR-77"}),
+    )
+    .await;
+    let mut legal = visit("legal_visit", &p, start_at, 20, &[counsel]);
+    legal["detainee_id"] = json!(client);
+    legal["device_id"] = json!(p.second_kiosk);
+    let legal = s.create(&s.admin, "/v1/bookings", legal).await;
+    s.clock.advance(Duration::minutes(1));
+    let officer = s.user("officer", Some(p.facility), None).await;
+
+    let social_id = social["id"].as_i64().expect("id");
+    let legal_id = legal["id"].as_i64().expect("id");
+    let family_token = token(&s, &s.admin, social_id, participant(&social, "visitor")).await;
+    let cell_token = token(&s, &s.admin, social_id, participant(&social, "detainee")).await;
+
+    let browser = Browser::launch().await;
+    let family = browser.page("family", Screen::Phone).await;
+    let cell = browser.page("cell", Screen::Tablet).await;
+    let desk = browser.page("officer", Screen::Desktop).await;
+    family
+        .goto(&s.url(&format!("/join?lang=en#token={family_token}")))
+        .await;
+    family
+        .wait(
+            "!document.querySelector('#join').disabled",
+            "the pre-call check",
+            Wait::from_secs(15),
+        )
+        .await;
+    family.click("#join").await;
+    cell.goto(&s.url(&format!("/join?lang=en#token={cell_token}")))
+        .await;
+    for page in [&family, &cell] {
+        page.wait(
+            "window.parley.screen() === 'call'",
+            "the call",
+            Wait::from_secs(15),
+        )
+        .await;
+    }
+
+    // The console lists both visits; only the social one can be monitored.
+    desk.goto(&s.url("/officer?lang=en")).await;
+    desk.type_into("#api-token", &officer).await;
+    desk.click("#sign-in button").await;
+    let social_row = format!("#sessions tr[data-session='{social_id}']");
+    let legal_row = format!("#sessions tr[data-session='{legal_id}']");
+    desk.wait(
+        &format!(
+            "document.querySelector(\"{social_row}\") && document.querySelector(\"{legal_row}\")"
+        ),
+        "both visits listed",
+        Wait::from_secs(10),
+    )
+    .await;
+    let left = desk.text(&format!("{social_row} td.left")).await;
+    assert!(
+        left.starts_with("18:") || left.starts_with("19:"),
+        "time left {left}"
+    );
+    assert!(
+        desk.has(&format!("{social_row} [data-action=monitor]"))
+            .await
+    );
+    assert!(
+        !desk
+            .has(&format!("{legal_row} [data-action=monitor]"))
+            .await,
+        "no monitor button on a legal visit"
+    );
+    assert!(desk.text(&legal_row).await.contains("never monitored"));
+    desk.screenshot("officer-1-console").await;
+    desk.assert_controls_named("console").await;
+    desk.assert_contrast("console").await;
+    // Asking anyway is refused by the server, and the console says why.
+    desk.eval(&format!("window.parleyOfficer.monitor({legal_id})"))
+        .await;
+    desk.wait(
+        "!document.querySelector('#alert').hidden",
+        "the refusal",
+        Wait::from_secs(10),
+    )
+    .await;
+    assert!(
+        desk.text("#alert").await.contains("privileged"),
+        "{}",
+        desk.text("#alert").await
+    );
+    let refused = s
+        .post(
+            &officer,
+            &format!("/v1/sessions/{legal_id}/monitor"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+
+    // Monitor the social visit: hidden, receiving both sides.
+    desk.click(&format!("{social_row} [data-action=monitor]"))
+        .await;
+    desk.wait(
+        "location.pathname === '/join' && !document.querySelector('#join').disabled",
+        "the monitor's pre-call check",
+        Wait::from_secs(15),
+    )
+    .await;
+    assert!(desk.text("#check-camera").await.contains("not needed"));
+    desk.click("#join").await;
+    desk.wait(
+        "window.parley.screen() === 'call'",
+        "the monitor's view",
+        Wait::from_secs(10),
+    )
+    .await;
+    assert!(
+        desk.text("#notice-text")
+            .await
+            .contains("You are monitoring")
+    );
+    assert_eq!(
+        desk.eval("document.querySelectorAll('#tiles .remote').length")
+            .await,
+        2
+    );
+    assert!(!desk.has("#self").await, "a monitor sends nothing");
+    desk.wait_for_media(20, 40, Wait::from_secs(30)).await;
+    // Hidden: the family's list of people does not name the officer.
+    assert!(!family.text("#roster").await.contains("officer user"));
+    desk.screenshot("officer-2-monitoring").await;
+    desk.assert_controls_named("monitoring").await;
+    desk.assert_contrast("monitoring").await;
+
+    // End the visit with a reason; both sides are told.
+    desk.type_into("#end-reason", "Visit ended early: wing lockdown")
+        .await;
+    desk.click("#staff button[type=submit]").await;
+    for page in [&family, &cell] {
+        page.wait(
+            "window.parley.screen() === 'ended'",
+            "the end screen",
+            Wait::from_secs(10),
+        )
+        .await;
+        assert_eq!(
+            page.eval("document.querySelector('#ended-reason').dataset.reason")
+                .await,
+            "ended_by_staff"
+        );
+        assert!(page.text("#ended-message").await.contains("wing lockdown"));
+    }
+    family.screenshot("officer-3-family-ended-by-staff").await;
+    desk.wait(
+        "window.parley.screen() === 'ended'",
+        "the officer's end screen",
+        Wait::from_secs(10),
+    )
+    .await;
+    desk.click("#back-to-console").await;
+    desk.wait(
+        "location.pathname === '/officer' && !document.querySelector('#live').hidden",
+        "the console again, still signed in",
+        Wait::from_secs(10),
+    )
+    .await;
+    desk.wait(
+        &format!("!document.querySelector(\"{social_row}\")"),
+        "the ended visit gone from the list",
+        Wait::from_secs(10),
+    )
+    .await;
+}

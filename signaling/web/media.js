@@ -1,0 +1,97 @@
+// Camera and microphone, and the one peer connection to the SFU
+// (docs/sfu.md): the client offers its own audio and video plus receive-only
+// transceiver pairs up to `receive_slots` pairs, waits for ICE gathering (the
+// SFU is ICE-lite; no trickle) and sends one offer.
+
+/// Camera and microphone, or an error with `.code`: 'denied' | 'no_device' | 'device_error'.
+export async function openDevices() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    const e = new Error('this browser cannot use a camera here (a secure https:// page is needed)');
+    e.code = 'device_error';
+    throw e;
+  }
+  try {
+    return await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, noiseSuppression: true },
+      video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24 } },
+    });
+  } catch (err) {
+    const e = new Error(err.message || String(err));
+    e.code = err.name === 'NotAllowedError' || err.name === 'SecurityError' ? 'denied'
+      : err.name === 'NotFoundError' || err.name === 'OverconstrainedError' ? 'no_device' : 'device_error';
+    throw e;
+  }
+}
+
+/// Resolves when ICE gathering is complete, or after `ms` with what there is.
+function gathered(pc, ms) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); pc.removeEventListener('icegatheringstatechange', check); resolve(); };
+    const check = () => { if (pc.iceGatheringState === 'complete') done(); };
+    const timer = setTimeout(done, ms);
+    pc.addEventListener('icegatheringstatechange', check);
+  });
+}
+
+export class MediaLink {
+  /// `local`: the camera/microphone stream, or null for receive-only roles.
+  /// `onSlot(index, stream)`: remote media for receive slot `index`.
+  /// `onState(state)`: the peer connection's state.
+  constructor(local, receiveSlots, onSlot, onState) {
+    this.pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    this.slots = [];
+    const pairs = [];
+    if (local) {
+      const [audio] = local.getAudioTracks();
+      const [video] = local.getVideoTracks();
+      pairs.push([
+        this.pc.addTransceiver(audio || 'audio', { direction: audio ? 'sendrecv' : 'recvonly', streams: [local] }),
+        this.pc.addTransceiver(video || 'video', { direction: video ? 'sendrecv' : 'recvonly', streams: [local] }),
+      ]);
+    }
+    while (pairs.length < receiveSlots) {
+      pairs.push([
+        this.pc.addTransceiver('audio', { direction: 'recvonly' }),
+        this.pc.addTransceiver('video', { direction: 'recvonly' }),
+      ]);
+    }
+    pairs.forEach(([a, v], index) => {
+      const stream = new MediaStream([a.receiver.track, v.receiver.track]);
+      this.slots.push(stream);
+      onSlot(index, stream);
+    });
+    this.pc.addEventListener('connectionstatechange', () => onState(this.pc.connectionState));
+  }
+
+  /// The SDP offer, with every ICE candidate in it.
+  async offer() {
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    await gathered(this.pc, 3000);
+    return this.pc.localDescription.sdp;
+  }
+
+  async answer(sdp) {
+    await this.pc.setRemoteDescription({ type: 'answer', sdp });
+  }
+
+  close() {
+    this.pc.close();
+  }
+
+  /// Received media so far: video frames decoded and audio packets received.
+  async received() {
+    const out = { videoFramesDecoded: 0, videoPacketsReceived: 0, audioPacketsReceived: 0 };
+    if (this.pc.signalingState === 'closed') return out;
+    (await this.pc.getStats()).forEach((s) => {
+      if (s.type !== 'inbound-rtp') return;
+      if (s.kind === 'video') {
+        out.videoFramesDecoded += s.framesDecoded || 0;
+        out.videoPacketsReceived += s.packetsReceived || 0;
+      } else if (s.kind === 'audio') {
+        out.audioPacketsReceived += s.packetsReceived || 0;
+      }
+    });
+    return out;
+  }
+}
