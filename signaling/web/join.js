@@ -134,6 +134,7 @@ function onMessage(msg) {
     case 'roster':
       state.roster = msg.participants;
       renderRoster();
+      renderConsultation();
       break;
     case 'warning':
       state.endsAt = msg.ends_at;
@@ -154,6 +155,14 @@ function onMessage(msg) {
       break;
     case 'caption':
       showCaption(msg);
+      break;
+    case 'observers':
+      state.observersAdmitted = msg.admitted;
+      showWarning(t(msg.admitted ? 'gallery_opened' : 'gallery_closed'));
+      renderControls();
+      break;
+    case 'consultation':
+      renderConsultation();
       break;
     case 'active_speaker':
       state.speaker = msg.participant_id;
@@ -267,10 +276,27 @@ function renderControls() {
   const send = (m) => state.live.send(m);
   if (w.kind === 'court_hearing' && (w.role === 'judge' || w.role === 'clerk')) {
     staff.hidden = false;
-    hearingControls(staff, w, state.roster, send);
+    hearingControls(staff, w, state.roster, send, state.observersAdmitted !== false);
   } else if (w.role === 'officer') {
     staff.hidden = false;
     officerControls(staff, send);
+  }
+}
+
+/// A participant in a consultation is told so and can return to the hearing.
+function renderConsultation() {
+  const me = state.roster.find((p) => p.participant_id === state.welcome?.participant_id);
+  const box = $('consultation');
+  if (!box) return;
+  if (me && me.consultation_id != null) {
+    const with_ = state.roster.filter((p) => p.consultation_id === me.consultation_id && p.participant_id !== me.participant_id);
+    box.replaceChildren(el('p', { text: t('in_consultation', { names: with_.map((p) => p.name).join(', ') }) }),
+      el('button', { type: 'button', id: 'return-to-hearing', text: t('return_to_hearing'),
+        on: { click: () => state.live.send({ type: 'end_consultation', consultation_id: me.consultation_id }) } }));
+    box.hidden = false;
+  } else {
+    box.hidden = true;
+    box.replaceChildren();
   }
 }
 

@@ -333,7 +333,10 @@ fn a_consultation_exchanges_media_only_within_itself() {
     assert_eq!(receivers(&room, 1, MediaKind::Audio), vec![20]);
     assert_eq!(room.close_consultation(10), Ok(vec![1, 20]));
     assert_eq!(room.close_consultation(7), Ok(vec![2, 3]));
-    assert_eq!(receivers(&room, 2, MediaKind::Audio), vec![1, 3, 4, 5, 6]);
+    assert_eq!(
+        receivers(&room, 2, MediaKind::Audio),
+        vec![1, 3, 4, 5, 6, 20]
+    );
     assert_eq!(
         room.close_consultation(7),
         Err(RoomError::UnknownConsultation(7))

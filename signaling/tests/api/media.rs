@@ -340,3 +340,217 @@ async fn a_lost_media_connection_is_reported_and_restored_by_a_new_offer() {
         again.got("cell", "video")
     );
 }
+
+/// Packets `receiver` got from `from` of `kind` since `before`.
+fn since(
+    receiver: &Client,
+    from: &str,
+    kind: &str,
+    before: &std::collections::HashMap<(String, String), u64>,
+) -> u64 {
+    receiver.got(from, kind)
+        - before
+            .get(&(from.to_string(), kind.to_string()))
+            .copied()
+            .unwrap_or(0)
+}
+
+fn snapshot(c: &Client) -> std::collections::HashMap<(String, String), u64> {
+    c.received.lock().map(|m| m.clone()).unwrap_or_default()
+}
+
+/// Everyone who publishes sends 25 packets of each kind, then a pause.
+async fn all_send(publishers: &[&Client], first: u16) {
+    let sends = publishers.iter().map(|c| c.send(first, 25));
+    for r in futures_util::future::join_all(sends).await {
+        r.expect("sent");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+}
+
+/// Joins `role` of `hearing`, has the judge admit them, and connects their
+/// media; returns their socket and client.
+async fn admitted_with_media(
+    s: &Server,
+    hearing: &Value,
+    judge_ws: &mut Ws,
+    role: &str,
+    ssrc_base: u32,
+) -> (Ws, Client) {
+    let id = hearing["id"].as_i64().expect("id");
+    let pid = participant(hearing, role);
+    let (mut ws, welcome) = join(s, id, &token(s, &s.admin, id, pid).await).await;
+    judge_ws
+        .send(Message::Text(
+            json!({"type": "admit", "participant_id": pid})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .expect("sent");
+    until(&mut ws, "admitted").await;
+    let slots = welcome["receive_slots"].as_u64().expect("slots") as usize;
+    let mut c = Client::new(role, role != "observer", slots, ssrc_base)
+        .await
+        .expect("client");
+    negotiate(&mut ws, &mut c).await;
+    (ws, c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripted_hearing_consultation_protection_and_a_closed_gallery() {
+    let s = start().await;
+    let court = facility(&s, "Court", "court", "demo").await;
+    let at = s.now() + Duration::minutes(5);
+    let hearing = hearing(
+        &s,
+        court,
+        at,
+        json!([{"name": "Judge J", "role": "judge"}, {"name": "Dan Defendant", "role": "defendant"},
+               {"name": "Cora Counsel", "role": "counsel"}, {"name": "Wendy Witness", "role": "witness"},
+               {"name": "Press P", "role": "observer"}]),
+    )
+    .await;
+    let msg = |m: Value| Message::Text(m.to_string().into());
+    let (mut judge_ws, welcome) = join_as(&s, &hearing, "judge").await;
+    let mut judge = Client::new(
+        "judge",
+        true,
+        welcome["receive_slots"].as_u64().expect("slots") as usize,
+        10_000,
+    )
+    .await
+    .expect("client");
+    negotiate(&mut judge_ws, &mut judge).await;
+    let (_defendant_ws, defendant) =
+        admitted_with_media(&s, &hearing, &mut judge_ws, "defendant", 20_000).await;
+    let (mut counsel_ws, counsel) =
+        admitted_with_media(&s, &hearing, &mut judge_ws, "counsel", 21_000).await;
+    let (_witness_ws, witness) =
+        admitted_with_media(&s, &hearing, &mut judge_ws, "witness", 22_000).await;
+    let (mut gallery_ws, gallery) =
+        admitted_with_media(&s, &hearing, &mut judge_ws, "observer", 23_000).await;
+    let publishers = [&judge, &defendant, &counsel, &witness];
+    all_send(&publishers, 0).await;
+    assert!(
+        gallery.got("defendant", "video") >= 20,
+        "the gallery watches the hearing"
+    );
+    assert!(judge.got("witness", "audio") >= 20);
+
+    // Counsel takes the defendant into a consultation.
+    let (d_id, c_id) = (
+        participant(&hearing, "defendant"),
+        participant(&hearing, "counsel"),
+    );
+    counsel_ws
+        .send(msg(
+            json!({"type": "consult", "participant_ids": [d_id, c_id]}),
+        ))
+        .await
+        .expect("sent");
+    let opened = until(&mut judge_ws, "consultation").await;
+    assert_eq!(opened["open"], true);
+    let consultation_id = opened["consultation_id"].as_u64().expect("id");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let before = [&judge, &defendant, &counsel, &witness, &gallery].map(snapshot);
+    all_send(&publishers, 100).await;
+    for (i, receiver) in [(0, &judge), (3, &witness), (4, &gallery)] {
+        for from in ["defendant", "counsel"] {
+            for kind in ["audio", "video"] {
+                assert_eq!(
+                    since(receiver, from, kind, &before[i]),
+                    0,
+                    "{} got {kind} from {from} in consultation",
+                    receiver.name
+                );
+            }
+        }
+    }
+    assert!(
+        since(&defendant, "counsel", "audio", &before[1]) >= 20,
+        "the defendant hears counsel"
+    );
+    assert!(
+        since(&counsel, "defendant", "video", &before[2]) >= 20,
+        "counsel sees the defendant"
+    );
+    assert_eq!(
+        since(&defendant, "judge", "audio", &before[1]),
+        0,
+        "the hearing does not reach the consultation"
+    );
+    assert!(
+        since(&witness, "judge", "audio", &before[3]) >= 20,
+        "the hearing goes on"
+    );
+
+    // Counsel returns them to the hearing.
+    counsel_ws
+        .send(msg(
+            json!({"type": "end_consultation", "consultation_id": consultation_id}),
+        ))
+        .await
+        .expect("sent");
+    assert_eq!(until(&mut judge_ws, "consultation").await["open"], false);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let before = [&judge, &defendant].map(snapshot);
+    all_send(&publishers, 200).await;
+    assert!(
+        since(&judge, "defendant", "audio", &before[0]) >= 20,
+        "back in the hearing"
+    );
+    assert!(since(&defendant, "judge", "audio", &before[1]) >= 20);
+
+    // The judge protects the witness, hidden from the defendant too.
+    let w_id = participant(&hearing, "witness");
+    judge_ws
+        .send(msg(json!({"type": "protect", "participant_id": w_id, "pseudonym": "Witness A", "hide_from_defendant": true})))
+        .await
+        .expect("sent");
+    loop {
+        let r = until(&mut gallery_ws, "roster").await;
+        if r["participants"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["name"] == "Witness A"))
+        {
+            assert!(
+                !r.to_string().contains("Wendy"),
+                "the real name is gone: {r}"
+            );
+            break;
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let before = [&gallery, &defendant, &judge].map(snapshot);
+    all_send(&publishers, 300).await;
+    assert_eq!(
+        since(&gallery, "witness", "video", &before[0]),
+        0,
+        "the gallery never sees a protected witness"
+    );
+    assert!(
+        since(&gallery, "witness", "audio", &before[0]) >= 20,
+        "but hears the testimony"
+    );
+    assert_eq!(
+        since(&defendant, "witness", "video", &before[1]),
+        0,
+        "nor does the defendant, as ordered"
+    );
+    assert!(
+        since(&judge, "witness", "video", &before[2]) >= 20,
+        "the court does"
+    );
+
+    // The judge closes the hearing to the public: the gallery gets nothing.
+    judge_ws
+        .send(msg(json!({"type": "observers", "admitted": false})))
+        .await
+        .expect("sent");
+    assert_eq!(until(&mut gallery_ws, "observers").await["admitted"], false);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let total = gallery.total();
+    all_send(&publishers, 400).await;
+    assert_eq!(gallery.total(), total, "nothing reaches a closed gallery");
+}

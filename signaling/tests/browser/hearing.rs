@@ -206,6 +206,35 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
         .wait_for_media(still.0, still.1 + 20, Wait::from_secs(10))
         .await;
 
+    // The judge protects the witness (default pseudonym) and closes the
+    // hearing to the public; both come back from the server.
+    let protect =
+        format!("#staff [data-participant='{witness_id}'] form[data-action=protect] button");
+    bench.click(&protect).await;
+    bench
+        .wait(
+            &format!("!document.querySelector(\"{protect}\")"),
+            "the roster to show the witness protected",
+            Wait::from_secs(10),
+        )
+        .await;
+    bench.click("#gallery").await;
+    bench
+        .wait(
+            "document.querySelector('#gallery')?.getAttribute('aria-pressed') === 'true'",
+            "the hearing closed to the public",
+            Wait::from_secs(10),
+        )
+        .await;
+    witness
+        .wait(
+            "document.querySelector('#warning').textContent.includes('closed to the public')",
+            "the witness told the hearing is closed",
+            Wait::from_secs(10),
+        )
+        .await;
+    bench.screenshot("hearing-4-judge-protect-closed").await;
+
     // The judge extends the hearing by 15 minutes; the witness is told and
     // the countdown moves.
     let before = witness.text("#ends-at").await;
