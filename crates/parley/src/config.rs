@@ -19,6 +19,63 @@ pub struct DeploymentFile {
     #[serde(default)]
     pub tokens: TokenSection,
     pub sfu: Option<SfuSection>,
+    pub recorder: Option<RecorderSection>,
+}
+
+/// `[recorder]`: the QUIC endpoint the SFU sends recorded rooms to, and
+/// where recordings, keys and certificates live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecorderSection {
+    /// UDP address of the recorder's QUIC endpoint (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Target segment length in seconds (1..=600).
+    #[serde(default = "default_segment_seconds")]
+    pub segment_seconds: u64,
+    /// Recordings, relative to the data directory.
+    #[serde(default = "default_recordings_dir")]
+    pub recordings_dir: PathBuf,
+    /// Jurisdiction keys and the manifest signing key, relative to the data directory.
+    #[serde(default = "default_recorder_keys_dir")]
+    pub keys_dir: PathBuf,
+    /// CA, recorder and SFU certificates, relative to the data directory.
+    #[serde(default = "default_recorder_tls_dir")]
+    pub tls_dir: PathBuf,
+    /// Minutes between automatic retention sweeps (one at start); 0: none
+    /// (then run `parley recorder sweep` from a scheduler).
+    #[serde(default = "default_sweep_interval_minutes")]
+    pub sweep_interval_minutes: u64,
+}
+
+fn default_sweep_interval_minutes() -> u64 {
+    60
+}
+
+fn default_segment_seconds() -> u64 {
+    10
+}
+fn default_recordings_dir() -> PathBuf {
+    PathBuf::from("recordings")
+}
+fn default_recorder_keys_dir() -> PathBuf {
+    PathBuf::from("keys/recorder")
+}
+fn default_recorder_tls_dir() -> PathBuf {
+    PathBuf::from("tls/recorder")
+}
+
+impl RecorderSection {
+    /// The defaults, for commands run on a deployment without `[recorder]`.
+    pub fn default_with(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            segment_seconds: default_segment_seconds(),
+            recordings_dir: default_recordings_dir(),
+            keys_dir: default_recorder_keys_dir(),
+            tls_dir: default_recorder_tls_dir(),
+            sweep_interval_minutes: default_sweep_interval_minutes(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,6 +225,28 @@ impl Deployment {
                 path: path.into(),
                 message,
             })?;
+        }
+        if let Some(r) = &file.recorder
+            && r.sweep_interval_minutes > 10_080
+        {
+            return Err(DeploymentError::Invalid {
+                path: path.into(),
+                message: format!(
+                    "recorder.sweep_interval_minutes is {}; give 0 (no automatic sweep) to 10080 (a week)",
+                    r.sweep_interval_minutes
+                ),
+            });
+        }
+        if let Some(r) = &file.recorder
+            && !(1..=600).contains(&r.segment_seconds)
+        {
+            return Err(DeploymentError::Invalid {
+                path: path.into(),
+                message: format!(
+                    "recorder.segment_seconds is {}; give 1 to 600 seconds",
+                    r.segment_seconds
+                ),
+            });
         }
         let base = path.parent().unwrap_or(Path::new("."));
         let dir = base.join(&file.policy.jurisdictions_dir);

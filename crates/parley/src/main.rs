@@ -1,8 +1,10 @@
 //! `parley`: the operator's command. `parley up` starts every service in one
-//! process; the other subcommands check configuration, explain policy and
-//! verify the audit log.
+//! process; `parley sfu` and `parley recorder` run one service alone; the
+//! other subcommands check configuration, explain policy,
+//! verify the audit log and run, verify, export and sweep recordings.
 
 mod config;
+mod recorder_cmd;
 mod sfu_node;
 
 use clap::{Parser, Subcommand};
@@ -68,6 +70,88 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Run the recorder alone, or verify, export and sweep recordings.
+    #[command(args_conflicts_with_subcommands = true)]
+    Recorder {
+        #[command(subcommand)]
+        command: Option<RecorderCommand>,
+        #[command(flatten)]
+        place: RecorderPlace,
+        /// QUIC listen address (overrides `[recorder] listen`), e.g. 127.0.0.1:4433.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+}
+
+/// Which deployment and data directory the recorder commands use.
+#[derive(Debug, Clone, clap::Args)]
+struct RecorderPlace {
+    #[arg(long, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Data directory (overrides the file): recordings, keys, audit log.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum RecorderCommand {
+    /// Check a recording's signature, segment hashes and continuity (no key
+    /// needed but the public one); non-zero exit naming what was altered.
+    Verify {
+        /// A recording id, or the path of a recording's directory.
+        rec: String,
+        /// The recorder's public key file (`manifest-signing.pub`), e.g. for
+        /// verifying a copy away from the recorder.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        #[command(flatten)]
+        place: RecorderPlace,
+    },
+    /// Verify, decrypt and join a recording into one playable file (audited).
+    Export {
+        rec: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Who asks for the export (written to the audit log).
+        #[arg(long)]
+        actor: String,
+        /// Why (written to the audit log).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        place: RecorderPlace,
+    },
+    /// Delete every recording past its retention (key first), except those
+    /// on legal hold; each deletion audited.
+    Sweep {
+        #[arg(long, default_value = "retention-sweep")]
+        actor: String,
+        /// List what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        place: RecorderPlace,
+    },
+    /// Place a legal hold: the recording outlives its retention (audited).
+    Hold {
+        rec: String,
+        #[arg(long)]
+        actor: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        place: RecorderPlace,
+    },
+    /// Release a legal hold (audited).
+    Release {
+        rec: String,
+        #[arg(long)]
+        actor: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        place: RecorderPlace,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +209,11 @@ fn main() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify { data },
         } => run_async(audit_verify(data)),
+        Command::Recorder {
+            command,
+            place,
+            listen,
+        } => recorder(command, place, listen),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -141,6 +230,90 @@ fn run_async<F: std::future::Future<Output = Result<(), String>>>(f: F) -> Resul
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?
         .block_on(f)
+}
+
+fn recorder(
+    command: Option<RecorderCommand>,
+    place: RecorderPlace,
+    listen: Option<SocketAddr>,
+) -> Result<(), String> {
+    use recorder_cmd::RecorderPaths;
+    let load = |p: &RecorderPlace| {
+        Deployment::load(&p.config)
+            .map(|d| {
+                let paths = RecorderPaths::new(&d, p.data.clone());
+                (d, paths)
+            })
+            .map_err(|e| e.to_string())
+    };
+    match command {
+        None => {
+            let d = Deployment::load(&place.config).map_err(|e| e.to_string())?;
+            init_tracing();
+            run_async(recorder_cmd::run(d, place.data, listen))
+        }
+        Some(RecorderCommand::Verify {
+            rec,
+            public_key,
+            place,
+        }) => {
+            let paths = match load(&place) {
+                Ok((_, paths)) => paths,
+                // A court verifying a copy needs no deployment file.
+                Err(_) if public_key.is_some() => RecorderPaths::bare(),
+                Err(e) => return Err(e),
+            };
+            recorder_cmd::verify_cmd(&paths, &rec, public_key.as_deref())
+        }
+        Some(RecorderCommand::Export {
+            rec,
+            out,
+            actor,
+            reason,
+            place,
+        }) => {
+            let (_, paths) = load(&place)?;
+            run_async(recorder_cmd::export_cmd(
+                &paths, &rec, &out, &actor, &reason,
+            ))
+        }
+        Some(RecorderCommand::Sweep {
+            actor,
+            dry_run,
+            place,
+        }) => {
+            let (_, paths) = load(&place)?;
+            run_async(recorder_cmd::sweep_cmd(&paths, &actor, dry_run))
+        }
+        Some(RecorderCommand::Hold {
+            rec,
+            actor,
+            reason,
+            place,
+        }) => {
+            let (_, paths) = load(&place)?;
+            run_async(recorder_cmd::hold_cmd(&paths, &rec, &actor, &reason, true))
+        }
+        Some(RecorderCommand::Release {
+            rec,
+            actor,
+            reason,
+            place,
+        }) => {
+            let (_, paths) = load(&place)?;
+            run_async(recorder_cmd::hold_cmd(&paths, &rec, &actor, &reason, false))
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn config_check(path: &Path) -> Result<(), String> {
@@ -210,13 +383,7 @@ async fn up(
     data: Option<PathBuf>,
     demo: bool,
 ) -> Result<(), String> {
-    use tracing_subscriber::EnvFilter;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    init_tracing();
     let d = Deployment::load(&config).map_err(|e| e.to_string())?;
     let signaling = parley_signaling::SignalingConfig {
         http: http.unwrap_or(d.file.server.http),
@@ -226,9 +393,24 @@ async fn up(
         join_token_leeway_seconds: d.file.tokens.join_token_leeway_seconds,
         media: d.file.sfu.as_ref().map(config::SfuSection::media_server),
     };
+    let data_dir = signaling.data_dir.clone();
     let running = parley_signaling::start(&signaling)
         .await
         .map_err(|e| e.to_string())?;
+    // The recorder runs inside `parley up` when the deployment has `[recorder]`.
+    let recorder = match &d.file.recorder {
+        Some(_) => {
+            let paths = recorder_cmd::RecorderPaths::new(&d, Some(data_dir));
+            let store = running.state.store.clone();
+            let server =
+                parley_recorder::server::start(paths.server_config(&d, None, store.clone()))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            let sweeper = recorder_cmd::spawn_sweeper(paths, store);
+            Some((server, sweeper))
+        }
+        None => None,
+    };
     let url = d
         .file
         .server
@@ -259,6 +441,9 @@ async fn up(
             "  Admin token:   in {}",
             running.bootstrap.admin_token_file.display()
         ),
+    }
+    if let Some((r, _)) = &recorder {
+        recorder_cmd::print_running(r);
     }
     if demo {
         let admin = match &running.bootstrap.new_admin_token {
@@ -291,6 +476,12 @@ async fn up(
         _ = shutdown_signal() => {}
     }
     eprintln!("parley: stopping");
+    if let Some((r, sweeper)) = recorder {
+        if let Some(s) = sweeper {
+            s.abort();
+        }
+        r.shutdown().await;
+    }
     state.store.close().await;
     Ok(())
 }

@@ -1,0 +1,461 @@
+//! `parley recorder`: run alone and killed with SIGKILL mid-recording,
+//! verify (and its exit code on tampering), audited export, sweep with a
+//! legal hold.
+
+mod common;
+
+use chrono::{Duration, Utc};
+use common::{config_dir, parley};
+use parley_policy::SessionKind;
+use parley_recorder::depacketize::Codec;
+use parley_recorder::keys::KeyStore;
+use parley_recorder::link::RecorderLink;
+use parley_recorder::protocol::{MediaKind, Start, TrackInfo};
+use parley_recorder::rtp;
+use parley_recorder::session::{RoomRecorder, RoomSettings};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+/// A deployment file in `dir` using the repository's jurisdictions, with
+/// one-second segments.
+fn deployment(dir: &Path) -> PathBuf {
+    let file = dir.join("deployment.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\nhttp = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n[policy]\njurisdictions_dir = {:?}\n\
+             [recorder]\nlisten = \"127.0.0.1:0\"\nsegment_seconds = 1\n",
+            dir.join("data"),
+            config_dir().join("jurisdictions"),
+        ),
+    )
+    .unwrap();
+    file
+}
+
+fn start(id: &str, kind: SessionKind) -> Start {
+    Start {
+        recording_id: id.into(),
+        session_id: 9,
+        session_kind: kind,
+        jurisdiction: "demo".into(),
+        tracks: vec![
+            TrackInfo {
+                id: 1,
+                kind: MediaKind::Video,
+                codec: Codec::Vp8,
+                clock_rate: 90_000,
+                channels: None,
+            },
+            TrackInfo {
+                id: 2,
+                kind: MediaKind::Audio,
+                codec: Codec::Opus,
+                clock_rate: 48_000,
+                channels: Some(2),
+            },
+        ],
+    }
+}
+
+/// `ms` of 25 fps VP8 (keyframe each second) and 20 ms Opus from `base_us`.
+fn media(ms: u64, base_us: u64) -> Vec<(u32, u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    for i in 0..ms / 20 {
+        let t = i * 20;
+        if t.is_multiple_of(40) {
+            let n = t / 40;
+            let key = n.is_multiple_of(25);
+            let mut payload = vec![0x10];
+            payload.extend_from_slice(if key {
+                &[0x50, 0x42, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00][..]
+            } else {
+                &[0x51, 0x42, 0x00][..]
+            });
+            payload.extend_from_slice(&[n as u8; 300]);
+            out.push((
+                1,
+                base_us + t * 1000,
+                rtp::build(true, 96, n as u16, (t * 90) as u32, 1, &payload),
+            ));
+        }
+        out.push((
+            2,
+            base_us + t * 1000,
+            rtp::build(
+                false,
+                111,
+                i as u16,
+                (t * 48) as u32,
+                2,
+                &[0xfc, 0xff, 0xfe],
+            ),
+        ));
+    }
+    out
+}
+
+/// `parley recorder` as a child process, and the address it prints.
+fn spawn_recorder(config: &Path) -> (Child, std::net::SocketAddr) {
+    let mut child = Command::new(common::BIN)
+        .args(["recorder", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("recorder exited before printing its address")
+            .unwrap();
+        if let Some(rest) = line.trim().strip_prefix("Recorder:") {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn manifest_segments(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("manifest.json"))
+        .map(|t| t.matches("\"sequence\"").count())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn kill_9_mid_recording_leaves_every_finished_segment_verifiable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = deployment(tmp.path());
+    let data = tmp.path().join("data");
+    let tls = data.join("tls/recorder");
+    let (mut child, addr) = spawn_recorder(&config);
+
+    let link = RecorderLink::connect(
+        addr,
+        &tls.join("ca.pem"),
+        &tls.join("sfu.pem"),
+        &tls.join("sfu.key"),
+    )
+    .await
+    .unwrap();
+    let room = link
+        .open_room(&start("hearing-1", SessionKind::CourtHearing), 8192)
+        .await
+        .unwrap();
+    let now = Utc::now().timestamp_micros() as u64;
+    for (track, t, p) in media(5_000, now) {
+        assert!(room.send_rtp(track, t, &p));
+    }
+    // Wait until some segments are stored, then kill the recorder mid-segment.
+    let dir = data.join("recordings/hearing-1");
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    while manifest_segments(&dir) < 3 {
+        assert!(Instant::now() < deadline, "no segments stored within 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    drop(room);
+    link.close().await;
+
+    let out = parley([
+        "recorder".as_ref(),
+        "verify".as_ref(),
+        "hearing-1".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ]);
+    out.assert_success()
+        .assert_stdout_contains("intact")
+        .assert_stdout_contains("not ended");
+    let before = manifest_segments(&dir);
+    assert!(before >= 3);
+
+    // Restarted, the recorder continues the same recording in a new segment.
+    let (mut child, addr) = spawn_recorder(&config);
+    let link = RecorderLink::connect(
+        addr,
+        &tls.join("ca.pem"),
+        &tls.join("sfu.pem"),
+        &tls.join("sfu.key"),
+    )
+    .await
+    .unwrap();
+    let room = link
+        .open_room(&start("hearing-1", SessionKind::CourtHearing), 8192)
+        .await
+        .unwrap();
+    let now = Utc::now().timestamp_micros() as u64;
+    for (track, t, p) in media(1_500, now) {
+        assert!(room.send_rtp(track, t, &p));
+    }
+    room.end("hearing closed").await.unwrap();
+    link.close().await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(manifest_segments(&dir) > before);
+    let out = parley([
+        "recorder".as_ref(),
+        "verify".as_ref(),
+        "hearing-1".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ]);
+    out.assert_success()
+        .assert_stdout_contains("hearing closed");
+    // Each start and the lawful stop were audited by the recorder (the
+    // killed process wrote nothing after its start).
+    let rows = audit_rows(&data).await;
+    let actions: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|(a, b, _)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("recorder", "recording_started"),
+            ("recorder", "recording_started"),
+            ("recorder", "recording_stopped")
+        ]
+    );
+    assert!(rows[2].2.contains("hearing closed"), "{}", rows[2].2);
+}
+
+fn record(data: &Path, id: &str, kind: SessionKind, at: chrono::DateTime<Utc>) {
+    let keys = KeyStore::open(&data.join("keys/recorder")).unwrap();
+    let settings = RoomSettings {
+        recordings_dir: data.join("recordings"),
+        segment_ms: 1_000,
+    };
+    let j = parley_policy::load_dir(&config_dir().join("jurisdictions")).unwrap();
+    let mut room = RoomRecorder::start(&settings, &keys, &j, &start(id, kind), at).unwrap();
+    for (track, t, p) in media(2_500, at.timestamp_micros() as u64) {
+        room.on_rtp(track, t, t, &p).unwrap();
+    }
+    room.close(Some("visit ended"), at + Duration::seconds(3))
+        .unwrap();
+}
+
+async fn audit_rows(data: &Path) -> Vec<(String, String, String)> {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", data.join("parley.db").display()))
+        .await
+        .unwrap();
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT actor, action, details FROM audit_log ORDER BY seq")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    rows
+}
+
+#[tokio::test]
+async fn verify_export_and_sweep_from_the_command_line_are_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = deployment(tmp.path());
+    let data = tmp.path().join("data");
+    let c = config.as_os_str();
+    record(&data, "recent", SessionKind::SocialVisit, Utc::now());
+    record(
+        &data,
+        "expired",
+        SessionKind::SocialVisit,
+        Utc::now() - Duration::days(8),
+    );
+    record(
+        &data,
+        "held",
+        SessionKind::SocialVisit,
+        Utc::now() - Duration::days(8),
+    );
+
+    parley([
+        "recorder".as_ref(),
+        "verify".as_ref(),
+        "recent".as_ref(),
+        "--config".as_ref(),
+        c,
+    ])
+    .assert_success();
+    // A court holding only the public key verifies the directory itself.
+    let public = data.join("keys/recorder/manifest-signing.pub");
+    parley([
+        "recorder".as_ref(),
+        "verify".as_ref(),
+        data.join("recordings/recent").as_os_str(),
+        "--public-key".as_ref(),
+        public.as_os_str(),
+    ])
+    .assert_success();
+
+    let out_file = tmp.path().join("recent.webm");
+    parley([
+        "recorder".as_ref(),
+        "export".as_ref(),
+        "recent".as_ref(),
+        "--out".as_ref(),
+        out_file.as_os_str(),
+        "--actor".as_ref(),
+        "clerk@court".as_ref(),
+        "--reason".as_ref(),
+        "appeal bundle 2030/17".as_ref(),
+        "--config".as_ref(),
+        c,
+    ])
+    .assert_success();
+    assert!(std::fs::metadata(&out_file).unwrap().len() > 1000);
+    parley([
+        "recorder".as_ref(),
+        "hold".as_ref(),
+        "held".as_ref(),
+        "--actor".as_ref(),
+        "judge".as_ref(),
+        "--reason".as_ref(),
+        "pending complaint".as_ref(),
+        "--config".as_ref(),
+        c,
+    ])
+    .assert_success();
+    parley([
+        "recorder".as_ref(),
+        "sweep".as_ref(),
+        "--config".as_ref(),
+        c,
+    ])
+    .assert_success()
+    .assert_stdout_contains("deleted expired")
+    .assert_stdout_contains("kept held: legal hold by judge (pending complaint)")
+    .assert_stdout_contains("1 deleted, 1 on legal hold, 1 within retention");
+    assert!(!data.join("recordings/expired").exists());
+    assert!(data.join("recordings/held").exists() && data.join("recordings/recent").exists());
+
+    let rows = audit_rows(&data).await;
+    let actions: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|(a, b, _)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("clerk@court", "recording_exported"),
+            ("judge", "legal_hold_placed"),
+            ("retention-sweep", "recording_deleted")
+        ]
+    );
+    assert!(rows[0].2.contains("appeal bundle 2030/17") && rows[0].2.contains("recent"));
+    assert!(rows[2].2.contains("expired"));
+    parley([
+        "audit".as_ref(),
+        "verify".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ])
+    .assert_success();
+
+    // An export needs a reason; one byte changed fails verify with a non-zero exit.
+    parley([
+        "recorder".as_ref(),
+        "export".as_ref(),
+        "recent".as_ref(),
+        "--out".as_ref(),
+        out_file.as_os_str(),
+        "--actor".as_ref(),
+        "x".as_ref(),
+        "--reason".as_ref(),
+        " ".as_ref(),
+        "--config".as_ref(),
+        c,
+    ])
+    .assert_failure()
+    .assert_stderr_contains("--reason");
+    let seg = data.join("recordings/recent/000001.webm.enc");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[40] ^= 0x80;
+    std::fs::write(&seg, bytes).unwrap();
+    parley([
+        "recorder".as_ref(),
+        "verify".as_ref(),
+        "recent".as_ref(),
+        "--config".as_ref(),
+        c,
+    ])
+    .assert_failure()
+    .assert_stderr_contains("NOT intact")
+    .assert_stderr_contains("segment 1 was altered");
+}
+
+#[test]
+fn config_check_refuses_a_bad_segment_length() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = deployment(tmp.path());
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("segment_seconds = 1", "segment_seconds = 0");
+    std::fs::write(&config, text).unwrap();
+    parley([
+        "config".as_ref(),
+        "check".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ])
+    .assert_failure()
+    .assert_stderr_contains("recorder.segment_seconds is 0; give 1 to 600 seconds");
+}
+
+#[tokio::test]
+async fn a_running_recorder_destroys_expired_recordings_by_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = deployment(tmp.path());
+    let data = tmp.path().join("data");
+    record(
+        &data,
+        "expired",
+        SessionKind::SocialVisit,
+        Utc::now() - Duration::days(8),
+    );
+    record(
+        &data,
+        "held",
+        SessionKind::SocialVisit,
+        Utc::now() - Duration::days(8),
+    );
+    record(&data, "recent", SessionKind::SocialVisit, Utc::now());
+    parley([
+        "recorder".as_ref(),
+        "hold".as_ref(),
+        "held".as_ref(),
+        "--actor".as_ref(),
+        "judge".as_ref(),
+        "--reason".as_ref(),
+        "appeal".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ])
+    .assert_success();
+    let (mut child, _) = spawn_recorder(&config);
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    while data.join("recordings/expired").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the expired recording is still there after 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(data.join("recordings/held").exists() && data.join("recordings/recent").exists());
+    let rows = audit_rows(&data).await;
+    assert!(
+        rows.iter()
+            .any(|(actor, action, details)| actor == "retention-sweep"
+                && action == "recording_deleted"
+                && details.contains("expired")),
+        "{rows:?}"
+    );
+}
