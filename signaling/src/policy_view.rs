@@ -34,12 +34,12 @@ pub fn notice(decision: &Decision) -> RecordingNotice {
     }
 }
 
-/// The media room's flags. Recording stays off until the recorder and its
-/// announcement exist; the SFU corrects a privileged room whatever it is told.
+/// The media room's flags, from the policy decision. The SFU corrects a
+/// privileged room whatever it is told (never recorded, never monitored).
 pub fn room_policy(decision: &Decision) -> RoomPolicy {
     RoomPolicy {
         privileged: decision.kind.is_privileged(),
-        recorded: false,
+        recorded: decision.recording == RecordingDecision::Record,
         monitoring_allowed: decision.monitoring,
     }
 }

@@ -407,6 +407,19 @@ async fn up(
                     .await
                     .map_err(|e| e.to_string())?;
             let sweeper = recorder_cmd::spawn_sweeper(paths, store);
+            // Sessions whose policy records them are sent to this recorder.
+            let addr = if server.addr.ip().is_unspecified() {
+                SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), server.addr.port())
+            } else {
+                server.addr
+            };
+            running
+                .state
+                .live
+                .set_recorder(parley_signaling::live::recording::RecorderAddress {
+                    addr,
+                    tls: server.tls.clone(),
+                });
             Some((server, sweeper))
         }
         None => None,

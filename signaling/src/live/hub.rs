@@ -108,6 +108,8 @@ struct Inner {
     /// even if storing the end failed (8 bytes per session ever ended).
     finished: Mutex<std::collections::HashSet<i64>>,
     next_connection: std::sync::atomic::AtomicU64,
+    /// The recorder's link, once the recorder runs (set after start).
+    recording: std::sync::OnceLock<Arc<super::recording::Recording>>,
 }
 
 /// What a session task needs to start.
@@ -148,8 +150,18 @@ impl LiveHub {
                 sessions: Mutex::new(HashMap::new()),
                 finished: Mutex::new(std::collections::HashSet::new()),
                 next_connection: std::sync::atomic::AtomicU64::new(1),
+                recording: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Records sessions whose policy says so through the recorder at
+    /// `address` (set once, when the recorder has started).
+    pub fn set_recorder(&self, address: super::recording::RecorderAddress) {
+        let _ = self
+            .inner
+            .recording
+            .set(Arc::new(super::recording::Recording::new(address)));
     }
 
     pub fn new_connection_id(&self) -> ConnectionId {
@@ -383,6 +395,7 @@ impl LiveHub {
             spec,
             connections: HashMap::new(),
             room_open: false,
+            recording: None,
         };
         loop {
             let now = self.inner.clock.now();
@@ -745,6 +758,7 @@ impl LiveHub {
                 Err(e) => return Err(e.message),
             }
             task.room_open = true;
+            self.start_recording(task, &sfu).await;
         }
         // A fresh media token that expires at the current end, so that a
         // hearing the judge extended keeps its media.
@@ -776,6 +790,63 @@ impl LiveHub {
         sfu.join(request).await.map_err(|e| e.message)
     }
 
+    /// Starts the session's recording when its policy records it (never a
+    /// privileged session: the SFU and the recorder both refuse one). A
+    /// failure is logged; the session goes on, and the recorder's audit log
+    /// shows the refusal.
+    async fn start_recording(&self, task: &mut Task, sfu: &super::MediaPlane) {
+        let policy = task.spec.policy;
+        let Some(recording) = self.inner.recording.get().cloned() else {
+            if policy.recorded {
+                tracing::warn!(
+                    session = task.spec.session_id,
+                    "the policy records this session but no recorder runs"
+                );
+            }
+            return;
+        };
+        if !policy.recorded || policy.privileged || task.recording.is_some() {
+            return;
+        }
+        let room = task.spec.session_id;
+        let publishers: Vec<i64> = match crate::store::sessions::get(self.inner.store.pool(), room)
+            .await
+        {
+            Ok(Some(session)) => session
+                .participants
+                .iter()
+                .filter(|p| !p.removed && !p.role.is_receive_only())
+                .map(|p| p.id)
+                .collect(),
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(session = room, error = %e, "cannot read the session to record it");
+                return;
+            }
+        };
+        let start = parley_recorder::protocol::Start {
+            recording_id: format!("session-{room}"),
+            session_id: room,
+            session_kind: task.spec.kind,
+            jurisdiction: task.spec.jurisdiction.id.clone(),
+            tracks: super::recording::tracks(&publishers),
+        };
+        let stream = match recording.open(&start).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(session = room, error = %e, "recording not started");
+                return;
+            }
+        };
+        match sfu.start_recording(room, stream.clone()).await {
+            Ok(()) => task.recording = Some(stream),
+            Err(e) => {
+                tracing::error!(session = room, error = %e, "the media server refused to record");
+                let _ = stream.end("the media server refused to record").await;
+            }
+        }
+    }
+
     /// Stops forwarding to and from a participant (removal, leave, socket closed).
     async fn remove_media(&self, task: &Task, participant_id: i64) {
         let (Some(sfu), true) = (self.inner.media.clone(), task.room_open) else {
@@ -792,6 +863,15 @@ impl LiveHub {
             return;
         };
         task.room_open = false;
+        if let Some(recording) = task.recording.take() {
+            let room = task.spec.session_id;
+            if let Err(e) = sfu.stop_recording(room).await {
+                tracing::warn!(session = room, error = %e, "media server did not stop recording");
+            }
+            if let Err(e) = recording.end("the session ended").await {
+                tracing::warn!(session = room, error = %e, "recording did not end cleanly; its finished segments stand");
+            }
+        }
         if let Err(e) = sfu.close_room(task.spec.session_id).await {
             tracing::debug!(session = task.spec.session_id, error = %e, "media room close");
         }
@@ -846,6 +926,8 @@ struct Task {
     connections: Connections,
     /// Whether the SFU has this session's room open.
     room_open: bool,
+    /// The recorder's stream for this session, while recording.
+    recording: Option<super::recording::RoomRecording>,
 }
 
 impl Task {

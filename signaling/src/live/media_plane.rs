@@ -143,6 +143,35 @@ impl MediaPlane {
         }
     }
 
+    /// Starts sending the room's media to the recorder through `tap` (the
+    /// SFU in this process only).
+    pub async fn start_recording(
+        &self,
+        room: RoomId,
+        tap: super::recording::RoomRecording,
+    ) -> Result<(), MediaFailure> {
+        match self {
+            Self::InProcess(sfu) => {
+                let sfu = sfu.clone();
+                blocking(move || sfu.start_recording(room, Box::new(tap))).await
+            }
+            Self::Remote(r) => Err(MediaFailure {
+                code: Some("not_supported".into()),
+                message: format!("the SFU at {} runs apart and cannot record yet", r.url()),
+            }),
+        }
+    }
+
+    pub async fn stop_recording(&self, room: RoomId) -> Result<(), MediaFailure> {
+        match self {
+            Self::InProcess(sfu) => {
+                let sfu = sfu.clone();
+                blocking(move || sfu.stop_recording(room)).await
+            }
+            Self::Remote(_) => Ok(()),
+        }
+    }
+
     pub async fn close_room(&self, room: RoomId) -> Result<(), MediaFailure> {
         match self {
             Self::InProcess(sfu) => {

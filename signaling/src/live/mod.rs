@@ -4,6 +4,7 @@
 
 pub mod hub;
 pub mod media_plane;
+pub mod recording;
 pub mod state;
 pub mod ws;
 

@@ -16,6 +16,8 @@ pub struct Server {
     pub admin: String,
     pub http: reqwest::Client,
     pub _data: tempfile::TempDir,
+    /// The live sessions (to attach a recorder).
+    pub live: parley_signaling::live::LiveHub,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     /// A standalone SFU's control API, when the test uses one.
     sfu_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -119,6 +121,7 @@ async fn start_with(remote_sfu: bool) -> Server {
         admin,
         http: reqwest::Client::new(),
         _data: data,
+        live: running.state.live.clone(),
         task: running.task,
         sfu_task,
     }

@@ -546,3 +546,154 @@ async fn a_scripted_hearing_consultation_protection_and_a_closed_gallery() {
     all_send(&publishers, 400).await;
     assert_eq!(gallery.total(), total, "nothing reaches a closed gallery");
 }
+
+/// The recorder's audit events, kept in memory for the test.
+#[derive(Default)]
+struct Audited(std::sync::Mutex<Vec<String>>);
+
+impl parley_recorder::audit::AuditSink for Audited {
+    fn record<'a>(
+        &'a self,
+        event: &'a parley_recorder::audit::RecordingEvent,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        use parley_recorder::audit::RecordingEvent as E;
+        let kind = match event {
+            E::Started { .. } => "started",
+            E::Refused { .. } => "refused",
+            E::Stopped { .. } => "stopped",
+            E::Interrupted { .. } => "interrupted",
+        };
+        if let Ok(mut v) = self.0.lock() {
+            v.push(kind.to_string());
+        }
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_hearing_reaches_the_recorder_and_verifies_but_its_consultation_does_not() {
+    let s = start().await;
+    let root = tempfile::tempdir().expect("recorder dir");
+    let audit = std::sync::Arc::new(Audited::default());
+    let recorder = parley_recorder::server::start(parley_recorder::server::RecorderConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        recordings_dir: root.path().join("recordings"),
+        keys_dir: root.path().join("keys"),
+        tls_dir: root.path().join("tls"),
+        segment_seconds: 1,
+        jurisdictions: jurisdictions(),
+        audit: audit.clone(),
+    })
+    .await
+    .expect("recorder starts");
+    s.live
+        .set_recorder(parley_signaling::live::recording::RecorderAddress {
+            addr: recorder.addr,
+            tls: recorder.tls.clone(),
+        });
+    // The demo jurisdiction records hearings ("required").
+    let court = facility(&s, "Court", "court", "demo").await;
+    let at = s.now() + Duration::minutes(5);
+    let hearing = hearing(
+        &s,
+        court,
+        at,
+        json!([{"name": "Judge J", "role": "judge"}, {"name": "Dan Defendant", "role": "defendant"},
+               {"name": "Cora Counsel", "role": "counsel"}]),
+    )
+    .await;
+    let id = hearing["id"].as_i64().expect("id");
+    let (mut judge_ws, welcome) = join_as(&s, &hearing, "judge").await;
+    assert_eq!(
+        welcome["notice"]["recorded"], true,
+        "told before anything is recorded"
+    );
+    let mut judge = Client::new("judge", true, 2, 30_000).await.expect("client");
+    negotiate(&mut judge_ws, &mut judge).await;
+    let (_d_ws, defendant) =
+        admitted_with_media(&s, &hearing, &mut judge_ws, "defendant", 31_000).await;
+    let (mut c_ws, counsel) =
+        admitted_with_media(&s, &hearing, &mut judge_ws, "counsel", 32_000).await;
+    let publishers = [&judge, &defendant, &counsel];
+    for first in [0, 25, 50] {
+        all_send(&publishers, first).await;
+    }
+    // A consultation: none of it may reach the record.
+    let (d_id, c_id) = (
+        participant(&hearing, "defendant"),
+        participant(&hearing, "counsel"),
+    );
+    c_ws.send(Message::Text(
+        json!({"type": "consult", "participant_ids": [d_id, c_id]})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .expect("sent");
+    until(&mut judge_ws, "consultation").await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let recorded_before = recorded(&s).await;
+    all_send(&publishers, 100).await;
+    let consulting = recorded(&s).await - recorded_before;
+    // Only the judge's 25 + 25 packets may be recorded meanwhile.
+    assert!(
+        consulting <= 50,
+        "{consulting} packets recorded during the consultation"
+    );
+    judge_ws
+        .send(Message::Text(
+            json!({"type": "end", "reason": "Adjourned"})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .expect("sent");
+    until(&mut judge_ws, "ended").await;
+    // The recording is closed lawfully and verifies.
+    let dir = parley_recorder::recording::dir_of(
+        &root.path().join("recordings"),
+        &format!("session-{id}"),
+    );
+    let key = parley_recorder::keys::KeyStore::open(&root.path().join("keys"))
+        .expect("keys")
+        .verifying_key()
+        .expect("key");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let report = loop {
+        match parley_recorder::verify::verify(&dir, &key) {
+            Ok(r) if r.manifest.ended.is_some() => break r,
+            other if std::time::Instant::now() > deadline => {
+                panic!("no finished recording: {other:?}")
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    };
+    assert_eq!(report.manifest.session_id, id);
+    assert!(!report.manifest.segments.is_empty(), "{report:?}");
+    assert_eq!(
+        report.manifest.tracks.len(),
+        6,
+        "audio and video of three participants"
+    );
+    let events = audit.0.lock().map(|v| v.clone()).unwrap_or_default();
+    assert_eq!(events, ["started", "stopped"]);
+    recorder.shutdown().await;
+}
+
+/// `parley_sfu_recorded_packets_total` from signaling's metrics.
+async fn recorded(s: &Server) -> u64 {
+    let metrics = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("parley_sfu_recorded_packets_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("recorded counter")
+}
