@@ -76,8 +76,9 @@ async fn a_flood_of_garbage_does_not_stop_a_live_call() -> anyhow::Result<()> {
                 attacker.send_to(&garbage(i), t)?;
                 sent += 1;
             }
-            if i % 500 == 0 {
-                std::thread::sleep(Duration::from_millis(20));
+            // Bursts the socket buffer holds even on a loaded machine.
+            if i % 100 == 0 {
+                std::thread::sleep(Duration::from_millis(5));
             }
         }
         Ok(sent)

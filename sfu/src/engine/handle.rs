@@ -307,7 +307,7 @@ impl Sfu {
                 addr,
                 message: e.to_string(),
             };
-            let socket = UdpSocket::bind(addr).map_err(bind_err)?;
+            let (socket, tcp_links) = bind_media(addr, config.ice_tcp)?;
             let local = socket.local_addr().map_err(bind_err)?;
             let wake_to = if local.ip().is_unspecified() {
                 SocketAddr::new(IpAddr::from([127, 0, 0, 1]), local.port())
@@ -327,17 +327,8 @@ impl Sfu {
                     }),
                 local.port(),
             );
-            let tcp = if config.ice_tcp {
-                let tcp_addr = SocketAddr::new(local.ip(), local.port());
-                let links =
-                    super::ice_tcp::TcpLinks::bind(tcp_addr).map_err(|e| SfuError::Bind {
-                        addr: tcp_addr,
-                        message: format!("ICE-TCP listener: {e}"),
-                    })?;
-                Some((links, SocketAddr::new(advertised.ip(), local.port())))
-            } else {
-                None
-            };
+            let tcp =
+                tcp_links.map(|links| (links, SocketAddr::new(advertised.ip(), local.port())));
             let (tx, rx) = mpsc::channel();
             let worker = Worker::new(WorkerSetup {
                 index: i,
@@ -581,6 +572,49 @@ impl Sfu {
             && let Some(w) = workers.get_mut(i)
         {
             w.rooms = w.rooms.saturating_sub(1);
+        }
+    }
+}
+
+/// Socket buffer asked for each media socket, bytes (the kernel may cap it
+/// at `net.core.rmem_max` / `wmem_max`): room for bursts of a whole turn.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Binds a worker's UDP socket and, with ICE-TCP, a TCP listener on the
+/// same port number. With port 0 the kernel picks the UDP port, which may be
+/// taken for TCP: then both are tried again on another (at most 16 times).
+fn bind_media(
+    addr: SocketAddr,
+    ice_tcp: bool,
+) -> Result<(UdpSocket, Option<super::ice_tcp::TcpLinks>), SfuError> {
+    let bind_err = |addr: SocketAddr, e: std::io::Error| SfuError::Bind {
+        addr,
+        message: e.to_string(),
+    };
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let socket = UdpSocket::bind(addr).map_err(|e| bind_err(addr, e))?;
+        let sock = socket2::SockRef::from(&socket);
+        // Best effort: a smaller buffer still works, it only drops sooner.
+        let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
+        let _ = sock.set_send_buffer_size(SOCKET_BUFFER);
+        if !ice_tcp {
+            return Ok((socket, None));
+        }
+        let local = socket.local_addr().map_err(|e| bind_err(addr, e))?;
+        match super::ice_tcp::TcpLinks::bind(local) {
+            Ok(links) => return Ok((socket, Some(links))),
+            Err(e)
+                if addr.port() == 0
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && attempts < 16 => {}
+            Err(e) => {
+                return Err(SfuError::Bind {
+                    addr: local,
+                    message: format!("ICE-TCP listener: {e}"),
+                });
+            }
         }
     }
 }
