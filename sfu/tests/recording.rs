@@ -156,3 +156,46 @@ async fn privileged_and_unrecorded_rooms_refuse_the_recorder() -> anyhow::Result
     assert_eq!(sfu.stats().recorded_packets, 0);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spoken_notice_plays_before_anything_is_recorded() -> anyhow::Result<()> {
+    let sfu = sfu();
+    sfu.open_room(73, RECORDED)?;
+    let mut a = Client::new("a", true, 1, 74_000).await?;
+    let mut b = Client::new("b", true, 1, 75_000).await?;
+    join(&mut a, &sfu, 73, token(73, 1, Role::Visitor), 1).await?;
+    join(&mut b, &sfu, 73, token(73, 2, Role::Visitor), 1).await?;
+    // 50 frames (1 s) that the test client recognises as "announcement".
+    let frames: Vec<bytes::Bytes> = (0..50u16)
+        .map(|i| parley_client::payload("audio", "announcement", i).into())
+        .collect();
+    let tap = Collected::default();
+    let (s2, t2) = (sfu.clone(), tap.clone());
+    tokio::task::spawn_blocking(move || s2.start_recording_after(73, Box::new(t2), frames))
+        .await??;
+    // `a` speaks during the notice: nobody hears it, nothing is recorded.
+    a.send(0, 20).await?;
+    assert_eq!(
+        tap.of(1, MediaKind::Audio) + tap.of(1, MediaKind::Video),
+        0,
+        "nothing recorded during the notice"
+    );
+    assert_eq!(b.got("a", "audio"), 0, "the notice is the only audio");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(
+        b.got("announcement", "audio") >= 45,
+        "b heard the notice: {}",
+        b.got("announcement", "audio")
+    );
+    assert!(a.got("announcement", "audio") >= 45, "so did a");
+    // Then media flows, and is recorded.
+    a.send(20, 25).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(b.got("a", "audio") >= 20);
+    assert!(
+        tap.of(1, MediaKind::Audio) >= 20,
+        "recorded after the notice"
+    );
+    assert!(sfu.stats().announcement_packets >= 90, "{:?}", sfu.stats());
+    Ok(())
+}

@@ -419,6 +419,13 @@ async fn up(
                 .set_recorder(parley_signaling::live::recording::RecorderAddress {
                     addr,
                     tls: server.tls.clone(),
+                    // Spoken notices: `announcements/` beside the deployment file.
+                    announcements: Some(
+                        d.path
+                            .parent()
+                            .unwrap_or(std::path::Path::new("."))
+                            .join("announcements"),
+                    ),
                 });
             Some((server, sweeper))
         }

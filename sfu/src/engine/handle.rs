@@ -227,6 +227,8 @@ pub struct Counters {
     /// Packets handed to the recorder, and those it could not take.
     pub recorded_packets: AtomicU64,
     pub recorder_drops: AtomicU64,
+    /// Announcement frames played to members.
+    pub announcement_packets: AtomicU64,
 }
 
 /// A snapshot of the counters.
@@ -259,6 +261,7 @@ pub struct SfuStats {
     pub rtt: LatencySnapshot,
     pub recorded_packets: u64,
     pub recorder_drops: u64,
+    pub announcement_packets: u64,
 }
 
 struct WorkerHandle {
@@ -407,6 +410,7 @@ impl Sfu {
             rtt: c.rtt.snapshot(),
             recorded_packets: get(&c.recorded_packets),
             recorder_drops: get(&c.recorder_drops),
+            announcement_packets: get(&c.announcement_packets),
         }
     }
 
@@ -526,10 +530,24 @@ impl Sfu {
         room: RoomId,
         tap: Box<dyn RecordingTap>,
     ) -> Result<(), SfuError> {
+        self.start_recording_after(room, tap, Vec::new())
+    }
+
+    /// Like [`Sfu::start_recording`], after playing `announcement` (Opus
+    /// frames of 20 ms, the jurisdiction's spoken notice) to every member:
+    /// no participant's audio is forwarded while it plays, and the recorder
+    /// receives nothing until it has ended (invariant 5).
+    pub fn start_recording_after(
+        &self,
+        room: RoomId,
+        tap: Box<dyn RecordingTap>,
+        announcement: Vec<bytes::Bytes>,
+    ) -> Result<(), SfuError> {
         let worker = self.worker_of(room)?;
         self.call(worker, |reply| Command::Record {
             room,
             tap: Some(tap),
+            announcement,
             reply,
         })
     }
@@ -541,6 +559,7 @@ impl Sfu {
         self.call(worker, |reply| Command::Record {
             room,
             tap: None,
+            announcement: Vec::new(),
             reply,
         })
     }

@@ -7,7 +7,7 @@ use super::load::{LatencySnapshot, WorkerLoadSnapshot};
 /// The media server's counters in Prometheus text (read at scrape time from
 /// the workers' atomics).
 pub fn render(stats: &SfuStats) -> String {
-    let series: [(&str, &str, u64); 22] = [
+    let series: [(&str, &str, u64); 23] = [
         (
             "parley_sfu_datagrams_in_total",
             "UDP datagrams received by the media workers",
@@ -117,6 +117,11 @@ pub fn render(stats: &SfuStats) -> String {
             "parley_sfu_recorder_drops_total",
             "RTP packets the recorder link could not take (queue full or gone)",
             stats.recorder_drops,
+        ),
+        (
+            "parley_sfu_announcement_packets_total",
+            "Frames of the spoken recording notice played to members",
+            stats.announcement_packets,
         ),
     ];
     let mut out = String::new();

@@ -78,10 +78,11 @@ pub enum Command {
         change: HearingChange,
         reply: Reply<()>,
     },
-    /// Start (a tap) or stop (none) recording.
+    /// Start (a tap, after the announcement) or stop (none) recording.
     Record {
         room: RoomId,
         tap: Option<Box<dyn RecordingTap>>,
+        announcement: Vec<bytes::Bytes>,
         reply: Reply<()>,
     },
     Stop,
@@ -97,7 +98,22 @@ struct RoomState {
     announced: Option<MemberId>,
     /// Where the recorder member's packets go, while recording.
     recording: Option<Recording>,
+    /// The spoken notice playing before recording starts.
+    announcement: Option<Announcement>,
 }
+
+/// An announcement being played into a room; the recording it precedes.
+struct Announcement {
+    frames: Vec<bytes::Bytes>,
+    next: usize,
+    next_at: Instant,
+    then_record: Box<dyn RecordingTap>,
+}
+
+/// SSRC the announcement's frames are numbered under (rewritten per slot).
+const ANNOUNCEMENT_SSRC: u32 = 0x5041_524c;
+/// One Opus frame: 20 ms, 960 ticks of the 48 kHz RTP clock.
+const ANNOUNCEMENT_FRAME: Duration = Duration::from_millis(20);
 
 /// A room being recorded.
 struct Recording {
@@ -240,6 +256,7 @@ impl Worker {
                 return;
             }
             self.run_timers(now);
+            self.play_announcements(now);
             self.pump(now);
             self.flush();
             self.report_load();
@@ -277,6 +294,7 @@ impl Worker {
                                 speakers: ActiveSpeaker::default(),
                                 announced: None,
                                 recording: None,
+                                announcement: None,
                             });
                             Ok(())
                         }
@@ -338,8 +356,13 @@ impl Worker {
                     };
                     let _ = reply.send(result);
                 }
-                Command::Record { room, tap, reply } => {
-                    let _ = reply.send(self.record(room, tap));
+                Command::Record {
+                    room,
+                    tap,
+                    announcement,
+                    reply,
+                } => {
+                    let _ = reply.send(self.record(room, tap, announcement, now));
                 }
                 Command::Stop => return false,
             }
@@ -737,12 +760,38 @@ impl Worker {
     /// Starts (`Some`) or stops (`None`) recording a room: the recorder
     /// joins or leaves as a member, so the room's rules decide what it
     /// receives (never a privileged room, never a consultation).
-    fn record(&mut self, room: RoomId, tap: Option<Box<dyn RecordingTap>>) -> Result<(), SfuError> {
+    fn record(
+        &mut self,
+        room: RoomId,
+        tap: Option<Box<dyn RecordingTap>>,
+        announcement: Vec<bytes::Bytes>,
+        now: Instant,
+    ) -> Result<(), SfuError> {
         let state = self
             .rooms
             .get_mut(&room)
             .ok_or(SfuError::UnknownRoom(room))?;
         match tap {
+            Some(tap) if !announcement.is_empty() => {
+                // Refused now if the room may never be recorded; otherwise
+                // the recorder joins once the notice has been played.
+                let policy = state.room.policy();
+                if policy.privileged {
+                    return Err(crate::room::RoomError::Privileged(
+                        crate::room::MemberKind::Recorder,
+                    )
+                    .into());
+                }
+                if !policy.recorded {
+                    return Err(crate::room::RoomError::NotRecorded.into());
+                }
+                state.announcement = Some(Announcement {
+                    frames: announcement,
+                    next: 0,
+                    next_at: now,
+                    then_record: tap,
+                });
+            }
             Some(tap) => {
                 if state.recording.is_none() {
                     state
@@ -755,12 +804,100 @@ impl Worker {
                 });
             }
             None => {
+                state.announcement = None;
                 if state.recording.take().is_some() {
                     let _ = state.room.remove(RECORDER_MEMBER);
                 }
             }
         }
         Ok(())
+    }
+
+    /// Plays the due frames of every room's announcement to each member's
+    /// first audio slot, and starts the recording once one has ended.
+    fn play_announcements(&mut self, now: Instant) {
+        let mut finished = Vec::new();
+        for (room, state) in &mut self.rooms {
+            let Some(a) = state.announcement.as_mut() else {
+                continue;
+            };
+            while a.next_at <= now {
+                let Some(frame) = a.frames.get(a.next).cloned() else {
+                    finished.push(*room);
+                    break;
+                };
+                let (seq, ts) = (a.next as u16, (a.next as u32).wrapping_mul(960));
+                for key in state.peers.values() {
+                    let Some(peer) = self.peers.get_mut(key).filter(|p| p.connected) else {
+                        continue;
+                    };
+                    let Some(slot) = peer.slots.first_mut() else {
+                        continue;
+                    };
+                    let out = &mut slot.audio;
+                    let (seq, ts) = out.continuity.rewrite(ANNOUNCEMENT_SSRC, seq, ts);
+                    let (sender_id, ssrc) = (out.sender, out.ssrc);
+                    let Some(mut sender) = peer.pc.rtp_sender(sender_id) else {
+                        continue;
+                    };
+                    let Some(payload_type) = sender
+                        .get_parameters()
+                        .rtp_parameters
+                        .codecs
+                        .iter()
+                        .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case("audio/opus"))
+                        .map(|c| c.payload_type)
+                    else {
+                        continue;
+                    };
+                    let packet = rtc::rtp::Packet {
+                        header: rtc::rtp::header::Header {
+                            version: 2,
+                            marker: a.next == 0,
+                            payload_type,
+                            sequence_number: seq,
+                            timestamp: ts,
+                            ssrc,
+                            ..Default::default()
+                        },
+                        payload: frame.clone(),
+                    };
+                    if sender.write_rtp(now, packet).is_ok() {
+                        self.counters
+                            .announcement_packets
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                a.next += 1;
+                a.next_at += ANNOUNCEMENT_FRAME;
+            }
+        }
+        for room in finished {
+            let Some(state) = self.rooms.get_mut(&room) else {
+                continue;
+            };
+            if let Some(a) = state.announcement.take() {
+                let joined = state.recording.is_some()
+                    || state
+                        .room
+                        .join(RECORDER_MEMBER, crate::room::MemberKind::Recorder)
+                        .is_ok();
+                if joined {
+                    state.recording = Some(Recording {
+                        tap: a.then_record,
+                        layers: HashMap::new(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// When the next announcement frame is due, if one plays.
+    fn next_announcement(&self) -> Option<Instant> {
+        self.rooms
+            .values()
+            .filter_map(|s| s.announcement.as_ref().map(|a| a.next_at))
+            .min()
     }
 
     /// Hands one packet to the room's recorder (the best simulcast layer
@@ -811,6 +948,10 @@ impl Worker {
         let Some(state) = self.rooms.get(&f.room) else {
             return;
         };
+        // While the spoken notice plays, it is the only audio.
+        if state.announcement.is_some() && f.kind == RtpCodecKind::Audio {
+            return;
+        }
         for receiver in state.room.receivers_of(f.publisher, media_kind(f.kind)) {
             let Some(peer) = state
                 .peers
@@ -1079,10 +1220,12 @@ impl Worker {
     /// command), then reads what is ready and hands each to its peer.
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
         let now = Instant::now();
+        let announcement = self.next_announcement();
         let next = self
             .peers
             .values_mut()
             .filter_map(|p| p.pc.poll_timeout())
+            .chain(announcement)
             .min()
             .unwrap_or(now + IDLE_WAIT);
         let wait = next

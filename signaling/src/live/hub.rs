@@ -838,7 +838,11 @@ impl LiveHub {
                 return;
             }
         };
-        match sfu.start_recording(room, stream.clone()).await {
+        let notice = super::recording::announcement(
+            recording.address().announcements.as_deref(),
+            &task.spec.jurisdiction,
+        );
+        match sfu.start_recording(room, stream.clone(), notice).await {
             Ok(()) => task.recording = Some(stream),
             Err(e) => {
                 tracing::error!(session = room, error = %e, "the media server refused to record");

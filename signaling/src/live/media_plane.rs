@@ -143,17 +143,18 @@ impl MediaPlane {
         }
     }
 
-    /// Starts sending the room's media to the recorder through `tap` (the
-    /// SFU in this process only).
+    /// Plays the spoken `notice`, then sends the room's media to the
+    /// recorder through `tap` (the SFU in this process only).
     pub async fn start_recording(
         &self,
         room: RoomId,
         tap: super::recording::RoomRecording,
+        notice: Vec<bytes::Bytes>,
     ) -> Result<(), MediaFailure> {
         match self {
             Self::InProcess(sfu) => {
                 let sfu = sfu.clone();
-                blocking(move || sfu.start_recording(room, Box::new(tap))).await
+                blocking(move || sfu.start_recording_after(room, Box::new(tap), notice)).await
             }
             Self::Remote(r) => Err(MediaFailure {
                 code: Some("not_supported".into()),

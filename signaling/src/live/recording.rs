@@ -20,11 +20,13 @@ use tokio::sync::Mutex;
 /// Packets queued toward the recorder per room before dropping.
 const QUEUE: usize = 4096;
 
-/// Where the recorder listens and the link's certificates.
+/// Where the recorder listens, the link's certificates, and where the
+/// spoken notices are (`<dir>/<jurisdiction>/<language>.wav`).
 #[derive(Debug, Clone)]
 pub struct RecorderAddress {
     pub addr: SocketAddr,
     pub tls: TlsFiles,
+    pub announcements: Option<std::path::PathBuf>,
 }
 
 /// The link to the recorder: one QUIC connection, made on first use and
@@ -85,7 +87,33 @@ pub fn tracks(publishers: &[i64]) -> Vec<TrackInfo> {
         .collect()
 }
 
+/// The spoken notice of `jurisdiction`: its languages one after the other,
+/// as 20 ms Opus frames. Languages without audio are left out (logged); no
+/// audio at all gives no frames (the banner alone then tells people).
+pub fn announcement(
+    dir: Option<&std::path::Path>,
+    jurisdiction: &parley_policy::Jurisdiction,
+) -> Vec<bytes::Bytes> {
+    let Some(dir) = dir else {
+        return Vec::new();
+    };
+    let mut frames = Vec::new();
+    for language in &jurisdiction.languages {
+        match parley_recorder::announce::load_for(dir, &jurisdiction.id, language) {
+            Ok(a) => frames.extend(a.frames.into_iter().map(bytes::Bytes::from)),
+            Err(e) => {
+                tracing::warn!(jurisdiction = %jurisdiction.id, %language, error = %e, "no spoken notice in this language")
+            }
+        }
+    }
+    frames
+}
+
 impl Recording {
+    pub fn address(&self) -> &RecorderAddress {
+        &self.address
+    }
+
     pub fn new(address: RecorderAddress) -> Self {
         Self {
             address,
@@ -120,5 +148,38 @@ impl Recording {
                 Err(e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn the_demo_notice_is_english_then_french_in_20_ms_frames() {
+        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let demo = parley_policy::load_file(&config.join("jurisdictions/demo.toml")).expect("demo");
+        let frames = announcement(Some(&config.join("announcements")), &demo);
+        // en.wav (12.3 s) and fr.wav (12.7 s), padded to whole frames.
+        assert!(
+            (1240..=1260).contains(&frames.len()),
+            "{} frames",
+            frames.len()
+        );
+        assert!(frames.iter().all(|f| !f.is_empty() && f.len() < 1500));
+        // A jurisdiction without audio gets no frames, not an error.
+        let eng = parley_policy::load_file(&config.join("jurisdictions/eng-wales.toml"))
+            .expect("eng-wales");
+        assert!(announcement(Some(&config.join("announcements")), &eng).is_empty());
+        assert!(announcement(None, &demo).is_empty());
+    }
+
+    #[test]
+    fn tracks_are_audio_and_video_of_each_publisher() {
+        let t = tracks(&[3, 8]);
+        assert_eq!(t.iter().map(|t| t.id).collect::<Vec<_>>(), [6, 7, 16, 17]);
+        assert_eq!(t[0].codec, Codec::Opus);
+        assert_eq!(t[1].codec, Codec::Vp8);
     }
 }

@@ -590,6 +590,9 @@ async fn a_recorded_hearing_reaches_the_recorder_and_verifies_but_its_consultati
         .set_recorder(parley_signaling::live::recording::RecorderAddress {
             addr: recorder.addr,
             tls: recorder.tls.clone(),
+            // The demo's spoken notice lasts 25 s; its playback before
+            // recording is tested in sfu/tests/recording.rs.
+            announcements: None,
         });
     // The demo jurisdiction records hearings ("required").
     let court = facility(&s, "Court", "court", "demo").await;
