@@ -25,19 +25,23 @@ struct Cli {
     command: Command,
 }
 
+/// Where `up` and `demo` take their deployment, address and data from.
+#[derive(Debug, clap::Args)]
+struct Serve {
+    #[arg(long, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// HTTP listen address (overrides the file), e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// Data directory for the SQLite database and keys (overrides the file).
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start all services in one process and print the URL to open.
-    Up {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
-        /// HTTP listen address (overrides the file), e.g. 127.0.0.1:8080.
-        #[arg(long)]
-        http: Option<SocketAddr>,
-        /// Data directory for the SQLite database and keys (overrides the file).
-        #[arg(long)]
-        data: Option<PathBuf>,
-    },
+    Up(Serve),
     /// Run the SFU alone, controlled by a signaling service elsewhere.
     Sfu {
         #[arg(long, default_value = sfu_node::DEFAULT_NODE_CONFIG)]
@@ -45,16 +49,7 @@ enum Command {
     },
     /// Start like `up`, then create a demo visit starting now and print the
     /// two join links (family and detainee kiosk) and the officer console.
-    Demo {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
-        /// HTTP listen address (overrides the file), e.g. 127.0.0.1:8080.
-        #[arg(long)]
-        http: Option<SocketAddr>,
-        /// Data directory for the SQLite database and keys (overrides the file).
-        #[arg(long)]
-        data: Option<PathBuf>,
-    },
+    Demo(Serve),
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -191,8 +186,8 @@ enum AuditCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Up { config, http, data } => run_async(up(config, http, data, false)),
-        Command::Demo { config, http, data } => run_async(up(config, http, data, true)),
+        Command::Up(Serve { config, http, data }) => run_async(up(config, http, data, false)),
+        Command::Demo(Serve { config, http, data }) => run_async(up(config, http, data, true)),
         Command::Sfu { config } => run_async(sfu_node::run(config)),
         Command::Config {
             command: ConfigCommand::Check { config },
