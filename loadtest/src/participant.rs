@@ -324,8 +324,8 @@ pub async fn publish(
             let frame = seq / ppf;
             let pos = FramePos {
                 frame,
-                first: seq % ppf == 0,
-                keyframe: frame % frames_per_key == 0,
+                first: seq.is_multiple_of(ppf),
+                keyframe: frame.is_multiple_of(frames_per_key),
             };
             let p = payload::video(&name, seq, sent_us, pos, media.payload_bytes);
             let ts = frame.wrapping_mul(90_000 / (media.video_pps / ppf).max(1));

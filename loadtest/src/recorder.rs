@@ -170,16 +170,11 @@ impl LatencyRecorder {
         }
     }
 
-    /// Hands over what was measured. `stopped_us`, when the senders
-    /// stopped (µs since the Unix epoch): a video stream silent for more
-    /// than the freeze threshold before it counts one more freeze.
-    pub fn finish(&self, stopped_us: u64) -> Option<ReceiverState> {
+    /// Hands over what was measured. Freezes are gaps between arrivals;
+    /// a stream that stops is caught by its loss, not as a freeze, since
+    /// its sender may simply have left.
+    pub fn finish(&self) -> Option<ReceiverState> {
         let mut st = self.state.lock().ok()?;
-        for ((_, kind), log) in st.streams.iter_mut() {
-            if kind == "video" {
-                log.freezes.close(stopped_us, FREEZE_US);
-            }
-        }
         let empty = ReceiverState {
             streams: HashMap::new(),
             latency: latency_histogram(),
@@ -214,7 +209,7 @@ mod tests {
                 1_002_000 + u64::from(seq) * 20_000,
             );
         }
-        let st = r.finish(1_002_000 + 14 * 20_000).expect("state");
+        let st = r.finish().expect("state");
         let log = &st.streams[&("a".to_string(), "video".to_string())];
         assert_eq!((log.first_seq, log.unique, log.duplicates), (10, 4, 1));
         assert_eq!(log.received_before(15), 4);
@@ -230,7 +225,7 @@ mod tests {
         let flag = Arc::new(AtomicBool::new(false));
         let r = LatencyRecorder::new(flag, Arc::default());
         r.record(&crate::payload::audio("a", 1, 5, 100), 10);
-        let st = r.finish(10).expect("state");
+        let st = r.finish().expect("state");
         assert_eq!(st.latency.len(), 0);
         assert_eq!(st.streams.len(), 1);
     }

@@ -69,6 +69,8 @@ pub struct PacketReport {
     pub streams: u64,
     /// Expected video streams that delivered nothing.
     pub silent_streams: u64,
+    /// The first silent streams, as `receiver ← sender`.
+    pub silent: Vec<String>,
 }
 
 /// The SFU's work in the measured phase.
@@ -410,6 +412,12 @@ impl Report {
                 );
             }
         }
+        if !self.packets.silent.is_empty() {
+            s.push_str("\n## Silent streams (receiver ← sender)\n\n");
+            for e in &self.packets.silent {
+                let _ = writeln!(s, "- {e}");
+            }
+        }
         if !self.errors.is_empty() {
             s.push_str("\n## Errors\n\n");
             for e in &self.errors {
@@ -432,8 +440,10 @@ mod tests {
 
     #[test]
     fn a_missed_target_is_named_and_an_unmeasured_one_misses() {
-        let mut r = Report::default();
-        r.latency_ms = Dist::of(&[1.0, 2.0, 30.0]);
+        let mut r = Report {
+            latency_ms: Dist::of(&[1.0, 2.0, 30.0]),
+            ..Report::default()
+        };
         r.packets.streams = 2;
         r.packets.loss_max_stream = 0.01;
         let t = Targets {

@@ -52,12 +52,10 @@ struct Finished {
     cap_kbps: u64,
 }
 
-/// The senders' counts at one moment (sender → (video, audio) sent), and
-/// that moment in µs since the Unix epoch.
+/// The senders' counts at one moment: sender → (video, audio) sent.
 #[derive(Clone)]
 struct Cutoff {
     sent: HashMap<String, (u32, u32)>,
-    at_us: u64,
 }
 
 /// Shared by all tasks of a run.
@@ -100,10 +98,7 @@ impl Shared {
                     .collect()
             },
         );
-        Cutoff {
-            sent,
-            at_us: crate::payload::now_us(),
-        }
+        Cutoff { sent }
     }
 
     fn fail(&self, e: String) {
@@ -191,22 +186,22 @@ async fn start_client(
     })
 }
 
-/// Stops a client's publisher, waits `grace` for packets in flight, keeps
-/// what it measured (held to the senders' counts before the grace) and
-/// optionally leaves.
+/// Keeps what a client measured, held to the senders' counts at `cutoff`
+/// (taken a grace period earlier, so packets in flight had time to arrive),
+/// and optionally leaves.
 async fn finish_client(shared: &Shared, live: Live, cutoff: Cutoff, leave: bool) {
-    if let Some(state) = live.joined.recorder.finish(cutoff.at_us) {
-        if let Ok(mut f) = shared.finished.lock() {
-            f.push(Finished {
-                name: live.joined.name.clone(),
-                state,
-                cutoff: cutoff.sent,
-                expected_senders: live.expected_senders.clone(),
-                started_us: live.joined.started_us,
-                times: live.joined.times.clone(),
-                cap_kbps: live.cap_kbps,
-            });
-        }
+    if let Some(state) = live.joined.recorder.finish()
+        && let Ok(mut f) = shared.finished.lock()
+    {
+        f.push(Finished {
+            name: live.joined.name.clone(),
+            state,
+            cutoff: cutoff.sent,
+            expected_senders: live.expected_senders.clone(),
+            started_us: live.joined.started_us,
+            times: live.joined.times.clone(),
+            cap_kbps: live.cap_kbps,
+        });
     }
     if leave {
         live.joined.leave().await;
@@ -643,6 +638,7 @@ fn build_report(
     let (mut expected, mut received, mut dups, mut streams, mut silent) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut worst: f64 = 0.0;
+    let mut silent_list: Vec<String> = Vec::new();
     let (mut jitter, mut freezes, mut frozen_us) = (Vec::new(), 0u64, 0u64);
     let mut layers: BTreeMap<u64, BTreeMap<String, u64>> = BTreeMap::new();
     let mut join = JoinReport {
@@ -658,12 +654,16 @@ fn build_report(
         answer.push(f.times.answer_ms);
         connected.push(f.times.connected_ms);
         let since = |us: Option<u64>| us.map(|u| u.saturating_sub(f.started_us) as f64 / 1e3);
-        match since(f.state.first_packet_us) {
-            Some(ms) => media.push(ms),
-            None => join.no_media += 1,
-        }
-        if let Some(ms) = since(f.state.first_keyframe_us) {
-            key.push(ms);
+        // A churn room's detainee joins before any visitor: its wait for
+        // media is not a join time.
+        if !f.expected_senders.is_empty() {
+            match since(f.state.first_packet_us) {
+                Some(ms) => media.push(ms),
+                None => join.no_media += 1,
+            }
+            if let Some(ms) = since(f.state.first_keyframe_us) {
+                key.push(ms);
+            }
         }
         for sender in &f.expected_senders {
             if !f
@@ -673,6 +673,9 @@ fn build_report(
             {
                 silent += 1;
                 worst = 1.0;
+                if silent_list.len() < 50 {
+                    silent_list.push(format!("{} ← {sender}", f.name));
+                }
             }
         }
         for ((sender, kind), log) in &f.state.streams {
@@ -697,7 +700,6 @@ fn build_report(
                 }
             }
         }
-        let _ = &f.name;
     }
     join.welcome_ms = Dist::of(&welcome);
     join.answer_ms = Dist::of(&answer);
@@ -839,6 +841,7 @@ fn build_report(
             loss_max_stream: worst,
             streams,
             silent_streams: silent,
+            silent: silent_list,
         },
         sfu,
         memory,

@@ -159,6 +159,11 @@ pub struct Targets {
     pub memory_growth_max_mb: Option<f64>,
 }
 
+/// Above zero (false for NaN).
+fn positive(x: f64) -> bool {
+    x > 0.0
+}
+
 impl Scenario {
     /// Reads and checks a scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
@@ -227,7 +232,7 @@ impl Scenario {
         if m.packets_per_frame == 0 || m.packets_per_frame > m.video_pps {
             return bad("media.packets_per_frame", "must be 1 to video_pps");
         }
-        if !(m.keyframe_interval_s > 0.0) {
+        if !positive(m.keyframe_interval_s) {
             return bad("media.keyframe_interval_s", "must be above 0");
         }
         if self.run.sfu_workers == 0 || self.run.sfu_workers > 64 {
@@ -236,7 +241,7 @@ impl Scenario {
         if self.run.join_concurrency == 0 {
             return bad("run.join_concurrency", "must be at least 1");
         }
-        if !(self.run.warmup_s >= 0.0) {
+        if !(positive(self.run.warmup_s) || self.run.warmup_s == 0.0) {
             return bad("run.warmup_s", "must be 0 or more");
         }
         if let Some(w) = self.run.memory_warmup_s
@@ -256,7 +261,7 @@ impl Scenario {
             if c.rooms == 0 {
                 return bad("churn.rooms", "must be at least 1");
             }
-            if !(c.joins_per_s > 0.0) || !(c.stay_s > 0.0) {
+            if !positive(c.joins_per_s) || !positive(c.stay_s) {
                 return bad("churn.joins_per_s", "and churn.stay_s must be above 0");
             }
             if c.joins_per_s * c.stay_s > f64::from(c.rooms) {

@@ -86,12 +86,6 @@ impl Freezes {
         }
         self.last_us = Some(at_us);
     }
-
-    /// A stream that stopped: the time from its last arrival to `end_us`
-    /// counts as a freeze if longer than the threshold.
-    pub fn close(&mut self, end_us: u64, threshold_us: u64) {
-        self.arrival(end_us, threshold_us);
-    }
 }
 
 #[cfg(test)]
@@ -143,10 +137,8 @@ mod tests {
             f.arrival(at, FREEZE_US);
         }
         assert_eq!((f.count, f.total_us), (1, 600_000));
-        f.close(1_500_000, FREEZE_US);
-        assert_eq!(f.count, 2);
         f.arrival(10, FREEZE_US);
-        assert_eq!(f.count, 2, "an arrival out of order is ignored");
+        assert_eq!(f.count, 1, "an arrival out of order is ignored");
     }
 
     proptest! {
