@@ -28,6 +28,9 @@ struct Args {
     /// Jurisdiction files for the in-process Parley.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/jurisdictions"))]
     jurisdictions: PathBuf,
+    /// Overrides the scenario's `duration_s` (seconds), e.g. a short soak.
+    #[arg(long)]
+    duration_s: Option<f64>,
     /// No progress line.
     #[arg(long)]
     quiet: bool,
@@ -35,7 +38,11 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let scenario = match Scenario::load(&args.scenario) {
+    let loaded = Scenario::load(&args.scenario).and_then(|s| match args.duration_s {
+        Some(d) => s.with_duration(d, &args.scenario),
+        None => Ok(s),
+    });
+    let scenario = match loaded {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

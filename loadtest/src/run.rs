@@ -234,12 +234,16 @@ pub async fn run(opts: Options) -> Result<Report, RunError> {
     let t0 = Instant::now();
     let minutes = (((sc.run.warmup_s + sc.duration_s + 180.0) / 60.0).ceil() as i64).clamp(5, 60);
 
-    // Book everything first, then wait for the start.
-    let starts_at = target::start_soon(&parley).await;
+    // Book everything first. Each session starts a little after it is booked (a start in the past
+    // is refused); everyone joins once the last one has started.
     let prison = target::prison(&parley, &run_id).await?;
     let churn_rooms = sc.churn.as_ref().map_or(0, |c| c.rooms);
     let visits: Vec<Booked> = futures_util::stream::iter(0..sc.visits + churn_rooms)
-        .map(|i| target::book_visit(&parley, prison, &run_id, i, starts_at, minutes))
+        .map(|i| {
+            let parley = &parley;
+            let run_id = &run_id;
+            async move { target::book_visit(parley, prison, run_id, i, minutes).await }
+        })
         .buffered(4)
         .collect::<Vec<_>>()
         .await
@@ -247,19 +251,17 @@ pub async fn run(opts: Options) -> Result<Report, RunError> {
         .collect::<Result<_, _>>()?;
     let hearing = match &sc.hearing {
         Some(h) => Some(
-            target::book_hearing(
-                &parley,
-                &run_id,
-                h.participants,
-                h.observers,
-                starts_at,
-                minutes,
-            )
-            .await?,
+            target::book_hearing(&parley, &run_id, h.participants, h.observers, minutes).await?,
         ),
         None => None,
     };
-    let wait = (starts_at - parley.now().await)
+    let last_start = visits
+        .iter()
+        .chain(hearing.iter())
+        .map(|b| b.starts_at)
+        .max()
+        .unwrap_or_else(chrono::Utc::now);
+    let wait = (last_start - parley.now().await)
         .to_std()
         .unwrap_or_default()
         + Duration::from_millis(300);

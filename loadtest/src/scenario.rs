@@ -286,6 +286,17 @@ impl Scenario {
         Ok(())
     }
 
+    /// The same scenario measured for `duration_s` seconds; a memory
+    /// warm-up that no longer fits becomes a third of it.
+    pub fn with_duration(mut self, duration_s: f64, path: &Path) -> Result<Self, ScenarioError> {
+        self.duration_s = duration_s;
+        if self.run.memory_warmup_s.is_some_and(|w| w >= duration_s) {
+            self.run.memory_warmup_s = None;
+        }
+        self.check(path)?;
+        Ok(self)
+    }
+
     /// Seconds after the measured phase's start from which memory growth
     /// is counted.
     pub fn memory_warmup_s(&self) -> f64 {
@@ -378,5 +389,13 @@ mod tests {
         let soak = Scenario::load(&dir.join("soak.toml")).expect("soak");
         assert!(soak.duration_s >= 600.0 && soak.churn.is_some());
         assert!(soak.targets.memory_growth_max_mb.is_some());
+        let short = soak
+            .with_duration(60.0, Path::new("soak.toml"))
+            .expect("60 s");
+        assert_eq!((short.duration_s, short.memory_warmup_s()), (60.0, 20.0));
+        let e = short
+            .with_duration(0.0, Path::new("soak.toml"))
+            .unwrap_err();
+        assert!(e.to_string().contains("`duration_s`"), "{e}");
     }
 }

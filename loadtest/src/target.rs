@@ -219,12 +219,14 @@ fn field_str(v: &Value, field: &'static str, what: &'static str) -> Result<Strin
 #[derive(Debug, Clone)]
 pub struct Booked {
     pub session: i64,
+    /// When it starts (its participants are admitted from then on).
+    pub starts_at: DateTime<Utc>,
     /// (participant id, role, display name), in booking order.
     pub participants: Vec<(i64, String, String)>,
 }
 
 impl Booked {
-    fn from_session(v: &Value) -> Result<Self, TargetError> {
+    fn from_session(v: &Value, starts_at: DateTime<Utc>) -> Result<Self, TargetError> {
         let session = field_i64(v, "id", "session")?;
         let participants = v["participants"]
             .as_array()
@@ -244,6 +246,7 @@ impl Booked {
             .collect::<Result<_, TargetError>>()?;
         Ok(Self {
             session,
+            starts_at,
             participants,
         })
     }
@@ -277,14 +280,13 @@ pub async fn prison(p: &Parley, run: &str) -> Result<i64, TargetError> {
     field_i64(&v, "id", "facility")
 }
 
-/// Books a social visit `i` at `facility` from `starts_at` for `minutes`:
-/// its own kiosk, detainee and approved visitor.
+/// Books a social visit `i` at `facility` for `minutes`, starting just
+/// after the booking: its own kiosk, detainee and approved visitor.
 pub async fn book_visit(
     p: &Parley,
     facility: i64,
     run: &str,
     i: u32,
-    starts_at: DateTime<Utc>,
     minutes: i64,
 ) -> Result<Booked, TargetError> {
     let kiosk = p
@@ -309,6 +311,7 @@ pub async fn book_visit(
         json!({"contact_id": contact, "relationship": "family"}),
     )
     .await?;
+    let starts_at = start_soon(p).await;
     let v = p
         .post(
             "/v1/bookings",
@@ -319,20 +322,19 @@ pub async fn book_visit(
                    "detainee_consents_to_recording": false}),
         )
         .await?;
-    Booked::from_session(&v)
+    Booked::from_session(&v, starts_at)
 }
 
 /// Roles of a hearing's publishing participants after the judge, in turn.
 const HEARING_ROLES: [&str; 5] = ["prosecutor", "counsel", "witness", "interpreter", "clerk"];
 
-/// Books a hearing at a new court: a judge, `participants - 1` others and
-/// `observers` public observers.
+/// Books a hearing at a new court, starting just after the booking: a
+/// judge, `participants - 1` others and `observers` public observers.
 pub async fn book_hearing(
     p: &Parley,
     run: &str,
     participants: u32,
     observers: u32,
-    starts_at: DateTime<Utc>,
     minutes: i64,
 ) -> Result<Booked, TargetError> {
     let court = p
@@ -350,6 +352,7 @@ pub async fn book_hearing(
     for i in 0..observers {
         people.push(json!({"name": format!("Observer {i}"), "role": "observer"}));
     }
+    let starts_at = start_soon(p).await;
     let v = p
         .post(
             "/v1/hearings",
@@ -357,5 +360,5 @@ pub async fn book_hearing(
                    "ends_at": starts_at + chrono::Duration::minutes(minutes), "participants": people}),
         )
         .await?;
-    Booked::from_session(&v)
+    Booked::from_session(&v, starts_at)
 }
