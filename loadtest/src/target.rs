@@ -164,16 +164,6 @@ impl Parley {
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    /// `/metrics` as text (empty if unreachable: the sampler must not stop
-    /// the run).
-    pub async fn metrics(&self) -> String {
-        let url = format!("{}/metrics", self.base);
-        match self.http.get(&url).send().await {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        }
-    }
-
     /// The service's clock (`/v1/time`), or this machine's if it fails.
     pub async fn now(&self) -> DateTime<Utc> {
         let url = format!("{}/v1/time", self.base);
