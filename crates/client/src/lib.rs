@@ -13,7 +13,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::TrackLocal;
@@ -27,6 +27,10 @@ use webrtc::peer_connection::{
 
 /// Received packets, keyed by (sender name, "audio" | "video").
 pub type Received = Arc<Mutex<HashMap<(String, String), u64>>>;
+
+/// Called with every RTP packet a client receives, as it arrives (before it
+/// is counted). The load generator reads its send timestamps here.
+pub type PacketHook = Arc<dyn Fn(&rtc::rtp::Packet) + Send + Sync>;
 
 struct Handler {
     gathered: mpsc::UnboundedSender<()>,
@@ -66,6 +70,10 @@ pub struct Client {
     /// Receive bandwidth announced by REMB on every received track, bits/s
     /// (0: none).
     receive_limit_bps: Arc<AtomicU64>,
+    /// Set once by [`Client::on_packet`]; read by every receiving track.
+    packet_hook: Arc<OnceLock<PacketHook>>,
+    /// The simulcast MID/RID extension ids, found on the first write.
+    layer_ids: tokio::sync::OnceCell<(u8, u8, String)>,
     ssrc_base: u32,
     gathered: mpsc::UnboundedReceiver<()>,
     state: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
@@ -335,15 +343,21 @@ impl Client {
         let counts = received.clone();
         let receive_limit_bps = Arc::new(AtomicU64::new(0));
         let limit = receive_limit_bps.clone();
+        let packet_hook: Arc<OnceLock<PacketHook>> = Arc::default();
+        let hook = packet_hook.clone();
         tokio::spawn(async move {
             while let Some(track) = tracks.recv().await {
                 let counts = counts.clone();
                 let limit = limit.clone();
+                let hook = hook.clone();
                 tokio::spawn(async move {
                     let mut last_remb: Option<tokio::time::Instant> = None;
                     while let Some(event) = track.poll().await {
                         match event {
                             TrackRemoteEvent::OnRtpPacket(packet) => {
+                                if let Some(hook) = hook.get() {
+                                    hook(&packet);
+                                }
                                 let bps = limit.load(Ordering::Relaxed);
                                 if bps > 0 && last_remb.is_none_or(|t| t.elapsed() >= REMB_EVERY) {
                                     last_remb = Some(tokio::time::Instant::now());
@@ -380,6 +394,8 @@ impl Client {
             video_sender,
             simulcast,
             receive_limit_bps,
+            packet_hook,
+            layer_ids: tokio::sync::OnceCell::new(),
             gathered,
             state,
         })
@@ -502,6 +518,91 @@ impl Client {
                 }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Calls `hook` with every RTP packet received from now on. Only the
+    /// first hook set is kept; returns false if one was already set.
+    pub fn on_packet(&self, hook: PacketHook) -> bool {
+        self.packet_hook.set(hook).is_ok()
+    }
+
+    /// Writes one audio packet (Opus payload type, SSRC `ssrc_base`) with
+    /// the caller's sequence number, RTP timestamp (48 kHz) and payload.
+    pub async fn write_audio(
+        &self,
+        seq: u16,
+        timestamp: u32,
+        payload: Vec<u8>,
+    ) -> anyhow::Result<()> {
+        let Some(audio) = &self.audio else {
+            anyhow::bail!("{} does not publish", self.name);
+        };
+        let packet = rtc::rtp::Packet {
+            header: rtc::rtp::header::Header {
+                version: 2,
+                payload_type: PT_OPUS,
+                sequence_number: seq,
+                timestamp,
+                ssrc: self.ssrc_base,
+                ..Default::default()
+            },
+            payload: payload.into(),
+        };
+        audio.write_rtp(packet).await?;
+        Ok(())
+    }
+
+    /// Writes one video packet with the caller's sequence number, RTP
+    /// timestamp (90 kHz), marker bit and payload (which must already look
+    /// like this client's codec). A simulcast client writes it on each
+    /// layer, tagged `video-<rid>` and sized as in [`SIMULCAST_LAYERS`]
+    /// (never below the payload's own length).
+    pub async fn write_video(
+        &self,
+        seq: u16,
+        timestamp: u32,
+        marker: bool,
+        payload: Vec<u8>,
+    ) -> anyhow::Result<()> {
+        let Some(video) = &self.video else {
+            anyhow::bail!("{} does not publish", self.name);
+        };
+        let pt = match self.video_codec {
+            VideoCodec::Vp8 => PT_VP8,
+            VideoCodec::H264 => PT_H264,
+        };
+        let packet = |ssrc: u32, payload: Vec<u8>| rtc::rtp::Packet {
+            header: rtc::rtp::header::Header {
+                version: 2,
+                marker,
+                payload_type: pt,
+                sequence_number: seq,
+                timestamp,
+                ssrc,
+                ..Default::default()
+            },
+            payload: payload.into(),
+        };
+        let ssrc_v = self.ssrc_base + 1;
+        if !self.simulcast {
+            video.write_rtp(packet(ssrc_v, payload)).await?;
+            return Ok(());
+        }
+        let (mid_id, rid_id, mid) = self
+            .layer_ids
+            .get_or_try_init(|| self.simulcast_ids())
+            .await?;
+        for ((rid, size), ssrc) in SIMULCAST_LAYERS.iter().zip(ssrc_v..) {
+            let mut layer = payload.clone();
+            layer_payload(&mut layer, rid, (*size).max(payload.len()));
+            let mut p = packet(ssrc, layer);
+            p.header
+                .set_extension(*mid_id, mid.clone().into_bytes().into())?;
+            p.header
+                .set_extension(*rid_id, rid.as_bytes().to_vec().into())?;
+            video.write_rtp(p).await?;
         }
         Ok(())
     }

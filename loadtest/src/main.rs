@@ -1,0 +1,95 @@
+//! `loadtest --scenario config/loadtest/<name>.toml [--target URL --admin-token T] [--out DIR]`
+//!
+//! Exit codes: 0 every target met; 1 a target missed (one line names each);
+//! 2 the run could not be carried out.
+
+use clap::Parser;
+use loadtest::run::{Options, run};
+use loadtest::scenario::Scenario;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(about = "Parley load test: runs a scenario and checks its targets")]
+struct Args {
+    /// Scenario file (TOML), e.g. config/loadtest/smoke.toml.
+    #[arg(long)]
+    scenario: PathBuf,
+    /// A running Parley's base URL (e.g. http://127.0.0.1:8080); without
+    /// it the harness starts Parley in this process.
+    #[arg(long, requires = "admin_token")]
+    target: Option<String>,
+    /// The running Parley's admin token (with --target).
+    #[arg(long)]
+    admin_token: Option<String>,
+    /// Output directory; default target/loadtest/<scenario>-<time>/.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Jurisdiction files for the in-process Parley.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/jurisdictions"))]
+    jurisdictions: PathBuf,
+    /// Overrides the scenario's `duration_s` (seconds), e.g. a short soak.
+    #[arg(long)]
+    duration_s: Option<f64>,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let loaded = Scenario::load(&args.scenario).and_then(|s| match args.duration_s {
+        Some(d) => s.with_duration(d, &args.scenario),
+        None => Ok(s),
+    });
+    let scenario = match loaded {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| loadtest::output::default_dir(&scenario.name));
+    let opts = Options {
+        scenario,
+        scenario_file: args.scenario.display().to_string(),
+        remote: args.target.zip(args.admin_token),
+        jurisdictions: args.jurisdictions,
+        progress: !args.quiet,
+    };
+    let report = match runtime.block_on(run(opts)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("{}", report.table());
+    if let Err(e) = loadtest::output::write(&report, &out) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    println!("report: {}/report.md and report.json", out.display());
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        for line in report.missed() {
+            eprintln!("{line}");
+        }
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,364 @@
+//! One load client: joins a session over the signaling WebSocket, negotiates
+//! WebRTC with the SFU through it (a real `parley_client::Client`),
+//! publishes timestamped media and records what it receives.
+
+use crate::payload::{self, FramePos};
+use crate::recorder::LatencyRecorder;
+use crate::scenario::MediaSpec;
+use crate::target::{Parley, TargetError};
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use parley_client::Client;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Why a client could not join.
+#[derive(Debug, Error)]
+pub enum JoinError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("{who}: WebSocket {url}: {message}")]
+    Socket {
+        who: String,
+        url: String,
+        message: String,
+    },
+    #[error("{who}: Parley refused: {message}")]
+    Refused { who: String, message: String },
+    #[error("{who}: no `{waiting_for}` within {seconds} s")]
+    Timeout {
+        who: String,
+        waiting_for: &'static str,
+        seconds: u64,
+    },
+    #[error("{who}: WebRTC: {message}")]
+    WebRtc { who: String, message: String },
+}
+
+/// How long each step of a join may take.
+const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Times of one join, ms from the token request.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct JoinTimes {
+    pub welcome_ms: f64,
+    pub answer_ms: f64,
+    pub connected_ms: f64,
+    /// Filled in from the recorder when the client leaves.
+    pub first_media_ms: Option<f64>,
+    pub first_keyframe_ms: Option<f64>,
+}
+
+/// Packets sent by one publisher: next sequence numbers (also the counts).
+#[derive(Debug, Default)]
+pub struct SentCounters {
+    pub video: AtomicU32,
+    pub audio: AtomicU32,
+}
+
+/// What one join needs.
+pub struct JoinSpec {
+    pub session: i64,
+    pub participant: i64,
+    /// Unique name, carried in payloads (at most 16 characters).
+    pub name: String,
+    pub publishes: bool,
+    pub simulcast: bool,
+    /// Admit lobby participants (the judge).
+    pub admits: bool,
+    /// REMB receive cap, bit/s (0: none).
+    pub receive_cap_bps: u64,
+    pub ssrc_base: u32,
+}
+
+/// A joined client.
+pub struct Joined {
+    pub name: String,
+    pub client: Arc<Client>,
+    pub recorder: Arc<LatencyRecorder>,
+    pub sent: Arc<SentCounters>,
+    pub times: JoinTimes,
+    /// µs since the Unix epoch when the token was requested.
+    pub started_us: u64,
+    ws_out: tokio::sync::mpsc::UnboundedSender<Value>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next_json(ws: &mut Ws, who: &str, waiting_for: &'static str) -> Result<Value, JoinError> {
+    loop {
+        let m = tokio::time::timeout(STEP_TIMEOUT, ws.next())
+            .await
+            .map_err(|_| JoinError::Timeout {
+                who: who.to_string(),
+                waiting_for,
+                seconds: STEP_TIMEOUT.as_secs(),
+            })?;
+        match m {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(&t).map_err(|e| JoinError::Refused {
+                    who: who.to_string(),
+                    message: format!("a frame that is not JSON ({e})"),
+                })?;
+                if v["type"] == "error" {
+                    return Err(JoinError::Refused {
+                        who: who.to_string(),
+                        message: v.to_string(),
+                    });
+                }
+                return Ok(v);
+            }
+            Some(Ok(Message::Close(_))) | None => {
+                return Err(JoinError::Refused {
+                    who: who.to_string(),
+                    message: format!("socket closed while waiting for `{waiting_for}`"),
+                });
+            }
+            Some(Err(e)) => {
+                return Err(JoinError::Refused {
+                    who: who.to_string(),
+                    message: e.to_string(),
+                });
+            }
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+async fn until(ws: &mut Ws, who: &str, kind: &'static str) -> Result<Value, JoinError> {
+    loop {
+        let v = next_json(ws, who, kind).await?;
+        if v["type"] == kind {
+            return Ok(v);
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, who: &str, v: Value) -> Result<(), JoinError> {
+    ws.send(Message::Text(v.to_string().into()))
+        .await
+        .map_err(|e| JoinError::Refused {
+            who: who.to_string(),
+            message: format!("cannot send on the WebSocket: {e}"),
+        })
+}
+
+/// Joins: token → WebSocket `join` → `welcome` (→ `admitted` from the
+/// lobby) → WebRTC offer → `answer` → connected.
+pub async fn join(
+    parley: &Parley,
+    spec: JoinSpec,
+    recorder: Arc<LatencyRecorder>,
+) -> Result<Joined, JoinError> {
+    let who = spec.name.clone();
+    let t0 = Instant::now();
+    let started_us = payload::now_us();
+    let ms = |t: Instant| t.duration_since(t0).as_secs_f64() * 1e3;
+    let token = parley.join_token(spec.session, spec.participant).await?;
+    let url = parley.ws_url(spec.session);
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(&url)
+            .await
+            .map_err(|e| JoinError::Socket {
+                who: who.clone(),
+                url: url.clone(),
+                message: e.to_string(),
+            })?;
+    send(
+        &mut ws,
+        &who,
+        json!({"type": "join", "version": 1, "token": token}),
+    )
+    .await?;
+    let welcome = until(&mut ws, &who, "welcome").await?;
+    let welcome_ms = ms(Instant::now());
+    let slots = welcome["receive_slots"].as_u64().unwrap_or(1) as usize;
+    if welcome["state"] == "lobby" {
+        until(&mut ws, &who, "admitted").await?;
+    }
+    let webrtc = |e: anyhow::Error| JoinError::WebRtc {
+        who: who.clone(),
+        message: format!("{e:#}"),
+    };
+    let mut client = if spec.simulcast && spec.publishes {
+        Client::simulcast(&spec.name, slots, spec.ssrc_base).await
+    } else {
+        Client::new(&spec.name, spec.publishes, slots, spec.ssrc_base).await
+    }
+    .map_err(webrtc)?;
+    let rec = recorder.clone();
+    client.on_packet(Arc::new(move |p: &rtc::rtp::Packet| {
+        rec.record(&p.payload, payload::now_us());
+    }));
+    if spec.receive_cap_bps > 0 {
+        client.limit_receive(spec.receive_cap_bps);
+    }
+    let offer = client.offer().await.map_err(webrtc)?;
+    send(&mut ws, &who, json!({"type": "offer", "sdp": offer})).await?;
+    let answer = until(&mut ws, &who, "answer").await?;
+    let answer_ms = ms(Instant::now());
+    let sdp = answer["sdp"].as_str().unwrap_or_default().to_string();
+    client.accept(sdp).await.map_err(webrtc)?;
+    let connected_ms = ms(Instant::now());
+    let (ws_out, mut outbox) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let admits = spec.admits;
+    // Keeps the socket read; the judge admits whoever waits in the lobby.
+    let reader = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                out = outbox.recv() => {
+                    let Some(v) = out else { break };
+                    let leaving = v["type"] == "leave";
+                    if ws.send(Message::Text(v.to_string().into())).await.is_err() || leaving {
+                        let _ = ws.close(None).await;
+                        break;
+                    }
+                }
+                m = ws.next() => {
+                    let Some(Ok(Message::Text(t))) = m else {
+                        if matches!(m, None | Some(Err(_)) | Some(Ok(Message::Close(_)))) { break }
+                        continue;
+                    };
+                    let Ok(v) = serde_json::from_str::<Value>(&t) else { continue };
+                    if admits && v["type"] == "roster" {
+                        for p in v["participants"].as_array().into_iter().flatten() {
+                            if p["state"] == "lobby" && let Some(id) = p["participant_id"].as_i64() {
+                                let admit = json!({"type": "admit", "participant_id": id});
+                                let _ = ws.send(Message::Text(admit.to_string().into())).await;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Ok(Joined {
+        name: spec.name,
+        client: Arc::new(client),
+        recorder,
+        sent: Arc::default(),
+        times: JoinTimes {
+            welcome_ms,
+            answer_ms,
+            connected_ms,
+            first_media_ms: None,
+            first_keyframe_ms: None,
+        },
+        started_us,
+        ws_out,
+        reader,
+    })
+}
+
+impl Joined {
+    /// Sends `leave`, closes the socket and the peer connection.
+    pub async fn leave(self) {
+        let _ = self.ws_out.send(json!({"type": "leave"}));
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.reader).await;
+        let _ = self.client.pc.close().await;
+    }
+}
+
+/// What a publisher's send loop measured.
+#[derive(Debug)]
+pub struct SendLog {
+    /// How late each send was against its schedule, µs.
+    pub lateness: Histogram<u64>,
+    /// Send slots skipped because the loop was more than one interval late.
+    pub skipped: u64,
+    pub errors: u64,
+}
+
+/// Publishes audio and video on `client` with the pacing of `media` until
+/// `stop` is set or `until` passes.
+pub async fn publish(
+    client: Arc<Client>,
+    name: String,
+    media: MediaSpec,
+    sent: Arc<SentCounters>,
+    stop: Arc<AtomicBool>,
+    until: Instant,
+) -> SendLog {
+    let mut log = SendLog {
+        lateness: crate::recorder::latency_histogram(),
+        skipped: 0,
+        errors: 0,
+    };
+    let video_every = Duration::from_secs_f64(1.0 / f64::from(media.video_pps));
+    let audio_every =
+        (media.audio_pps > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(media.audio_pps)));
+    let frames_per_key = ((media.keyframe_interval_s * f64::from(media.video_pps))
+        / f64::from(media.packets_per_frame))
+    .round()
+    .max(1.0) as u32;
+    let start = Instant::now();
+    let mut next_video = start;
+    let mut next_audio = start;
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now >= until {
+            break;
+        }
+        let due = match audio_every {
+            Some(_) => next_video.min(next_audio),
+            None => next_video,
+        };
+        if due > now {
+            tokio::time::sleep_until(due.into()).await;
+            continue;
+        }
+        let late = now.duration_since(due);
+        let _ = log
+            .lateness
+            .record((late.as_micros() as u64).clamp(1, crate::recorder::MAX_LATENCY_US));
+        let sent_us = payload::now_us();
+        if due == next_video {
+            let seq = sent.video.load(Ordering::Relaxed);
+            let ppf = media.packets_per_frame;
+            let frame = seq / ppf;
+            let pos = FramePos {
+                frame,
+                first: seq.is_multiple_of(ppf),
+                keyframe: frame.is_multiple_of(frames_per_key),
+            };
+            let p = payload::video(&name, seq, sent_us, pos, media.payload_bytes);
+            let ts = frame.wrapping_mul(90_000 / (media.video_pps / ppf).max(1));
+            if client
+                .write_video(seq as u16, ts, seq % ppf == ppf - 1, p)
+                .await
+                .is_err()
+            {
+                log.errors += 1;
+            }
+            sent.video.store(seq + 1, Ordering::Relaxed);
+            next_video += video_every;
+            if now.duration_since(next_video) > video_every {
+                log.skipped += 1;
+                next_video = now + video_every;
+            }
+        } else if let Some(every) = audio_every {
+            let seq = sent.audio.load(Ordering::Relaxed);
+            let p = payload::audio(&name, seq, sent_us, media.audio_bytes);
+            if client
+                .write_audio(seq as u16, seq.wrapping_mul(960), p)
+                .await
+                .is_err()
+            {
+                log.errors += 1;
+            }
+            sent.audio.store(seq + 1, Ordering::Relaxed);
+            next_audio += every;
+            if now.duration_since(next_audio) > every {
+                log.skipped += 1;
+                next_audio = now + every;
+            }
+        }
+    }
+    log
+}
