@@ -75,3 +75,29 @@ async fn subscribers_receive_the_layer_their_bandwidth_allows() -> anyhow::Resul
     assert_eq!(stats.forward_errors, 0, "{stats:?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulcast_publisher_receives_the_others() -> anyhow::Result<()> {
+    let sfu = sfu();
+    sfu.open_room(41, HEARING)?;
+    let mut judge = Client::simulcast("judge", 1, 43_000).await?;
+    let mut witness = Client::new("witness", true, 1, 44_000).await?;
+    join(&mut judge, &sfu, 41, token(41, 1, Role::Judge), 1).await?;
+    join(&mut witness, &sfu, 41, token(41, 2, Role::Witness), 1).await?;
+    let (a, b) = tokio::join!(judge.send(0, 50), witness.send(0, 50));
+    a?;
+    b?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(witness.got("judge", "audio") >= 45);
+    assert!(
+        judge.got("witness", "audio") >= 45,
+        "audio {}",
+        judge.got("witness", "audio")
+    );
+    assert!(
+        judge.got("witness", "video") >= 45,
+        "a simulcast publisher sees the others: {}",
+        judge.got("witness", "video")
+    );
+    Ok(())
+}

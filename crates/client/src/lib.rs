@@ -323,8 +323,11 @@ impl Client {
             video_sender = Some(pc.add_track(v.clone() as Arc<dyn TrackLocal>).await?);
             audio = Some(a);
             video = Some(v);
-            // The sendrecv pair carries one other publisher too.
-            recv_only = recv_only.saturating_sub(1);
+            // The sendrecv pair carries one other publisher too, unless its
+            // video sends simulcast: then the SFU uses receive-only ones.
+            if !simulcast {
+                recv_only = recv_only.saturating_sub(1);
+            }
         }
         for _ in 0..recv_only {
             for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {

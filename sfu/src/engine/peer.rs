@@ -108,6 +108,21 @@ fn random_token(len: usize) -> String {
         .collect()
 }
 
+/// How many video m-lines of `sdp` send simulcast (`a=simulcast:send`).
+fn simulcast_send_lines(sdp: &str) -> usize {
+    let mut count = 0;
+    let mut video = false;
+    for line in sdp.lines() {
+        let line = line.trim();
+        if let Some(media) = line.strip_prefix("m=") {
+            video = media.starts_with("video");
+        } else if video && line.starts_with("a=simulcast:send") {
+            count += 1;
+        }
+    }
+    count
+}
+
 /// A host candidate for the worker's address (`network`: `udp` or `tcp`).
 fn host_candidate(
     network: &str,
@@ -175,10 +190,32 @@ impl Peer {
             .with_interceptor_registry(registry)
             .build(now)
             .map_err(engine)?;
+        let offer_text = offer.clone();
         let description =
             RTCSessionDescription::offer(offer).map_err(|e| SfuError::BadOffer(e.to_string()))?;
         pc.set_remote_description(now, description)
             .map_err(|e| SfuError::BadOffer(e.to_string()))?;
+        // A video m-line the client sends simulcast on does not receive
+        // (webrtc-rs clients drop what arrives there): hold each with a
+        // placeholder track that is never written, so receive slots land on
+        // the client's receive-only video transceivers.
+        for i in 0..simulcast_send_lines(&offer_text) {
+            let placeholder = MediaStreamTrack::new(
+                format!("parley-hold-{i}"),
+                format!("hold-{i}-video"),
+                format!("hold-{i}-video"),
+                RtpCodecKind::Video,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(rand::random()),
+                        ..Default::default()
+                    },
+                    codec: codec_for(RtpCodecKind::Video).rtp_codec,
+                    ..Default::default()
+                }],
+            );
+            pc.add_track(placeholder).map_err(engine)?;
+        }
         let mut slots = Vec::with_capacity(receive_slots);
         for i in 0..receive_slots {
             let mut pair = Vec::with_capacity(2);
