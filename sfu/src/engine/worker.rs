@@ -837,19 +837,28 @@ impl Worker {
                     let out = &mut slot.audio;
                     let (seq, ts) = out.continuity.rewrite(ANNOUNCEMENT_SSRC, seq, ts);
                     let (sender_id, ssrc) = (out.sender, out.ssrc);
+                    let cached = out
+                        .payload_types
+                        .iter()
+                        .find(|(h264, _)| !h264)
+                        .map(|(_, pt)| *pt);
                     let Some(mut sender) = peer.pc.rtp_sender(sender_id) else {
                         continue;
                     };
-                    let Some(payload_type) = sender
-                        .get_parameters()
-                        .rtp_parameters
-                        .codecs
-                        .iter()
-                        .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case("audio/opus"))
-                        .map(|c| c.payload_type)
-                    else {
+                    let Some(payload_type) = cached.or_else(|| {
+                        sender
+                            .get_parameters()
+                            .rtp_parameters
+                            .codecs
+                            .iter()
+                            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case("audio/opus"))
+                            .map(|c| c.payload_type)
+                    }) else {
                         continue;
                     };
+                    if cached.is_none() {
+                        out.payload_types.push((false, payload_type));
+                    }
                     let packet = rtc::rtp::Packet {
                         header: rtc::rtp::header::Header {
                             version: 2,
@@ -901,22 +910,24 @@ impl Worker {
     }
 
     /// Hands one packet to the room's recorder (the best simulcast layer
-    /// only), marshalled as plain RTP.
-    fn record_packet(recording: &mut Recording, f: &Forward, now_us: u64) -> bool {
+    /// only), marshalled as plain RTP. `None`: not for the record (another
+    /// layer); otherwise whether the tap took it.
+    fn record_packet(recording: &mut Recording, f: &Forward, now_us: u64) -> Option<bool> {
         let media = media_kind(f.kind);
-        let Some(track_id) = recording_track_id(f.publisher, media) else {
-            return false;
-        };
+        let track_id = recording_track_id(f.publisher, media)?;
         if let Some(layer) = f.layer {
-            let selector = recording.layers.entry(f.publisher).or_default();
-            // The record takes the best layer the publisher sends.
-            selector.set_estimate(u64::MAX, now_us);
+            let selector = recording.layers.entry(f.publisher).or_insert_with(|| {
+                // The record takes the best layer the publisher sends.
+                let mut best = crate::media::simulcast::LayerSelector::default();
+                best.set_estimate(u64::MAX, now_us);
+                best
+            });
             if selector.on_packet(layer, f.keyframe, now_us) == Decision::Drop {
-                return false;
+                return None;
             }
         }
         let Ok(bytes) = rtc::shared::marshal::Marshal::marshal(&f.packet) else {
-            return false;
+            return Some(false);
         };
         let received_at_us = u64::try_from(
             std::time::SystemTime::now()
@@ -925,7 +936,7 @@ impl Worker {
                 .as_micros(),
         )
         .unwrap_or(0);
-        recording.tap.send_rtp(track_id, received_at_us, &bytes)
+        Some(recording.tap.send_rtp(track_id, received_at_us, &bytes))
     }
 
     fn forward(&mut self, f: Forward, now: Instant, now_us: u64) {
@@ -938,12 +949,14 @@ impl Worker {
                 .receivers_of(f.publisher, media_kind(f.kind))
                 .any(|r| r == RECORDER_MEMBER)
         {
-            let counter = if Self::record_packet(recording, &f, now_us) {
-                &self.counters.recorded_packets
-            } else {
-                &self.counters.recorder_drops
+            let counter = match Self::record_packet(recording, &f, now_us) {
+                Some(true) => Some(&self.counters.recorded_packets),
+                Some(false) => Some(&self.counters.recorder_drops),
+                None => None,
             };
-            counter.fetch_add(1, Ordering::Relaxed);
+            if let Some(counter) = counter {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
         }
         let Some(state) = self.rooms.get(&f.room) else {
             return;
