@@ -208,7 +208,10 @@ pub async fn join(
     let connected_ms = ms(Instant::now());
     let (ws_out, mut outbox) = tokio::sync::mpsc::unbounded_channel::<Value>();
     let admits = spec.admits;
-    // Keeps the socket read; the judge admits whoever waits in the lobby.
+    let client = Arc::new(client);
+    let publisher = client.clone();
+    // Keeps the socket read; the judge admits whoever waits in the lobby; a
+    // simulcast publisher pauses the layers the SFU says nobody needs.
     let reader = tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -226,6 +229,10 @@ pub async fn join(
                         continue;
                     };
                     let Ok(v) = serde_json::from_str::<Value>(&t) else { continue };
+                    if v["type"] == "publish_layers" {
+                        let rids: Vec<&str> = v["rids"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                        publisher.send_only_layers(&rids);
+                    }
                     if admits && v["type"] == "roster" {
                         for p in v["participants"].as_array().into_iter().flatten() {
                             if p["state"] == "lobby" && let Some(id) = p["participant_id"].as_i64() {
@@ -240,7 +247,7 @@ pub async fn join(
     });
     Ok(Joined {
         name: spec.name,
-        client: Arc::new(client),
+        client,
         recorder,
         sent: Arc::default(),
         times: JoinTimes {

@@ -7,6 +7,7 @@ mod common;
 use common::{join, sfu, token};
 use parley_client::Client;
 use parley_policy::Role;
+use parley_sfu::engine::SfuEvent;
 use parley_sfu::room::RoomPolicy;
 use std::time::Duration;
 
@@ -99,5 +100,91 @@ async fn a_simulcast_publisher_receives_the_others() -> anyhow::Result<()> {
         "a simulcast publisher sees the others: {}",
         judge.got("witness", "video")
     );
+    Ok(())
+}
+
+/// Waits (up to `within`) for the SFU to ask `member` to publish exactly
+/// `rids`; other events are skipped.
+async fn publish_layers_event(
+    events: &std::sync::mpsc::Receiver<SfuEvent>,
+    member: i64,
+    rids: &[&str],
+    within: Duration,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut seen = Vec::new();
+    while tokio::time::Instant::now() < deadline {
+        while let Ok(event) = events.try_recv() {
+            if let SfuEvent::PublishLayers {
+                member: m, layers, ..
+            } = &event
+                && *m == member
+            {
+                let got: Vec<&str> = layers.iter().map(|l| l.rid()).collect();
+                if got == rids {
+                    return Ok(());
+                }
+            }
+            seen.push(event);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("no request to publish {rids:?}; events: {seen:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layers_nobody_needs_are_paused_and_resume_when_someone_does() -> anyhow::Result<()> {
+    let sfu = sfu();
+    let events = sfu.take_events().expect("events");
+    sfu.open_room(42, HEARING)?;
+    let mut judge = Client::simulcast("judge", 2, 45_000).await?;
+    let mut phone = Client::new("phone", false, 1, 46_000).await?;
+    phone.limit_receive(150_000);
+    join(&mut judge, &sfu, 42, token(42, 1, Role::Judge), 2).await?;
+    join(&mut phone, &sfu, 42, token(42, 2, Role::Witness), 1).await?;
+
+    // Only the low layer fits the phone: after 3 s without anyone needing
+    // them, `h` and `f` are paused. The client does as asked.
+    let (sent, asked) = tokio::join!(
+        judge.send(0, 400),
+        publish_layers_event(&events, 1, &["q"], Duration::from_secs(12))
+    );
+    sent?;
+    asked.map_err(anyhow::Error::msg)?;
+    judge.send_only_layers(&["q"]);
+    assert_eq!(judge.sent_layers(), ["q"]);
+    assert!(sfu.stats().layer_pause_changes >= 1);
+
+    // The phone still gets its picture from the low layer alone.
+    let before = layers(&phone, "judge");
+    judge.send(400, 50).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = layers(&phone, "judge");
+    assert!(
+        after[0] >= before[0] + 45,
+        "the phone keeps the low layer: {before:?} then {after:?}"
+    );
+
+    // A courtroom on a good link joins: the full layer is wanted at once,
+    // and once the judge sends it again the courtroom gets it.
+    let mut court = Client::new("court", false, 1, 47_000).await?;
+    court.limit_receive(3_000_000);
+    join(&mut court, &sfu, 42, token(42, 3, Role::Prosecutor), 1).await?;
+    let (sent, asked) = tokio::join!(
+        judge.send(450, 100),
+        publish_layers_event(&events, 1, &["q", "f"], Duration::from_secs(10))
+    );
+    sent?;
+    asked.map_err(anyhow::Error::msg)?;
+    judge.send_only_layers(&["q", "f"]);
+    let court_before = layers(&court, "judge");
+    judge.send(550, 100).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let court_after = layers(&court, "judge");
+    assert!(
+        court_after[2] >= court_before[2] + 50,
+        "the courtroom receives the resumed full layer: {court_before:?} then {court_after:?}"
+    );
+    assert_eq!(court_after[1], 0, "nobody gets the paused middle layer");
     Ok(())
 }

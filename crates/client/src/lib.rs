@@ -12,7 +12,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -67,6 +67,9 @@ pub struct Client {
     video_sender: Option<Arc<dyn webrtc::rtp_transceiver::RtpSender>>,
     /// Publishes three VP8 layers (rid `q`, `h`, `f`) instead of one.
     simulcast: bool,
+    /// Simulcast layers being sent, one bit per entry of
+    /// [`SIMULCAST_LAYERS`] (all at first; `publish_layers` narrows it).
+    sent_layers: AtomicU8,
     /// Receive bandwidth announced by REMB on every received track, bits/s
     /// (0: none).
     receive_limit_bps: Arc<AtomicU64>,
@@ -92,6 +95,9 @@ pub enum VideoCodec {
     Vp8,
     H264,
 }
+
+/// Every entry of [`SIMULCAST_LAYERS`], as bits of `Client::sent_layers`.
+const ALL_LAYERS: u8 = 0b111;
 
 /// Simulcast layers a client publishes: rid, and payload bytes per packet
 /// (at 50 packets a second: 80, 240 and 440 kbit/s).
@@ -396,6 +402,7 @@ impl Client {
             audio_sender,
             video_sender,
             simulcast,
+            sent_layers: AtomicU8::new(ALL_LAYERS),
             receive_limit_bps,
             packet_hook,
             layer_ids: tokio::sync::OnceCell::new(),
@@ -507,7 +514,12 @@ impl Client {
                         .await?
                 }
                 Some((mid_id, rid_id, mid)) => {
-                    for ((rid, size), ssrc) in SIMULCAST_LAYERS.iter().zip(ssrc_v..) {
+                    for (((rid, size), ssrc), _) in SIMULCAST_LAYERS
+                        .iter()
+                        .zip(ssrc_v..)
+                        .zip(0..)
+                        .filter(|(_, i)| self.sends_layer(*i))
+                    {
                         let mut p = packet(ssrc, video_pt, u32::from(i) * 3000, "video");
                         let mut payload = payload_for("video", &self.name, i, self.video_codec);
                         layer_payload(&mut payload, rid, *size);
@@ -597,7 +609,12 @@ impl Client {
             .layer_ids
             .get_or_try_init(|| self.simulcast_ids())
             .await?;
-        for ((rid, size), ssrc) in SIMULCAST_LAYERS.iter().zip(ssrc_v..) {
+        for (((rid, size), ssrc), _) in SIMULCAST_LAYERS
+            .iter()
+            .zip(ssrc_v..)
+            .zip(0..)
+            .filter(|(_, i)| self.sends_layer(*i))
+        {
             let mut layer = payload.clone();
             layer_payload(&mut layer, rid, (*size).max(payload.len()));
             let mut p = packet(ssrc, layer);
@@ -608,6 +625,32 @@ impl Client {
             video.write_rtp(p).await?;
         }
         Ok(())
+    }
+
+    /// Sends only the simulcast layers named (rids), as the SFU's
+    /// `publish_layers` asks; the others pause until named again. Unknown
+    /// rids are ignored.
+    pub fn send_only_layers<S: AsRef<str>>(&self, rids: &[S]) {
+        let bits = SIMULCAST_LAYERS
+            .iter()
+            .enumerate()
+            .filter(|(_, (rid, _))| rids.iter().any(|r| r.as_ref() == *rid))
+            .fold(0u8, |acc, (i, _)| acc | (1 << i));
+        self.sent_layers.store(bits, Ordering::Relaxed);
+    }
+
+    /// The simulcast layers being sent (rids), low to high.
+    pub fn sent_layers(&self) -> Vec<&'static str> {
+        SIMULCAST_LAYERS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.sends_layer(*i as u32))
+            .map(|(_, (rid, _))| *rid)
+            .collect()
+    }
+
+    fn sends_layer(&self, index: u32) -> bool {
+        self.sent_layers.load(Ordering::Relaxed) & (1 << index) != 0
     }
 
     /// Packets received from `from` of `kind` so far.

@@ -109,6 +109,12 @@ pub enum ServerMessage {
     ActiveSpeaker {
         participant_id: i64,
     },
+    /// Send only these simulcast layers (rids `q`, `h`, `f`, low to high);
+    /// pause the others until a later `publish_layers` names them again.
+    /// Nobody receives the paused ones, so sending them wastes the uplink.
+    PublishLayers {
+        rids: Vec<String>,
+    },
     /// This participant's media connection to the SFU failed or closed;
     /// send a new `offer` to restore it (the session goes on).
     MediaLost {

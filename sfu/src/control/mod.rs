@@ -26,6 +26,7 @@ pub use client::{ControlError, RemoteSfu, Standing};
 pub use event_log::{EventLog, Sequenced};
 
 use crate::engine::{SfuError, SfuEvent};
+use crate::media::simulcast::LayerId;
 use crate::room::{MemberKind, RoomPolicy};
 use serde::{Deserialize, Serialize};
 
@@ -133,8 +134,20 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventBody {
-    ActiveSpeaker { room: i64, member: i64 },
-    MediaLost { room: i64, member: i64 },
+    ActiveSpeaker {
+        room: i64,
+        member: i64,
+    },
+    MediaLost {
+        room: i64,
+        member: i64,
+    },
+    /// `rids`: the simulcast layers to send, low to high (`q`, `h`, `f`).
+    PublishLayers {
+        room: i64,
+        member: i64,
+        rids: Vec<String>,
+    },
 }
 
 impl From<&SfuEvent> for EventBody {
@@ -142,6 +155,15 @@ impl From<&SfuEvent> for EventBody {
         match *e {
             SfuEvent::ActiveSpeaker { room, member } => Self::ActiveSpeaker { room, member },
             SfuEvent::MediaLost { room, member } => Self::MediaLost { room, member },
+            SfuEvent::PublishLayers {
+                room,
+                member,
+                layers,
+            } => Self::PublishLayers {
+                room,
+                member,
+                rids: layers.iter().map(|l| l.rid().to_string()).collect(),
+            },
         }
     }
 }
@@ -151,6 +173,11 @@ impl From<EventBody> for SfuEvent {
         match e {
             EventBody::ActiveSpeaker { room, member } => Self::ActiveSpeaker { room, member },
             EventBody::MediaLost { room, member } => Self::MediaLost { room, member },
+            EventBody::PublishLayers { room, member, rids } => Self::PublishLayers {
+                room,
+                member,
+                layers: rids.iter().filter_map(|r| LayerId::from_rid(r)).collect(),
+            },
         }
     }
 }

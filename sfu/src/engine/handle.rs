@@ -4,6 +4,7 @@
 
 use super::load::{LatencyHistogram, LatencySnapshot, WorkerLoad, WorkerLoadSnapshot};
 use super::worker::{Command, Worker, WorkerSetup};
+use crate::media::simulcast::LayerSet;
 use crate::room::{ConsultationId, MediaKind, MemberId, MemberKind, RoomError, RoomPolicy};
 use chrono::{DateTime, Utc};
 use parley_grants::{GrantError, JoinTokens};
@@ -80,6 +81,14 @@ pub enum SfuEvent {
     ActiveSpeaker { room: RoomId, member: MemberId },
     /// A member's peer connection failed or closed; the SFU dropped it.
     MediaLost { room: RoomId, member: MemberId },
+    /// A simulcast publisher should send only these layers: the others are
+    /// paused because nobody needs them (see
+    /// [`crate::media::layer_pausing`]). Sent again whenever the set changes.
+    PublishLayers {
+        room: RoomId,
+        member: MemberId,
+        layers: LayerSet,
+    },
 }
 
 /// A participant's request to join a room's media. Who they are and what
@@ -208,6 +217,8 @@ pub struct Counters {
     pub slots_exhausted: AtomicU64,
     /// Subscribers moved to another simulcast layer (on a keyframe).
     pub simulcast_switches: AtomicU64,
+    /// Times a simulcast publisher was asked to pause or resume layers.
+    pub layer_pause_changes: AtomicU64,
     /// Datagrams the socket refused (buffer full, unreachable) and dropped.
     pub datagrams_dropped: AtomicU64,
     /// System calls that sent datagrams (`sendmmsg` or `send_to`).
@@ -249,6 +260,7 @@ pub struct SfuStats {
     pub keyframe_requests_throttled: u64,
     pub slots_exhausted: u64,
     pub simulcast_switches: u64,
+    pub layer_pause_changes: u64,
     pub datagrams_dropped: u64,
     pub send_calls: u64,
     pub tcp_frames_in: u64,
@@ -399,6 +411,7 @@ impl Sfu {
             keyframe_requests_throttled: get(&c.keyframe_requests_throttled),
             slots_exhausted: get(&c.slots_exhausted),
             simulcast_switches: get(&c.simulcast_switches),
+            layer_pause_changes: get(&c.layer_pause_changes),
             datagrams_dropped: get(&c.datagrams_dropped),
             send_calls: get(&c.send_calls),
             tcp_frames_in: get(&c.tcp_frames_in),

@@ -3,6 +3,7 @@
 
 use super::continuity::Continuity;
 use super::handle::{RoomId, SfuError};
+use crate::media::layer_pausing::LayerPausing;
 use crate::media::layer_rates::LayerRates;
 use crate::media::simulcast::{LayerId, LayerInfo, LayerSelector};
 use crate::room::MemberId;
@@ -93,6 +94,8 @@ pub struct Peer {
     pub estimate_bps: Option<u64>,
     /// What this peer sends per simulcast layer.
     pub layer_rates: LayerRates,
+    /// Which of its simulcast layers it is asked to pause.
+    pub layer_pausing: LayerPausing,
     /// Its connection's counters at the last sample.
     pub link: super::link_quality::LinkTotals,
 }
@@ -290,6 +293,7 @@ impl Peer {
                 unserved: std::collections::BTreeSet::new(),
                 estimate_bps: None,
                 layer_rates: LayerRates::default(),
+                layer_pausing: LayerPausing::default(),
                 link: Default::default(),
             },
             answer.sdp,

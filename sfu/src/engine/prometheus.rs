@@ -7,7 +7,7 @@ use super::load::{LatencySnapshot, WorkerLoadSnapshot};
 /// The media server's counters in Prometheus text (read at scrape time from
 /// the workers' atomics).
 pub fn render(stats: &SfuStats) -> String {
-    let series: [(&str, &str, u64); 23] = [
+    let series: [(&str, &str, u64); 24] = [
         (
             "parley_sfu_datagrams_in_total",
             "UDP datagrams received by the media workers",
@@ -67,6 +67,11 @@ pub fn render(stats: &SfuStats) -> String {
             "parley_sfu_simulcast_switches_total",
             "Subscribers moved to another simulcast layer, each on a keyframe",
             stats.simulcast_switches,
+        ),
+        (
+            "parley_sfu_layer_pause_changes_total",
+            "Times a simulcast publisher was asked to pause or resume layers nobody or somebody needs",
+            stats.layer_pause_changes,
         ),
         (
             "parley_sfu_datagrams_dropped_total",

@@ -13,7 +13,7 @@ use super::peer::Peer;
 use crate::demux::Demux;
 use crate::media::audio_level::{self, ActiveSpeaker};
 use crate::media::keyframe_requests::KeyframeRequests;
-use crate::media::simulcast::{Decision, LayerId, LayerInfo};
+use crate::media::simulcast::{Decision, LayerId, LayerInfo, LayerSet};
 use crate::media::{h264, vp8};
 use crate::room::{MediaKind, MemberId, Room, RoomPolicy};
 use bytes::BytesMut;
@@ -706,6 +706,7 @@ impl Worker {
             self.last_speaker_check = now;
             self.announce_speakers(now_us);
             self.update_layers(now_us);
+            self.pause_unneeded_layers(now_us);
         }
         // ICE or DTLS failed, or the peer closed: free its slot everywhere.
         for (room, member) in dead {
@@ -737,6 +738,48 @@ impl Worker {
                 if let Some(slot) = self.peers.get_mut(key).and_then(|p| p.slot_of(publisher)) {
                     slot.video.layers.set_available(&layers, now_us);
                 }
+            }
+        }
+    }
+
+    /// Asks each simulcast publisher to pause the layers nobody (no
+    /// subscriber, not the recorder) needs, and to resume those someone
+    /// needs again.
+    fn pause_unneeded_layers(&mut self, now_us: u64) {
+        let publishers: Vec<(PeerKey, RoomId, MemberId, LayerSet)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.connected && p.layer_rates.is_simulcast())
+            .map(|(key, p)| (*key, p.room, p.member, p.layer_rates.offered()))
+            .collect();
+        for (key, room, member, offered) in publishers {
+            let Some(state) = self.rooms.get(&room) else {
+                continue;
+            };
+            let mut needed = state
+                .recording
+                .as_ref()
+                .and_then(|r| r.layers.get(&member))
+                .map(|s| s.needed_layers())
+                .unwrap_or_default();
+            for other in state.peers.values() {
+                if let Some(slot) = self.peers.get_mut(other).and_then(|p| p.slot_of(member)) {
+                    needed = needed.union(slot.video.layers.needed_layers());
+                }
+            }
+            let Some(peer) = self.peers.get_mut(&key) else {
+                continue;
+            };
+            if let Some(send) = peer.layer_pausing.update(offered, needed, now_us) {
+                peer.layer_rates.set_paused(peer.layer_pausing.paused());
+                self.counters
+                    .layer_pause_changes
+                    .fetch_add(1, Ordering::Relaxed);
+                let _ = self.events.send(SfuEvent::PublishLayers {
+                    room,
+                    member,
+                    layers: send,
+                });
             }
         }
     }

@@ -9,7 +9,7 @@
 //! Time is a caller-supplied monotonic clock in µs; bitrates are bits per
 //! second of RTP payload.
 
-use super::simulcast::{LayerId, LayerInfo};
+use super::simulcast::{LayerId, LayerInfo, LayerSet};
 
 /// Length of a measurement window, µs.
 pub const WINDOW_US: u64 = 1_000_000;
@@ -37,6 +37,12 @@ pub struct LayerRates {
     /// Layers that sent in the last closed window (or, before any window
     /// closed, ever).
     active: [bool; 3],
+    /// Layers ever seen.
+    seen: [bool; 3],
+    /// Layers the publisher was asked to pause ([`super::layer_pausing`]):
+    /// still offered to selectors, at their last rate, so a subscriber can
+    /// want one back.
+    paused: LayerSet,
     /// Set when a layer is seen for the first time: selectors must learn
     /// of it now, not at the end of the window.
     changed: bool,
@@ -49,6 +55,7 @@ impl LayerRates {
         self.window_start_us.get_or_insert(now_us);
         self.bytes[i] = self.bytes[i].saturating_add(payload_bytes as u64);
         self.packets[i] = self.packets[i].saturating_add(1);
+        self.seen[i] = true;
         if !self.active[i] {
             self.active[i] = true;
             self.changed = true;
@@ -60,15 +67,40 @@ impl LayerRates {
         self.active.iter().any(|a| *a) || self.measured_bps.iter().any(Option::is_some)
     }
 
-    /// The layers as selectors should see them now.
+    /// Layers ever seen: what the publisher offers.
+    pub fn offered(&self) -> LayerSet {
+        LayerId::ALL
+            .into_iter()
+            .filter(|l| self.seen[*l as usize])
+            .collect()
+    }
+
+    /// The publisher was asked to pause `paused`; selectors learn at the
+    /// next [`Self::tick`].
+    pub fn set_paused(&mut self, paused: LayerSet) {
+        if paused != self.paused {
+            self.paused = paused;
+            self.changed = true;
+        }
+    }
+
+    /// The layers as selectors should see them now. A paused layer counts
+    /// as active: it is not sent because nobody wanted it, and a selector
+    /// that wants it gets it back.
     pub fn layers(&self) -> Vec<LayerInfo> {
         LayerId::ALL
             .into_iter()
-            .filter(|l| self.active[*l as usize] || self.measured_bps[*l as usize].is_some())
-            .map(|l| LayerInfo {
-                id: l,
-                bitrate_bps: self.measured_bps[l as usize].unwrap_or_else(|| nominal_bps(l)),
-                active: self.active[l as usize],
+            .filter(|l| {
+                let i = *l as usize;
+                self.active[i] || self.measured_bps[i].is_some() || self.seen[i]
+            })
+            .map(|l| {
+                let i = l as usize;
+                LayerInfo {
+                    id: l,
+                    bitrate_bps: self.measured_bps[i].unwrap_or_else(|| nominal_bps(l)),
+                    active: self.active[i] || (self.seen[i] && self.paused.contains(l)),
+                }
             })
             .collect()
     }
@@ -164,6 +196,33 @@ mod tests {
         assert!(!mid.active);
         assert_eq!(mid.bitrate_bps, 4_800);
         assert!(info(&layers, LayerId::Low).is_some_and(|l| l.active));
+    }
+
+    #[test]
+    fn a_paused_layer_stays_on_offer_at_its_last_rate() {
+        let mut r = LayerRates::default();
+        for i in 0..50u64 {
+            r.on_packet(LayerId::Low, 200, i * 20 * MS);
+            r.on_packet(LayerId::High, 1_100, i * 20 * MS);
+        }
+        let _ = r.tick(1_000 * MS);
+        r.set_paused([LayerId::High].into_iter().collect());
+        let layers = r.tick(1_001 * MS).expect("selectors are told at once");
+        assert!(info(&layers, LayerId::High).is_some_and(|l| l.active));
+        // A whole window without its packets: still offered, at 440 kbit/s.
+        r.on_packet(LayerId::Low, 200, 1_500 * MS);
+        let layers = r.tick(2_001 * MS).expect("window closed");
+        let high = info(&layers, LayerId::High).expect("offered");
+        assert!(high.active);
+        assert_eq!(high.bitrate_bps, 440_000);
+        assert_eq!(
+            r.offered(),
+            [LayerId::Low, LayerId::High].into_iter().collect()
+        );
+        // Resumed, but the publisher has not restarted it yet: inactive.
+        r.set_paused(crate::media::simulcast::LayerSet::EMPTY);
+        let layers = r.tick(2_002 * MS).expect("told");
+        assert!(info(&layers, LayerId::High).is_some_and(|l| !l.active));
     }
 
     proptest! {

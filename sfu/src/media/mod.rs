@@ -6,13 +6,15 @@
 //! recently sent packets to answer NACKs; [`keyframe_requests`] throttles
 //! PLI/FIR toward publishers; [`simulcast`] picks each subscriber's layer
 //! from its bandwidth estimate, switching only on keyframes, and finds layers
-//! nobody needs; [`layer_rates`] measures what a simulcast publisher sends;
+//! nobody needs; [`layer_pausing`] decides which of a publisher's layers to
+//! pause because nobody needs them; [`layer_rates`] measures what a simulcast publisher sends;
 //! [`audio_level`] reads RFC 6464 levels and names the active
 //! speaker.
 
 pub mod audio_level;
 pub mod h264;
 pub mod keyframe_requests;
+pub mod layer_pausing;
 pub mod layer_rates;
 pub mod retransmission;
 pub mod simulcast;

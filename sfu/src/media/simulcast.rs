@@ -21,10 +21,11 @@
 //! Invariant: at any time the selector forwards packets of exactly one layer
 //! ([`LayerSelector::current`]), and it changes only on a keyframe start.
 //!
-//! [`unwanted_layers`] tells which published layers no subscriber needs, so
-//! the publisher can be asked to pause them. Selectors must be fed the
-//! layers the *publisher offers*, not the ones paused for lack of interest,
-//! or a paused layer would never be wanted again.
+//! [`LayerSelector::needed_layers`] tells which layers a subscriber needs,
+//! so [`super::layer_pausing`] can ask the publisher to pause the others.
+//! Selectors must be fed the layers the *publisher offers*, paused ones
+//! included ([`super::layer_rates`] does), or a paused layer would never be
+//! wanted again.
 //!
 //! Time is a caller-supplied monotonic clock in microseconds (a clock that
 //! seems to run backwards counts as no time elapsed); bitrates and estimates
@@ -83,6 +84,11 @@ impl LayerSet {
     /// All three layers.
     pub const ALL: LayerSet = LayerSet(0b111);
 
+    /// The set of the low three bits of `bits` (bit 0: `q`, 1: `h`, 2: `f`).
+    pub fn from_bits(bits: u8) -> Self {
+        LayerSet(bits & Self::ALL.0)
+    }
+
     /// Adds `layer`.
     pub fn insert(&mut self, layer: LayerId) {
         self.0 |= layer.bit();
@@ -96,6 +102,16 @@ impl LayerSet {
     /// Whether `layer` is in the set.
     pub fn contains(self, layer: LayerId) -> bool {
         self.0 & layer.bit() != 0
+    }
+
+    /// The layers in either set.
+    pub fn union(self, other: LayerSet) -> LayerSet {
+        LayerSet(self.0 | other.0)
+    }
+
+    /// The layers in `self` but not in `other`.
+    pub fn minus(self, other: LayerSet) -> LayerSet {
+        LayerSet(self.0 & !other.0)
     }
 
     /// Whether the set is empty.
@@ -350,17 +366,6 @@ impl LayerSelector {
     }
 }
 
-/// Published layers that no subscriber needs: `published` minus the union
-/// of every subscriber's [`LayerSelector::needed_layers`]. With no
-/// subscribers, every published layer is unwanted.
-pub fn unwanted_layers<I>(published: LayerSet, needed: I) -> LayerSet
-where
-    I: IntoIterator<Item = LayerSet>,
-{
-    let wanted = needed.into_iter().fold(0u8, |acc, set| acc | set.0);
-    LayerSet(published.0 & !wanted)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,29 +583,17 @@ mod tests {
     }
 
     #[test]
-    fn unwanted() {
+    fn a_subscriber_needs_its_current_and_its_target_layer() {
         let mut low = selector(300_000);
         low.on_packet(LayerId::Low, true, 0);
+        assert_eq!(low.needed_layers(), [LayerId::Low].into_iter().collect());
         let mut switching = selector(5_000_000);
         switching.on_packet(LayerId::Low, true, 0);
         assert_eq!(
             switching.needed_layers(),
             [LayerId::Low, LayerId::High].into_iter().collect()
         );
-        assert_eq!(
-            unwanted_layers(
-                LayerSet::ALL,
-                [low.needed_layers(), switching.needed_layers()]
-            ),
-            [LayerId::Mid].into_iter().collect()
-        );
-        assert_eq!(
-            unwanted_layers(LayerSet::ALL, [low.needed_layers()]),
-            [LayerId::Mid, LayerId::High].into_iter().collect()
-        );
-        assert_eq!(unwanted_layers(LayerSet::ALL, []), LayerSet::ALL);
-        let published: LayerSet = [LayerId::Low].into_iter().collect();
-        assert_eq!(unwanted_layers(published, [LayerSet::ALL]), LayerSet::EMPTY);
+        assert_eq!(LayerSelector::default().needed_layers(), LayerSet::EMPTY);
     }
 
     #[derive(Debug, Clone)]

@@ -64,6 +64,10 @@ enum Command {
     MediaLost {
         participant_id: i64,
     },
+    PublishLayers {
+        participant_id: i64,
+        rids: Vec<String>,
+    },
     End {
         actor: String,
         reason: String,
@@ -282,6 +286,18 @@ impl LiveHub {
         }
     }
 
+    /// The media server asks a simulcast publisher to send only `rids`.
+    pub async fn publish_layers(&self, session_id: i64, participant_id: i64, rids: Vec<String>) {
+        if let Some(tx) = self.sender(session_id) {
+            let _ = tx
+                .send(Command::PublishLayers {
+                    participant_id,
+                    rids,
+                })
+                .await;
+        }
+    }
+
     /// The media server dropped a participant's connection.
     pub async fn media_lost(&self, session_id: i64, participant_id: i64) {
         if let Some(tx) = self.sender(session_id) {
@@ -451,7 +467,8 @@ impl LiveHub {
                 }
                 Command::Disconnect { .. }
                 | Command::Speaker { .. }
-                | Command::MediaLost { .. } => {}
+                | Command::MediaLost { .. }
+                | Command::PublishLayers { .. } => {}
             }
         }
     }
@@ -562,6 +579,13 @@ impl LiveHub {
             }
             Command::MediaLost { participant_id } => {
                 let effects = state.media_lost(participant_id);
+                self.apply(task, effects).await;
+            }
+            Command::PublishLayers {
+                participant_id,
+                rids,
+            } => {
+                let effects = state.publish_layers(participant_id, rids);
                 self.apply(task, effects).await;
             }
             Command::End {

@@ -203,6 +203,14 @@ async fn deliver(live: &LiveHub, event: SfuEvent) {
     match event {
         SfuEvent::ActiveSpeaker { room, member } => live.active_speaker(room, member).await,
         SfuEvent::MediaLost { room, member } => live.media_lost(room, member).await,
+        SfuEvent::PublishLayers {
+            room,
+            member,
+            layers,
+        } => {
+            let rids = layers.iter().map(|l| l.rid().to_string()).collect();
+            live.publish_layers(room, member, rids).await
+        }
     }
 }
 

@@ -440,6 +440,18 @@ impl LiveSession {
         }
     }
 
+    /// The media server asks this participant's client to send only these
+    /// simulcast layers.
+    pub fn publish_layers(&self, participant_id: i64, rids: Vec<String>) -> Vec<Effect> {
+        match self.members.get(&participant_id) {
+            Some(m) if m.connected => vec![Effect::Send(
+                participant_id,
+                ServerMessage::PublishLayers { rids },
+            )],
+            _ => Vec::new(),
+        }
+    }
+
     /// The participant's socket closed or they left.
     pub fn disconnect(&mut self, participant_id: i64) -> Vec<Effect> {
         match self.members.get_mut(&participant_id) {

@@ -297,6 +297,36 @@ async fn everyone_is_told_who_is_speaking() {
     }
 }
 
+/// Through a standalone SFU, so the request crosses its control API too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulcast_publisher_is_asked_to_pause_the_layers_nobody_needs() {
+    let s = start_with_remote_sfu().await;
+    let booking = visit_under_way(&s).await;
+    let (mut cell_ws, _) = join_as(&s, &booking, "detainee").await;
+    let (mut home_ws, _) = join_as(&s, &booking, "visitor").await;
+    let mut cell = Client::simulcast("cell", 1, 10_000).await.expect("client");
+    let mut home = Client::new("home", false, 1, 11_000).await.expect("client");
+    // The family's phone can take 150 kbit/s: the low layer only.
+    home.limit_receive(150_000);
+    negotiate(&mut cell_ws, &mut cell).await;
+    negotiate(&mut home_ws, &mut home).await;
+    let (sent, asked) = tokio::join!(cell.send(0, 300), async {
+        loop {
+            match next_within(&mut cell_ws, std::time::Duration::from_secs(12)).await {
+                Some(m) if m["type"] == "publish_layers" => break m,
+                Some(_) => continue,
+                None => panic!("no publish_layers within 12 s"),
+            }
+        }
+    });
+    sent.expect("sent");
+    assert_eq!(asked["rids"], json!(["q"]), "{asked}");
+    assert!(
+        home.got("cell", "video-q") > 0,
+        "the phone got the low layer"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_media_connection_is_reported_and_restored_by_a_new_offer() {
     let s = start().await;
