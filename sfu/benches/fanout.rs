@@ -18,7 +18,9 @@
 //! `FANOUT_PAYLOAD` (RTP payload bytes, default 1200), `FANOUT_IDLE_SECS`
 //! (idle window measured before sending, default 3), `FANOUT_SEND`
 //! (`batched`, `per_datagram` or both comma-separated, default both: the
-//! per-datagram rows are the baseline of the same run).
+//! per-datagram rows are the baseline of the same run), `FANOUT_WRITE`
+//! (`direct`, `checked` or both, default `direct`: how forwarded packets
+//! enter the subscriber's connection, see `WritePath`).
 
 use bytes::Bytes;
 use chrono::{Duration as Span, Utc};
@@ -26,7 +28,7 @@ use parley_client::Client;
 use parley_grants::{JoinGrant, JoinTokens};
 use parley_policy::{Role, SessionKind};
 use parley_sfu::engine::batch_io::SendMode;
-use parley_sfu::engine::{JoinRequest, RoomId, Sfu, SfuConfig, SfuStats};
+use parley_sfu::engine::{JoinRequest, RoomId, Sfu, SfuConfig, SfuStats, WritePath};
 use parley_sfu::room::{MemberId, RoomPolicy};
 use rtc::rtp::Packet;
 use rtc::rtp::header::Header;
@@ -185,6 +187,7 @@ async fn send(
 struct Row {
     n: usize,
     mode: SendMode,
+    write: WritePath,
     send_calls: u64,
     sent: u32,
     forwarded: u64,
@@ -206,6 +209,7 @@ fn received(subscribers: &[Client]) -> u64 {
 async fn run(
     n: usize,
     mode: SendMode,
+    write: WritePath,
     rate: u32,
     secs: u32,
     size: usize,
@@ -218,6 +222,7 @@ async fn run(
         tokens: tokens(),
         clock: Arc::new(Utc::now),
         send_mode: mode,
+        write_path: write,
         ice_tcp: true,
     })?);
     sfu.open_room(
@@ -304,6 +309,7 @@ async fn run(
     Ok(Row {
         n,
         mode,
+        write,
         send_calls: after.send_calls - before.send_calls,
         sent: count,
         forwarded: after.rtp_forwarded - before.rtp_forwarded,
@@ -338,6 +344,15 @@ fn main() -> anyhow::Result<()> {
             _ => None,
         })
         .collect();
+    let writes: Vec<WritePath> = std::env::var("FANOUT_WRITE")
+        .unwrap_or_else(|_| "direct".into())
+        .split(',')
+        .filter_map(|m| match m.trim() {
+            "direct" => Some(WritePath::Direct),
+            "checked" => Some(WritePath::Checked),
+            _ => None,
+        })
+        .collect();
     // `cargo test --benches` runs this without `--bench`: nothing to test,
     // and the measurement takes minutes, so only `cargo bench` runs it.
     if !std::env::args().any(|a| a == "--bench") {
@@ -351,9 +366,11 @@ fn main() -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for &n in &fanouts {
         for &mode in &modes {
-            match runtime.block_on(run(n, mode, rate, secs, size, idle_secs)) {
-                Ok(row) => rows.push(row),
-                Err(e) => eprintln!("fan-out {n} ({mode:?}): failed: {e:#}"),
+            for &write in &writes {
+                match runtime.block_on(run(n, mode, write, rate, secs, size, idle_secs)) {
+                    Ok(row) => rows.push(row),
+                    Err(e) => eprintln!("fan-out {n} ({mode:?}, {write:?}): failed: {e:#}"),
+                }
             }
         }
     }
@@ -364,19 +381,23 @@ fn main() -> anyhow::Result<()> {
         println!("negotiated: {}", r.cipher);
     }
     println!(
-        "| N | sends | sent | forwarded | datagrams out | send calls | errors | received (loss) | worker CPU ms | idle share ms | µs/forwarded | µs/forwarded net of idle | µs/incoming | process CPU ms | wall s |"
+        "| N | sends | write | sent | forwarded | datagrams out | send calls | errors | received (loss) | worker CPU ms | idle share ms | µs/forwarded | µs/forwarded net of idle | µs/incoming | process CPU ms | wall s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let fwd = r.forwarded.max(1) as f64;
         let expected = u64::from(r.sent) * r.n as u64;
         let loss = 100.0 * (expected.saturating_sub(r.received)) as f64 / expected.max(1) as f64;
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} ({loss:.2} %) | {:.1} | {:.1} | {:.2} | {:.2} | {:.1} | {:.0} | {:.1} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} ({loss:.2} %) | {:.1} | {:.1} | {:.2} | {:.2} | {:.1} | {:.0} | {:.1} |",
             r.n,
             match r.mode {
                 SendMode::Batched => "sendmmsg",
                 SendMode::PerDatagram => "send_to",
+            },
+            match r.write {
+                WritePath::Direct => "direct",
+                WritePath::Checked => "write_rtp",
             },
             r.sent,
             r.forwarded,

@@ -279,3 +279,46 @@ async fn h264_and_vp8_publishers_share_a_room() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Header extension ids are per leg: the publisher's RFC 6464 audio level
+/// reaches the subscriber under the id the subscriber negotiated, on audio
+/// only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audio_level_reaches_subscribers_under_their_own_extension_id() -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let sfu = sfu();
+    sfu.open_room(9, VISIT)?;
+    let mut detainee = Client::new("detainee", true, 1, 9100).await?;
+    let mut family = Client::new("family", true, 1, 9200).await?;
+    join(&mut detainee, &sfu, 9, token(9, 1, Role::Detainee), 1).await?;
+    join(&mut family, &sfu, 9, token(9, 2, Role::Visitor), 1).await?;
+    detainee.audio_level_dbov = Some(25);
+    let id = family
+        .audio_level_id()
+        .await
+        .expect("the family's leg negotiated the audio level");
+    let (with_level, video_with_level) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (a, v) = (with_level.clone(), video_with_level.clone());
+    family.on_packet(Arc::new(move |p: &rtc::rtp::Packet| {
+        let level = p.header.get_extension(id);
+        let audio = p.header.payload_type == parley_media::PT_OPUS;
+        if audio && level.as_deref() == Some(&[0x80 | 25][..]) {
+            a.fetch_add(1, Ordering::Relaxed);
+        }
+        if !audio && level.is_some() {
+            v.fetch_add(1, Ordering::Relaxed);
+        }
+    }));
+    let sent = 50;
+    detainee.send(0, sent).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = with_level.load(Ordering::Relaxed);
+    assert!(
+        most(got, sent),
+        "{got} of {sent} audio packets carried the level"
+    );
+    assert_eq!(video_with_level.load(Ordering::Relaxed), 0);
+    assert_eq!(sfu.stats().forward_errors, 0);
+    Ok(())
+}

@@ -215,6 +215,7 @@ impl AppState {
                         tokens: tokens.clone(),
                         clock: Arc::new(move || wall.now()),
                         send_mode: Default::default(),
+                        write_path: Default::default(),
                         ice_tcp: m.ice_tcp,
                     },
                 )?);

@@ -700,8 +700,9 @@ impl Client {
         anyhow::bail!("{}'s video has no mid", self.name)
     }
 
-    /// The audio-level extension id negotiated on this client's audio.
-    async fn audio_level_id(&self) -> Option<u8> {
+    /// The audio-level extension id negotiated on this client's audio
+    /// (`None` for a client that does not publish).
+    pub async fn audio_level_id(&self) -> Option<u8> {
         let params = self.audio_sender.as_ref()?.get_parameters().await.ok()?;
         params
             .rtp_parameters

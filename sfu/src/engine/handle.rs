@@ -42,6 +42,9 @@ pub struct SfuConfig {
     /// How workers write datagrams (batched by default; per datagram is
     /// the baseline the benchmarks compare with).
     pub send_mode: super::batch_io::SendMode,
+    /// How forwarded packets enter subscribers' connections (direct by
+    /// default; through `write_rtp` is the benchmarks' baseline).
+    pub write_path: super::worker::WritePath,
     /// Also accept ICE over TCP on each worker's port number (passive
     /// candidates, RFC 6544), for networks that block UDP.
     pub ice_tcp: bool,
@@ -348,6 +351,7 @@ impl Sfu {
             let worker = Worker::new(WorkerSetup {
                 index: i,
                 send_mode: config.send_mode,
+                write_path: config.write_path,
                 tcp,
                 socket,
                 local,

@@ -18,6 +18,7 @@ pub mod prometheus;
 
 pub use peer::MAX_RECEIVE_SLOTS;
 mod worker;
+pub use worker::WritePath;
 
 pub use handle::{
     HearingChange, JoinAnswer, JoinRequest, Muted, RECORDER_MEMBER, RecordingTap, RoomId, Sfu,

@@ -17,7 +17,7 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use std::collections::HashMap;
@@ -47,18 +47,72 @@ pub struct Inbound {
     pub layer: Option<LayerId>,
 }
 
+/// What one subscriber's leg negotiated for a codec, read once from its
+/// sender's parameters: forwarded packets are rewritten to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegFormat {
+    pub payload_type: u8,
+    /// Id of the RFC 6464 audio-level extension on this leg (audio only),
+    /// if negotiated.
+    pub audio_level_id: Option<u8>,
+}
+
+impl LegFormat {
+    /// The format for `kind` (`h264`: H.264 rather than VP8 for video);
+    /// `None` if the leg did not negotiate that codec.
+    pub fn read(params: &RTCRtpParameters, kind: RtpCodecKind, h264: bool) -> Option<Self> {
+        let mime = match (kind, h264) {
+            (RtpCodecKind::Audio, _) => "audio/opus",
+            (_, true) => "video/h264",
+            (_, false) => "video/vp8",
+        };
+        let payload_type = params
+            .codecs
+            .iter()
+            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))?
+            .payload_type;
+        let audio_level_id = params
+            .header_extensions
+            .iter()
+            .filter(|_| kind == RtpCodecKind::Audio)
+            .find(|e| e.uri == parley_media::AUDIO_LEVEL_URI)
+            .and_then(|e| u8::try_from(e.id).ok());
+        Some(Self {
+            payload_type,
+            audio_level_id,
+        })
+    }
+}
+
 /// One outgoing stream of a receive slot.
 #[derive(Debug)]
 pub struct OutTrack {
     pub sender: RTCRtpSenderId,
     pub ssrc: u32,
-    /// Negotiated payload types, read from the sender once known:
-    /// `(h264, payload type)`, at most one entry per codec.
-    pub payload_types: Vec<(bool, u8)>,
+    /// Negotiated formats, read from the sender once known:
+    /// `(h264, format)`, at most one entry per codec.
+    pub formats: Vec<(bool, LegFormat)>,
     pub continuity: Continuity,
     /// Which layer of a simulcast source goes out (video only; unused for
     /// a source that does not send simulcast).
     pub layers: LayerSelector,
+}
+
+impl OutTrack {
+    /// The leg's format for the codec, if already read.
+    pub fn leg_format(&self, h264: bool) -> Option<LegFormat> {
+        self.formats
+            .iter()
+            .find(|(codec, _)| *codec == h264)
+            .map(|(_, f)| *f)
+    }
+
+    /// Keeps the leg's format for the codec.
+    pub fn remember(&mut self, h264: bool, format: LegFormat) {
+        if self.leg_format(h264).is_none() {
+            self.formats.push((h264, format));
+        }
+    }
 }
 
 /// An audio and a video stream that carry one other publisher.
@@ -256,7 +310,7 @@ impl Peer {
                 pair.push(OutTrack {
                     sender,
                     ssrc,
-                    payload_types: Vec::new(),
+                    formats: Vec::new(),
                     continuity: Continuity::default(),
                     layers: LayerSelector::default(),
                 });

@@ -9,7 +9,7 @@ use super::handle::{
     VerifiedJoin, recording_track_id,
 };
 use super::ice_tcp::TcpLinks;
-use super::peer::Peer;
+use super::peer::{LegFormat, Peer};
 use crate::demux::Demux;
 use crate::media::audio_level::{self, ActiveSpeaker};
 use crate::media::keyframe_requests::KeyframeRequests;
@@ -134,13 +134,31 @@ struct Forward {
     /// The packet starts a video keyframe.
     keyframe: bool,
     source_ssrc: u32,
+    /// The publisher's RFC 6464 audio-level extension payload, passed on
+    /// under each leg's own id.
+    audio_level: Option<bytes::Bytes>,
     packet: rtc::rtp::Packet,
+}
+
+/// How a forwarded packet enters a subscriber's connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WritePath {
+    /// Straight into the connection's write pipeline (interceptors, SRTP,
+    /// ICE); SSRC, payload type and extension ids were checked against the
+    /// leg's negotiated parameters when they were read.
+    #[default]
+    Direct,
+    /// Through `RTCRtpSender::write_rtp`, which rebuilds the sender's
+    /// parameters to re-check them on every packet: the baseline the
+    /// benchmarks compare with.
+    Checked,
 }
 
 /// What a worker is started with.
 pub struct WorkerSetup {
     pub index: usize,
     pub send_mode: SendMode,
+    pub write_path: WritePath,
     /// ICE-TCP listener and the address of its candidate.
     pub tcp: Option<(TcpLinks, SocketAddr)>,
     pub socket: UdpSocket,
@@ -183,6 +201,7 @@ pub struct Worker {
     /// Address of the passive TCP candidate, when ICE-TCP is enabled.
     advertised_tcp: Option<SocketAddr>,
     send_mode: SendMode,
+    write_path: WritePath,
     /// Publishers a subscriber's layer selector wants a keyframe from,
     /// collected while forwarding and throttled after.
     wanted_keyframes: Vec<(RoomId, MemberId)>,
@@ -205,6 +224,7 @@ impl Worker {
         let WorkerSetup {
             index,
             send_mode,
+            write_path,
             tcp,
             socket,
             local,
@@ -236,6 +256,7 @@ impl Worker {
             advertised_tcp: tcp.as_ref().map(|(_, a)| *a),
             tcp: tcp.map(|(links, _)| links),
             send_mode,
+            write_path,
             pollfds: Vec::new(),
             last_load_report: Instant::now(),
             last_speaker_check: Instant::now(),
@@ -626,10 +647,12 @@ impl Worker {
                             } else {
                                 vp8::parse(&packet.payload).is_ok_and(|d| d.is_keyframe_start)
                             };
-                        if let Some(level) = inbound
+                        let audio_level = inbound
                             .audio_level_id
-                            .and_then(|id| packet.header.get_extension(id))
-                            .and_then(|data| audio_level::parse(&data).ok())
+                            .and_then(|id| packet.header.get_extension(id));
+                        if let Some(level) = audio_level
+                            .as_ref()
+                            .and_then(|data| audio_level::parse(data).ok())
                         {
                             levels.push((peer.room, peer.member, level));
                         }
@@ -642,6 +665,7 @@ impl Worker {
                             layer: inbound.layer,
                             keyframe,
                             source_ssrc: packet.header.ssrc,
+                            audio_level,
                             packet,
                         });
                     }
@@ -880,28 +904,17 @@ impl Worker {
                     let out = &mut slot.audio;
                     let (seq, ts) = out.continuity.rewrite(ANNOUNCEMENT_SSRC, seq, ts);
                     let (sender_id, ssrc) = (out.sender, out.ssrc);
-                    let cached = out
-                        .payload_types
-                        .iter()
-                        .find(|(h264, _)| !h264)
-                        .map(|(_, pt)| *pt);
                     let Some(mut sender) = peer.pc.rtp_sender(sender_id) else {
                         continue;
                     };
-                    let Some(payload_type) = cached.or_else(|| {
-                        sender
-                            .get_parameters()
-                            .rtp_parameters
-                            .codecs
-                            .iter()
-                            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case("audio/opus"))
-                            .map(|c| c.payload_type)
+                    let Some(leg) = out.leg_format(false).or_else(|| {
+                        let params = &sender.get_parameters().rtp_parameters;
+                        LegFormat::read(params, RtpCodecKind::Audio, false)
                     }) else {
                         continue;
                     };
-                    if cached.is_none() {
-                        out.payload_types.push((false, payload_type));
-                    }
+                    out.remember(false, leg);
+                    let payload_type = leg.payload_type;
                     let packet = rtc::rtp::Packet {
                         header: rtc::rtp::header::Header {
                             version: 2,
@@ -1046,47 +1059,55 @@ impl Worker {
                 f.packet.header.sequence_number,
                 f.packet.header.timestamp,
             );
-            let cached_pt = out
-                .payload_types
-                .iter()
-                .find(|(h264, _)| *h264 == f.h264)
-                .map(|(_, pt)| *pt);
-            let Some(mut sender) = peer.pc.rtp_sender(sender_id) else {
-                continue;
-            };
-            let payload_type = match cached_pt {
-                Some(pt) => pt,
+            let leg = match out.leg_format(f.h264) {
+                Some(leg) => leg,
                 None => {
-                    let mime = match (f.kind, f.h264) {
-                        (RtpCodecKind::Audio, _) => "audio/opus",
-                        (_, true) => "video/h264",
-                        (_, false) => "video/vp8",
-                    };
-                    let Some(pt) = sender
-                        .get_parameters()
-                        .rtp_parameters
-                        .codecs
-                        .iter()
-                        .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))
-                        .map(|c| c.payload_type)
-                    else {
+                    let Some(mut sender) = peer.pc.rtp_sender(sender_id) else {
                         continue;
                     };
-                    pt
+                    let params = &sender.get_parameters().rtp_parameters;
+                    let Some(leg) = LegFormat::read(params, f.kind, f.h264) else {
+                        continue;
+                    };
+                    if let Some(slot) = peer.slot_of(f.publisher) {
+                        slot.track_mut(f.kind).remember(f.h264, leg);
+                    }
+                    leg
                 }
             };
             let mut packet = f.packet.clone();
             packet.header.ssrc = ssrc;
-            packet.header.payload_type = payload_type;
+            packet.header.payload_type = leg.payload_type;
             packet.header.sequence_number = seq;
             packet.header.timestamp = ts;
-            // Extension ids are per leg; none are negotiated for forwarding yet.
+            // Extension ids are per leg: the publisher's are dropped, and
+            // those worth passing on are written under this leg's ids.
             packet.header.extension = false;
             packet.header.extension_profile = 0;
             packet.header.extensions.clear();
             packet.header.extensions_padding = 0;
+            if let (Some(level), Some(id)) = (&f.audio_level, leg.audio_level_id)
+                && packet.header.set_extension(id, level.clone()).is_err()
+            {
+                self.counters.forward_errors.fetch_add(1, Ordering::Relaxed);
+            }
             let bytes = packet.payload.len() as u64;
-            match sender.write_rtp(now, packet) {
+            // The SSRC, payload type and extension ids come from this
+            // sender's negotiated parameters (read once, above), so the
+            // packet goes straight into the connection's write pipeline;
+            // `RTCRtpSender::write_rtp` would rebuild those parameters to
+            // re-check them on every packet.
+            let written = match self.write_path {
+                WritePath::Direct => peer.pc.handle_write(TaggedRTCMessage {
+                    now,
+                    message: RTCMessage::RtpPacket(String::new(), packet),
+                }),
+                WritePath::Checked => match peer.pc.rtp_sender(sender_id) {
+                    Some(mut sender) => sender.write_rtp(now, packet),
+                    None => continue,
+                },
+            };
+            match written {
                 Ok(()) => {
                     self.written.push(f.received);
                     self.counters.rtp_forwarded.fetch_add(1, Ordering::Relaxed);
@@ -1098,13 +1119,6 @@ impl Worker {
                     self.counters.forward_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(member = receiver, error = %e, "forward failed");
                 }
-            }
-            if cached_pt.is_none()
-                && let Some(slot) = peer.slot_of(f.publisher)
-            {
-                slot.track_mut(f.kind)
-                    .payload_types
-                    .push((f.h264, payload_type));
             }
         }
     }

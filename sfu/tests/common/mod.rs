@@ -33,6 +33,7 @@ pub fn sfu() -> Arc<Sfu> {
             tokens: tokens(),
             clock: Arc::new(Utc::now),
             send_mode: Default::default(),
+            write_path: Default::default(),
             ice_tcp: true,
         })
         .expect("sfu starts"),

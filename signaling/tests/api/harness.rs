@@ -74,6 +74,7 @@ async fn start_with(remote_sfu: bool) -> Server {
             tokens: parley_grants::JoinTokens::new(&key, 5).expect("key"),
             clock: Arc::new(move || parley_signaling::clock::Clock::now(&wall)),
             send_mode: Default::default(),
+            write_path: Default::default(),
             ice_tcp: true,
         })
         .expect("sfu starts");
