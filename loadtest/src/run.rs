@@ -2,13 +2,14 @@
 //! the warm-up and the measured phase (with churn), samples CPU and memory
 //! once a second with a progress line, and builds the [`Report`].
 
+use crate::light::LightEngine;
 use crate::participant::{self, JoinSpec, Joined, SendLog, SentCounters};
 use crate::recorder::{LatencyRecorder, ReceiverState, latency_histogram};
 use crate::report::{
     Dist, GeneratorReport, JoinReport, MemoryReport, PacketReport, Report, SfuReport,
 };
 use crate::sampler::{self, Sample};
-use crate::scenario::Scenario;
+use crate::scenario::{ClientKind, Scenario};
 use crate::target::{self, Booked, Parley, TargetError};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
@@ -24,6 +25,8 @@ use thiserror::Error;
 pub enum RunError {
     #[error(transparent)]
     Target(#[from] TargetError),
+    #[error("cannot start the lightweight client: {0}")]
+    Light(#[from] crate::light_peer::LightError),
     #[error("no client could join ({failed} tried); first error: {first}")]
     NoneJoined { failed: u64, first: String },
 }
@@ -67,6 +70,11 @@ struct Shared {
     finished: Mutex<Vec<Finished>>,
     errors: Mutex<Vec<String>>,
     join_failures: AtomicU64,
+    /// The lightweight client's engine, when the scenario uses it.
+    light: Option<LightEngine>,
+    /// Clients whose media ran on the lightweight engine / the async client.
+    light_clients: AtomicU64,
+    async_clients: AtomicU64,
 }
 
 impl Shared {
@@ -155,8 +163,15 @@ async fn start_client(
         receive_cap_bps: plan.cap_kbps * 1000,
         ssrc_base,
     };
-    let joined = match participant::join(parley, spec, recorder).await {
-        Ok(j) => j,
+    let joined = match participant::join(parley, spec, recorder, shared.light.as_ref()).await {
+        Ok(j) => {
+            let counter = match j.media.kind() {
+                ClientKind::Light => &shared.light_clients,
+                ClientKind::Async => &shared.async_clients,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            j
+        }
         Err(e) => {
             shared.fail(e.to_string());
             return None;
@@ -167,15 +182,14 @@ async fn start_client(
         if let Ok(mut s) = shared.senders.lock() {
             s.insert(joined.name.clone(), joined.sent.clone());
         }
-        tokio::spawn(participant::publish(
-            joined.client.clone(),
+        joined.media.start_publishing(
             joined.name.clone(),
             scenario.media.clone(),
             joined.sent.clone(),
             stop.clone(),
             Instant::now()
                 + Duration::from_secs_f64(scenario.run.warmup_s + scenario.duration_s + 3600.0),
-        ))
+        )
     });
     Some(Live {
         joined,
@@ -275,6 +289,12 @@ pub async fn run(opts: Options) -> Result<Report, RunError> {
         finished: Mutex::default(),
         errors: Mutex::default(),
         join_failures: AtomicU64::new(0),
+        light: match sc.run.client {
+            ClientKind::Light => Some(LightEngine::start(sc.run.light_threads)?),
+            ClientKind::Async => None,
+        },
+        light_clients: AtomicU64::new(0),
+        async_clients: AtomicU64::new(0),
     });
 
     // Sampler and progress line, once a second, until told to stop.

@@ -93,6 +93,34 @@ pub struct RunSpec {
     /// Seconds after the measured phase's start from which memory growth is
     /// counted (soak); defaults to a third of `duration_s`.
     pub memory_warmup_s: Option<f64>,
+    /// Which WebRTC client the load clients use.
+    pub client: ClientKind,
+    /// OS threads of the lightweight client (`client = "light"`).
+    pub light_threads: usize,
+}
+
+/// The WebRTC client behind each load client.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientKind {
+    /// webrtc-rs async client (`parley_client`): one tokio-driven peer
+    /// connection per client.
+    #[default]
+    Async,
+    /// Lightweight client: sans-IO `rtc` peer connections multiplexed on
+    /// `light_threads` OS threads, one UDP socket each. Simulcast
+    /// publishers and capped receivers still use the async client.
+    Light,
+}
+
+impl ClientKind {
+    /// `"async"` or `"light"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::Async => "async",
+            ClientKind::Light => "light",
+        }
+    }
 }
 
 impl Default for RunSpec {
@@ -102,6 +130,8 @@ impl Default for RunSpec {
             join_concurrency: 8,
             warmup_s: 2.0,
             memory_warmup_s: None,
+            client: ClientKind::Async,
+            light_threads: 1,
         }
     }
 }
@@ -241,6 +271,9 @@ impl Scenario {
         if self.run.join_concurrency == 0 {
             return bad("run.join_concurrency", "must be at least 1");
         }
+        if self.run.light_threads == 0 || self.run.light_threads > 64 {
+            return bad("run.light_threads", "must be 1 to 64");
+        }
         if !(positive(self.run.warmup_s) || self.run.warmup_s == 0.0) {
             return bad("run.warmup_s", "must be 0 or more");
         }
@@ -295,6 +328,13 @@ impl Scenario {
         }
         self.check(path)?;
         Ok(self)
+    }
+
+    /// The same scenario with its load clients on `client` (the command
+    /// line's `--client`).
+    pub fn with_client(mut self, client: ClientKind) -> Self {
+        self.run.client = client;
+        self
     }
 
     /// Seconds after the measured phase's start from which memory growth
