@@ -803,6 +803,12 @@ fn build_report(
         }
         (false, false) => "sends kept their schedule and cores were left".to_string(),
     };
+    let client_packets = (ph.measure_end.sent + ph.measure_end.received)
+        .checked_sub(ph.measure_start.sent + ph.measure_start.received)
+        .filter(|p| *p > 0);
+    let per_packet =
+        |cpu_s: Option<f64>| cpu_s.zip(client_packets).map(|(c, p)| c * 1e6 / p as f64);
+    let light_cpu = delta(ph.measure_start.light_cpu_s, ph.measure_end.light_cpu_s);
     let generator = GeneratorReport {
         cores_available: cores,
         process_cores,
@@ -814,6 +820,17 @@ fn build_report(
         pps_wanted: f64::from(sc.media.video_pps + sc.media.audio_pps),
         bottleneck: saturated || late,
         note,
+        client: sc.run.client.as_str().to_string(),
+        light_clients: shared.light_clients.load(Ordering::Relaxed),
+        async_clients: shared.async_clients.load(Ordering::Relaxed),
+        client_packets,
+        non_sfu_us_per_packet: per_packet(non_sfu.map(|c| c * dt)),
+        light_cores: light_cpu.map(|c| c / dt),
+        light_us_per_packet: per_packet(light_cpu),
+        light_dropped_datagrams: shared
+            .light
+            .as_ref()
+            .map_or(0, LightEngine::dropped_datagrams),
     };
     let mb = |b: Option<u64>| b.map(|b| b as f64 / 1e6);
     let warm_t = ph.measure_start.t_s + sc.memory_warmup_s();

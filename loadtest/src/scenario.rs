@@ -363,6 +363,25 @@ mod tests {
     }
 
     #[test]
+    fn the_client_is_chosen_per_scenario_and_checked() {
+        let s = parse("name = \"x\"\nvisits = 1\nduration_s = 5\n").expect("parses");
+        assert_eq!((s.run.client, s.run.light_threads), (ClientKind::Async, 1));
+        let s = parse("name = \"x\"\nvisits = 1\nduration_s = 5\n[run]\nclient = \"light\"\nlight_threads = 2\n")
+            .expect("parses");
+        assert_eq!((s.run.client, s.run.light_threads), (ClientKind::Light, 2));
+        assert_eq!(
+            s.with_client(ClientKind::Async).run.client,
+            ClientKind::Async
+        );
+        let e = parse("name = \"x\"\nvisits = 1\nduration_s = 5\n[run]\nclient = \"fast\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("light"), "{e}");
+        let e = parse("name = \"x\"\nvisits = 1\nduration_s = 5\n[run]\nlight_threads = 0\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("`run.light_threads`"), "{e}");
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let e = parse("name = \"x\"\nvisits = 1\nduration_s = 5\nvisitz = 2\n").unwrap_err();
         assert!(e.to_string().contains("visitz"), "{e}");
