@@ -1,11 +1,11 @@
-//! `loadtest --scenario config/loadtest/<name>.toml [--target URL --admin-token T] [--out DIR]`
+//! `loadtest --scenario config/loadtest/<name>.toml [--client async|light] [--target URL --admin-token T] [--out DIR]`
 //!
 //! Exit codes: 0 every target met; 1 a target missed (one line names each);
 //! 2 the run could not be carried out.
 
 use clap::Parser;
 use loadtest::run::{Options, run};
-use loadtest::scenario::Scenario;
+use loadtest::scenario::{ClientKind, Scenario};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -31,6 +31,11 @@ struct Args {
     /// Overrides the scenario's `duration_s` (seconds), e.g. a short soak.
     #[arg(long)]
     duration_s: Option<f64>,
+    /// The WebRTC client of the load clients, overriding the scenario's
+    /// `[run] client`: `async` (webrtc-rs, a task per connection) or
+    /// `light` (sans-IO `rtc` connections multiplexed on a few threads).
+    #[arg(long, value_enum)]
+    client: Option<ClientKind>,
     /// No progress line.
     #[arg(long)]
     quiet: bool,
@@ -43,7 +48,10 @@ fn main() -> ExitCode {
         None => Ok(s),
     });
     let scenario = match loaded {
-        Ok(s) => s,
+        Ok(s) => match args.client {
+            Some(c) => s.with_client(c),
+            None => s,
+        },
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);

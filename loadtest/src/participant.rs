@@ -2,9 +2,13 @@
 //! WebRTC with the SFU through it (a real `parley_client::Client`),
 //! publishes timestamped media and records what it receives.
 
-use crate::payload::{self, FramePos};
+use crate::light::{LightClient, LightEngine};
+use crate::light_peer::LightError;
+use crate::payload;
 use crate::recorder::LatencyRecorder;
+use crate::scenario::ClientKind;
 use crate::scenario::MediaSpec;
+use crate::schedule::{Outgoing, Schedule};
 use crate::target::{Parley, TargetError};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
@@ -41,6 +45,9 @@ pub enum JoinError {
 
 /// How long each step of a join may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a lightweight client may take to connect after the answer (as
+/// the async client's `accept`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Times of one join, ms from the token request.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -78,7 +85,7 @@ pub struct JoinSpec {
 /// A joined client.
 pub struct Joined {
     pub name: String,
-    pub client: Arc<Client>,
+    pub media: MediaClient,
     pub recorder: Arc<LatencyRecorder>,
     pub sent: Arc<SentCounters>,
     pub times: JoinTimes,
@@ -150,11 +157,14 @@ async fn send(ws: &mut Ws, who: &str, v: Value) -> Result<(), JoinError> {
 }
 
 /// Joins: token → WebSocket `join` → `welcome` (→ `admitted` from the
-/// lobby) → WebRTC offer → `answer` → connected.
+/// lobby) → WebRTC offer → `answer` → connected. With `light`, the media
+/// side is a [`LightClient`] on that engine (unless the client publishes
+/// simulcast or caps its receive rate); else a `parley_client::Client`.
 pub async fn join(
     parley: &Parley,
     spec: JoinSpec,
     recorder: Arc<LatencyRecorder>,
+    light: Option<&LightEngine>,
 ) -> Result<Joined, JoinError> {
     let who = spec.name.clone();
     let t0 = Instant::now();
@@ -186,30 +196,66 @@ pub async fn join(
         who: who.clone(),
         message: format!("{e:#}"),
     };
-    let mut client = if spec.simulcast && spec.publishes {
-        Client::simulcast(&spec.name, slots, spec.ssrc_base).await
-    } else {
-        Client::new(&spec.name, spec.publishes, slots, spec.ssrc_base).await
-    }
-    .map_err(webrtc)?;
-    let rec = recorder.clone();
-    client.on_packet(Arc::new(move |p: &rtc::rtp::Packet| {
-        rec.record(&p.payload, payload::now_us());
-    }));
-    if spec.receive_cap_bps > 0 {
-        client.limit_receive(spec.receive_cap_bps);
-    }
-    let offer = client.offer().await.map_err(webrtc)?;
-    send(&mut ws, &who, json!({"type": "offer", "sdp": offer})).await?;
-    let answer = until(&mut ws, &who, "answer").await?;
-    let answer_ms = ms(Instant::now());
-    let sdp = answer["sdp"].as_str().unwrap_or_default().to_string();
-    client.accept(sdp).await.map_err(webrtc)?;
+    let light_failed = |e: LightError| JoinError::WebRtc {
+        who: who.clone(),
+        message: e.to_string(),
+    };
+    // The lightweight client covers plain publishers and receivers; a
+    // simulcast publisher or a capped receiver (REMB) keeps the async one.
+    let light = light.filter(|_| !(spec.simulcast && spec.publishes) && spec.receive_cap_bps == 0);
+    let (media, answer_ms) = match light {
+        Some(engine) => {
+            let (client, offer) = engine
+                .open(
+                    &spec.name,
+                    spec.publishes,
+                    slots,
+                    spec.ssrc_base,
+                    recorder.clone(),
+                )
+                .await
+                .map_err(light_failed)?;
+            send(&mut ws, &who, json!({"type": "offer", "sdp": offer})).await?;
+            let answer = until(&mut ws, &who, "answer").await?;
+            let answer_ms = ms(Instant::now());
+            let sdp = answer["sdp"].as_str().unwrap_or_default().to_string();
+            tokio::time::timeout(CONNECT_TIMEOUT, client.accept(sdp))
+                .await
+                .map_err(|_| JoinError::Timeout {
+                    who: who.clone(),
+                    waiting_for: "connected",
+                    seconds: CONNECT_TIMEOUT.as_secs(),
+                })?
+                .map_err(light_failed)?;
+            (MediaClient::Light(Arc::new(client)), answer_ms)
+        }
+        None => {
+            let mut client = if spec.simulcast && spec.publishes {
+                Client::simulcast(&spec.name, slots, spec.ssrc_base).await
+            } else {
+                Client::new(&spec.name, spec.publishes, slots, spec.ssrc_base).await
+            }
+            .map_err(webrtc)?;
+            let rec = recorder.clone();
+            client.on_packet(Arc::new(move |p: &rtc::rtp::Packet| {
+                rec.record(&p.payload, payload::now_us());
+            }));
+            if spec.receive_cap_bps > 0 {
+                client.limit_receive(spec.receive_cap_bps);
+            }
+            let offer = client.offer().await.map_err(webrtc)?;
+            send(&mut ws, &who, json!({"type": "offer", "sdp": offer})).await?;
+            let answer = until(&mut ws, &who, "answer").await?;
+            let answer_ms = ms(Instant::now());
+            let sdp = answer["sdp"].as_str().unwrap_or_default().to_string();
+            client.accept(sdp).await.map_err(webrtc)?;
+            (MediaClient::Async(Arc::new(client)), answer_ms)
+        }
+    };
     let connected_ms = ms(Instant::now());
     let (ws_out, mut outbox) = tokio::sync::mpsc::unbounded_channel::<Value>();
     let admits = spec.admits;
-    let client = Arc::new(client);
-    let publisher = client.clone();
+    let publisher = media.clone();
     // Keeps the socket read; the judge admits whoever waits in the lobby; a
     // simulcast publisher pauses the layers the SFU says nobody needs.
     let reader = tokio::spawn(async move {
@@ -231,7 +277,10 @@ pub async fn join(
                     let Ok(v) = serde_json::from_str::<Value>(&t) else { continue };
                     if v["type"] == "publish_layers" {
                         let rids: Vec<&str> = v["rids"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-                        publisher.send_only_layers(&rids);
+                        // Only the async client publishes simulcast.
+                        if let MediaClient::Async(client) = &publisher {
+                            client.send_only_layers(&rids);
+                        }
                     }
                     if admits && v["type"] == "roster" {
                         for p in v["participants"].as_array().into_iter().flatten() {
@@ -247,7 +296,7 @@ pub async fn join(
     });
     Ok(Joined {
         name: spec.name,
-        client,
+        media,
         recorder,
         sent: Arc::default(),
         times: JoinTimes {
@@ -268,7 +317,62 @@ impl Joined {
     pub async fn leave(self) {
         let _ = self.ws_out.send(json!({"type": "leave"}));
         let _ = tokio::time::timeout(Duration::from_secs(2), self.reader).await;
-        let _ = self.client.pc.close().await;
+        match &self.media {
+            MediaClient::Async(client) => {
+                let _ = client.pc.close().await;
+            }
+            MediaClient::Light(client) => client.close().await,
+        }
+    }
+}
+
+/// The WebRTC side of a joined client.
+#[derive(Clone)]
+pub enum MediaClient {
+    /// webrtc-rs async client: one tokio-driven peer connection.
+    Async(Arc<Client>),
+    /// A peer connection on a lane of the lightweight engine.
+    Light(Arc<LightClient>),
+}
+
+impl MediaClient {
+    /// `"async"` or `"light"`.
+    pub fn kind(&self) -> ClientKind {
+        match self {
+            MediaClient::Async(_) => ClientKind::Async,
+            MediaClient::Light(_) => ClientKind::Light,
+        }
+    }
+
+    /// Publishes `media` as `name` until `stop` is set or `until` passes;
+    /// the task's result is the send log.
+    pub fn start_publishing(
+        &self,
+        name: String,
+        media: MediaSpec,
+        sent: Arc<SentCounters>,
+        stop: Arc<AtomicBool>,
+        until: Instant,
+    ) -> tokio::task::JoinHandle<SendLog> {
+        match self {
+            MediaClient::Async(client) => {
+                tokio::spawn(publish(client.clone(), name, media, sent, stop, until))
+            }
+            MediaClient::Light(client) => {
+                let log = client.publish(&name, media, sent, stop, until);
+                tokio::spawn(async move {
+                    let failed = || SendLog {
+                        lateness: crate::recorder::latency_histogram(),
+                        skipped: 0,
+                        errors: 1,
+                    };
+                    match log {
+                        Ok(log) => log.await.unwrap_or_else(|_| failed()),
+                        Err(_) => failed(),
+                    }
+                })
+            }
+        }
     }
 }
 
@@ -292,80 +396,34 @@ pub async fn publish(
     stop: Arc<AtomicBool>,
     until: Instant,
 ) -> SendLog {
-    let mut log = SendLog {
-        lateness: crate::recorder::latency_histogram(),
-        skipped: 0,
-        errors: 0,
-    };
-    let video_every = Duration::from_secs_f64(1.0 / f64::from(media.video_pps));
-    let audio_every =
-        (media.audio_pps > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(media.audio_pps)));
-    let frames_per_key = ((media.keyframe_interval_s * f64::from(media.video_pps))
-        / f64::from(media.packets_per_frame))
-    .round()
-    .max(1.0) as u32;
-    let start = Instant::now();
-    let mut next_video = start;
-    let mut next_audio = start;
+    let mut schedule = Schedule::new(&name, media, Instant::now());
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         if now >= until {
             break;
         }
-        let due = match audio_every {
-            Some(_) => next_video.min(next_audio),
-            None => next_video,
-        };
+        let due = schedule.due();
         if due > now {
             tokio::time::sleep_until(due.into()).await;
             continue;
         }
-        let late = now.duration_since(due);
-        let _ = log
-            .lateness
-            .record((late.as_micros() as u64).clamp(1, crate::recorder::MAX_LATENCY_US));
-        let sent_us = payload::now_us();
-        if due == next_video {
-            let seq = sent.video.load(Ordering::Relaxed);
-            let ppf = media.packets_per_frame;
-            let frame = seq / ppf;
-            let pos = FramePos {
-                frame,
-                first: seq.is_multiple_of(ppf),
-                keyframe: frame.is_multiple_of(frames_per_key),
-            };
-            let p = payload::video(&name, seq, sent_us, pos, media.payload_bytes);
-            let ts = frame.wrapping_mul(90_000 / (media.video_pps / ppf).max(1));
-            if client
-                .write_video(seq as u16, ts, seq % ppf == ppf - 1, p)
-                .await
-                .is_err()
-            {
-                log.errors += 1;
-            }
-            sent.video.store(seq + 1, Ordering::Relaxed);
-            next_video += video_every;
-            if now.duration_since(next_video) > video_every {
-                log.skipped += 1;
-                next_video = now + video_every;
-            }
-        } else if let Some(every) = audio_every {
-            let seq = sent.audio.load(Ordering::Relaxed);
-            let p = payload::audio(&name, seq, sent_us, media.audio_bytes);
-            if client
-                .write_audio(seq as u16, seq.wrapping_mul(960), p)
-                .await
-                .is_err()
-            {
-                log.errors += 1;
-            }
-            sent.audio.store(seq + 1, Ordering::Relaxed);
-            next_audio += every;
-            if now.duration_since(next_audio) > every {
-                log.skipped += 1;
-                next_audio = now + every;
-            }
+        let written = match schedule.next(now, &sent) {
+            Some(Outgoing::Video {
+                seq,
+                timestamp,
+                marker,
+                payload,
+            }) => client.write_video(seq, timestamp, marker, payload).await,
+            Some(Outgoing::Audio {
+                seq,
+                timestamp,
+                payload,
+            }) => client.write_audio(seq, timestamp, payload).await,
+            None => Ok(()),
+        };
+        if written.is_err() {
+            schedule.failed();
         }
     }
-    log
+    schedule.log
 }

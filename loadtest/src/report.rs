@@ -120,6 +120,25 @@ pub struct GeneratorReport {
     pub pps_wanted: f64,
     pub bottleneck: bool,
     pub note: String,
+    /// The scenario's client: `async` or `light`.
+    pub client: String,
+    /// Clients whose media ran on the lightweight engine.
+    pub light_clients: u64,
+    /// Clients whose media ran on the async webrtc-rs client.
+    pub async_clients: u64,
+    /// Packets the load clients sent and received in the measured phase.
+    pub client_packets: Option<u64>,
+    /// Non-SFU CPU per packet sent or received by a load client, µs: the
+    /// clients' cost with signaling and the harness (comparable between
+    /// clients).
+    pub non_sfu_us_per_packet: Option<f64>,
+    /// CPU of the lightweight client's threads, in cores.
+    pub light_cores: Option<f64>,
+    /// The lightweight client's threads' CPU per packet sent or received,
+    /// µs (exact: its own threads only).
+    pub light_us_per_packet: Option<f64>,
+    /// Datagrams the lightweight client could not send (socket buffer full).
+    pub light_dropped_datagrams: u64,
 }
 
 /// One target's verdict.
@@ -316,6 +335,29 @@ impl Report {
             (
                 "non-SFU cores (clients, signaling)".into(),
                 opt(g.non_sfu_cores, 2),
+            ),
+            (
+                "load clients: light / async".into(),
+                format!(
+                    "{} / {} (scenario client: {})",
+                    g.light_clients, g.async_clients, g.client
+                ),
+            ),
+            (
+                "client pkt sent+received, non-SFU µs each".into(),
+                format!(
+                    "{}, {}",
+                    g.client_packets.map_or("n/a".into(), |p| p.to_string()),
+                    opt(g.non_sfu_us_per_packet, 2)
+                ),
+            ),
+            (
+                "light client cores, µs / packet".into(),
+                format!(
+                    "{}, {}",
+                    opt(g.light_cores, 2),
+                    opt(g.light_us_per_packet, 2)
+                ),
             ),
             (
                 "send lateness ms p50/p95/p99/max".into(),

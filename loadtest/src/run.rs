@@ -2,13 +2,14 @@
 //! the warm-up and the measured phase (with churn), samples CPU and memory
 //! once a second with a progress line, and builds the [`Report`].
 
+use crate::light::LightEngine;
 use crate::participant::{self, JoinSpec, Joined, SendLog, SentCounters};
 use crate::recorder::{LatencyRecorder, ReceiverState, latency_histogram};
 use crate::report::{
     Dist, GeneratorReport, JoinReport, MemoryReport, PacketReport, Report, SfuReport,
 };
 use crate::sampler::{self, Sample};
-use crate::scenario::Scenario;
+use crate::scenario::{ClientKind, Scenario};
 use crate::target::{self, Booked, Parley, TargetError};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
@@ -24,6 +25,8 @@ use thiserror::Error;
 pub enum RunError {
     #[error(transparent)]
     Target(#[from] TargetError),
+    #[error("cannot start the lightweight client: {0}")]
+    Light(#[from] crate::light_peer::LightError),
     #[error("no client could join ({failed} tried); first error: {first}")]
     NoneJoined { failed: u64, first: String },
 }
@@ -67,6 +70,11 @@ struct Shared {
     finished: Mutex<Vec<Finished>>,
     errors: Mutex<Vec<String>>,
     join_failures: AtomicU64,
+    /// The lightweight client's engine, when the scenario uses it.
+    light: Option<LightEngine>,
+    /// Clients whose media ran on the lightweight engine / the async client.
+    light_clients: AtomicU64,
+    async_clients: AtomicU64,
 }
 
 impl Shared {
@@ -155,8 +163,15 @@ async fn start_client(
         receive_cap_bps: plan.cap_kbps * 1000,
         ssrc_base,
     };
-    let joined = match participant::join(parley, spec, recorder).await {
-        Ok(j) => j,
+    let joined = match participant::join(parley, spec, recorder, shared.light.as_ref()).await {
+        Ok(j) => {
+            let counter = match j.media.kind() {
+                ClientKind::Light => &shared.light_clients,
+                ClientKind::Async => &shared.async_clients,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            j
+        }
         Err(e) => {
             shared.fail(e.to_string());
             return None;
@@ -167,15 +182,14 @@ async fn start_client(
         if let Ok(mut s) = shared.senders.lock() {
             s.insert(joined.name.clone(), joined.sent.clone());
         }
-        tokio::spawn(participant::publish(
-            joined.client.clone(),
+        joined.media.start_publishing(
             joined.name.clone(),
             scenario.media.clone(),
             joined.sent.clone(),
             stop.clone(),
             Instant::now()
                 + Duration::from_secs_f64(scenario.run.warmup_s + scenario.duration_s + 3600.0),
-        ))
+        )
     });
     Some(Live {
         joined,
@@ -275,6 +289,12 @@ pub async fn run(opts: Options) -> Result<Report, RunError> {
         finished: Mutex::default(),
         errors: Mutex::default(),
         join_failures: AtomicU64::new(0),
+        light: match sc.run.client {
+            ClientKind::Light => Some(LightEngine::start(sc.run.light_threads)?),
+            ClientKind::Async => None,
+        },
+        light_clients: AtomicU64::new(0),
+        async_clients: AtomicU64::new(0),
     });
 
     // Sampler and progress line, once a second, until told to stop.
@@ -783,6 +803,12 @@ fn build_report(
         }
         (false, false) => "sends kept their schedule and cores were left".to_string(),
     };
+    let client_packets = (ph.measure_end.sent + ph.measure_end.received)
+        .checked_sub(ph.measure_start.sent + ph.measure_start.received)
+        .filter(|p| *p > 0);
+    let per_packet =
+        |cpu_s: Option<f64>| cpu_s.zip(client_packets).map(|(c, p)| c * 1e6 / p as f64);
+    let light_cpu = delta(ph.measure_start.light_cpu_s, ph.measure_end.light_cpu_s);
     let generator = GeneratorReport {
         cores_available: cores,
         process_cores,
@@ -794,6 +820,17 @@ fn build_report(
         pps_wanted: f64::from(sc.media.video_pps + sc.media.audio_pps),
         bottleneck: saturated || late,
         note,
+        client: sc.run.client.as_str().to_string(),
+        light_clients: shared.light_clients.load(Ordering::Relaxed),
+        async_clients: shared.async_clients.load(Ordering::Relaxed),
+        client_packets,
+        non_sfu_us_per_packet: per_packet(non_sfu.map(|c| c * dt)),
+        light_cores: light_cpu.map(|c| c / dt),
+        light_us_per_packet: per_packet(light_cpu),
+        light_dropped_datagrams: shared
+            .light
+            .as_ref()
+            .map_or(0, LightEngine::dropped_datagrams),
     };
     let mb = |b: Option<u64>| b.map(|b| b as f64 / 1e6);
     let warm_t = ph.measure_start.t_s + sc.memory_warmup_s();

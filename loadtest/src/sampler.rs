@@ -80,6 +80,9 @@ pub struct Sample {
     pub sfu_cpu_s: Option<f64>,
     /// CPU of this whole process, seconds, cumulative.
     pub process_cpu_s: Option<f64>,
+    /// CPU of the lightweight client's threads, seconds, cumulative (none
+    /// when it is not used).
+    pub light_cpu_s: Option<f64>,
     /// Resident memory of this process, bytes (in-process Parley only:
     /// the SFU, signaling and the load clients share it).
     pub rss_bytes: Option<u64>,
@@ -103,6 +106,7 @@ pub fn sample(t_s: f64, metrics: &str, in_process: bool, sent: u64, received: u6
         t_s,
         sfu_cpu_s,
         process_cpu_s: process_cpu_ns().map(|ns| ns as f64 / 1e9),
+        light_cpu_s: threads_cpu_ns(crate::light::THREAD_PREFIX).map(|ns| ns as f64 / 1e9),
         rss_bytes: if in_process { rss_bytes() } else { None },
         forwarded: metric_sum(metrics, "parley_sfu_rtp_packets_forwarded_total"),
         received,

@@ -93,6 +93,34 @@ pub struct RunSpec {
     /// Seconds after the measured phase's start from which memory growth is
     /// counted (soak); defaults to a third of `duration_s`.
     pub memory_warmup_s: Option<f64>,
+    /// Which WebRTC client the load clients use.
+    pub client: ClientKind,
+    /// OS threads of the lightweight client (`client = "light"`).
+    pub light_threads: usize,
+}
+
+/// The WebRTC client behind each load client.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientKind {
+    /// webrtc-rs async client (`parley_client`): one tokio-driven peer
+    /// connection per client.
+    #[default]
+    Async,
+    /// Lightweight client: sans-IO `rtc` peer connections multiplexed on
+    /// `light_threads` OS threads, one UDP socket each. Simulcast
+    /// publishers and capped receivers still use the async client.
+    Light,
+}
+
+impl ClientKind {
+    /// `"async"` or `"light"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::Async => "async",
+            ClientKind::Light => "light",
+        }
+    }
 }
 
 impl Default for RunSpec {
@@ -102,6 +130,8 @@ impl Default for RunSpec {
             join_concurrency: 8,
             warmup_s: 2.0,
             memory_warmup_s: None,
+            client: ClientKind::Async,
+            light_threads: 1,
         }
     }
 }
@@ -241,6 +271,9 @@ impl Scenario {
         if self.run.join_concurrency == 0 {
             return bad("run.join_concurrency", "must be at least 1");
         }
+        if self.run.light_threads == 0 || self.run.light_threads > 64 {
+            return bad("run.light_threads", "must be 1 to 64");
+        }
         if !(positive(self.run.warmup_s) || self.run.warmup_s == 0.0) {
             return bad("run.warmup_s", "must be 0 or more");
         }
@@ -297,6 +330,13 @@ impl Scenario {
         Ok(self)
     }
 
+    /// The same scenario with its load clients on `client` (the command
+    /// line's `--client`).
+    pub fn with_client(mut self, client: ClientKind) -> Self {
+        self.run.client = client;
+        self
+    }
+
     /// Seconds after the measured phase's start from which memory growth
     /// is counted.
     pub fn memory_warmup_s(&self) -> f64 {
@@ -320,6 +360,25 @@ mod tests {
         assert_eq!(s.run.sfu_workers, 2);
         assert_eq!(s.targets, Targets::default());
         assert!((s.memory_warmup_s() - 5.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_client_is_chosen_per_scenario_and_checked() {
+        let s = parse("name = \"x\"\nvisits = 1\nduration_s = 5\n").expect("parses");
+        assert_eq!((s.run.client, s.run.light_threads), (ClientKind::Async, 1));
+        let s = parse("name = \"x\"\nvisits = 1\nduration_s = 5\n[run]\nclient = \"light\"\nlight_threads = 2\n")
+            .expect("parses");
+        assert_eq!((s.run.client, s.run.light_threads), (ClientKind::Light, 2));
+        assert_eq!(
+            s.with_client(ClientKind::Async).run.client,
+            ClientKind::Async
+        );
+        let e = parse("name = \"x\"\nvisits = 1\nduration_s = 5\n[run]\nclient = \"fast\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("light"), "{e}");
+        let e = parse("name = \"x\"\nvisits = 1\nduration_s = 5\n[run]\nlight_threads = 0\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("`run.light_threads`"), "{e}");
     }
 
     #[test]
