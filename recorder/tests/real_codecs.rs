@@ -26,7 +26,7 @@ fn ffmpeg_encode(dir: &Path, codec: &str, format: &str, file: &str) -> Vec<u8> {
         .args(["-pix_fmt", "yuv420p", "-c:v", codec, "-g", "25", "-bf", "0", "-f", format])
         .arg(&out)
         .status()
-        .unwrap_or_else(|e| panic!("ffmpeg cannot run ({e}): install ffmpeg (Debian: apt-get install ffmpeg; .ci/run does it)"));
+        .unwrap_or_else(|e| panic!("ffmpeg cannot run ({e}): the package ffmpeg is needed (Debian: apt-get install ffmpeg; scripts/test installs it)"));
     assert!(
         status.success(),
         "ffmpeg could not encode test video with {codec}"
@@ -192,7 +192,7 @@ fn decoded(file: &Path) -> (String, u64, u64, u64) {
         ])
         .arg(file)
         .output()
-        .expect("ffprobe runs (install ffmpeg)");
+        .unwrap_or_else(|e| panic!("ffprobe cannot run ({e}): the package ffmpeg is needed (Debian: apt-get install ffmpeg; scripts/test installs it)"));
     assert!(
         out.status.success(),
         "{}",

@@ -121,7 +121,7 @@ pub fn ffprobe(file: &Path) -> serde_json::Value {
         .arg(file)
         .output()
         .unwrap_or_else(|e| {
-            panic!("ffprobe cannot run ({e}): install ffmpeg (Debian: apt-get install ffmpeg; .ci/run does it)")
+            panic!("ffprobe cannot run ({e}): the package ffmpeg is needed (Debian: apt-get install ffmpeg; scripts/test installs it)")
         });
     assert!(
         out.status.success(),

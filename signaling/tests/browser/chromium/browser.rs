@@ -54,7 +54,7 @@ pub fn chromium_in(overridden: Option<std::ffi::OsString>, path: std::ffi::OsStr
     }
     panic!(
         "headless Chromium is needed for the web client tests and was not found on the PATH; \
-         install it with `apt-get install chromium chromium-driver` (or set PARLEY_CHROMIUM to its path)"
+         the package is chromium: `apt-get install chromium` (scripts/test installs it), or set PARLEY_CHROMIUM to its path"
     );
 }
 

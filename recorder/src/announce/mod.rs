@@ -7,6 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
+mod encoder;
+pub use encoder::{encode, libopus_version};
+
 /// Duration of one Opus frame, ms.
 pub const FRAME_MS: u32 = 20;
 /// RTP clock ticks per frame (48 kHz × 20 ms).
@@ -136,32 +139,6 @@ impl Announcement {
             })
             .collect()
     }
-}
-
-/// Encodes PCM into Opus frames (VoIP mode, 24 kbit/s); the last frame is
-/// padded with silence.
-pub fn encode(pcm: &Pcm) -> Result<Announcement, String> {
-    let mut encoder = opus::Encoder::new(
-        pcm.sample_rate,
-        opus::Channels::Mono,
-        opus::Application::Voip,
-    )
-    .map_err(|e| e.to_string())?;
-    encoder
-        .set_bitrate(opus::Bitrate::Bits(24_000))
-        .map_err(|e| e.to_string())?;
-    let per_frame = (pcm.sample_rate / 1000 * FRAME_MS) as usize;
-    let mut frames = Vec::with_capacity(pcm.samples.len() / per_frame + 1);
-    for chunk in pcm.samples.chunks(per_frame) {
-        let mut frame = chunk.to_vec();
-        frame.resize(per_frame, 0);
-        frames.push(
-            encoder
-                .encode_vec(&frame, 1500)
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    Ok(Announcement { frames })
 }
 
 /// Reads and encodes one WAV file.
