@@ -50,19 +50,35 @@ fn rtp_packet(seq: u16) -> Packet {
     }
 }
 
-/// A STUN binding request whose USERNAME is `<ufrag>:remote`.
+/// The ICE password of bench peer `ufrag`.
+fn password(ufrag: &str) -> String {
+    format!("{ufrag}-password-0123456789")
+}
+
+/// A binding request whose USERNAME is `<ufrag>:remote`, signed with the
+/// peer's password as a client's consent check is.
 fn stun_request(ufrag: &str) -> Vec<u8> {
-    let username = format!("{ufrag}:remote");
-    let padded = username.len().div_ceil(4) * 4;
-    let mut m = vec![0x00, 0x01];
-    m.extend_from_slice(&((4 + padded) as u16).to_be_bytes());
-    m.extend_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
-    m.extend_from_slice(&[7; 12]);
-    m.extend_from_slice(&[0x00, 0x06]);
-    m.extend_from_slice(&(username.len() as u16).to_be_bytes());
-    m.extend_from_slice(username.as_bytes());
-    m.resize(20 + 4 + padded, 0);
-    m
+    use rtc::stun::fingerprint::FINGERPRINT;
+    use rtc::stun::integrity::MessageIntegrity;
+    use rtc::stun::message::{BINDING_REQUEST, Message, TransactionId};
+    use rtc::stun::textattrs::Username;
+    let provider = rtc::crypto::default_provider().expect("crypto provider");
+    let mut m = Message::new();
+    m.build(&[
+        Box::new(BINDING_REQUEST),
+        Box::new(TransactionId::new()),
+        Box::new(Username::new(
+            rtc::stun::attributes::ATTR_USERNAME,
+            format!("{ufrag}:remote"),
+        )),
+        Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
+            password(ufrag),
+            provider.crypto(),
+        )),
+        Box::new(FINGERPRINT),
+    ])
+    .expect("binding request");
+    m.raw
 }
 
 fn addr(i: u16) -> SocketAddr {
@@ -73,7 +89,7 @@ fn demux_with_peers() -> Demux<u64> {
     let mut demux = Demux::default();
     for i in 0..PEERS {
         let ufrag = format!("ufrag{i:011}");
-        demux.add(&ufrag, u64::from(i));
+        demux.add(&ufrag, &password(&ufrag), u64::from(i));
         demux
             .route(&stun_request(&ufrag), addr(i))
             .expect("stun routes");
@@ -115,6 +131,11 @@ fn benches(c: &mut Criterion) {
     });
     c.bench_function("demux/route_dtls_100_peers", |b| {
         b.iter(|| demux.route(black_box(&dtls), black_box(from)))
+    });
+    // A consent check: USERNAME lookup plus the MESSAGE-INTEGRITY check.
+    let check = stun_request(&format!("ufrag{:011}", PEERS / 2));
+    c.bench_function("demux/route_consent_check_100_peers", |b| {
+        b.iter(|| demux.route(black_box(&check), black_box(from)))
     });
 
     let payload = vp8_payload();

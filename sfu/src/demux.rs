@@ -3,14 +3,25 @@
 //! Datagrams are classified by their first byte (RFC 7983): STUN, DTLS, or
 //! SRTP/SRTCP. A STUN binding request names its target in the USERNAME
 //! attribute (`<our ufrag>:<their ufrag>`, RFC 8445 §7.2.2), so STUN is routed
-//! by our ICE ufrag; everything else is routed by source address, learned
-//! from the STUN that reached a known ufrag. Nothing here trusts a datagram:
-//! ICE message integrity, DTLS and SRTP authentication are checked by the
-//! peer connection the datagram is handed to.
+//! by our ICE ufrag; everything else is routed by source address.
+//!
+//! An address is learned only from a binding request whose
+//! MESSAGE-INTEGRITY checks out under that peer's ICE password (RFC 8445
+//! §7.2.2, RFC 5389 §15.4): the ufrag travels in clear, so without the
+//! check anyone who saw one could make the SFU forget a peer's genuine
+//! address. Such an authenticated request is also the peer's consent check
+//! (RFC 7675), which [`Routed::consent`] reports. DTLS and SRTP
+//! authentication are checked by the peer connection the datagram is
+//! handed to.
 
+use rtc::crypto::RTCCryptoProvider;
+use rtc::stun::attributes::ATTR_MESSAGE_INTEGRITY;
+use rtc::stun::integrity::MessageIntegrity;
+use rtc::stun::message::{BINDING_REQUEST, Message};
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// STUN magic cookie (RFC 5389 §6).
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
@@ -110,16 +121,36 @@ pub enum Unrouted {
     BadStun(StunError),
     /// STUN for a ufrag no peer has.
     UnknownUfrag,
+    /// STUN for a known ufrag without a MESSAGE-INTEGRITY that checks out
+    /// under that peer's password: forged or corrupted, and not learned.
+    BadIntegrity,
     /// DTLS or SRTP from an address no peer has used.
     UnknownAddress,
 }
 
+/// A routed datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routed<P> {
+    pub peer: P,
+    /// An authenticated binding request: the peer's ICE consent check.
+    pub consent: bool,
+}
+
+/// A peer's entry under its ufrag.
+#[derive(Clone)]
+struct Credentials<P> {
+    peer: P,
+    /// Our ICE password for this peer: the key of its MESSAGE-INTEGRITY.
+    password: String,
+}
+
 /// Routing table of one socket: ICE ufrag and source address to peer.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Demux<P> {
-    by_ufrag: HashMap<String, P>,
+    by_ufrag: HashMap<String, Credentials<P>>,
     by_addr: HashMap<SocketAddr, P>,
     addrs_of: HashMap<P, VecDeque<SocketAddr>>,
+    crypto: Option<Arc<dyn RTCCryptoProvider>>,
 }
 
 impl<P> Default for Demux<P> {
@@ -128,19 +159,44 @@ impl<P> Default for Demux<P> {
             by_ufrag: HashMap::new(),
             by_addr: HashMap::new(),
             addrs_of: HashMap::new(),
+            crypto: rtc::crypto::default_provider().ok(),
         }
     }
 }
 
+/// Whether `datagram` is a binding request carrying a MESSAGE-INTEGRITY
+/// that checks out under `password`; false for anything else, or when no
+/// crypto provider is available (then nothing is learned at all).
+fn authenticated_request(
+    datagram: &[u8],
+    password: &str,
+    crypto: Option<&Arc<dyn RTCCryptoProvider>>,
+) -> Option<bool> {
+    let crypto = crypto?;
+    let mut message = Message::new();
+    message.unmarshal_binary(datagram).ok()?;
+    if !message.contains(ATTR_MESSAGE_INTEGRITY) {
+        return None;
+    }
+    MessageIntegrity::check(&mut message, password.as_bytes(), crypto.crypto()).ok()?;
+    Some(message.typ == BINDING_REQUEST)
+}
+
 impl<P: Copy + Eq + Hash> Demux<P> {
-    /// Registers a peer under its local ICE ufrag.
-    pub fn add(&mut self, ufrag: &str, peer: P) {
-        self.by_ufrag.insert(ufrag.to_string(), peer);
+    /// Registers a peer under its local ICE ufrag and password.
+    pub fn add(&mut self, ufrag: &str, password: &str, peer: P) {
+        self.by_ufrag.insert(
+            ufrag.to_string(),
+            Credentials {
+                peer,
+                password: password.to_string(),
+            },
+        );
     }
 
     /// Forgets a peer and every address it used.
     pub fn remove(&mut self, peer: P) {
-        self.by_ufrag.retain(|_, p| *p != peer);
+        self.by_ufrag.retain(|_, c| c.peer != peer);
         for addr in self.addrs_of.remove(&peer).unwrap_or_default() {
             if self.by_addr.get(&addr) == Some(&peer) {
                 self.by_addr.remove(&addr);
@@ -175,26 +231,38 @@ impl<P: Copy + Eq + Hash> Demux<P> {
         self.by_addr.len()
     }
 
-    /// Routes a datagram from `from`. STUN to a known ufrag teaches the
-    /// table that `from` belongs to that peer.
-    pub fn route(&mut self, datagram: &[u8], from: SocketAddr) -> Result<P, Unrouted> {
+    /// Routes a datagram from `from`. A binding request to a known ufrag
+    /// whose MESSAGE-INTEGRITY checks out teaches the table that `from`
+    /// belongs to that peer.
+    pub fn route(&mut self, datagram: &[u8], from: SocketAddr) -> Result<Routed<P>, Unrouted> {
+        let by_addr = |d: &Self| {
+            d.by_addr.get(&from).map(|peer| Routed {
+                peer: *peer,
+                consent: false,
+            })
+        };
         match classify(datagram) {
             PacketClass::Unknown => Err(Unrouted::Unknown),
             PacketClass::Stun => match stun_local_ufrag(datagram) {
                 Ok(ufrag) => {
-                    let peer = *self.by_ufrag.get(ufrag).ok_or(Unrouted::UnknownUfrag)?;
+                    let credentials = self.by_ufrag.get(ufrag).ok_or(Unrouted::UnknownUfrag)?;
+                    let peer = credentials.peer;
+                    let consent = authenticated_request(
+                        datagram,
+                        &credentials.password,
+                        self.crypto.as_ref(),
+                    )
+                    .ok_or(Unrouted::BadIntegrity)?;
                     self.learn(from, peer);
-                    Ok(peer)
+                    Ok(Routed { peer, consent })
                 }
                 // Responses and indications carry no USERNAME: they belong to
                 // whoever uses that address.
-                Err(e) => self.by_addr.get(&from).copied().ok_or(Unrouted::BadStun(e)),
+                Err(e) => by_addr(self).ok_or(Unrouted::BadStun(e)),
             },
-            PacketClass::Dtls | PacketClass::Rtp | PacketClass::Rtcp => self
-                .by_addr
-                .get(&from)
-                .copied()
-                .ok_or(Unrouted::UnknownAddress),
+            PacketClass::Dtls | PacketClass::Rtp | PacketClass::Rtcp => {
+                by_addr(self).ok_or(Unrouted::UnknownAddress)
+            }
         }
     }
 }

@@ -4,6 +4,10 @@
 /// Join refusals that no retry can fix.
 const FATAL = new Set(['invalid_token', 'wrong_session', 'session_over', 'forbidden', 'unsupported_version']);
 
+/// Close codes after which joining again cannot help (docs/protocol.md,
+/// "Close codes"): a refused join, another device, or the end.
+const FINAL_CLOSES = new Set([4002, 4003, 4004, 4005, 4006, 4008, 4010, 4011, 4012, 4013]);
+
 /// The claims of a join token, read (not verified: the server does that)
 /// to find the session's WebSocket.
 export function tokenClaims(token) {
@@ -57,8 +61,9 @@ export class LiveSession {
       }
       this.handlers.message(msg);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
+      if (FINAL_CLOSES.has(ev.code)) this.finished = true;
       if (this.finished) {
         this.handlers.status('closed');
         return;

@@ -3,6 +3,8 @@
 //! payloads name the sender and counts what it receives per sender. It binds
 //! to 127.0.0.1 only.
 
+pub mod relay;
+
 use parley_media::{DeliverRtcp, PT_H264, PT_OPUS, PT_VP8, h264, opus, vp8};
 use rtc::interceptor::{Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
@@ -150,6 +152,9 @@ struct Shape {
     simulcast: bool,
     /// ICE over TCP only.
     tcp_only: bool,
+    /// Send ICE consent checks this far apart (RFC 7675 asks 5 s ± 20 %),
+    /// and wait 30 s for answers before counting the SFU as gone.
+    consent_interval: Option<Duration>,
 }
 
 /// How often a client with a receive limit repeats its REMB.
@@ -238,6 +243,31 @@ impl Client {
         .await
     }
 
+    /// Like [`Client::new`], sending its ICE consent checks `interval`
+    /// apart, as Firefox and other RFC 7675 stacks do (5 s ± 20 %), instead
+    /// of webrtc-rs's 2 s.
+    pub async fn checking_every(
+        name: &str,
+        publishes: bool,
+        receive_slots: usize,
+        ssrc_base: u32,
+        interval: Duration,
+    ) -> anyhow::Result<Self> {
+        let shape = Shape {
+            consent_interval: Some(interval),
+            ..Shape::default()
+        };
+        Self::build(
+            name,
+            publishes,
+            receive_slots,
+            ssrc_base,
+            VideoCodec::Vp8,
+            shape,
+        )
+        .await
+    }
+
     /// A client that publishes audio and three simulcast VP8 layers (rid
     /// `q`, `h`, `f`, SSRCs `ssrc_base + 1..=3`, sizes in
     /// [`SIMULCAST_LAYERS`]), and offers `receive_slots` pairs.
@@ -283,6 +313,7 @@ impl Client {
         let Shape {
             simulcast,
             tcp_only,
+            consent_interval,
         } = shape;
         let (gathered_tx, gathered) = mpsc::unbounded_channel();
         let (state_tx, state) = mpsc::unbounded_channel();
@@ -299,14 +330,21 @@ impl Client {
                 state: state_tx,
                 tracks: tracks_tx,
             }));
+        let mut setting =
+            rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder::new();
+        if tcp_only {
+            setting = setting.with_network_types(vec![rtc::ice::network_type::NetworkType::Tcp4]);
+        }
+        if let Some(interval) = consent_interval {
+            setting = setting.with_ice_timeouts(
+                Some(Duration::from_secs(30)),
+                Some(Duration::from_secs(5)),
+                Some(interval),
+            );
+        }
+        let builder = builder.with_setting_engine(setting.build());
         let builder = if tcp_only {
             builder
-                .with_setting_engine(
-                    rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder::new(
-                    )
-                    .with_network_types(vec![rtc::ice::network_type::NetworkType::Tcp4])
-                    .build(),
-                )
                 .with_tcp_addrs(vec!["127.0.0.1:0".to_string()])
                 .with_udp_addrs(Vec::<String>::new())
         } else {

@@ -117,6 +117,39 @@ pub fn media_and_interceptors() -> Result<(MediaEngine, Registry), Error> {
     Ok((media, registry))
 }
 
+/// The SFU's media engine and interceptor chain. It differs from a client's
+/// ([`media_and_interceptors`]) on the sending side: the SFU keeps its own
+/// history of what it sent each subscriber and answers their NACKs from it,
+/// and sends each leg's sender reports itself (`parley_sfu::egress`), so the
+/// NACK responder and the sender-report interceptor are left out (two
+/// answerers would resend everything twice). For what publishers send it
+/// keeps the NACK generator, receiver reports and transport-wide feedback,
+/// and it still negotiates `nack` and `nack pli` on video.
+pub fn sfu_media_and_interceptors() -> Result<(MediaEngine, Registry), Error> {
+    use rtc::interceptor::{NackGeneratorBuilder, ReceiverReportBuilder};
+    use rtc::peer_connection::configuration::interceptor_registry::{
+        configure_simulcast_extension_headers, configure_twcc_receiver_only,
+    };
+    let mut media = MediaEngine::default();
+    register(&mut media)?;
+    for parameter in ["", "pli"] {
+        media.register_feedback(
+            rtc::rtp_transceiver::rtp_sender::RTCPFeedback {
+                typ: "nack".to_owned(),
+                parameter: parameter.to_owned(),
+            },
+            RtpCodecKind::Video,
+        );
+    }
+    configure_simulcast_extension_headers(&mut media)?;
+    let registry = Registry::new()
+        .with(Slot::from(14_000), DeliverRtcp::default())
+        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
+        .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build());
+    let registry = configure_twcc_receiver_only(registry, &mut media)?;
+    Ok((media, registry))
+}
+
 /// Marks every incoming RTCP packet for delivery to the application, so the
 /// forwarder sees subscribers' PLI/FIR and can relay them to the publisher.
 #[derive(Default)]

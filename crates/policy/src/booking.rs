@@ -149,7 +149,10 @@ pub struct Refusal {
 /// - `end > start` (`EndBeforeStart`; the length, hours and overlap checks are
 ///   then skipped);
 /// - the length lies within `[min_length_minutes, max_length_minutes]`;
-/// - `start >= now + booking_lead_hours` (`LeadTime`), or `InThePast` when `start < now`;
+/// - `start >= now + booking_lead_hours` (`LeadTime`), or `InThePast` when `start < now`,
+///   where `InThePast` (and `LeadTime` with no lead) allows a start up to
+///   `booking_now_leeway_seconds` before `now` (a start "right now" reaches the
+///   server a moment after it was picked);
 /// - the whole visit lies within the visiting hours of the local day it starts
 ///   on; across a daylight-saving change the hours are read strictly (the
 ///   latest instant showing the opening time, the earliest showing the closing
@@ -236,7 +239,13 @@ fn check_length(j: &Jurisdiction, req: &BookingRequest, out: &mut Vec<Refusal>) 
 
 fn check_lead(j: &Jurisdiction, req: &BookingRequest, now: DateTime<Utc>, out: &mut Vec<Refusal>) {
     let tz = j.time_zone;
-    if req.start < now {
+    // A start "right now" was picked a moment ago: it counts as now.
+    let just_now = now
+        .checked_sub_signed(TimeDelta::seconds(i64::from(
+            j.visits.booking_now_leeway_seconds,
+        )))
+        .unwrap_or(now);
+    if req.start < just_now {
         out.push(Refusal {
             code: RefusalCode::InThePast,
             rule: RuleId::core("no-bookings-in-the-past"),
@@ -249,9 +258,12 @@ fn check_lead(j: &Jurisdiction, req: &BookingRequest, now: DateTime<Utc>, out: &
         return;
     }
     let hours = j.visits.booking_lead_hours;
-    let earliest = now
-        .checked_add_signed(TimeDelta::hours(i64::from(hours)))
-        .unwrap_or(now);
+    let earliest = if hours == 0 {
+        just_now
+    } else {
+        now.checked_add_signed(TimeDelta::hours(i64::from(hours)))
+            .unwrap_or(now)
+    };
     if req.start < earliest {
         out.push(Refusal {
             code: RefusalCode::LeadTime,

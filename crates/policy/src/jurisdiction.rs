@@ -11,7 +11,8 @@ use crate::rules::{MonitoringRule, RecordingRule};
 /// Rules for booking and running visits.
 ///
 /// Invariants (enforced by the loader): `0 < min_length_minutes <= max_length_minutes <= 480`,
-/// `early_join_minutes <= 120`, `booking_lead_hours <= 1440`, `1 <= weekly_quota <= 100`,
+/// `early_join_minutes <= 120`, `booking_lead_hours <= 1440`,
+/// `booking_now_leeway_seconds <= 600`, `1 <= weekly_quota <= 100`,
 /// `1 <= max_visitors <= 20`, and `visiting_hours.0 < visiting_hours.1`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VisitRules {
@@ -23,6 +24,10 @@ pub struct VisitRules {
     pub min_length_minutes: u32,
     /// A booking must be made at least this many hours before its start.
     pub booking_lead_hours: u32,
+    /// A start this many seconds before the moment of booking still counts
+    /// as "right now" (a form filled in at 10:00 and sent at 10:00:40);
+    /// default 60.
+    pub booking_now_leeway_seconds: u32,
     /// Social visits per detainee per local calendar week (Monday 00:00 local to
     /// the next Monday 00:00 local). Legal visits never count.
     pub weekly_quota: u32,

@@ -54,6 +54,8 @@ pub(crate) struct RawVisits {
     pub min_length_minutes: Spanned<u32>,
     pub max_length_minutes: Spanned<u32>,
     pub booking_lead_hours: Spanned<u32>,
+    #[serde(default)]
+    pub booking_now_leeway_seconds: Option<Spanned<u32>>,
     pub weekly_quota: Spanned<u32>,
     pub max_visitors: Spanned<u32>,
     pub visiting_hours: Spanned<Vec<Spanned<String>>>,

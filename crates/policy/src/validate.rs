@@ -25,6 +25,10 @@ pub(crate) const MAX_EARLY_JOIN_MINUTES: u32 = 120;
 pub(crate) const MAX_VISIT_MINUTES: u32 = 480;
 /// Longest booking lead, in hours (60 days).
 pub(crate) const MAX_LEAD_HOURS: u32 = 24 * 60;
+/// Longest leeway for a start "right now", seconds.
+pub(crate) const MAX_NOW_LEEWAY_SECONDS: u32 = 600;
+/// The leeway when the file gives none, seconds.
+pub(crate) const DEFAULT_NOW_LEEWAY_SECONDS: u32 = 60;
 /// Highest weekly quota.
 pub(crate) const MAX_WEEKLY_QUOTA: u32 = 100;
 /// Most visitors per visit.
@@ -428,6 +432,17 @@ fn check_visits(visits: &Spanned<RawVisits>, src: &Source<'_>) -> Result<VisitRu
         "hours",
         src,
     )?;
+    let now_leeway = match &v.booking_now_leeway_seconds {
+        Some(value) => in_range(
+            value,
+            "booking_now_leeway_seconds",
+            0,
+            MAX_NOW_LEEWAY_SECONDS,
+            "seconds",
+            src,
+        )?,
+        None => DEFAULT_NOW_LEEWAY_SECONDS,
+    };
     let quota = in_range(
         &v.weekly_quota,
         "weekly_quota",
@@ -450,6 +465,7 @@ fn check_visits(visits: &Spanned<RawVisits>, src: &Source<'_>) -> Result<VisitRu
         max_length_minutes: max_len,
         min_length_minutes: min_len,
         booking_lead_hours: lead,
+        booking_now_leeway_seconds: now_leeway,
         weekly_quota: quota,
         max_visitors,
         visiting_hours,

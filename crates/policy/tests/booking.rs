@@ -194,6 +194,40 @@ fn in_the_past() {
     );
 }
 
+/// "Right now" is now give or take the jurisdiction's leeway: a start
+/// picked a moment ago is accepted, one older than the leeway is not.
+#[test]
+fn a_start_right_now_is_accepted_within_the_leeway() {
+    let mut j = base();
+    j.visits.booking_lead_hours = 0;
+    let now = utc("2026-03-02 09:00");
+    let at = |start: DateTime<Utc>| BookingRequest {
+        start,
+        end: start + TimeDelta::minutes(30),
+        ..good()
+    };
+    let ctx = BookingContext::default();
+    assert_eq!(j.visits.booking_now_leeway_seconds, 60, "the default");
+    for late in [0, 1, 59, 60] {
+        let req = at(now - TimeDelta::seconds(late));
+        assert!(
+            check_booking(&j, &req, &ctx, now).is_ok(),
+            "picked {late} s before it was sent"
+        );
+    }
+    let req = at(now - TimeDelta::seconds(61));
+    assert_eq!(
+        check_booking(&j, &req, &ctx, now).unwrap_err()[0].code,
+        RefusalCode::InThePast
+    );
+    j.visits.booking_now_leeway_seconds = 0;
+    let req = at(now - TimeDelta::seconds(1));
+    assert_eq!(
+        check_booking(&j, &req, &ctx, now).unwrap_err()[0].code,
+        RefusalCode::InThePast
+    );
+}
+
 #[test]
 fn visiting_hours() {
     let j = base();

@@ -10,9 +10,13 @@
 //! `docs/protocol.md` documents the flow; this crate is its source of truth.
 
 mod client;
+mod frame;
 mod server;
 
 pub use client::{ClientMessage, MediaKind};
+pub use frame::{
+    ClientFrame, CloseCode, FrameError, MAX_REQUEST_ID_BYTES, RequestId, decode_frame, encode_reply,
+};
 pub use server::{
     EndReason, ErrorCode, LiveParticipant, ParticipantState, RecordingNotice, ServerMessage,
 };
@@ -32,14 +36,14 @@ pub enum DecodeError {
     TooLarge(usize),
     #[error("message is not a valid protocol message: {0}")]
     Invalid(#[from] serde_json::Error),
+    #[error("{0}")]
+    BadId(String),
 }
 
-/// Parses one client text frame, refusing oversized or malformed input.
+/// Parses one client text frame, refusing oversized or malformed input;
+/// the request id, if any, is dropped (see [`decode_frame`]).
 pub fn decode_client(text: &str) -> Result<ClientMessage, DecodeError> {
-    if text.len() > MAX_CLIENT_MESSAGE_BYTES {
-        return Err(DecodeError::TooLarge(text.len()));
-    }
-    Ok(serde_json::from_str(text)?)
+    decode_frame(text).map(|f| f.message).map_err(|e| e.error)
 }
 
 /// Serializes a server message to its JSON text frame.

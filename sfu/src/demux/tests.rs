@@ -20,6 +20,44 @@ fn stun(attributes: &[(u16, &[u8])]) -> Vec<u8> {
     m
 }
 
+/// A binding request from a client, signed with `password` as ICE does.
+fn request(username: &str, password: &str) -> Vec<u8> {
+    use rtc::stun::fingerprint::FINGERPRINT;
+    use rtc::stun::message::{BINDING_REQUEST, Message, TransactionId};
+    use rtc::stun::textattrs::Username;
+    let provider = rtc::crypto::default_provider().unwrap();
+    let mut m = Message::new();
+    m.build(&[
+        Box::new(BINDING_REQUEST),
+        Box::new(TransactionId::new()),
+        Box::new(Username::new(
+            rtc::stun::attributes::ATTR_USERNAME,
+            username.to_owned(),
+        )),
+        Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
+            password.to_owned(),
+            provider.crypto(),
+        )),
+        Box::new(FINGERPRINT),
+    ])
+    .unwrap();
+    m.raw
+}
+
+fn consent<P>(peer: P) -> Result<Routed<P>, Unrouted> {
+    Ok(Routed {
+        peer,
+        consent: true,
+    })
+}
+
+fn media<P>(peer: P) -> Result<Routed<P>, Unrouted> {
+    Ok(Routed {
+        peer,
+        consent: false,
+    })
+}
+
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -79,22 +117,22 @@ fn refuses_bad_usernames_and_lengths() {
 #[test]
 fn routes_stun_by_ufrag_then_media_by_address() {
     let mut d = Demux::default();
-    d.add("alice", 1u32);
-    d.add("bob", 2u32);
+    d.add("alice", "alice-password-0123456789", 1u32);
+    d.add("bob", "bob-password-0123456789abc", 2u32);
     let dtls = [22u8, 254, 253, 0, 0, 0, 0];
     assert_eq!(d.route(&dtls, addr(5000)), Err(Unrouted::UnknownAddress));
     assert_eq!(
-        d.route(&stun(&[(ATTR_USERNAME, b"alice:x")]), addr(5000)),
-        Ok(1)
+        d.route(&request("alice:x", "alice-password-0123456789"), addr(5000)),
+        consent(1)
     );
     assert_eq!(
-        d.route(&stun(&[(ATTR_USERNAME, b"bob:y")]), addr(6000)),
-        Ok(2)
+        d.route(&request("bob:y", "bob-password-0123456789abc"), addr(6000)),
+        consent(2)
     );
-    assert_eq!(d.route(&dtls, addr(5000)), Ok(1));
-    assert_eq!(d.route(&dtls, addr(6000)), Ok(2));
+    assert_eq!(d.route(&dtls, addr(5000)), media(1));
+    assert_eq!(d.route(&dtls, addr(6000)), media(2));
     assert_eq!(
-        d.route(&stun(&[(ATTR_USERNAME, b"mallory:z")]), addr(7000)),
+        d.route(&request("mallory:z", "whatever"), addr(7000)),
         Err(Unrouted::UnknownUfrag)
     );
     assert_eq!(d.route(&dtls, addr(7000)), Err(Unrouted::UnknownAddress));
@@ -102,7 +140,7 @@ fn routes_stun_by_ufrag_then_media_by_address() {
     // A binding response has no USERNAME: routed by its address.
     let mut response = stun(&[(0x0020, &[0, 1, 0, 0])]);
     response[1] = 0x01;
-    assert_eq!(d.route(&response, addr(5000)), Ok(1));
+    assert_eq!(d.route(&response, addr(5000)), media(1));
     assert_eq!(
         d.route(&response, addr(7000)),
         Err(Unrouted::BadStun(StunError::NoUsername))
@@ -110,8 +148,44 @@ fn routes_stun_by_ufrag_then_media_by_address() {
     d.remove(1);
     assert_eq!(d.route(&dtls, addr(5000)), Err(Unrouted::UnknownAddress));
     assert_eq!(
-        d.route(&stun(&[(ATTR_USERNAME, b"alice:x")]), addr(5000)),
+        d.route(&request("alice:x", "alice-password-0123456789"), addr(5000)),
         Err(Unrouted::UnknownUfrag)
+    );
+    assert_eq!(d.addresses(), 1);
+}
+
+/// The ufrag travels in clear: a request that names it but is not signed
+/// with the peer's password (or not signed at all) is refused and teaches
+/// nothing, so the peer's genuine address keeps routing.
+#[test]
+fn forged_checks_are_refused_and_never_learned() {
+    let mut d = Demux::default();
+    d.add("alice", "alice-password-0123456789", 1u32);
+    let dtls = [22u8, 254, 253, 0, 0, 0, 0];
+    assert_eq!(
+        d.route(&request("alice:x", "alice-password-0123456789"), addr(5000)),
+        consent(1)
+    );
+    for port in 6000..6010 {
+        assert_eq!(
+            d.route(&request("alice:x", "a-guess"), addr(port)),
+            Err(Unrouted::BadIntegrity)
+        );
+        assert_eq!(
+            d.route(&stun(&[(ATTR_USERNAME, b"alice:x")]), addr(port)),
+            Err(Unrouted::BadIntegrity),
+            "no MESSAGE-INTEGRITY at all"
+        );
+        assert_eq!(d.route(&dtls, addr(port)), Err(Unrouted::UnknownAddress));
+    }
+    let mut tampered = request("alice:x", "alice-password-0123456789");
+    let last = tampered.len() - 20;
+    tampered[last] ^= 1;
+    assert_eq!(d.route(&tampered, addr(6100)), Err(Unrouted::BadIntegrity));
+    assert_eq!(
+        d.route(&dtls, addr(5000)),
+        media(1),
+        "the genuine address still routes"
     );
     assert_eq!(d.addresses(), 1);
 }
@@ -119,18 +193,18 @@ fn routes_stun_by_ufrag_then_media_by_address() {
 #[test]
 fn addresses_per_peer_are_bounded() {
     let mut d = Demux::default();
-    d.add("alice", 1u32);
+    d.add("alice", "alice-password-0123456789", 1u32);
     for port in 1000..1100 {
         assert_eq!(
-            d.route(&stun(&[(ATTR_USERNAME, b"alice:x")]), addr(port)),
-            Ok(1)
+            d.route(&request("alice:x", "alice-password-0123456789"), addr(port)),
+            consent(1)
         );
     }
     assert_eq!(d.addresses(), MAX_ADDRESSES_PER_PEER);
     let dtls = [22u8, 254, 253, 0, 0, 0, 0];
     assert_eq!(
         d.route(&dtls, addr(1099)),
-        Ok(1),
+        media(1),
         "the newest address still routes"
     );
     assert_eq!(
@@ -146,11 +220,11 @@ proptest! {
     #[test]
     fn arbitrary_datagrams_never_panic_or_route_to_strangers(data in proptest::collection::vec(any::<u8>(), 0..600)) {
         let mut d = Demux::default();
-        d.add("known", 1u8);
+        d.add("known", "known-password-0123456789", 1u8);
         let _ = classify(&data);
         let _ = stun_local_ufrag(&data);
         match d.route(&data, addr(1)) {
-            Ok(p) => prop_assert_eq!(p, 1),
+            Ok(r) => prop_assert_eq!(r.peer, 1),
             Err(_) => prop_assert_eq!(d.addresses(), 0),
         }
     }

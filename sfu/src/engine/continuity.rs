@@ -51,6 +51,14 @@ impl Continuity {
     }
 }
 
+impl Continuity {
+    /// The outgoing timestamp for `ts` of `source_ssrc`, if that is the
+    /// source this stream carries now (its sender reports translate too).
+    pub fn timestamp_of(&self, source_ssrc: u32, ts: u32) -> Option<u32> {
+        (self.source == Some(source_ssrc)).then(|| ts.wrapping_add(self.ts_offset))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +87,11 @@ mod tests {
             c.rewrite(9, 4_001, 903_000),
             (2, 3_010 + SWITCH_TS_STEP + 3_000)
         );
+        assert_eq!(
+            c.timestamp_of(9, 906_000),
+            Some(3_010 + SWITCH_TS_STEP + 6_000)
+        );
+        assert_eq!(c.timestamp_of(7, 6_010), None, "not the current source");
         // Back to the first source: continues again, no jump back.
         let (seq, _) = c.rewrite(7, 1, 6_010);
         assert_eq!(seq, 3);

@@ -236,6 +236,13 @@ pub struct Counters {
     pub nacks_received: AtomicU64,
     /// Packets sent again in answer to NACKs.
     pub retransmissions: AtomicU64,
+    /// Sequence numbers asked for that the leg no longer had (or never
+    /// sent), and NACKs for an SSRC the subscriber does not receive.
+    pub nack_misses: AtomicU64,
+    /// Resends held back: too soon, too often, or over the leg's budget.
+    pub retransmissions_suppressed: AtomicU64,
+    /// Sender reports sent on subscriber legs.
+    pub sender_reports: AtomicU64,
     /// Round-trip time of each connected peer, sampled once a second.
     pub rtt: LatencyHistogram,
     /// Packets handed to the recorder, and those it could not take.
@@ -243,6 +250,13 @@ pub struct Counters {
     pub recorder_drops: AtomicU64,
     /// Announcement frames played to members.
     pub announcement_packets: AtomicU64,
+    /// Peers dropped because their ICE consent expired (no authenticated
+    /// check for 30 s), and because they sent nothing at all for 10 s.
+    pub consent_expired: AtomicU64,
+    pub peers_silent: AtomicU64,
+    /// Binding requests naming a peer's ufrag whose MESSAGE-INTEGRITY did
+    /// not check out: dropped, nothing learned.
+    pub stun_forged: AtomicU64,
 }
 
 /// A snapshot of the counters.
@@ -272,11 +286,17 @@ pub struct SfuStats {
     pub nacks_sent: u64,
     pub nacks_received: u64,
     pub retransmissions: u64,
+    pub nack_misses: u64,
+    pub retransmissions_suppressed: u64,
+    pub sender_reports: u64,
     /// Peers' round-trip times, µs.
     pub rtt: LatencySnapshot,
     pub recorded_packets: u64,
     pub recorder_drops: u64,
     pub announcement_packets: u64,
+    pub consent_expired: u64,
+    pub peers_silent: u64,
+    pub stun_forged: u64,
 }
 
 struct WorkerHandle {
@@ -424,10 +444,16 @@ impl Sfu {
             nacks_sent: get(&c.nacks_sent),
             nacks_received: get(&c.nacks_received),
             retransmissions: get(&c.retransmissions),
+            nack_misses: get(&c.nack_misses),
+            retransmissions_suppressed: get(&c.retransmissions_suppressed),
+            sender_reports: get(&c.sender_reports),
             rtt: c.rtt.snapshot(),
             recorded_packets: get(&c.recorded_packets),
             recorder_drops: get(&c.recorder_drops),
             announcement_packets: get(&c.announcement_packets),
+            consent_expired: get(&c.consent_expired),
+            peers_silent: get(&c.peers_silent),
+            stun_forged: get(&c.stun_forged),
         }
     }
 

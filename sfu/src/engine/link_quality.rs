@@ -1,10 +1,13 @@
-//! How each participant's connection fares, from the peer connection's own
-//! statistics (RTCP receiver reports, NACKs, retransmissions), sampled once
-//! a second per peer and summed into the SFU's counters as deltas, so that
-//! the totals survive peers coming and going.
+//! How each publisher's connection to the SFU fares, from the peer
+//! connection's own statistics (its NACK generator and receive counters),
+//! sampled once a second per peer and summed into the SFU's counters as
+//! deltas, so that the totals survive peers coming and going. The
+//! subscriber side (NACKs received, resends, round trip) is the SFU's own
+//! (`engine::feedback`): rtc 0.21 reports no round trip from receiver
+//! reports and keeps no counters for packets written straight to the
+//! connection.
 
 use rtc::statistics::report::{RTCStatsReport, RTCStatsReportEntry};
-use std::time::Duration;
 
 /// Counters of one peer connection, monotonic while it lives.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -13,10 +16,6 @@ pub struct LinkTotals {
     pub lost_in: u64,
     /// NACKs the SFU sent the publisher.
     pub nacks_sent: u64,
-    /// NACKs the subscriber sent the SFU.
-    pub nacks_received: u64,
-    /// Packets the SFU sent again in answer to NACKs.
-    pub retransmitted: u64,
 }
 
 impl LinkTotals {
@@ -25,45 +24,20 @@ impl LinkTotals {
         LinkTotals {
             lost_in: self.lost_in.saturating_sub(earlier.lost_in),
             nacks_sent: self.nacks_sent.saturating_sub(earlier.nacks_sent),
-            nacks_received: self.nacks_received.saturating_sub(earlier.nacks_received),
-            retransmitted: self.retransmitted.saturating_sub(earlier.retransmitted),
         }
     }
 }
 
-/// Totals and the latest round-trip time (from RTCP reports, else the ICE
-/// pair), if one was measured.
-pub fn read(report: &RTCStatsReport) -> (LinkTotals, Option<Duration>) {
+/// The incoming totals of one peer connection.
+pub fn read(report: &RTCStatsReport) -> LinkTotals {
     let mut totals = LinkTotals::default();
-    let mut rtt_s: Option<f64> = None;
     for entry in report.iter() {
-        match entry {
-            RTCStatsReportEntry::InboundRtp(s) => {
-                totals.lost_in +=
-                    u64::try_from(s.received_rtp_stream_stats.packets_lost).unwrap_or(0);
-                totals.nacks_sent += u64::from(s.nack_count);
-            }
-            RTCStatsReportEntry::OutboundRtp(s) => {
-                totals.nacks_received += u64::from(s.nack_count);
-                totals.retransmitted += s.retransmitted_packets_sent;
-            }
-            RTCStatsReportEntry::RemoteInboundRtp(s) if s.round_trip_time_measurements > 0 => {
-                rtt_s = Some(rtt_s.map_or(s.round_trip_time, |r| r.max(s.round_trip_time)));
-            }
-            _ => {}
+        if let RTCStatsReportEntry::InboundRtp(s) = entry {
+            totals.lost_in += u64::try_from(s.received_rtp_stream_stats.packets_lost).unwrap_or(0);
+            totals.nacks_sent += u64::from(s.nack_count);
         }
     }
-    if rtt_s.is_none() {
-        rtt_s = report
-            .candidate_pairs()
-            .map(|p| p.current_round_trip_time)
-            .filter(|r| *r > 0.0)
-            .reduce(f64::max);
-    }
-    let rtt = rtt_s
-        .filter(|r| r.is_finite() && *r >= 0.0)
-        .map(Duration::from_secs_f64);
-    (totals, rtt)
+    totals
 }
 
 #[cfg(test)]
@@ -75,22 +49,16 @@ mod tests {
         let earlier = LinkTotals {
             lost_in: 5,
             nacks_sent: 2,
-            nacks_received: 9,
-            retransmitted: 4,
         };
         let now = LinkTotals {
             lost_in: 7,
-            nacks_sent: 2,
-            nacks_received: 3,
-            retransmitted: 10,
+            nacks_sent: 1,
         };
         assert_eq!(
             now.since(&earlier),
             LinkTotals {
                 lost_in: 2,
                 nacks_sent: 0,
-                nacks_received: 0,
-                retransmitted: 6
             }
         );
     }

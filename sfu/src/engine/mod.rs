@@ -9,6 +9,7 @@
 
 pub mod batch_io;
 pub mod continuity;
+mod feedback;
 mod handle;
 pub mod ice_tcp;
 pub mod link_quality;

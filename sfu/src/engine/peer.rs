@@ -3,11 +3,12 @@
 
 use super::continuity::Continuity;
 use super::handle::{RoomId, SfuError};
+use crate::egress::{LegReports, RetransmitBudget, SendHistory};
 use crate::media::layer_pausing::LayerPausing;
 use crate::media::layer_rates::LayerRates;
 use crate::media::simulcast::{LayerId, LayerInfo, LayerSelector};
 use crate::room::MemberId;
-use parley_media::{codec_for, h264, media_and_interceptors};
+use parley_media::{codec_for, h264, sfu_media_and_interceptors};
 use rtc::ice::network_type::NetworkType;
 use rtc::ice::tcp_type::TcpType;
 use rtc::media_stream::MediaStreamTrack;
@@ -27,11 +28,13 @@ use std::time::{Duration, Instant};
 /// Most receive slots one peer may ask for.
 pub const MAX_RECEIVE_SLOTS: usize = 32;
 
-/// No ICE traffic for this long: the connection counts as disconnected.
-pub const ICE_DISCONNECTED_AFTER: Duration = Duration::from_secs(4);
-/// Disconnected for this much longer: failed, the peer is dropped and the
-/// participant asked to offer again (about 10 s after the last packet).
-pub const ICE_FAILED_AFTER: Duration = Duration::from_secs(6);
+/// rtc's own ICE timers (no STUN for this long: disconnected; this much
+/// longer: failed) sit past [`crate::liveness`]'s rules, which decide first:
+/// rtc counts only STUN as traffic, so its 4 s default cut off RFC 7675
+/// peers that check every 5 s while their media flows.
+const RTC_ICE_DISCONNECTED_AFTER: Duration =
+    Duration::from_secs(crate::liveness::CONSENT_LIFETIME.as_secs() + 5);
+const RTC_ICE_FAILED_AFTER: Duration = Duration::from_secs(5);
 
 /// A track this peer publishes.
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +99,32 @@ pub struct OutTrack {
     /// Which layer of a simulcast source goes out (video only; unused for
     /// a source that does not send simulcast).
     pub layers: LayerSelector,
+    /// What went out, for NACKs.
+    pub history: SendHistory,
+    /// How much may be resent.
+    pub budget: RetransmitBudget,
+    /// Its sender reports and the round trip they measure.
+    pub reports: LegReports,
+}
+
+impl OutTrack {
+    fn new(sender: RTCRtpSenderId, ssrc: u32, kind: RtpCodecKind) -> Self {
+        let clock_rate = if kind == RtpCodecKind::Audio {
+            48_000
+        } else {
+            90_000
+        };
+        Self {
+            sender,
+            ssrc,
+            formats: Vec::new(),
+            continuity: Continuity::default(),
+            layers: LayerSelector::default(),
+            history: SendHistory::default(),
+            budget: RetransmitBudget::default(),
+            reports: LegReports::new(clock_rate, 0),
+        }
+    }
 }
 
 impl OutTrack {
@@ -137,8 +166,13 @@ pub struct Peer {
     pub room: RoomId,
     pub member: MemberId,
     pub ufrag: String,
+    /// Our ICE password for this peer: the key of its checks' integrity.
+    pub ice_password: String,
     pub pc: RTCPeerConnection,
+    /// DTLS is up (the connection reached `Connected`).
     pub connected: bool,
+    /// Its consent and whether it is still there.
+    pub liveness: crate::liveness::Liveness,
     /// What this peer publishes, by incoming SSRC (one per simulcast layer).
     pub inbound: HashMap<u32, Inbound>,
     pub slots: Vec<Slot>,
@@ -180,6 +214,29 @@ fn simulcast_send_lines(sdp: &str) -> usize {
     count
 }
 
+/// For a member who may not publish (an observer, a monitor): the answer
+/// says so. An m-line the client offered to send on answers `sendonly` if
+/// it carries a receive slot, else `inactive`, so the client knows its
+/// media goes nowhere instead of sending packets the SFU would drop.
+fn refuse_publishing(pc: &mut RTCPeerConnection) {
+    use rtc::rtp_transceiver::RTCRtpTransceiverDirection as Direction;
+    let ids: Vec<_> = pc.get_transceivers().collect();
+    for id in ids {
+        let Some(mut t) = pc.rtp_transceiver(id) else {
+            continue;
+        };
+        let direction = t.direction();
+        if !direction.has_recv() {
+            continue;
+        }
+        t.set_direction(if direction.has_send() {
+            Direction::Sendonly
+        } else {
+            Direction::Inactive
+        });
+    }
+}
+
 /// A host candidate for the worker's address (`network`: `udp` or `tcp`).
 fn host_candidate(
     network: &str,
@@ -205,17 +262,26 @@ fn engine(e: impl std::fmt::Display) -> SfuError {
     SfuError::Engine(e.to_string())
 }
 
+/// The addresses a worker puts in its answers' host candidates.
+#[derive(Debug, Clone, Copy)]
+pub struct Advertised {
+    pub udp: SocketAddr,
+    /// The passive ICE-TCP candidate, when enabled.
+    pub tcp: Option<SocketAddr>,
+}
+
 impl Peer {
     /// Answers `offer` for a new member: ICE-lite with our own credentials,
-    /// one host candidate (the worker's advertised address), AES-GCM SRTP
-    /// first, and `receive_slots` pairs of outgoing tracks.
+    /// host candidates at the worker's `advertised` addresses, AES-GCM SRTP
+    /// first, and `receive_slots` pairs of outgoing tracks; a member who
+    /// may not publish is told so in the answer.
     pub fn answer(
         room: RoomId,
         member: MemberId,
         offer: String,
         receive_slots: usize,
-        advertised: SocketAddr,
-        advertised_tcp: Option<SocketAddr>,
+        may_publish: bool,
+        advertised: Advertised,
         now: Instant,
     ) -> Result<(Self, String), SfuError> {
         if receive_slots > MAX_RECEIVE_SLOTS {
@@ -224,11 +290,16 @@ impl Peer {
             )));
         }
         let ufrag = random_token(16);
-        let (media, registry) = media_and_interceptors().map_err(engine)?;
+        let ice_password = random_token(32);
+        let (media, registry) = sfu_media_and_interceptors().map_err(engine)?;
         let setting = SettingEngineBuilder::new()
             .with_lite(true)
-            .with_ice_credentials(ufrag.clone(), random_token(32))
-            .with_ice_timeouts(Some(ICE_DISCONNECTED_AFTER), Some(ICE_FAILED_AFTER), None)
+            .with_ice_credentials(ufrag.clone(), ice_password.clone())
+            .with_ice_timeouts(
+                Some(RTC_ICE_DISCONNECTED_AFTER),
+                Some(RTC_ICE_FAILED_AFTER),
+                None,
+            )
             .with_network_types(vec![
                 NetworkType::Udp4,
                 NetworkType::Udp6,
@@ -307,13 +378,7 @@ impl Peer {
                     }
                 }
                 let sender = added?;
-                pair.push(OutTrack {
-                    sender,
-                    ssrc,
-                    formats: Vec::new(),
-                    continuity: Continuity::default(),
-                    layers: LayerSelector::default(),
-                });
+                pair.push(OutTrack::new(sender, ssrc, kind));
             }
             let video = pair.pop().ok_or_else(|| engine("slot without video"))?;
             let audio = pair.pop().ok_or_else(|| engine("slot without audio"))?;
@@ -323,8 +388,11 @@ impl Peer {
                 video,
             });
         }
-        let mut candidates = vec![host_candidate("udp", advertised, TcpType::Unspecified)?];
-        if let Some(tcp) = advertised_tcp {
+        if !may_publish {
+            refuse_publishing(&mut pc);
+        }
+        let mut candidates = vec![host_candidate("udp", advertised.udp, TcpType::Unspecified)?];
+        if let Some(tcp) = advertised.tcp {
             candidates.push(host_candidate("tcp", tcp, TcpType::Passive)?);
         }
         for candidate in candidates {
@@ -340,8 +408,10 @@ impl Peer {
                 room,
                 member,
                 ufrag,
+                ice_password,
                 pc,
                 connected: false,
+                liveness: crate::liveness::Liveness::new(now),
                 inbound: HashMap::new(),
                 slots,
                 unserved: std::collections::BTreeSet::new(),
@@ -400,6 +470,19 @@ impl Peer {
     /// The slot carrying `source`.
     pub fn slot_of(&mut self, source: MemberId) -> Option<&mut Slot> {
         self.slots.iter_mut().find(|s| s.source == Some(source))
+    }
+
+    /// The leg that goes out with `ssrc`.
+    pub fn leg_mut(&mut self, ssrc: u32) -> Option<&mut OutTrack> {
+        self.slots.iter_mut().find_map(|s| {
+            if s.audio.ssrc == ssrc {
+                Some(&mut s.audio)
+            } else if s.video.ssrc == ssrc {
+                Some(&mut s.video)
+            } else {
+                None
+            }
+        })
     }
 
     /// The source whose video goes out with `ssrc`.

@@ -7,7 +7,7 @@ use super::load::{LatencySnapshot, WorkerLoadSnapshot};
 /// The media server's counters in Prometheus text (read at scrape time from
 /// the workers' atomics).
 pub fn render(stats: &SfuStats) -> String {
-    let series: [(&str, &str, u64); 24] = [
+    let series: [(&str, &str, u64); 30] = [
         (
             "parley_sfu_datagrams_in_total",
             "UDP datagrams received by the media workers",
@@ -114,6 +114,21 @@ pub fn render(stats: &SfuStats) -> String {
             stats.retransmissions,
         ),
         (
+            "parley_sfu_nack_misses_total",
+            "Packets subscribers asked for that the SFU no longer had (older than 1 s or 1024 packets)",
+            stats.nack_misses,
+        ),
+        (
+            "parley_sfu_retransmissions_suppressed_total",
+            "Resends held back: within a round trip of the last, after 3, or over half the leg's rate",
+            stats.retransmissions_suppressed,
+        ),
+        (
+            "parley_sfu_sender_reports_total",
+            "RTCP sender reports sent to subscribers (about one per leg per second)",
+            stats.sender_reports,
+        ),
+        (
             "parley_sfu_recorded_packets_total",
             "RTP packets handed to the recorder",
             stats.recorded_packets,
@@ -127,6 +142,21 @@ pub fn render(stats: &SfuStats) -> String {
             "parley_sfu_announcement_packets_total",
             "Frames of the spoken recording notice played to members",
             stats.announcement_packets,
+        ),
+        (
+            "parley_sfu_consent_expired_total",
+            "Peers dropped because no authenticated ICE consent check came for 30 s (RFC 7675)",
+            stats.consent_expired,
+        ),
+        (
+            "parley_sfu_peers_silent_total",
+            "Peers dropped because nothing at all arrived from them for 10 s",
+            stats.peers_silent,
+        ),
+        (
+            "parley_sfu_stun_forged_total",
+            "Binding requests naming a peer's ufrag whose MESSAGE-INTEGRITY did not check out",
+            stats.stun_forged,
         ),
     ];
     let mut out = String::new();
@@ -144,7 +174,7 @@ pub fn render(stats: &SfuStats) -> String {
     histogram(
         &mut out,
         "parley_sfu_peer_rtt_us",
-        "Round-trip time of connected peers, sampled once a second, in microseconds",
+        "Round-trip time to subscribers, from their receiver reports of the SFU's sender reports, in microseconds",
         &stats.rtt,
     );
     type Field = fn(&WorkerLoadSnapshot) -> String;

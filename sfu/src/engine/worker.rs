@@ -23,6 +23,9 @@ use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::sender_report::SenderReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
@@ -421,8 +424,11 @@ impl Worker {
             request.member,
             request.offer,
             request.receive_slots,
-            self.advertised,
-            self.advertised_tcp,
+            request.kind.may_publish(),
+            super::peer::Advertised {
+                udp: self.advertised,
+                tcp: self.advertised_tcp,
+            },
             now,
         ) {
             Ok(p) => p,
@@ -435,7 +441,7 @@ impl Worker {
         };
         let key = self.next_key;
         self.next_key += 1;
-        self.demux.add(&peer.ufrag, key);
+        self.demux.add(&peer.ufrag, &peer.ice_password, key);
         let Some(state) = self.rooms.get_mut(&request.room) else {
             return Err(SfuError::UnknownRoom(request.room));
         };
@@ -554,8 +560,28 @@ impl Worker {
     }
 
     fn run_timers(&mut self, now: Instant) {
+        let now_us = self.micros(now);
         let mut failed = Vec::new();
         for peer in self.peers.values_mut() {
+            if let Some(loss) = peer.liveness.loss(now) {
+                tracing::debug!(member = peer.member, reason = loss.as_str(), "peer lost");
+                let counter = match loss {
+                    crate::liveness::Loss::ConsentExpired => &self.counters.consent_expired,
+                    crate::liveness::Loss::Silent => &self.counters.peers_silent,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                failed.push((peer.room, peer.member));
+                continue;
+            }
+            if peer.connected {
+                super::feedback::send_reports(
+                    peer,
+                    now,
+                    now_us,
+                    std::time::SystemTime::now(),
+                    &self.counters,
+                );
+            }
             if peer.pc.poll_timeout().is_some_and(|t| t <= now)
                 && let Err(e) = peer.pc.handle_timeout(now)
             {
@@ -576,6 +602,9 @@ impl Worker {
         let mut keyframe_requests: Vec<(RoomId, MemberId)> = Vec::new();
         let mut dead: Vec<(RoomId, MemberId)> = Vec::new();
         let mut levels: Vec<(RoomId, MemberId, audio_level::AudioLevel)> = Vec::new();
+        // Publishers' sender reports: (room, publisher, source SSRC, its
+        // RTP time), handed to the legs that carry that source.
+        let mut source_reports: Vec<(RoomId, MemberId, u32, RtpCodecKind, u32)> = Vec::new();
         for peer in self.peers.values_mut() {
             while let Some(event) = peer.pc.poll_event() {
                 match event {
@@ -672,6 +701,43 @@ impl Worker {
                     RTCMessage::RtcpPacket(_, packets) => {
                         for p in packets {
                             let any = p.as_any();
+                            if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
+                                super::feedback::answer_nack(
+                                    peer,
+                                    nack,
+                                    now,
+                                    now_us,
+                                    &self.counters,
+                                );
+                                continue;
+                            }
+                            if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+                                super::feedback::read_report_blocks(
+                                    peer,
+                                    &rr.reports,
+                                    now_us,
+                                    &self.counters,
+                                );
+                                continue;
+                            }
+                            if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                                super::feedback::read_report_blocks(
+                                    peer,
+                                    &sr.reports,
+                                    now_us,
+                                    &self.counters,
+                                );
+                                if let Some(inbound) = peer.inbound.get(&sr.ssrc) {
+                                    source_reports.push((
+                                        peer.room,
+                                        peer.member,
+                                        sr.ssrc,
+                                        inbound.kind,
+                                        sr.rtp_time,
+                                    ));
+                                }
+                                continue;
+                            }
                             if let Some(remb) =
                                 any.downcast_ref::<ReceiverEstimatedMaximumBitrate>()
                             {
@@ -695,6 +761,24 @@ impl Worker {
                         }
                     }
                     _ => {}
+                }
+            }
+        }
+        for (room, publisher, source_ssrc, kind, rtp_time) in source_reports {
+            let Some(state) = self.rooms.get(&room) else {
+                continue;
+            };
+            for key in state.peers.values() {
+                let Some(out) = self
+                    .peers
+                    .get_mut(key)
+                    .and_then(|p| p.slot_of(publisher))
+                    .map(|s| s.track_mut(kind))
+                else {
+                    continue;
+                };
+                if let Some(leg_rtp) = out.continuity.timestamp_of(source_ssrc, rtp_time) {
+                    out.reports.on_source_report(source_ssrc, leg_rtp, now_us);
                 }
             }
         }
@@ -927,10 +1011,18 @@ impl Worker {
                         },
                         payload: frame.clone(),
                     };
+                    let kept = packet.clone();
                     if sender.write_rtp(now, packet).is_ok() {
                         self.counters
                             .announcement_packets
                             .fetch_add(1, Ordering::Relaxed);
+                        if let Some(slot) = peer.slots.first_mut() {
+                            let now_us = u64::try_from(
+                                now.saturating_duration_since(self.epoch).as_micros(),
+                            )
+                            .unwrap_or(u64::MAX);
+                            super::feedback::sent(&mut slot.audio, kept, ANNOUNCEMENT_SSRC, now_us);
+                        }
                     }
                 }
                 a.next += 1;
@@ -1092,16 +1184,14 @@ impl Worker {
                 self.counters.forward_errors.fetch_add(1, Ordering::Relaxed);
             }
             let bytes = packet.payload.len() as u64;
+            let kept = packet.clone();
             // The SSRC, payload type and extension ids come from this
             // sender's negotiated parameters (read once, above), so the
             // packet goes straight into the connection's write pipeline;
             // `RTCRtpSender::write_rtp` would rebuild those parameters to
             // re-check them on every packet.
             let written = match self.write_path {
-                WritePath::Direct => peer.pc.handle_write(TaggedRTCMessage {
-                    now,
-                    message: RTCMessage::RtpPacket(String::new(), packet),
-                }),
+                WritePath::Direct => super::feedback::write(&mut peer.pc, packet, now),
                 WritePath::Checked => match peer.pc.rtp_sender(sender_id) {
                     Some(mut sender) => sender.write_rtp(now, packet),
                     None => continue,
@@ -1109,6 +1199,9 @@ impl Worker {
             };
             match written {
                 Ok(()) => {
+                    if let Some(slot) = peer.slot_of(f.publisher) {
+                        super::feedback::sent(slot.track_mut(f.kind), kept, f.source_ssrc, now_us);
+                    }
                     self.written.push(f.received);
                     self.counters.rtp_forwarded.fetch_add(1, Ordering::Relaxed);
                     self.counters
@@ -1236,14 +1329,15 @@ impl Worker {
             fds.get(1..).unwrap_or(&[]),
             Instant::now(),
             |from, frame| {
-                let Ok(key) = demux.route(frame, from) else {
+                let Ok(routed) = demux.route(frame, from) else {
                     return false;
                 };
-                let Some(peer) = peers.get_mut(&key) else {
+                let Some(peer) = peers.get_mut(&routed.peer) else {
                     return false;
                 };
+                let now = Instant::now();
                 let message = TaggedBytesMut {
-                    now: Instant::now(),
+                    now,
                     transport: TransportContext {
                         local_addr: local,
                         peer_addr: from,
@@ -1252,7 +1346,14 @@ impl Worker {
                     },
                     message: BytesMut::from(frame),
                 };
-                peer.pc.handle_read(message).is_ok()
+                let accepted = peer.pc.handle_read(message).is_ok();
+                if accepted {
+                    peer.liveness.on_datagram(now);
+                    if routed.consent {
+                        peer.liveness.on_check(now);
+                    }
+                }
+                accepted
             },
         );
         let c = &self.counters;
@@ -1265,24 +1366,19 @@ impl Worker {
         }
     }
 
-    /// Adds what each connected peer's loss, NACK and retransmission
-    /// counters grew by since the last sample, and samples its RTT.
+    /// Adds what each connected peer's incoming loss and the NACKs the SFU
+    /// sent it grew by since the last sample (the subscriber side, NACKs
+    /// received, resends and round trips, is counted as it happens by
+    /// `feedback`).
     fn sample_links(&mut self, now: Instant) {
         let c = &self.counters;
         for peer in self.peers.values_mut().filter(|p| p.connected) {
             let report = peer.pc.get_stats(now, rtc::statistics::StatsSelector::None);
-            let (totals, rtt) = super::link_quality::read(&report);
+            let totals = super::link_quality::read(&report);
             let grew = totals.since(&peer.link);
             peer.link = totals;
             c.packets_lost_in.fetch_add(grew.lost_in, Ordering::Relaxed);
             c.nacks_sent.fetch_add(grew.nacks_sent, Ordering::Relaxed);
-            c.nacks_received
-                .fetch_add(grew.nacks_received, Ordering::Relaxed);
-            c.retransmissions
-                .fetch_add(grew.retransmitted, Ordering::Relaxed);
-            if let Some(rtt) = rtt {
-                c.rtt.observe(rtt);
-            }
         }
     }
 
@@ -1340,17 +1436,23 @@ impl Worker {
             }
             self.counters.datagrams_in.fetch_add(1, Ordering::Relaxed);
             let datagram = &buf[..n];
-            let Ok(key) = self.demux.route(datagram, from) else {
-                self.counters
-                    .datagrams_unrouted
-                    .fetch_add(1, Ordering::Relaxed);
+            let routed = match self.demux.route(datagram, from) {
+                Ok(routed) => routed,
+                Err(why) => {
+                    let counter = match why {
+                        crate::demux::Unrouted::BadIntegrity => &self.counters.stun_forged,
+                        _ => &self.counters.datagrams_unrouted,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            };
+            let Some(peer) = self.peers.get_mut(&routed.peer) else {
                 continue;
             };
-            let Some(peer) = self.peers.get_mut(&key) else {
-                continue;
-            };
+            let now = Instant::now();
             let message = TaggedBytesMut {
-                now: Instant::now(),
+                now,
                 transport: TransportContext {
                     local_addr: self.local,
                     peer_addr: from,
@@ -1359,11 +1461,19 @@ impl Worker {
                 },
                 message: BytesMut::from(datagram),
             };
-            if let Err(e) = peer.pc.handle_read(message) {
-                self.counters
-                    .datagrams_unrouted
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(member = peer.member, error = %e, "datagram refused");
+            match peer.pc.handle_read(message) {
+                Ok(()) => {
+                    peer.liveness.on_datagram(now);
+                    if routed.consent {
+                        peer.liveness.on_check(now);
+                    }
+                }
+                Err(e) => {
+                    self.counters
+                        .datagrams_unrouted
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(member = peer.member, error = %e, "datagram refused");
+                }
             }
         }
         Ok(())

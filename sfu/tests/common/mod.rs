@@ -5,6 +5,7 @@
 
 use chrono::{Duration as Span, Utc};
 use parley_client::Client;
+use parley_client::relay::Relay;
 use parley_grants::{JoinGrant, JoinTokens};
 use parley_policy::{Role, SessionKind};
 use parley_sfu::engine::{JoinRequest, RoomId, Sfu, SfuConfig};
@@ -65,6 +66,53 @@ fn token_for(kind: SessionKind, room: RoomId, member: MemberId, role: Role) -> S
             now,
         )
         .expect("token")
+}
+
+/// The SFU's UDP address in an answer (its host candidate).
+pub fn udp_candidate(sdp: &str) -> Option<std::net::SocketAddr> {
+    sdp.lines().find_map(|l| {
+        let fields: Vec<&str> = l.strip_prefix("a=candidate:")?.split_whitespace().collect();
+        if fields.get(2)?.eq_ignore_ascii_case("udp") {
+            format!("{}:{}", fields.get(4)?, fields.get(5)?)
+                .parse()
+                .ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// Like [`join`], with every packet between the client and the SFU
+/// crossing a [`Relay`] that the test can watch and cut.
+pub async fn join_through_relay(
+    client: &mut Client,
+    sfu: &Arc<Sfu>,
+    room: RoomId,
+    token: String,
+    receive_slots: usize,
+    seed: u64,
+) -> anyhow::Result<Relay> {
+    let offer = client.offer().await?;
+    let sfu = sfu.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        sfu.join(JoinRequest {
+            room,
+            token,
+            offer,
+            receive_slots,
+            muted: Default::default(),
+            consultation: None,
+            protected_from: None,
+        })
+    })
+    .await??;
+    let target = udp_candidate(&answer.sdp)
+        .ok_or_else(|| anyhow::anyhow!("no UDP candidate in the answer"))?;
+    let relay = Relay::start(target, seed).await?;
+    client
+        .accept(relay.rewrite_answer(&answer.sdp, target))
+        .await?;
+    Ok(relay)
 }
 
 /// Offers, lets the SFU answer, and waits until connected.

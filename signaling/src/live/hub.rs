@@ -11,7 +11,7 @@ use crate::store::audit::{self, AuditRecord};
 use crate::store::{Store, sessions};
 use chrono::{DateTime, Utc};
 use parley_policy::{Jurisdiction, Role, RuleId, SessionKind};
-use parley_protocol::{ClientMessage, ParticipantState, ServerMessage};
+use parley_protocol::{ClientMessage, CloseCode, ParticipantState, RequestId, ServerMessage};
 use parley_sfu::engine::JoinRequest;
 use parley_sfu::room::RoomPolicy;
 use std::collections::HashMap;
@@ -26,8 +26,10 @@ const MAX_SLEEP: Duration = Duration::from_millis(500);
 /// What a connection's writer receives.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outgoing {
-    Message(ServerMessage),
-    Close,
+    /// A message, with the id of the request it answers, if any.
+    Message(ServerMessage, Option<RequestId>),
+    /// Close the socket with this code (after the messages before it).
+    Close(CloseCode),
 }
 
 /// Messages queued for one socket before it counts as too slow and is
@@ -52,6 +54,8 @@ enum Command {
         participant_id: i64,
         connection: ConnectionId,
         message: ClientMessage,
+        /// The request's id: the replies to it carry it back.
+        id: Option<RequestId>,
         reply: oneshot::Sender<Result<(), Refused>>,
     },
     Disconnect {
@@ -251,6 +255,7 @@ impl LiveHub {
         participant_id: i64,
         connection: ConnectionId,
         message: ClientMessage,
+        id: Option<RequestId>,
     ) -> Result<(), HubError> {
         let tx = self.sender(session_id).ok_or(HubError::Gone)?;
         let (reply, answer) = oneshot::channel();
@@ -258,6 +263,7 @@ impl LiveHub {
             participant_id,
             connection,
             message,
+            id,
             reply,
         })
         .await
@@ -412,6 +418,7 @@ impl LiveHub {
             connections: HashMap::new(),
             room_open: false,
             recording: None,
+            replying_to: None,
         };
         loop {
             let now = self.inner.clock.now();
@@ -503,11 +510,14 @@ impl LiveHub {
                         if let Some(old) = replaced {
                             // The older device stops receiving at once.
                             self.remove_media(task, participant_id).await;
-                            let _ = old.outbox.try_send(Outgoing::Message(ServerMessage::Error {
-                                code: parley_protocol::ErrorCode::AlreadyJoined,
-                                message: "you joined from another window or device".into(),
-                            }));
-                            let _ = old.outbox.try_send(Outgoing::Close);
+                            let _ = old.outbox.try_send(Outgoing::Message(
+                                ServerMessage::Error {
+                                    code: parley_protocol::ErrorCode::AlreadyJoined,
+                                    message: "you joined from another window or device".into(),
+                                },
+                                None,
+                            ));
+                            let _ = old.outbox.try_send(Outgoing::Close(CloseCode::Replaced));
                         }
                         Ok(participant_state)
                     } else {
@@ -535,8 +545,10 @@ impl LiveHub {
                 participant_id,
                 connection,
                 message,
+                id,
                 reply,
             } => {
+                task.replying_to = id.map(|id| (participant_id, id));
                 if task.connections.get(&participant_id).map(|c| c.id) != Some(connection) {
                     let _ = reply.send(Err(Refused {
                         code: parley_protocol::ErrorCode::NotJoined,
@@ -561,6 +573,7 @@ impl LiveHub {
                         let _ = reply.send(Err(refused));
                     }
                 }
+                task.replying_to = None;
             }
             Command::Disconnect {
                 participant_id,
@@ -622,10 +635,10 @@ impl LiveHub {
                     }
                 }
                 Effect::Send(to, message) => task.send(to, message),
-                Effect::Close(to) => {
+                Effect::Close(to, code) => {
                     self.remove_media(task, to).await;
                     if let Some(c) = task.connections.remove(&to) {
-                        let _ = c.outbox.try_send(Outgoing::Close);
+                        let _ = c.outbox.try_send(Outgoing::Close(code));
                     }
                 }
                 Effect::MediaOffer {
@@ -956,15 +969,27 @@ struct Task {
     room_open: bool,
     /// The recorder's stream for this session, while recording.
     recording: Option<super::recording::RoomRecording>,
+    /// The participant whose request is being handled, and its id: replies
+    /// to them carry it.
+    replying_to: Option<(i64, RequestId)>,
 }
 
 impl Task {
     /// Queues a message; a socket whose queue is full is too slow and is
     /// cut off (its socket closes, then its disconnect arrives as usual).
+    /// A reply (`answer`, `pong`, `error`) to the request being handled
+    /// carries that request's id.
     fn send(&mut self, to: i64, message: ServerMessage) {
+        let id = match (&self.replying_to, &message) {
+            (
+                Some((requester, id)),
+                ServerMessage::Answer { .. } | ServerMessage::Pong | ServerMessage::Error { .. },
+            ) if *requester == to => Some(id.clone()),
+            _ => None,
+        };
         if let Some(c) = self.connections.get_mut(&to)
             && let Err(mpsc::error::TrySendError::Full(_)) =
-                c.outbox.try_send(Outgoing::Message(message))
+                c.outbox.try_send(Outgoing::Message(message, id))
         {
             tracing::warn!(
                 participant = to,

@@ -15,7 +15,7 @@ use crate::store::audit::AuditRecord;
 use chrono::{DateTime, Duration, Utc};
 use parley_policy::{Jurisdiction, Role, RuleId, SessionKind, warning_instants};
 use parley_protocol::{
-    ClientMessage, EndReason, ErrorCode, LiveParticipant, MediaKind, ParticipantState,
+    ClientMessage, CloseCode, EndReason, ErrorCode, LiveParticipant, MediaKind, ParticipantState,
     ServerMessage,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,8 +37,9 @@ pub enum Effect {
     Audit(AuditRecord),
     /// Send a message to one connected participant.
     Send(i64, ServerMessage),
-    /// Disconnect a participant (after the messages already queued).
-    Close(i64),
+    /// Disconnect a participant (after the messages already queued), with
+    /// the close frame's code.
+    Close(i64, CloseCode),
     /// Persist a new scheduled end.
     PersistEnd(DateTime<Utc>),
     /// Persist that the session is live (if it is still only scheduled).
@@ -415,15 +416,30 @@ impl LiveSession {
         }
     }
 
-    /// The media server names the active speaker: everyone connected is
-    /// told, if the speaker is a visible participant of this session.
+    /// The media server names the active speaker, if they are a visible,
+    /// admitted participant: those who hear them are told (admitted and
+    /// connected; in the same consultation, or both in the hearing; an
+    /// observer only while the hearing is open to observers). Nobody in
+    /// the lobby learns who speaks.
     pub fn active_speaker(&self, participant_id: i64) -> Vec<Effect> {
-        match self.members.get(&participant_id) {
-            Some(m) if m.connected && !m.hidden && m.state == ParticipantState::Admitted => {
-                self.to_all(&ServerMessage::ActiveSpeaker { participant_id })
-            }
-            _ => Vec::new(),
-        }
+        let Some(speaker) = self
+            .members
+            .get(&participant_id)
+            .filter(|m| m.connected && !m.hidden && m.state == ParticipantState::Admitted)
+        else {
+            return Vec::new();
+        };
+        let message = ServerMessage::ActiveSpeaker { participant_id };
+        self.members
+            .iter()
+            .filter(|(_, m)| {
+                m.connected
+                    && m.state == ParticipantState::Admitted
+                    && m.consultation == speaker.consultation
+                    && (m.role != Role::Observer || self.observers_admitted)
+            })
+            .map(|(id, _)| Effect::Send(*id, message.clone()))
+            .collect()
     }
 
     /// The media server dropped a participant's connection: they are asked
@@ -577,7 +593,7 @@ impl LiveSession {
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
-            effects.push(Effect::Close(id));
+            effects.push(Effect::Close(id, CloseCode::Ended(reason)));
             if let Some(m) = self.members.get_mut(&id) {
                 m.connected = false;
             }
@@ -653,7 +669,7 @@ impl LiveSession {
             }
             ClientMessage::Caption { text } => self.caption(from, role, &text, now),
             ClientMessage::Leave => {
-                let mut effects = vec![Effect::Close(from)];
+                let mut effects = vec![Effect::Close(from, CloseCode::Left)];
                 effects.extend(self.disconnect(from));
                 Ok(effects)
             }
@@ -719,7 +735,10 @@ impl LiveSession {
                         message: reason.to_string(),
                     },
                 ));
-                effects.push(Effect::Close(participant_id));
+                effects.push(Effect::Close(
+                    participant_id,
+                    CloseCode::Ended(EndReason::Removed),
+                ));
                 effects.extend(self.disconnect(participant_id));
                 Ok(effects)
             }

@@ -12,11 +12,12 @@ use crate::model::SessionStatus;
 use crate::policy_view;
 use crate::store::sessions;
 use axum::extract::State;
+use axum::extract::ws::CloseFrame;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use parley_protocol::{
-    ClientMessage, ErrorCode, MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, ServerMessage,
-    decode_client, encode_server,
+    ClientMessage, CloseCode, ErrorCode, MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, RequestId,
+    ServerMessage, decode_frame, encode_reply,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,21 +36,40 @@ pub async fn upgrade(
         .on_upgrade(move |socket| serve(state, session_id, socket))
 }
 
-async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
+/// Sends one message; `id` when it replies to a request that carried one.
+async fn send(socket: &mut WebSocket, message: &ServerMessage, id: Option<&RequestId>) -> bool {
     socket
-        .send(Message::Text(encode_server(message).into()))
+        .send(Message::Text(encode_reply(message, id).into()))
         .await
         .is_ok()
 }
 
-async fn refuse(state: &AppState, socket: &mut WebSocket, code: ErrorCode, message: String) {
+/// Closes the socket with a status code and reason (docs/protocol.md,
+/// "Close codes").
+async fn close(socket: &mut WebSocket, why: CloseCode) {
+    let frame = CloseFrame {
+        code: why.code(),
+        reason: why.reason().into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+/// Refuses a join: one `error` (echoing the join's id), then a close whose
+/// code names the error.
+async fn refuse(
+    state: &AppState,
+    socket: &mut WebSocket,
+    id: Option<&RequestId>,
+    code: ErrorCode,
+    message: String,
+) {
     state
         .metrics
         .ws_rejected
         .with_label_values(&[&format!("{code:?}")])
         .inc();
-    let _ = send(socket, &ServerMessage::Error { code, message }).await;
-    let _ = socket.send(Message::Close(None)).await;
+    let _ = send(socket, &ServerMessage::Error { code, message }, id).await;
+    close(socket, CloseCode::JoinRefused(code)).await;
 }
 
 /// Who joined, once the token and the store agree.
@@ -88,9 +108,8 @@ async fn first_text(socket: &mut WebSocket) -> Option<Result<String, ()>> {
 async fn authorize(
     state: &AppState,
     session_id: i64,
-    text: &str,
+    message: ClientMessage,
 ) -> Result<Joined, (ErrorCode, String)> {
-    let message = decode_client(text).map_err(|e| (ErrorCode::BadMessage, e.to_string()))?;
     let ClientMessage::Join { version, token } = message else {
         return Err((
             ErrorCode::NotJoined,
@@ -213,6 +232,7 @@ async fn serve(state: AppState, session_id: i64, mut socket: WebSocket) {
             return refuse(
                 &state,
                 &mut socket,
+                None,
                 ErrorCode::BadMessage,
                 "send JSON text frames, not binary".into(),
             )
@@ -223,15 +243,33 @@ async fn serve(state: AppState, session_id: i64, mut socket: WebSocket) {
             return refuse(
                 &state,
                 &mut socket,
+                None,
                 ErrorCode::NotJoined,
                 format!("send `join` within {} seconds", JOIN_TIMEOUT.as_secs()),
             )
             .await;
         }
     };
-    let joined = match authorize(&state, session_id, &text).await {
+    let frame = match decode_frame(&text) {
+        Ok(frame) => frame,
+        Err(e) => {
+            let id = e.id.clone();
+            return refuse(
+                &state,
+                &mut socket,
+                id.as_ref(),
+                ErrorCode::BadMessage,
+                e.to_string(),
+            )
+            .await;
+        }
+    };
+    let id = frame.id;
+    let joined = match authorize(&state, session_id, frame.message).await {
         Ok(j) => j,
-        Err((code, message)) => return refuse(&state, &mut socket, code, message).await,
+        Err((code, message)) => {
+            return refuse(&state, &mut socket, id.as_ref(), code, message).await;
+        }
     };
     let connection = state.live.new_connection_id();
     let (outbox, mut inbox) = mpsc::channel(super::hub::OUTBOX_CAPACITY);
@@ -249,11 +287,14 @@ async fn serve(state: AppState, session_id: i64, mut socket: WebSocket) {
         .await
     {
         Ok(s) => s,
-        Err(HubError::Refused(r)) => return refuse(&state, &mut socket, r.code, r.message).await,
+        Err(HubError::Refused(r)) => {
+            return refuse(&state, &mut socket, id.as_ref(), r.code, r.message).await;
+        }
         Err(HubError::Gone) => {
             return refuse(
                 &state,
                 &mut socket,
+                id.as_ref(),
                 ErrorCode::SessionOver,
                 "this session is over".into(),
             )
@@ -265,7 +306,7 @@ async fn serve(state: AppState, session_id: i64, mut socket: WebSocket) {
         *s = participant_state;
     }
     state.metrics.ws_connections.inc();
-    if send(&mut socket, &welcome).await {
+    if send(&mut socket, &welcome, id.as_ref()).await {
         pump(
             &state,
             session_id,
@@ -295,11 +336,17 @@ async fn pump(
     loop {
         tokio::select! {
             outgoing = inbox.recv() => match outgoing {
-                Some(Outgoing::Message(m)) => {
-                    if !send(socket, &m).await { return; }
+                Some(Outgoing::Message(m, id)) => {
+                    if !send(socket, &m, id.as_ref()).await { return; }
                 }
-                Some(Outgoing::Close) | None => {
-                    let _ = socket.send(Message::Close(None)).await;
+                Some(Outgoing::Close(why)) => {
+                    close(socket, why).await;
+                    return;
+                }
+                // The session task stopped sending to this socket: its queue
+                // filled because the client did not read (or the task ended).
+                None => {
+                    close(socket, CloseCode::TooSlow).await;
                     return;
                 }
             },
@@ -309,17 +356,20 @@ async fn pump(
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Binary(_))) => {
                         let reply = ServerMessage::Error { code: ErrorCode::BadMessage, message: "send JSON text frames, not binary".into() };
-                        if !send(socket, &reply).await { return; }
+                        if !send(socket, &reply, None).await { return; }
                         continue;
                     }
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
                 };
-                let result = match decode_client(&text) {
-                    Ok(message) => state.live.client(session_id, participant_id, connection, message).await,
+                let (result, id) = match decode_frame(&text) {
+                    Ok(frame) => (
+                        state.live.client(session_id, participant_id, connection, frame.message, frame.id.clone()).await,
+                        frame.id,
+                    ),
                     Err(e) => {
-                        let reply = ServerMessage::Error { code: ErrorCode::BadMessage, message: e.to_string() };
+                        let reply = ServerMessage::Error { code: ErrorCode::BadMessage, message: e.error.to_string() };
                         state.metrics.ws_rejected.with_label_values(&["BadMessage"]).inc();
-                        if !send(socket, &reply).await { return; }
+                        if !send(socket, &reply, e.id.as_ref()).await { return; }
                         continue;
                     }
                 };
@@ -327,14 +377,23 @@ async fn pump(
                     Ok(()) => {}
                     Err(HubError::Refused(r)) => {
                         state.metrics.ws_rejected.with_label_values(&[&format!("{:?}", r.code)]).inc();
-                        if !send(socket, &ServerMessage::Error { code: r.code, message: r.message }).await { return; }
+                        if !send(socket, &ServerMessage::Error { code: r.code, message: r.message }, id.as_ref()).await { return; }
                     }
                     Err(HubError::Gone) => {
-                        // Drain what the task queued (e.g. `ended`) before closing.
-                        while let Ok(Outgoing::Message(m)) = inbox.try_recv() {
-                            let _ = send(socket, &m).await;
+                        // Drain what the task queued (e.g. `ended`, then its
+                        // close) before closing.
+                        while let Ok(outgoing) = inbox.try_recv() {
+                            match outgoing {
+                                Outgoing::Message(m, id) => {
+                                    let _ = send(socket, &m, id.as_ref()).await;
+                                }
+                                Outgoing::Close(why) => {
+                                    close(socket, why).await;
+                                    return;
+                                }
+                            }
                         }
-                        let _ = socket.send(Message::Close(None)).await;
+                        close(socket, CloseCode::JoinRefused(ErrorCode::SessionOver)).await;
                         return;
                     }
                 }

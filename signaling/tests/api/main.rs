@@ -7,5 +7,6 @@ mod bookings;
 mod harness;
 mod live;
 mod media;
+mod protocol;
 mod web;
 mod ws;

@@ -42,6 +42,23 @@ pub async fn next_within(ws: &mut Ws, limit: std::time::Duration) -> Option<Valu
     }
 }
 
+/// Reads until the server closes the socket; returns the close frame's
+/// status code and reason (`None`: closed without a frame).
+pub async fn close_frame(ws: &mut Ws) -> Option<(u16, String)> {
+    loop {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .expect("the socket closes within 10 s");
+        match m {
+            Some(Ok(Message::Close(frame))) => {
+                return frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+            }
+            None | Some(Err(_)) => return None,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
 /// Reads until a message of `kind` arrives; panics if the socket closes first.
 pub async fn until(ws: &mut Ws, kind: &str) -> Value {
     loop {

@@ -622,9 +622,9 @@ fn scheduled_end_terminates_audited_first_then_tells_and_closes_everyone() {
             Effect::Send(10, ended.clone()),
             Effect::Send(11, ended.clone()),
             Effect::Send(99, ended),
-            Effect::Close(10),
-            Effect::Close(11),
-            Effect::Close(99),
+            Effect::Close(10, CloseCode::Ended(EndReason::ScheduledEnd)),
+            Effect::Close(11, CloseCode::Ended(EndReason::ScheduledEnd)),
+            Effect::Close(99, CloseCode::Ended(EndReason::ScheduledEnd)),
         ]
     );
     assert!(s.is_ended());
@@ -671,7 +671,7 @@ fn a_late_joiner_does_not_extend_the_visit() {
     assert_eq!(s.next_deadline(), end() - mins(1));
     let effects = s.tick(end());
     assert!(s.is_ended());
-    assert_eq!(count(&effects, |e| matches!(e, Effect::Close(_))), 3);
+    assert_eq!(count(&effects, |e| matches!(e, Effect::Close(..))), 3);
 }
 
 // --------------------------------------------------------------- extend
@@ -846,7 +846,7 @@ fn judge_removes_a_participant_who_cannot_rejoin() {
                 message: reason.into(),
             },
         ),
-        Effect::Close(3),
+        Effect::Close(3, CloseCode::Ended(EndReason::Removed)),
     ];
     expected.extend(rosters_to(
         &[1, 2, 4],
@@ -976,9 +976,9 @@ fn officer_ends_a_social_visit_audited_first() {
             Effect::Send(10, ended.clone()),
             Effect::Send(11, ended.clone()),
             Effect::Send(99, ended),
-            Effect::Close(10),
-            Effect::Close(11),
-            Effect::Close(99),
+            Effect::Close(10, CloseCode::Ended(EndReason::EndedByStaff)),
+            Effect::Close(11, CloseCode::Ended(EndReason::EndedByStaff)),
+            Effect::Close(99, CloseCode::Ended(EndReason::EndedByStaff)),
         ]
     );
     assert!(s.is_ended());
@@ -1159,7 +1159,7 @@ fn ping_leave_and_messages_from_strangers() {
         ErrorCode::NotJoined
     );
 
-    let mut expected = vec![Effect::Close(11)];
+    let mut expected = vec![Effect::Close(11, CloseCode::Left)];
     expected.extend(rosters_to(
         &[10],
         &[(10, Role::Detainee, ParticipantState::Admitted)],
@@ -1594,7 +1594,10 @@ fn cancelling_tells_the_lobby_and_ends_the_task() {
             }
         )
     );
-    assert_eq!(effects[3], Effect::Close(10));
+    assert_eq!(
+        effects[3],
+        Effect::Close(10, CloseCode::Ended(EndReason::Cancelled))
+    );
     assert!(s.is_ended());
     // Nobody is admitted at the start of a cancelled visit.
     assert_eq!(s.tick(start()), vec![]);
@@ -2000,5 +2003,55 @@ fn a_protected_witness_is_known_by_a_pseudonym_and_hidden_from_the_defendant() {
             }
         )),
         "{later:?}"
+    );
+}
+
+/// Who is told about the active speaker: those who hear them, never the
+/// lobby, never an observer shut out of the hearing, and nobody outside a
+/// consultation about someone speaking inside it.
+#[test]
+fn the_active_speaker_reaches_only_those_who_hear_them() {
+    let mut s = full_hearing();
+    // A witness still in the lobby.
+    connect(&mut s, 8, Role::Witness, start());
+    let told = |effects: &[Effect]| -> Vec<i64> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(to, ServerMessage::ActiveSpeaker { .. }) => Some(*to),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(told(&s.active_speaker(1)), vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(
+        told(&s.active_speaker(8)),
+        Vec::<i64>::new(),
+        "a lobby speaker"
+    );
+    client_ok(
+        &mut s,
+        1,
+        ClientMessage::Observers { admitted: false },
+        start(),
+    );
+    assert_eq!(told(&s.active_speaker(1)), vec![1, 2, 3, 4, 5, 6]);
+    client_ok(
+        &mut s,
+        1,
+        ClientMessage::Consult {
+            participant_ids: vec![3, 4],
+        },
+        start(),
+    );
+    assert_eq!(
+        told(&s.active_speaker(3)),
+        vec![3, 4],
+        "inside the consultation"
+    );
+    assert_eq!(
+        told(&s.active_speaker(1)),
+        vec![1, 2, 5, 6],
+        "the hearing meanwhile"
     );
 }

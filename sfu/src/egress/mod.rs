@@ -1,0 +1,16 @@
+//! What the SFU keeps for each subscriber leg (one outgoing SSRC) so that it,
+//! not the peer connection's interceptors, answers for what it sent: the
+//! packets a NACK may ask for again ([`history`]), how often it may resend
+//! ([`retransmit`]), and the sender reports that give the subscriber lip
+//! sync and the SFU the leg's round-trip time ([`reports`]).
+//!
+//! Pure: every instant is handed in. The engine (`engine::worker`) writes
+//! the packets and reads the RTCP.
+
+pub mod history;
+pub mod reports;
+pub mod retransmit;
+
+pub use history::SendHistory;
+pub use reports::LegReports;
+pub use retransmit::{Resend, RetransmitBudget};

@@ -1,0 +1,139 @@
+//! The RTCP duties the SFU carries for its subscriber legs: answering NACKs
+//! from each leg's history, sending each leg's sender reports, and reading
+//! the round trip and loss out of the subscribers' report blocks
+//! (`crate::egress` holds the per-leg state; this is where it meets the
+//! peer connection).
+
+use super::handle::Counters;
+use super::peer::{OutTrack, Peer};
+use crate::egress::history::Miss;
+use crate::egress::retransmit::Resend;
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::rtcp::reception_report::ReceptionReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::sansio::Protocol;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Writes `packet` to the peer's connection (which encrypts it and sends it
+/// to the selected candidate pair).
+pub fn write(
+    peer_pc: &mut rtc::peer_connection::RTCPeerConnection,
+    packet: rtc::rtp::Packet,
+    now: Instant,
+) -> Result<(), rtc::shared::error::Error> {
+    peer_pc.handle_write(TaggedRTCMessage {
+        now,
+        message: RTCMessage::RtpPacket(String::new(), packet),
+    })
+}
+
+/// Keeps what a leg just sent: in its history for NACKs, in its counts for
+/// sender reports, and in its resend budget.
+pub fn sent(out: &mut OutTrack, packet: rtc::rtp::Packet, source_ssrc: u32, now_us: u64) {
+    let bytes = packet.payload.len();
+    out.reports
+        .on_sent(packet.header.timestamp, bytes, source_ssrc, now_us);
+    out.budget.on_forwarded(bytes);
+    out.history.record(packet, now_us);
+}
+
+/// Answers a subscriber's NACK for one of its legs from that leg's
+/// history, within the leg's resend bounds; counts what happened.
+pub fn answer_nack(
+    peer: &mut Peer,
+    nack: &TransportLayerNack,
+    now: Instant,
+    now_us: u64,
+    counters: &Counters,
+) {
+    counters.nacks_received.fetch_add(1, Ordering::Relaxed);
+    let Peer { pc, slots, .. } = peer;
+    let Some(out) = slots.iter_mut().find_map(|s| {
+        if s.audio.ssrc == nack.media_ssrc {
+            Some(&mut s.audio)
+        } else if s.video.ssrc == nack.media_ssrc {
+            Some(&mut s.video)
+        } else {
+            None
+        }
+    }) else {
+        counters.nack_misses.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    let rtt = out.reports.rtt_us();
+    for pair in &nack.nacks {
+        for seq in pair.packet_list() {
+            let sent = match out.history.lookup(seq, now_us) {
+                Ok(sent) => sent,
+                Err(Miss::Unknown | Miss::TooOld) => {
+                    counters.nack_misses.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            };
+            match out.budget.decide(sent, rtt, now_us) {
+                Resend::Yes => {
+                    if write(pc, sent.packet.clone(), now).is_ok() {
+                        counters.retransmissions.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Resend::TooSoon | Resend::GaveUp | Resend::OverBudget => {
+                    counters
+                        .retransmissions_suppressed
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// Reads the report blocks a subscriber sent (in its RR, or in its SR when
+/// it publishes too) about the peer's legs: round trip and loss.
+pub fn read_report_blocks(
+    peer: &mut Peer,
+    blocks: &[ReceptionReport],
+    now_us: u64,
+    counters: &Counters,
+) {
+    for block in blocks {
+        let Some(out) = peer.leg_mut(block.ssrc) else {
+            continue;
+        };
+        if let Some(rtt_us) = out.reports.on_receiver_report(
+            block.last_sender_report,
+            block.delay,
+            block.fraction_lost,
+            now_us,
+        ) {
+            counters.rtt.observe(Duration::from_micros(rtt_us));
+        }
+    }
+}
+
+/// Sends the sender reports that are due on the peer's legs.
+pub fn send_reports(
+    peer: &mut Peer,
+    now: Instant,
+    now_us: u64,
+    wall: SystemTime,
+    counters: &Counters,
+) {
+    let Peer { pc, slots, .. } = peer;
+    for slot in slots.iter_mut() {
+        for out in [&mut slot.audio, &mut slot.video] {
+            if !out.reports.due(now_us) {
+                continue;
+            }
+            let Some(sr) = out.reports.report(out.ssrc, now_us, wall) else {
+                continue;
+            };
+            let written = pc.handle_write(TaggedRTCMessage {
+                now,
+                message: RTCMessage::RtcpPacket(String::new(), vec![Box::new(sr)]),
+            });
+            if written.is_ok() {
+                counters.sender_reports.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
