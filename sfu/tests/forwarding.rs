@@ -54,7 +54,18 @@ async fn a_visit_carries_audio_and_video_both_ways() -> anyhow::Result<()> {
     let stats = sfu.stats();
     assert!(stats.rtp_forwarded >= 4 * 90, "{stats:?}");
     assert_eq!(stats.forward_errors, 0, "{stats:?}");
-    // Link quality is sampled once a second from receiver reports.
+    // Link quality is sampled once a second; the RTT comes from the
+    // clients' receiver reports of the SFU's sender reports (an ICE-lite
+    // SFU sends no checks to time), so it takes a report cycle or two.
+    let waited = std::time::Instant::now();
+    let mut seq = sent;
+    while sfu.stats().rtt.count == 0 && waited.elapsed() < Duration::from_secs(10) {
+        let (a, b) = tokio::join!(detainee.send(seq, 25), family.send(seq, 25));
+        a?;
+        b?;
+        seq += 25;
+    }
+    let stats = sfu.stats();
     assert!(stats.rtt.count > 0, "some RTT was measured: {stats:?}");
     assert!(
         stats.rtt.sum_us / stats.rtt.count < 100_000,
@@ -320,5 +331,71 @@ async fn the_audio_level_reaches_subscribers_under_their_own_extension_id() -> a
     );
     assert_eq!(video_with_level.load(Ordering::Relaxed), 0);
     assert_eq!(sfu.stats().forward_errors, 0);
+    Ok(())
+}
+
+/// An observer whose client offers to send (a page that opened its camera)
+/// is told in the answer that nothing it sends is taken: the m-lines it
+/// offered to send on answer `inactive` (or `sendonly`, where the SFU sends
+/// it someone's media), never `recvonly` or `sendrecv`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receive_only_member_is_answered_that_it_may_not_send() -> anyhow::Result<()> {
+    let sfu = sfu();
+    sfu.open_room(7, ORDINARY)?;
+    let mut gallery = Client::new("gallery", true, 2, 7_700).await?;
+    let offer = gallery.offer().await?;
+    let sfu2 = sfu.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        sfu2.join(parley_sfu::engine::JoinRequest {
+            room: 7,
+            token: token(7, 71, Role::Observer),
+            offer,
+            receive_slots: 2,
+            muted: Default::default(),
+            consultation: None,
+            protected_from: None,
+        })
+    })
+    .await??;
+    let directions: Vec<&str> = answer
+        .sdp
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            ["a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive"]
+                .contains(&l)
+                .then_some(&l[2..])
+        })
+        .collect();
+    assert!(directions.len() >= 4, "{directions:?}");
+    assert!(
+        directions
+            .iter()
+            .all(|d| *d == "inactive" || *d == "sendonly"),
+        "an observer's answer takes nothing it sends: {directions:?}"
+    );
+    // The same offer from a participant: the SFU receives its media.
+    let mut witness = Client::new("witness", true, 2, 7_800).await?;
+    let offer = witness.offer().await?;
+    let sfu2 = sfu.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        sfu2.join(parley_sfu::engine::JoinRequest {
+            room: 7,
+            token: token(7, 72, Role::Witness),
+            offer,
+            receive_slots: 2,
+            muted: Default::default(),
+            consultation: None,
+            protected_from: None,
+        })
+    })
+    .await??;
+    assert!(
+        answer
+            .sdp
+            .lines()
+            .any(|l| l.trim() == "a=recvonly" || l.trim() == "a=sendrecv"),
+        "a participant's media is taken"
+    );
     Ok(())
 }
