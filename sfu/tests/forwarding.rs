@@ -399,3 +399,79 @@ async fn a_receive_only_member_is_answered_that_it_may_not_send() -> anyhow::Res
     );
     Ok(())
 }
+
+/// What docs/protocol.md's annotated answer says holds for a real one: an
+/// ICE-lite, BUNDLEd answer with every candidate in the first m-section,
+/// using the offer's own payload type numbers (a Firefox-like offer with
+/// Opus 109 and VP8 120 gets 109 and 120 back), one SSRC per slot stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_answer_bundles_and_mirrors_the_offers_payload_types() -> anyhow::Result<()> {
+    let sfu = sfu();
+    sfu.open_room(8, ORDINARY)?;
+    let mut client = Client::new("client", true, 2, 8_100).await?;
+    let offer = client
+        .offer()
+        .await?
+        .replace("SAVPF 111", "SAVPF 109")
+        .replace(":111 ", ":109 ")
+        .replace("SAVPF 96", "SAVPF 120")
+        .replace(":96 ", ":120 ");
+    let sfu2 = sfu.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        sfu2.join(parley_sfu::engine::JoinRequest {
+            room: 8,
+            token: token(8, 81, Role::Witness),
+            offer,
+            receive_slots: 2,
+            muted: Default::default(),
+            consultation: None,
+            protected_from: None,
+        })
+    })
+    .await??
+    .sdp;
+    let lines: Vec<&str> = answer.lines().map(str::trim).collect();
+    assert!(lines.contains(&"a=ice-lite"), "{answer}");
+    assert!(lines.contains(&"a=group:BUNDLE 0 1 2 3"), "{answer}");
+    let sections: Vec<&[&str]> = {
+        let starts: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].starts_with("m="))
+            .collect();
+        starts
+            .iter()
+            .enumerate()
+            .map(|(n, &at)| &lines[at..*starts.get(n + 1).unwrap_or(&lines.len())])
+            .collect()
+    };
+    assert_eq!(sections.len(), 4);
+    let candidates = |s: &[&str]| s.iter().filter(|l| l.starts_with("a=candidate:")).count();
+    assert!(
+        candidates(sections[0]) >= 2,
+        "UDP and TCP in the first section"
+    );
+    assert!(
+        sections[1..].iter().all(|s| candidates(s) == 0),
+        "only there"
+    );
+    assert!(
+        sections[0][0].starts_with("m=audio 9 UDP/TLS/RTP/SAVPF 109"),
+        "{}",
+        sections[0][0]
+    );
+    assert!(
+        sections[1][0].starts_with("m=video 9 UDP/TLS/RTP/SAVPF 120"),
+        "{}",
+        sections[1][0]
+    );
+    assert!(lines.contains(&"a=rtpmap:109 opus/48000/2"));
+    assert!(lines.contains(&"a=rtpmap:120 VP8/90000"));
+    for section in &sections {
+        let ssrcs: std::collections::BTreeSet<&str> = section
+            .iter()
+            .filter_map(|l| l.strip_prefix("a=ssrc:"))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(ssrcs.len(), 1, "one SSRC per slot stream: {section:?}");
+    }
+    Ok(())
+}

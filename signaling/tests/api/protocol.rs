@@ -120,3 +120,282 @@ async fn every_close_by_the_server_says_why() {
         Some((4006, "session_over".into()))
     );
 }
+
+/// Every JSON message shown in docs/protocol.md (code blocks and inline
+/// `{"type": …}` spans), and what it must match.
+fn documented_examples() -> Vec<(usize, serde_json::Value, String)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
+    let doc = std::fs::read_to_string(path).expect("docs/protocol.md");
+    let mut out = Vec::new();
+    let mut block: Option<(usize, String)> = None;
+    for (n, line) in doc.lines().enumerate() {
+        let trimmed = line.trim();
+        match &mut block {
+            None if trimmed == "```json" => block = Some((n + 2, String::new())),
+            Some((start, text)) if trimmed == "```" => {
+                let value = serde_json::from_str(text)
+                    .unwrap_or_else(|e| panic!("protocol.md:{start}: not JSON: {e}\n{text}"));
+                out.push((*start, value, text.clone()));
+                block = None;
+            }
+            Some((_, text)) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            None => {
+                let mut rest = line;
+                while let Some(at) = rest.find("`{\"type\"") {
+                    let span = &rest[at + 1..];
+                    let Some(end) = span.find("}`") else { break };
+                    let text = &span[..=end];
+                    let value = serde_json::from_str(text)
+                        .unwrap_or_else(|e| panic!("protocol.md:{}: not JSON: {e}: {text}", n + 1));
+                    out.push((n + 1, value, text.to_string()));
+                    rest = &span[end + 1..];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether `a` and `b` have the same keys, value kinds and `type`, all the
+/// way down (array elements by their first element; a request `id` may be
+/// an integer or a string in either).
+fn same_shape(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value::*;
+    match (a, b) {
+        (Object(x), Object(y)) => {
+            x.len() == y.len()
+                && x.iter().all(|(k, v)| {
+                    y.get(k).is_some_and(|w| match k.as_str() {
+                        "type" => v == w,
+                        // A request id is an integer or a string, either way.
+                        "id" => {
+                            matches!(v, String(_) | Number(_)) && matches!(w, String(_) | Number(_))
+                        }
+                        _ => same_shape(v, w),
+                    })
+                })
+        }
+        (Array(x), Array(y)) => match (x.first(), y.first()) {
+            (Some(p), Some(q)) => same_shape(p, q),
+            _ => true,
+        },
+        (String(_), String(_)) | (Bool(_), Bool(_)) | (Null, Null) => true,
+        (Number(p), Number(q)) => p.is_i64() == q.is_i64() || p.is_u64() == q.is_u64(),
+        _ => false,
+    }
+}
+
+/// Reads until `kind`, keeping every message read in `seen`.
+async fn until_kept(
+    ws: &mut Ws,
+    kind: &str,
+    seen: &mut Vec<serde_json::Value>,
+) -> serde_json::Value {
+    until_kept_within(ws, kind, seen, std::time::Duration::from_secs(10)).await
+}
+
+async fn until_kept_within(
+    ws: &mut Ws,
+    kind: &str,
+    seen: &mut Vec<serde_json::Value>,
+    limit: std::time::Duration,
+) -> serde_json::Value {
+    loop {
+        match next_within(ws, limit).await {
+            Some(m) => {
+                seen.push(m.clone());
+                if m["type"] == kind {
+                    return m;
+                }
+            }
+            None => panic!("socket closed before `{kind}`"),
+        }
+    }
+}
+
+/// Runs a hearing and a visit through every message of the protocol, then
+/// holds each documented example against the real messages: a client
+/// example must parse as a client message; a server example must have the
+/// shape of a message the server sent. Docs and server cannot drift apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_message_is_one_the_server_really_sends() {
+    use parley_client::Client;
+    let s = start().await;
+    let mut seen: Vec<serde_json::Value> = Vec::new();
+
+    // A hearing: lobby, admission, consultation, observers, captions,
+    // extension, warnings, refusals, removal, the end.
+    let court = facility(&s, "Court 1", "court", "demo").await;
+    let at = s.now() + Duration::minutes(10);
+    let h = hearing(
+        &s,
+        court,
+        at,
+        json!([{"name": "Judge Ames", "role": "judge"}, {"name": "D. Fenn", "role": "defendant"},
+               {"name": "C. Shaw", "role": "counsel"}, {"name": "I. Roy", "role": "interpreter"},
+               {"name": "Press", "role": "observer"}]),
+    )
+    .await;
+    let (mut judge, w) = join_as(&s, &h, "judge").await;
+    seen.push(w);
+    let id = |role: &str| participant(&h, role);
+    let mut others = Vec::new();
+    for role in ["defendant", "counsel", "interpreter", "observer"] {
+        let sid = h["id"].as_i64().unwrap();
+        let mut ws = open(&s, sid).await;
+        send(
+            &mut ws,
+            json!({"type": "join", "version": 1, "id": format!("j-{role}"),
+                             "token": token(&s, &s.admin, sid, id(role)).await}),
+        )
+        .await;
+        until_kept(&mut ws, "welcome", &mut seen).await;
+        others.push(ws);
+    }
+    for role in ["defendant", "counsel", "interpreter", "observer"] {
+        send(
+            &mut judge,
+            json!({"type": "admit", "participant_id": id(role)}),
+        )
+        .await;
+    }
+    until_kept(&mut others[0], "admitted", &mut seen).await;
+    until_kept(&mut judge, "roster", &mut seen).await;
+    send(
+        &mut judge,
+        json!({"type": "consult", "participant_ids": [id("defendant"), id("counsel")]}),
+    )
+    .await;
+    until_kept(&mut judge, "consultation", &mut seen).await;
+    send(&mut judge, json!({"type": "observers", "admitted": false})).await;
+    until_kept(&mut others[3], "observers", &mut seen).await;
+    send(
+        &mut others[2],
+        json!({"type": "caption", "text": "The witness agrees."}),
+    )
+    .await;
+    until_kept(&mut judge, "caption", &mut seen).await;
+    send(&mut judge, json!({"type": "extend", "minutes": 15})).await;
+    until_kept(&mut judge, "extended", &mut seen).await;
+    send(
+        &mut others[0],
+        json!({"type": "admit", "participant_id": id("observer"), "id": "admit-9"}),
+    )
+    .await;
+    until_kept(&mut others[0], "error", &mut seen).await;
+    send(&mut others[0], json!({"type": "ping", "id": 17})).await;
+    until_kept(&mut others[0], "pong", &mut seen).await;
+    send(&mut others[0], json!({"type": "ping"})).await;
+    until_kept(&mut others[0], "pong", &mut seen).await;
+    s.clock.advance(Duration::minutes(10 + 60 + 15 - 5));
+    until_kept(&mut judge, "warning", &mut seen).await;
+    send(
+        &mut judge,
+        json!({"type": "remove", "participant_id": id("observer"), "reason": "Filming."}),
+    )
+    .await;
+    until_kept(&mut others[3], "ended", &mut seen).await;
+    send(&mut judge, json!({"type": "end", "reason": "Adjourned."})).await;
+    until_kept(&mut judge, "ended", &mut seen).await;
+
+    // A visit with media: answers, the active speaker, simulcast layers,
+    // a lost media connection.
+    let v = booked_visit(&s, 1, 10).await;
+    s.clock.advance(Duration::minutes(1));
+    let (mut cell_ws, w) = join(&s, v.id, &v.cell_token).await;
+    seen.push(w);
+    // The REST reply that hands out a join token, and the token's claims.
+    let reply = s
+        .post(
+            &s.admin,
+            &format!(
+                "/v1/sessions/{}/participants/{}/join-token",
+                v.id,
+                participant(&v.booking, "visitor")
+            ),
+            json!({}),
+        )
+        .await
+        .body;
+    let claims = reply["token"]
+        .as_str()
+        .and_then(|t| t.split('.').nth(1))
+        .and_then(|b| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(b)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .expect("the token's claims");
+    seen.push(reply);
+    seen.push(claims);
+    let (mut home_ws, w) = join(&s, v.id, &v.family_token).await;
+    seen.push(w);
+    let mut cell = Client::simulcast("cell", 1, 20_000).await.expect("client");
+    let mut home = Client::new("home", true, 1, 21_000).await.expect("client");
+    home.limit_receive(150_000);
+    cell.audio_level_dbov = Some(10);
+    for (ws, client, id) in [
+        (&mut cell_ws, &mut cell, Some(2)),
+        (&mut home_ws, &mut home, None),
+    ] {
+        let offer = client.offer().await.expect("offer");
+        let mut request = json!({"type": "offer", "sdp": offer});
+        if let Some(id) = id {
+            request["id"] = json!(id);
+        }
+        send(ws, request).await;
+        let answer = until_kept(ws, "answer", &mut seen).await;
+        client
+            .accept(answer["sdp"].as_str().expect("sdp").to_string())
+            .await
+            .expect("connected");
+    }
+    let (sent, _) = tokio::join!(cell.send(0, 250), async {
+        until_kept(&mut home_ws, "active_speaker", &mut seen).await;
+        until_kept(&mut cell_ws, "publish_layers", &mut seen).await;
+    });
+    sent.expect("sent");
+    // The phone's connection goes; the SFU notices the silence (10 s).
+    home.pc.close().await.expect("closed");
+    until_kept_within(
+        &mut home_ws,
+        "media_lost",
+        &mut seen,
+        std::time::Duration::from_secs(25),
+    )
+    .await;
+
+    let mut kinds: Vec<String> = seen
+        .iter()
+        .filter_map(|m| m["type"].as_str().map(str::to_string))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    let examples = documented_examples();
+    for kind in &kinds {
+        assert!(
+            examples.iter().any(|(_, e, _)| e["type"] == kind.as_str()),
+            "the server sends `{kind}`, which protocol.md shows no example of"
+        );
+    }
+    let mut checked = 0;
+    for (line, example, text) in examples {
+        let client = parley_protocol::decode_frame(&example.to_string()).is_ok();
+        let server = seen.iter().any(|real| same_shape(&example, real));
+        assert!(
+            client || server,
+            "protocol.md:{line}: this example is neither a valid client message nor shaped like \
+             any message the server sent ({kinds:?}):\n{text}"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 35,
+        "only {checked} examples found in protocol.md"
+    );
+}
