@@ -28,9 +28,14 @@ impl Caller {
         if roles.contains(&self.0.role) {
             Ok(())
         } else {
+            let role = self.0.role.as_str();
+            let article = if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
             Err(ApiError::Forbidden(format!(
-                "a {} may not {action}; this needs one of: {}",
-                self.0.role.as_str(),
+                "{article} {role} may not {action}; this needs one of: {}",
                 roles
                     .iter()
                     .map(|r| r.as_str())

@@ -34,6 +34,7 @@ pub struct NewDetainee {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DetaineeQuery {
     pub facility_id: Option<i64>,

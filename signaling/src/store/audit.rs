@@ -62,7 +62,8 @@ pub struct AuditEntry {
     pub action: String,
     pub decision: String,
     pub rules: Vec<String>,
-    #[schema(value_type = Object)]
+    /// What the decision concerned (ids, reasons); `null` when nothing more.
+    #[schema(value_type = Option<Object>)]
     pub details: serde_json::Value,
     pub prev_hash: String,
     pub hash: String,

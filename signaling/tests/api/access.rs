@@ -46,6 +46,21 @@ async fn roles_limit_actions() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(r.message().contains("scheduler"), "{}", r.message());
+    // Monitoring is an officer's act, not an administrator's; the refusal
+    // says so in plain grammar.
+    let v = crate::ws::booked_visit(&s, 0, 30).await;
+    let r = s
+        .post(
+            &s.admin,
+            &format!("/v1/sessions/{}/monitor", v.id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.message(),
+        "an admin may not monitor sessions; this needs one of: officer"
+    );
     assert_eq!(
         s.get(&visitor, "/v1/facilities").await.status,
         StatusCode::FORBIDDEN

@@ -175,17 +175,26 @@ impl Server {
         path: &str,
         body: Option<Value>,
     ) -> Reply {
-        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        let mut req = self
+            .http
+            .request(method.clone(), self.url(path))
+            .bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
         }
         let resp = req.send().await.expect("request sent");
         let status = resp.status();
+        let json = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
         let text = resp.text().await.unwrap_or_default();
-        Reply {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if json {
+            crate::openapi_check::check(&method, path, status, &body);
         }
+        Reply { status, body }
     }
 
     pub async fn get(&self, token: &str, path: &str) -> Reply {

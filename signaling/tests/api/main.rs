@@ -7,6 +7,7 @@ mod bookings;
 mod harness;
 mod live;
 mod media;
+mod openapi_check;
 mod protocol;
 mod web;
 mod ws;

@@ -6,6 +6,8 @@
 #[allow(dead_code)]
 #[path = "../api/harness.rs"]
 mod harness;
+#[path = "../api/openapi_check.rs"]
+mod openapi_check;
 #[allow(dead_code)]
 #[path = "../api/ws.rs"]
 mod ws;
