@@ -79,17 +79,29 @@ export class MediaLink {
     this.pc.close();
   }
 
-  /// Received media so far: video frames decoded and audio packets received.
+  /// Received media so far, summed over the call's inbound streams: video
+  /// frames decoded, freezes (and their total seconds) and packets; audio
+  /// packets, samples received and samples concealed (played as made-up
+  /// sound because packets were late or lost).
   async received() {
-    const out = { videoFramesDecoded: 0, videoPacketsReceived: 0, audioPacketsReceived: 0 };
+    const out = {
+      videoFramesDecoded: 0, videoPacketsReceived: 0, videoPacketsLost: 0,
+      freezeCount: 0, totalFreezesDuration: 0,
+      audioPacketsReceived: 0, totalSamplesReceived: 0, concealedSamples: 0,
+    };
     if (this.pc.signalingState === 'closed') return out;
     (await this.pc.getStats()).forEach((s) => {
       if (s.type !== 'inbound-rtp') return;
       if (s.kind === 'video') {
         out.videoFramesDecoded += s.framesDecoded || 0;
         out.videoPacketsReceived += s.packetsReceived || 0;
+        out.videoPacketsLost += s.packetsLost || 0;
+        out.freezeCount += s.freezeCount || 0;
+        out.totalFreezesDuration += s.totalFreezesDuration || 0;
       } else if (s.kind === 'audio') {
         out.audioPacketsReceived += s.packetsReceived || 0;
+        out.totalSamplesReceived += s.totalSamplesReceived || 0;
+        out.concealedSamples += s.concealedSamples || 0;
       }
     });
     return out;

@@ -7,8 +7,15 @@ mod common;
 #[path = "../../../signaling/tests/browser/chromium/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod chromium;
+#[path = "../../../signaling/tests/browser/rpc.rs"]
+#[allow(dead_code)]
+mod rpc;
+#[path = "../../../signaling/tests/browser/window.rs"]
+#[allow(dead_code)]
+mod window;
 
 use chromium::{Browser, Screen};
+use window::Window;
 use std::time::Duration;
 
 /// The URL after `label` in the demo's output.

@@ -3,6 +3,7 @@
 
 use crate::chromium::{Browser, Screen, one_at_a_time};
 use crate::harness::*;
+use crate::window::Window;
 use crate::ws::{BookedVisit, booked_visit};
 use std::time::Duration as Wait;
 

@@ -13,10 +13,14 @@ mod openapi_check;
 mod ws;
 
 mod chromium;
+mod cross_browser;
 mod devices;
+mod firefox;
 mod hearing;
 mod language;
 mod officer;
 mod reconnect;
+mod rpc;
 mod self_checks;
 mod visit;
+mod window;

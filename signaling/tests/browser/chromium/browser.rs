@@ -1,7 +1,7 @@
 //! Finding and starting Chromium, and opening windows in it.
 
-use super::cdp::{Cdp, Names};
 use super::page::Page;
+use crate::rpc::{Names, Rpc as Cdp, log_cdp_event};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -144,8 +144,13 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        let names = Arc::default();
-        let cdp = Cdp::connect(&format!("ws://127.0.0.1:{port}{path}"), Arc::clone(&names)).await;
+        let names: Names = Arc::default();
+        let logged = Arc::clone(&names);
+        let cdp = Cdp::connect(
+            &format!("ws://127.0.0.1:{port}{path}"),
+            Box::new(move |msg| log_cdp_event(msg, &logged)),
+        )
+        .await;
         Self {
             child,
             cdp,

@@ -2,6 +2,7 @@
 //! controls (from Chromium's accessibility tree) and text contrast.
 
 use super::page::Page;
+use crate::window::Window;
 use serde_json::json;
 
 /// The WCAG 2.1 contrast computation, run in the page; returns the failures.

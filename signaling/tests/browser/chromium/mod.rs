@@ -7,11 +7,11 @@
 //! (flattened target sessions).
 
 mod browser;
-mod cdp;
 mod checks;
 mod page;
 
 pub use browser::{Browser, Screen, chromium_in};
+pub use page::screenshot_dir;
 
 /// One browser test at a time: each runs a Chromium with several windows
 /// encoding and decoding video, which is all a small CI machine can carry.

@@ -1,11 +1,12 @@
 //! One browser window: navigate, read, click, type, photograph, and read
 //! the call's media counters.
 
-use super::cdp::Cdp;
+use crate::rpc::Rpc as Cdp;
+use crate::window::Window;
 use base64::Engine;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One browser window.
 pub struct Page {
@@ -57,75 +58,6 @@ impl Page {
             Duration::from_secs(15),
         )
         .await;
-    }
-
-    /// Evaluates `expression` (awaiting a promise) and returns its value.
-    pub async fn eval(&self, expression: &str) -> Value {
-        let r = self
-            .call(
-                "Runtime.evaluate",
-                json!({"expression": expression, "awaitPromise": true, "returnByValue": true}),
-            )
-            .await;
-        if let Some(e) = r.get("exceptionDetails") {
-            panic!("[{}] `{expression}` threw: {e}", self.name);
-        }
-        r["result"]["value"].clone()
-    }
-
-    /// Waits until `condition` (JavaScript) is true; on timeout saves a
-    /// screenshot and fails naming `what`.
-    pub async fn wait(&self, condition: &str, what: &str, limit: Duration) {
-        let started = Instant::now();
-        let expression = format!(
-            "(() => {{ try {{ return !!({condition}); }} catch (e) {{ return false; }} }})()"
-        );
-        loop {
-            // A page between two documents has no context to evaluate in:
-            // that counts as "not yet".
-            let reply = self
-                .cdp
-                .try_call(
-                    Some(&self.session),
-                    "Runtime.evaluate",
-                    json!({"expression": expression, "returnByValue": true}),
-                )
-                .await;
-            if reply.is_ok_and(|r| r["result"]["value"] == Value::Bool(true)) {
-                return;
-            }
-            if started.elapsed() > limit {
-                let shot = self.screenshot(&format!("failed-{}", self.name)).await;
-                let text = self
-                    .eval("document.body ? document.body.innerText : ''")
-                    .await;
-                panic!(
-                    "[{}] waited {limit:?} for {what} (`{condition}`); screenshot {}; page text:\n{}",
-                    self.name,
-                    shot.display(),
-                    text.as_str().unwrap_or("")
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// The text of the first element matching `selector` ("" if none).
-    pub async fn text(&self, selector: &str) -> String {
-        let sel = serde_json::to_string(selector).expect("json");
-        self.eval(&format!(
-            "(document.querySelector({sel}) || {{}}).textContent || ''"
-        ))
-        .await
-        .as_str()
-        .unwrap_or("")
-        .to_string()
-    }
-
-    /// Whether an element matches `selector`.
-    pub async fn has(&self, selector: &str) -> bool {
-        let sel = serde_json::to_string(selector).expect("json");
-        self.eval(&format!("!!document.querySelector({sel})")).await == Value::Bool(true)
     }
 
     /// Clicks the middle of the element matching `selector` with the mouse,
@@ -191,9 +123,45 @@ impl Page {
             .unwrap_or("")
             .to_string()
     }
+}
+
+impl Window for Page {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn eval(&self, expression: &str) -> Value {
+        let r = self
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": expression, "awaitPromise": true, "returnByValue": true}),
+            )
+            .await;
+        if let Some(e) = r.get("exceptionDetails") {
+            panic!("[{}] `{expression}` threw: {e}", self.name);
+        }
+        r["result"]["value"].clone()
+    }
+
+    async fn try_eval(&self, expression: &str) -> Option<Value> {
+        // A page between two documents has no context to evaluate in.
+        let r = self
+            .cdp
+            .try_call(
+                Some(&self.session),
+                "Runtime.evaluate",
+                json!({"expression": expression, "awaitPromise": true, "returnByValue": true}),
+            )
+            .await
+            .ok()?;
+        if r.get("exceptionDetails").is_some() {
+            return None;
+        }
+        Some(r["result"]["value"].clone())
+    }
 
     /// Saves a PNG of the window as `<name>.png` in [`screenshot_dir`].
-    pub async fn screenshot(&self, name: &str) -> PathBuf {
+    async fn screenshot(&self, name: &str) -> PathBuf {
         let shot = self
             .call("Page.captureScreenshot", json!({"format": "png"}))
             .await;
@@ -203,42 +171,5 @@ impl Page {
         let path = screenshot_dir().join(format!("{name}.png"));
         std::fs::write(&path, png).expect("screenshot written");
         path
-    }
-
-    /// Media received so far on the page's call: (video frames decoded,
-    /// audio packets received), from `getStats()`.
-    pub async fn received(&self) -> (u64, u64) {
-        let r = self.eval("window.parley.received()").await;
-        (
-            r["videoFramesDecoded"].as_u64().unwrap_or(0),
-            r["audioPacketsReceived"].as_u64().unwrap_or(0),
-        )
-    }
-
-    /// Waits until the call decodes more than `frames` video frames and
-    /// receives more than `packets` audio packets.
-    pub async fn wait_for_media(&self, frames: u64, packets: u64, limit: Duration) -> (u64, u64) {
-        let started = Instant::now();
-        loop {
-            let got = self.received().await;
-            if got.0 > frames && got.1 > packets {
-                return got;
-            }
-            if started.elapsed() > limit {
-                let shot = self
-                    .screenshot(&format!("failed-{}-media", self.name))
-                    .await;
-                let state = self.eval("window.parley.connectionState()").await;
-                panic!(
-                    "[{}] media did not arrive within {limit:?}: {} frames decoded (wanted > {frames}), \
-                     {} audio packets (wanted > {packets}); peer connection {state}; screenshot {}",
-                    self.name,
-                    got.0,
-                    got.1,
-                    shot.display()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
     }
 }

@@ -1,6 +1,9 @@
-//! The Chrome DevTools Protocol connection: JSON commands over one
-//! WebSocket, each with an `id` its reply carries back; events (console
-//! messages, uncaught errors) are printed with the page's name.
+//! A browser's automation connection: JSON commands over one WebSocket,
+//! each with an `id` its reply carries back, and events without one. The
+//! Chrome DevTools Protocol and WebDriver BiDi (Firefox) both work this
+//! way: a reply has `result`, or `error` when the browser refused. Events
+//! go to a logger the browser module gives (console messages, uncaught
+//! errors, printed with the page's name).
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -14,21 +17,24 @@ use tokio_tungstenite::tungstenite::Message;
 /// Page names by CDP session id, for the log.
 pub type Names = Arc<Mutex<HashMap<String, String>>>;
 
+/// What the connection does with events.
+pub type EventLog = Box<dyn Fn(&Value) + Send + Sync>;
+
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, String>>>>>;
 
-/// A CDP connection: send a command, await its reply.
+/// A connection: send a command, await its reply.
 #[derive(Clone)]
-pub struct Cdp {
+pub struct Rpc {
     out: mpsc::UnboundedSender<String>,
     pending: Pending,
     next_id: Arc<AtomicU64>,
 }
 
-impl Cdp {
-    pub async fn connect(url: &str, names: Names) -> Self {
+impl Rpc {
+    pub async fn connect(url: &str, log: EventLog) -> Self {
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
-            .unwrap_or_else(|e| panic!("cannot reach Chromium's DevTools at {url}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot reach the browser's automation port at {url}: {e}"));
         let (mut sink, mut stream) = ws.split();
         let (out, mut rx) = mpsc::unbounded_channel::<String>();
         tokio::spawn(async move {
@@ -48,14 +54,14 @@ impl Cdp {
                 };
                 if let Some(id) = msg["id"].as_u64() {
                     let reply = match msg.get("error") {
-                        Some(e) => Err(e.to_string()),
+                        Some(e) => Err(format!("{e} {}", msg["message"].as_str().unwrap_or(""))),
                         None => Ok(msg["result"].clone()),
                     };
                     if let Some(tx) = replies.lock().expect("lock").remove(&id) {
                         let _ = tx.send(reply);
                     }
                 } else {
-                    log_event(&msg, &names);
+                    log(&msg);
                 }
             }
         });
@@ -69,10 +75,10 @@ impl Cdp {
     pub async fn call(&self, session: Option<&str>, method: &str, params: Value) -> Value {
         self.try_call(session, method, params)
             .await
-            .unwrap_or_else(|e| panic!("CDP {method} failed: {e}"))
+            .unwrap_or_else(|e| panic!("{method} failed: {e}"))
     }
 
-    /// Like [`Cdp::call`], but a refusal by the browser (e.g. a page that
+    /// Like [`Rpc::call`], but a refusal by the browser (e.g. a page that
     /// is navigating away) is returned, not a failure; no reply still fails.
     pub async fn try_call(
         &self,
@@ -87,18 +93,20 @@ impl Cdp {
         }
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("lock").insert(id, tx);
-        self.out.send(msg.to_string()).expect("CDP connection open");
+        self.out
+            .send(msg.to_string())
+            .expect("automation connection open");
         match tokio::time::timeout(Duration::from_secs(30), rx).await {
             Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => panic!("CDP connection closed during {method}"),
-            Err(_) => panic!("CDP {method} got no reply within 30 s"),
+            Ok(Err(_)) => panic!("the automation connection closed during {method}"),
+            Err(_) => panic!("{method} got no reply within 30 s"),
         }
     }
 }
 
-/// Prints the pages' console messages and uncaught errors, named by page,
-/// so a failing test shows what the browser said.
-fn log_event(msg: &Value, names: &Names) {
+/// Prints Chromium pages' console messages and uncaught errors, named by
+/// page, so a failing test shows what the browser said.
+pub fn log_cdp_event(msg: &Value, names: &Names) {
     let page = msg["sessionId"]
         .as_str()
         .and_then(|s| names.lock().expect("lock").get(s).cloned())

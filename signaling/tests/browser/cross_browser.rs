@@ -1,0 +1,109 @@
+//! A family on Firefox and a kiosk on Chromium hold a minute-long visit:
+//! two WebRTC stacks the SFU did not choose, Firefox checking consent at
+//! RFC 7675's 5 s pace. Every second both sides decode new frames; over the
+//! minute neither sees a freeze and audio concealment stays under 2 %.
+
+use crate::chromium::{Browser, Screen, one_at_a_time};
+use crate::firefox::Firefox;
+use crate::harness::*;
+use crate::window::{Received, Window};
+use crate::ws::{BookedVisit, booked_visit};
+use chrono::Duration;
+use std::time::Duration as Wait;
+
+/// Share of audio samples concealed between two readings.
+fn concealed_share(before: &Received, after: &Received) -> f64 {
+    let samples = after.samples.saturating_sub(before.samples).max(1);
+    after.concealed.saturating_sub(before.concealed) as f64 / samples as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firefox_family_and_a_chromium_kiosk_hold_a_minute_long_visit() {
+    let _one = one_at_a_time().await;
+    let s = start().await;
+    let BookedVisit {
+        family_token,
+        cell_token,
+        ..
+    } = booked_visit(&s, 1, 10).await;
+    s.clock.advance(Duration::minutes(1));
+
+    let chromium = Browser::launch().await;
+    let cell = chromium.page("cell", Screen::Tablet).await;
+    let family = Firefox::launch("family-firefox").await;
+
+    family
+        .goto(&s.url(&format!("/join?lang=en#token={family_token}")))
+        .await;
+    family
+        .wait(
+            "!document.querySelector('#join').disabled",
+            "Firefox's pre-call check to pass",
+            Wait::from_secs(20),
+        )
+        .await;
+    family.click("#join").await;
+    cell.goto(&s.url(&format!("/join?lang=fr#token={cell_token}")))
+        .await;
+    family
+        .wait(
+            "window.parley.screen() === 'call'",
+            "Firefox's call screen",
+            Wait::from_secs(15),
+        )
+        .await;
+    cell.wait(
+        "window.parley.screen() === 'call'",
+        "the kiosk's call screen",
+        Wait::from_secs(15),
+    )
+    .await;
+    family.wait_for_media(10, 20, Wait::from_secs(30)).await;
+    cell.wait_for_media(10, 20, Wait::from_secs(30)).await;
+    family.screenshot("cross-browser-1-firefox-call").await;
+
+    // A minute, read every second: both sides decode new frames each time.
+    let first = (family.media().await, cell.media().await);
+    let mut last = first;
+    for second in 1..=60 {
+        tokio::time::sleep(Wait::from_secs(1)).await;
+        let now = (family.media().await, cell.media().await);
+        assert!(
+            now.0.frames_decoded > last.0.frames_decoded
+                && now.1.frames_decoded > last.1.frames_decoded,
+            "second {second}: frames decoded, Firefox {} -> {}, Chromium {} -> {}",
+            last.0.frames_decoded,
+            now.0.frames_decoded,
+            last.1.frames_decoded,
+            now.1.frames_decoded
+        );
+        last = now;
+    }
+    for (name, before, after) in [
+        ("Firefox", &first.0, &last.0),
+        ("Chromium", &first.1, &last.1),
+    ] {
+        assert_eq!(
+            after.freezes, before.freezes,
+            "{name} saw a freeze: {before:?} -> {after:?}"
+        );
+        let share = concealed_share(before, after);
+        assert!(
+            share < 0.02,
+            "{name} concealed {:.2} % of its audio: {before:?} -> {after:?}",
+            share * 100.0
+        );
+        assert!(
+            after.frames_decoded - before.frames_decoded > 60 * 10,
+            "{name} decoded at least 10 frames a second: {before:?} -> {after:?}"
+        );
+    }
+    eprintln!(
+        "cross-browser minute: Firefox {:?} -> {:?}; Chromium {:?} -> {:?}",
+        first.0, last.0, first.1, last.1
+    );
+    family
+        .screenshot("cross-browser-2-firefox-after-a-minute")
+        .await;
+    family.close().await;
+}

@@ -1,0 +1,139 @@
+//! What the tests do with a browser window, whichever browser it is in:
+//! evaluate JavaScript, wait for a condition, read text, and read the
+//! call's media counters from `getStats()`. Chromium (over CDP) and Firefox
+//! (over WebDriver BiDi) each provide the three primitives.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// What a call has received so far, summed over its inbound streams (the
+/// web client's `window.parley.received()`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Received {
+    pub frames_decoded: u64,
+    pub video_packets: u64,
+    pub video_packets_lost: i64,
+    pub freezes: u64,
+    /// Seconds.
+    pub frozen: f64,
+    pub audio_packets: u64,
+    pub samples: u64,
+    pub concealed: u64,
+}
+
+impl Received {
+    fn from_json(r: &Value) -> Self {
+        let u = |k: &str| r[k].as_u64().unwrap_or(0);
+        Self {
+            frames_decoded: u("videoFramesDecoded"),
+            video_packets: u("videoPacketsReceived"),
+            video_packets_lost: r["videoPacketsLost"].as_i64().unwrap_or(0),
+            freezes: u("freezeCount"),
+            frozen: r["totalFreezesDuration"].as_f64().unwrap_or(0.0),
+            audio_packets: u("audioPacketsReceived"),
+            samples: u("totalSamplesReceived"),
+            concealed: u("concealedSamples"),
+        }
+    }
+}
+
+pub trait Window {
+    /// The window's name in messages.
+    fn name(&self) -> &str;
+
+    /// Evaluates `expression` (awaiting a promise) and returns its value as
+    /// JSON; fails the test if it throws.
+    async fn eval(&self, expression: &str) -> Value;
+
+    /// Like [`Window::eval`], but `None` where the page cannot evaluate yet
+    /// (between two documents) or the expression throws.
+    async fn try_eval(&self, expression: &str) -> Option<Value>;
+
+    /// Saves a PNG of the window as `<name>.png`; returns where.
+    async fn screenshot(&self, name: &str) -> PathBuf;
+
+    /// Waits until `condition` (JavaScript) is true; on timeout saves a
+    /// screenshot and fails naming `what`.
+    async fn wait(&self, condition: &str, what: &str, limit: Duration) {
+        let started = Instant::now();
+        let expression = format!(
+            "(() => {{ try {{ return !!({condition}); }} catch (e) {{ return false; }} }})()"
+        );
+        loop {
+            if self.try_eval(&expression).await == Some(Value::Bool(true)) {
+                return;
+            }
+            if started.elapsed() > limit {
+                let shot = self.screenshot(&format!("failed-{}", self.name())).await;
+                let text = self
+                    .eval("document.body ? document.body.innerText : ''")
+                    .await;
+                panic!(
+                    "[{}] waited {limit:?} for {what} (`{condition}`); screenshot {}; page text:\n{}",
+                    self.name(),
+                    shot.display(),
+                    text.as_str().unwrap_or("")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The text of the first element matching `selector` ("" if none).
+    async fn text(&self, selector: &str) -> String {
+        let sel = serde_json::to_string(selector).expect("json");
+        self.eval(&format!(
+            "(document.querySelector({sel}) || {{}}).textContent || ''"
+        ))
+        .await
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+    }
+
+    /// Whether an element matches `selector`.
+    async fn has(&self, selector: &str) -> bool {
+        let sel = serde_json::to_string(selector).expect("json");
+        self.eval(&format!("!!document.querySelector({sel})")).await == Value::Bool(true)
+    }
+
+    /// The call's counters so far.
+    async fn media(&self) -> Received {
+        Received::from_json(&self.eval("window.parley.received()").await)
+    }
+
+    /// Media received so far on the page's call: (video frames decoded,
+    /// audio packets received).
+    async fn received(&self) -> (u64, u64) {
+        let r = self.media().await;
+        (r.frames_decoded, r.audio_packets)
+    }
+
+    /// Waits until the call decodes more than `frames` video frames and
+    /// receives more than `packets` audio packets.
+    async fn wait_for_media(&self, frames: u64, packets: u64, limit: Duration) -> (u64, u64) {
+        let started = Instant::now();
+        loop {
+            let got = self.received().await;
+            if got.0 > frames && got.1 > packets {
+                return got;
+            }
+            if started.elapsed() > limit {
+                let shot = self
+                    .screenshot(&format!("failed-{}-media", self.name()))
+                    .await;
+                let state = self.eval("window.parley.connectionState()").await;
+                panic!(
+                    "[{}] media did not arrive within {limit:?}: {} frames decoded (wanted > {frames}), \
+                     {} audio packets (wanted > {packets}); peer connection {state}; screenshot {}",
+                    self.name(),
+                    got.0,
+                    got.1,
+                    shot.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
