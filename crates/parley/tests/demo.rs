@@ -15,8 +15,8 @@ mod rpc;
 mod window;
 
 use chromium::{Browser, Screen};
-use window::Window;
 use std::time::Duration;
+use window::Window;
 
 /// The URL after `label` in the demo's output.
 fn link(out: &str, label: &str) -> String {

@@ -5,6 +5,7 @@ mod access;
 mod bad_input;
 mod bookings;
 mod harness;
+mod interop;
 mod live;
 mod media;
 mod openapi_check;
