@@ -1,14 +1,22 @@
-//! The browser harness's own checks can fail: a missing Chromium fails the
-//! tests with the install command, and the accessibility checks catch what
-//! they are meant to catch.
+//! The browser harness's own checks can fail: a missing Chromium or Firefox
+//! fails the tests with the install command, and the accessibility checks
+//! catch what they are meant to catch.
 
 use crate::chromium::{Browser, Screen, chromium_in, one_at_a_time};
+use crate::firefox::firefox_in;
 
 #[test]
-#[should_panic(expected = "apt-get install chromium chromium-driver")]
+#[should_panic(expected = "the package is chromium: `apt-get install chromium`")]
 fn a_missing_chromium_fails_the_tests_saying_how_to_install_it() {
     let empty = tempfile::tempdir().expect("temp dir");
     chromium_in(None, empty.path().as_os_str().to_owned());
+}
+
+#[test]
+#[should_panic(expected = "the package is firefox-esr: `apt-get install firefox-esr`")]
+fn a_missing_firefox_fails_the_tests_saying_how_to_install_it() {
+    let empty = tempfile::tempdir().expect("temp dir");
+    firefox_in(None, empty.path().as_os_str().to_owned());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,10 +22,19 @@ const PREFS: &str = include_str!("user.js");
 /// Firefox's path: `$PARLEY_FIREFOX`, else `firefox-esr` or `firefox` on
 /// the `PATH`. Fails, never skips, when there is none.
 fn find_firefox() -> PathBuf {
-    if let Some(p) = std::env::var_os("PARLEY_FIREFOX") {
+    firefox_in(
+        std::env::var_os("PARLEY_FIREFOX"),
+        std::env::var_os("PATH").unwrap_or_default(),
+    )
+}
+
+/// [`find_firefox`] with the environment given: an override, else the first
+/// `firefox-esr` or `firefox` in the directories of `path`.
+pub fn firefox_in(overridden: Option<std::ffi::OsString>, path: std::ffi::OsString) -> PathBuf {
+    if let Some(p) = overridden {
         return PathBuf::from(p);
     }
-    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+    for dir in std::env::split_paths(&path) {
         for name in ["firefox-esr", "firefox"] {
             let candidate = dir.join(name);
             if candidate.is_file() {
