@@ -19,8 +19,9 @@
 //! (idle window measured before sending, default 3), `FANOUT_SEND`
 //! (`batched`, `per_datagram` or both comma-separated, default both: the
 //! per-datagram rows are the baseline of the same run), `FANOUT_WRITE`
-//! (`direct`, `checked` or both, default `direct`: how forwarded packets
-//! enter the subscriber's connection, see `WritePath`).
+//! (`sealed`, `direct`, `checked`, comma-separated and repeatable so that
+//! paths alternate in one process, default `sealed,direct`: how forwarded
+//! packets reach the subscriber, see `WritePath`).
 
 use bytes::Bytes;
 use chrono::{Duration as Span, Utc};
@@ -345,9 +346,10 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     let writes: Vec<WritePath> = std::env::var("FANOUT_WRITE")
-        .unwrap_or_else(|_| "direct".into())
+        .unwrap_or_else(|_| "sealed,direct".into())
         .split(',')
         .filter_map(|m| match m.trim() {
+            "sealed" => Some(WritePath::Sealed),
             "direct" => Some(WritePath::Direct),
             "checked" => Some(WritePath::Checked),
             _ => None,
@@ -396,6 +398,7 @@ fn main() -> anyhow::Result<()> {
                 SendMode::PerDatagram => "send_to",
             },
             match r.write {
+                WritePath::Sealed => "sealed",
                 WritePath::Direct => "direct",
                 WritePath::Checked => "write_rtp",
             },

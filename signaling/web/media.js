@@ -82,15 +82,19 @@ export class MediaLink {
   /// Received media so far, summed over the call's inbound streams: video
   /// frames decoded, freezes (and their total seconds) and packets; audio
   /// packets, samples received and samples concealed (played as made-up
-  /// sound because packets were late or lost).
+  /// sound because packets were late or lost); and the sender reports seen.
   async received() {
     const out = {
       videoFramesDecoded: 0, videoPacketsReceived: 0, videoPacketsLost: 0,
       freezeCount: 0, totalFreezesDuration: 0,
       audioPacketsReceived: 0, totalSamplesReceived: 0, concealedSamples: 0,
+      senderReports: 0,
     };
     if (this.pc.signalingState === 'closed') return out;
     (await this.pc.getStats()).forEach((s) => {
+      // The sender's own reports (RTCP SR) seen for an inbound stream: what
+      // lip sync needs.
+      if (s.type === 'remote-outbound-rtp') out.senderReports += s.reportsSent || 1;
       if (s.type !== 'inbound-rtp') return;
       if (s.kind === 'video') {
         out.videoFramesDecoded += s.framesDecoded || 0;

@@ -520,7 +520,11 @@ impl Client {
         } else {
             None
         };
-        for i in first_seq..first_seq + packets {
+        // Sequence numbers wrap at 65 535, as RTP's do; the timestamps
+        // follow the packet's index.
+        for n in 0..packets {
+            let i = first_seq.wrapping_add(n);
+            let tick = u32::from(first_seq) + u32::from(n);
             let video_pt = match self.video_codec {
                 VideoCodec::Vp8 => PT_VP8,
                 VideoCodec::H264 => PT_H264,
@@ -537,7 +541,7 @@ impl Client {
                 },
                 payload: payload_for(kind, &self.name, i, self.video_codec).into(),
             };
-            let mut audio_packet = packet(ssrc_a, PT_OPUS, u32::from(i) * 960, "audio");
+            let mut audio_packet = packet(ssrc_a, PT_OPUS, tick.wrapping_mul(960), "audio");
             if let (Some(level), Some(id)) = (self.audio_level_dbov, level_id) {
                 // V bit set (voice), then the level in -dBov.
                 audio_packet
@@ -548,7 +552,7 @@ impl Client {
             match &layer_ids {
                 None => {
                     video
-                        .write_rtp(packet(ssrc_v, video_pt, u32::from(i) * 3000, "video"))
+                        .write_rtp(packet(ssrc_v, video_pt, tick.wrapping_mul(3000), "video"))
                         .await?
                 }
                 Some((mid_id, rid_id, mid)) => {

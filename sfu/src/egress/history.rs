@@ -3,13 +3,15 @@
 //! A fixed ring of [`CAPACITY`] entries indexed by the low bits of the
 //! sequence number: recording is O(1) with no allocation once warm, and an
 //! entry is found only if it is still the one sent under that number (not
-//! one 1024 packets older). Entries older than [`MAX_AGE_US`] are not
+//! one [`CAPACITY`] packets older). Entries older than [`MAX_AGE_US`] are not
 //! resent: by then the receiver's jitter buffer has given up on them.
 
 use rtc::rtp::Packet;
 
-/// Entries kept per leg: about 10 s of audio, 3 s of 500 kbit/s video.
-pub const CAPACITY: usize = 1024;
+/// Entries kept per leg: more than [`MAX_AGE_US`] of anything up to 500
+/// packets a second (a 4 Mbit/s video layer), 10 s of audio. Each keeps its
+/// payload alive, so this bounds the memory a leg holds too.
+pub const CAPACITY: usize = 512;
 /// Oldest packet worth resending, µs after it was first sent.
 pub const MAX_AGE_US: u64 = 1_000_000;
 
@@ -96,10 +98,10 @@ mod tests {
     #[test]
     fn finds_what_was_sent_and_only_that() {
         let mut h = SendHistory::default();
-        for seq in 65_000u16..=65_535 {
+        for seq in 65_300u16..=65_535 {
             h.record(packet(seq), 1_000);
         }
-        for seq in 0u16..600 {
+        for seq in 0u16..300 {
             h.record(packet(seq), 2_000);
         }
         // The sequence number wrapped: both sides of it are kept.
@@ -112,12 +114,16 @@ mod tests {
             65_535
         );
         assert_eq!(
-            h.lookup(599, 2_000).unwrap().packet.payload[0],
-            599u16 as u8
+            h.lookup(299, 2_000).unwrap().packet.payload[0],
+            299u16 as u8
         );
-        // 65 000..65 111 were overwritten by 488..599 (same ring slots).
-        assert_eq!(h.lookup(65_000, 2_000).unwrap_err(), Miss::Unknown);
-        assert_eq!(h.lookup(600, 2_000).unwrap_err(), Miss::Unknown);
+        // 65 300 shared its ring slot with 276, which came later.
+        assert_eq!(h.lookup(65_300, 2_000).unwrap_err(), Miss::Unknown);
+        assert_eq!(
+            h.lookup(276, 2_000).unwrap().packet.header.sequence_number,
+            276
+        );
+        assert_eq!(h.lookup(300, 2_000).unwrap_err(), Miss::Unknown);
     }
 
     #[test]

@@ -2,14 +2,18 @@
 //! not the peer connection's interceptors, answers for what it sent: the
 //! packets a NACK may ask for again ([`history`]), how often it may resend
 //! ([`retransmit`]), and the sender reports that give the subscriber lip
-//! sync and the SFU the leg's round-trip time ([`reports`]).
+//! sync and the SFU the leg's round-trip time ([`reports`]); and how it
+//! encrypts a connection's RTP itself ([`sealing`], with the keys from
+//! [`keys`]).
 //!
 //! Pure: every instant is handed in. The engine (`engine::worker`) writes
 //! the packets and reads the RTCP.
 
 pub mod history;
+pub mod keys;
 pub mod reports;
 pub mod retransmit;
+pub mod sealing;
 
 pub use history::SendHistory;
 pub use reports::LegReports;

@@ -6,6 +6,8 @@
 
 use super::handle::Counters;
 use super::peer::{OutTrack, Peer};
+use super::send::Outbox;
+use super::worker::WritePath;
 use crate::egress::history::Miss;
 use crate::egress::retransmit::Resend;
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
@@ -14,19 +16,6 @@ use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio::Protocol;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
-
-/// Writes `packet` to the peer's connection (which encrypts it and sends it
-/// to the selected candidate pair).
-pub fn write(
-    peer_pc: &mut rtc::peer_connection::RTCPeerConnection,
-    packet: rtc::rtp::Packet,
-    now: Instant,
-) -> Result<(), rtc::shared::error::Error> {
-    peer_pc.handle_write(TaggedRTCMessage {
-        now,
-        message: RTCMessage::RtpPacket(String::new(), packet),
-    })
-}
 
 /// Keeps what a leg just sent: in its history for NACKs, in its counts for
 /// sender reports, and in its resend budget.
@@ -38,51 +27,57 @@ pub fn sent(out: &mut OutTrack, packet: rtc::rtp::Packet, source_ssrc: u32, now_
     out.history.record(packet, now_us);
 }
 
+/// Where and how resends go out.
+pub struct Resending<'a> {
+    pub now: Instant,
+    pub now_us: u64,
+    pub path: WritePath,
+    pub out: &'a mut Outbox,
+}
+
 /// Answers a subscriber's NACK for one of its legs from that leg's
 /// history, within the leg's resend bounds; counts what happened.
 pub fn answer_nack(
     peer: &mut Peer,
     nack: &TransportLayerNack,
-    now: Instant,
-    now_us: u64,
+    resend: Resending<'_>,
     counters: &Counters,
 ) {
     counters.nacks_received.fetch_add(1, Ordering::Relaxed);
-    let Peer { pc, slots, .. } = peer;
-    let Some(out) = slots.iter_mut().find_map(|s| {
-        if s.audio.ssrc == nack.media_ssrc {
-            Some(&mut s.audio)
-        } else if s.video.ssrc == nack.media_ssrc {
-            Some(&mut s.video)
-        } else {
-            None
-        }
-    }) else {
+    let Resending {
+        now,
+        now_us,
+        path,
+        out,
+    } = resend;
+    let Some(leg) = peer.leg_mut(nack.media_ssrc) else {
         counters.nack_misses.fetch_add(1, Ordering::Relaxed);
         return;
     };
-    let rtt = out.reports.rtt_us();
+    let rtt = leg.reports.rtt_us();
+    let mut again = Vec::new();
     for pair in &nack.nacks {
         for seq in pair.packet_list() {
-            let sent = match out.history.lookup(seq, now_us) {
+            let sent = match leg.history.lookup(seq, now_us) {
                 Ok(sent) => sent,
                 Err(Miss::Unknown | Miss::TooOld) => {
                     counters.nack_misses.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
             };
-            match out.budget.decide(sent, rtt, now_us) {
-                Resend::Yes => {
-                    if write(pc, sent.packet.clone(), now).is_ok() {
-                        counters.retransmissions.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+            match leg.budget.decide(sent, rtt, now_us) {
+                Resend::Yes => again.push(sent.packet.clone()),
                 Resend::TooSoon | Resend::GaveUp | Resend::OverBudget => {
                     counters
                         .retransmissions_suppressed
                         .fetch_add(1, Ordering::Relaxed);
                 }
             }
+        }
+    }
+    for packet in again {
+        if peer.send_rtp(packet, now, path, out, counters).is_ok() {
+            counters.retransmissions.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -118,7 +113,12 @@ pub fn send_reports(
     wall: SystemTime,
     counters: &Counters,
 ) {
-    let Peer { pc, slots, .. } = peer;
+    let Peer {
+        pc,
+        slots,
+        needs_flush,
+        ..
+    } = peer;
     for slot in slots.iter_mut() {
         for out in [&mut slot.audio, &mut slot.video] {
             if !out.reports.due(now_us) {
@@ -131,6 +131,7 @@ pub fn send_reports(
                 now,
                 message: RTCMessage::RtcpPacket(String::new(), vec![Box::new(sr)]),
             });
+            *needs_flush = true;
             if written.is_ok() {
                 counters.sender_reports.fetch_add(1, Ordering::Relaxed);
             }

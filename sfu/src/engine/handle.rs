@@ -243,6 +243,12 @@ pub struct Counters {
     pub retransmissions_suppressed: AtomicU64,
     /// Sender reports sent on subscriber legs.
     pub sender_reports: AtomicU64,
+    /// RTP packets the SFU sealed itself (`WritePath::Sealed`).
+    pub sealed_packets: AtomicU64,
+    /// Connections whose captured SRTP key was proven against rtc's output,
+    /// and those where none was (they stay on rtc's write path).
+    pub sealing_proven: AtomicU64,
+    pub sealing_fallbacks: AtomicU64,
     /// Round-trip time of each connected peer, sampled once a second.
     pub rtt: LatencyHistogram,
     /// Packets handed to the recorder, and those it could not take.
@@ -289,6 +295,9 @@ pub struct SfuStats {
     pub nack_misses: u64,
     pub retransmissions_suppressed: u64,
     pub sender_reports: u64,
+    pub sealed_packets: u64,
+    pub sealing_proven: u64,
+    pub sealing_fallbacks: u64,
     /// Peers' round-trip times, µs.
     pub rtt: LatencySnapshot,
     pub recorded_packets: u64,
@@ -447,6 +456,9 @@ impl Sfu {
             nack_misses: get(&c.nack_misses),
             retransmissions_suppressed: get(&c.retransmissions_suppressed),
             sender_reports: get(&c.sender_reports),
+            sealed_packets: get(&c.sealed_packets),
+            sealing_proven: get(&c.sealing_proven),
+            sealing_fallbacks: get(&c.sealing_fallbacks),
             rtt: c.rtt.snapshot(),
             recorded_packets: get(&c.recorded_packets),
             recorder_drops: get(&c.recorder_drops),

@@ -8,6 +8,7 @@
 //! media, so a booked session never needs renegotiation.
 
 pub mod batch_io;
+pub mod batch_recv;
 pub mod continuity;
 mod feedback;
 mod handle;
@@ -16,6 +17,8 @@ pub mod link_quality;
 pub mod load;
 mod peer;
 pub mod prometheus;
+mod send;
+mod timers;
 
 pub use peer::MAX_RECEIVE_SLOTS;
 mod worker;

@@ -173,6 +173,20 @@ pub struct Peer {
     pub connected: bool,
     /// Its consent and whether it is still there.
     pub liveness: crate::liveness::Liveness,
+    /// The connection's crypto provider, which keeps its SRTP master keys.
+    pub keys: std::sync::Arc<crate::egress::keys::KeyCapture>,
+    /// Whether its RTP is sealed by the SFU (see `crate::egress::sealing`).
+    pub sealing: crate::egress::sealing::Sealing,
+    /// Where its media goes (the selected candidate pair), learned from
+    /// what the connection sends.
+    pub route: Option<(SocketAddr, rtc::shared::TransportProtocol)>,
+    /// Something was handed to the connection since its events and reads
+    /// were last drained (the worker's pump skips it otherwise).
+    pub needs_pump: bool,
+    /// Something was handed to the connection since its writes were last
+    /// collected and its next timer read (the worker's flush skips it
+    /// otherwise).
+    pub needs_flush: bool,
     /// What this peer publishes, by incoming SSRC (one per simulcast layer).
     pub inbound: HashMap<u32, Inbound>,
     pub slots: Vec<Slot>,
@@ -291,10 +305,12 @@ impl Peer {
         }
         let ufrag = random_token(16);
         let ice_password = random_token(32);
+        let keys = crate::egress::keys::KeyCapture::new().map_err(engine)?;
         let (media, registry) = sfu_media_and_interceptors().map_err(engine)?;
         let setting = SettingEngineBuilder::new()
             .with_lite(true)
             .with_ice_credentials(ufrag.clone(), ice_password.clone())
+            .with_crypto_provider(keys.clone())
             .with_ice_timeouts(
                 Some(RTC_ICE_DISCONNECTED_AFTER),
                 Some(RTC_ICE_FAILED_AFTER),
@@ -412,6 +428,11 @@ impl Peer {
                 pc,
                 connected: false,
                 liveness: crate::liveness::Liveness::new(now),
+                keys,
+                sealing: Default::default(),
+                route: None,
+                needs_pump: true,
+                needs_flush: true,
                 inbound: HashMap::new(),
                 slots,
                 unserved: std::collections::BTreeSet::new(),
@@ -422,6 +443,13 @@ impl Peer {
             },
             answer.sdp,
         ))
+    }
+
+    /// Marks the connection as handed something: the worker drains its
+    /// events and reads, collects its writes and reads its next timer.
+    pub fn touch(&mut self) {
+        self.needs_pump = true;
+        self.needs_flush = true;
     }
 
     /// Gives `source` a free slot; false when every slot is taken. A new

@@ -7,7 +7,7 @@ use super::load::{LatencySnapshot, WorkerLoadSnapshot};
 /// The media server's counters in Prometheus text (read at scrape time from
 /// the workers' atomics).
 pub fn render(stats: &SfuStats) -> String {
-    let series: [(&str, &str, u64); 30] = [
+    let series: [(&str, &str, u64); 33] = [
         (
             "parley_sfu_datagrams_in_total",
             "UDP datagrams received by the media workers",
@@ -122,6 +122,21 @@ pub fn render(stats: &SfuStats) -> String {
             "parley_sfu_retransmissions_suppressed_total",
             "Resends held back: within a round trip of the last, after 3, or over half the leg's rate",
             stats.retransmissions_suppressed,
+        ),
+        (
+            "parley_sfu_sealed_packets_total",
+            "RTP packets the SFU encrypted itself with the connection's proven SRTP key",
+            stats.sealed_packets,
+        ),
+        (
+            "parley_sfu_sealing_proven_total",
+            "Connections whose captured SRTP key reproduced rtc's own packet exactly",
+            stats.sealing_proven,
+        ),
+        (
+            "parley_sfu_sealing_fallbacks_total",
+            "Connections where no captured SRTP key did: their RTP stays on rtc's write path",
+            stats.sealing_fallbacks,
         ),
         (
             "parley_sfu_sender_reports_total",

@@ -10,6 +10,8 @@ use super::handle::{
 };
 use super::ice_tcp::TcpLinks;
 use super::peer::{LegFormat, Peer};
+use super::send::Outbox;
+use super::timers::PeerTimers;
 use crate::demux::Demux;
 use crate::media::audio_level::{self, ActiveSpeaker};
 use crate::media::keyframe_requests::KeyframeRequests;
@@ -40,8 +42,11 @@ use std::time::{Duration, Instant};
 const MAX_DATAGRAM: usize = 2048;
 /// Longest the loop sleeps when no timer is due (commands wake it sooner).
 const IDLE_WAIT: Duration = Duration::from_millis(50);
-/// How often rooms' active speakers are re-evaluated.
-const SPEAKER_CHECK_EVERY: Duration = Duration::from_millis(100);
+/// How often the worker looks at what no packet triggers: peers' liveness
+/// (10 s and 30 s rules), legs' sender reports (one a second), rooms'
+/// active speakers (held 1.5 s) and simulcast layers. Ten times a second
+/// is plenty for each, and it keeps a turn's cost to the peers it touched.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_millis(100);
 /// Shortest socket wait: a timer stuck in the past costs at most 1000 turns
 /// a second, never a spin.
 const MIN_WAIT: Duration = Duration::from_millis(1);
@@ -146,10 +151,15 @@ struct Forward {
 /// How a forwarded packet enters a subscriber's connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WritePath {
+    /// Encrypted by the SFU with the connection's own SRTP key, once that
+    /// key is proven against rtc's output, and sent in the worker's batch
+    /// (`crate::egress::sealing`); until then, or if it cannot be proven,
+    /// as [`WritePath::Direct`].
+    #[default]
+    Sealed,
     /// Straight into the connection's write pipeline (interceptors, SRTP,
     /// ICE); SSRC, payload type and extension ids were checked against the
     /// leg's negotiated parameters when they were read.
-    #[default]
     Direct,
     /// Through `RTCRtpSender::write_rtp`, which rebuilds the sender's
     /// parameters to re-check them on every packet: the baseline the
@@ -196,9 +206,14 @@ pub struct Worker {
     /// histogram once they are sent.
     written: Vec<Instant>,
     /// Datagrams produced this turn, sent together by [`Worker::flush`].
-    outbox: Vec<(SocketAddr, BytesMut)>,
-    /// Packets for ICE-TCP connections produced this turn.
-    tcp_outbox: Vec<(SocketAddr, BytesMut)>,
+    outbox: Outbox,
+    /// Each peer connection's next timer, in order.
+    timers: PeerTimers<PeerKey>,
+    /// Batched reads of the UDP socket (`None`: one datagram per call).
+    receiver: Option<super::batch_recv::Receiver>,
+    /// When liveness, sender reports, speakers and layers were last looked
+    /// at (every [`HOUSEKEEPING_EVERY`]).
+    last_housekeeping: Instant,
     /// ICE-TCP listener and connections, when enabled.
     tcp: Option<TcpLinks>,
     /// Address of the passive TCP candidate, when ICE-TCP is enabled.
@@ -211,7 +226,6 @@ pub struct Worker {
     /// The pollfds of the last wait, kept to reuse their allocation.
     pollfds: Vec<libc::pollfd>,
     last_load_report: Instant,
-    last_speaker_check: Instant,
 }
 
 fn media_kind(kind: RtpCodecKind) -> MediaKind {
@@ -254,15 +268,16 @@ impl Worker {
             epoch: Instant::now(),
             written: Vec::new(),
             wanted_keyframes: Vec::new(),
-            outbox: Vec::new(),
-            tcp_outbox: Vec::new(),
+            outbox: Outbox::default(),
+            timers: PeerTimers::default(),
+            receiver: None,
+            last_housekeeping: Instant::now(),
             advertised_tcp: tcp.as_ref().map(|(_, a)| *a),
             tcp: tcp.map(|(links, _)| links),
             send_mode,
             write_path,
             pollfds: Vec::new(),
             last_load_report: Instant::now(),
-            last_speaker_check: Instant::now(),
         }
     }
 
@@ -273,6 +288,13 @@ impl Worker {
             tracing::error!(error = %e, "sfu worker cannot make its socket non-blocking; worker stops");
             return;
         }
+        self.receiver = match super::batch_recv::Receiver::new(&self.socket) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(error = %e, "batched reads unavailable; reading one datagram per call");
+                None
+            }
+        };
         loop {
             let now = Instant::now();
             if !self.drain_commands(now) {
@@ -280,6 +302,10 @@ impl Worker {
                 return;
             }
             self.run_timers(now);
+            if now.saturating_duration_since(self.last_housekeeping) >= HOUSEKEEPING_EVERY {
+                self.last_housekeeping = now;
+                self.housekeeping(now);
+            }
             self.play_announcements(now);
             self.pump(now);
             self.flush();
@@ -542,10 +568,11 @@ impl Worker {
     }
 
     fn drop_peer(&mut self, key: PeerKey, _now: Instant) {
+        self.timers.remove(key);
         if let Some(mut peer) = self.peers.remove(&key) {
             let _ = peer.pc.close();
             // Its closing alerts go out now, with whatever else is queued.
-            Self::collect_writes(&mut peer, &mut self.outbox, &mut self.tcp_outbox);
+            peer.collect_writes(&mut self.outbox);
             self.send_outbox();
             self.demux.remove(key);
         }
@@ -559,9 +586,31 @@ impl Worker {
         self.rooms.clear();
     }
 
+    /// Runs the peer connections whose timer is due (only those).
     fn run_timers(&mut self, now: Instant) {
-        let now_us = self.micros(now);
         let mut failed = Vec::new();
+        for key in self.timers.take_due(now) {
+            let Some(peer) = self.peers.get_mut(&key) else {
+                continue;
+            };
+            peer.touch();
+            if let Err(e) = peer.pc.handle_timeout(now) {
+                tracing::debug!(member = peer.member, error = %e, "peer timer failed; dropping the peer");
+                failed.push((peer.room, peer.member));
+            }
+        }
+        for (room, member) in failed {
+            self.lose(room, member, now);
+        }
+    }
+
+    /// What no packet triggers, every [`HOUSEKEEPING_EVERY`]: peers that
+    /// lost consent or went silent are let go, due sender reports go out,
+    /// and rooms' speakers and simulcast layers are looked at.
+    fn housekeeping(&mut self, now: Instant) {
+        let now_us = self.micros(now);
+        let wall = std::time::SystemTime::now();
+        let mut lost = Vec::new();
         for peer in self.peers.values_mut() {
             if let Some(loss) = peer.liveness.loss(now) {
                 tracing::debug!(member = peer.member, reason = loss.as_str(), "peer lost");
@@ -570,28 +619,19 @@ impl Worker {
                     crate::liveness::Loss::Silent => &self.counters.peers_silent,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
-                failed.push((peer.room, peer.member));
+                lost.push((peer.room, peer.member));
                 continue;
             }
             if peer.connected {
-                super::feedback::send_reports(
-                    peer,
-                    now,
-                    now_us,
-                    std::time::SystemTime::now(),
-                    &self.counters,
-                );
-            }
-            if peer.pc.poll_timeout().is_some_and(|t| t <= now)
-                && let Err(e) = peer.pc.handle_timeout(now)
-            {
-                tracing::debug!(member = peer.member, error = %e, "peer timer failed; dropping the peer");
-                failed.push((peer.room, peer.member));
+                super::feedback::send_reports(peer, now, now_us, wall, &self.counters);
             }
         }
-        for (room, member) in failed {
+        for (room, member) in lost {
             self.lose(room, member, now);
         }
+        self.announce_speakers(now_us);
+        self.update_layers(now_us);
+        self.pause_unneeded_layers(now_us);
     }
 
     /// Events and decrypted packets of every peer; forwards media and
@@ -605,7 +645,8 @@ impl Worker {
         // Publishers' sender reports: (room, publisher, source SSRC, its
         // RTP time), handed to the legs that carry that source.
         let mut source_reports: Vec<(RoomId, MemberId, u32, RtpCodecKind, u32)> = Vec::new();
-        for peer in self.peers.values_mut() {
+        for peer in self.peers.values_mut().filter(|p| p.needs_pump) {
+            peer.needs_pump = false;
             while let Some(event) = peer.pc.poll_event() {
                 match event {
                     RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) => {
@@ -705,8 +746,12 @@ impl Worker {
                                 super::feedback::answer_nack(
                                     peer,
                                     nack,
-                                    now,
-                                    now_us,
+                                    super::feedback::Resending {
+                                        now,
+                                        now_us,
+                                        path: self.write_path,
+                                        out: &mut self.outbox,
+                                    },
                                     &self.counters,
                                 );
                                 continue;
@@ -807,14 +852,6 @@ impl Worker {
                     .speakers
                     .on_level(member, level.level_dbov, level.voice_activity, now_us);
             }
-        }
-        // Speakers change on a 1.5 s hold: deciding ten times a second is
-        // plenty, not once per loop turn.
-        if now.saturating_duration_since(self.last_speaker_check) >= SPEAKER_CHECK_EVERY {
-            self.last_speaker_check = now;
-            self.announce_speakers(now_us);
-            self.update_layers(now_us);
-            self.pause_unneeded_layers(now_us);
         }
         // ICE or DTLS failed, or the peer closed: free its slot everywhere.
         for (room, member) in dead {
@@ -988,16 +1025,17 @@ impl Worker {
                     let out = &mut slot.audio;
                     let (seq, ts) = out.continuity.rewrite(ANNOUNCEMENT_SSRC, seq, ts);
                     let (sender_id, ssrc) = (out.sender, out.ssrc);
-                    let Some(mut sender) = peer.pc.rtp_sender(sender_id) else {
-                        continue;
-                    };
-                    let Some(leg) = out.leg_format(false).or_else(|| {
+                    let known = out.leg_format(false);
+                    let Some(leg) = known.or_else(|| {
+                        let mut sender = peer.pc.rtp_sender(sender_id)?;
                         let params = &sender.get_parameters().rtp_parameters;
                         LegFormat::read(params, RtpCodecKind::Audio, false)
                     }) else {
                         continue;
                     };
-                    out.remember(false, leg);
+                    if let Some(slot) = peer.slots.first_mut() {
+                        slot.audio.remember(false, leg);
+                    }
                     let payload_type = leg.payload_type;
                     let packet = rtc::rtp::Packet {
                         header: rtc::rtp::header::Header {
@@ -1012,7 +1050,18 @@ impl Worker {
                         payload: frame.clone(),
                     };
                     let kept = packet.clone();
-                    if sender.write_rtp(now, packet).is_ok() {
+                    let written = match self.write_path {
+                        WritePath::Checked => {
+                            peer.touch();
+                            peer.pc
+                                .rtp_sender(sender_id)
+                                .is_some_and(|mut sender| sender.write_rtp(now, packet).is_ok())
+                        }
+                        path => peer
+                            .send_rtp(packet, now, path, &mut self.outbox, &self.counters)
+                            .is_ok(),
+                    };
+                    if written {
                         self.counters
                             .announcement_packets
                             .fetch_add(1, Ordering::Relaxed);
@@ -1191,11 +1240,24 @@ impl Worker {
             // `RTCRtpSender::write_rtp` would rebuild those parameters to
             // re-check them on every packet.
             let written = match self.write_path {
-                WritePath::Direct => super::feedback::write(&mut peer.pc, packet, now),
-                WritePath::Checked => match peer.pc.rtp_sender(sender_id) {
-                    Some(mut sender) => sender.write_rtp(now, packet),
-                    None => continue,
-                },
+                WritePath::Sealed | WritePath::Direct => peer
+                    .send_rtp(
+                        packet,
+                        now,
+                        self.write_path,
+                        &mut self.outbox,
+                        &self.counters,
+                    )
+                    .map_err(|e| e.to_string()),
+                WritePath::Checked => {
+                    peer.touch();
+                    match peer.pc.rtp_sender(sender_id) {
+                        Some(mut sender) => {
+                            sender.write_rtp(now, packet).map_err(|e| e.to_string())
+                        }
+                        None => continue,
+                    }
+                }
             };
             match written {
                 Ok(()) => {
@@ -1230,6 +1292,7 @@ impl Worker {
             .filter(|i| i.kind == RtpCodecKind::Video)
             .map(|i| (i.receiver, i.ssrc))
             .collect();
+        peer.touch();
         for (receiver, media_ssrc) in videos {
             if let Some(mut r) = peer.pc.rtp_receiver(receiver) {
                 let pli = PictureLossIndication {
@@ -1243,24 +1306,10 @@ impl Worker {
         }
     }
 
-    fn collect_writes(
-        peer: &mut Peer,
-        outbox: &mut Vec<(SocketAddr, BytesMut)>,
-        tcp_outbox: &mut Vec<(SocketAddr, BytesMut)>,
-    ) {
-        while let Some(out) = peer.pc.poll_write() {
-            if out.transport.transport_protocol == TransportProtocol::TCP {
-                tcp_outbox.push((out.transport.peer_addr, out.message));
-            } else {
-                outbox.push((out.transport.peer_addr, out.message));
-            }
-        }
-    }
-
     fn send_outbox(&mut self) {
-        if !self.tcp_outbox.is_empty() {
+        if !self.outbox.tcp.is_empty() {
             let (mut sent, mut dropped) = (0u64, 0u64);
-            for (to, packet) in self.tcp_outbox.drain(..) {
+            for (to, packet) in self.outbox.tcp.drain(..) {
                 if self.tcp.as_mut().is_some_and(|tcp| tcp.send(to, &packet)) {
                     sent += 1;
                 } else {
@@ -1271,11 +1320,11 @@ impl Worker {
             c.tcp_frames_out.fetch_add(sent, Ordering::Relaxed);
             c.datagrams_dropped.fetch_add(dropped, Ordering::Relaxed);
         }
-        if self.outbox.is_empty() {
+        if self.outbox.udp.is_empty() {
             return;
         }
-        let sent = batch_io::send_all(&self.socket, &self.outbox, &mut self.send_mode);
-        self.outbox.clear();
+        let sent = batch_io::send_all(&self.socket, &self.outbox.udp, &mut self.send_mode);
+        self.outbox.udp.clear();
         let c = &self.counters;
         c.datagrams_out
             .fetch_add(sent.sent as u64, Ordering::Relaxed);
@@ -1287,8 +1336,10 @@ impl Worker {
     /// Sends every datagram the peers produced this turn, then times the
     /// packets forwarded in it.
     fn flush(&mut self) {
-        for peer in self.peers.values_mut() {
-            Self::collect_writes(peer, &mut self.outbox, &mut self.tcp_outbox);
+        for (key, peer) in self.peers.iter_mut().filter(|(_, p)| p.needs_flush) {
+            peer.needs_flush = false;
+            peer.collect_writes(&mut self.outbox);
+            self.timers.set(*key, peer.pc.poll_timeout());
         }
         self.send_outbox();
         let sent = Instant::now();
@@ -1346,6 +1397,7 @@ impl Worker {
                     },
                     message: BytesMut::from(frame),
                 };
+                peer.touch();
                 let accepted = peer.pc.handle_read(message).is_ok();
                 if accepted {
                     peer.liveness.on_datagram(now);
@@ -1382,16 +1434,47 @@ impl Worker {
         }
     }
 
+    /// Reads with one `recv_from` per datagram, where batched reads could
+    /// not be set up on the socket.
+    fn read_one_by_one(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        for _ in 0..READ_BATCH {
+            let (n, from) = match self.socket.recv_from(buf) {
+                Ok(r) => r,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+                Err(e) => return Err(e),
+            };
+            if from != self.waker {
+                hand_datagram(
+                    &mut self.demux,
+                    &mut self.peers,
+                    &self.counters,
+                    self.local,
+                    from,
+                    &buf[..n],
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Waits for datagrams or ICE-TCP traffic until the next timer (or a
     /// command), then reads what is ready and hands each to its peer.
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
         let now = Instant::now();
-        let announcement = self.next_announcement();
         let next = self
-            .peers
-            .values_mut()
-            .filter_map(|p| p.pc.poll_timeout())
-            .chain(announcement)
+            .timers
+            .earliest()
+            .into_iter()
+            .chain(self.next_announcement())
+            .chain(Some(self.last_housekeeping + HOUSEKEEPING_EVERY))
             .min()
             .unwrap_or(now + IDLE_WAIT);
         let wait = next
@@ -1416,67 +1499,81 @@ impl Worker {
         if !udp_ready {
             return Ok(());
         }
-        for _ in 0..READ_BATCH {
-            let (n, from) = match self.socket.recv_from(buf) {
-                Ok(r) => r,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Ok(());
+        // One recvmmsg per pass; a full batch means more may wait.
+        let mut read = 0;
+        while read < READ_BATCH {
+            let Some(receiver) = self.receiver.as_mut() else {
+                return self.read_one_by_one(buf);
+            };
+            let (demux, peers, counters) = (&mut self.demux, &mut self.peers, &self.counters);
+            let (local, waker) = (self.local, self.waker);
+            let filled = match receiver.recv(&self.socket, |from, datagram| {
+                if from != waker {
+                    hand_datagram(demux, peers, counters, local, from, datagram);
                 }
+            }) {
+                Ok(n) => n,
                 // A previous send's ICMP error surfaces here on Linux: not fatal.
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
                 Err(e) => return Err(e),
             };
-            if from == self.waker {
-                continue;
+            if filled < super::batch_recv::BATCH {
+                break;
             }
-            self.counters.datagrams_in.fetch_add(1, Ordering::Relaxed);
-            let datagram = &buf[..n];
-            let routed = match self.demux.route(datagram, from) {
-                Ok(routed) => routed,
-                Err(why) => {
-                    let counter = match why {
-                        crate::demux::Unrouted::BadIntegrity => &self.counters.stun_forged,
-                        _ => &self.counters.datagrams_unrouted,
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-            };
-            let Some(peer) = self.peers.get_mut(&routed.peer) else {
-                continue;
-            };
-            let now = Instant::now();
-            let message = TaggedBytesMut {
-                now,
-                transport: TransportContext {
-                    local_addr: self.local,
-                    peer_addr: from,
-                    ecn: None,
-                    transport_protocol: TransportProtocol::UDP,
-                },
-                message: BytesMut::from(datagram),
-            };
-            match peer.pc.handle_read(message) {
-                Ok(()) => {
-                    peer.liveness.on_datagram(now);
-                    if routed.consent {
-                        peer.liveness.on_check(now);
-                    }
-                }
-                Err(e) => {
-                    self.counters
-                        .datagrams_unrouted
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(member = peer.member, error = %e, "datagram refused");
-                }
-            }
+            read += filled;
         }
         Ok(())
+    }
+}
+
+/// Routes one datagram to its peer connection and keeps the peer's
+/// liveness; counts what could not be routed or was refused.
+fn hand_datagram(
+    demux: &mut Demux<PeerKey>,
+    peers: &mut HashMap<PeerKey, Peer>,
+    counters: &Counters,
+    local: SocketAddr,
+    from: SocketAddr,
+    datagram: &[u8],
+) {
+    counters.datagrams_in.fetch_add(1, Ordering::Relaxed);
+    let routed = match demux.route(datagram, from) {
+        Ok(routed) => routed,
+        Err(why) => {
+            let counter = match why {
+                crate::demux::Unrouted::BadIntegrity => &counters.stun_forged,
+                _ => &counters.datagrams_unrouted,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    let Some(peer) = peers.get_mut(&routed.peer) else {
+        return;
+    };
+    let now = Instant::now();
+    let message = TaggedBytesMut {
+        now,
+        transport: TransportContext {
+            local_addr: local,
+            peer_addr: from,
+            ecn: None,
+            transport_protocol: TransportProtocol::UDP,
+        },
+        message: BytesMut::from(datagram),
+    };
+    peer.touch();
+    match peer.pc.handle_read(message) {
+        Ok(()) => {
+            peer.liveness.on_datagram(now);
+            if routed.consent {
+                peer.liveness.on_check(now);
+            }
+        }
+        Err(e) => {
+            counters.datagrams_unrouted.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(member = peer.member, error = %e, "datagram refused");
+        }
     }
 }
 

@@ -96,6 +96,14 @@ async fn a_family_visit_in_two_browsers() {
         .await;
     }
     let family_got = family.wait_for_media(10, 20, Wait::from_secs(30)).await;
+    // The SFU's sender reports reach the browser (lip sync needs them).
+    family
+        .wait(
+            "window.parley.received().then((r) => r.senderReports > 0)",
+            "sender reports from the SFU",
+            Wait::from_secs(10),
+        )
+        .await;
     let cell_got = cell.wait_for_media(10, 20, Wait::from_secs(30)).await;
     tokio::time::sleep(Wait::from_secs(2)).await;
     for (page, before) in [(&family, family_got), (&cell, cell_got)] {

@@ -20,6 +20,8 @@ pub struct Received {
     pub audio_packets: u64,
     pub samples: u64,
     pub concealed: u64,
+    /// RTCP sender reports seen on the inbound streams (`remote-outbound-rtp`).
+    pub sender_reports: u64,
 }
 
 impl Received {
@@ -34,6 +36,7 @@ impl Received {
             audio_packets: u("audioPacketsReceived"),
             samples: u("totalSamplesReceived"),
             concealed: u("concealedSamples"),
+            sender_reports: u("senderReports"),
         }
     }
 }
@@ -57,8 +60,9 @@ pub trait Window {
     /// screenshot and fails naming `what`.
     async fn wait(&self, condition: &str, what: &str, limit: Duration) {
         let started = Instant::now();
+        // A condition may be a promise: it is awaited.
         let expression = format!(
-            "(() => {{ try {{ return !!({condition}); }} catch (e) {{ return false; }} }})()"
+            "(async () => {{ try {{ return !!(await ({condition})); }} catch (e) {{ return false; }} }})()"
         );
         loop {
             if self.try_eval(&expression).await == Some(Value::Bool(true)) {

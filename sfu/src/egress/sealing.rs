@@ -1,0 +1,215 @@
+//! The sealed write path: the SFU encrypts a subscriber's RTP itself.
+//!
+//! Forwarding through the peer connection (`WritePath::Direct`) runs every
+//! packet through rtc's write pipeline: interceptors, a re-parse and copy in
+//! the SRTP handler, the ICE handler. The sealed path builds the packet once,
+//! encrypts it with an `rtc::srtp::Context` made from the connection's own
+//! local master key (see [`super::keys`]) and hands the datagram straight to
+//! the worker's `sendmmsg` batch. rtc still does ICE, DTLS, RTCP (sender
+//! reports go through it, so SRTCP keeps its own index) and everything that
+//! arrives.
+//!
+//! A connection starts unsealed. Its first forwarded RTP packet goes through
+//! rtc as before; the datagram rtc produced is the reference. Each captured
+//! key, under each profile Parley offers, encrypts the same packet; the one
+//! that gives the very same bytes becomes the connection's sealer, and from
+//! then on rtc never encrypts RTP for that connection again, so no SSRC has
+//! two encryptors and no nonce is used twice (a resend of a packet encrypts
+//! the same plaintext under the same index, giving the same bytes). If no
+//! candidate matches, the connection stays on rtc's path for good.
+//!
+//! Pure apart from the encryption: no sockets, no clock.
+
+use super::keys::Candidate;
+use bytes::BytesMut;
+use rtc::rtp::Packet;
+use rtc::shared::marshal::Marshal;
+use rtc::srtp::context::Context;
+use rtc::srtp::protection_profile::ProtectionProfile;
+
+/// The profiles the SFU offers, most preferred first.
+pub const PROFILES: [ProtectionProfile; 2] = [
+    ProtectionProfile::AeadAes128Gcm,
+    ProtectionProfile::Aes128CmHmacSha1_80,
+];
+
+/// Why a packet could not be sealed.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("the RTP packet could not be serialized: {0}")]
+    Marshal(String),
+    #[error("SRTP refused the packet: {0}")]
+    Srtp(String),
+}
+
+/// One connection's RTP encryptor, proven against rtc's own output.
+pub struct Sealer {
+    context: Context,
+    profile: ProtectionProfile,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer")
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sealer {
+    /// The sealer whose encryption of `packet` is exactly `expected` (the
+    /// datagram rtc sent for it), from `candidates`; `None` if none is.
+    pub fn prove(candidates: &[Candidate], packet: &Packet, expected: &[u8]) -> Option<Sealer> {
+        let crypto = rtc::crypto::default_provider().ok()?;
+        for candidate in candidates {
+            for profile in PROFILES {
+                if candidate.key.len() != profile.key_len() {
+                    continue;
+                }
+                let Ok(context) = Context::new(
+                    &candidate.key,
+                    candidate.salt(profile.salt_len()),
+                    profile,
+                    None,
+                    None,
+                    crypto.crypto(),
+                ) else {
+                    continue;
+                };
+                let mut sealer = Sealer { context, profile };
+                if sealer
+                    .seal(packet)
+                    .is_ok_and(|sealed| sealed.as_ref() == expected)
+                {
+                    return Some(sealer);
+                }
+            }
+        }
+        None
+    }
+
+    /// The negotiated profile this sealer encrypts with.
+    pub fn profile(&self) -> ProtectionProfile {
+        self.profile
+    }
+
+    /// Encrypts `packet` into a datagram.
+    pub fn seal(&mut self, packet: &Packet) -> Result<BytesMut, SealError> {
+        let plain = packet
+            .marshal()
+            .map_err(|e| SealError::Marshal(e.to_string()))?;
+        self.context
+            .encrypt_rtp_with_header(&plain, &packet.header)
+            .map_err(|e| SealError::Srtp(e.to_string()))
+    }
+}
+
+/// Where a connection stands with sealing.
+#[derive(Debug, Default)]
+pub enum Sealing {
+    /// Not tried yet: the next RTP packet goes through rtc and is the
+    /// reference.
+    #[default]
+    Untried,
+    /// Proven: the connection's RTP is sealed here. `keys` is the capture's
+    /// count of block encryptions when it was proven; a different count
+    /// means the connection derived new keys.
+    Sealed { sealer: Box<Sealer>, keys: u64 },
+    /// No candidate matched: rtc keeps encrypting this connection's RTP.
+    Unavailable,
+}
+
+/// Whether `datagram` is the RTP packet with this SSRC and sequence number
+/// (its header travels in clear).
+pub fn is_rtp_of(datagram: &[u8], ssrc: u32, seq: u16) -> bool {
+    datagram.len() >= 12
+        && (128..=191).contains(&datagram[0])
+        && !(192..=223).contains(&datagram[1])
+        && datagram[2..4] == seq.to_be_bytes()
+        && datagram[8..12] == ssrc.to_be_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn packet(ssrc: u32, seq: u16) -> Packet {
+        let mut p = Packet {
+            payload: Bytes::from(vec![0x5a; 300]),
+            ..Default::default()
+        };
+        p.header.version = 2;
+        p.header.payload_type = 96;
+        p.header.ssrc = ssrc;
+        p.header.sequence_number = seq;
+        p.header.timestamp = u32::from(seq) * 3000;
+        p
+    }
+
+    fn candidate(key: u8, salt: u8, salt_len: usize) -> Candidate {
+        let mut block = [0u8; 16];
+        block[..salt_len].fill(salt);
+        Candidate {
+            key: vec![key; 16],
+            block,
+        }
+    }
+
+    fn reference(profile: ProtectionProfile, key: u8, salt: u8) -> Context {
+        let crypto = rtc::crypto::default_provider().unwrap();
+        Context::new(
+            &[key; 16],
+            &vec![salt; profile.salt_len()],
+            profile,
+            None,
+            None,
+            crypto.crypto(),
+        )
+        .unwrap()
+    }
+
+    /// Only the candidate rtc really encrypts with passes the proof, under
+    /// the profile it uses, and its output then matches rtc's byte for byte
+    /// across the sequence number's wrap (the rollover counter moves on).
+    #[test]
+    fn only_the_key_rtc_uses_is_proven_and_it_keeps_matching_across_the_wrap() {
+        for profile in PROFILES {
+            let mut rtc_side = reference(profile, 7, 9);
+            let first = packet(0xabc, 65_530);
+            let expected = rtc_side
+                .encrypt_rtp_with_header(&first.marshal().unwrap(), &first.header)
+                .unwrap();
+            let candidates = [
+                candidate(3, 9, profile.salt_len()),
+                candidate(7, 4, profile.salt_len()),
+                candidate(7, 9, profile.salt_len()),
+            ];
+            let mut sealer = Sealer::prove(&candidates, &first, &expected).expect("proven");
+            assert_eq!(sealer.profile() as u16, profile as u16);
+            for seq in (65_531u16..=65_535).chain(0..10) {
+                let p = packet(0xabc, seq);
+                let want = rtc_side
+                    .encrypt_rtp_with_header(&p.marshal().unwrap(), &p.header)
+                    .unwrap();
+                assert_eq!(sealer.seal(&p).unwrap(), want, "{profile:?} seq {seq}");
+            }
+            assert!(
+                Sealer::prove(&candidates[..2], &first, &expected).is_none(),
+                "no right key, no sealer"
+            );
+        }
+    }
+
+    #[test]
+    fn finds_its_packet_by_the_clear_header() {
+        let p = packet(0x01020304, 513);
+        let bytes = p.marshal().unwrap();
+        assert!(is_rtp_of(&bytes, 0x01020304, 513));
+        assert!(!is_rtp_of(&bytes, 0x01020304, 512));
+        assert!(!is_rtp_of(&bytes, 0x01020305, 513));
+        let mut rtcp = bytes.to_vec();
+        rtcp[1] = 200;
+        assert!(!is_rtp_of(&rtcp, 0x01020304, 513));
+    }
+}
