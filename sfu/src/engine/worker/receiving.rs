@@ -1,0 +1,220 @@
+//! The socket side: one wait, one receive batch, each datagram handed to
+//! the peer connection it belongs to (UDP and ICE-TCP).
+
+use super::*;
+
+impl Worker {
+    /// ICE-TCP: accepts connections, hands each frame to its peer (routed
+    /// like a datagram), writes what is queued.
+    pub(super) fn read_tcp(&mut self, fds: &[libc::pollfd]) {
+        let Some(tcp) = self.tcp.as_mut() else {
+            return;
+        };
+        let (demux, peers, local) = (&mut self.demux, &mut self.peers, self.local);
+        let activity = tcp.on_ready(
+            fds.get(1..).unwrap_or(&[]),
+            Instant::now(),
+            |from, frame| {
+                let Ok(routed) = demux.route(frame, from) else {
+                    return false;
+                };
+                let Some(peer) = peers.get_mut(&routed.peer) else {
+                    return false;
+                };
+                let now = Instant::now();
+                let message = TaggedBytesMut {
+                    now,
+                    transport: TransportContext {
+                        local_addr: local,
+                        peer_addr: from,
+                        ecn: None,
+                        transport_protocol: TransportProtocol::TCP,
+                    },
+                    message: BytesMut::from(frame),
+                };
+                peer.touch();
+                let accepted = peer.pc.handle_read(message).is_ok();
+                if accepted {
+                    peer.liveness.on_datagram(now);
+                    if routed.consent {
+                        peer.liveness.on_check(now);
+                    }
+                }
+                accepted
+            },
+        );
+        let c = &self.counters;
+        c.tcp_frames_in
+            .fetch_add(activity.frames_in, Ordering::Relaxed);
+        c.datagrams_unrouted
+            .fetch_add(activity.frames_unrouted, Ordering::Relaxed);
+        if let Some(load) = c.workers.get(self.index) {
+            load.tcp_links.store(tcp.links() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Reads with one `recv_from` per datagram, where batched reads could
+    /// not be set up on the socket.
+    pub(super) fn read_one_by_one(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        for _ in 0..READ_BATCH {
+            let (n, from) = match self.socket.recv_from(buf) {
+                Ok(r) => r,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+                Err(e) => return Err(e),
+            };
+            if from != self.waker {
+                hand_datagram(
+                    &mut self.demux,
+                    &mut self.peers,
+                    &self.counters,
+                    self.local,
+                    from,
+                    &buf[..n],
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for datagrams or ICE-TCP traffic until the next timer (or a
+    /// command), then reads what is ready and hands each to its peer.
+    pub(super) fn read(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        let now = Instant::now();
+        let next = self
+            .timers
+            .earliest()
+            .into_iter()
+            .chain(self.next_announcement())
+            .chain(Some(self.last_housekeeping + HOUSEKEEPING_EVERY))
+            .min()
+            .unwrap_or(now + IDLE_WAIT);
+        let wait = next
+            .saturating_duration_since(now)
+            .clamp(MIN_WAIT, IDLE_WAIT);
+        let mut fds = std::mem::take(&mut self.pollfds);
+        fds.clear();
+        fds.push(libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&self.socket),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        if let Some(tcp) = self.tcp.as_mut() {
+            tcp.poll_fds(&mut fds);
+        }
+        let ready = wait_ready(&mut fds, wait);
+        let udp_ready = fds.first().is_some_and(|f| f.revents != 0);
+        if ready? {
+            self.read_tcp(&fds);
+        }
+        self.pollfds = fds;
+        if !udp_ready {
+            return Ok(());
+        }
+        // One recvmmsg per pass; a full batch means more may wait.
+        let mut read = 0;
+        while read < READ_BATCH {
+            let Some(receiver) = self.receiver.as_mut() else {
+                return self.read_one_by_one(buf);
+            };
+            let (demux, peers, counters) = (&mut self.demux, &mut self.peers, &self.counters);
+            let (local, waker) = (self.local, self.waker);
+            let filled = match receiver.recv(&self.socket, |from, datagram| {
+                if from != waker {
+                    hand_datagram(demux, peers, counters, local, from, datagram);
+                }
+            }) {
+                Ok(n) => n,
+                // A previous send's ICMP error surfaces here on Linux: not fatal.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+                Err(e) => return Err(e),
+            };
+            if filled < crate::engine::batch_recv::BATCH {
+                break;
+            }
+            read += filled;
+        }
+        Ok(())
+    }
+}
+
+/// Routes one datagram to its peer connection and keeps the peer's
+/// liveness; counts what could not be routed or was refused.
+fn hand_datagram(
+    demux: &mut Demux<PeerKey>,
+    peers: &mut HashMap<PeerKey, Peer>,
+    counters: &Counters,
+    local: SocketAddr,
+    from: SocketAddr,
+    datagram: &[u8],
+) {
+    counters.datagrams_in.fetch_add(1, Ordering::Relaxed);
+    let routed = match demux.route(datagram, from) {
+        Ok(routed) => routed,
+        Err(why) => {
+            let counter = match why {
+                crate::demux::Unrouted::BadIntegrity => &counters.stun_forged,
+                _ => &counters.datagrams_unrouted,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    let Some(peer) = peers.get_mut(&routed.peer) else {
+        return;
+    };
+    let now = Instant::now();
+    let message = TaggedBytesMut {
+        now,
+        transport: TransportContext {
+            local_addr: local,
+            peer_addr: from,
+            ecn: None,
+            transport_protocol: TransportProtocol::UDP,
+        },
+        message: BytesMut::from(datagram),
+    };
+    peer.touch();
+    match peer.pc.handle_read(message) {
+        Ok(()) => {
+            peer.liveness.on_datagram(now);
+            if routed.consent {
+                peer.liveness.on_check(now);
+            }
+        }
+        Err(e) => {
+            counters.datagrams_unrouted.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(member = peer.member, error = %e, "datagram refused");
+        }
+    }
+}
+
+/// Waits until one of `fds` is ready or `wait` passes (rounded up to whole
+/// milliseconds). One `poll(2)` call, so a turn of the loop costs no socket
+/// option changes.
+fn wait_ready(fds: &mut [libc::pollfd], wait: Duration) -> std::io::Result<bool> {
+    let millis = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+    let count = libc::nfds_t::try_from(fds.len()).unwrap_or(libc::nfds_t::MAX);
+    // SAFETY: `fds` is a valid, initialised slice of pollfd that lives for
+    // the duration of the call, and its length is passed alongside.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), count, millis) };
+    match ready {
+        -1 => {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+        0 => Ok(false),
+        _ => Ok(true),
+    }
+}

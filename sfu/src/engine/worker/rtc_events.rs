@@ -1,0 +1,231 @@
+//! Draining every touched peer connection: its events, its decrypted
+//! packets (turned into forwards) and its RTCP.
+
+use super::*;
+
+impl Worker {
+    /// Events and decrypted packets of every peer; forwards media and
+    /// relays keyframe requests.
+    pub(super) fn pump(&mut self, now: Instant) {
+        let now_us = self.micros(now);
+        let mut forwards = Vec::new();
+        let mut keyframe_requests: Vec<(RoomId, MemberId)> = Vec::new();
+        let mut dead: Vec<(RoomId, MemberId)> = Vec::new();
+        let mut levels: Vec<(RoomId, MemberId, audio_level::AudioLevel)> = Vec::new();
+        // Publishers' sender reports: (room, publisher, source SSRC, its
+        // RTP time), handed to the legs that carry that source.
+        let mut source_reports: Vec<(RoomId, MemberId, u32, RtpCodecKind, u32)> = Vec::new();
+        for peer in self.peers.values_mut().filter(|p| p.needs_pump) {
+            peer.needs_pump = false;
+            while let Some(event) = peer.pc.poll_event() {
+                match event {
+                    RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) => {
+                        peer.connected = s == RTCPeerConnectionState::Connected;
+                        if matches!(
+                            s,
+                            RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+                        ) {
+                            dead.push((peer.room, peer.member));
+                        }
+                    }
+                    RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
+                        let (kind, h264, audio_level_id) = peer
+                            .pc
+                            .rtp_receiver(init.receiver_id)
+                            .map(|mut r| {
+                                let level_id = r
+                                    .get_parameters()
+                                    .rtp_parameters
+                                    .header_extensions
+                                    .iter()
+                                    .find(|e| e.uri == parley_media::AUDIO_LEVEL_URI)
+                                    .and_then(|e| u8::try_from(e.id).ok());
+                                let track = r.track();
+                                let h264 = track
+                                    .codec(init.ssrc)
+                                    .is_some_and(|c| parley_media::is_h264(&c.mime_type));
+                                (track.kind(), h264, level_id)
+                            })
+                            .unwrap_or((RtpCodecKind::Unspecified, false, None));
+                        let layer = init.rid.as_deref().and_then(LayerId::from_rid);
+                        peer.inbound.insert(
+                            init.ssrc,
+                            crate::engine::peer::Inbound {
+                                kind,
+                                h264,
+                                audio_level_id,
+                                receiver: init.receiver_id,
+                                ssrc: init.ssrc,
+                                layer,
+                            },
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            while let Some(TaggedRTCMessage {
+                message,
+                now: received,
+            }) = peer.pc.poll_read()
+            {
+                match message {
+                    RTCMessage::RtpPacket(_, packet) => {
+                        self.counters.rtp_in.fetch_add(1, Ordering::Relaxed);
+                        self.counters
+                            .rtp_bytes_in
+                            .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+                        let Some(inbound) = peer.inbound.get(&packet.header.ssrc).copied() else {
+                            continue;
+                        };
+                        if let Some(layer) = inbound.layer {
+                            peer.layer_rates
+                                .on_packet(layer, packet.payload.len(), now_us);
+                        }
+                        let keyframe = inbound.kind == RtpCodecKind::Video
+                            && if inbound.h264 {
+                                h264::is_keyframe_start(&packet.payload)
+                            } else {
+                                vp8::parse(&packet.payload).is_ok_and(|d| d.is_keyframe_start)
+                            };
+                        let audio_level = inbound
+                            .audio_level_id
+                            .and_then(|id| packet.header.get_extension(id));
+                        if let Some(level) = audio_level
+                            .as_ref()
+                            .and_then(|data| audio_level::parse(data).ok())
+                        {
+                            levels.push((peer.room, peer.member, level));
+                        }
+                        forwards.push(Forward {
+                            received,
+                            room: peer.room,
+                            publisher: peer.member,
+                            kind: inbound.kind,
+                            h264: inbound.h264,
+                            layer: inbound.layer,
+                            keyframe,
+                            source_ssrc: packet.header.ssrc,
+                            audio_level,
+                            packet,
+                        });
+                    }
+                    RTCMessage::RtcpPacket(_, packets) => {
+                        for p in packets {
+                            let any = p.as_any();
+                            if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
+                                crate::engine::feedback::answer_nack(
+                                    peer,
+                                    nack,
+                                    crate::engine::feedback::Resending {
+                                        now,
+                                        now_us,
+                                        path: self.write_path,
+                                        out: &mut self.outbox,
+                                    },
+                                    &self.counters,
+                                );
+                                continue;
+                            }
+                            if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+                                crate::engine::feedback::read_report_blocks(
+                                    peer,
+                                    &rr.reports,
+                                    now_us,
+                                    &self.counters,
+                                );
+                                continue;
+                            }
+                            if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                                crate::engine::feedback::read_report_blocks(
+                                    peer,
+                                    &sr.reports,
+                                    now_us,
+                                    &self.counters,
+                                );
+                                if let Some(inbound) = peer.inbound.get(&sr.ssrc) {
+                                    source_reports.push((
+                                        peer.room,
+                                        peer.member,
+                                        sr.ssrc,
+                                        inbound.kind,
+                                        sr.rtp_time,
+                                    ));
+                                }
+                                continue;
+                            }
+                            if let Some(remb) =
+                                any.downcast_ref::<ReceiverEstimatedMaximumBitrate>()
+                            {
+                                // What this subscriber says it can receive.
+                                peer.estimate_bps = Some(remb.bitrate.max(0.0) as u64);
+                                peer.share_estimate(now_us);
+                                continue;
+                            }
+                            let media_ssrc =
+                                if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+                                    Some(pli.media_ssrc)
+                                } else {
+                                    any.downcast_ref::<FullIntraRequest>()
+                                        .map(|fir| fir.media_ssrc)
+                                };
+                            if let Some(source) =
+                                media_ssrc.and_then(|ssrc| peer.source_of_video_ssrc(ssrc))
+                            {
+                                keyframe_requests.push((peer.room, source));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (room, publisher, source_ssrc, kind, rtp_time) in source_reports {
+            let Some(state) = self.rooms.get(&room) else {
+                continue;
+            };
+            for key in state.peers.values() {
+                let Some(out) = self
+                    .peers
+                    .get_mut(key)
+                    .and_then(|p| p.slot_of(publisher))
+                    .map(|s| s.track_mut(kind))
+                else {
+                    continue;
+                };
+                if let Some(leg_rtp) = out.continuity.timestamp_of(source_ssrc, rtp_time) {
+                    out.reports.on_source_report(source_ssrc, leg_rtp, now_us);
+                }
+            }
+        }
+        for f in forwards {
+            if f.keyframe {
+                self.keyframes.on_keyframe((f.room, f.publisher), now_us);
+            }
+            self.forward(f, now, now_us);
+        }
+        keyframe_requests.append(&mut self.wanted_keyframes);
+        for (room, source) in keyframe_requests {
+            if self.keyframes.on_request((room, source), now_us) {
+                self.request_keyframe(room, source, now);
+            } else {
+                self.counters
+                    .keyframe_requests_throttled
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        for (room, source) in self.keyframes.take_due(now_us) {
+            self.request_keyframe(room, source, now);
+        }
+        for (room, member, level) in levels {
+            if let Some(state) = self.rooms.get_mut(&room) {
+                state
+                    .speakers
+                    .on_level(member, level.level_dbov, level.voice_activity, now_us);
+            }
+        }
+        // ICE or DTLS failed, or the peer closed: free its slot everywhere.
+        for (room, member) in dead {
+            self.lose(room, member, now);
+        }
+    }
+}
