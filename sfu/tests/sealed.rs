@@ -83,3 +83,37 @@ async fn sealed_packets_decrypt_across_the_sequence_wrap() -> anyhow::Result<()>
     assert!(sfu.stats().sealed_packets >= 190);
     Ok(())
 }
+
+/// A connection that negotiated AES_CM_128_HMAC_SHA1_80 (a client that
+/// offers nothing else) is proven and sealed too: the counter-mode key and
+/// salt lengths are tried besides GCM's, and the subscriber, whose SRTP is
+/// rtc's, authenticates and decrypts every packet after the proof.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_on_aes_counter_mode_are_sealed_too() -> anyhow::Result<()> {
+    let sfu = sfu();
+    sfu.open_room(93, ORDINARY)?;
+    let mut a = Client::aes_cm_only("a", true, 1, 93_000).await?;
+    let mut b = Client::aes_cm_only("b", true, 1, 93_100).await?;
+    join(&mut a, &sfu, 93, token(93, 1, Role::Defendant), 1).await?;
+    join(&mut b, &sfu, 93, token(93, 2, Role::Counsel), 1).await?;
+    let sent = 100;
+    let (x, y) = tokio::join!(a.send(0, sent), b.send(0, sent));
+    x?;
+    y?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (receiver, from) in [(&a, "b"), (&b, "a")] {
+        for kind in ["audio", "video"] {
+            let got = receiver.got(from, kind);
+            assert!(
+                got >= u64::from(sent) - 2 && got <= u64::from(sent),
+                "{} got {got} of {sent} {kind} packets of {from}",
+                receiver.name
+            );
+        }
+    }
+    let stats = sfu.stats();
+    assert_eq!(stats.sealing_proven, 2, "{stats:?}");
+    assert_eq!(stats.sealing_fallbacks, 0, "{stats:?}");
+    assert!(stats.sealed_packets >= 380, "{stats:?}");
+    Ok(())
+}

@@ -155,6 +155,9 @@ struct Shape {
     /// Send ICE consent checks this far apart (RFC 7675 asks 5 s ± 20 %),
     /// and wait 30 s for answers before counting the SFU as gone.
     consent_interval: Option<Duration>,
+    /// Offer DTLS-SRTP with AES_CM_128_HMAC_SHA1_80 only (RFC 5764), as
+    /// older stacks do, instead of preferring AEAD_AES_128_GCM.
+    aes_cm_only: bool,
 }
 
 /// How often a client with a receive limit repeats its REMB.
@@ -268,6 +271,30 @@ impl Client {
         .await
     }
 
+    /// Like [`Client::new`], offering only the SRTP_AES128_CM_HMAC_SHA1_80
+    /// protection profile, so the connection's SRTP is AES counter mode
+    /// with HMAC-SHA1 authentication rather than AES-GCM.
+    pub async fn aes_cm_only(
+        name: &str,
+        publishes: bool,
+        receive_slots: usize,
+        ssrc_base: u32,
+    ) -> anyhow::Result<Self> {
+        let shape = Shape {
+            aes_cm_only: true,
+            ..Shape::default()
+        };
+        Self::build(
+            name,
+            publishes,
+            receive_slots,
+            ssrc_base,
+            VideoCodec::Vp8,
+            shape,
+        )
+        .await
+    }
+
     /// A client that publishes audio and three simulcast VP8 layers (rid
     /// `q`, `h`, `f`, SSRCs `ssrc_base + 1..=3`, sizes in
     /// [`SIMULCAST_LAYERS`]), and offers `receive_slots` pairs.
@@ -314,6 +341,7 @@ impl Client {
             simulcast,
             tcp_only,
             consent_interval,
+            aes_cm_only,
         } = shape;
         let (gathered_tx, gathered) = mpsc::unbounded_channel();
         let (state_tx, state) = mpsc::unbounded_channel();
@@ -341,6 +369,11 @@ impl Client {
                 Some(Duration::from_secs(5)),
                 Some(interval),
             );
+        }
+        if aes_cm_only {
+            setting = setting.with_srtp_protection_profiles(vec![
+                rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
+            ]);
         }
         let builder = builder.with_setting_engine(setting.build());
         let builder = if tcp_only {

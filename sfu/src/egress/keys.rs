@@ -27,6 +27,7 @@ use rtc::crypto::{
     PublicKey, RTCCrypto, RTCCryptoProvider, RTCRandom, SignatureScheme, SigningKey, StreamCipher,
     StreamCipherAlgorithm,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Block encryptions remembered; a handshake makes about 8 (WebRTC peers
@@ -66,8 +67,6 @@ fn zero(bytes: &mut [u8]) {
 
 struct Log {
     seen: Vec<Candidate>,
-    /// Block encryptions seen in all (only grows): a change means new keys.
-    calls: u64,
 }
 
 /// The default crypto provider, keeping the AES block encryptions.
@@ -79,6 +78,9 @@ pub struct KeyCapture {
 struct Capturing {
     inner: Arc<dyn RTCCryptoProvider>,
     log: Mutex<Log>,
+    /// Block encryptions seen in all (only grows): a change means new keys.
+    /// Read on every sealed packet, so kept outside the lock.
+    calls: AtomicU64,
 }
 
 impl KeyCapture {
@@ -88,10 +90,8 @@ impl KeyCapture {
         Ok(Arc::new(Self {
             crypto: Capturing {
                 inner: Arc::clone(&inner),
-                log: Mutex::new(Log {
-                    seen: Vec::new(),
-                    calls: 0,
-                }),
+                log: Mutex::new(Log { seen: Vec::new() }),
+                calls: AtomicU64::new(0),
             },
             inner,
         }))
@@ -100,7 +100,7 @@ impl KeyCapture {
     /// Block encryptions so far: it changes when the connection derives new
     /// keys.
     pub fn calls(&self) -> u64 {
-        self.crypto.log.lock().map(|l| l.calls).unwrap_or(0)
+        self.crypto.calls.load(Ordering::Acquire)
     }
 
     /// Every distinct key seen, with the first block encrypted under it,
@@ -120,7 +120,7 @@ impl KeyCapture {
                 out.push(c.clone());
             }
         }
-        (out, log.calls)
+        (out, self.crypto.calls.load(Ordering::Acquire))
     }
 }
 
@@ -150,7 +150,7 @@ impl RTCCrypto for Capturing {
         block: &mut [u8],
     ) -> Result<(), CryptoError> {
         if let (Ok(mut log), Ok(input)) = (self.log.lock(), <[u8; 16]>::try_from(&*block)) {
-            log.calls += 1;
+            self.calls.fetch_add(1, Ordering::Release);
             if log.seen.len() == REMEMBERED {
                 log.seen.remove(0);
             }
