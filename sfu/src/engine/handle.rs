@@ -243,6 +243,9 @@ pub struct Counters {
     pub retransmissions_suppressed: AtomicU64,
     /// Sender reports sent on subscriber legs.
     pub sender_reports: AtomicU64,
+    /// Transport-wide congestion-control feedback packets read from
+    /// subscribers (each updates that subscriber's downlink estimate).
+    pub transport_feedback: AtomicU64,
     /// RTP packets the SFU sealed itself (`WritePath::Sealed`).
     pub sealed_packets: AtomicU64,
     /// Connections whose captured SRTP key was proven against rtc's output,
@@ -295,6 +298,7 @@ pub struct SfuStats {
     pub nack_misses: u64,
     pub retransmissions_suppressed: u64,
     pub sender_reports: u64,
+    pub transport_feedback: u64,
     pub sealed_packets: u64,
     pub sealing_proven: u64,
     pub sealing_fallbacks: u64,
@@ -456,6 +460,7 @@ impl Sfu {
             nack_misses: get(&c.nack_misses),
             retransmissions_suppressed: get(&c.retransmissions_suppressed),
             sender_reports: get(&c.sender_reports),
+            transport_feedback: get(&c.transport_feedback),
             sealed_packets: get(&c.sealed_packets),
             sealing_proven: get(&c.sealing_proven),
             sealing_fallbacks: get(&c.sealing_fallbacks),
@@ -627,6 +632,13 @@ impl Sfu {
             change,
             reply,
         })
+    }
+
+    /// Each member's downlink in `room`: its estimate, where that comes
+    /// from, what its feedback said and the layers it is sent.
+    pub fn downlinks(&self, room: RoomId) -> Result<Vec<super::DownlinkReport>, SfuError> {
+        let worker = self.worker_of(room)?;
+        self.call(worker, |reply| Command::Downlinks { room, reply })
     }
 
     /// Closes a room and every peer connection in it.

@@ -66,6 +66,9 @@ pub struct WorkerLoad {
     pub cpu_ns: AtomicU64,
     /// Open ICE-TCP connections.
     pub tcp_links: AtomicU64,
+    /// Connected peers by how their downlink is estimated, indexed by
+    /// [`super::downlinks::EstimateState::index`].
+    pub downlinks: [AtomicU64; 4],
 }
 
 /// A copy of one worker's load.
@@ -75,6 +78,7 @@ pub struct WorkerLoadSnapshot {
     pub peers: u64,
     pub cpu_ns: u64,
     pub tcp_links: u64,
+    pub downlinks: [u64; 4],
 }
 
 impl WorkerLoad {
@@ -84,6 +88,7 @@ impl WorkerLoad {
             peers: self.peers.load(Ordering::Relaxed),
             cpu_ns: self.cpu_ns.load(Ordering::Relaxed),
             tcp_links: self.tcp_links.load(Ordering::Relaxed),
+            downlinks: [0, 1, 2, 3].map(|i| self.downlinks[i].load(Ordering::Relaxed)),
         }
     }
 }

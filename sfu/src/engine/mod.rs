@@ -10,6 +10,7 @@
 pub mod batch_io;
 pub mod batch_recv;
 pub mod continuity;
+mod downlinks;
 mod feedback;
 mod handle;
 pub mod ice_tcp;
@@ -20,7 +21,8 @@ pub mod prometheus;
 mod send;
 mod timers;
 
-pub use peer::MAX_RECEIVE_SLOTS;
+pub use downlinks::DownlinkReport;
+pub use peer::{DEFAULT_ESTIMATE_BPS, EstimateSource, MAX_RECEIVE_SLOTS};
 mod worker;
 pub use worker::WritePath;
 

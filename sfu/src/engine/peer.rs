@@ -58,6 +58,9 @@ pub struct LegFormat {
     /// Id of the RFC 6464 audio-level extension on this leg (audio only),
     /// if negotiated.
     pub audio_level_id: Option<u8>,
+    /// Id of the transport-wide sequence number extension on this leg, if
+    /// the subscriber negotiated transport-cc feedback.
+    pub transport_cc_id: Option<u8>,
 }
 
 impl LegFormat {
@@ -80,9 +83,15 @@ impl LegFormat {
             .filter(|_| kind == RtpCodecKind::Audio)
             .find(|e| e.uri == parley_media::AUDIO_LEVEL_URI)
             .and_then(|e| u8::try_from(e.id).ok());
+        let transport_cc_id = params
+            .header_extensions
+            .iter()
+            .find(|e| e.uri == rtc::sdp::extmap::TRANSPORT_CC_URI)
+            .and_then(|e| u8::try_from(e.id).ok());
         Some(Self {
             payload_type,
             audio_level_id,
+            transport_cc_id,
         })
     }
 }
@@ -192,8 +201,9 @@ pub struct Peer {
     pub slots: Vec<Slot>,
     /// Publishers this peer has no free slot for (waiting for one to free).
     pub unserved: std::collections::BTreeSet<MemberId>,
-    /// The bandwidth this peer says it can receive (REMB), bits per second.
-    pub estimate_bps: Option<u64>,
+    /// What its downlink carries: the transport-wide numbering of what it
+    /// is sent, and the estimate from its feedback (and REMB).
+    pub downlink: crate::egress::Downlink,
     /// What this peer sends per simulcast layer.
     pub layer_rates: LayerRates,
     /// Which of its simulcast layers it is asked to pause.
@@ -202,9 +212,24 @@ pub struct Peer {
     pub link: super::link_quality::LinkTotals,
 }
 
-/// Receive estimate assumed for a subscriber that has sent none (bits/s):
-/// enough for the mid layer of a browser's simulcast, not the full one.
+/// Receive estimate assumed for a subscriber that negotiated no
+/// transport-wide feedback and sends no REMB (bits/s): enough for the mid
+/// layer of a browser's simulcast, not the full one. Never used for a leg
+/// that negotiated transport-cc (its estimate starts at
+/// [`crate::egress::downlink::INITIAL_BPS`] and follows its feedback).
 pub const DEFAULT_ESTIMATE_BPS: u64 = 1_000_000;
+
+/// Where a peer's receive estimate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EstimateSource {
+    /// The SFU's own estimate from the subscriber's transport-wide
+    /// feedback.
+    TransportFeedback,
+    /// The subscriber's own REMB (taken as it is when it sends one).
+    Remb,
+    /// Neither: [`DEFAULT_ESTIMATE_BPS`].
+    Assumed,
+}
 
 fn random_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -436,7 +461,7 @@ impl Peer {
                 inbound: HashMap::new(),
                 slots,
                 unserved: std::collections::BTreeSet::new(),
-                estimate_bps: None,
+                downlink: crate::egress::Downlink::new(now),
                 layer_rates: LayerRates::default(),
                 layer_pausing: LayerPausing::default(),
                 link: Default::default(),
@@ -470,11 +495,34 @@ impl Peer {
         }
     }
 
+    /// This peer's receive estimate (bits/s) and where it comes from.
+    pub fn estimate(&self) -> (u64, EstimateSource) {
+        if let Some(bps) = self.downlink.remb_bps() {
+            return (bps, EstimateSource::Remb);
+        }
+        match self.downlink.feedback_estimate_bps() {
+            Some(bps) => (bps, EstimateSource::TransportFeedback),
+            None => (DEFAULT_ESTIMATE_BPS, EstimateSource::Assumed),
+        }
+    }
+
+    /// Learns the leg's negotiated transport-wide extension from `format`:
+    /// from then on every packet to this peer is numbered and its feedback
+    /// read.
+    pub fn learn_transport_cc(&mut self, format: &LegFormat, now_us: u64) {
+        if let Some(id) = format.transport_cc_id
+            && self.downlink.extension_id() != Some(id)
+        {
+            self.downlink.use_extension(id);
+            self.share_estimate(now_us);
+        }
+    }
+
     /// Splits this peer's receive estimate evenly between the video
     /// sources it receives and hands each its share.
     pub fn share_estimate(&mut self, now_us: u64) {
         let sources = self.slots.iter().filter(|s| s.source.is_some()).count();
-        let total = self.estimate_bps.unwrap_or(DEFAULT_ESTIMATE_BPS);
+        let (total, _) = self.estimate();
         let share = total / u64::try_from(sources.max(1)).unwrap_or(1);
         for slot in self.slots.iter_mut().filter(|s| s.source.is_some()) {
             slot.video.layers.set_estimate(share, now_us);
@@ -493,6 +541,16 @@ impl Peer {
         if freed {
             self.share_estimate(now_us);
         }
+    }
+
+    /// The round trip to this peer, from the newest of its legs' receiver
+    /// reports.
+    pub fn round_trip(&self) -> Option<Duration> {
+        self.slots
+            .iter()
+            .flat_map(|s| [&s.video, &s.audio])
+            .find_map(|t| t.reports.rtt_us())
+            .map(Duration::from_micros)
     }
 
     /// The slot carrying `source`.

@@ -7,7 +7,7 @@ use super::load::{LatencySnapshot, WorkerLoadSnapshot};
 /// The media server's counters in Prometheus text (read at scrape time from
 /// the workers' atomics).
 pub fn render(stats: &SfuStats) -> String {
-    let series: [(&str, &str, u64); 33] = [
+    let series: [(&str, &str, u64); 34] = [
         (
             "parley_sfu_datagrams_in_total",
             "UDP datagrams received by the media workers",
@@ -144,6 +144,11 @@ pub fn render(stats: &SfuStats) -> String {
             stats.sender_reports,
         ),
         (
+            "parley_sfu_transport_feedback_total",
+            "Transport-wide congestion-control feedback packets read from subscribers",
+            stats.transport_feedback,
+        ),
+        (
             "parley_sfu_recorded_packets_total",
             "RTP packets handed to the recorder",
             stats.recorded_packets,
@@ -219,6 +224,19 @@ pub fn render(stats: &SfuStats) -> String {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
         for (i, w) in stats.workers.iter().enumerate() {
             out.push_str(&format!("{name}{{worker=\"{i}\"}} {}\n", value(w)));
+        }
+    }
+    let name = "parley_sfu_downlinks";
+    out.push_str(&format!(
+        "# HELP {name} Connected peers by how their downlink is estimated: from transport-wide feedback, awaiting it, from REMB, or assumed\n# TYPE {name} gauge\n"
+    ));
+    for (i, w) in stats.workers.iter().enumerate() {
+        for state in super::downlinks::EstimateState::ALL {
+            out.push_str(&format!(
+                "{name}{{worker=\"{i}\",estimate=\"{}\"}} {}\n",
+                state.label(),
+                w.downlinks[state.index()]
+            ));
         }
     }
     out

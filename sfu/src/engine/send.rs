@@ -10,9 +10,15 @@ use bytes::BytesMut;
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::sansio::Protocol;
 use rtc::shared::TransportProtocol;
+use rtc::shared::marshal::MarshalSize;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
+
+/// What the transport-wide sequence number adds to a packet whose header
+/// has no other extension (the one-byte header: 4 bytes of extension
+/// header, 1 of id and length, 2 of number, 1 of padding), bytes.
+const TRANSPORT_CC_EXTENSION_BYTES: usize = 8;
 
 /// Datagrams produced in one turn, sent together at its end.
 #[derive(Debug, Default)]
@@ -62,12 +68,13 @@ impl Peer {
     /// the captured key; see `crate::egress::sealing`.
     pub fn send_rtp(
         &mut self,
-        packet: rtc::rtp::Packet,
+        mut packet: rtc::rtp::Packet,
         now: Instant,
         path: WritePath,
         out: &mut Outbox,
         counters: &Counters,
     ) -> Result<(), SendError> {
+        self.number_for_feedback(&mut packet, now);
         if path == WritePath::Sealed {
             if let Sealing::Sealed { keys, .. } = &self.sealing
                 && *keys != self.keys.calls()
@@ -88,6 +95,23 @@ impl Peer {
             }
         }
         self.write_through_connection(packet, now)
+    }
+
+    /// Writes the next transport-wide sequence number into `packet` when
+    /// the peer negotiated transport-cc (a resend gets a new one: the
+    /// feedback is about each packet on the wire).
+    pub fn number_for_feedback(&mut self, packet: &mut rtc::rtp::Packet, now: Instant) {
+        let Some(id) = self.downlink.extension_id() else {
+            return;
+        };
+        let size = packet.header.marshal_size() + packet.payload.len();
+        let seq = self
+            .downlink
+            .stamp(size + TRANSPORT_CC_EXTENSION_BYTES, now);
+        // Only an id outside 1–255 fails, and the negotiated id is inside.
+        let _ = packet
+            .header
+            .set_extension(id, bytes::Bytes::copy_from_slice(&seq.to_be_bytes()));
     }
 
     fn write_through_connection(

@@ -27,6 +27,7 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::sender_report::SenderReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::sansio::Protocol;
@@ -100,6 +101,11 @@ pub enum Command {
         tap: Option<Box<dyn RecordingTap>>,
         announcement: Vec<bytes::Bytes>,
         reply: Reply<()>,
+    },
+    /// Each member's downlink, as it stands.
+    Downlinks {
+        room: RoomId,
+        reply: Reply<Vec<super::DownlinkReport>>,
     },
     Stop,
 }

@@ -102,6 +102,35 @@ async fn a_firefox_family_and_a_chromium_kiosk_hold_a_minute_long_visit() {
         "cross-browser minute: Firefox {:?} -> {:?}; Chromium {:?} -> {:?}",
         first.0, last.0, first.1, last.1
     );
+    // Both browsers negotiated transport-cc: the SFU numbers what it sends
+    // each, reads each one's feedback and estimates its downlink from it.
+    let metrics = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    let downlinks = |estimate: &str| -> u64 {
+        let label = format!("estimate=\"{estimate}\"");
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("parley_sfu_downlinks{") && l.contains(&label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    assert_eq!(
+        (downlinks("feedback"), downlinks("assumed")),
+        (2, 0),
+        "both downlinks estimated from their own feedback:\n{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("downlinks") || l.contains("transport_feedback"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     family
         .screenshot("cross-browser-2-firefox-after-a-minute")
         .await;

@@ -38,6 +38,10 @@ impl Worker {
                     if let Some(slot) = peer.slots.first_mut() {
                         slot.audio.remember(false, leg);
                     }
+                    let now_us =
+                        u64::try_from(now.saturating_duration_since(self.epoch).as_micros())
+                            .unwrap_or(u64::MAX);
+                    peer.learn_transport_cc(&leg, now_us);
                     let payload_type = leg.payload_type;
                     let packet = rtc::rtp::Packet {
                         header: rtc::rtp::header::Header {
@@ -54,6 +58,8 @@ impl Worker {
                     let kept = packet.clone();
                     let written = match self.write_path {
                         WritePath::Checked => {
+                            let mut packet = packet;
+                            peer.number_for_feedback(&mut packet, now);
                             peer.touch();
                             peer.pc
                                 .rtp_sender(sender_id)
@@ -68,10 +74,6 @@ impl Worker {
                             .announcement_packets
                             .fetch_add(1, Ordering::Relaxed);
                         if let Some(slot) = peer.slots.first_mut() {
-                            let now_us = u64::try_from(
-                                now.saturating_duration_since(self.epoch).as_micros(),
-                            )
-                            .unwrap_or(u64::MAX);
                             crate::engine::feedback::sent(
                                 &mut slot.audio,
                                 kept,

@@ -86,6 +86,7 @@ impl Worker {
                     if let Some(slot) = peer.slot_of(f.publisher) {
                         slot.track_mut(f.kind).remember(f.h264, leg);
                     }
+                    peer.learn_transport_cc(&leg, now_us);
                     leg
                 }
             };
@@ -123,6 +124,8 @@ impl Worker {
                     )
                     .map_err(|e| e.to_string()),
                 WritePath::Checked => {
+                    let mut packet = packet;
+                    peer.number_for_feedback(&mut packet, now);
                     peer.touch();
                     match peer.pc.rtp_sender(sender_id) {
                         Some(mut sender) => {

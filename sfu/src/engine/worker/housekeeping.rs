@@ -148,12 +148,28 @@ impl Worker {
         if self.last_load_report.elapsed() >= Duration::from_secs(1) {
             self.last_load_report = Instant::now();
             self.sample_links(self.last_load_report);
+            self.count_downlinks();
             if let (Some(load), Some(ns)) = (
                 self.counters.workers.get(self.index),
                 crate::engine::load::thread_cpu_ns(),
             ) {
                 load.cpu_ns.store(ns, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Publishes how many connected peers' downlinks are estimated each way.
+    fn count_downlinks(&self) {
+        use crate::engine::downlinks::EstimateState;
+        let Some(load) = self.counters.workers.get(self.index) else {
+            return;
+        };
+        let mut counts = [0u64; 4];
+        for peer in self.peers.values().filter(|p| p.connected) {
+            counts[EstimateState::of(peer).index()] += 1;
+        }
+        for (gauge, count) in load.downlinks.iter().zip(counts) {
+            gauge.store(count, Ordering::Relaxed);
         }
     }
 

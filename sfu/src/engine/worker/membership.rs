@@ -100,6 +100,18 @@ impl Worker {
                 } => {
                     let _ = reply.send(self.record(room, tap, announcement, now));
                 }
+                Command::Downlinks { room, reply } => {
+                    let result = match self.rooms.get(&room) {
+                        None => Err(SfuError::UnknownRoom(room)),
+                        Some(state) => Ok(state
+                            .peers
+                            .values()
+                            .filter_map(|k| self.peers.get(k))
+                            .map(crate::engine::DownlinkReport::of)
+                            .collect()),
+                    };
+                    let _ = reply.send(result);
+                }
                 Command::Stop => return false,
             }
         }

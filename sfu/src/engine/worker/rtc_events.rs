@@ -157,8 +157,17 @@ impl Worker {
                                 any.downcast_ref::<ReceiverEstimatedMaximumBitrate>()
                             {
                                 // What this subscriber says it can receive.
-                                peer.estimate_bps = Some(remb.bitrate.max(0.0) as u64);
+                                peer.downlink.on_remb(remb.bitrate.max(0.0) as u64);
                                 peer.share_estimate(now_us);
+                                continue;
+                            }
+                            if let Some(feedback) = any.downcast_ref::<TransportLayerCc>() {
+                                let rtt = peer.round_trip();
+                                peer.downlink.on_feedback(now, feedback, rtt);
+                                peer.share_estimate(now_us);
+                                self.counters
+                                    .transport_feedback
+                                    .fetch_add(1, Ordering::Relaxed);
                                 continue;
                             }
                             let media_ssrc =
