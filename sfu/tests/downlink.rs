@@ -13,7 +13,7 @@ use common::{ORDINARY, join, join_through_relay, sfu, token};
 use parley_client::Client;
 use parley_policy::Role;
 use parley_sfu::egress::downlink::INITIAL_BPS;
-use parley_sfu::engine::{DownlinkReport, EstimateSource};
+use parley_sfu::engine::{DownlinkReport, EstimateSource, SfuEvent};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -98,5 +98,112 @@ async fn loss_on_one_downlink_lowers_that_estimate_only() -> anyhow::Result<()> 
         family.estimate_bps * 2 <= counsel.estimate_bps,
         "the lossy downlink's is held at less than half of it: {family:?}"
     );
+    Ok(())
+}
+
+/// Waits up to `limit` for `source`'s video to `member` to be paused (or
+/// resumed); other events are passed over.
+fn wait_for_pause(
+    events: &std::sync::mpsc::Receiver<SfuEvent>,
+    member: i64,
+    source: i64,
+    paused: bool,
+    limit: Duration,
+) -> bool {
+    let until = std::time::Instant::now() + limit;
+    while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+        match events.recv_timeout(left) {
+            Ok(SfuEvent::VideoPaused {
+                member: m,
+                source: s,
+                paused: p,
+                ..
+            }) if (m, s, p) == (member, source, paused) => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downlink_too_weak_for_video_keeps_the_audio_and_gets_the_picture_back()
+-> anyhow::Result<()> {
+    let sfu = sfu();
+    let events = sfu
+        .take_events()
+        .ok_or_else(|| anyhow::anyhow!("events taken"))?;
+    sfu.open_room(82, ORDINARY)?;
+    let mut detainee = Client::new("detainee", true, 1, 82_000).await?;
+    let mut family = Client::new("family", true, 1, 82_100).await?;
+    // A family on 200 kbit/s: audio and a small picture fit.
+    family.limit_receive(200_000);
+    join(&mut detainee, &sfu, 82, token(82, 1, Role::Defendant), 1).await?;
+    join(&mut family, &sfu, 82, token(82, 2, Role::Counsel), 1).await?;
+    let detainee = std::sync::Arc::new(detainee);
+    let sending = {
+        let d = detainee.clone();
+        tokio::spawn(async move { d.send(0, 600).await })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let reports = sfu.downlinks(82)?;
+    let publisher = report_of(&reports, 1)?;
+    assert_eq!(
+        publisher.publisher_limit_bps,
+        Some(150_000),
+        "the single-layer publisher is asked for what the family's 200 kbit/s leaves after audio: {reports:?}"
+    );
+    assert!(
+        family.got("detainee", "video") > 50,
+        "video flows at 200 kbit/s"
+    );
+
+    // The link falls to 90 kbit/s: after audio, less than the least video.
+    family.limit_receive(90_000);
+    assert!(
+        wait_for_pause(&events, 2, 1, true, Duration::from_secs(3)),
+        "the detainee's video to the family is paused"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (video, audio) = (
+        family.got("detainee", "video"),
+        family.got("detainee", "audio"),
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        family.got("detainee", "video"),
+        video,
+        "no video while paused"
+    );
+    assert!(
+        family.got("detainee", "audio") >= audio + 40,
+        "the audio goes on: {} -> {}",
+        audio,
+        family.got("detainee", "audio")
+    );
+    let reports = sfu.downlinks(82)?;
+    assert_eq!(report_of(&reports, 2)?.paused, vec![1], "{reports:?}");
+
+    // The link recovers: the picture comes back by itself, no new offer.
+    family.limit_receive(2_000_000);
+    assert!(
+        wait_for_pause(&events, 2, 1, false, Duration::from_secs(4)),
+        "the detainee's video to the family is resumed"
+    );
+    let video = family.got("detainee", "video");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        family.got("detainee", "video") >= video + 40,
+        "video flows again: {video} -> {}",
+        family.got("detainee", "video")
+    );
+    let stats = sfu.stats();
+    assert_eq!(
+        (stats.video_pauses, stats.video_resumes),
+        (1, 1),
+        "{stats:?}"
+    );
+    assert!(stats.remb_sent > 0, "{stats:?}");
+    sending.abort();
     Ok(())
 }

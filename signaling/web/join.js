@@ -22,6 +22,8 @@ const query = new URLSearchParams(location.search);
 const state = {
   token: null, claims: null, local: null, live: null, link: null,
   welcome: null, roster: [], endsAt: null, admitted: false, ended: null, speaker: null,
+  // Participants whose video the SFU paused for this connection (weak link).
+  videoPaused: new Set(),
   lastOffer: 0, micOn: true, cameraOn: true, screen: null,
 };
 
@@ -168,6 +170,11 @@ function onMessage(msg) {
       state.speaker = msg.participant_id;
       renderRoster();
       break;
+    case 'video_paused':
+      if (msg.paused) state.videoPaused.add(msg.participant_id);
+      else state.videoPaused.delete(msg.participant_id);
+      labelTiles();
+      break;
     case 'ended':
       ended(msg.reason, msg.message);
       break;
@@ -238,7 +245,7 @@ function publishers() {
 }
 
 function labelTiles() {
-  tiles.label(publishers(), state.welcome?.role, state.speaker);
+  tiles.label(publishers(), state.welcome?.role, state.speaker, state.videoPaused);
 }
 
 // ---- rendering ----
@@ -439,6 +446,7 @@ window.parley = {
   connectionState: () => state.link?.pc.connectionState ?? 'none',
   dropConnection: () => { state.live?.ws?.close(); },
   dropMedia: () => { state.link?.pc.close(); },
+  videoPaused: () => [...state.videoPaused],
 };
 
 main();

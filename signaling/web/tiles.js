@@ -17,7 +17,8 @@ export class Tiles {
     let tile = this.root.querySelector(`[data-slot="${index}"]`);
     if (!tile) {
       tile = el('figure', { class: 'tile remote', 'data-slot': String(index) },
-        el('video', { autoplay: '', playsinline: '' }), el('audio', { autoplay: '' }), el('figcaption', {}));
+        el('video', { autoplay: '', playsinline: '' }), el('audio', { autoplay: '' }),
+        el('p', { class: 'video-paused', role: 'status', hidden: '' }), el('figcaption', {}));
       tile.querySelector('video').muted = true;
       this.root.append(tile);
     }
@@ -46,12 +47,18 @@ export class Tiles {
   }
 
   /// Labels slot n with the n-th of `others` (the SFU fills slots in join
-  /// order), the self tile with `selfRole`, and marks the `speaker`.
-  label(others, selfRole, speaker) {
+  /// order), the self tile with `selfRole`, marks the `speaker`, and says
+  /// so on the tiles whose video is paused (`paused`: participant ids).
+  label(others, selfRole, speaker, paused = new Set()) {
     this.root.querySelectorAll('.remote').forEach((tile) => {
       const p = others[Number(tile.dataset.slot)];
       tile.querySelector('figcaption').textContent = p ? `${p.name} · ${role(p.role)}` : t('waiting_for_video');
       tile.classList.toggle('speaking', !!p && p.participant_id === speaker);
+      const isPaused = !!p && paused.has(p.participant_id);
+      tile.classList.toggle('paused', isPaused);
+      const note = tile.querySelector('.video-paused');
+      note.hidden = !isPaused;
+      note.textContent = isPaused ? t('video_paused_weak') : '';
     });
     const self = this.root.querySelector('.self figcaption');
     if (self && selfRole) self.textContent = `${t('you')} · ${role(selfRole)}`;

@@ -115,6 +115,16 @@ pub enum ServerMessage {
     PublishLayers {
         rids: Vec<String>,
     },
+    /// The video of `participant_id` is paused for this participant
+    /// (`paused: true`) because this participant's connection cannot carry
+    /// it with the audio, or resumed because it can again. The audio goes on
+    /// throughout; nothing needs to be sent back. `reason` is
+    /// `weak_connection`.
+    VideoPaused {
+        participant_id: i64,
+        paused: bool,
+        reason: String,
+    },
     /// This participant's media connection to the SFU failed or closed;
     /// send a new `offer` to restore it (the session goes on).
     MediaLost {

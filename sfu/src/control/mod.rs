@@ -148,6 +148,14 @@ pub enum EventBody {
         member: i64,
         rids: Vec<String>,
     },
+    /// `source`'s video to `member` paused (or resumed): `member`'s
+    /// downlink cannot carry it with the audio.
+    VideoPaused {
+        room: i64,
+        member: i64,
+        source: i64,
+        paused: bool,
+    },
 }
 
 impl From<&SfuEvent> for EventBody {
@@ -164,6 +172,17 @@ impl From<&SfuEvent> for EventBody {
                 member,
                 rids: layers.iter().map(|l| l.rid().to_string()).collect(),
             },
+            SfuEvent::VideoPaused {
+                room,
+                member,
+                source,
+                paused,
+            } => Self::VideoPaused {
+                room,
+                member,
+                source,
+                paused,
+            },
         }
     }
 }
@@ -177,6 +196,17 @@ impl From<EventBody> for SfuEvent {
                 room,
                 member,
                 layers: rids.iter().filter_map(|r| LayerId::from_rid(r)).collect(),
+            },
+            EventBody::VideoPaused {
+                room,
+                member,
+                source,
+                paused,
+            } => Self::VideoPaused {
+                room,
+                member,
+                source,
+                paused,
             },
         }
     }

@@ -52,6 +52,12 @@ impl Continuity {
 }
 
 impl Continuity {
+    /// The next packet continues the numbering as if from a new source:
+    /// after a pause, the subscriber sees no gap to ask for.
+    pub fn restart(&mut self) {
+        self.source = None;
+    }
+
     /// The outgoing timestamp for `ts` of `source_ssrc`, if that is the
     /// source this stream carries now (its sender reports translate too).
     pub fn timestamp_of(&self, source_ssrc: u32, ts: u32) -> Option<u32> {

@@ -20,6 +20,12 @@ pub struct DownlinkReport {
     /// Per source it receives: the simulcast layer it is sent (`None`:
     /// none yet, or the source sends one layer).
     pub layers: Vec<(MemberId, Option<LayerId>)>,
+    /// Sources whose video is paused for it (its downlink cannot carry it
+    /// with the audio).
+    pub paused: Vec<MemberId>,
+    /// As a single-layer video publisher: the receive limit (REMB) last
+    /// sent to it, bits per second.
+    pub publisher_limit_bps: Option<u64>,
 }
 
 impl DownlinkReport {
@@ -39,6 +45,13 @@ impl DownlinkReport {
                 .iter()
                 .filter_map(|s| s.source.map(|m| (m, s.video.layers.current())))
                 .collect(),
+            paused: peer
+                .slots
+                .iter()
+                .filter(|s| s.pause.paused())
+                .filter_map(|s| s.source)
+                .collect(),
+            publisher_limit_bps: peer.remb_sent.map(|(bps, _)| bps),
         }
     }
 }

@@ -92,6 +92,15 @@ pub enum SfuEvent {
         member: MemberId,
         layers: LayerSet,
     },
+    /// `source`'s video to `member` was paused because `member`'s downlink
+    /// cannot carry it with the audio (see [`crate::media::video_budget`]),
+    /// or resumed (`paused: false`) because it can again. Audio goes on.
+    VideoPaused {
+        room: RoomId,
+        member: MemberId,
+        source: MemberId,
+        paused: bool,
+    },
 }
 
 /// A participant's request to join a room's media. Who they are and what
@@ -246,6 +255,12 @@ pub struct Counters {
     /// Transport-wide congestion-control feedback packets read from
     /// subscribers (each updates that subscriber's downlink estimate).
     pub transport_feedback: AtomicU64,
+    /// Times a source's video was paused for a subscriber whose downlink
+    /// could not carry it with the audio, and resumed.
+    pub video_pauses: AtomicU64,
+    pub video_resumes: AtomicU64,
+    /// Receive limits (REMB) sent to single-layer video publishers.
+    pub remb_sent: AtomicU64,
     /// RTP packets the SFU sealed itself (`WritePath::Sealed`).
     pub sealed_packets: AtomicU64,
     /// Connections whose captured SRTP key was proven against rtc's output,
@@ -299,6 +314,9 @@ pub struct SfuStats {
     pub retransmissions_suppressed: u64,
     pub sender_reports: u64,
     pub transport_feedback: u64,
+    pub video_pauses: u64,
+    pub video_resumes: u64,
+    pub remb_sent: u64,
     pub sealed_packets: u64,
     pub sealing_proven: u64,
     pub sealing_fallbacks: u64,
@@ -461,6 +479,9 @@ impl Sfu {
             retransmissions_suppressed: get(&c.retransmissions_suppressed),
             sender_reports: get(&c.sender_reports),
             transport_feedback: get(&c.transport_feedback),
+            video_pauses: get(&c.video_pauses),
+            video_resumes: get(&c.video_resumes),
+            remb_sent: get(&c.remb_sent),
             sealed_packets: get(&c.sealed_packets),
             sealing_proven: get(&c.sealing_proven),
             sealing_fallbacks: get(&c.sealing_fallbacks),

@@ -7,6 +7,7 @@ use crate::egress::{LegReports, RetransmitBudget, SendHistory};
 use crate::media::layer_pausing::LayerPausing;
 use crate::media::layer_rates::LayerRates;
 use crate::media::simulcast::{LayerId, LayerInfo, LayerSelector};
+use crate::media::video_budget::{MIN_VIDEO_BPS, PauseChange, VideoPause, VideoSource, allocate};
 use crate::room::MemberId;
 use parley_media::{codec_for, h264, sfu_media_and_interceptors};
 use rtc::ice::network_type::NetworkType;
@@ -159,6 +160,12 @@ pub struct Slot {
     pub source: Option<MemberId>,
     pub audio: OutTrack,
     pub video: OutTrack,
+    /// Whether the source's video is paused for this subscriber (its
+    /// downlink cannot carry it with the audio).
+    pub pause: VideoPause,
+    /// What the source's video may use of this subscriber's downlink, bits
+    /// per second (`None`: it does not fit).
+    pub video_share_bps: Option<u64>,
 }
 
 impl Slot {
@@ -210,6 +217,15 @@ pub struct Peer {
     pub layer_pausing: LayerPausing,
     /// Its connection's counters at the last sample.
     pub link: super::link_quality::LinkTotals,
+    /// The room's active speaker, whose video this peer's downlink serves
+    /// first.
+    pub speaker: Option<MemberId>,
+    /// Sources whose video was paused or resumed for this peer, for the
+    /// worker to announce (and, on resuming, to ask for a keyframe).
+    pub pause_changes: Vec<(MemberId, PauseChange)>,
+    /// The last receive limit sent to this peer as a single-layer video
+    /// publisher: (bits per second, when, µs).
+    pub remb_sent: Option<(u64, u64)>,
 }
 
 /// Receive estimate assumed for a subscriber that negotiated no
@@ -427,6 +443,8 @@ impl Peer {
                 source: None,
                 audio,
                 video,
+                pause: VideoPause::default(),
+                video_share_bps: None,
             });
         }
         if !may_publish {
@@ -465,6 +483,9 @@ impl Peer {
                 layer_rates: LayerRates::default(),
                 layer_pausing: LayerPausing::default(),
                 link: Default::default(),
+                speaker: None,
+                pause_changes: Vec::new(),
+                remb_sent: None,
             },
             answer.sdp,
         ))
@@ -518,14 +539,46 @@ impl Peer {
         }
     }
 
-    /// Splits this peer's receive estimate evenly between the video
-    /// sources it receives and hands each its share.
+    /// Spends this peer's receive estimate on the sources it receives,
+    /// audio first, then the active speaker's video, then the others'
+    /// ([`crate::media::video_budget`]): hands each layer selector its
+    /// share, and pauses (or resumes) the video that does not fit.
     pub fn share_estimate(&mut self, now_us: u64) {
-        let sources = self.slots.iter().filter(|s| s.source.is_some()).count();
-        let (total, _) = self.estimate();
-        let share = total / u64::try_from(sources.max(1)).unwrap_or(1);
-        for slot in self.slots.iter_mut().filter(|s| s.source.is_some()) {
-            slot.video.layers.set_estimate(share, now_us);
+        let (total, source) = self.estimate();
+        // An estimate still climbing from its start pauses nothing.
+        let may_pause = source != EstimateSource::TransportFeedback || self.downlink.found_limit();
+        let sources: Vec<VideoSource<usize>> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, slot)| {
+                let member = slot.source?;
+                Some(VideoSource {
+                    key: i,
+                    lowest_bps: slot.video.layers.lowest_bps().unwrap_or(MIN_VIDEO_BPS),
+                    speaking: self.speaker == Some(member),
+                    paused: slot.pause.paused(),
+                })
+            })
+            .collect();
+        for share in allocate(total, sources.len(), &sources) {
+            let Some(slot) = self.slots.get_mut(share.key) else {
+                continue;
+            };
+            slot.video_share_bps = share.video_bps;
+            let selector_share = share
+                .video_bps
+                .unwrap_or_else(|| slot.video.layers.lowest_bps().unwrap_or(MIN_VIDEO_BPS));
+            slot.video.layers.set_estimate(selector_share, now_us);
+            let change = slot
+                .pause
+                .update(share.video_bps.is_some() || !may_pause, now_us);
+            if let (Some(change), Some(source)) = (change, slot.source) {
+                if change == PauseChange::Resumed {
+                    slot.video.continuity.restart();
+                }
+                self.pause_changes.push((source, change));
+            }
         }
     }
 
@@ -535,12 +588,15 @@ impl Peer {
         for slot in &mut self.slots {
             if slot.source == Some(source) {
                 slot.source = None;
+                slot.pause = VideoPause::default();
+                slot.video_share_bps = None;
                 freed = true;
             }
         }
         if freed {
             self.share_estimate(now_us);
         }
+        self.pause_changes.retain(|(m, _)| *m != source);
     }
 
     /// The round trip to this peer, from the newest of its legs' receiver

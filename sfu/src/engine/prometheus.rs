@@ -7,7 +7,7 @@ use super::load::{LatencySnapshot, WorkerLoadSnapshot};
 /// The media server's counters in Prometheus text (read at scrape time from
 /// the workers' atomics).
 pub fn render(stats: &SfuStats) -> String {
-    let series: [(&str, &str, u64); 34] = [
+    let series: [(&str, &str, u64); 37] = [
         (
             "parley_sfu_datagrams_in_total",
             "UDP datagrams received by the media workers",
@@ -147,6 +147,21 @@ pub fn render(stats: &SfuStats) -> String {
             "parley_sfu_transport_feedback_total",
             "Transport-wide congestion-control feedback packets read from subscribers",
             stats.transport_feedback,
+        ),
+        (
+            "parley_sfu_video_pauses_total",
+            "Times a source's video was paused for a subscriber whose downlink could not carry it with the audio",
+            stats.video_pauses,
+        ),
+        (
+            "parley_sfu_video_resumes_total",
+            "Times such a paused video was resumed because the downlink could carry it again",
+            stats.video_resumes,
+        ),
+        (
+            "parley_sfu_remb_sent_total",
+            "Receive limits (REMB) sent to single-layer video publishers, from their subscribers' downlinks",
+            stats.remb_sent,
         ),
         (
             "parley_sfu_recorded_packets_total",

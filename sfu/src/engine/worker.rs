@@ -55,6 +55,7 @@ const MIN_WAIT: Duration = Duration::from_millis(1);
 const READ_BATCH: usize = 256;
 
 mod announcement;
+mod downlinks;
 mod forwarding;
 mod housekeeping;
 mod membership;

@@ -9,7 +9,8 @@
 //! nobody needs; [`layer_pausing`] decides which of a publisher's layers to
 //! pause because nobody needs them; [`layer_rates`] measures what a simulcast publisher sends;
 //! [`audio_level`] reads RFC 6464 levels and names the active
-//! speaker.
+//! speaker; [`video_budget`] spends a subscriber's downlink estimate audio
+//! first and pauses the video that does not fit.
 
 pub mod audio_level;
 pub mod h264;
@@ -18,4 +19,5 @@ pub mod layer_pausing;
 pub mod layer_rates;
 pub mod retransmission;
 pub mod simulcast;
+pub mod video_budget;
 pub mod vp8;

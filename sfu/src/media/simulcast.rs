@@ -245,6 +245,18 @@ impl LayerSelector {
         self.reevaluate(now_us);
     }
 
+    /// The bitrate of the lowest layer on offer (bits per second), `None`
+    /// when the source offers no layers (it does not send simulcast).
+    pub fn lowest_bps(&self) -> Option<u64> {
+        self.layers
+            .iter()
+            .flatten()
+            .filter(|l| l.active)
+            .chain(self.layers.iter().flatten())
+            .map(|l| l.bitrate_bps)
+            .next()
+    }
+
     /// The layers the publisher offers changed. Layers not listed are not
     /// offered; a layer listed twice takes its last entry.
     pub fn set_available(&mut self, layers: &[LayerInfo], now_us: u64) {

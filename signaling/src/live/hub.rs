@@ -72,6 +72,11 @@ enum Command {
         participant_id: i64,
         rids: Vec<String>,
     },
+    VideoPaused {
+        participant_id: i64,
+        source: i64,
+        paused: bool,
+    },
     End {
         actor: String,
         reason: String,
@@ -304,6 +309,26 @@ impl LiveHub {
         }
     }
 
+    /// The media server paused (or resumed) `source`'s video to
+    /// `participant_id`, whose downlink cannot carry it with the audio.
+    pub async fn video_paused(
+        &self,
+        session_id: i64,
+        participant_id: i64,
+        source: i64,
+        paused: bool,
+    ) {
+        if let Some(tx) = self.sender(session_id) {
+            let _ = tx
+                .send(Command::VideoPaused {
+                    participant_id,
+                    source,
+                    paused,
+                })
+                .await;
+        }
+    }
+
     /// The media server dropped a participant's connection.
     pub async fn media_lost(&self, session_id: i64, participant_id: i64) {
         if let Some(tx) = self.sender(session_id) {
@@ -475,7 +500,8 @@ impl LiveHub {
                 Command::Disconnect { .. }
                 | Command::Speaker { .. }
                 | Command::MediaLost { .. }
-                | Command::PublishLayers { .. } => {}
+                | Command::PublishLayers { .. }
+                | Command::VideoPaused { .. } => {}
             }
         }
     }
@@ -599,6 +625,14 @@ impl LiveHub {
                 rids,
             } => {
                 let effects = state.publish_layers(participant_id, rids);
+                self.apply(task, effects).await;
+            }
+            Command::VideoPaused {
+                participant_id,
+                source,
+                paused,
+            } => {
+                let effects = state.video_paused(participant_id, source, paused);
                 self.apply(task, effects).await;
             }
             Command::End {

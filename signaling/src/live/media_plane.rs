@@ -211,6 +211,12 @@ async fn deliver(live: &LiveHub, event: SfuEvent) {
             let rids = layers.iter().map(|l| l.rid().to_string()).collect();
             live.publish_layers(room, member, rids).await
         }
+        SfuEvent::VideoPaused {
+            room,
+            member,
+            source,
+            paused,
+        } => live.video_paused(room, member, source, paused).await,
     }
 }
 

@@ -468,6 +468,22 @@ impl LiveSession {
         }
     }
 
+    /// The media server paused (or resumed) `source`'s video to this
+    /// participant because their connection cannot carry it with the audio.
+    pub fn video_paused(&self, participant_id: i64, source: i64, paused: bool) -> Vec<Effect> {
+        match self.members.get(&participant_id) {
+            Some(m) if m.connected => vec![Effect::Send(
+                participant_id,
+                ServerMessage::VideoPaused {
+                    participant_id: source,
+                    paused,
+                    reason: "weak_connection".into(),
+                },
+            )],
+            _ => Vec::new(),
+        }
+    }
+
     /// The participant's socket closed or they left.
     pub fn disconnect(&mut self, participant_id: i64) -> Vec<Effect> {
         match self.members.get_mut(&participant_id) {

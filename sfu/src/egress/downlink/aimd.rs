@@ -130,6 +130,12 @@ impl Aimd {
         self.target_bps
     }
 
+    /// Whether over-use has lowered the rate at least once (the start
+    /// found a limit).
+    pub fn has_decreased(&self) -> bool {
+        self.decreased
+    }
+
     pub fn phase(&self) -> Phase {
         self.phase
     }

@@ -262,6 +262,13 @@ impl Downlink {
         })
     }
 
+    /// Whether the feedback has shown the link's limit yet (a queue grew,
+    /// or loss bound the rate): until then the estimate is still climbing
+    /// from its start and says nothing about what does not fit.
+    pub fn found_limit(&self) -> bool {
+        self.aimd.has_decreased() || self.loss.bound_bps().is_some()
+    }
+
     /// The subscriber's last REMB, bits per second.
     pub fn remb_bps(&self) -> Option<u64> {
         self.remb_bps

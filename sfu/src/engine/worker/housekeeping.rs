@@ -1,5 +1,6 @@
 //! What no packet triggers: due peer timers, liveness, sender reports,
-//! simulcast layers, active speakers, load and link samples.
+//! simulcast layers, active speakers, downlinks (`downlinks.rs`), load and
+//! link samples.
 
 use super::*;
 
@@ -48,8 +49,11 @@ impl Worker {
             self.lose(room, member, now);
         }
         self.announce_speakers(now_us);
+        self.tell_speakers();
         self.update_layers(now_us);
+        self.spend_estimates(now, now_us);
         self.pause_unneeded_layers(now_us);
+        self.limit_single_layer_publishers(now, now_us);
     }
 
     /// Hands subscribers' layer selectors what each simulcast publisher
