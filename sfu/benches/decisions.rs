@@ -7,6 +7,9 @@
 //! ```text
 //! cargo bench -p parley-sfu --bench decisions
 //! ```
+//!
+//! And what a subscriber's downlink costs: numbering packets, reading the
+//! transport-wide feedback, spending the estimate.
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -260,5 +263,47 @@ fn sendmmsg(socket: &UdpSocket, datagram: &[u8], to: SocketAddr, count: usize) -
     }
 }
 
-criterion_group!(decisions, benches);
+/// One subscriber's downlink over one feedback interval: 20 packets
+/// numbered as they leave (200 packets a second, feedback every 100 ms),
+/// then the feedback that reports them read, and the estimate spent on
+/// four sources.
+fn downlink_benches(c: &mut Criterion) {
+    use parley_sfu::egress::Downlink;
+    use parley_sfu::media::video_budget::{VideoSource, allocate};
+    use rtc::interceptor::Acknowledgement;
+    use rtc::rtcp::transport_feedbacks::cc_feedback_report::Ecn;
+    use std::time::{Duration, Instant};
+    let t0 = Instant::now();
+    let mut downlink = Downlink::new(t0);
+    downlink.use_extension(3);
+    let mut now = t0;
+    let mut arrival = Duration::from_secs(1);
+    let mut acks = Vec::with_capacity(20);
+    c.bench_function("downlink/stamp_20_and_read_their_feedback", |b| {
+        b.iter(|| {
+            acks.clear();
+            for _ in 0..20 {
+                now += Duration::from_millis(5);
+                arrival += Duration::from_millis(5);
+                let seq = downlink.stamp(1_200, now);
+                acks.push(Acknowledgement::received(seq, Some(arrival), Ecn::NotEct));
+            }
+            downlink.on_acknowledgements(now, black_box(&acks), Some(Duration::from_millis(40)));
+            black_box(downlink.estimate_bps())
+        })
+    });
+    let sources: Vec<VideoSource<usize>> = (0..4)
+        .map(|i| VideoSource {
+            key: i,
+            lowest_bps: 150_000,
+            speaking: i == 2,
+            paused: false,
+        })
+        .collect();
+    c.bench_function("video_budget/allocate_4_sources", |b| {
+        b.iter(|| allocate(black_box(1_500_000), 4, black_box(&sources)))
+    });
+}
+
+criterion_group!(decisions, benches, downlink_benches);
 criterion_main!(decisions);

@@ -21,7 +21,9 @@
 //! per-datagram rows are the baseline of the same run), `FANOUT_WRITE`
 //! (`sealed`, `direct`, `checked`, comma-separated and repeatable so that
 //! paths alternate in one process, default `sealed,direct`: how forwarded
-//! packets reach the subscriber, see `WritePath`).
+//! packets reach the subscriber, see `WritePath`; `sealed-remb`,
+//! `direct-remb`: the same without numbering packets for transport-wide
+//! feedback, see `DownlinkEstimation`).
 
 use bytes::Bytes;
 use chrono::{Duration as Span, Utc};
@@ -29,7 +31,9 @@ use parley_client::Client;
 use parley_grants::{JoinGrant, JoinTokens};
 use parley_policy::{Role, SessionKind};
 use parley_sfu::engine::batch_io::SendMode;
-use parley_sfu::engine::{JoinRequest, RoomId, Sfu, SfuConfig, SfuStats, WritePath};
+use parley_sfu::engine::{
+    DownlinkEstimation, JoinRequest, RoomId, Sfu, SfuConfig, SfuStats, WritePath,
+};
 use parley_sfu::room::{MemberId, RoomPolicy};
 use rtc::rtp::Packet;
 use rtc::rtp::header::Header;
@@ -185,10 +189,25 @@ async fn send(
     Ok(())
 }
 
+/// The write column: the path, and whether packets were numbered for
+/// transport-wide feedback.
+fn write_name(r: &Row) -> String {
+    let path = match r.write {
+        WritePath::Sealed => "sealed",
+        WritePath::Direct => "direct",
+        WritePath::Checked => "write_rtp",
+    };
+    match r.estimation {
+        DownlinkEstimation::FromFeedback => path.to_string(),
+        DownlinkEstimation::RembOnly => format!("{path}, REMB only"),
+    }
+}
+
 struct Row {
     n: usize,
     mode: SendMode,
     write: WritePath,
+    estimation: DownlinkEstimation,
     send_calls: u64,
     sent: u32,
     forwarded: u64,
@@ -207,10 +226,11 @@ fn received(subscribers: &[Client]) -> u64 {
     subscribers.iter().map(|c| c.got("pub", "video")).sum()
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     n: usize,
     mode: SendMode,
-    write: WritePath,
+    (write, estimation): (WritePath, DownlinkEstimation),
     rate: u32,
     secs: u32,
     size: usize,
@@ -224,6 +244,7 @@ async fn run(
         clock: Arc::new(Utc::now),
         send_mode: mode,
         write_path: write,
+        downlink_estimation: estimation,
         ice_tcp: true,
     })?);
     sfu.open_room(
@@ -311,6 +332,7 @@ async fn run(
         n,
         mode,
         write,
+        estimation,
         send_calls: after.send_calls - before.send_calls,
         sent: count,
         forwarded: after.rtp_forwarded - before.rtp_forwarded,
@@ -345,14 +367,21 @@ fn main() -> anyhow::Result<()> {
             _ => None,
         })
         .collect();
-    let writes: Vec<WritePath> = std::env::var("FANOUT_WRITE")
+    let writes: Vec<(WritePath, DownlinkEstimation)> = std::env::var("FANOUT_WRITE")
         .unwrap_or_else(|_| "sealed,direct".into())
         .split(',')
-        .filter_map(|m| match m.trim() {
-            "sealed" => Some(WritePath::Sealed),
-            "direct" => Some(WritePath::Direct),
-            "checked" => Some(WritePath::Checked),
-            _ => None,
+        .filter_map(|m| {
+            let (path, estimation) = match m.trim().strip_suffix("-remb") {
+                Some(path) => (path, DownlinkEstimation::RembOnly),
+                None => (m.trim(), DownlinkEstimation::FromFeedback),
+            };
+            let path = match path {
+                "sealed" => WritePath::Sealed,
+                "direct" => WritePath::Direct,
+                "checked" => WritePath::Checked,
+                _ => return None,
+            };
+            Some((path, estimation))
         })
         .collect();
     // `cargo test --benches` runs this without `--bench`: nothing to test,
@@ -397,11 +426,7 @@ fn main() -> anyhow::Result<()> {
                 SendMode::Batched => "sendmmsg",
                 SendMode::PerDatagram => "send_to",
             },
-            match r.write {
-                WritePath::Sealed => "sealed",
-                WritePath::Direct => "direct",
-                WritePath::Checked => "write_rtp",
-            },
+            write_name(r),
             r.sent,
             r.forwarded,
             r.datagrams_out,

@@ -443,6 +443,7 @@ async function main() {
 window.parley = {
   screen: () => state.screen,
   received: () => (state.link ? state.link.received() : Promise.resolve(null)),
+  sent: () => (state.link ? state.link.sent() : Promise.resolve(null)),
   connectionState: () => state.link?.pc.connectionState ?? 'none',
   dropConnection: () => { state.live?.ws?.close(); },
   dropMedia: () => { state.link?.pc.close(); },

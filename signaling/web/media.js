@@ -110,4 +110,24 @@ export class MediaLink {
     });
     return out;
   }
+
+  /// What this connection sends (for diagnostics and the tests): video
+  /// bytes sent, the encoder's target bitrate (bits/s, where the browser
+  /// reports it), and the local port of the selected candidate pair.
+  async sent() {
+    const out = { videoBytesSent: 0, videoTargetBitrate: 0, localPort: null };
+    if (this.pc.signalingState === 'closed') return out;
+    const stats = await this.pc.getStats();
+    let pair = null;
+    stats.forEach((s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video') {
+        out.videoBytesSent += s.bytesSent || 0;
+        out.videoTargetBitrate += s.targetBitrate || 0;
+      }
+      if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+    });
+    const local = pair && stats.get(pair.localCandidateId);
+    out.localPort = local ? local.port : null;
+    return out;
+  }
 }

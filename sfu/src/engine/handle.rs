@@ -45,6 +45,9 @@ pub struct SfuConfig {
     /// How forwarded packets enter subscribers' connections (direct by
     /// default; through `write_rtp` is the benchmarks' baseline).
     pub write_path: super::worker::WritePath,
+    /// How subscribers' downlinks are estimated (from their transport-wide
+    /// feedback by default; REMB only is the benchmarks' baseline).
+    pub downlink_estimation: super::worker::DownlinkEstimation,
     /// Also accept ICE over TCP on each worker's port number (passive
     /// candidates, RFC 6544), for networks that block UDP.
     pub ice_tcp: bool,
@@ -403,6 +406,7 @@ impl Sfu {
                 index: i,
                 send_mode: config.send_mode,
                 write_path: config.write_path,
+                downlink_estimation: config.downlink_estimation,
                 tcp,
                 socket,
                 local,

@@ -182,11 +182,26 @@ pub enum WritePath {
     Checked,
 }
 
+/// How subscribers' downlinks are estimated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DownlinkEstimation {
+    /// From each subscriber's transport-wide feedback: every packet to a
+    /// peer that negotiated transport-cc is numbered (see
+    /// `crate::egress::downlink`); REMB where a subscriber sends it.
+    #[default]
+    FromFeedback,
+    /// Packets are not numbered, so browsers send no feedback: REMB where a
+    /// subscriber sends it, else the assumed 1 Mbit/s. The baseline the
+    /// benchmarks compare with.
+    RembOnly,
+}
+
 /// What a worker is started with.
 pub struct WorkerSetup {
     pub index: usize,
     pub send_mode: SendMode,
     pub write_path: WritePath,
+    pub downlink_estimation: DownlinkEstimation,
     /// ICE-TCP listener and the address of its candidate.
     pub tcp: Option<(TcpLinks, SocketAddr)>,
     pub socket: UdpSocket,
@@ -235,6 +250,7 @@ pub struct Worker {
     advertised_tcp: Option<SocketAddr>,
     send_mode: SendMode,
     write_path: WritePath,
+    downlink_estimation: DownlinkEstimation,
     /// Publishers a subscriber's layer selector wants a keyframe from,
     /// collected while forwarding and throttled after.
     wanted_keyframes: Vec<(RoomId, MemberId)>,
@@ -257,6 +273,7 @@ impl Worker {
             index,
             send_mode,
             write_path,
+            downlink_estimation,
             tcp,
             socket,
             local,
@@ -291,6 +308,7 @@ impl Worker {
             tcp: tcp.map(|(links, _)| links),
             send_mode,
             write_path,
+            downlink_estimation,
             pollfds: Vec::new(),
             last_load_report: Instant::now(),
         }

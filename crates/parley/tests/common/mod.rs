@@ -5,6 +5,8 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use chrono::{DateTime, Duration as TimeDelta, SecondsFormat, TimeZone, Timelike, Utc};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read};
@@ -118,8 +120,38 @@ impl Server {
     /// Runs the binary with `args` until it says "Press Ctrl-C to stop.";
     /// the URL is the first word after `url_label` on a line.
     fn launch(args: &[std::ffi::OsString], url_label: &str, data: &Path) -> Server {
-        let mut child = Command::new(BIN)
-            .args(args)
+        let mut command = Command::new(BIN);
+        command.args(args);
+        Self::spawn(command, url_label, data, "http://127.0.0.1:")
+    }
+
+    /// Starts `parley SUBCOMMAND --config CONFIG --http HTTP --data DATA`
+    /// inside network namespace `ns` (`ip netns exec`), `HTTP` being an
+    /// address there.
+    pub fn start_in_netns(
+        ns: &str,
+        subcommand: &str,
+        config: &Path,
+        http: std::net::SocketAddr,
+        data: &Path,
+    ) -> Server {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", ns, BIN, subcommand, "--config"])
+            .arg(config)
+            .arg("--http")
+            .arg(http.to_string())
+            .arg("--data")
+            .arg(data);
+        Self::spawn(command, "Open:", data, &format!("http://{}:", http.ip()))
+    }
+
+    /// Runs `command` until it says "Press Ctrl-C to stop."; the URL is the
+    /// first word after `url_label` on a line and must start with
+    /// `url_prefix`.
+    fn spawn(mut command: Command, url_label: &str, data: &Path, url_prefix: &str) -> Server {
+        let args = format!("{command:?}");
+        let mut child = command
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -160,21 +192,17 @@ impl Server {
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     let (out, err) = server.stop();
                     panic!(
-                        "parley {args:?} did not say it was running within {STARTUP_TIMEOUT:?}\n--- stdout\n{out}\n--- stderr\n{err}"
+                        "{args} did not say it was running within {STARTUP_TIMEOUT:?}\n--- stdout\n{out}\n--- stderr\n{err}"
                     );
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let (out, err) = server.stop();
-                    panic!(
-                        "parley {args:?} exited during startup\n--- stdout\n{out}\n--- stderr\n{err}"
-                    );
+                    panic!("{args} exited during startup\n--- stdout\n{out}\n--- stderr\n{err}");
                 }
             }
         }
         match open {
-            Some(url) if url.starts_with("http://127.0.0.1:") && !url.ends_with(":0") => {
-                server.url = url
-            }
+            Some(url) if url.starts_with(url_prefix) && !url.ends_with(":0") => server.url = url,
             other => {
                 let (out, err) = server.stop();
                 panic!(

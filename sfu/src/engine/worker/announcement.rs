@@ -41,7 +41,9 @@ impl Worker {
                     let now_us =
                         u64::try_from(now.saturating_duration_since(self.epoch).as_micros())
                             .unwrap_or(u64::MAX);
-                    peer.learn_transport_cc(&leg, now_us);
+                    if self.downlink_estimation == DownlinkEstimation::FromFeedback {
+                        peer.learn_transport_cc(&leg, now_us);
+                    }
                     let payload_type = leg.payload_type;
                     let packet = rtc::rtp::Packet {
                         header: rtc::rtp::header::Header {

@@ -101,7 +101,9 @@ impl Worker {
                     if let Some(slot) = peer.slot_of(f.publisher) {
                         slot.track_mut(f.kind).remember(f.h264, leg);
                     }
-                    peer.learn_transport_cc(&leg, now_us);
+                    if self.downlink_estimation == DownlinkEstimation::FromFeedback {
+                        peer.learn_transport_cc(&leg, now_us);
+                    }
                     leg
                 }
             };

@@ -1,0 +1,295 @@
+//! A family on a weak link, in a real browser: `parley demo` runs in its own
+//! network namespace, the family's and the detainee's pages in headless
+//! Chromium outside it, and only what the SFU sends the family passes a
+//! token bucket (`tc … tbf`) on the namespace's side of the veth pair.
+//!
+//! - At 250 kbit/s the family keeps a moving picture and clean audio, and
+//!   the detainee's Chromium (which publishes one layer) is held by the
+//!   SFU's REMB to what the family's downlink carries.
+//! - At 60 kbit/s the family's video pauses, the page says so, and the
+//!   audio goes on.
+//! - With the cap lifted the picture comes back by itself.
+//!
+//! The pages load from 127.0.0.1 through a small TCP relay (a secure
+//! context, as a real deployment's HTTPS is), while media goes straight to
+//! the SFU's address in the namespace.
+
+mod common;
+
+#[path = "../../../signaling/tests/browser/chromium/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod chromium;
+#[path = "../../../signaling/tests/browser/rpc.rs"]
+#[allow(dead_code)]
+mod rpc;
+#[path = "../../../signaling/tests/browser/window.rs"]
+#[allow(dead_code)]
+mod window;
+
+use chromium::{Browser, Screen};
+use common::netns::Namespace;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::Duration;
+use window::{Received, Window};
+
+/// The URL after `label` in the demo's output.
+fn link(out: &str, label: &str) -> String {
+    out.lines()
+        .find_map(|l| l.trim_start().strip_prefix(label))
+        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+        .unwrap_or_else(|| panic!("no `{label}` line in:\n{out}"))
+}
+
+/// The demo deployment with its SFU on `ip` and absolute paths.
+fn config_in(dir: &std::path::Path, ip: std::net::Ipv4Addr) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(common::demo_config()).expect("demo.toml");
+    let jurisdictions = common::config_dir().join("jurisdictions");
+    let mut in_sfu = false;
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.starts_with('[') {
+            in_sfu = line.trim() == "[sfu]";
+        }
+        let line = if in_sfu && line.starts_with("listen") {
+            format!("listen = \"{ip}:0\"")
+        } else if line.starts_with("jurisdictions_dir") {
+            format!("jurisdictions_dir = \"{}\"", jurisdictions.display())
+        } else {
+            line.to_string()
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let path = dir.join("poor-network.toml");
+    std::fs::write(&path, out).expect("config written");
+    path
+}
+
+/// Relays TCP from 127.0.0.1 to `to`, until the test ends.
+async fn relay_to(to: SocketAddr) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("relay port");
+    let addr = listener.local_addr().expect("relay addr");
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// What a page's connection sends: (video bytes sent, local port).
+async fn sent(page: &impl Window) -> (u64, Option<u16>) {
+    let s: Value = page.eval("window.parley.sent()").await;
+    (
+        s["videoBytesSent"].as_u64().unwrap_or(0),
+        s["localPort"].as_u64().and_then(|p| u16::try_from(p).ok()),
+    )
+}
+
+fn concealed_share(before: &Received, after: &Received) -> f64 {
+    let samples = after.samples.saturating_sub(before.samples).max(1);
+    after.concealed.saturating_sub(before.concealed) as f64 / samples as f64
+}
+
+/// One SFU counter from `/metrics`.
+async fn metric(url: &str, name: &str) -> u64 {
+    let text = reqwest::get(format!("{url}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Samples `page` every second for `seconds`; returns the samples.
+async fn watch(page: &impl Window, seconds: u64) -> Vec<Received> {
+    let mut samples = vec![page.media().await];
+    for _ in 0..seconds {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        samples.push(page.media().await);
+    }
+    samples
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_family_on_a_weak_link_keeps_the_call() {
+    let _one = chromium::one_at_a_time().await;
+    let ns = Namespace::create();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let config = config_in(dir.path(), ns.inside);
+    let server = common::Server::start_in_netns(
+        &ns.name,
+        "demo",
+        &config,
+        SocketAddr::new(ns.inside.into(), 0),
+        &data,
+    );
+    let direct: SocketAddr = server
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("server address");
+    let local = format!("http://{}", relay_to(direct).await);
+    let out = server.stdout();
+    let family_link = link(&out, "Family:").replace(&server.url, &local);
+    let detainee_link = link(&out, "Detainee:").replace(&server.url, &local);
+
+    let browser = Browser::launch().await;
+    let family = browser.page("weak-family", Screen::Phone).await;
+    let detainee = browser.page("weak-detainee", Screen::Tablet).await;
+    family.goto(&family_link).await;
+    family
+        .wait(
+            "!document.querySelector('#join').disabled",
+            "the pre-call check",
+            Duration::from_secs(15),
+        )
+        .await;
+    family.click("#join").await;
+    detainee.goto(&detainee_link).await;
+    for page in [&family, &detainee] {
+        page.wait(
+            "window.parley.screen() === 'call'",
+            "the call",
+            Duration::from_secs(20),
+        )
+        .await;
+    }
+    family.wait_for_media(30, 50, Duration::from_secs(30)).await;
+    detainee
+        .wait_for_media(30, 50, Duration::from_secs(30))
+        .await;
+    let port = sent(&family)
+        .await
+        .1
+        .expect("the family's selected candidate pair has a local port");
+
+    // Unshaped, the detainee's picture goes out at what the family's
+    // estimate allows.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before_cap = sent(&detainee).await.0;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let free_kbps = (sent(&detainee).await.0 - before_cap) * 8 / 3 / 1000;
+    eprintln!("unshaped: the detainee's Chromium sent video at {free_kbps} kbit/s");
+
+    // 250 kbit/s to the family. The detainee's Chromium sends one layer:
+    // how long until the SFU's REMB brings it under the family's link?
+    ns.cap(port, 250);
+    let capped_at = std::time::Instant::now();
+    let mut adapted = None;
+    let mut previous = sent(&detainee).await.0;
+    while capped_at.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = sent(&detainee).await.0;
+        if adapted.is_none() && (now - previous) * 8 <= 250_000 {
+            adapted = Some(capped_at.elapsed());
+        }
+        previous = now;
+    }
+    let adapted = adapted.expect("the detainee's video fell under 250 kbit/s within 10 s");
+    eprintln!("250 kbit/s: the detainee's video was under the cap {adapted:.1?} after it was set");
+    let (bytes_before, _) = sent(&detainee).await;
+    let samples = watch(&family, 15).await;
+    let (bytes_after, _) = sent(&detainee).await;
+    let (first, last) = (&samples[0], &samples[samples.len() - 1]);
+    let slowest = samples
+        .windows(4)
+        .map(|w| w[3].frames_decoded.saturating_sub(w[0].frames_decoded))
+        .min()
+        .unwrap_or(0);
+    let concealed = concealed_share(first, last);
+    let detainee_kbps = (bytes_after - bytes_before) * 8 / 15 / 1000;
+    eprintln!(
+        "250 kbit/s: {} frames in 15 s (slowest 3 s: {slowest}), {} freezes ({:.1} s), audio concealed {:.2} %, \
+         the detainee's Chromium sent video at {detainee_kbps} kbit/s",
+        last.frames_decoded - first.frames_decoded,
+        last.freezes - first.freezes,
+        last.frozen - first.frozen,
+        concealed * 100.0
+    );
+    assert!(
+        slowest >= 3,
+        "the picture keeps moving at 250 kbit/s: every 3 s decodes frames: {samples:?}"
+    );
+    assert!(
+        concealed < 0.05,
+        "clean audio at 250 kbit/s: {:.2} % concealed",
+        concealed * 100.0
+    );
+    assert!(
+        detainee_kbps <= 250,
+        "Chromium honours the SFU's REMB: the detainee's video fits the family's 250 kbit/s ({detainee_kbps} kbit/s)"
+    );
+    assert_eq!(
+        metric(&local, "parley_sfu_video_pauses_total").await,
+        0,
+        "no pause at 250 kbit/s"
+    );
+    let (shaped_bytes, shaped_drops) = ns.shaped_totals();
+    eprintln!(
+        "the token bucket passed {shaped_bytes} bytes and dropped {shaped_drops} packets so far"
+    );
+    assert!(
+        shaped_bytes > 250_000 / 8 * 15,
+        "the family's media went through the cap: {shaped_bytes} bytes"
+    );
+    family.screenshot("weak-1-family-250k").await;
+
+    // 60 kbit/s: audio only.
+    ns.cap(port, 60);
+    family
+        .wait(
+            "!document.querySelector('.tile.remote .video-paused').hidden",
+            "the video to pause",
+            Duration::from_secs(15),
+        )
+        .await;
+    assert_eq!(
+        family.text(".tile.remote .video-paused").await,
+        "Video paused: weak connection"
+    );
+    family.screenshot("weak-2-family-60k-paused").await;
+    let samples = watch(&family, 10).await;
+    let (first, last) = (&samples[0], &samples[samples.len() - 1]);
+    let concealed = concealed_share(first, last);
+    eprintln!(
+        "60 kbit/s: {} audio packets in 10 s, audio concealed {:.2} %",
+        last.audio_packets - first.audio_packets,
+        concealed * 100.0
+    );
+    assert!(
+        last.audio_packets - first.audio_packets >= 300,
+        "the audio goes on at 60 kbit/s: {first:?} -> {last:?}"
+    );
+
+    // The link recovers: the picture comes back by itself.
+    ns.uncap();
+    family
+        .wait(
+            "document.querySelector('.tile.remote .video-paused').hidden",
+            "the video to come back",
+            Duration::from_secs(15),
+        )
+        .await;
+    let before = family.media().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = family.media().await;
+    assert!(
+        after.frames_decoded >= before.frames_decoded + 20,
+        "the picture moves again: {before:?} -> {after:?}"
+    );
+    family.screenshot("weak-3-family-back").await;
+    drop(server);
+}
