@@ -85,7 +85,8 @@ export class MediaLink {
   /// sound because packets were late or lost); and the sender reports seen.
   async received() {
     const out = {
-      videoFramesDecoded: 0, videoPacketsReceived: 0, videoPacketsLost: 0,
+      videoFramesDecoded: 0, videoPacketsReceived: 0, videoPacketsLost: 0, videoNacksSent: 0,
+      videoPlisSent: 0, videoFramesReceived: 0,
       freezeCount: 0, totalFreezesDuration: 0,
       audioPacketsReceived: 0, totalSamplesReceived: 0, concealedSamples: 0,
       senderReports: 0,
@@ -100,6 +101,9 @@ export class MediaLink {
         out.videoFramesDecoded += s.framesDecoded || 0;
         out.videoPacketsReceived += s.packetsReceived || 0;
         out.videoPacketsLost += s.packetsLost || 0;
+        out.videoNacksSent += s.nackCount || 0;
+        out.videoPlisSent += s.pliCount || 0;
+        out.videoFramesReceived += s.framesReceived || 0;
         out.freezeCount += s.freezeCount || 0;
         out.totalFreezesDuration += s.totalFreezesDuration || 0;
       } else if (s.kind === 'audio') {

@@ -1,8 +1,11 @@
 //! A family on a weak link, in a real browser: `parley demo` runs in its own
 //! network namespace, the family's and the detainee's pages in headless
 //! Chromium outside it, and only what the SFU sends the family passes a
-//! token bucket (`tc … tbf`) on the namespace's side of the veth pair.
+//! token bucket (`tc … tbf`) or a random drop (nftables) on the namespace's
+//! side of the veth pair.
 //!
+//! - With 5 % of its packets lost at random, NACKs keep the family's video
+//!   whole (under 1 % lost after repair).
 //! - At 250 kbit/s the family keeps a moving picture and clean audio, and
 //!   the detainee's Chromium (which publishes one layer) is held by the
 //!   SFU's REMB to what the family's downlink carries.
@@ -175,6 +178,69 @@ async fn a_family_on_a_weak_link_keeps_the_call() {
         .await
         .1
         .expect("the family's selected candidate pair has a local port");
+
+    // 5 % of what the SFU sends the family lost at random: NACKs repair
+    // the video.
+    let counters = [
+        "parley_sfu_nacks_received_total",
+        "parley_sfu_retransmissions_total",
+        "parley_sfu_retransmissions_suppressed_total",
+        "parley_sfu_nack_misses_total",
+    ];
+    let mut before = Vec::new();
+    for c in counters {
+        before.push(metric(&local, c).await);
+    }
+    ns.drop_randomly(port, 5);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let samples = watch(&family, 20).await;
+    let dropped = ns.randomly_dropped();
+    ns.stop_dropping();
+    let mut grew = Vec::new();
+    for (c, b) in counters.iter().zip(&before) {
+        grew.push(format!("{c} +{}", metric(&local, c).await - b));
+    }
+    eprintln!(
+        "5 % random loss: nftables saw {} packets over 400 bytes, dropped {} of them and {} smaller ones; {}; the family's Chromium: {:?} -> {:?}",
+        dropped.0,
+        dropped.1,
+        dropped.2,
+        grew.join(", "),
+        samples[0],
+        samples[samples.len() - 1]
+    );
+    let (first, last) = (&samples[0], &samples[samples.len() - 1]);
+    let received = last.video_packets - first.video_packets;
+    let lost = (last.video_packets_lost - first.video_packets_lost).max(0) as u64;
+    let slowest = samples
+        .windows(4)
+        .map(|w| w[3].frames_decoded.saturating_sub(w[0].frames_decoded))
+        .min()
+        .unwrap_or(0);
+    eprintln!(
+        "5 % random loss: {} frames in 20 s (slowest 3 s: {slowest}), {} freezes ({:.1} s), \
+         {lost} of {} video packets lost after repair, audio concealed {:.2} %, {} NACK resends so far",
+        last.frames_decoded - first.frames_decoded,
+        last.freezes - first.freezes,
+        last.frozen - first.frozen,
+        received + lost,
+        concealed_share(first, last) * 100.0,
+        metric(&local, "parley_sfu_retransmissions_total").await
+    );
+    assert!(
+        slowest >= 15 && last.freezes - first.freezes <= 1,
+        "the picture keeps moving with 5 % loss (at least 5 frames a second, at most one freeze): {samples:?}"
+    );
+    assert!(
+        grew.iter()
+            .any(|g| g.starts_with("parley_sfu_retransmissions_total +") && !g.ends_with(" +0")),
+        "the SFU answered the family's NACKs: {grew:?}"
+    );
+    assert!(
+        lost * 100 < received + lost,
+        "NACKs bring the video's loss under 1 %: {lost} of {} lost",
+        received + lost
+    );
 
     // Unshaped, the detainee's picture goes out at what the family's
     // estimate allows.

@@ -14,6 +14,11 @@ pub struct Received {
     pub frames_decoded: u64,
     pub video_packets: u64,
     pub video_packets_lost: i64,
+    /// NACKs and PLIs the browser sent for its video.
+    pub video_nacks: u64,
+    pub video_plis: u64,
+    /// Video frames received (complete or not) and decoded.
+    pub frames_received: u64,
     pub freezes: u64,
     /// Seconds.
     pub frozen: f64,
@@ -31,6 +36,9 @@ impl Received {
             frames_decoded: u("videoFramesDecoded"),
             video_packets: u("videoPacketsReceived"),
             video_packets_lost: r["videoPacketsLost"].as_i64().unwrap_or(0),
+            video_nacks: u("videoNacksSent"),
+            video_plis: u("videoPlisSent"),
+            frames_received: u("videoFramesReceived"),
             freezes: u("freezeCount"),
             frozen: r["totalFreezesDuration"].as_f64().unwrap_or(0.0),
             audio_packets: u("audioPacketsReceived"),

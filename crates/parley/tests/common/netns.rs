@@ -7,7 +7,8 @@
 //! Shaping is on the namespace's side of the pair, so it applies to what
 //! the server sends: one destination port's packets pass through a token
 //! bucket (`tc … tbf`: a rate cap with a bounded queue), everything else is
-//! untouched. This kernel has no `netem`.
+//! untouched; or a share of them is dropped at random (nftables
+//! `numgen random`). This kernel has no `netem`.
 
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -123,6 +124,76 @@ impl Namespace {
             "tc", "filter", "add", "dev", dev, "parent", "1:", "protocol", "ip", "prio", "1",
             "u32", "match", "ip", "dport", &port, "0xffff", "flowid", "1:10",
         ]);
+    }
+
+    /// Drops `percent` % of the UDP packets the namespace sends to `port`,
+    /// at random (nftables `numgen random`), until [`Namespace::stop_dropping`].
+    pub fn drop_randomly(&self, port: u16, percent: u8) {
+        // Two rules, so the drops of large packets (video) and small ones
+        // (audio, RTCP, STUN) are counted apart.
+        let rules = [
+            format!("udp dport {port} udp length > 400 counter"),
+            format!(
+                "udp dport {port} udp length > 400 numgen random mod 100 < {percent} counter drop"
+            ),
+            format!(
+                "udp dport {port} udp length <= 400 numgen random mod 100 < {percent} counter drop"
+            ),
+        ];
+        for args in [
+            vec!["nft", "add", "table", "inet", "parley"],
+            vec![
+                "nft",
+                "add",
+                "chain",
+                "inet",
+                "parley",
+                "out",
+                "{ type filter hook output priority 0; }",
+            ],
+        ] {
+            self.exec_nft(&args);
+        }
+        for rule in &rules {
+            let mut args = vec!["nft", "add", "rule", "inet", "parley", "out"];
+            args.extend(rule.split(' '));
+            self.exec_nft(&args);
+        }
+    }
+
+    /// Packets the random drop has seen and dropped so far: (over 400
+    /// bytes seen, over 400 bytes dropped, smaller ones dropped).
+    pub fn randomly_dropped(&self) -> (u64, u64, u64) {
+        let output = Command::new("ip")
+            .args([
+                "netns", "exec", &self.name, "nft", "list", "table", "inet", "parley",
+            ])
+            .output()
+            .expect("nft list");
+        let text = String::from_utf8_lossy(&output.stdout);
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let mut counts = words
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| **w == "packets")
+            .filter_map(|(i, _)| words.get(i + 1)?.parse().ok());
+        let mut next = || counts.next().unwrap_or(0);
+        (next(), next(), next())
+    }
+
+    pub fn stop_dropping(&self) {
+        self.exec_nft(&["nft", "delete", "table", "inet", "parley"]);
+    }
+
+    fn exec_nft(&self, args: &[&str]) {
+        let mut all = vec!["ip", "netns", "exec", self.name.as_str()];
+        all.extend_from_slice(args);
+        if let Err(e) = run(&all) {
+            panic!(
+                "{e}\nThis test drops packets at random inside a network namespace: it needs \
+                 root and nftables (`apt-get install nftables`; scripts/test installs it)."
+            );
+        }
     }
 
     /// What the token bucket has passed and dropped so far: (bytes sent,
