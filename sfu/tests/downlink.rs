@@ -102,25 +102,28 @@ async fn loss_on_one_downlink_lowers_that_estimate_only() -> anyhow::Result<()> 
 }
 
 /// Waits up to `limit` for `source`'s video to `member` to be paused (or
-/// resumed); other events are passed over.
+/// resumed); every event received is kept in `seen`.
 fn wait_for_pause(
     events: &std::sync::mpsc::Receiver<SfuEvent>,
-    member: i64,
-    source: i64,
-    paused: bool,
+    seen: &mut Vec<SfuEvent>,
+    (member, source, paused): (i64, i64, bool),
     limit: Duration,
 ) -> bool {
     let until = std::time::Instant::now() + limit;
     while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
-        match events.recv_timeout(left) {
-            Ok(SfuEvent::VideoPaused {
-                member: m,
-                source: s,
-                paused: p,
-                ..
-            }) if (m, s, p) == (member, source, paused) => return true,
-            Ok(_) => {}
-            Err(_) => return false,
+        let Ok(event) = events.recv_timeout(left) else {
+            return false;
+        };
+        seen.push(event.clone());
+        if let SfuEvent::VideoPaused {
+            member: m,
+            source: s,
+            paused: p,
+            ..
+        } = event
+            && (m, s, p) == (member, source, paused)
+        {
+            return true;
         }
     }
     false
@@ -143,7 +146,7 @@ async fn a_downlink_too_weak_for_video_keeps_the_audio_and_gets_the_picture_back
     let detainee = std::sync::Arc::new(detainee);
     let sending = {
         let d = detainee.clone();
-        tokio::spawn(async move { d.send(0, 600).await })
+        tokio::spawn(async move { d.send(0, 1_000).await })
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
     let reports = sfu.downlinks(82)?;
@@ -159,9 +162,10 @@ async fn a_downlink_too_weak_for_video_keeps_the_audio_and_gets_the_picture_back
     );
 
     // The link falls to 90 kbit/s: after audio, less than the least video.
+    let mut seen = Vec::new();
     family.limit_receive(90_000);
     assert!(
-        wait_for_pause(&events, 2, 1, true, Duration::from_secs(3)),
+        wait_for_pause(&events, &mut seen, (2, 1, true), Duration::from_secs(3)),
         "the detainee's video to the family is paused"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -187,7 +191,7 @@ async fn a_downlink_too_weak_for_video_keeps_the_audio_and_gets_the_picture_back
     // The link recovers: the picture comes back by itself, no new offer.
     family.limit_receive(2_000_000);
     assert!(
-        wait_for_pause(&events, 2, 1, false, Duration::from_secs(4)),
+        wait_for_pause(&events, &mut seen, (2, 1, false), Duration::from_secs(4)),
         "the detainee's video to the family is resumed"
     );
     let video = family.got("detainee", "video");
@@ -197,6 +201,23 @@ async fn a_downlink_too_weak_for_video_keeps_the_audio_and_gets_the_picture_back
         "video flows again: {video} -> {}",
         family.got("detainee", "video")
     );
+    // The family's connection was shown as weak, and is shown as good once
+    // it has been for 5 s.
+    let weak = |w: bool| SfuEvent::ConnectionStrength {
+        room: 82,
+        member: 2,
+        weak: w,
+    };
+    assert!(seen.contains(&weak(true)), "{seen:?}");
+    let until = std::time::Instant::now() + Duration::from_secs(7);
+    while !seen.contains(&weak(false)) {
+        let left = until
+            .checked_duration_since(std::time::Instant::now())
+            .ok_or_else(|| anyhow::anyhow!("not shown as good again: {seen:?}"))?;
+        if let Ok(event) = events.recv_timeout(left) {
+            seen.push(event);
+        }
+    }
     let stats = sfu.stats();
     assert_eq!(
         (stats.video_pauses, stats.video_resumes),

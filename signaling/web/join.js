@@ -271,7 +271,8 @@ function renderRoster() {
     'data-participant': String(p.participant_id),
     class: p.participant_id === state.speaker ? 'speaking' : '',
   }, el('span', { text: `${p.name} · ${role(p.role)}` }),
-  el('span', { class: 'muted', text: ` — ${p.state === 'lobby' ? t('in_lobby') : t('admitted')}${p.participant_id === state.speaker ? `, ${t('speaking')}` : ''}` }))));
+  el('span', { class: 'muted', text: ` — ${p.state === 'lobby' ? t('in_lobby') : t('admitted')}${p.participant_id === state.speaker ? `, ${t('speaking')}` : ''}` }),
+  ...(p.weak_connection ? [el('span', { class: 'weak-badge', text: t('weak_connection') })] : []))));
   labelTiles();
   renderControls();
 }

@@ -18,7 +18,8 @@ export class Tiles {
     if (!tile) {
       tile = el('figure', { class: 'tile remote', 'data-slot': String(index) },
         el('video', { autoplay: '', playsinline: '' }), el('audio', { autoplay: '' }),
-        el('p', { class: 'video-paused', role: 'status', hidden: '' }), el('figcaption', {}));
+        el('p', { class: 'video-paused', role: 'status', hidden: '' }),
+        el('span', { class: 'weak-badge', hidden: '' }), el('figcaption', {}));
       tile.querySelector('video').muted = true;
       this.root.append(tile);
     }
@@ -59,6 +60,11 @@ export class Tiles {
       const note = tile.querySelector('.video-paused');
       note.hidden = !isPaused;
       note.textContent = isPaused ? t('video_paused_weak') : '';
+      // Their connection is weak: the court and staff see why the picture stutters.
+      const weak = !!p && !!p.weak_connection;
+      const badge = tile.querySelector('.weak-badge');
+      badge.hidden = !weak;
+      badge.textContent = weak ? t('weak_connection') : '';
     });
     const self = this.root.querySelector('.self figcaption');
     if (self && selfRole) self.textContent = `${t('you')} · ${role(selfRole)}`;

@@ -327,6 +327,22 @@ async fn a_family_on_a_weak_link_keeps_the_call() {
         "Video paused: weak connection"
     );
     family.screenshot("weak-2-family-60k-paused").await;
+    // The detainee sees the family's connection is weak.
+    detainee
+        .wait(
+            "!document.querySelector('.tile.remote .weak-badge').hidden",
+            "the weak-connection badge on the family's tile",
+            Duration::from_secs(10),
+        )
+        .await;
+    let badge = detainee.text(".tile.remote .weak-badge").await;
+    assert!(
+        ["Weak connection", "Connexion faible", "Schwache Verbindung"].contains(&badge.as_str()),
+        "the badge in the kiosk's language: {badge:?}"
+    );
+    detainee
+        .screenshot("weak-2-detainee-sees-weak-family")
+        .await;
     let samples = watch(&family, 10).await;
     let (first, last) = (&samples[0], &samples[samples.len() - 1]);
     let concealed = concealed_share(first, last);

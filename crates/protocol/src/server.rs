@@ -35,6 +35,10 @@ pub struct LiveParticipant {
     /// pseudonym as `name`).
     #[serde(default)]
     pub protected: bool,
+    /// Their connection is weak: the SFU paused video to them, or their
+    /// link carries less than a small picture and its sound.
+    #[serde(default)]
+    pub weak_connection: bool,
 }
 
 /// What participants are told about recording and monitoring before any of

@@ -156,6 +156,12 @@ pub enum EventBody {
         source: i64,
         paused: bool,
     },
+    /// `member`'s connection became weak, or good again.
+    ConnectionStrength {
+        room: i64,
+        member: i64,
+        weak: bool,
+    },
 }
 
 impl From<&SfuEvent> for EventBody {
@@ -183,6 +189,9 @@ impl From<&SfuEvent> for EventBody {
                 source,
                 paused,
             },
+            SfuEvent::ConnectionStrength { room, member, weak } => {
+                Self::ConnectionStrength { room, member, weak }
+            }
         }
     }
 }
@@ -208,6 +217,9 @@ impl From<EventBody> for SfuEvent {
                 source,
                 paused,
             },
+            EventBody::ConnectionStrength { room, member, weak } => {
+                Self::ConnectionStrength { room, member, weak }
+            }
         }
     }
 }

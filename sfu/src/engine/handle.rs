@@ -104,6 +104,14 @@ pub enum SfuEvent {
         source: MemberId,
         paused: bool,
     },
+    /// `member`'s connection became weak (video paused for them, or a
+    /// measured estimate under 200 kbit/s, for 2 s) or good again (for
+    /// 5 s); see [`crate::media::link_strength`].
+    ConnectionStrength {
+        room: RoomId,
+        member: MemberId,
+        weak: bool,
+    },
 }
 
 /// A participant's request to join a room's media. Who they are and what

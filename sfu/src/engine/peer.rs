@@ -226,6 +226,8 @@ pub struct Peer {
     /// The last receive limit sent to this peer as a single-layer video
     /// publisher: (bits per second, when, µs).
     pub remb_sent: Option<(u64, u64)>,
+    /// Whether its connection is shown as weak.
+    pub strength: crate::media::link_strength::LinkStrength,
 }
 
 /// Receive estimate assumed for a subscriber that negotiated no
@@ -486,6 +488,7 @@ impl Peer {
                 speaker: None,
                 pause_changes: Vec::new(),
                 remb_sent: None,
+                strength: Default::default(),
             },
             answer.sdp,
         ))
@@ -525,6 +528,20 @@ impl Peer {
             Some(bps) => (bps, EstimateSource::TransportFeedback),
             None => (DEFAULT_ESTIMATE_BPS, EstimateSource::Assumed),
         }
+    }
+
+    /// Whether its connection looks weak now: video is paused for it, or
+    /// its measured (not assumed, not still climbing) estimate is below
+    /// [`crate::media::link_strength::WEAK_BELOW_BPS`].
+    pub fn looks_weak(&self) -> bool {
+        let (bps, source) = self.estimate();
+        let measured = match source {
+            EstimateSource::Assumed => false,
+            EstimateSource::Remb => true,
+            EstimateSource::TransportFeedback => self.downlink.found_limit(),
+        };
+        self.slots.iter().any(|s| s.pause.paused())
+            || (measured && bps < crate::media::link_strength::WEAK_BELOW_BPS)
     }
 
     /// Learns the leg's negotiated transport-wide extension from `format`:

@@ -10,13 +10,15 @@
 //! pause because nobody needs them; [`layer_rates`] measures what a simulcast publisher sends;
 //! [`audio_level`] reads RFC 6464 levels and names the active
 //! speaker; [`video_budget`] spends a subscriber's downlink estimate audio
-//! first and pauses the video that does not fit.
+//! first and pauses the video that does not fit; [`link_strength`] says
+//! when a participant's connection is weak, for the badge on their tile.
 
 pub mod audio_level;
 pub mod h264;
 pub mod keyframe_requests;
 pub mod layer_pausing;
 pub mod layer_rates;
+pub mod link_strength;
 pub mod retransmission;
 pub mod simulcast;
 pub mod video_budget;

@@ -77,6 +77,10 @@ enum Command {
         source: i64,
         paused: bool,
     },
+    ConnectionStrength {
+        participant_id: i64,
+        weak: bool,
+    },
     End {
         actor: String,
         reason: String,
@@ -329,6 +333,19 @@ impl LiveHub {
         }
     }
 
+    /// The media server says a participant's connection became weak (or
+    /// good again).
+    pub async fn connection_strength(&self, session_id: i64, participant_id: i64, weak: bool) {
+        if let Some(tx) = self.sender(session_id) {
+            let _ = tx
+                .send(Command::ConnectionStrength {
+                    participant_id,
+                    weak,
+                })
+                .await;
+        }
+    }
+
     /// The media server dropped a participant's connection.
     pub async fn media_lost(&self, session_id: i64, participant_id: i64) {
         if let Some(tx) = self.sender(session_id) {
@@ -501,7 +518,8 @@ impl LiveHub {
                 | Command::Speaker { .. }
                 | Command::MediaLost { .. }
                 | Command::PublishLayers { .. }
-                | Command::VideoPaused { .. } => {}
+                | Command::VideoPaused { .. }
+                | Command::ConnectionStrength { .. } => {}
             }
         }
     }
@@ -633,6 +651,13 @@ impl LiveHub {
                 paused,
             } => {
                 let effects = state.video_paused(participant_id, source, paused);
+                self.apply(task, effects).await;
+            }
+            Command::ConnectionStrength {
+                participant_id,
+                weak,
+            } => {
+                let effects = state.connection_strength(participant_id, weak);
                 self.apply(task, effects).await;
             }
             Command::End {

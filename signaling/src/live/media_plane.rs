@@ -217,6 +217,9 @@ async fn deliver(live: &LiveHub, event: SfuEvent) {
             source,
             paused,
         } => live.video_paused(room, member, source, paused).await,
+        SfuEvent::ConnectionStrength { room, member, weak } => {
+            live.connection_strength(room, member, weak).await
+        }
     }
 }
 

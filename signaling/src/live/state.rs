@@ -106,6 +106,8 @@ struct Member {
     consultation: Option<u32>,
     /// Witness protection ordered by the judge.
     protection: Option<Protection>,
+    /// The media server says their connection is weak.
+    weak_connection: bool,
 }
 
 /// A judge's witness-protection order.
@@ -256,6 +258,7 @@ impl LiveSession {
                     muted_video: m.muted.video,
                     consultation_id: m.consultation,
                     protected: m.protection.is_some() && sees_name,
+                    weak_connection: m.weak_connection,
                 }
             })
             .collect();
@@ -380,6 +383,9 @@ impl LiveSession {
                 muted,
                 consultation,
                 protection,
+                // A new connection is not known to be weak until the media
+                // server says so.
+                weak_connection: false,
             },
         );
         // A defendant new to the session must not see a witness whose video
@@ -464,6 +470,18 @@ impl LiveSession {
                 participant_id,
                 ServerMessage::PublishLayers { rids },
             )],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The media server says this participant's connection became weak
+    /// (or good again): everyone's roster shows it.
+    pub fn connection_strength(&mut self, participant_id: i64, weak: bool) -> Vec<Effect> {
+        match self.members.get_mut(&participant_id) {
+            Some(m) if m.weak_connection != weak => {
+                m.weak_connection = weak;
+                self.rosters()
+            }
             _ => Vec::new(),
         }
     }

@@ -1,7 +1,8 @@
 //! Spending each subscriber's downlink: its estimate handed out again as
 //! time passes (so a pause waits its second and a resume its two), the
-//! pauses and resumes announced, and a single-layer publisher asked (by
-//! REMB) to send no more video than its subscribers' downlinks carry.
+//! pauses and resumes announced, a weak connection announced for the badge
+//! on its tile, and a single-layer publisher asked (by REMB) to send no
+//! more video than its subscribers' downlinks carry.
 
 use super::*;
 use crate::media::video_budget::{MIN_VIDEO_BPS, PauseChange};
@@ -18,11 +19,21 @@ impl Worker {
     /// each resumed picture.
     pub(super) fn spend_estimates(&mut self, now: Instant, now_us: u64) {
         let mut changes = Vec::new();
+        let mut strengths = Vec::new();
         for peer in self.peers.values_mut().filter(|p| p.connected) {
             peer.share_estimate(now_us);
             for (source, change) in peer.pause_changes.drain(..) {
                 changes.push((peer.room, peer.member, source, change));
             }
+            let weak_now = peer.looks_weak();
+            if let Some(weak) = peer.strength.update(weak_now, now_us) {
+                strengths.push((peer.room, peer.member, weak));
+            }
+        }
+        for (room, member, weak) in strengths {
+            let _ = self
+                .events
+                .send(SfuEvent::ConnectionStrength { room, member, weak });
         }
         for (room, member, source, change) in changes {
             let paused = change == PauseChange::Paused;

@@ -73,6 +73,7 @@ fn roster(entries: &[(i64, Role, ParticipantState)]) -> ServerMessage {
                 muted_video: false,
                 consultation_id: None,
                 protected: false,
+                weak_connection: false,
             })
             .collect(),
     }
@@ -177,6 +178,42 @@ fn visit_in_progress() -> LiveSession {
 }
 
 // ---------------------------------------------------------------- visits
+
+#[test]
+fn a_weak_connection_is_shown_in_everyones_roster_until_it_recovers() {
+    let mut s = visit_in_progress();
+    let effects = s.connection_strength(11, true);
+    assert_eq!(effects.len(), 2, "both participants' rosters: {effects:?}");
+    for effect in &effects {
+        let Effect::Send(_, ServerMessage::Roster { participants }) = effect else {
+            panic!("a roster: {effect:?}");
+        };
+        let weak: Vec<(i64, bool)> = participants
+            .iter()
+            .map(|p| (p.participant_id, p.weak_connection))
+            .collect();
+        assert_eq!(weak, vec![(10, false), (11, true)]);
+    }
+    assert!(
+        s.connection_strength(11, true).is_empty(),
+        "no change, no roster"
+    );
+    assert!(
+        s.connection_strength(99, true).is_empty(),
+        "nobody by that id"
+    );
+    let effects = s.connection_strength(11, false);
+    assert_eq!(
+        effects,
+        rosters_to(
+            &[10, 11],
+            &[
+                (10, Role::Detainee, ParticipantState::Admitted),
+                (11, Role::Visitor, ParticipantState::Admitted),
+            ]
+        )
+    );
+}
 
 #[test]
 fn visit_early_joiners_wait_in_lobby_and_are_admitted_at_start() {
