@@ -161,6 +161,7 @@ impl Modify for StandardResponses {
         routes::people::approve_contact, routes::people::list_approved, routes::people::revoke_contact,
         routes::bookings::create, routes::hearings::create,
         routes::sessions::list, routes::sessions::get_one, routes::sessions::policy,
+        routes::sessions::connections,
         routes::sessions::join_token, routes::sessions::monitor, routes::sessions::end, routes::sessions::cancel,
         routes::policy::jurisdictions, routes::policy::explain,
         routes::audit::list, routes::audit::verify,

@@ -179,6 +179,47 @@ async fn a_family_on_a_weak_link_keeps_the_call() {
         .1
         .expect("the family's selected candidate pair has a local port");
 
+    // What the SFU makes of the family's link, every second, as an
+    // administrator sees it (`GET /v1/sessions/{id}/connections`).
+    let api = server.api();
+    let sessions = api.get_ok("/v1/sessions").await;
+    let session = sessions
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["status"] == "live"))
+        .unwrap_or_else(|| panic!("a live session: {sessions}"));
+    let session_id = session["id"].as_i64().expect("session id");
+    let family_id = session["participants"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["role"] == "visitor"))
+        .and_then(|p| p["id"].as_i64())
+        .unwrap_or_else(|| panic!("the visitor in {session}"));
+    let trace: std::sync::Arc<std::sync::Mutex<Vec<(f64, Value)>>> = Default::default();
+    let sampler = {
+        let (trace, started) = (trace.clone(), std::time::Instant::now());
+        let path = format!("/v1/sessions/{session_id}/connections");
+        let api = common::Api::new(&api.base, &api.token);
+        tokio::spawn(async move {
+            for _ in 0..240 {
+                let (status, body) = api.get(&path).await;
+                if status == 200
+                    && let Some(family) = body
+                        .as_array()
+                        .and_then(|all| all.iter().find(|c| c["participant_id"] == family_id))
+                    && let Ok(mut t) = trace.lock()
+                {
+                    t.push((started.elapsed().as_secs_f64(), family.clone()));
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+    let phase = |name: &str| {
+        if let Ok(mut t) = trace.lock() {
+            t.push((-1.0, Value::String(name.to_string())));
+        }
+    };
+    phase("5 % loss");
+
     // 5 % of what the SFU sends the family lost at random: NACKs repair
     // the video.
     let counters = [
@@ -244,6 +285,7 @@ async fn a_family_on_a_weak_link_keeps_the_call() {
 
     // Unshaped, the detainee's picture goes out at what the family's
     // estimate allows.
+    phase("unshaped");
     tokio::time::sleep(Duration::from_secs(5)).await;
     let before_cap = sent(&detainee).await.0;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -253,6 +295,7 @@ async fn a_family_on_a_weak_link_keeps_the_call() {
     // 250 kbit/s to the family. The detainee's Chromium sends one layer:
     // how long until the SFU's REMB brings it under the family's link?
     ns.cap(port, 250);
+    phase("250 kbit/s");
     let capped_at = std::time::Instant::now();
     let mut adapted = None;
     let mut previous = sent(&detainee).await.0;
@@ -315,6 +358,7 @@ async fn a_family_on_a_weak_link_keeps_the_call() {
 
     // 60 kbit/s: audio only.
     ns.cap(port, 60);
+    phase("60 kbit/s");
     family
         .wait(
             "!document.querySelector('.tile.remote .video-paused').hidden",
@@ -358,6 +402,7 @@ async fn a_family_on_a_weak_link_keeps_the_call() {
 
     // The link recovers: the picture comes back by itself.
     ns.uncap();
+    phase("lifted");
     family
         .wait(
             "document.querySelector('.tile.remote .video-paused').hidden",
@@ -373,5 +418,42 @@ async fn a_family_on_a_weak_link_keeps_the_call() {
         "the picture moves again: {before:?} -> {after:?}"
     );
     family.screenshot("weak-3-family-back").await;
+    sampler.abort();
+
+    // The family's estimate over time, phase by phase.
+    let trace = trace.lock().map(|t| t.clone()).unwrap_or_default();
+    let mut line = String::new();
+    let mut in_60k = Vec::new();
+    let mut current = String::new();
+    for (at, entry) in &trace {
+        if *at < 0.0 {
+            current = entry.as_str().unwrap_or("").to_string();
+            eprintln!("{line}");
+            line = format!("{current}:");
+            continue;
+        }
+        let kbps = entry["estimate_bps"].as_u64().unwrap_or(0) / 1000;
+        let mark = if entry["weak"] == true { "w" } else { "" };
+        line.push_str(&format!(" {kbps}{mark}"));
+        if current == "60 kbit/s" {
+            in_60k.push(entry.clone());
+        }
+    }
+    eprintln!("{line}");
+    eprintln!("(the family's downlink estimate each second, kbit/s; w: shown as weak)");
+    assert!(
+        trace
+            .iter()
+            .filter(|(at, _)| *at >= 0.0)
+            .all(|(_, e)| e["source"] == "transport_feedback"),
+        "the family's estimate came from its own feedback throughout: {trace:?}"
+    );
+    assert!(
+        in_60k.iter().any(|e| e["weak"] == true
+            && e["video_paused_from"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty())),
+        "at 60 kbit/s the connections view shows the family weak, video paused: {in_60k:?}"
+    );
     drop(server);
 }

@@ -178,6 +178,18 @@ impl RemoteSfu {
         .map(drop)
     }
 
+    /// Each member's downlink in `room`.
+    pub async fn downlinks(&self, room: RoomId) -> Result<Vec<super::DownlinkBody>, ControlError> {
+        let response = self
+            .send(
+                self.http
+                    .get(format!("{}/v1/rooms/{room}/downlinks", self.base)),
+                CALL_TIMEOUT,
+            )
+            .await?;
+        self.decode(response).await
+    }
+
     /// Events after `after`, waiting up to 20 s for one; `None` answers at
     /// once with the current position (`next`) and no events.
     pub async fn events(&self, after: Option<u64>) -> Result<EventsReply, ControlError> {

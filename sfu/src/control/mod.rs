@@ -224,6 +224,47 @@ impl From<EventBody> for SfuEvent {
     }
 }
 
+/// One member's downlink on the wire (`GET /v1/rooms/{room}/downlinks`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DownlinkBody {
+    pub member: i64,
+    /// What its downlink is estimated to carry, bits per second.
+    pub estimate_bps: u64,
+    /// `transport_feedback`, `remb` or `assumed`.
+    pub source: String,
+    /// Transport-wide feedback packets read from it.
+    pub feedback_reports: u64,
+    /// The loss its feedback reports, in tenths of a per cent.
+    pub loss_permille: Option<u16>,
+    /// Members whose video is paused for it.
+    pub paused: Vec<i64>,
+    /// As a single-layer publisher, the receive limit last sent to it.
+    pub publisher_limit_bps: Option<u64>,
+    /// Its connection is shown as weak.
+    pub weak: bool,
+}
+
+impl From<&crate::engine::DownlinkReport> for DownlinkBody {
+    fn from(r: &crate::engine::DownlinkReport) -> Self {
+        use crate::engine::EstimateSource;
+        Self {
+            member: r.member,
+            estimate_bps: r.estimate_bps,
+            source: match r.source {
+                EstimateSource::TransportFeedback => "transport_feedback",
+                EstimateSource::Remb => "remb",
+                EstimateSource::Assumed => "assumed",
+            }
+            .to_string(),
+            feedback_reports: r.feedback.reports,
+            loss_permille: r.loss_permille,
+            paused: r.paused.clone(),
+            publisher_limit_bps: r.publisher_limit_bps,
+            weak: r.weak,
+        }
+    }
+}
+
 /// Answer to `GET /v1/events`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct EventsReply {

@@ -75,6 +75,7 @@ pub fn router(sfu: Arc<Sfu>, secret: String) -> Router {
         .route("/v1/rooms/{room}/members/{member}", delete(remove))
         .route("/v1/rooms/{room}/members/{member}/mute", put(mute))
         .route("/v1/rooms/{room}/hearing", post(hearing))
+        .route("/v1/rooms/{room}/downlinks", get(downlinks))
         .route("/v1/events", get(events))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
@@ -177,6 +178,26 @@ async fn close_room(
     };
     match blocking(move || state.sfu.close_room(room)).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn downlinks(
+    State(state): State<ControlState>,
+    room: Result<Path<RoomId>, PathRejection>,
+) -> Response {
+    let Path(room) = match room {
+        Ok(r) => r,
+        Err(e) => return bad_request(format!("room id: {e}")),
+    };
+    match blocking(move || state.sfu.downlinks(room)).await {
+        Ok(reports) => Json(
+            reports
+                .iter()
+                .map(super::DownlinkBody::from)
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
         Err(r) => r,
     }
 }

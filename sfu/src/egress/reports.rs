@@ -59,6 +59,8 @@ pub struct LegReports {
     /// `(middle 32 bits of the NTP time, µs sent)` of recent reports.
     sent: VecDeque<(u32, u64)>,
     rtt_us: Option<u64>,
+    /// When `rtt_us` was measured, µs.
+    rtt_at_us: u64,
     /// The last fraction lost the receiver reported (0–255 = 0–100 %).
     fraction_lost: Option<u8>,
 }
@@ -77,6 +79,7 @@ impl LegReports {
             next_report_us: first_report_us,
             sent: VecDeque::with_capacity(REMEMBERED),
             rtt_us: None,
+            rtt_at_us: 0,
             fraction_lost: None,
         }
     }
@@ -154,12 +157,18 @@ impl LegReports {
         let held_us = u64::from(delay_since_last_sr) * 1_000_000 / 65_536;
         let rtt = now_us.checked_sub(sent_us)?.checked_sub(held_us)?;
         self.rtt_us = Some(rtt);
+        self.rtt_at_us = now_us;
         Some(rtt)
     }
 
     /// The last measured round trip, µs.
     pub fn rtt_us(&self) -> Option<u64> {
         self.rtt_us
+    }
+
+    /// The last measured round trip and when it was measured, µs.
+    pub fn rtt_with_time(&self) -> Option<(u64, u64)> {
+        self.rtt_us.map(|rtt| (rtt, self.rtt_at_us))
     }
 
     /// The last fraction of packets the receiver reported lost (0–255).

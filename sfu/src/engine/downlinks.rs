@@ -26,6 +26,8 @@ pub struct DownlinkReport {
     /// As a single-layer video publisher: the receive limit (REMB) last
     /// sent to it, bits per second.
     pub publisher_limit_bps: Option<u64>,
+    /// Its connection is shown as weak ([`crate::media::link_strength`]).
+    pub weak: bool,
 }
 
 impl DownlinkReport {
@@ -52,6 +54,7 @@ impl DownlinkReport {
                 .filter_map(|s| s.source)
                 .collect(),
             publisher_limit_bps: peer.remb_sent.map(|(bps, _)| bps),
+            weak: peer.strength.weak(),
         }
     }
 }

@@ -617,13 +617,15 @@ impl Peer {
     }
 
     /// The round trip to this peer, from the newest of its legs' receiver
-    /// reports.
+    /// reports (a paused leg sends no sender reports, so its round trip
+    /// goes stale).
     pub fn round_trip(&self) -> Option<Duration> {
         self.slots
             .iter()
             .flat_map(|s| [&s.video, &s.audio])
-            .find_map(|t| t.reports.rtt_us())
-            .map(Duration::from_micros)
+            .filter_map(|t| t.reports.rtt_with_time())
+            .max_by_key(|(_, at)| *at)
+            .map(|(rtt, _)| Duration::from_micros(rtt))
     }
 
     /// The slot carrying `source`.

@@ -346,6 +346,17 @@ impl LiveHub {
         }
     }
 
+    /// How each participant's connection to the media server fares in a
+    /// live session; `None` without a media server or a live room.
+    pub async fn connections(
+        &self,
+        session_id: i64,
+    ) -> Option<Vec<parley_sfu::control::DownlinkBody>> {
+        let media = self.inner.media.as_ref()?;
+        self.sender(session_id)?;
+        media.downlinks(session_id).await.ok()
+    }
+
     /// The media server dropped a participant's connection.
     pub async fn media_lost(&self, session_id: i64, participant_id: i64) {
         if let Some(tx) = self.sender(session_id) {

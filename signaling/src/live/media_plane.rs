@@ -173,6 +173,24 @@ impl MediaPlane {
         }
     }
 
+    /// Each member's downlink in `room`, as the media server sees it.
+    pub async fn downlinks(
+        &self,
+        room: RoomId,
+    ) -> Result<Vec<parley_sfu::control::DownlinkBody>, MediaFailure> {
+        match self {
+            Self::InProcess(sfu) => {
+                let sfu = sfu.clone();
+                let reports = blocking(move || sfu.downlinks(room)).await?;
+                Ok(reports
+                    .iter()
+                    .map(parley_sfu::control::DownlinkBody::from)
+                    .collect())
+            }
+            Self::Remote(r) => Ok(r.downlinks(room).await?),
+        }
+    }
+
     pub async fn close_room(&self, room: RoomId) -> Result<(), MediaFailure> {
         match self {
             Self::InProcess(sfu) => {

@@ -78,6 +78,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/sessions", get(sessions::list))
         .route("/v1/sessions/{id}", get(sessions::get_one))
         .route("/v1/sessions/{id}/policy", get(sessions::policy))
+        .route("/v1/sessions/{id}/connections", get(sessions::connections))
         .route("/v1/sessions/{id}/cancel", post(sessions::cancel))
         .route("/v1/sessions/{id}/end", post(sessions::end))
         .route("/v1/sessions/{id}/monitor", post(sessions::monitor))

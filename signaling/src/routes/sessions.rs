@@ -133,6 +133,66 @@ pub async fn policy(
     Ok(Json(policy_view::decide_for(j, &s, state.now())))
 }
 
+/// How one participant's connection to the media server fares.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Connection {
+    pub participant_id: i64,
+    /// What their downlink is estimated to carry, bits per second.
+    pub estimate_bps: u64,
+    /// Where the estimate comes from: `transport_feedback` (the SFU's own,
+    /// from their TWCC feedback), `remb` (their own) or `assumed`.
+    pub source: String,
+    /// The loss their feedback reports, in tenths of a per cent.
+    pub loss_permille: Option<u16>,
+    /// Participants whose video is paused for them (weak connection).
+    pub video_paused_from: Vec<i64>,
+    /// As a one-layer video publisher, the send limit the SFU asked of them.
+    pub send_limit_bps: Option<u64>,
+    /// Shown as "Weak connection" to the others.
+    pub weak: bool,
+}
+
+#[utoipa::path(get, path = "/v1/sessions/{id}/connections", security(("bearer" = [])),
+    responses((status = 200, description = "How each participant's media connection fares, while the session is live (officers, court staff and administrators)", body = [Connection]),
+              (status = 404, description = "No such session, or it is not live", body = ErrorBody)))]
+pub async fn connections(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<Connection>>> {
+    caller.require(
+        &[
+            CallerRole::Officer,
+            CallerRole::Admin,
+            CallerRole::Clerk,
+            CallerRole::Judge,
+        ],
+        "see how connections fare",
+    )?;
+    let s = load(&state, &caller, id).await?;
+    let found = state.live.connections(s.id).await.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "{} {} has no live media now (not started, over, or no media server)",
+            s.kind.label(),
+            s.id
+        ))
+    })?;
+    Ok(Json(
+        found
+            .into_iter()
+            .map(|d| Connection {
+                participant_id: d.member,
+                estimate_bps: d.estimate_bps,
+                source: d.source,
+                loss_permille: d.loss_permille,
+                video_paused_from: d.paused,
+                send_limit_bps: d.publisher_limit_bps,
+                weak: d.weak,
+            })
+            .collect(),
+    ))
+}
+
 fn local(j: &Jurisdiction, t: DateTime<Utc>) -> String {
     format!(
         "{} ({})",

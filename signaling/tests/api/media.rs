@@ -97,6 +97,28 @@ async fn family_visit(s: &Server, sfu_in_process: bool) {
     if sfu_in_process {
         sfu_metrics_count(s).await;
     }
+    // How both connections fare, as an administrator sees it, in process
+    // and through the standalone SFU's control API alike: each estimated
+    // from its own transport-wide feedback (webrtc-rs negotiates it).
+    let id = booking["id"].as_i64().expect("id");
+    let view = s
+        .get(&s.admin, &format!("/v1/sessions/{id}/connections"))
+        .await;
+    assert_eq!(view.status, 200, "{}", view.body);
+    let connections = view.body.as_array().expect("a list").clone();
+    assert_eq!(connections.len(), 2, "{}", view.body);
+    for c in &connections {
+        assert_eq!(c["source"], "transport_feedback", "{c}");
+        assert!(
+            c["estimate_bps"].as_u64().is_some_and(|b| b >= 30_000),
+            "{c}"
+        );
+        assert_eq!(c["weak"], false, "{c}");
+    }
+    let stranger = s
+        .get("not-a-token", &format!("/v1/sessions/{id}/connections"))
+        .await;
+    assert_eq!(stranger.status, 401, "{}", stranger.body);
 
     // The visit ends on time: media stops within a second.
     s.clock.advance(Duration::minutes(10));
