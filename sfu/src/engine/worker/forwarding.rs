@@ -49,11 +49,17 @@ impl Worker {
             let Some(slot) = peer.slot_of(f.publisher) else {
                 continue;
             };
-            let paused = f.kind == RtpCodecKind::Video && slot.pause.paused();
-            let out = slot.track_mut(f.kind);
-            if paused {
+            let is_video = f.kind == RtpCodecKind::Video;
+            // Paused for this subscriber: its link cannot carry the video.
+            if is_video && slot.pause.paused() {
                 continue;
             }
+            let pause = &mut slot.pause;
+            let out = if is_video {
+                &mut slot.video
+            } else {
+                &mut slot.audio
+            };
             if let Some(layer) = f.layer {
                 match out.layers.on_packet(layer, f.keyframe, now_us) {
                     Decision::Drop => {
@@ -71,17 +77,11 @@ impl Worker {
                     }
                 }
             }
-            if f.kind == RtpCodecKind::Video
-                && let Some(slot) = peer.slot_of(f.publisher)
-                && !slot.pause.lets_through(f.keyframe)
-            {
+            if is_video && !pause.lets_through(f.keyframe) {
                 // Resumed: the picture starts again on a keyframe.
                 self.wanted_keyframes.push((f.room, f.publisher));
                 continue;
             }
-            let Some(out) = peer.slot_of(f.publisher).map(|s| s.track_mut(f.kind)) else {
-                continue;
-            };
             let (sender_id, ssrc) = (out.sender, out.ssrc);
             let (seq, ts) = out.continuity.rewrite(
                 f.source_ssrc,
