@@ -151,6 +151,11 @@ async fn a_downlink_too_weak_for_video_keeps_the_audio_and_gets_the_picture_back
     tokio::time::sleep(Duration::from_secs(2)).await;
     let reports = sfu.downlinks(82)?;
     let publisher = report_of(&reports, 1)?;
+    // 50 packets a second each of 900-byte video and 120-byte audio.
+    assert!(
+        (300_000..=500_000).contains(&publisher.uplink_bps) && publisher.uplink_loss_permille == 0,
+        "the detainee's uplink: about 408 kbit/s of payload, nothing lost: {publisher:?}"
+    );
     assert_eq!(
         publisher.publisher_limit_bps,
         Some(150_000),

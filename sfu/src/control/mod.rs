@@ -242,6 +242,12 @@ pub struct DownlinkBody {
     pub publisher_limit_bps: Option<u64>,
     /// Its connection is shown as weak.
     pub weak: bool,
+    /// What it sent the SFU over the last second (payload bits per second)
+    /// and the share of that lost on the way (tenths of a per cent).
+    #[serde(default)]
+    pub uplink_bps: u64,
+    #[serde(default)]
+    pub uplink_loss_permille: u16,
 }
 
 impl From<&crate::engine::DownlinkReport> for DownlinkBody {
@@ -261,6 +267,8 @@ impl From<&crate::engine::DownlinkReport> for DownlinkBody {
             paused: r.paused.clone(),
             publisher_limit_bps: r.publisher_limit_bps,
             weak: r.weak,
+            uplink_bps: r.uplink_bps,
+            uplink_loss_permille: r.uplink_loss_permille,
         }
     }
 }

@@ -28,6 +28,10 @@ pub struct DownlinkReport {
     pub publisher_limit_bps: Option<u64>,
     /// Its connection is shown as weak ([`crate::media::link_strength`]).
     pub weak: bool,
+    /// What it sent the SFU over the last second: payload bits per second,
+    /// and the share that never arrived (tenths of a per cent).
+    pub uplink_bps: u64,
+    pub uplink_loss_permille: u16,
 }
 
 impl DownlinkReport {
@@ -55,6 +59,8 @@ impl DownlinkReport {
                 .collect(),
             publisher_limit_bps: peer.remb_sent.map(|(bps, _)| bps),
             weak: peer.strength.weak(),
+            uplink_bps: peer.uplink.bps,
+            uplink_loss_permille: peer.uplink.loss_permille,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! How each publisher's connection to the SFU fares, from the peer
 //! connection's own statistics (its NACK generator and receive counters),
 //! sampled once a second per peer and summed into the SFU's counters as
-//! deltas, so that the totals survive peers coming and going. The
+//! deltas, so that the totals survive peers coming and going; each peer
+//! also keeps its last second's uplink rate and loss ([`Uplink`]) for the
+//! connections view. The
 //! subscriber side (NACKs received, resends, round trip) is the SFU's own
 //! (`engine::feedback`): rtc 0.21 reports no round trip from receiver
 //! reports and keeps no counters for packets written straight to the
@@ -16,6 +18,9 @@ pub struct LinkTotals {
     pub lost_in: u64,
     /// NACKs the SFU sent the publisher.
     pub nacks_sent: u64,
+    /// RTP packets and payload bytes received from the publisher.
+    pub packets_in: u64,
+    pub bytes_in: u64,
 }
 
 impl LinkTotals {
@@ -24,6 +29,31 @@ impl LinkTotals {
         LinkTotals {
             lost_in: self.lost_in.saturating_sub(earlier.lost_in),
             nacks_sent: self.nacks_sent.saturating_sub(earlier.nacks_sent),
+            packets_in: self.packets_in.saturating_sub(earlier.packets_in),
+            bytes_in: self.bytes_in.saturating_sub(earlier.bytes_in),
+        }
+    }
+}
+
+/// What a publisher's uplink carried between two samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Uplink {
+    /// Payload bits per second received from it.
+    pub bps: u64,
+    /// Share of its packets that never arrived, in tenths of a per cent.
+    pub loss_permille: u16,
+}
+
+impl Uplink {
+    /// From what grew over `elapsed_us` µs.
+    pub fn of(grew: &LinkTotals, elapsed_us: u64) -> Self {
+        let expected = grew.packets_in + grew.lost_in;
+        Self {
+            bps: (grew.bytes_in * 8 * 1_000_000)
+                .checked_div(elapsed_us)
+                .unwrap_or(0),
+            loss_permille: u16::try_from((grew.lost_in * 1_000).checked_div(expected).unwrap_or(0))
+                .unwrap_or(1_000),
         }
     }
 }
@@ -35,6 +65,8 @@ pub fn read(report: &RTCStatsReport) -> LinkTotals {
         if let RTCStatsReportEntry::InboundRtp(s) = entry {
             totals.lost_in += u64::try_from(s.received_rtp_stream_stats.packets_lost).unwrap_or(0);
             totals.nacks_sent += u64::from(s.nack_count);
+            totals.packets_in += s.received_rtp_stream_stats.packets_received;
+            totals.bytes_in += s.bytes_received;
         }
     }
     totals
@@ -49,17 +81,37 @@ mod tests {
         let earlier = LinkTotals {
             lost_in: 5,
             nacks_sent: 2,
+            packets_in: 10,
+            bytes_in: 1_000,
         };
         let now = LinkTotals {
             lost_in: 7,
             nacks_sent: 1,
+            packets_in: 110,
+            bytes_in: 100_000,
         };
         assert_eq!(
             now.since(&earlier),
             LinkTotals {
                 lost_in: 2,
                 nacks_sent: 0,
+                packets_in: 100,
+                bytes_in: 99_000,
             }
         );
+    }
+
+    #[test]
+    fn an_uplink_sample_gives_rate_and_loss() {
+        let grew = LinkTotals {
+            lost_in: 2,
+            nacks_sent: 0,
+            packets_in: 98,
+            bytes_in: 125_000,
+        };
+        let uplink = Uplink::of(&grew, 1_000_000);
+        assert_eq!(uplink.bps, 1_000_000);
+        assert_eq!(uplink.loss_permille, 20);
+        assert_eq!(Uplink::of(&LinkTotals::default(), 0), Uplink::default());
     }
 }

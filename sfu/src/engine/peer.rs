@@ -215,8 +215,11 @@ pub struct Peer {
     pub layer_rates: LayerRates,
     /// Which of its simulcast layers it is asked to pause.
     pub layer_pausing: LayerPausing,
-    /// Its connection's counters at the last sample.
+    /// Its connection's counters at the last sample, and when (µs).
     pub link: super::link_quality::LinkTotals,
+    pub link_sampled_us: Option<u64>,
+    /// What its uplink carried between the last two samples.
+    pub uplink: super::link_quality::Uplink,
     /// The room's active speaker, whose video this peer's downlink serves
     /// first.
     pub speaker: Option<MemberId>,
@@ -485,6 +488,8 @@ impl Peer {
                 layer_rates: LayerRates::default(),
                 layer_pausing: LayerPausing::default(),
                 link: Default::default(),
+                link_sampled_us: None,
+                uplink: Default::default(),
                 speaker: None,
                 pause_changes: Vec::new(),
                 remb_sent: None,

@@ -150,6 +150,10 @@ pub struct Connection {
     pub send_limit_bps: Option<u64>,
     /// Shown as "Weak connection" to the others.
     pub weak: bool,
+    /// What they sent over the last second, payload bits per second, and
+    /// the share of it lost on the way to the SFU (tenths of a per cent).
+    pub sending_bps: u64,
+    pub sending_loss_permille: u16,
 }
 
 #[utoipa::path(get, path = "/v1/sessions/{id}/connections", security(("bearer" = [])),
@@ -188,6 +192,8 @@ pub async fn connections(
                 video_paused_from: d.paused,
                 send_limit_bps: d.publisher_limit_bps,
                 weak: d.weak,
+                sending_bps: d.uplink_bps,
+                sending_loss_permille: d.uplink_loss_permille,
             })
             .collect(),
     ))

@@ -182,12 +182,17 @@ impl Worker {
     /// received, resends and round trips, is counted as it happens by
     /// `feedback`).
     pub(super) fn sample_links(&mut self, now: Instant) {
+        let now_us = self.micros(now);
         let c = &self.counters;
         for peer in self.peers.values_mut().filter(|p| p.connected) {
             let report = peer.pc.get_stats(now, rtc::statistics::StatsSelector::None);
             let totals = crate::engine::link_quality::read(&report);
             let grew = totals.since(&peer.link);
             peer.link = totals;
+            if let Some(at) = peer.link_sampled_us.replace(now_us) {
+                peer.uplink =
+                    crate::engine::link_quality::Uplink::of(&grew, now_us.saturating_sub(at));
+            }
             c.packets_lost_in.fetch_add(grew.lost_in, Ordering::Relaxed);
             c.nacks_sent.fetch_add(grew.nacks_sent, Ordering::Relaxed);
         }
