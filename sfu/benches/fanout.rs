@@ -226,7 +226,6 @@ fn received(subscribers: &[Client]) -> u64 {
     subscribers.iter().map(|c| c.got("pub", "video")).sum()
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run(
     n: usize,
     mode: SendMode,

@@ -5,6 +5,8 @@
 //!
 //! Pure: times in µs, handed in.
 
+use super::debounce::Debounced;
+
 /// Below this estimate (bits per second) a connection is weak: less than
 /// the lowest simulcast layer (150 kbit/s) with its sound.
 pub const WEAK_BELOW_BPS: u64 = 200_000;
@@ -14,37 +16,24 @@ pub const WEAK_AFTER_US: u64 = 2_000_000;
 pub const GOOD_AFTER_US: u64 = 5_000_000;
 
 /// One connection's strength as shown.
-#[derive(Debug, Clone, Default)]
-pub struct LinkStrength {
-    weak: bool,
-    /// Since when the readings have disagreed with what is shown, µs.
-    disagrees_since: Option<u64>,
+#[derive(Debug, Clone)]
+pub struct LinkStrength(Debounced);
+
+impl Default for LinkStrength {
+    fn default() -> Self {
+        Self(Debounced::new(WEAK_AFTER_US, GOOD_AFTER_US))
+    }
 }
 
 impl LinkStrength {
     pub fn weak(&self) -> bool {
-        self.weak
+        self.0.on()
     }
 
     /// A reading at `now_us` (`weak_now`: the connection looks weak now);
     /// returns the new state when it changes.
     pub fn update(&mut self, weak_now: bool, now_us: u64) -> Option<bool> {
-        if weak_now == self.weak {
-            self.disagrees_since = None;
-            return None;
-        }
-        let since = *self.disagrees_since.get_or_insert(now_us);
-        let wait = if self.weak {
-            GOOD_AFTER_US
-        } else {
-            WEAK_AFTER_US
-        };
-        if now_us.saturating_sub(since) < wait {
-            return None;
-        }
-        self.disagrees_since = None;
-        self.weak = weak_now;
-        Some(self.weak)
+        self.0.update(weak_now, now_us)
     }
 }
 

@@ -11,9 +11,11 @@
 //! [`audio_level`] reads RFC 6464 levels and names the active
 //! speaker; [`video_budget`] spends a subscriber's downlink estimate audio
 //! first and pauses the video that does not fit; [`link_strength`] says
-//! when a participant's connection is weak, for the badge on their tile.
+//! when a participant's connection is weak, for the badge on their tile;
+//! both hold their state with [`debounce`].
 
 pub mod audio_level;
+pub mod debounce;
 pub mod h264;
 pub mod keyframe_requests;
 pub mod layer_pausing;

@@ -14,6 +14,8 @@
 //!
 //! Pure: rates in bits per second, times in µs, handed in.
 
+use super::debounce::Debounced;
+
 /// One Opus stream on the wire: 32 kbit/s of voice plus 50 packets a
 /// second of RTP, SRTP, UDP and IP headers.
 pub const AUDIO_BPS: u64 = 50_000;
@@ -88,12 +90,20 @@ pub fn allocate<K: Copy>(
 /// Whether one source's video goes to one subscriber, with the timing that
 /// keeps it from flapping; after a pause the video comes back on a
 /// keyframe.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct VideoPause {
-    paused: bool,
-    /// Since when the allocation has disagreed with the current state, µs.
-    disagrees_since: Option<u64>,
+    /// On: paused.
+    paused: Debounced,
     awaiting_keyframe: bool,
+}
+
+impl Default for VideoPause {
+    fn default() -> Self {
+        Self {
+            paused: Debounced::new(PAUSE_AFTER_US, RESUME_AFTER_US),
+            awaiting_keyframe: false,
+        }
+    }
 }
 
 /// A change of [`VideoPause`].
@@ -106,37 +116,23 @@ pub enum PauseChange {
 
 impl VideoPause {
     pub fn paused(&self) -> bool {
-        self.paused
+        self.paused.on()
     }
 
     /// The allocation at `now_us` says the video fits (or not).
     pub fn update(&mut self, fits: bool, now_us: u64) -> Option<PauseChange> {
-        if fits != self.paused {
-            self.disagrees_since = None;
-            return None;
-        }
-        let since = *self.disagrees_since.get_or_insert(now_us);
-        let wait = if self.paused {
-            RESUME_AFTER_US
-        } else {
-            PAUSE_AFTER_US
-        };
-        if now_us.saturating_sub(since) < wait {
-            return None;
-        }
-        self.disagrees_since = None;
-        self.paused = !self.paused;
-        if self.paused {
-            Some(PauseChange::Paused)
-        } else {
-            self.awaiting_keyframe = true;
-            Some(PauseChange::Resumed)
+        match self.paused.update(!fits, now_us)? {
+            true => Some(PauseChange::Paused),
+            false => {
+                self.awaiting_keyframe = true;
+                Some(PauseChange::Resumed)
+            }
         }
     }
 
     /// Whether a video packet goes out (`keyframe`: it starts a keyframe).
     pub fn lets_through(&mut self, keyframe: bool) -> bool {
-        if self.paused {
+        if self.paused.on() {
             return false;
         }
         if self.awaiting_keyframe {

@@ -60,6 +60,8 @@ pub const INITIAL_BPS: u64 = 300_000;
 pub const MIN_BPS: u64 = 30_000;
 /// Nor rises above this.
 pub const MAX_BPS: u64 = 20_000_000;
+/// Bytes of sequence numbers cut from one allocation.
+const SCRATCH_BYTES: usize = 4096;
 /// What RTP's SRTP tag and the IP and UDP headers add to each packet, bytes.
 pub const WIRE_OVERHEAD: usize = 16 + 28;
 
@@ -112,6 +114,8 @@ pub struct Downlink {
     extension_id: Option<u8>,
     /// Whether transport-wide feedback has been read.
     has_feedback: bool,
+    /// Where the numbers written into packets are cut from.
+    scratch: bytes::BytesMut,
     totals: FeedbackTotals,
 }
 
@@ -133,6 +137,7 @@ impl Downlink {
             remb_bps: None,
             extension_id: None,
             has_feedback: false,
+            scratch: bytes::BytesMut::new(),
             totals: FeedbackTotals::default(),
         }
     }
@@ -146,6 +151,17 @@ impl Downlink {
     /// The header extension id to stamp packets with, if negotiated.
     pub fn extension_id(&self) -> Option<u8> {
         self.extension_id
+    }
+
+    /// Like [`Downlink::stamp`], with the number as the extension's two
+    /// bytes, cut from a shared buffer (no allocation per packet).
+    pub fn stamp_extension(&mut self, size: usize, now: Instant) -> bytes::Bytes {
+        let seq = self.stamp(size, now);
+        if self.scratch.capacity() < 2 {
+            self.scratch.reserve(SCRATCH_BYTES);
+        }
+        self.scratch.extend_from_slice(&seq.to_be_bytes());
+        self.scratch.split().freeze()
     }
 
     /// Numbers a packet of `size` bytes (as marshalled, before SRTP) that

@@ -162,9 +162,10 @@ impl Worker {
                                 continue;
                             }
                             if let Some(feedback) = any.downcast_ref::<TransportLayerCc>() {
+                                // Spent at the next housekeeping (within 100 ms),
+                                // not at each of ~10 feedback packets a second.
                                 let rtt = peer.round_trip();
                                 peer.downlink.on_feedback(now, feedback, rtt);
-                                peer.share_estimate(now_us);
                                 self.counters
                                     .transport_feedback
                                     .fetch_add(1, Ordering::Relaxed);
