@@ -23,7 +23,9 @@
 //! paths alternate in one process, default `sealed,direct`: how forwarded
 //! packets reach the subscriber, see `WritePath`; `sealed-remb`,
 //! `direct-remb`: the same without numbering packets for transport-wide
-//! feedback, see `DownlinkEstimation`).
+//! feedback, see `DownlinkEstimation`; a `-rtcread` suffix reads the
+//! publisher's packets through its connection instead of opening them in
+//! the worker, see `ReadPath`).
 
 use bytes::Bytes;
 use chrono::{Duration as Span, Utc};
@@ -32,7 +34,7 @@ use parley_grants::{JoinGrant, JoinTokens};
 use parley_policy::{Role, SessionKind};
 use parley_sfu::engine::batch_io::SendMode;
 use parley_sfu::engine::{
-    DownlinkEstimation, JoinRequest, RoomId, Sfu, SfuConfig, SfuStats, WritePath,
+    DownlinkEstimation, JoinRequest, ReadPath, RoomId, Sfu, SfuConfig, SfuStats, WritePath,
 };
 use parley_sfu::room::{MemberId, RoomPolicy};
 use rtc::rtp::Packet;
@@ -197,10 +199,22 @@ fn write_name(r: &Row) -> String {
         WritePath::Direct => "direct",
         WritePath::Checked => "write_rtp",
     };
-    match r.estimation {
+    let path = match r.estimation {
         DownlinkEstimation::FromFeedback => path.to_string(),
         DownlinkEstimation::RembOnly => format!("{path}, REMB only"),
+    };
+    match r.read {
+        ReadPath::Opened => path,
+        ReadPath::Connection => format!("{path}, read by rtc"),
     }
+}
+
+/// How a run's packets are written, estimated and read.
+#[derive(Debug, Clone, Copy)]
+struct Paths {
+    write: WritePath,
+    estimation: DownlinkEstimation,
+    read: ReadPath,
 }
 
 struct Row {
@@ -208,6 +222,7 @@ struct Row {
     mode: SendMode,
     write: WritePath,
     estimation: DownlinkEstimation,
+    read: ReadPath,
     send_calls: u64,
     sent: u32,
     forwarded: u64,
@@ -229,7 +244,11 @@ fn received(subscribers: &[Client]) -> u64 {
 async fn run(
     n: usize,
     mode: SendMode,
-    (write, estimation): (WritePath, DownlinkEstimation),
+    Paths {
+        write,
+        estimation,
+        read,
+    }: Paths,
     rate: u32,
     secs: u32,
     size: usize,
@@ -243,6 +262,7 @@ async fn run(
         clock: Arc::new(Utc::now),
         send_mode: mode,
         write_path: write,
+        read_path: read,
         downlink_estimation: estimation,
         ice_tcp: true,
     })?);
@@ -332,6 +352,7 @@ async fn run(
         mode,
         write,
         estimation,
+        read,
         send_calls: after.send_calls - before.send_calls,
         sent: count,
         forwarded: after.rtp_forwarded - before.rtp_forwarded,
@@ -366,21 +387,29 @@ fn main() -> anyhow::Result<()> {
             _ => None,
         })
         .collect();
-    let writes: Vec<(WritePath, DownlinkEstimation)> = std::env::var("FANOUT_WRITE")
+    let writes: Vec<Paths> = std::env::var("FANOUT_WRITE")
         .unwrap_or_else(|_| "sealed,direct".into())
         .split(',')
         .filter_map(|m| {
-            let (path, estimation) = match m.trim().strip_suffix("-remb") {
-                Some(path) => (path, DownlinkEstimation::RembOnly),
-                None => (m.trim(), DownlinkEstimation::FromFeedback),
+            let (m, read) = match m.trim().strip_suffix("-rtcread") {
+                Some(m) => (m, ReadPath::Connection),
+                None => (m.trim(), ReadPath::Opened),
             };
-            let path = match path {
+            let (path, estimation) = match m.strip_suffix("-remb") {
+                Some(path) => (path, DownlinkEstimation::RembOnly),
+                None => (m, DownlinkEstimation::FromFeedback),
+            };
+            let write = match path {
                 "sealed" => WritePath::Sealed,
                 "direct" => WritePath::Direct,
                 "checked" => WritePath::Checked,
                 _ => return None,
             };
-            Some((path, estimation))
+            Some(Paths {
+                write,
+                estimation,
+                read,
+            })
         })
         .collect();
     // `cargo test --benches` runs this without `--bench`: nothing to test,

@@ -13,6 +13,8 @@ pub mod control;
 pub mod demux;
 pub mod egress;
 pub mod engine;
+pub mod ingress;
 pub mod liveness;
 pub mod media;
 pub mod room;
+pub mod srtp;

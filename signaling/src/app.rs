@@ -216,6 +216,7 @@ impl AppState {
                         clock: Arc::new(move || wall.now()),
                         send_mode: Default::default(),
                         write_path: Default::default(),
+                        read_path: Default::default(),
                         downlink_estimation: Default::default(),
                         ice_tcp: m.ice_tcp,
                     },

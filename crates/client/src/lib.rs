@@ -158,6 +158,9 @@ struct Shape {
     /// Offer DTLS-SRTP with AES_CM_128_HMAC_SHA1_80 only (RFC 5764), as
     /// older stacks do, instead of preferring AEAD_AES_128_GCM.
     aes_cm_only: bool,
+    /// Number what it sends for transport-wide feedback (as browsers do),
+    /// so the SFU reports arrivals back to it.
+    numbers_for_feedback: bool,
 }
 
 /// How often a client with a receive limit repeats its REMB.
@@ -295,6 +298,30 @@ impl Client {
         .await
     }
 
+    /// Like [`Client::new`], numbering every packet it sends with a
+    /// transport-wide sequence number, as browsers do, so that the SFU
+    /// sends it transport-wide feedback.
+    pub async fn numbering_for_feedback(
+        name: &str,
+        publishes: bool,
+        receive_slots: usize,
+        ssrc_base: u32,
+    ) -> anyhow::Result<Self> {
+        let shape = Shape {
+            numbers_for_feedback: true,
+            ..Shape::default()
+        };
+        Self::build(
+            name,
+            publishes,
+            receive_slots,
+            ssrc_base,
+            VideoCodec::Vp8,
+            shape,
+        )
+        .await
+    }
+
     /// A client that publishes audio and three simulcast VP8 layers (rid
     /// `q`, `h`, `f`, SSRCs `ssrc_base + 1..=3`, sizes in
     /// [`SIMULCAST_LAYERS`]), and offers `receive_slots` pairs.
@@ -342,6 +369,7 @@ impl Client {
             tcp_only,
             consent_interval,
             aes_cm_only,
+            numbers_for_feedback,
         } = shape;
         let (gathered_tx, gathered) = mpsc::unbounded_channel();
         let (state_tx, state) = mpsc::unbounded_channel();
@@ -349,6 +377,14 @@ impl Client {
         let mut me = media_engine()?;
         let registry = Registry::new().with(Slot::from(14_000), DeliverRtcp::default());
         let registry = register_default_interceptors(registry, &mut me)?;
+        let registry = if numbers_for_feedback {
+            registry.with(
+                Slot::TwccSender,
+                rtc::interceptor::TwccSenderBuilder::new().build(),
+            )
+        } else {
+            registry
+        };
         let builder = PeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(me)

@@ -8,6 +8,7 @@
 //! own upstream socket, so the SFU sees the relay as the client's address.
 //! Loss is drawn from a seeded generator: a test is repeatable.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,23 @@ pub struct Crossed {
     pub rtp_dropped_to_client: AtomicU64,
     /// Datagrams from the client that the relay dropped.
     pub dropped_from_client: AtomicU64,
+    /// RTCP datagrams to the client, by the packet type and count/format
+    /// field of the first packet's header (the part SRTCP leaves in clear).
+    pub rtcp_to_client: Mutex<HashMap<(u8, u8), u64>>,
+}
+
+impl Crossed {
+    /// RTCP datagrams to the client whose first packet has type `pt` and
+    /// format `fmt` (RFC 4585: 205/1 a NACK, 205/15 transport-wide
+    /// feedback; RFC 3550: 201 a receiver report, with its block count).
+    pub fn rtcp_to_client(&self, pt: u8, fmt: Option<u8>) -> u64 {
+        self.rtcp_to_client.lock().map_or(0, |m| {
+            m.iter()
+                .filter(|((p, f), _)| *p == pt && fmt.is_none_or(|want| want == *f))
+                .map(|(_, n)| n)
+                .sum()
+        })
+    }
 }
 
 /// What the relay drops; changed while it runs.
@@ -37,6 +55,9 @@ pub struct Cuts {
     pub client_checks: AtomicBool,
     /// Share of RTP to the client dropped, in percent (0–100).
     pub rtp_to_client_percent: AtomicU8,
+    /// Share of RTP from the client dropped, in percent (0–100): a lossy
+    /// uplink.
+    pub rtp_from_client_percent: AtomicU8,
 }
 
 /// A running relay; stops when dropped.
@@ -65,6 +86,11 @@ fn is_binding_request(d: &[u8]) -> bool {
 /// RTP, not RTCP (RFC 5761 §4: RTCP packet types 192–223).
 fn is_rtp(d: &[u8]) -> bool {
     d.len() >= 12 && (128..=191).contains(&d[0]) && !(192..=223).contains(&d[1])
+}
+
+/// RTCP (RFC 5761 §4: packet types 192–223).
+fn is_rtcp(d: &[u8]) -> bool {
+    d.len() >= 8 && (128..=191).contains(&d[0]) && (192..=223).contains(&d[1])
 }
 
 impl Relay {
@@ -100,7 +126,12 @@ impl Relay {
                         if is_binding_request(d) {
                             c.requests_from_client.fetch_add(1, Ordering::Relaxed);
                         }
-                        let cut = k.client_silent.load(Ordering::Relaxed)
+                        let lossy = is_rtp(d) && {
+                            let percent = u64::from(k.rtp_from_client_percent.load(Ordering::Relaxed));
+                            percent > 0 && next() < percent
+                        };
+                        let cut = lossy
+                            || k.client_silent.load(Ordering::Relaxed)
                             || (is_stun(d) && k.client_checks.load(Ordering::Relaxed));
                         if cut {
                             c.dropped_from_client.fetch_add(1, Ordering::Relaxed);
@@ -121,6 +152,10 @@ impl Relay {
                                 continue;
                             }
                             c.rtp_to_client.fetch_add(1, Ordering::Relaxed);
+                        } else if is_rtcp(d)
+                            && let Ok(mut m) = c.rtcp_to_client.lock()
+                        {
+                            *m.entry((d[1], d[0] & 0x1f)).or_default() += 1;
                         }
                         let to = client.lock().ok().and_then(|c| *c);
                         if let Some(to) = to {
@@ -179,8 +214,10 @@ mod tests {
         let mut rtp = vec![0x80, 96];
         rtp.resize(12, 0);
         assert!(is_rtp(&rtp));
+        assert!(!is_rtcp(&rtp));
         rtp[1] = 200;
         assert!(!is_rtp(&rtp), "a sender report is RTCP");
+        assert!(is_rtcp(&rtp));
     }
 
     #[test]

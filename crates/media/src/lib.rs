@@ -118,35 +118,48 @@ pub fn media_and_interceptors() -> Result<(MediaEngine, Registry), Error> {
 }
 
 /// The SFU's media engine and interceptor chain. It differs from a client's
-/// ([`media_and_interceptors`]) on the sending side: the SFU keeps its own
-/// history of what it sent each subscriber and answers their NACKs from it,
-/// and sends each leg's sender reports itself (`parley_sfu::egress`), so the
-/// NACK responder and the sender-report interceptor are left out (two
-/// answerers would resend everything twice). For what publishers send it
-/// keeps the NACK generator, receiver reports and transport-wide feedback,
-/// and it still negotiates `nack` and `nack pli` on video.
+/// ([`media_and_interceptors`]) in that the SFU does the per-packet work
+/// itself: it keeps its own history of what it sent each subscriber and
+/// answers their NACKs from it, sends each leg's sender reports
+/// (`parley_sfu::egress`), and makes the NACKs, receiver reports and
+/// transport-wide feedback for what publishers send in a chain of its own
+/// that every incoming packet passes through, whichever path decrypted it
+/// (`parley_sfu::ingress`). So the chain here only hands incoming RTCP to
+/// the forwarder; the media engine still negotiates `nack`, `nack pli` and
+/// transport-cc (the feedback and the transport-wide sequence number
+/// extension) as before.
 pub fn sfu_media_and_interceptors() -> Result<(MediaEngine, Registry), Error> {
-    use rtc::interceptor::{NackGeneratorBuilder, ReceiverReportBuilder};
-    use rtc::peer_connection::configuration::interceptor_registry::{
-        configure_simulcast_extension_headers, configure_twcc_receiver_only,
-    };
+    use rtc::peer_connection::configuration::interceptor_registry::configure_simulcast_extension_headers;
+    use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpHeaderExtensionCapability};
     let mut media = MediaEngine::default();
     register(&mut media)?;
     for parameter in ["", "pli"] {
         media.register_feedback(
-            rtc::rtp_transceiver::rtp_sender::RTCPFeedback {
+            RTCPFeedback {
                 typ: "nack".to_owned(),
                 parameter: parameter.to_owned(),
             },
             RtpCodecKind::Video,
         );
     }
+    for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+        media.register_feedback(
+            RTCPFeedback {
+                typ: "transport-cc".to_owned(),
+                parameter: String::new(),
+            },
+            kind,
+        );
+        media.register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: rtc::sdp::extmap::TRANSPORT_CC_URI.to_owned(),
+            },
+            kind,
+            None,
+        )?;
+    }
     configure_simulcast_extension_headers(&mut media)?;
-    let registry = Registry::new()
-        .with(Slot::from(14_000), DeliverRtcp::default())
-        .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
-        .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build());
-    let registry = configure_twcc_receiver_only(registry, &mut media)?;
+    let registry = Registry::new().with(Slot::from(14_000), DeliverRtcp::default());
     Ok((media, registry))
 }
 

@@ -112,6 +112,7 @@ pub async fn run(config: PathBuf) -> Result<(), String> {
         clock: Arc::new(chrono::Utc::now),
         send_mode: Default::default(),
         write_path: Default::default(),
+        read_path: Default::default(),
         downlink_estimation: Default::default(),
         ice_tcp: file.media.ice_tcp,
     })

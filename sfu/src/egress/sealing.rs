@@ -21,10 +21,9 @@
 //! Pure apart from the encryption: no sockets, no clock.
 
 use super::keys::Candidate;
+use crate::srtp::SrtpContext;
 use bytes::BytesMut;
 use rtc::rtp::Packet;
-use rtc::shared::marshal::Marshal;
-use rtc::srtp::context::Context;
 use rtc::srtp::protection_profile::ProtectionProfile;
 
 /// The profiles the SFU offers, most preferred first.
@@ -34,46 +33,26 @@ pub const PROFILES: [ProtectionProfile; 2] = [
 ];
 
 /// Why a packet could not be sealed.
-#[derive(Debug, thiserror::Error)]
-pub enum SealError {
-    #[error("the RTP packet could not be serialized: {0}")]
-    Marshal(String),
-    #[error("SRTP refused the packet: {0}")]
-    Srtp(String),
-}
+pub type SealError = crate::srtp::SrtpError;
 
 /// One connection's RTP encryptor, proven against rtc's own output.
+#[derive(Debug)]
 pub struct Sealer {
-    context: Context,
+    context: SrtpContext,
     profile: ProtectionProfile,
-}
-
-impl std::fmt::Debug for Sealer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sealer")
-            .field("profile", &self.profile)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Sealer {
     /// The sealer whose encryption of `packet` is exactly `expected` (the
     /// datagram rtc sent for it), from `candidates`; `None` if none is.
     pub fn prove(candidates: &[Candidate], packet: &Packet, expected: &[u8]) -> Option<Sealer> {
-        let crypto = rtc::crypto::default_provider().ok()?;
         for candidate in candidates {
             for profile in PROFILES {
                 if candidate.key.len() != profile.key_len() {
                     continue;
                 }
-                let Ok(context) = Context::new(
-                    &candidate.key,
-                    candidate.salt(profile.salt_len()),
-                    profile,
-                    None,
-                    None,
-                    crypto.crypto(),
-                ) else {
+                let Ok(context) = SrtpContext::new(profile, &candidate.key, &candidate.block)
+                else {
                     continue;
                 };
                 let mut sealer = Sealer { context, profile };
@@ -95,12 +74,7 @@ impl Sealer {
 
     /// Encrypts `packet` into a datagram.
     pub fn seal(&mut self, packet: &Packet) -> Result<BytesMut, SealError> {
-        let plain = packet
-            .marshal()
-            .map_err(|e| SealError::Marshal(e.to_string()))?;
-        self.context
-            .encrypt_rtp_with_header(&plain, &packet.header)
-            .map_err(|e| SealError::Srtp(e.to_string()))
+        self.context.seal(packet)
     }
 }
 
@@ -133,6 +107,8 @@ pub fn is_rtp_of(datagram: &[u8], ssrc: u32, seq: u16) -> bool {
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use rtc::shared::marshal::Marshal;
+    use rtc::srtp::context::Context;
 
     fn packet(ssrc: u32, seq: u16) -> Packet {
         let mut p = Packet {

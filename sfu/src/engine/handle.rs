@@ -45,6 +45,9 @@ pub struct SfuConfig {
     /// How forwarded packets enter subscribers' connections (direct by
     /// default; through `write_rtp` is the benchmarks' baseline).
     pub write_path: super::worker::WritePath,
+    /// How publishers' RTP is decrypted (by the SFU once its key is proven,
+    /// by default; through the connection is the benchmarks' baseline).
+    pub read_path: super::worker::ReadPath,
     /// How subscribers' downlinks are estimated (from their transport-wide
     /// feedback by default; REMB only is the benchmarks' baseline).
     pub downlink_estimation: super::worker::DownlinkEstimation,
@@ -278,6 +281,17 @@ pub struct Counters {
     /// and those where none was (they stay on rtc's write path).
     pub sealing_proven: AtomicU64,
     pub sealing_fallbacks: AtomicU64,
+    /// RTP packets the SFU decrypted itself (`ReadPath::Opened`).
+    pub opened_packets: AtomicU64,
+    /// Connections whose remote SRTP key authenticated a publisher's packet,
+    /// and those where none did (they stay on rtc's read path).
+    pub opening_proven: AtomicU64,
+    pub opening_fallbacks: AtomicU64,
+    /// Publishers' packets refused on the opened path: failed
+    /// authentication, or a sequence number already taken (a replay or a
+    /// duplicate) or older than the replay window.
+    pub rtp_refused_in: AtomicU64,
+    pub rtp_duplicates_in: AtomicU64,
     /// Round-trip time of each connected peer, sampled once a second.
     pub rtt: LatencyHistogram,
     /// Packets handed to the recorder, and those it could not take.
@@ -331,6 +345,11 @@ pub struct SfuStats {
     pub sealed_packets: u64,
     pub sealing_proven: u64,
     pub sealing_fallbacks: u64,
+    pub opened_packets: u64,
+    pub opening_proven: u64,
+    pub opening_fallbacks: u64,
+    pub rtp_refused_in: u64,
+    pub rtp_duplicates_in: u64,
     /// Peers' round-trip times, µs.
     pub rtt: LatencySnapshot,
     pub recorded_packets: u64,
@@ -414,6 +433,7 @@ impl Sfu {
                 index: i,
                 send_mode: config.send_mode,
                 write_path: config.write_path,
+                read_path: config.read_path,
                 downlink_estimation: config.downlink_estimation,
                 tcp,
                 socket,
@@ -497,6 +517,11 @@ impl Sfu {
             sealed_packets: get(&c.sealed_packets),
             sealing_proven: get(&c.sealing_proven),
             sealing_fallbacks: get(&c.sealing_fallbacks),
+            opened_packets: get(&c.opened_packets),
+            opening_proven: get(&c.opening_proven),
+            opening_fallbacks: get(&c.opening_fallbacks),
+            rtp_refused_in: get(&c.rtp_refused_in),
+            rtp_duplicates_in: get(&c.rtp_duplicates_in),
             rtt: c.rtt.snapshot(),
             recorded_packets: get(&c.recorded_packets),
             recorder_drops: get(&c.recorder_drops),

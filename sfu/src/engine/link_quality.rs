@@ -1,15 +1,11 @@
-//! How each publisher's connection to the SFU fares, from the peer
-//! connection's own statistics (its NACK generator and receive counters),
-//! sampled once a second per peer and summed into the SFU's counters as
-//! deltas, so that the totals survive peers coming and going; each peer
-//! also keeps its last second's uplink rate and loss ([`Uplink`]) for the
-//! connections view. The
-//! subscriber side (NACKs received, resends, round trip) is the SFU's own
-//! (`engine::feedback`): rtc 0.21 reports no round trip from receiver
-//! reports and keeps no counters for packets written straight to the
-//! connection.
-
-use rtc::statistics::report::{RTCStatsReport, RTCStatsReportEntry};
+//! How each publisher's connection to the SFU fares, from the SFU's own
+//! receive side (`crate::ingress`: which packets arrived, and the NACKs
+//! sent for the rest), sampled once a second per peer and summed into the
+//! SFU's counters as deltas, so that the totals survive peers coming and
+//! going; each peer also keeps its last second's uplink rate and loss
+//! ([`Uplink`]) for the connections view. The subscriber side (NACKs
+//! received, resends, round trip) is the SFU's own too
+//! (`engine::feedback`).
 
 /// Counters of one peer connection, monotonic while it lives.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -24,6 +20,16 @@ pub struct LinkTotals {
 }
 
 impl LinkTotals {
+    /// What `peer` has taken from its publisher so far.
+    pub fn of(peer: &super::peer::Peer) -> LinkTotals {
+        LinkTotals {
+            lost_in: peer.uplink_feedback.lost(),
+            nacks_sent: peer.uplink_feedback.nacks(),
+            packets_in: peer.received.0,
+            bytes_in: peer.received.1,
+        }
+    }
+
     /// What grew since `earlier` (a counter that went down counts 0).
     pub fn since(&self, earlier: &LinkTotals) -> LinkTotals {
         LinkTotals {
@@ -56,20 +62,6 @@ impl Uplink {
                 .unwrap_or(1_000),
         }
     }
-}
-
-/// The incoming totals of one peer connection.
-pub fn read(report: &RTCStatsReport) -> LinkTotals {
-    let mut totals = LinkTotals::default();
-    for entry in report.iter() {
-        if let RTCStatsReportEntry::InboundRtp(s) = entry {
-            totals.lost_in += u64::try_from(s.received_rtp_stream_stats.packets_lost).unwrap_or(0);
-            totals.nacks_sent += u64::from(s.nack_count);
-            totals.packets_in += s.received_rtp_stream_stats.packets_received;
-            totals.bytes_in += s.bytes_received;
-        }
-    }
-    totals
 }
 
 #[cfg(test)]

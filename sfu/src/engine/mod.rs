@@ -24,7 +24,7 @@ mod timers;
 pub use downlinks::DownlinkReport;
 pub use peer::{DEFAULT_ESTIMATE_BPS, EstimateSource, MAX_RECEIVE_SLOTS};
 mod worker;
-pub use worker::{DownlinkEstimation, WritePath};
+pub use worker::{DownlinkEstimation, ReadPath, WritePath};
 
 pub use handle::{
     HearingChange, JoinAnswer, JoinRequest, Muted, RECORDER_MEMBER, RecordingTap, RoomId, Sfu,

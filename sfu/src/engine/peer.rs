@@ -193,12 +193,26 @@ pub struct Peer {
     pub keys: std::sync::Arc<crate::egress::keys::KeyCapture>,
     /// Whether its RTP is sealed by the SFU (see `crate::egress::sealing`).
     pub sealing: crate::egress::sealing::Sealing,
+    /// Whether what it publishes is decrypted by the SFU (see
+    /// `crate::ingress::opening`).
+    pub opening: crate::ingress::Opening,
+    /// Packets the worker decrypted since the last pump, with the instant
+    /// each arrived.
+    pub opened: Vec<(Instant, rtc::rtp::Packet)>,
+    /// RTP packets and payload bytes taken from it.
+    pub received: (u64, u64),
+    /// Which of its packets arrived, and the NACKs, receiver reports and
+    /// transport-wide feedback that tell it so.
+    pub uplink_feedback: crate::ingress::UplinkFeedback,
     /// Where its media goes (the selected candidate pair), learned from
     /// what the connection sends.
     pub route: Option<(SocketAddr, rtc::shared::TransportProtocol)>,
-    /// Something was handed to the connection since its events and reads
-    /// were last drained (the worker's pump skips it otherwise).
+    /// Something arrived for the worker's pump since it last looked:
+    /// handed to the connection, or decrypted here (`opened`).
     pub needs_pump: bool,
+    /// Something was handed to the connection since its events and reads
+    /// were last drained.
+    pub handed: bool,
     /// Something was handed to the connection since its writes were last
     /// collected and its next timer read (the worker's flush skips it
     /// otherwise).
@@ -478,8 +492,13 @@ impl Peer {
                 liveness: crate::liveness::Liveness::new(now),
                 keys,
                 sealing: Default::default(),
+                opening: Default::default(),
+                opened: Vec::new(),
+                received: (0, 0),
+                uplink_feedback: Default::default(),
                 route: None,
                 needs_pump: true,
+                handed: true,
                 needs_flush: true,
                 inbound: HashMap::new(),
                 slots,
@@ -503,6 +522,7 @@ impl Peer {
     /// events and reads, collects its writes and reads its next timer.
     pub fn touch(&mut self) {
         self.needs_pump = true;
+        self.handed = true;
         self.needs_flush = true;
     }
 

@@ -7,7 +7,7 @@ use super::load::{LatencySnapshot, WorkerLoadSnapshot};
 /// The media server's counters in Prometheus text (read at scrape time from
 /// the workers' atomics).
 pub fn render(stats: &SfuStats) -> String {
-    let series: [(&str, &str, u64); 37] = [
+    let series: [(&str, &str, u64); 42] = [
         (
             "parley_sfu_datagrams_in_total",
             "UDP datagrams received by the media workers",
@@ -137,6 +137,31 @@ pub fn render(stats: &SfuStats) -> String {
             "parley_sfu_sealing_fallbacks_total",
             "Connections where no captured SRTP key did: their RTP stays on rtc's write path",
             stats.sealing_fallbacks,
+        ),
+        (
+            "parley_sfu_opened_packets_total",
+            "Publishers' RTP packets the SFU decrypted itself with the connection's proven remote SRTP key",
+            stats.opened_packets,
+        ),
+        (
+            "parley_sfu_opening_proven_total",
+            "Connections whose captured remote SRTP key authenticated a publisher's packet",
+            stats.opening_proven,
+        ),
+        (
+            "parley_sfu_opening_fallbacks_total",
+            "Connections where no captured key did: what they publish stays on rtc's read path",
+            stats.opening_fallbacks,
+        ),
+        (
+            "parley_sfu_rtp_refused_in_total",
+            "Publishers' packets the SFU refused when decrypting: failed authentication",
+            stats.rtp_refused_in,
+        ),
+        (
+            "parley_sfu_rtp_duplicates_in_total",
+            "Publishers' packets dropped as already taken (replays, duplicates) or older than the replay window",
+            stats.rtp_duplicates_in,
         ),
         (
             "parley_sfu_sender_reports_total",

@@ -182,6 +182,21 @@ pub enum WritePath {
     Checked,
 }
 
+/// How publishers' RTP is decrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadPath {
+    /// By the SFU with the connection's remote SRTP key, once that key
+    /// authenticates one of the publisher's packets, and handed straight to
+    /// forwarding (`crate::ingress::opening`); a stream's first packets,
+    /// RTX and ICE-TCP go through the connection, as does everything of a
+    /// connection whose key could not be proven.
+    #[default]
+    Opened,
+    /// Every datagram through the connection's read pipeline (ICE, DTLS,
+    /// SRTP, interceptors): the baseline the benchmarks compare with.
+    Connection,
+}
+
 /// How subscribers' downlinks are estimated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DownlinkEstimation {
@@ -201,6 +216,7 @@ pub struct WorkerSetup {
     pub index: usize,
     pub send_mode: SendMode,
     pub write_path: WritePath,
+    pub read_path: ReadPath,
     pub downlink_estimation: DownlinkEstimation,
     /// ICE-TCP listener and the address of its candidate.
     pub tcp: Option<(TcpLinks, SocketAddr)>,
@@ -250,6 +266,7 @@ pub struct Worker {
     advertised_tcp: Option<SocketAddr>,
     send_mode: SendMode,
     write_path: WritePath,
+    read_path: ReadPath,
     downlink_estimation: DownlinkEstimation,
     /// Publishers a subscriber's layer selector wants a keyframe from,
     /// collected while forwarding and throttled after.
@@ -273,6 +290,7 @@ impl Worker {
             index,
             send_mode,
             write_path,
+            read_path,
             downlink_estimation,
             tcp,
             socket,
@@ -308,6 +326,7 @@ impl Worker {
             tcp: tcp.map(|(links, _)| links),
             send_mode,
             write_path,
+            read_path,
             downlink_estimation,
             pollfds: Vec::new(),
             last_load_report: Instant::now(),

@@ -35,6 +35,7 @@ pub fn sfu() -> Arc<Sfu> {
             clock: Arc::new(Utc::now),
             send_mode: Default::default(),
             write_path: Default::default(),
+            read_path: Default::default(),
             downlink_estimation: Default::default(),
             ice_tcp: true,
         })

@@ -75,6 +75,7 @@ async fn start_with(remote_sfu: bool) -> Server {
             clock: Arc::new(move || parley_signaling::clock::Clock::now(&wall)),
             send_mode: Default::default(),
             write_path: Default::default(),
+            read_path: Default::default(),
             downlink_estimation: Default::default(),
             ice_tcp: true,
         })

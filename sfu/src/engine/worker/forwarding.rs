@@ -237,7 +237,11 @@ impl Worker {
         for (key, peer) in self.peers.iter_mut().filter(|(_, p)| p.needs_flush) {
             peer.needs_flush = false;
             peer.collect_writes(&mut self.outbox);
-            self.timers.set(*key, peer.pc.poll_timeout());
+            let next = [peer.pc.poll_timeout(), peer.uplink_feedback.next_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            self.timers.set(*key, next);
         }
         self.send_outbox();
         let sent = Instant::now();

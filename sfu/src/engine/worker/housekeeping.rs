@@ -16,6 +16,17 @@ impl Worker {
             if let Err(e) = peer.pc.handle_timeout(now) {
                 tracing::debug!(member = peer.member, error = %e, "peer timer failed; dropping the peer");
                 failed.push((peer.room, peer.member));
+                continue;
+            }
+            let mut feedback = Vec::new();
+            peer.uplink_feedback.on_timeout(now, &mut feedback);
+            for packets in feedback {
+                if let Err(e) = peer.pc.handle_write(TaggedRTCMessage {
+                    now,
+                    message: RTCMessage::RtcpPacket(String::new(), packets),
+                }) {
+                    tracing::debug!(member = peer.member, error = %e, "uplink feedback not sent");
+                }
             }
         }
         for (room, member) in failed {
@@ -185,8 +196,7 @@ impl Worker {
         let now_us = self.micros(now);
         let c = &self.counters;
         for peer in self.peers.values_mut().filter(|p| p.connected) {
-            let report = peer.pc.get_stats(now, rtc::statistics::StatsSelector::None);
-            let totals = crate::engine::link_quality::read(&report);
+            let totals = crate::engine::link_quality::LinkTotals::of(peer);
             let grew = totals.since(&peer.link);
             peer.link = totals;
             if let Some(at) = peer.link_sampled_us.replace(now_us) {

@@ -75,7 +75,7 @@ impl Worker {
                     &mut self.demux,
                     &mut self.peers,
                     &self.counters,
-                    self.local,
+                    (self.local, self.read_path),
                     from,
                     &buf[..n],
                 );
@@ -125,10 +125,10 @@ impl Worker {
                 return self.read_one_by_one(buf);
             };
             let (demux, peers, counters) = (&mut self.demux, &mut self.peers, &self.counters);
-            let (local, waker) = (self.local, self.waker);
+            let (local, waker, read_path) = (self.local, self.waker, self.read_path);
             let filled = match receiver.recv(&self.socket, |from, datagram| {
                 if from != waker {
-                    hand_datagram(demux, peers, counters, local, from, datagram);
+                    hand_datagram(demux, peers, counters, (local, read_path), from, datagram);
                 }
             }) {
                 Ok(n) => n,
@@ -145,13 +145,15 @@ impl Worker {
     }
 }
 
-/// Routes one datagram to its peer connection and keeps the peer's
-/// liveness; counts what could not be routed or was refused.
+/// Routes one datagram to its peer: RTP of a stream the peer publishes is
+/// decrypted here where the path allows ([`open_rtp`]), the rest goes to
+/// its connection. Keeps the peer's liveness; counts what could not be
+/// routed or was refused.
 fn hand_datagram(
     demux: &mut Demux<PeerKey>,
     peers: &mut HashMap<PeerKey, Peer>,
     counters: &Counters,
-    local: SocketAddr,
+    (local, read_path): (SocketAddr, ReadPath),
     from: SocketAddr,
     datagram: &[u8],
 ) {
@@ -171,6 +173,18 @@ fn hand_datagram(
         return;
     };
     let now = Instant::now();
+    if read_path == ReadPath::Opened {
+        match open_rtp(peer, datagram, now, counters) {
+            Opened::Taken => {
+                // For the pump only: the connection was handed nothing.
+                peer.needs_pump = true;
+                peer.liveness.on_datagram(now);
+                return;
+            }
+            Opened::Refused => return,
+            Opened::NotHere => {}
+        }
+    }
     let message = TaggedBytesMut {
         now,
         transport: TransportContext {
@@ -192,6 +206,84 @@ fn hand_datagram(
         Err(e) => {
             counters.datagrams_unrouted.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(member = peer.member, error = %e, "datagram refused");
+        }
+    }
+}
+
+/// What became of a datagram offered to the opened read path.
+enum Opened {
+    /// Decrypted and queued for the pump.
+    Taken,
+    /// Dropped: it failed authentication or repeats a packet already taken.
+    Refused,
+    /// Not for this path (not RTP, a stream rtc has not named yet, or a
+    /// connection whose key is not proven): the connection reads it.
+    NotHere,
+}
+
+/// Decrypts `datagram` with the peer's proven remote key if it is RTP of a
+/// stream the peer publishes (see `crate::ingress::opening`); the first
+/// such packet proves the key.
+fn open_rtp(peer: &mut Peer, datagram: &[u8], now: Instant, counters: &Counters) -> Opened {
+    use crate::ingress::opening::{Opener, Opening, PROOF_ATTEMPTS, rtp_stream_of};
+    let Some((ssrc, seq)) = rtp_stream_of(datagram) else {
+        return Opened::NotHere;
+    };
+    if !peer.inbound.contains_key(&ssrc) {
+        return Opened::NotHere;
+    }
+    if let Opening::Opened { keys, .. } = &peer.opening
+        && *keys != peer.keys.calls()
+    {
+        // The connection derived new keys: prove again.
+        peer.opening = Opening::default();
+    }
+    match &mut peer.opening {
+        Opening::Unavailable => Opened::NotHere,
+        Opening::Untried { refused } => {
+            let (candidates, keys) = peer.keys.candidates();
+            match Opener::prove(&candidates, datagram) {
+                Some((opener, packet)) => {
+                    counters.opening_proven.fetch_add(1, Ordering::Relaxed);
+                    counters.opened_packets.fetch_add(1, Ordering::Relaxed);
+                    peer.opening = Opening::Opened {
+                        opener: Box::new(opener),
+                        keys,
+                    };
+                    peer.opened.push((now, packet));
+                    Opened::Taken
+                }
+                None => {
+                    *refused += 1;
+                    if *refused >= PROOF_ATTEMPTS {
+                        counters.opening_fallbacks.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            member = peer.member,
+                            "no captured SRTP key authenticates this publisher's packets; its connection keeps decrypting them"
+                        );
+                        peer.opening = Opening::Unavailable;
+                    }
+                    Opened::NotHere
+                }
+            }
+        }
+        Opening::Opened { opener, .. } => {
+            if peer.uplink_feedback.check(ssrc, seq) != crate::ingress::Arrival::New {
+                counters.rtp_duplicates_in.fetch_add(1, Ordering::Relaxed);
+                return Opened::Refused;
+            }
+            match opener.open(datagram) {
+                Ok(packet) => {
+                    counters.opened_packets.fetch_add(1, Ordering::Relaxed);
+                    peer.opened.push((now, packet));
+                    Opened::Taken
+                }
+                Err(e) => {
+                    counters.rtp_refused_in.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(member = peer.member, error = %e, "publisher's packet refused");
+                    Opened::Refused
+                }
+            }
         }
     }
 }

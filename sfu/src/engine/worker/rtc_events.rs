@@ -17,7 +17,10 @@ impl Worker {
         let mut source_reports: Vec<(RoomId, MemberId, u32, RtpCodecKind, u32)> = Vec::new();
         for peer in self.peers.values_mut().filter(|p| p.needs_pump) {
             peer.needs_pump = false;
-            while let Some(event) = peer.pc.poll_event() {
+            // The connection is drained only if it was handed something:
+            // packets the worker opened itself never went through it.
+            let handed = std::mem::take(&mut peer.handed);
+            while let Some(event) = handed.then(|| peer.pc.poll_event()).flatten() {
                 match event {
                     RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) => {
                         peer.connected = s == RTCPeerConnectionState::Connected;
@@ -29,24 +32,44 @@ impl Worker {
                         }
                     }
                     RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
-                        let (kind, h264, audio_level_id) = peer
+                        let (kind, h264, audio_level_id, stream) = peer
                             .pc
                             .rtp_receiver(init.receiver_id)
                             .map(|mut r| {
-                                let level_id = r
-                                    .get_parameters()
-                                    .rtp_parameters
+                                let params = r.get_parameters().rtp_parameters.clone();
+                                let level_id = params
                                     .header_extensions
                                     .iter()
                                     .find(|e| e.uri == parley_media::AUDIO_LEVEL_URI)
                                     .and_then(|e| u8::try_from(e.id).ok());
                                 let track = r.track();
-                                let h264 = track
-                                    .codec(init.ssrc)
+                                let codec = track.codec(init.ssrc).cloned();
+                                let h264 = codec
+                                    .as_ref()
                                     .is_some_and(|c| parley_media::is_h264(&c.mime_type));
-                                (track.kind(), h264, level_id)
+                                let stream = codec.map(|codec| {
+                                    let payload_type = params
+                                        .codecs
+                                        .iter()
+                                        .find(|c| {
+                                            c.rtp_codec
+                                                .mime_type
+                                                .eq_ignore_ascii_case(&codec.mime_type)
+                                        })
+                                        .map_or(0, |c| c.payload_type);
+                                    crate::ingress::uplink_feedback::stream_info(
+                                        init.ssrc,
+                                        payload_type,
+                                        &codec,
+                                        &params.header_extensions,
+                                    )
+                                });
+                                (track.kind(), h264, level_id, stream)
                             })
-                            .unwrap_or((RtpCodecKind::Unspecified, false, None));
+                            .unwrap_or((RtpCodecKind::Unspecified, false, None, None));
+                        if let Some(stream) = stream {
+                            peer.uplink_feedback.bind(&stream);
+                        }
                         let layer = init.rid.as_deref().and_then(LayerId::from_rid);
                         peer.inbound.insert(
                             init.ssrc,
@@ -66,48 +89,18 @@ impl Worker {
             while let Some(TaggedRTCMessage {
                 message,
                 now: received,
-            }) = peer.pc.poll_read()
+            }) = handed.then(|| peer.pc.poll_read()).flatten()
             {
                 match message {
                     RTCMessage::RtpPacket(_, packet) => {
-                        self.counters.rtp_in.fetch_add(1, Ordering::Relaxed);
-                        self.counters
-                            .rtp_bytes_in
-                            .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
-                        let Some(inbound) = peer.inbound.get(&packet.header.ssrc).copied() else {
-                            continue;
-                        };
-                        if let Some(layer) = inbound.layer {
-                            peer.layer_rates
-                                .on_packet(layer, packet.payload.len(), now_us);
-                        }
-                        let keyframe = inbound.kind == RtpCodecKind::Video
-                            && if inbound.h264 {
-                                h264::is_keyframe_start(&packet.payload)
-                            } else {
-                                vp8::parse(&packet.payload).is_ok_and(|d| d.is_keyframe_start)
-                            };
-                        let audio_level = inbound
-                            .audio_level_id
-                            .and_then(|id| packet.header.get_extension(id));
-                        if let Some(level) = audio_level
-                            .as_ref()
-                            .and_then(|data| audio_level::parse(data).ok())
-                        {
-                            levels.push((peer.room, peer.member, level));
-                        }
-                        forwards.push(Forward {
+                        forwards.extend(take_rtp(
+                            peer,
                             received,
-                            room: peer.room,
-                            publisher: peer.member,
-                            kind: inbound.kind,
-                            h264: inbound.h264,
-                            layer: inbound.layer,
-                            keyframe,
-                            source_ssrc: packet.header.ssrc,
-                            audio_level,
                             packet,
-                        });
+                            now_us,
+                            &self.counters,
+                            &mut levels,
+                        ));
                     }
                     RTCMessage::RtcpPacket(_, packets) => {
                         for p in packets {
@@ -142,6 +135,7 @@ impl Worker {
                                     now_us,
                                     &self.counters,
                                 );
+                                peer.uplink_feedback.on_sender_report(received, sr);
                                 if let Some(inbound) = peer.inbound.get(&sr.ssrc) {
                                     source_reports.push((
                                         peer.room,
@@ -188,6 +182,19 @@ impl Worker {
                     _ => {}
                 }
             }
+            let mut opened = std::mem::take(&mut peer.opened);
+            for (received, packet) in opened.drain(..) {
+                forwards.extend(take_rtp(
+                    peer,
+                    received,
+                    packet,
+                    now_us,
+                    &self.counters,
+                    &mut levels,
+                ));
+            }
+            // Keep the queue's allocation for the next turn.
+            peer.opened = opened;
         }
         for (room, publisher, source_ssrc, kind, rtp_time) in source_reports {
             let Some(state) = self.rooms.get(&room) else {
@@ -238,4 +245,66 @@ impl Worker {
             self.lose(room, member, now);
         }
     }
+}
+
+/// One RTP packet a publisher sent, decrypted by its connection or by the
+/// worker: taken once (a duplicate is dropped), counted, recorded for the
+/// publisher's feedback, and turned into a forward; `None` for a packet of
+/// no stream the peer publishes, or one already taken.
+fn take_rtp(
+    peer: &mut Peer,
+    received: Instant,
+    packet: rtc::rtp::Packet,
+    now_us: u64,
+    counters: &Counters,
+    levels: &mut Vec<(RoomId, MemberId, audio_level::AudioLevel)>,
+) -> Option<Forward> {
+    let size = packet.payload.len() as u64;
+    counters.rtp_in.fetch_add(1, Ordering::Relaxed);
+    counters.rtp_bytes_in.fetch_add(size, Ordering::Relaxed);
+    let inbound = peer.inbound.get(&packet.header.ssrc).copied()?;
+    let armed = peer.uplink_feedback.armed();
+    let (arrival, packet) = peer.uplink_feedback.on_rtp(received, packet);
+    if !armed {
+        // Its first packet set the feedback's timers: the worker's cached
+        // timer for this peer must be read again.
+        peer.needs_flush = true;
+    }
+    if arrival != crate::ingress::Arrival::New {
+        counters.rtp_duplicates_in.fetch_add(1, Ordering::Relaxed);
+        return None;
+    }
+    peer.received.0 += 1;
+    peer.received.1 += size;
+    if let Some(layer) = inbound.layer {
+        peer.layer_rates
+            .on_packet(layer, packet.payload.len(), now_us);
+    }
+    let keyframe = inbound.kind == RtpCodecKind::Video
+        && if inbound.h264 {
+            h264::is_keyframe_start(&packet.payload)
+        } else {
+            vp8::parse(&packet.payload).is_ok_and(|d| d.is_keyframe_start)
+        };
+    let audio_level = inbound
+        .audio_level_id
+        .and_then(|id| packet.header.get_extension(id));
+    if let Some(level) = audio_level
+        .as_ref()
+        .and_then(|data| audio_level::parse(data).ok())
+    {
+        levels.push((peer.room, peer.member, level));
+    }
+    Some(Forward {
+        received,
+        room: peer.room,
+        publisher: peer.member,
+        kind: inbound.kind,
+        h264: inbound.h264,
+        layer: inbound.layer,
+        keyframe,
+        source_ssrc: packet.header.ssrc,
+        audio_level,
+        packet,
+    })
 }

@@ -1,0 +1,209 @@
+//! The opened read path: the SFU decrypts a publisher's RTP itself.
+//!
+//! Handing every incoming datagram to the peer connection runs it through
+//! rtc's whole read pipeline: the ICE, DTLS and SRTP handlers, a replay
+//! detector, the interceptor chain and the track lookup, with copies and
+//! allocations at each step. In a 1:1 visit every packet is received once
+//! and forwarded once, so that pipeline is most of the cost of a forward.
+//!
+//! Once a stream is known (rtc took its first packet and named its track),
+//! the worker decrypts that stream's later packets with an SRTP context
+//! (`crate::srtp`) made from the connection's remote master key (see
+//! `crate::egress::keys`) and hands the packet straight to forwarding.
+//! rtc still does ICE, DTLS, every RTCP packet, RTX and ICE-TCP.
+//!
+//! Which captured key is the remote one is proven, not assumed: a candidate
+//! is kept only if it authenticates a real packet from the publisher (the
+//! AEAD tag or the HMAC), which no other key can. If none does, the
+//! connection stays on rtc's read path for good, and a metric counts it.
+//!
+//! Pure apart from the decryption: no sockets, no clock.
+
+use crate::egress::keys::Candidate;
+use crate::egress::sealing::PROFILES;
+use crate::srtp::SrtpContext;
+use rtc::rtp::Packet;
+use rtc::srtp::protection_profile::ProtectionProfile;
+
+/// Why a datagram could not be opened.
+pub type OpenError = crate::srtp::SrtpError;
+
+/// One connection's incoming RTP decryptor, proven on a real packet.
+#[derive(Debug)]
+pub struct Opener {
+    context: SrtpContext,
+    profile: ProtectionProfile,
+}
+
+impl Opener {
+    /// The opener whose key authenticates `datagram` (an SRTP packet the
+    /// publisher sent), from `candidates`, with the packet it decrypts to;
+    /// `None` if no candidate does.
+    pub fn prove(candidates: &[Candidate], datagram: &[u8]) -> Option<(Opener, Packet)> {
+        for candidate in candidates {
+            for profile in PROFILES {
+                if candidate.key.len() != profile.key_len() {
+                    continue;
+                }
+                let Ok(context) = SrtpContext::new(profile, &candidate.key, &candidate.block)
+                else {
+                    continue;
+                };
+                let mut opener = Opener { context, profile };
+                if let Ok(packet) = opener.open(datagram) {
+                    return Some((opener, packet));
+                }
+            }
+        }
+        None
+    }
+
+    /// The negotiated profile this opener decrypts with.
+    pub fn profile(&self) -> ProtectionProfile {
+        self.profile
+    }
+
+    /// Authenticates, decrypts and parses one SRTP datagram. Replays are
+    /// the caller's to refuse (`super::sequence`): no window is kept here.
+    pub fn open(&mut self, datagram: &[u8]) -> Result<Packet, OpenError> {
+        self.context.open(datagram)
+    }
+}
+
+/// Packets of known streams tried as the proof before a connection is
+/// left to rtc: a forged or damaged datagram does not decide alone.
+pub const PROOF_ATTEMPTS: u8 = 3;
+
+/// Where a connection stands with opening its publisher's RTP.
+#[derive(Debug)]
+pub enum Opening {
+    /// Not proven yet: the next packet of a known stream is tried as the
+    /// proof. `refused`: packets no candidate authenticated so far.
+    Untried { refused: u8 },
+    /// Proven: the publisher's RTP is decrypted here. `keys` is the
+    /// capture's count of block encryptions when it was proven; a
+    /// different count means the connection derived new keys.
+    Opened { opener: Box<Opener>, keys: u64 },
+    /// No candidate authenticated [`PROOF_ATTEMPTS`] packets: rtc keeps
+    /// reading this connection's RTP.
+    Unavailable,
+}
+
+impl Default for Opening {
+    fn default() -> Self {
+        Opening::Untried { refused: 0 }
+    }
+}
+
+/// The SSRC and sequence number of an RTP datagram (its header travels in
+/// clear); `None` for RTCP (RFC 5761 §4: second byte 192–223) and anything
+/// that is not RTP version 2.
+pub fn rtp_stream_of(datagram: &[u8]) -> Option<(u32, u16)> {
+    if datagram.len() < 12
+        || !(128..=191).contains(&datagram[0])
+        || (192..=223).contains(&datagram[1])
+    {
+        return None;
+    }
+    let seq = u16::from_be_bytes([datagram[2], datagram[3]]);
+    let ssrc = u32::from_be_bytes([datagram[8], datagram[9], datagram[10], datagram[11]]);
+    Some((ssrc, seq))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::{Bytes, BytesMut};
+    use rtc::shared::marshal::Marshal;
+    use rtc::srtp::context::Context;
+
+    fn packet(ssrc: u32, seq: u16) -> Packet {
+        let mut p = Packet {
+            payload: Bytes::from(vec![0x3c; 200]),
+            ..Default::default()
+        };
+        p.header.version = 2;
+        p.header.payload_type = 111;
+        p.header.ssrc = ssrc;
+        p.header.sequence_number = seq;
+        p.header.timestamp = u32::from(seq) * 960;
+        p.header
+            .set_extension(3, Bytes::from_static(&[0x01, 0x02]))
+            .unwrap();
+        p
+    }
+
+    fn candidate(key: u8, salt: u8, salt_len: usize) -> Candidate {
+        let mut block = [0u8; 16];
+        block[..salt_len].fill(salt);
+        Candidate {
+            key: vec![key; 16],
+            block,
+        }
+    }
+
+    /// The publisher's side: an rtc SRTP context sealing what it sends.
+    fn publisher(profile: ProtectionProfile, key: u8, salt: u8) -> Context {
+        let crypto = rtc::crypto::default_provider().unwrap();
+        Context::new(
+            &[key; 16],
+            &vec![salt; profile.salt_len()],
+            profile,
+            None,
+            None,
+            crypto.crypto(),
+        )
+        .unwrap()
+    }
+
+    fn seal(ctx: &mut Context, p: &Packet) -> BytesMut {
+        ctx.encrypt_rtp_with_header(&p.marshal().unwrap(), &p.header)
+            .unwrap()
+    }
+
+    /// Only the key the publisher seals with authenticates its packet; the
+    /// opener then reads every later packet as sent, across the sequence
+    /// number's wrap (the rollover counter moves on), and refuses a
+    /// tampered one.
+    #[test]
+    fn only_the_publishers_key_is_proven_and_it_opens_across_the_wrap() {
+        for profile in PROFILES {
+            let mut sender = publisher(profile, 7, 9);
+            let first = packet(0xfeed, 65_530);
+            let candidates = [
+                candidate(7, 4, profile.salt_len()),
+                candidate(3, 9, profile.salt_len()),
+                candidate(7, 9, profile.salt_len()),
+            ];
+            let datagram = seal(&mut sender, &first);
+            let (mut opener, opened) =
+                Opener::prove(&candidates, &datagram).expect("the publisher's key is proven");
+            assert_eq!(opener.profile() as u16, profile as u16);
+            assert_eq!(opened, first);
+            for seq in (65_531u16..=65_535).chain(0..10) {
+                let sent = packet(0xfeed, seq);
+                let got = opener.open(&seal(&mut sender, &sent)).unwrap();
+                assert_eq!(got, sent, "{profile:?} seq {seq}");
+            }
+            let mut tampered = seal(&mut sender, &packet(0xfeed, 10)).to_vec();
+            let last = tampered.len() - 20;
+            tampered[last] ^= 1;
+            assert!(opener.open(&tampered).is_err(), "a changed byte is refused");
+            assert!(
+                Opener::prove(&candidates[..2], &datagram).is_none(),
+                "no right key, no opener"
+            );
+        }
+    }
+
+    #[test]
+    fn tells_rtp_from_rtcp_by_the_clear_header() {
+        let bytes = packet(0x01020304, 513).marshal().unwrap();
+        assert_eq!(rtp_stream_of(&bytes), Some((0x01020304, 513)));
+        let mut rtcp = bytes.to_vec();
+        rtcp[1] = 201;
+        assert_eq!(rtp_stream_of(&rtcp), None, "a receiver report");
+        assert_eq!(rtp_stream_of(&[0x00, 0x01, 0x00, 0x08]), None, "STUN");
+        assert_eq!(rtp_stream_of(&bytes[..11]), None, "too short");
+    }
+}
