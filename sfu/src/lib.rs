@@ -18,3 +18,5 @@ pub mod liveness;
 pub mod media;
 pub mod room;
 pub mod srtp;
+#[cfg(test)]
+mod test_support;

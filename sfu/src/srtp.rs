@@ -19,6 +19,7 @@
 //!
 //! Pure apart from the encryption: no sockets, no clock.
 
+use crate::egress::keys::Candidate;
 use bytes::{BufMut, BytesMut};
 use rtc::crypto::{AeadAlgorithm, AeadCipher, BlockCipherAlgorithm, CryptoError};
 use rtc::rtp::Packet;
@@ -37,6 +38,29 @@ const RTP_HEADER: usize = 12;
 const LABEL_SRTP_ENCRYPTION: u8 = 0x00;
 const LABEL_SRTP_SALT: u8 = 0x02;
 const SEQ_MEDIAN: u16 = 1 << 15;
+
+/// The profiles the SFU offers, most preferred first.
+pub const PROFILES: [ProtectionProfile; 2] = [
+    ProtectionProfile::AeadAes128Gcm,
+    ProtectionProfile::Aes128CmHmacSha1_80,
+];
+
+/// Every context the captured `candidates` make under the profiles whose
+/// key length fits: what a proof tries, in order.
+pub fn candidate_contexts(
+    candidates: &[Candidate],
+) -> impl Iterator<Item = (ProtectionProfile, SrtpContext)> + '_ {
+    candidates.iter().flat_map(|candidate| {
+        PROFILES
+            .into_iter()
+            .filter(|profile| candidate.key.len() == profile.key_len())
+            .filter_map(|profile| {
+                SrtpContext::new(profile, &candidate.key, &candidate.block)
+                    .ok()
+                    .map(|context| (profile, context))
+            })
+    })
+}
 
 /// One direction's SRTP, by the profile the connection negotiated.
 pub enum SrtpContext {
@@ -319,6 +343,7 @@ impl GcmSrtp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{rtc_seal, rtc_srtp, rtp};
     use bytes::Bytes;
     use proptest::prelude::*;
 
@@ -326,15 +351,7 @@ mod tests {
     const SALT: [u8; 12] = [0x5a; 12];
 
     fn packet(ssrc: u32, seq: u16, extension: bool) -> Packet {
-        let mut p = Packet {
-            payload: Bytes::from(vec![seq as u8; 120]),
-            ..Default::default()
-        };
-        p.header.version = 2;
-        p.header.payload_type = 96;
-        p.header.ssrc = ssrc;
-        p.header.sequence_number = seq;
-        p.header.timestamp = u32::from(seq) * 3_000;
+        let mut p = rtp(ssrc, seq, 96, 120, seq as u8);
         if extension {
             p.header
                 .set_extension(3, Bytes::from_static(&[1, 2, 3]))
@@ -344,16 +361,7 @@ mod tests {
     }
 
     fn rtc_context() -> Context {
-        let crypto = rtc::crypto::default_provider().unwrap();
-        Context::new(
-            &KEY,
-            &SALT,
-            ProtectionProfile::AeadAes128Gcm,
-            None,
-            None,
-            crypto.crypto(),
-        )
-        .unwrap()
+        rtc_srtp(ProtectionProfile::AeadAes128Gcm, KEY[0], SALT[0])
     }
 
     /// Seals as rtc does and opens what rtc sealed, byte for byte, for a
@@ -363,17 +371,13 @@ mod tests {
         let (mut reader, mut rtc_sender) = (GcmSrtp::new(&KEY, &SALT).unwrap(), rtc_context());
         for (i, &(ssrc, seq)) in order.iter().enumerate() {
             let p = packet(ssrc, seq, i % 2 == 0);
-            let want = theirs
-                .encrypt_rtp_with_header(&p.marshal().unwrap(), &p.header)
-                .unwrap();
+            let want = rtc_seal(&mut theirs, &p);
             assert_eq!(
                 ours.seal(&p).unwrap(),
                 want,
                 "sealing ssrc {ssrc} seq {seq}"
             );
-            let sent = rtc_sender
-                .encrypt_rtp_with_header(&p.marshal().unwrap(), &p.header)
-                .unwrap();
+            let sent = rtc_seal(&mut rtc_sender, &p);
             assert_eq!(
                 reader.open(&sent).unwrap(),
                 p,
@@ -399,9 +403,7 @@ mod tests {
     fn a_changed_byte_or_the_wrong_key_is_refused() {
         let mut sender = rtc_context();
         let p = packet(9, 1, true);
-        let sent = sender
-            .encrypt_rtp_with_header(&p.marshal().unwrap(), &p.header)
-            .unwrap();
+        let sent = rtc_seal(&mut sender, &p);
         let mut tampered = sent.to_vec();
         tampered[20] ^= 0x01;
         let mut reader = GcmSrtp::new(&KEY, &SALT).unwrap();

@@ -215,15 +215,7 @@ impl Client {
         receive_slots: usize,
         ssrc_base: u32,
     ) -> anyhow::Result<Self> {
-        Self::build(
-            name,
-            publishes,
-            receive_slots,
-            ssrc_base,
-            VideoCodec::Vp8,
-            Shape::default(),
-        )
-        .await
+        Self::vp8(name, publishes, receive_slots, ssrc_base, Shape::default()).await
     }
 
     /// Like [`Client::new`], reaching the SFU over ICE-TCP only (no UDP
@@ -238,15 +230,7 @@ impl Client {
             tcp_only: true,
             ..Shape::default()
         };
-        Self::build(
-            name,
-            publishes,
-            receive_slots,
-            ssrc_base,
-            VideoCodec::Vp8,
-            shape,
-        )
-        .await
+        Self::vp8(name, publishes, receive_slots, ssrc_base, shape).await
     }
 
     /// Like [`Client::new`], sending its ICE consent checks `interval`
@@ -263,15 +247,7 @@ impl Client {
             consent_interval: Some(interval),
             ..Shape::default()
         };
-        Self::build(
-            name,
-            publishes,
-            receive_slots,
-            ssrc_base,
-            VideoCodec::Vp8,
-            shape,
-        )
-        .await
+        Self::vp8(name, publishes, receive_slots, ssrc_base, shape).await
     }
 
     /// Like [`Client::new`], offering only the SRTP_AES128_CM_HMAC_SHA1_80
@@ -287,15 +263,7 @@ impl Client {
             aes_cm_only: true,
             ..Shape::default()
         };
-        Self::build(
-            name,
-            publishes,
-            receive_slots,
-            ssrc_base,
-            VideoCodec::Vp8,
-            shape,
-        )
-        .await
+        Self::vp8(name, publishes, receive_slots, ssrc_base, shape).await
     }
 
     /// Like [`Client::new`], numbering every packet it sends with a
@@ -311,6 +279,17 @@ impl Client {
             numbers_for_feedback: true,
             ..Shape::default()
         };
+        Self::vp8(name, publishes, receive_slots, ssrc_base, shape).await
+    }
+
+    /// A VP8 client of the given shape.
+    async fn vp8(
+        name: &str,
+        publishes: bool,
+        receive_slots: usize,
+        ssrc_base: u32,
+        shape: Shape,
+    ) -> anyhow::Result<Self> {
         Self::build(
             name,
             publishes,

@@ -21,16 +21,10 @@
 //! Pure apart from the encryption: no sockets, no clock.
 
 use super::keys::Candidate;
-use crate::srtp::SrtpContext;
+use crate::srtp::{SrtpContext, candidate_contexts};
 use bytes::BytesMut;
 use rtc::rtp::Packet;
 use rtc::srtp::protection_profile::ProtectionProfile;
-
-/// The profiles the SFU offers, most preferred first.
-pub const PROFILES: [ProtectionProfile; 2] = [
-    ProtectionProfile::AeadAes128Gcm,
-    ProtectionProfile::Aes128CmHmacSha1_80,
-];
 
 /// Why a packet could not be sealed.
 pub type SealError = crate::srtp::SrtpError;
@@ -46,25 +40,14 @@ impl Sealer {
     /// The sealer whose encryption of `packet` is exactly `expected` (the
     /// datagram rtc sent for it), from `candidates`; `None` if none is.
     pub fn prove(candidates: &[Candidate], packet: &Packet, expected: &[u8]) -> Option<Sealer> {
-        for candidate in candidates {
-            for profile in PROFILES {
-                if candidate.key.len() != profile.key_len() {
-                    continue;
-                }
-                let Ok(context) = SrtpContext::new(profile, &candidate.key, &candidate.block)
-                else {
-                    continue;
-                };
-                let mut sealer = Sealer { context, profile };
-                if sealer
+        candidate_contexts(candidates)
+            .map(|(profile, context)| Sealer { context, profile })
+            .find_map(|mut sealer| {
+                let same = sealer
                     .seal(packet)
-                    .is_ok_and(|sealed| sealed.as_ref() == expected)
-                {
-                    return Some(sealer);
-                }
-            }
-        }
-        None
+                    .is_ok_and(|sealed| sealed.as_ref() == expected);
+                same.then_some(sealer)
+            })
     }
 
     /// The negotiated profile this sealer encrypts with.
@@ -106,43 +89,12 @@ pub fn is_rtp_of(datagram: &[u8], ssrc: u32, seq: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
+    use crate::srtp::PROFILES;
+    use crate::test_support::{candidate, rtc_seal, rtc_srtp, rtp};
     use rtc::shared::marshal::Marshal;
-    use rtc::srtp::context::Context;
 
     fn packet(ssrc: u32, seq: u16) -> Packet {
-        let mut p = Packet {
-            payload: Bytes::from(vec![0x5a; 300]),
-            ..Default::default()
-        };
-        p.header.version = 2;
-        p.header.payload_type = 96;
-        p.header.ssrc = ssrc;
-        p.header.sequence_number = seq;
-        p.header.timestamp = u32::from(seq) * 3000;
-        p
-    }
-
-    fn candidate(key: u8, salt: u8, salt_len: usize) -> Candidate {
-        let mut block = [0u8; 16];
-        block[..salt_len].fill(salt);
-        Candidate {
-            key: vec![key; 16],
-            block,
-        }
-    }
-
-    fn reference(profile: ProtectionProfile, key: u8, salt: u8) -> Context {
-        let crypto = rtc::crypto::default_provider().unwrap();
-        Context::new(
-            &[key; 16],
-            &vec![salt; profile.salt_len()],
-            profile,
-            None,
-            None,
-            crypto.crypto(),
-        )
-        .unwrap()
+        rtp(ssrc, seq, 96, 300, 0x5a)
     }
 
     /// Only the candidate rtc really encrypts with passes the proof, under
@@ -151,11 +103,9 @@ mod tests {
     #[test]
     fn only_the_key_rtc_uses_is_proven_and_it_keeps_matching_across_the_wrap() {
         for profile in PROFILES {
-            let mut rtc_side = reference(profile, 7, 9);
+            let mut rtc_side = rtc_srtp(profile, 7, 9);
             let first = packet(0xabc, 65_530);
-            let expected = rtc_side
-                .encrypt_rtp_with_header(&first.marshal().unwrap(), &first.header)
-                .unwrap();
+            let expected = rtc_seal(&mut rtc_side, &first);
             let candidates = [
                 candidate(3, 9, profile.salt_len()),
                 candidate(7, 4, profile.salt_len()),
@@ -165,9 +115,7 @@ mod tests {
             assert_eq!(sealer.profile() as u16, profile as u16);
             for seq in (65_531u16..=65_535).chain(0..10) {
                 let p = packet(0xabc, seq);
-                let want = rtc_side
-                    .encrypt_rtp_with_header(&p.marshal().unwrap(), &p.header)
-                    .unwrap();
+                let want = rtc_seal(&mut rtc_side, &p);
                 assert_eq!(sealer.seal(&p).unwrap(), want, "{profile:?} seq {seq}");
             }
             assert!(

@@ -196,9 +196,9 @@ pub struct Peer {
     /// Whether what it publishes is decrypted by the SFU (see
     /// `crate::ingress::opening`).
     pub opening: crate::ingress::Opening,
-    /// Packets the worker decrypted since the last pump, with the instant
-    /// each arrived.
-    pub opened: Vec<(Instant, rtc::rtp::Packet)>,
+    /// RTP packets it sent since the last pump, decrypted by the worker or
+    /// by the connection, with the instant each arrived.
+    pub arrived: Vec<(Instant, rtc::rtp::Packet)>,
     /// RTP packets and payload bytes taken from it.
     pub received: (u64, u64),
     /// Which of its packets arrived, and the NACKs, receiver reports and
@@ -208,7 +208,7 @@ pub struct Peer {
     /// what the connection sends.
     pub route: Option<(SocketAddr, rtc::shared::TransportProtocol)>,
     /// Something arrived for the worker's pump since it last looked:
-    /// handed to the connection, or decrypted here (`opened`).
+    /// handed to the connection, or decrypted here (`arrived`).
     pub needs_pump: bool,
     /// Something was handed to the connection since its events and reads
     /// were last drained.
@@ -493,7 +493,7 @@ impl Peer {
                 keys,
                 sealing: Default::default(),
                 opening: Default::default(),
-                opened: Vec::new(),
+                arrived: Vec::new(),
                 received: (0, 0),
                 uplink_feedback: Default::default(),
                 route: None,

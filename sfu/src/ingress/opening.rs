@@ -20,8 +20,7 @@
 //! Pure apart from the decryption: no sockets, no clock.
 
 use crate::egress::keys::Candidate;
-use crate::egress::sealing::PROFILES;
-use crate::srtp::SrtpContext;
+use crate::srtp::{SrtpContext, candidate_contexts};
 use rtc::rtp::Packet;
 use rtc::srtp::protection_profile::ProtectionProfile;
 
@@ -40,22 +39,12 @@ impl Opener {
     /// publisher sent), from `candidates`, with the packet it decrypts to;
     /// `None` if no candidate does.
     pub fn prove(candidates: &[Candidate], datagram: &[u8]) -> Option<(Opener, Packet)> {
-        for candidate in candidates {
-            for profile in PROFILES {
-                if candidate.key.len() != profile.key_len() {
-                    continue;
-                }
-                let Ok(context) = SrtpContext::new(profile, &candidate.key, &candidate.block)
-                else {
-                    continue;
-                };
-                let mut opener = Opener { context, profile };
-                if let Ok(packet) = opener.open(datagram) {
-                    return Some((opener, packet));
-                }
-            }
-        }
-        None
+        candidate_contexts(candidates)
+            .map(|(profile, context)| Opener { context, profile })
+            .find_map(|mut opener| {
+                let packet = opener.open(datagram).ok()?;
+                Some((opener, packet))
+            })
     }
 
     /// The negotiated profile this opener decrypts with.
@@ -113,52 +102,17 @@ pub fn rtp_stream_of(datagram: &[u8]) -> Option<(u32, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::{Bytes, BytesMut};
+    use crate::srtp::PROFILES;
+    use crate::test_support::{candidate, rtc_seal, rtc_srtp, rtp};
+    use bytes::Bytes;
     use rtc::shared::marshal::Marshal;
-    use rtc::srtp::context::Context;
 
     fn packet(ssrc: u32, seq: u16) -> Packet {
-        let mut p = Packet {
-            payload: Bytes::from(vec![0x3c; 200]),
-            ..Default::default()
-        };
-        p.header.version = 2;
-        p.header.payload_type = 111;
-        p.header.ssrc = ssrc;
-        p.header.sequence_number = seq;
-        p.header.timestamp = u32::from(seq) * 960;
+        let mut p = rtp(ssrc, seq, 111, 200, 0x3c);
         p.header
             .set_extension(3, Bytes::from_static(&[0x01, 0x02]))
             .unwrap();
         p
-    }
-
-    fn candidate(key: u8, salt: u8, salt_len: usize) -> Candidate {
-        let mut block = [0u8; 16];
-        block[..salt_len].fill(salt);
-        Candidate {
-            key: vec![key; 16],
-            block,
-        }
-    }
-
-    /// The publisher's side: an rtc SRTP context sealing what it sends.
-    fn publisher(profile: ProtectionProfile, key: u8, salt: u8) -> Context {
-        let crypto = rtc::crypto::default_provider().unwrap();
-        Context::new(
-            &[key; 16],
-            &vec![salt; profile.salt_len()],
-            profile,
-            None,
-            None,
-            crypto.crypto(),
-        )
-        .unwrap()
-    }
-
-    fn seal(ctx: &mut Context, p: &Packet) -> BytesMut {
-        ctx.encrypt_rtp_with_header(&p.marshal().unwrap(), &p.header)
-            .unwrap()
     }
 
     /// Only the key the publisher seals with authenticates its packet; the
@@ -168,24 +122,24 @@ mod tests {
     #[test]
     fn only_the_publishers_key_is_proven_and_it_opens_across_the_wrap() {
         for profile in PROFILES {
-            let mut sender = publisher(profile, 7, 9);
+            let mut sender = rtc_srtp(profile, 7, 9);
             let first = packet(0xfeed, 65_530);
             let candidates = [
                 candidate(7, 4, profile.salt_len()),
                 candidate(3, 9, profile.salt_len()),
                 candidate(7, 9, profile.salt_len()),
             ];
-            let datagram = seal(&mut sender, &first);
+            let datagram = rtc_seal(&mut sender, &first);
             let (mut opener, opened) =
                 Opener::prove(&candidates, &datagram).expect("the publisher's key is proven");
             assert_eq!(opener.profile() as u16, profile as u16);
             assert_eq!(opened, first);
             for seq in (65_531u16..=65_535).chain(0..10) {
                 let sent = packet(0xfeed, seq);
-                let got = opener.open(&seal(&mut sender, &sent)).unwrap();
+                let got = opener.open(&rtc_seal(&mut sender, &sent)).unwrap();
                 assert_eq!(got, sent, "{profile:?} seq {seq}");
             }
-            let mut tampered = seal(&mut sender, &packet(0xfeed, 10)).to_vec();
+            let mut tampered = rtc_seal(&mut sender, &packet(0xfeed, 10)).to_vec();
             let last = tampered.len() - 20;
             tampered[last] ^= 1;
             assert!(opener.open(&tampered).is_err(), "a changed byte is refused");

@@ -387,6 +387,7 @@ impl UplinkFeedback {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::rtp;
     use bytes::Bytes;
     use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
     use rtc::rtp_transceiver::rtp_sender::RTCPFeedback as CodecFeedback;
@@ -418,15 +419,7 @@ mod tests {
     }
 
     fn packet(ssrc: u32, seq: u16, transport_seq: u16) -> Packet {
-        let mut p = Packet {
-            payload: Bytes::from(vec![0u8; 100]),
-            ..Default::default()
-        };
-        p.header.version = 2;
-        p.header.payload_type = 96;
-        p.header.ssrc = ssrc;
-        p.header.sequence_number = seq;
-        p.header.timestamp = u32::from(seq) * 3_000;
+        let mut p = rtp(ssrc, seq, 96, 100, 0);
         p.header
             .set_extension(
                 TWCC_ID as u8,

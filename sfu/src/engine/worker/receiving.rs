@@ -250,7 +250,7 @@ fn open_rtp(peer: &mut Peer, datagram: &[u8], now: Instant, counters: &Counters)
                         opener: Box::new(opener),
                         keys,
                     };
-                    peer.opened.push((now, packet));
+                    peer.arrived.push((now, packet));
                     Opened::Taken
                 }
                 None => {
@@ -275,7 +275,7 @@ fn open_rtp(peer: &mut Peer, datagram: &[u8], now: Instant, counters: &Counters)
             match opener.open(datagram) {
                 Ok(packet) => {
                     counters.opened_packets.fetch_add(1, Ordering::Relaxed);
-                    peer.opened.push((now, packet));
+                    peer.arrived.push((now, packet));
                     Opened::Taken
                 }
                 Err(e) => {

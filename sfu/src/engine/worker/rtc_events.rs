@@ -92,16 +92,7 @@ impl Worker {
             }) = handed.then(|| peer.pc.poll_read()).flatten()
             {
                 match message {
-                    RTCMessage::RtpPacket(_, packet) => {
-                        forwards.extend(take_rtp(
-                            peer,
-                            received,
-                            packet,
-                            now_us,
-                            &self.counters,
-                            &mut levels,
-                        ));
-                    }
+                    RTCMessage::RtpPacket(_, packet) => peer.arrived.push((received, packet)),
                     RTCMessage::RtcpPacket(_, packets) => {
                         for p in packets {
                             let any = p.as_any();
@@ -182,8 +173,8 @@ impl Worker {
                     _ => {}
                 }
             }
-            let mut opened = std::mem::take(&mut peer.opened);
-            for (received, packet) in opened.drain(..) {
+            let mut arrived = std::mem::take(&mut peer.arrived);
+            for (received, packet) in arrived.drain(..) {
                 forwards.extend(take_rtp(
                     peer,
                     received,
@@ -194,7 +185,7 @@ impl Worker {
                 ));
             }
             // Keep the queue's allocation for the next turn.
-            peer.opened = opened;
+            peer.arrived = arrived;
         }
         for (room, publisher, source_ssrc, kind, rtp_time) in source_reports {
             let Some(state) = self.rooms.get(&room) else {
