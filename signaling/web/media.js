@@ -117,9 +117,12 @@ export class MediaLink {
 
   /// What this connection sends (for diagnostics and the tests): video
   /// bytes sent, the encoder's target bitrate (bits/s, where the browser
-  /// reports it), and the local port of the selected candidate pair.
+  /// reports it), the share of its audio the SFU's last receiver report
+  /// said was lost (0-1; the SFU reports the worst listener's loss there,
+  /// which turns on Opus's in-band FEC), and the local port of the
+  /// selected candidate pair.
   async sent() {
-    const out = { videoBytesSent: 0, videoTargetBitrate: 0, localPort: null };
+    const out = { videoBytesSent: 0, videoTargetBitrate: 0, audioLossReported: 0, localPort: null };
     if (this.pc.signalingState === 'closed') return out;
     const stats = await this.pc.getStats();
     let pair = null;
@@ -127,6 +130,9 @@ export class MediaLink {
       if (s.type === 'outbound-rtp' && s.kind === 'video') {
         out.videoBytesSent += s.bytesSent || 0;
         out.videoTargetBitrate += s.targetBitrate || 0;
+      }
+      if (s.type === 'remote-inbound-rtp' && s.kind === 'audio') {
+        out.audioLossReported = Math.max(out.audioLossReported, s.fractionLost || 0);
       }
       if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
     });

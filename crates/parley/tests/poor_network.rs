@@ -234,7 +234,17 @@ async fn a_family_on_a_weak_link_keeps_the_call() {
     }
     ns.drop_randomly(port, 5);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let samples = watch(&family, 20).await;
+    // Meanwhile the detainee, whose own uplink loses nothing, should be
+    // told the family's audio loss in the SFU's receiver reports.
+    let (samples, loss_reported) = tokio::join!(watch(&family, 20), async {
+        let mut most = 0.0f64;
+        for _ in 0..20 {
+            let s: Value = detainee.eval("window.parley.sent()").await;
+            most = most.max(s["audioLossReported"].as_f64().unwrap_or(0.0));
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        most
+    });
     let dropped = ns.randomly_dropped();
     ns.stop_dropping();
     let mut grew = Vec::new();
@@ -281,6 +291,14 @@ async fn a_family_on_a_weak_link_keeps_the_call() {
         lost * 100 < received + lost,
         "NACKs bring the video's loss under 1 %: {lost} of {} lost",
         received + lost
+    );
+    eprintln!(
+        "5 % random loss: the detainee's Chromium was told up to {:.1} % of its audio was lost",
+        loss_reported * 100.0
+    );
+    assert!(
+        loss_reported > 0.0,
+        "the family's audio loss reaches the detainee in the SFU's receiver reports (for Opus FEC)"
     );
 
     // Unshaped, the detainee's picture goes out at what the family's

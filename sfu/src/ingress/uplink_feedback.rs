@@ -60,6 +60,8 @@ struct Stream {
     clock_rate: u32,
     /// The stream negotiated generic NACK.
     nack: bool,
+    /// The stream is audio.
+    audio: bool,
     window: SequenceWindow,
     /// Missing extended sequence numbers, with the NACKs sent for each.
     missing: BTreeMap<u64, u8>,
@@ -80,6 +82,7 @@ impl Stream {
             ssrc,
             clock_rate,
             nack,
+            audio: false,
             window: SequenceWindow::default(),
             missing: BTreeMap::new(),
             jitter: 0.0,
@@ -138,7 +141,9 @@ impl Stream {
         due
     }
 
-    fn report(&mut self, now: Instant) -> Option<ReceptionReport> {
+    /// The report block; `floor` raises the fraction lost it carries (the
+    /// loss further down, for audio).
+    fn report(&mut self, now: Instant, floor: u8) -> Option<ReceptionReport> {
         let highest = self.window.highest()?;
         let (expected, received) = (self.window.expected(), self.window.received());
         let expected_interval = expected.saturating_sub(self.reported.0);
@@ -147,7 +152,8 @@ impl Stream {
         self.reported = (expected, received);
         let fraction_lost = (lost_interval << 8)
             .checked_div(expected_interval)
-            .map_or(0, |f| f.min(255) as u8);
+            .map_or(0, |f| f.min(255) as u8)
+            .max(if self.audio { floor } else { 0 });
         let (last_sender_report, delay) = self.sender_report.map_or((0, 0), |(lsr, at)| {
             let dlsr = now.saturating_duration_since(at).as_secs_f64() * 65_536.0;
             (lsr, dlsr as u32)
@@ -174,6 +180,10 @@ pub struct UplinkFeedback {
     twcc: TwccReceiverInterceptor,
     next_nacks: Option<Instant>,
     next_report: Option<Instant>,
+    /// The worst fraction lost (of 256) of this publisher's audio on the
+    /// way to a subscriber, reported on its audio streams when higher than
+    /// their own.
+    audio_loss_downstream: u8,
     /// NACK packets written so far (each may name several sequence numbers).
     nacks: u64,
 }
@@ -195,6 +205,7 @@ impl Default for UplinkFeedback {
             twcc: TwccReceiverBuilder::new().build(),
             next_nacks: None,
             next_report: None,
+            audio_loss_downstream: 0,
             nacks: 0,
         }
     }
@@ -255,13 +266,18 @@ impl UplinkFeedback {
         } else {
             info.clock_rate
         };
-        match self.streams.iter_mut().find(|s| s.ssrc == info.ssrc) {
-            Some(s) => {
-                s.clock_rate = clock_rate;
-                s.nack = nack;
+        let audio = info.mime_type.to_ascii_lowercase().starts_with("audio/");
+        let at = match self.streams.iter().position(|s| s.ssrc == info.ssrc) {
+            Some(at) => at,
+            None => {
+                self.streams.push(Stream::new(info.ssrc, clock_rate, nack));
+                self.streams.len() - 1
             }
-            None => self.streams.push(Stream::new(info.ssrc, clock_rate, nack)),
-        }
+        };
+        let stream = &mut self.streams[at];
+        stream.clock_rate = clock_rate;
+        stream.nack = nack;
+        stream.audio = audio;
         self.twcc.bind_remote_stream(info);
     }
 
@@ -349,10 +365,11 @@ impl UplinkFeedback {
         }
         if self.next_report.is_some_and(|at| now >= at) {
             self.next_report = Some(now + REPORT_EVERY);
+            let floor = self.audio_loss_downstream;
             let reports: Vec<ReceptionReport> = self
                 .streams
                 .iter_mut()
-                .filter_map(|s| s.report(now))
+                .filter_map(|s| s.report(now, floor))
                 .collect();
             // A report holds at most 31 blocks (its 5-bit count).
             for blocks in reports.chunks(31) {
@@ -371,6 +388,13 @@ impl UplinkFeedback {
                 out.push(packets);
             }
         }
+    }
+
+    /// The worst fraction lost (of 256) of this publisher's audio on the
+    /// way to its subscribers: its audio streams' receiver reports carry
+    /// it when it is higher than their own.
+    pub fn set_audio_loss_downstream(&mut self, fraction: u8) {
+        self.audio_loss_downstream = fraction;
     }
 
     /// NACK packets written so far.
@@ -545,6 +569,42 @@ mod tests {
         assert!(nacked(&out).is_empty());
         let report = blocks(&out).into_iter().find(|r| r.ssrc == 9).unwrap();
         assert_eq!((report.total_lost, report.last_sequence_number), (1, 12));
+    }
+
+    /// A subscriber's loss on the publisher's audio is reported upstream
+    /// on the audio stream (so the publisher's Opus adds FEC), not on the
+    /// video, whose reports keep the uplink's own loss.
+    #[test]
+    fn audio_reports_carry_the_worst_loss_downstream() {
+        let mut f = UplinkFeedback::default();
+        let audio = stream_info(
+            1,
+            111,
+            &RTCRtpCodec {
+                mime_type: "audio/opus".to_owned(),
+                clock_rate: 48_000,
+                channels: 2,
+                ..Default::default()
+            },
+            &[],
+        );
+        f.bind(&audio);
+        f.bind(&video_stream(2));
+        let start = Instant::now();
+        for seq in 0..50u16 {
+            f.on_rtp(start, packet(1, seq, seq));
+            f.on_rtp(start, packet(2, seq, seq + 100));
+        }
+        f.set_audio_loss_downstream(13);
+        let out = run(&mut f, start, start + Duration::from_millis(1_100));
+        let loss = |ssrc| {
+            blocks(&out)
+                .into_iter()
+                .find(|r| r.ssrc == ssrc)
+                .map(|r| (r.fraction_lost, r.total_lost))
+        };
+        assert_eq!(loss(1), Some((13, 0)), "audio: the loss downstream");
+        assert_eq!(loss(2), Some((0, 0)), "video: its own");
     }
 
     /// After the publisher's sender report, each receiver report carries

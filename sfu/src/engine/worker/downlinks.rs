@@ -57,6 +57,36 @@ impl Worker {
 
     /// Tells each room's peers who its active speaker is, whose video their
     /// downlinks serve first.
+    /// Tells each publisher the worst loss its audio meets on the way to
+    /// any subscriber (from their receiver reports), for the receiver
+    /// reports it is sent: libwebrtc sets its Opus encoder's expected loss
+    /// from them, and Opus then adds in-band FEC (negotiated as
+    /// `useinbandfec=1`), so the weakest listener's audio survives single
+    /// losses. Video keeps reporting the uplink's own loss.
+    pub(super) fn tell_publishers_audio_loss(&mut self) {
+        let mut worst: Vec<(PeerKey, u8)> = Vec::new();
+        for state in self.rooms.values() {
+            for (&publisher, &key) in &state.peers {
+                let loss = state
+                    .peers
+                    .values()
+                    .filter(|&&other| other != key)
+                    .filter_map(|other| self.peers.get(other))
+                    .flat_map(|p| p.slots.iter())
+                    .filter(|slot| slot.source == Some(publisher))
+                    .filter_map(|slot| slot.audio.reports.fraction_lost())
+                    .max()
+                    .unwrap_or(0);
+                worst.push((key, loss));
+            }
+        }
+        for (key, loss) in worst {
+            if let Some(peer) = self.peers.get_mut(&key) {
+                peer.uplink_feedback.set_audio_loss_downstream(loss);
+            }
+        }
+    }
+
     pub(super) fn tell_speakers(&mut self) {
         for state in self.rooms.values() {
             for key in state.peers.values() {
