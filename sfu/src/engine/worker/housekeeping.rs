@@ -154,13 +154,18 @@ impl Worker {
         }
     }
 
-    /// Publishes rooms, peers and (about once a second) CPU time and the
-    /// peers' link counters.
-    pub(super) fn report_load(&mut self) {
+    /// Publishes how many rooms and peers the worker holds.
+    pub(super) fn publish_gauges(&self) {
         if let Some(load) = self.counters.workers.get(self.index) {
             load.rooms.store(self.rooms.len() as u64, Ordering::Relaxed);
             load.peers.store(self.peers.len() as u64, Ordering::Relaxed);
         }
+    }
+
+    /// Publishes rooms, peers and (about once a second) CPU time and the
+    /// peers' link counters.
+    pub(super) fn report_load(&mut self) {
+        self.publish_gauges();
         if self.last_load_report.elapsed() >= Duration::from_secs(1) {
             self.last_load_report = Instant::now();
             self.sample_links(self.last_load_report);

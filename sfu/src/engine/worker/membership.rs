@@ -35,17 +35,24 @@ impl Worker {
                             Ok(())
                         }
                     };
+                    // The gauges move before the caller hears back, so a
+                    // scrape right after the answer sees the room.
+                    self.publish_gauges();
                     let _ = reply.send(result);
                 }
                 Command::Join { request, reply } => {
-                    let _ = reply.send(self.join(request, now));
+                    let result = self.join(request, now);
+                    self.publish_gauges();
+                    let _ = reply.send(result);
                 }
                 Command::Remove {
                     room,
                     member,
                     reply,
                 } => {
-                    let _ = reply.send(self.remove(room, member, now));
+                    let result = self.remove(room, member, now);
+                    self.publish_gauges();
+                    let _ = reply.send(result);
                 }
                 Command::CloseRoom { room, reply } => {
                     let result = match self.rooms.get_mut(&room) {
@@ -63,6 +70,7 @@ impl Worker {
                             Ok(())
                         }
                     };
+                    self.publish_gauges();
                     let _ = reply.send(result);
                 }
                 Command::Mute {
