@@ -116,6 +116,12 @@ fn bad_request(message: String) -> Response {
     refusal(StatusCode::BAD_REQUEST, "bad_request", message)
 }
 
+/// The room id of the path, or what was wrong with it.
+fn room_id(path: Result<Path<RoomId>, PathRejection>) -> Result<RoomId, String> {
+    path.map(|Path(room)| room)
+        .map_err(|e| format!("room id: {e}"))
+}
+
 async fn authorize(State(state): State<ControlState>, request: Request, next: Next) -> Response {
     let given = request
         .headers()
@@ -154,9 +160,9 @@ async fn open_room(
     room: Result<Path<RoomId>, PathRejection>,
     body: Result<Json<RoomPolicyBody>, JsonRejection>,
 ) -> Response {
-    let Path(room) = match room {
-        Ok(r) => r,
-        Err(e) => return bad_request(format!("room id: {e}")),
+    let room = match room_id(room) {
+        Ok(room) => room,
+        Err(why) => return bad_request(why),
     };
     let Json(policy) = match body {
         Ok(b) => b,
@@ -172,9 +178,9 @@ async fn close_room(
     State(state): State<ControlState>,
     room: Result<Path<RoomId>, PathRejection>,
 ) -> Response {
-    let Path(room) = match room {
-        Ok(r) => r,
-        Err(e) => return bad_request(format!("room id: {e}")),
+    let room = match room_id(room) {
+        Ok(room) => room,
+        Err(why) => return bad_request(why),
     };
     match blocking(move || state.sfu.close_room(room)).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -186,9 +192,9 @@ async fn downlinks(
     State(state): State<ControlState>,
     room: Result<Path<RoomId>, PathRejection>,
 ) -> Response {
-    let Path(room) = match room {
-        Ok(r) => r,
-        Err(e) => return bad_request(format!("room id: {e}")),
+    let room = match room_id(room) {
+        Ok(room) => room,
+        Err(why) => return bad_request(why),
     };
     match blocking(move || state.sfu.downlinks(room)).await {
         Ok(reports) => Json(
@@ -207,9 +213,9 @@ async fn join(
     room: Result<Path<RoomId>, PathRejection>,
     body: Result<Json<JoinBody>, JsonRejection>,
 ) -> Response {
-    let Path(room) = match room {
-        Ok(r) => r,
-        Err(e) => return bad_request(format!("room id: {e}")),
+    let room = match room_id(room) {
+        Ok(room) => room,
+        Err(why) => return bad_request(why),
     };
     let Json(body) = match body {
         Ok(b) => b,
@@ -282,9 +288,9 @@ async fn hearing(
     room: Result<Path<RoomId>, PathRejection>,
     body: Result<Json<crate::engine::HearingChange>, JsonRejection>,
 ) -> Response {
-    let Path(room) = match room {
-        Ok(r) => r,
-        Err(e) => return bad_request(format!("room id: {e}")),
+    let room = match room_id(room) {
+        Ok(room) => room,
+        Err(why) => return bad_request(why),
     };
     let Json(change) = match body {
         Ok(b) => b,

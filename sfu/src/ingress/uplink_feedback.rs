@@ -290,11 +290,10 @@ impl UplinkFeedback {
             .map_or(Arrival::New, |s| s.window.check(seq))
     }
 
-    /// Takes one RTP packet that arrived at `received`: a packet already
-    /// taken (or older than the replay window) is said so, and the caller
-    /// drops it; a new one is recorded for the feedback. The packet comes
-    /// back either way.
-    pub fn on_rtp(&mut self, received: Instant, packet: Packet) -> (Arrival, Packet) {
+    /// Takes one RTP packet that arrived at `received`, records it for the
+    /// feedback and hands it back; `None` for a packet already taken or
+    /// older than the replay window, which the caller drops.
+    pub fn on_rtp(&mut self, received: Instant, packet: Packet) -> Option<Packet> {
         let (ssrc, seq, ts) = (
             packet.header.ssrc,
             packet.header.sequence_number,
@@ -307,9 +306,8 @@ impl UplinkFeedback {
                 self.streams.len() - 1
             }
         };
-        let arrival = self.streams[index].on_packet(received, seq, ts);
-        if arrival != Arrival::New {
-            return (arrival, packet);
+        if self.streams[index].on_packet(received, seq, ts) != Arrival::New {
+            return None;
         }
         self.next_nacks.get_or_insert(received + NACK_EVERY);
         self.next_report.get_or_insert(received + REPORT_EVERY);
@@ -319,9 +317,10 @@ impl UplinkFeedback {
         {
             tracing::debug!(error = %e, "transport-wide feedback refused a packet");
         }
+        // rtc's TWCC receiver passes every packet straight through.
         match self.twcc.poll_read().map(|t| t.message.packet) {
-            Some(Carried::Rtp(packet)) => (arrival, packet),
-            _ => (arrival, Packet::default()),
+            Some(Carried::Rtp(packet)) => Some(packet),
+            _ => None,
         }
     }
 
@@ -496,9 +495,8 @@ mod tests {
         for (i, seq) in [100u16, 101, 102, 104, 105, 106].into_iter().enumerate() {
             let sent = packet(0xabc, seq, seq);
             let at = start + Duration::from_millis(5 * i as u64);
-            let (arrival, back) = f.on_rtp(at, sent.clone());
-            assert_eq!(arrival, Arrival::New);
-            assert_eq!(back, sent, "handed back unchanged");
+            let back = f.on_rtp(at, sent.clone());
+            assert_eq!(back, Some(sent), "new, and handed back unchanged");
         }
         let out = run(&mut f, start, start + Duration::from_millis(1_500));
         let missing = nacked(&out);
@@ -537,8 +535,8 @@ mod tests {
         assert_eq!(asked.iter().filter(|s| **s == 3).count(), 3, "{asked:?}");
         assert_eq!(asked.iter().filter(|s| **s == 5).count(), 3, "{asked:?}");
         // 3 is resent and arrives; 5 never does.
-        let (arrival, _) = f.on_rtp(start + Duration::from_millis(360), packet(7, 3, 9));
-        assert_eq!(arrival, Arrival::New);
+        let resent = f.on_rtp(start + Duration::from_millis(360), packet(7, 3, 9));
+        assert!(resent.is_some(), "the resend is new");
         let later = run(
             &mut f,
             start + Duration::from_millis(350),
@@ -561,10 +559,10 @@ mod tests {
     fn duplicates_are_refused_and_streams_without_nack_are_not_nacked() {
         let mut f = UplinkFeedback::default();
         let start = Instant::now();
-        assert_eq!(f.on_rtp(start, packet(9, 10, 1)).0, Arrival::New);
+        assert!(f.on_rtp(start, packet(9, 10, 1)).is_some());
         assert_eq!(f.check(9, 10), Arrival::Duplicate);
-        assert_eq!(f.on_rtp(start, packet(9, 10, 2)).0, Arrival::Duplicate);
-        assert_eq!(f.on_rtp(start, packet(9, 12, 3)).0, Arrival::New);
+        assert!(f.on_rtp(start, packet(9, 10, 2)).is_none(), "a duplicate");
+        assert!(f.on_rtp(start, packet(9, 12, 3)).is_some());
         let out = run(&mut f, start, start + Duration::from_millis(1_500));
         assert!(nacked(&out).is_empty());
         let report = blocks(&out).into_iter().find(|r| r.ssrc == 9).unwrap();

@@ -255,16 +255,16 @@ fn take_rtp(
     counters.rtp_bytes_in.fetch_add(size, Ordering::Relaxed);
     let inbound = peer.inbound.get(&packet.header.ssrc).copied()?;
     let armed = peer.uplink_feedback.armed();
-    let (arrival, packet) = peer.uplink_feedback.on_rtp(received, packet);
+    let taken = peer.uplink_feedback.on_rtp(received, packet);
     if !armed {
         // Its first packet set the feedback's timers: the worker's cached
         // timer for this peer must be read again.
         peer.needs_flush = true;
     }
-    if arrival != crate::ingress::Arrival::New {
+    let Some(packet) = taken else {
         counters.rtp_duplicates_in.fetch_add(1, Ordering::Relaxed);
         return None;
-    }
+    };
     peer.received.0 += 1;
     peer.received.1 += size;
     if let Some(layer) = inbound.layer {
