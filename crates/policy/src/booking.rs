@@ -1,10 +1,11 @@
 //! Whether a visit may be booked: the jurisdiction's visit rules applied to a
 //! request, with every reason it is refused.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::jurisdiction::Jurisdiction;
+use crate::jurisdiction::{Jurisdiction, VisitingHours};
 use crate::kinds::SessionKind;
 use crate::local_time::{
     earliest_at_or_after, latest_at_or_after, local_naive, local_week, short_local,
@@ -289,34 +290,39 @@ fn ceil_minute(t: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
-/// The instants the visiting hours of the local day containing `at` open and close.
-fn hours_of_day(j: &Jurisdiction, at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-    let tz = j.time_zone;
+/// The instants daily visiting hours `opens`–`closes` open and close on the
+/// local day containing `at`.
+fn hours_of_day(
+    tz: Tz,
+    (opens, closes): (NaiveTime, NaiveTime),
+    at: DateTime<Utc>,
+) -> (DateTime<Utc>, DateTime<Utc>) {
     let Some(local) = local_naive(tz, at) else {
         return (at, at);
     };
     let date = local.date();
-    let (open, close) = j.visits.visiting_hours;
     (
-        latest_at_or_after(tz, date.and_time(open)),
-        earliest_at_or_after(tz, date.and_time(close)),
+        latest_at_or_after(tz, date.and_time(opens)),
+        earliest_at_or_after(tz, date.and_time(closes)),
     )
 }
 
 fn check_hours(j: &Jurisdiction, req: &BookingRequest, out: &mut Vec<Refusal>) {
+    let VisitingHours::Daily { opens, closes } = j.visits.visiting_hours else {
+        return;
+    };
     let tz = j.time_zone;
-    let (opens, closes) = hours_of_day(j, req.start);
-    if req.start >= opens && req.end <= closes {
+    let (open_at, close_at) = hours_of_day(tz, (opens, closes), req.start);
+    if req.start >= open_at && req.end <= close_at {
         return;
     }
-    let (open, close) = j.visits.visiting_hours;
     out.push(Refusal {
         code: RefusalCode::OutsideVisitingHours,
         rule: visit_rule(j, "visiting_hours"),
         message: format!(
             "Visits take place between {} and {} ({}) on the same day; this one would run from {} to {}.",
-            open.format("%H:%M"),
-            close.format("%H:%M"),
+            opens.format("%H:%M"),
+            closes.format("%H:%M"),
             tz.name(),
             short_local(tz, req.start),
             short_local(tz, req.end)

@@ -13,7 +13,7 @@ use crate::rules::{MonitoringRule, RecordingRule};
 /// Invariants (enforced by the loader): `0 < min_length_minutes <= max_length_minutes <= 480`,
 /// `early_join_minutes <= 120`, `booking_lead_hours <= 1440`,
 /// `booking_now_leeway_seconds <= 600`, `1 <= weekly_quota <= 100`,
-/// `1 <= max_visitors <= 20`, and `visiting_hours.0 < visiting_hours.1`.
+/// `1 <= max_visitors <= 20`, and daily visiting hours open before they close.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VisitRules {
     /// Minutes before the scheduled start that participants may join.
@@ -33,9 +33,39 @@ pub struct VisitRules {
     pub weekly_quota: u32,
     /// Visitors per social visit (counsel per legal visit likewise).
     pub max_visitors: u32,
-    /// Local opening and closing time. A visit lies entirely inside one local
-    /// day's hours: it starts at or after opening and ends at or before closing.
-    pub visiting_hours: (NaiveTime, NaiveTime),
+    /// When visits may take place, in local time.
+    pub visiting_hours: VisitingHours,
+}
+
+/// When visits may take place, in the jurisdiction's local time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisitingHours {
+    /// Opening and closing time each day, `opens < closes`. A visit lies
+    /// entirely inside one local day's hours: it starts at or after opening
+    /// and ends at or before closing, so it never spans midnight.
+    Daily { opens: NaiveTime, closes: NaiveTime },
+    /// Open at every hour (`["00:00", "24:00"]` in the file): a visit may
+    /// start at any time and run past midnight.
+    AroundTheClock,
+}
+
+impl VisitingHours {
+    /// The file's form: `["08:30", "19:00"]`, or `["00:00", "24:00"]`.
+    pub fn as_hh_mm(&self) -> [String; 2] {
+        match self {
+            VisitingHours::Daily { opens, closes } => [
+                opens.format("%H:%M").to_string(),
+                closes.format("%H:%M").to_string(),
+            ],
+            VisitingHours::AroundTheClock => ["00:00".into(), "24:00".into()],
+        }
+    }
+}
+
+impl Serialize for VisitingHours {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.as_hh_mm().serialize(s)
+    }
 }
 
 /// A jurisdiction's policy, as loaded and validated from one TOML file.

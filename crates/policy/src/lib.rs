@@ -29,7 +29,7 @@ pub use booking::{
 };
 pub use decision::{Announcement, Decision, Participant, RecordingDecision, decide};
 pub use error::ConfigError;
-pub use jurisdiction::{Jurisdiction, Jurisdictions, VisitRules};
+pub use jurisdiction::{Jurisdiction, Jurisdictions, VisitRules, VisitingHours};
 pub use kinds::{SessionKind, UnknownSessionKind};
 pub use load::{load_dir, load_file, load_str};
 pub use local_time::{LocalTimeError, local_to_utc, local_week};

@@ -11,7 +11,7 @@ use chrono::NaiveTime;
 use toml::Spanned;
 
 use crate::error::ConfigError;
-use crate::jurisdiction::{Jurisdiction, VisitRules};
+use crate::jurisdiction::{Jurisdiction, VisitRules, VisitingHours};
 use crate::kinds::SessionKind;
 use crate::position::line_column;
 use crate::raw::{PerKind, PerKindOptional, RawFile, RawVisits};
@@ -486,7 +486,7 @@ fn parse_hh_mm(s: &str) -> Option<NaiveTime> {
 fn check_hours(
     hours: &Spanned<Vec<Spanned<String>>>,
     src: &Source<'_>,
-) -> Result<(NaiveTime, NaiveTime), ConfigError> {
+) -> Result<VisitingHours, ConfigError> {
     const KEY: &str = "visits.visiting_hours";
     let [open, close] = hours.get_ref().as_slice() else {
         return Err(src.error(
@@ -510,7 +510,21 @@ fn check_hours(
             )
         })
     };
-    let (o, c) = (parse(open)?, parse(close)?);
+    let o = parse(open)?;
+    if close.get_ref() == "24:00" {
+        if o == NaiveTime::MIN {
+            return Ok(VisitingHours::AroundTheClock);
+        }
+        return Err(src.error(
+            close.span(),
+            KEY,
+            format!(
+                "a closing time of 24:00 means open around the clock and needs opening at 00:00 (got {}); to close at the end of the day write \"23:59\"",
+                o.format("%H:%M")
+            ),
+        ));
+    }
+    let c = parse(close)?;
     if c <= o {
         return Err(src.error(
             close.span(),
@@ -522,5 +536,8 @@ fn check_hours(
             ),
         ));
     }
-    Ok((o, c))
+    Ok(VisitingHours::Daily {
+        opens: o,
+        closes: c,
+    })
 }

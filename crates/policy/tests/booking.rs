@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use common::{base, utc};
 use parley_policy::{
     BookedInterval, BookingContext, BookingRequest, Jurisdiction, RefusalCode, SessionKind,
-    VisitorCheck, check_booking,
+    VisitingHours, VisitorCheck, check_booking,
 };
 
 /// Monday 2026-03-02, 09:00 UTC = 10:00 in Paris.
@@ -284,10 +284,10 @@ fn visiting_hours() {
 #[test]
 fn a_visit_cannot_span_midnight() {
     let mut j = base();
-    j.visits.visiting_hours = (
-        chrono::NaiveTime::from_hms_opt(0, 0, 0).unwrap(),
-        chrono::NaiveTime::from_hms_opt(23, 59, 0).unwrap(),
-    );
+    j.visits.visiting_hours = VisitingHours::Daily {
+        opens: chrono::NaiveTime::from_hms_opt(0, 0, 0).unwrap(),
+        closes: chrono::NaiveTime::from_hms_opt(23, 59, 0).unwrap(),
+    };
     // 23:45–00:15 Paris.
     let req = BookingRequest {
         start: utc("2026-03-04 22:45"),
@@ -298,6 +298,24 @@ fn a_visit_cannot_span_midnight() {
         codes(&j, &req, &BookingContext::default()),
         [RefusalCode::OutsideVisitingHours]
     );
+}
+
+#[test]
+fn around_the_clock_a_visit_may_span_midnight() {
+    let mut j = base();
+    j.visits.visiting_hours = VisitingHours::AroundTheClock;
+    // 23:45–00:15 Paris, and 03:00–03:30 Paris.
+    for (start, end) in [
+        ("2026-03-04 22:45", "2026-03-04 23:15"),
+        ("2026-03-05 02:00", "2026-03-05 02:30"),
+    ] {
+        let req = BookingRequest {
+            start: utc(start),
+            end: utc(end),
+            ..good()
+        };
+        assert_eq!(codes(&j, &req, &BookingContext::default()), [], "{start}");
+    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{BASE, edit, line_of};
-use parley_policy::{ConfigError, RecordingRule, SessionKind, load_str};
+use parley_policy::{ConfigError, RecordingRule, SessionKind, VisitingHours, load_str};
 
 /// Loads `text`, expecting an error.
 fn refused(text: &str) -> ConfigError {
@@ -36,7 +36,7 @@ fn base_fixture_loads() {
         j.recording_rule(SessionKind::SocialVisit),
         RecordingRule::Consent
     );
-    assert_eq!(j.visits.visiting_hours.0.to_string(), "08:30:00");
+    assert_eq!(j.visits.visiting_hours.as_hh_mm(), ["08:30", "19:00"]);
 }
 
 #[test]
@@ -435,6 +435,27 @@ fn visiting_hours_closing_not_after_opening() {
             &["must be after the opening time"],
         );
     }
+}
+
+#[test]
+fn visiting_hours_around_the_clock_only_from_midnight_to_midnight() {
+    let text = edit("[\"08:30\", \"19:00\"]", "[\"00:00\", \"24:00\"]");
+    let j = load_str(&text, "test.toml").unwrap();
+    assert_eq!(j.visits.visiting_hours, VisitingHours::AroundTheClock);
+    assert_eq!(j.visits.visiting_hours.as_hh_mm(), ["00:00", "24:00"]);
+    let text = edit("[\"08:30\", \"19:00\"]", "[\"08:30\", \"24:00\"]");
+    check(
+        &refused(&text),
+        &text,
+        "visiting_hours",
+        "visits.visiting_hours",
+        &[
+            "around the clock",
+            "needs opening at 00:00",
+            "got 08:30",
+            "\"23:59\"",
+        ],
+    );
 }
 
 #[test]

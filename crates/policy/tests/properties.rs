@@ -10,8 +10,8 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Utc, Weekday};
 use chrono_tz::Tz;
 use parley_policy::{
     BookingContext, BookingRequest, MonitoringRule, Participant, RecordingDecision, RecordingRule,
-    Role, SessionKind, VisitorCheck, check_booking, decide, join_window, load_str, local_week,
-    warning_instants,
+    Role, SessionKind, VisitingHours, VisitorCheck, check_booking, decide, join_window, load_str,
+    local_week, warning_instants,
 };
 use proptest::prelude::*;
 
@@ -325,10 +325,11 @@ proptest! {
         j.visits.min_length_minutes = 1;
         j.visits.max_length_minutes = 480;
         j.visits.weekly_quota = 100;
-        j.visits.visiting_hours = (
+        let (opens, closes) = (
             NaiveTime::from_hms_opt(open / 60, open % 60, 0).unwrap_or(NaiveTime::MIN),
             NaiveTime::from_hms_opt(close / 60, close % 60, 0).unwrap_or(NaiveTime::MIN),
         );
+        j.visits.visiting_hours = VisitingHours::Daily { opens, closes };
         let date = NaiveDate::from_ymd_opt(day.0, day.1, day.2).unwrap_or_default() + TimeDelta::days(day_shift);
         let start = date.and_time(NaiveTime::MIN).and_utc() + TimeDelta::minutes(offset_minutes);
         let end = start + TimeDelta::minutes(length);
@@ -342,15 +343,14 @@ proptest! {
         if check_booking(&j, &req, &BookingContext::default(), now).is_ok() {
             let (ls, le) = (start.with_timezone(&zone), end.with_timezone(&zone));
             prop_assert_eq!(ls.date_naive(), le.date_naive());
-            prop_assert!(ls.time() >= j.visits.visiting_hours.0, "{} before opening", ls);
-            prop_assert!(le.time() <= j.visits.visiting_hours.1, "{} after closing", le);
+            prop_assert!(ls.time() >= opens, "{} before opening", ls);
+            prop_assert!(le.time() <= closes, "{} after closing", le);
             // Every minute of the visit reads within the hours on the local clock.
             let mut t = start;
             while t <= end {
                 let l = t.with_timezone(&zone);
                 prop_assert_eq!(l.date_naive(), ls.date_naive());
-                let (o, c) = j.visits.visiting_hours;
-                prop_assert!(l.time() >= o && l.time() <= c, "{} outside hours", l);
+                prop_assert!(l.time() >= opens && l.time() <= closes, "{} outside hours", l);
                 t += TimeDelta::minutes(1);
             }
         }

@@ -7,7 +7,7 @@
 
 pub mod netns;
 
-use chrono::{DateTime, Duration as TimeDelta, SecondsFormat, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Duration as TimeDelta, SecondsFormat, Timelike, Utc};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -597,27 +597,10 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// A start time about an hour from now, on a whole 5 minutes, such that
-/// `span_minutes` from it fit inside one London day (the `demo` visiting
-/// hours are 00:00–23:59 Europe/London, same day). Between 01:00 and 21:30
-/// UTC the London date is the UTC date whether or not summer time applies,
-/// so if the hour from now does not fit, the next such window is used.
-pub fn visit_slot(span_minutes: i64) -> DateTime<Utc> {
-    let now = Utc::now();
-    let soon = now + TimeDelta::minutes(60);
+/// A start time about an hour from now, on a whole 5 minutes (the `demo`
+/// jurisdiction is open around the clock, so any span fits).
+pub fn visit_slot() -> DateTime<Utc> {
+    let soon = Utc::now() + TimeDelta::minutes(60);
     let soon = soon + TimeDelta::minutes(i64::from(5 - soon.minute() % 5));
-    let soon = soon.with_second(0).unwrap().with_nanosecond(0).unwrap();
-    let day = soon.date_naive();
-    let at = |d: chrono::NaiveDate, h: u32, m: u32| {
-        Utc.from_utc_datetime(&d.and_hms_opt(h, m, 0).unwrap())
-    };
-    let window_opens = at(day, 1, 0);
-    let window_closes = at(day, 21, 30);
-    if soon < window_opens {
-        window_opens
-    } else if soon + TimeDelta::minutes(span_minutes) <= window_closes {
-        soon
-    } else {
-        at(day.succ_opt().unwrap(), 1, 0)
-    }
+    soon.with_second(0).unwrap().with_nanosecond(0).unwrap()
 }
