@@ -475,3 +475,76 @@ async fn the_answer_bundles_and_mirrors_the_offers_payload_types() -> anyhow::Re
     }
     Ok(())
 }
+
+/// `offer` as a browser makes it: every video m-line also offers RTX
+/// (`rtx/90000`, `apt` naming the line's first format).
+fn with_rtx(offer: &str) -> String {
+    let mut out = String::new();
+    for line in offer.split_inclusive('\n') {
+        let bare = line.trim_end();
+        if let Some(formats) = bare.strip_prefix("m=video ") {
+            let apt = formats.split(' ').nth(2).unwrap_or("96");
+            out.push_str(&format!(
+                "m=video {formats} 119\r\na=rtpmap:119 rtx/90000\r\na=fmtp:119 apt={apt}\r\n"
+            ));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// The answer's media sections, each as its lines.
+fn sections(sdp: &str) -> Vec<Vec<&str>> {
+    let mut out: Vec<Vec<&str>> = Vec::new();
+    for line in sdp.lines() {
+        if line.starts_with("m=") {
+            out.push(Vec::new());
+        }
+        if let Some(last) = out.last_mut() {
+            last.push(line);
+        }
+    }
+    out
+}
+
+/// A client that offers RTX gets it: the answer keeps the repair format on
+/// its video and announces a repair SSRC for each video leg the SFU sends it
+/// (`a=ssrc-group:FID`); what the client sends on RTX, rtc unwraps. A client
+/// that does not offer it gets neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtx_is_answered_where_the_client_offers_it() -> anyhow::Result<()> {
+    let sfu = sfu();
+    sfu.open_room(1, VISIT)?;
+    for (member, offers_rtx) in [(11, true), (12, false)] {
+        let mut client = Client::new("family", true, 1, 1000).await?;
+        let offer = client.offer().await?;
+        let offer = if offers_rtx { with_rtx(&offer) } else { offer };
+        let request = parley_sfu::engine::JoinRequest {
+            room: 1,
+            token: token(1, member, Role::Visitor),
+            offer,
+            receive_slots: 1,
+            muted: Default::default(),
+            consultation: None,
+            protected_from: None,
+        };
+        let answering = sfu.clone();
+        let answer = tokio::task::spawn_blocking(move || answering.join(request)).await??;
+        let video: Vec<_> = sections(&answer.sdp)
+            .into_iter()
+            .filter(|s| s[0].starts_with("m=video"))
+            .collect();
+        let sends = |s: &Vec<&str>| s.iter().any(|l| *l == "a=sendonly" || *l == "a=sendrecv");
+        let rtx = |s: &Vec<&str>| s.iter().any(|l| l.ends_with(" rtx/90000"));
+        let fid = |s: &Vec<&str>| s.iter().any(|l| l.starts_with("a=ssrc-group:FID "));
+        assert!(video.iter().any(sends), "{}", answer.sdp);
+        for s in &video {
+            assert_eq!(rtx(s), offers_rtx, "the repair format: {s:?}");
+            if sends(s) {
+                assert_eq!(fid(s), offers_rtx, "the repair SSRC: {s:?}");
+            }
+        }
+    }
+    Ok(())
+}

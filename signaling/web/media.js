@@ -80,13 +80,14 @@ export class MediaLink {
   }
 
   /// Received media so far, summed over the call's inbound streams: video
-  /// frames decoded, freezes (and their total seconds) and packets; audio
+  /// frames decoded, freezes (and their total seconds) and packets (and of
+  /// them, resends that came on an RTX repair stream); audio
   /// packets, samples received and samples concealed (played as made-up
   /// sound because packets were late or lost); and the sender reports seen.
   async received() {
     const out = {
       videoFramesDecoded: 0, videoPacketsReceived: 0, videoPacketsLost: 0, videoNacksSent: 0,
-      videoPlisSent: 0, videoFramesReceived: 0,
+      videoPlisSent: 0, videoFramesReceived: 0, videoRetransmittedPacketsReceived: 0,
       freezeCount: 0, totalFreezesDuration: 0,
       audioPacketsReceived: 0, totalSamplesReceived: 0, concealedSamples: 0,
       senderReports: 0,
@@ -104,6 +105,7 @@ export class MediaLink {
         out.videoNacksSent += s.nackCount || 0;
         out.videoPlisSent += s.pliCount || 0;
         out.videoFramesReceived += s.framesReceived || 0;
+        out.videoRetransmittedPacketsReceived += s.retransmittedPacketsReceived || 0;
         out.freezeCount += s.freezeCount || 0;
         out.totalFreezesDuration += s.totalFreezesDuration || 0;
       } else if (s.kind === 'audio') {
@@ -116,19 +118,24 @@ export class MediaLink {
   }
 
   /// What this connection sends (for diagnostics and the tests): video
-  /// bytes sent, the encoder's target bitrate (bits/s, where the browser
+  /// bytes sent, video packets sent again (on the RTX stream where one was
+  /// negotiated), the encoder's target bitrate (bits/s, where the browser
   /// reports it), the share of its audio the SFU's last receiver report
   /// said was lost (0-1; the SFU reports the worst listener's loss there,
   /// which turns on Opus's in-band FEC), and the local port of the
   /// selected candidate pair.
   async sent() {
-    const out = { videoBytesSent: 0, videoTargetBitrate: 0, audioLossReported: 0, localPort: null };
+    const out = {
+      videoBytesSent: 0, videoRetransmittedPacketsSent: 0, videoTargetBitrate: 0,
+      audioLossReported: 0, localPort: null,
+    };
     if (this.pc.signalingState === 'closed') return out;
     const stats = await this.pc.getStats();
     let pair = null;
     stats.forEach((s) => {
       if (s.type === 'outbound-rtp' && s.kind === 'video') {
         out.videoBytesSent += s.bytesSent || 0;
+        out.videoRetransmittedPacketsSent += s.retransmittedPacketsSent || 0;
         out.videoTargetBitrate += s.targetBitrate || 0;
       }
       if (s.type === 'remote-inbound-rtp' && s.kind === 'audio') {

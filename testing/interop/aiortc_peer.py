@@ -210,6 +210,7 @@ class StreamStats:
     kind: str
     arrivals: int = 0            # RTP packets that reached the receiver (before --nack-drop)
     delivered: int = 0           # handed to aiortc (after --nack-drop)
+    rtx_packets: int = 0         # resends that came on the RTX stream
     duplicates: int = 0          # a sequence number already delivered
     filled_late: int = 0         # delivered below the highest sequence number (reordered or retransmitted)
     recovered_after_drop: int = 0  # a sequence number we dropped arrived again (a retransmission)
@@ -247,7 +248,9 @@ def install_patches(args: argparse.Namespace) -> dict[str, Any]:
     import aioice
     import aioice.ice
     import aiortc
+    from aiortc.codecs import is_rtx
     from aiortc.rtcrtpreceiver import RTCRtpReceiver
+    from aiortc.rtp import unwrap_rtx
     from aiortc.rtcrtpsender import RTCRtpSender
 
     info: dict[str, Any] = {
@@ -307,7 +310,17 @@ def install_patches(args: argparse.Namespace) -> dict[str, Any]:
         st = STREAMS.get(id(self))
         if st is None:
             st = STREAMS[id(self)] = StreamStats(kind=self._RTCRtpReceiver__kind)
+        wire = packet
         st.arrivals += 1
+        # A resend on the RTX stream (RFC 4588) counts as the packet it
+        # carries, as aiortc itself unwraps it a step later.
+        rtx_codec = self._RTCRtpReceiver__codecs.get(packet.payload_type)
+        if rtx_codec is not None and is_rtx(rtx_codec):
+            original_ssrc = self._RTCRtpReceiver__rtx_ssrc.get(packet.ssrc)
+            apt = rtx_codec.parameters.get("apt")
+            if original_ssrc is not None and isinstance(apt, int) and len(packet.payload) >= 2:
+                packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
+                st.rtx_packets += 1
         st.ssrcs.add(packet.ssrc)
         st.payload_types.add(packet.payload_type)
         un = st.unwrap.get(packet.ssrc)
@@ -316,7 +329,8 @@ def install_patches(args: argparse.Namespace) -> dict[str, Any]:
         seq = un.unwrap(packet.sequence_number)
         if (packet.ssrc, packet.sequence_number) in DROPPED:
             # a retransmission of a packet dropped before decryption (the SFU
-            # answers NACKs from its send history on the same SSRC)
+            # answers NACKs from its send history, on the media SSRC or the
+            # RTX stream)
             DROPPED.discard((packet.ssrc, packet.sequence_number))
             st.dropped_seqs.discard(seq)
             st.recovered_after_drop += 1
@@ -335,7 +349,7 @@ def install_patches(args: argparse.Namespace) -> dict[str, Any]:
                 st.filled_late += 1
         if st.max_seq is None or seq > st.max_seq:
             st.max_seq = seq
-        return await orig_handle_rtp(self, packet, arrival_time_ms)
+        return await orig_handle_rtp(self, wire, arrival_time_ms)
 
     RTCRtpReceiver._handle_rtp_packet = handle_rtp
 
@@ -892,14 +906,19 @@ def ranges(values: list[int], limit: int = 200) -> list:
 
 
 def video_payload_types(sdp: str) -> set:
-    """Payload types of the m=video sections of `sdp`."""
-    pts, video = set(), False
+    """Payload types of the video media of the m=video sections of `sdp`
+    (not their RTX resends: a dropped resend is not asked for again)."""
+    pts, rtx, video = set(), set(), False
     for line in sdp.splitlines():
         if line.startswith("m="):
             video = line.startswith("m=video")
             if video:
                 pts.update(int(p) for p in line.split()[3:] if p.isdigit())
-    return pts
+        elif video and line.startswith("a=rtpmap:"):
+            pt, _, encoding = line[len("a=rtpmap:"):].partition(" ")
+            if encoding.lower().startswith("rtx/") and pt.isdigit():
+                rtx.add(int(pt))
+    return pts - rtx
 
 
 def stream_report(st: StreamStats, hold: tuple[float, float], stall_ms: float) -> dict[str, Any]:
@@ -911,6 +930,7 @@ def stream_report(st: StreamStats, hold: tuple[float, float], stall_ms: float) -
         "dropped_by_client": sum(DROP_COUNT.get(ssrc, 0) for ssrc in st.ssrcs),
         "retransmissions_of_dropped": st.recovered_after_drop,
         "duplicates": st.duplicates,
+        "rtx_packets": st.rtx_packets,
         "filled_late": st.filled_late,
         "payload_bytes": st.bytes,
         "nacks_sent": st.nack_packets,
@@ -1079,6 +1099,7 @@ def build_result(peer: Peer, args, patch_info, ok: bool, error: Optional[str]) -
         "nacks_sent": sum(s["nacks_sent"] for s in streams),
         "dropped_by_client": sum(s["dropped_by_client"] for s in streams),
         "retransmissions_of_dropped": sum(s["retransmissions_of_dropped"] for s in streams),
+        "rtx_packets": sum(s.get("rtx_packets", 0) for s in streams),
         "max_stall_s": max((s.get("max_interarrival_s") or 0 for s in recv), default=None),
         "stalled_s_by_stream": {f"{s['leg']}:{s['mid']}:{s['kind']}": s.get("stalled_s") for s in recv},
         "media_lost": len(peer.media_lost),

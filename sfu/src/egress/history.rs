@@ -41,12 +41,15 @@ pub enum Miss {
 #[derive(Debug)]
 pub struct SendHistory {
     ring: Vec<Option<Sent>>,
+    /// The sequence number last recorded.
+    newest: Option<u16>,
 }
 
 impl Default for SendHistory {
     fn default() -> Self {
         Self {
             ring: (0..CAPACITY).map(|_| None).collect(),
+            newest: None,
         }
     }
 }
@@ -59,12 +62,24 @@ impl SendHistory {
     /// Keeps `packet`, sent at `now_us`.
     pub fn record(&mut self, packet: Packet, now_us: u64) {
         let at = slot(packet.header.sequence_number);
+        self.newest = Some(packet.header.sequence_number);
         self.ring[at] = Some(Sent {
             packet,
             sent_us: now_us,
             resent: 0,
             resent_us: 0,
         });
+    }
+
+    /// The packet recorded `back` packets before the newest, whatever its
+    /// age, if still kept (what a probe resends: its content does not
+    /// matter, its size does).
+    pub fn recent(&self, back: u16) -> Option<&Packet> {
+        let seq = self.newest?.wrapping_sub(back);
+        self.ring[slot(seq)]
+            .as_ref()
+            .map(|s| &s.packet)
+            .filter(|p| p.header.sequence_number == seq)
     }
 
     /// The packet sent under `seq`, if it is still kept and young enough
@@ -124,6 +139,20 @@ mod tests {
             276
         );
         assert_eq!(h.lookup(300, 2_000).unwrap_err(), Miss::Unknown);
+    }
+
+    #[test]
+    fn recent_packets_counted_back_from_the_newest() {
+        let mut h = SendHistory::default();
+        assert!(h.recent(0).is_none());
+        for seq in 65_530u16..=65_535 {
+            h.record(packet(seq), 0);
+        }
+        h.record(packet(0), 0);
+        assert_eq!(h.recent(0).unwrap().header.sequence_number, 0);
+        assert_eq!(h.recent(1).unwrap().header.sequence_number, 65_535);
+        assert_eq!(h.recent(6).unwrap().header.sequence_number, 65_530);
+        assert!(h.recent(7).is_none(), "never sent");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The RTCP duties the SFU carries for its subscriber legs: answering NACKs
-//! from each leg's history, sending each leg's sender reports, and reading
+//! from each leg's history (on its RTX stream where it has one), sending each leg's sender reports, and reading
 //! the round trip and loss out of the subscribers' report blocks
 //! (`crate::egress` holds the per-leg state; this is where it meets the
 //! peer connection).
@@ -75,9 +75,25 @@ pub fn answer_nack(
             }
         }
     }
-    for packet in again {
+    // On the leg's repair stream where it negotiated one (RFC 4588).
+    let again: Vec<_> = again
+        .into_iter()
+        .map(|packet| {
+            match leg
+                .format_of(packet.header.payload_type)
+                .and_then(|f| f.rtx)
+            {
+                Some(stream) => (leg.repairs.repair(&packet, stream), true),
+                None => (packet, false),
+            }
+        })
+        .collect();
+    for (packet, on_repair_stream) in again {
         if peer.send_rtp(packet, now, path, out, counters).is_ok() {
             counters.retransmissions.fetch_add(1, Ordering::Relaxed);
+            if on_repair_stream {
+                counters.rtx_sent.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }

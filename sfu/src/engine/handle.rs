@@ -264,6 +264,12 @@ pub struct Counters {
     pub nack_misses: AtomicU64,
     /// Resends held back: too soon, too often, or over the leg's budget.
     pub retransmissions_suppressed: AtomicU64,
+    /// Of the resends, those sent on the leg's RTX repair stream.
+    pub rtx_sent: AtomicU64,
+    /// Probe clusters started on subscribers' downlinks, and the bytes
+    /// they sent (RTP header and payload).
+    pub probes: AtomicU64,
+    pub probe_bytes: AtomicU64,
     /// Sender reports sent on subscriber legs.
     pub sender_reports: AtomicU64,
     /// Transport-wide congestion-control feedback packets read from
@@ -337,6 +343,9 @@ pub struct SfuStats {
     pub retransmissions: u64,
     pub nack_misses: u64,
     pub retransmissions_suppressed: u64,
+    pub rtx_sent: u64,
+    pub probes: u64,
+    pub probe_bytes: u64,
     pub sender_reports: u64,
     pub transport_feedback: u64,
     pub video_pauses: u64,
@@ -509,6 +518,9 @@ impl Sfu {
             retransmissions: get(&c.retransmissions),
             nack_misses: get(&c.nack_misses),
             retransmissions_suppressed: get(&c.retransmissions_suppressed),
+            rtx_sent: get(&c.rtx_sent),
+            probes: get(&c.probes),
+            probe_bytes: get(&c.probe_bytes),
             sender_reports: get(&c.sender_reports),
             transport_feedback: get(&c.transport_feedback),
             video_pauses: get(&c.video_pauses),

@@ -3,11 +3,15 @@
 
 use super::continuity::Continuity;
 use super::handle::{RoomId, SfuError};
+use crate::egress::rtx::{RepairNumbering, RepairStream};
 use crate::egress::{LegReports, RetransmitBudget, SendHistory};
 use crate::media::layer_pausing::LayerPausing;
 use crate::media::layer_rates::LayerRates;
 use crate::media::simulcast::{LayerId, LayerInfo, LayerSelector};
-use crate::media::video_budget::{MIN_VIDEO_BPS, PauseChange, VideoPause, VideoSource, allocate};
+use crate::media::video_budget::{
+    AUDIO_BPS, MIN_VIDEO_BPS, PauseChange, RESUME_HEADROOM_PERCENT, VideoPause, VideoSource,
+    allocate,
+};
 use crate::room::MemberId;
 use parley_media::{codec_for, h264, sfu_media_and_interceptors};
 use rtc::ice::network_type::NetworkType;
@@ -19,7 +23,8 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpParameters, RtpCodecKind,
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpRtxParameters, RTCRtpSendParameters,
+    RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use std::collections::HashMap;
@@ -62,12 +67,16 @@ pub struct LegFormat {
     /// Id of the transport-wide sequence number extension on this leg, if
     /// the subscriber negotiated transport-cc feedback.
     pub transport_cc_id: Option<u8>,
+    /// The repair stream resends go on, if the subscriber negotiated RTX
+    /// for this codec (video only).
+    pub rtx: Option<RepairStream>,
 }
 
 impl LegFormat {
     /// The format for `kind` (`h264`: H.264 rather than VP8 for video);
     /// `None` if the leg did not negotiate that codec.
-    pub fn read(params: &RTCRtpParameters, kind: RtpCodecKind, h264: bool) -> Option<Self> {
+    pub fn read(send: &RTCRtpSendParameters, kind: RtpCodecKind, h264: bool) -> Option<Self> {
+        let params = &send.rtp_parameters;
         let mime = match (kind, h264) {
             (RtpCodecKind::Audio, _) => "audio/opus",
             (_, true) => "video/h264",
@@ -89,10 +98,19 @@ impl LegFormat {
             .iter()
             .find(|e| e.uri == rtc::sdp::extmap::TRANSPORT_CC_URI)
             .and_then(|e| u8::try_from(e.id).ok());
+        let rtx = RepairStream::negotiated(
+            &params.codecs,
+            payload_type,
+            send.encodings
+                .first()
+                .and_then(|e| e.rtp_coding_parameters.rtx.as_ref())
+                .map(|r| r.ssrc),
+        );
         Some(Self {
             payload_type,
             audio_level_id,
             transport_cc_id,
+            rtx,
         })
     }
 }
@@ -115,6 +133,8 @@ pub struct OutTrack {
     pub budget: RetransmitBudget,
     /// Its sender reports and the round trip they measure.
     pub reports: LegReports,
+    /// Sequence numbers of its repair stream, if it has one.
+    pub repairs: RepairNumbering,
 }
 
 impl OutTrack {
@@ -133,6 +153,7 @@ impl OutTrack {
             history: SendHistory::default(),
             budget: RetransmitBudget::default(),
             reports: LegReports::new(clock_rate, 0),
+            repairs: RepairNumbering::starting_at(rand::random()),
         }
     }
 }
@@ -144,6 +165,15 @@ impl OutTrack {
             .iter()
             .find(|(codec, _)| *codec == h264)
             .map(|(_, f)| *f)
+    }
+
+    /// The leg's format for media on `payload_type` (the leg's own), if
+    /// already read.
+    pub fn format_of(&self, payload_type: u8) -> Option<LegFormat> {
+        self.formats
+            .iter()
+            .map(|(_, f)| *f)
+            .find(|f| f.payload_type == payload_type)
     }
 
     /// Keeps the leg's format for the codec.
@@ -243,6 +273,9 @@ pub struct Peer {
     /// The last receive limit sent to this peer as a single-layer video
     /// publisher: (bits per second, when, µs).
     pub remb_sent: Option<(u64, u64)>,
+    /// Which recent video packet the running probe cluster resends next
+    /// (counted back from the newest).
+    pub probe_cursor: u16,
     /// Whether its connection is shown as weak.
     pub strength: crate::media::link_strength::LinkStrength,
 }
@@ -286,6 +319,15 @@ fn simulcast_send_lines(sdp: &str) -> usize {
         }
     }
     count
+}
+
+/// Whether `sdp` offers RTX (RFC 4588) for its video (`a=rtpmap:<pt> rtx/90000`).
+fn offers_rtx(sdp: &str) -> bool {
+    sdp.lines().any(|line| {
+        line.strip_prefix("a=rtpmap:")
+            .and_then(|rest| rest.split_once(' '))
+            .is_some_and(|(_, format)| format.trim().eq_ignore_ascii_case("rtx/90000"))
+    })
 }
 
 /// For a member who may not publish (an observer, a monitor): the answer
@@ -399,6 +441,7 @@ impl Peer {
             RTCSessionDescription::offer(offer).map_err(|e| SfuError::BadOffer(e.to_string()))?;
         pc.set_remote_description(now, description)
             .map_err(|e| SfuError::BadOffer(e.to_string()))?;
+        let rtx = offers_rtx(&offer_text);
         // A video m-line the client sends simulcast on does not receive
         // (webrtc-rs clients drop what arrives there): hold each with a
         // placeholder track that is never written, so receive slots land on
@@ -442,6 +485,13 @@ impl Peer {
                         vec![RTCRtpEncodingParameters {
                             rtp_coding_parameters: RTCRtpCodingParameters {
                                 ssrc: Some(ssrc),
+                                // Announced in the answer (`a=ssrc-group:FID`)
+                                // for the leg's resends.
+                                rtx: (rtx && kind == RtpCodecKind::Video).then(|| {
+                                    RTCRtpRtxParameters {
+                                        ssrc: rand::random(),
+                                    }
+                                }),
                                 ..Default::default()
                             },
                             codec: codec.rtp_codec,
@@ -512,6 +562,7 @@ impl Peer {
                 speaker: None,
                 pause_changes: Vec::new(),
                 remb_sent: None,
+                probe_cursor: 0,
                 strength: Default::default(),
             },
             answer.sdp,
@@ -581,6 +632,21 @@ impl Peer {
         }
     }
 
+    /// What this peer's downlink must carry for its paused video to come
+    /// back (every source's audio, and each source's lowest video rate with
+    /// the resume headroom), bits/s; `None` when none is paused.
+    pub fn resume_needs_bps(&self) -> Option<u64> {
+        let sources = self.slots.iter().filter(|s| s.source.is_some());
+        let mut paused = false;
+        let mut needs = 0u64;
+        for slot in sources {
+            paused |= slot.pause.paused();
+            let lowest = slot.video.layers.lowest_bps().unwrap_or(MIN_VIDEO_BPS);
+            needs += AUDIO_BPS + lowest * RESUME_HEADROOM_PERCENT / 100;
+        }
+        paused.then_some(needs)
+    }
+
     /// Spends this peer's receive estimate on the sources it receives,
     /// audio first, then the active speaker's video, then the others'
     /// ([`crate::media::video_budget`]): hands each layer selector its
@@ -589,6 +655,14 @@ impl Peer {
         let (total, source) = self.estimate();
         // An estimate still climbing from its start pauses nothing.
         let may_pause = source != EstimateSource::TransportFeedback || self.downlink.found_limit();
+        // A probe has just shown the link carries what the paused video
+        // needs with its headroom: it comes back now rather than after the
+        // resume wait.
+        let needs = self.resume_needs_bps();
+        let proven = self
+            .downlink
+            .take_probe_delivered()
+            .filter(|&bps| needs.is_some_and(|n| bps >= n));
         let sources: Vec<VideoSource<usize>> = self
             .slots
             .iter()
@@ -612,9 +686,11 @@ impl Peer {
                 .video_bps
                 .unwrap_or_else(|| slot.video.layers.lowest_bps().unwrap_or(MIN_VIDEO_BPS));
             slot.video.layers.set_estimate(selector_share, now_us);
-            let change = slot
-                .pause
-                .update(share.video_bps.is_some() || !may_pause, now_us);
+            let fits = share.video_bps.is_some() || !may_pause;
+            let change = match proven {
+                Some(_) if fits && slot.pause.paused() => slot.pause.resume_now(),
+                _ => slot.pause.update(fits, now_us),
+            };
             if let (Some(change), Some(source)) = (change, slot.source) {
                 if change == PauseChange::Resumed {
                     slot.video.continuity.restart();

@@ -7,7 +7,7 @@ use super::load::{LatencySnapshot, WorkerLoadSnapshot};
 /// The media server's counters in Prometheus text (read at scrape time from
 /// the workers' atomics).
 pub fn render(stats: &SfuStats) -> String {
-    let series: [(&str, &str, u64); 42] = [
+    let series: [(&str, &str, u64); 45] = [
         (
             "parley_sfu_datagrams_in_total",
             "UDP datagrams received by the media workers",
@@ -122,6 +122,21 @@ pub fn render(stats: &SfuStats) -> String {
             "parley_sfu_retransmissions_suppressed_total",
             "Resends held back: within a round trip of the last, after 3, or over half the leg's rate",
             stats.retransmissions_suppressed,
+        ),
+        (
+            "parley_sfu_rtx_sent_total",
+            "Resends sent on a subscriber's RTX repair stream (RFC 4588), where it negotiated one",
+            stats.rtx_sent,
+        ),
+        (
+            "parley_sfu_probes_total",
+            "Probe clusters sent to test a subscriber's downlink before its paused video is given back",
+            stats.probes,
+        ),
+        (
+            "parley_sfu_probe_bytes_total",
+            "Bytes of RTP sent in probe clusters (resends of recent video on the subscriber's RTX stream)",
+            stats.probe_bytes,
         ),
         (
             "parley_sfu_sealed_packets_total",

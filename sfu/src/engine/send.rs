@@ -74,7 +74,32 @@ impl Peer {
         out: &mut Outbox,
         counters: &Counters,
     ) -> Result<(), SendError> {
-        self.number_for_feedback(&mut packet, now);
+        self.number_for_feedback(&mut packet, now, false);
+        self.send_numbered(packet, now, path, out, counters)
+    }
+
+    /// Like [`Peer::send_rtp`], for a packet of the downlink's probe
+    /// cluster (numbered as one, so its feedback measures the probe).
+    pub fn send_probe(
+        &mut self,
+        mut packet: rtc::rtp::Packet,
+        now: Instant,
+        path: WritePath,
+        out: &mut Outbox,
+        counters: &Counters,
+    ) -> Result<(), SendError> {
+        self.number_for_feedback(&mut packet, now, true);
+        self.send_numbered(packet, now, path, out, counters)
+    }
+
+    fn send_numbered(
+        &mut self,
+        packet: rtc::rtp::Packet,
+        now: Instant,
+        path: WritePath,
+        out: &mut Outbox,
+        counters: &Counters,
+    ) -> Result<(), SendError> {
         if path == WritePath::Sealed {
             if let Sealing::Sealed { keys, .. } = &self.sealing
                 && *keys != self.keys.calls()
@@ -99,15 +124,24 @@ impl Peer {
 
     /// Writes the next transport-wide sequence number into `packet` when
     /// the peer negotiated transport-cc (a resend gets a new one: the
-    /// feedback is about each packet on the wire).
-    pub fn number_for_feedback(&mut self, packet: &mut rtc::rtp::Packet, now: Instant) {
+    /// feedback is about each packet on the wire); `probe`: the packet
+    /// belongs to the probe cluster being sent.
+    pub fn number_for_feedback(
+        &mut self,
+        packet: &mut rtc::rtp::Packet,
+        now: Instant,
+        probe: bool,
+    ) {
         let Some(id) = self.downlink.extension_id() else {
             return;
         };
-        let size = packet.header.marshal_size() + packet.payload.len();
-        let seq = self
-            .downlink
-            .stamp(size + TRANSPORT_CC_EXTENSION_BYTES, now);
+        let size =
+            packet.header.marshal_size() + packet.payload.len() + TRANSPORT_CC_EXTENSION_BYTES;
+        let seq = if probe {
+            self.downlink.stamp_probe(size, now)
+        } else {
+            self.downlink.stamp(size, now)
+        };
         // Only an id outside 1–255 fails, and the negotiated id is inside.
         let _ = packet
             .header

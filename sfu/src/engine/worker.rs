@@ -59,6 +59,7 @@ mod downlinks;
 mod forwarding;
 mod housekeeping;
 mod membership;
+mod probing;
 mod receiving;
 mod recording;
 mod rtc_events;
@@ -273,6 +274,8 @@ pub struct Worker {
     wanted_keyframes: Vec<(RoomId, MemberId)>,
     /// The pollfds of the last wait, kept to reuse their allocation.
     pollfds: Vec<libc::pollfd>,
+    /// Peers whose downlink probe cluster is being sent.
+    probing: Vec<PeerKey>,
     last_load_report: Instant,
 }
 
@@ -329,6 +332,7 @@ impl Worker {
             read_path,
             downlink_estimation,
             pollfds: Vec::new(),
+            probing: Vec::new(),
             last_load_report: Instant::now(),
         }
     }
@@ -359,6 +363,7 @@ impl Worker {
                 self.housekeeping(now);
             }
             self.play_announcements(now);
+            self.send_probes(now);
             self.pump(now);
             self.flush();
             self.report_load();

@@ -30,6 +30,13 @@ impl Debounced {
         self.on
     }
 
+    /// Turns it off at once (what the readings would have done after
+    /// their wait was shown some other way); true if it was on.
+    pub fn clear(&mut self) -> bool {
+        self.disagrees_since = None;
+        std::mem::replace(&mut self.on, false)
+    }
+
     /// A reading at `now_us`; returns the new state when it changes.
     pub fn update(&mut self, reading: bool, now_us: u64) -> Option<bool> {
         if reading == self.on {

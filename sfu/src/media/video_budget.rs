@@ -130,6 +130,16 @@ impl VideoPause {
         }
     }
 
+    /// The allocation says the video fits and a probe has just shown the
+    /// link carries it: resumed at once, without the wait
+    /// [`VideoPause::update`] would hold.
+    pub fn resume_now(&mut self) -> Option<PauseChange> {
+        self.paused.clear().then(|| {
+            self.awaiting_keyframe = true;
+            PauseChange::Resumed
+        })
+    }
+
     /// Whether a video packet goes out (`keyframe`: it starts a keyframe).
     pub fn lets_through(&mut self, keyframe: bool) -> bool {
         if self.paused.on() {

@@ -141,6 +141,11 @@ async fn aiortc_at_rfc_7675_consent_pace_holds_a_minute_long_visit() {
             summary["retransmissions_of_dropped"], dropped,
             "[{name}] every dropped packet was resent: {summary}"
         );
+        // aiortc negotiates RTX: the resends came on its RTX stream.
+        assert!(
+            summary["rtx_packets"].as_u64().unwrap_or(0) >= dropped,
+            "[{name}] resends on the RTX stream: {summary}"
+        );
         assert!(
             summary["video_frames_decoded"].as_u64().unwrap_or(0) > 60 * 10,
             "[{name}] {summary}"

@@ -19,6 +19,9 @@ pub struct Received {
     pub video_plis: u64,
     /// Video frames received (complete or not) and decoded.
     pub frames_received: u64,
+    /// Video resends received on an RTX repair stream
+    /// (`retransmittedPacketsReceived`).
+    pub video_retransmitted: u64,
     pub freezes: u64,
     /// Seconds.
     pub frozen: f64,
@@ -39,6 +42,7 @@ impl Received {
             video_nacks: u("videoNacksSent"),
             video_plis: u("videoPlisSent"),
             frames_received: u("videoFramesReceived"),
+            video_retransmitted: u("videoRetransmittedPacketsReceived"),
             freezes: u("freezeCount"),
             frozen: r["totalFreezesDuration"].as_f64().unwrap_or(0.0),
             audio_packets: u("audioPacketsReceived"),

@@ -13,6 +13,15 @@
 use std::net::Ipv4Addr;
 use std::process::Command;
 
+/// Packets a random drop applies to, as the namespace sees them.
+#[derive(Debug, Clone, Copy)]
+pub enum Flow {
+    /// What the namespace sends to this UDP port (a peer's downlink).
+    To(u16),
+    /// What reaches the namespace from this UDP port (a peer's uplink).
+    From(u16),
+}
+
 pub struct Namespace {
     pub name: String,
     /// The namespace's address.
@@ -126,36 +135,29 @@ impl Namespace {
         ]);
     }
 
-    /// Drops `percent` % of the UDP packets the namespace sends to `port`,
-    /// at random (nftables `numgen random`), until [`Namespace::stop_dropping`].
-    pub fn drop_randomly(&self, port: u16, percent: u8) {
+    /// Drops `percent` % of the UDP packets of `flow`, at random (nftables
+    /// `numgen random`), until [`Namespace::stop_dropping`].
+    pub fn drop_randomly(&self, flow: Flow, percent: u8) {
+        let (matching, hook) = match flow {
+            Flow::To(port) => (format!("udp dport {port}"), "output"),
+            Flow::From(port) => (format!("udp sport {port}"), "input"),
+        };
         // Two rules, so the drops of large packets (video) and small ones
         // (audio, RTCP, STUN) are counted apart.
         let rules = [
-            format!("udp dport {port} udp length > 400 counter"),
-            format!(
-                "udp dport {port} udp length > 400 numgen random mod 100 < {percent} counter drop"
-            ),
-            format!(
-                "udp dport {port} udp length <= 400 numgen random mod 100 < {percent} counter drop"
-            ),
+            format!("{matching} udp length > 400 counter"),
+            format!("{matching} udp length > 400 numgen random mod 100 < {percent} counter drop"),
+            format!("{matching} udp length <= 400 numgen random mod 100 < {percent} counter drop"),
         ];
+        let chain = format!("{{ type filter hook {hook} priority 0; }}");
         for args in [
             vec!["nft", "add", "table", "inet", "parley"],
-            vec![
-                "nft",
-                "add",
-                "chain",
-                "inet",
-                "parley",
-                "out",
-                "{ type filter hook output priority 0; }",
-            ],
+            vec!["nft", "add", "chain", "inet", "parley", "lossy", &chain],
         ] {
             self.exec_nft(&args);
         }
         for rule in &rules {
-            let mut args = vec!["nft", "add", "rule", "inet", "parley", "out"];
+            let mut args = vec!["nft", "add", "rule", "inet", "parley", "lossy"];
             args.extend(rule.split(' '));
             self.exec_nft(&args);
         }

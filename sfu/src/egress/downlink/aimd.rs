@@ -140,6 +140,21 @@ impl Aimd {
         self.phase
     }
 
+    /// When over-use last lowered the rate.
+    pub fn last_decrease(&self) -> Option<Instant> {
+        self.last_decrease
+    }
+
+    /// A probe showed the link delivers `bps`: the rate rises to it at
+    /// once (it never falls here), and the capacity seen at past decreases
+    /// is forgotten, since the link carries more than it did then.
+    pub fn raise_to(&mut self, bps: f64) {
+        if bps > self.target_bps {
+            self.target_bps = bps.clamp(self.min_bps, self.max_bps);
+            self.capacity = None;
+        }
+    }
+
     /// Folds in what the detector reads at `now`: `usage`, the rate the
     /// subscriber received (`None` while too little is known) and the
     /// round trip (`None`: not measured). Returns the new rate.

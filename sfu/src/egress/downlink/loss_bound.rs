@@ -71,6 +71,14 @@ impl LossBound {
     /// Folds in one feedback report at `now`: `lost` of `total` packets did
     /// not arrive, while the rate it bounds was `rate_bps` and the
     /// subscriber received `received_bps` (if known).
+    /// A probe showed the link delivers `bps` (with next to no loss): a
+    /// bound below that rises to it.
+    pub fn on_probe(&mut self, bps: f64) {
+        if let Some(bound) = self.bound_bps.as_mut() {
+            *bound = bound.max(bps);
+        }
+    }
+
     pub fn update(
         &mut self,
         now: Instant,

@@ -16,6 +16,10 @@
 //!   turns those into a rate.
 //! - Loss: [`loss_bound`] caps the rate on a link that drops without
 //!   queueing.
+//! - [`probe`]: before a leg whose video is paused for want of bandwidth is
+//!   given it back, a short cluster sent above the estimate shows whether
+//!   the link now carries more; if it does, the rate rises to what it
+//!   delivered.
 //! - The estimate is the lesser of the delay-based rate and the loss bound;
 //!   a subscriber that sends REMB states its own receive estimate, and that
 //!   is taken as it is (browsers that negotiate transport-cc send none).
@@ -34,6 +38,7 @@
 pub mod aimd;
 pub mod loss_bound;
 pub mod overuse;
+pub mod probe;
 pub mod trendline;
 
 #[cfg(test)]
@@ -42,6 +47,7 @@ mod tests;
 use aimd::Aimd;
 use loss_bound::LossBound;
 use overuse::OveruseDetector;
+use probe::{ProbeOutcome, ProbeTotals, Prober};
 use rtc::interceptor::{
     Acknowledgement, ArrivalGroupAccumulator, PacketReport, RateCalculator, Usage, convert_twcc,
 };
@@ -117,6 +123,7 @@ pub struct Downlink {
     /// Where the numbers written into packets are cut from.
     scratch: bytes::BytesMut,
     totals: FeedbackTotals,
+    prober: Prober,
 }
 
 impl Downlink {
@@ -139,6 +146,7 @@ impl Downlink {
             has_feedback: false,
             scratch: bytes::BytesMut::new(),
             totals: FeedbackTotals::default(),
+            prober: Prober::default(),
         }
     }
 
@@ -179,6 +187,64 @@ impl Downlink {
         id as u16
     }
 
+    /// Like [`Downlink::stamp`], for a packet of the probe cluster being
+    /// sent ([`Downlink::probe_due`]).
+    pub fn stamp_probe(&mut self, size: usize, now: Instant) -> u16 {
+        let id = self.next_id;
+        let seq = self.stamp(size, now);
+        self.prober.on_sent(id, size + WIRE_OVERHEAD);
+        seq
+    }
+
+    /// Starts a probe cluster at `now` if the leg wants more than its
+    /// estimate (`wanted_bps`: what its paused video would be given back
+    /// with), the estimate comes from this downlink's own feedback, the
+    /// delay signal does not read a growing queue and the last cluster is
+    /// paid for
+    /// ([`probe`]). True if one started.
+    pub fn consider_probe(&mut self, now: Instant, wanted_bps: Option<u64>) -> bool {
+        self.conclude_probe(now);
+        let Some(estimate) = self
+            .feedback_estimate_bps()
+            .filter(|_| self.remb_bps.is_none())
+        else {
+            return false;
+        };
+        // Not while a queue grows (a draining one is spare capacity).
+        let clear = self.has_feedback && self.usage != Usage::Over;
+        self.prober.consider(now, estimate, wanted_bps, clear)
+    }
+
+    /// The rate the last probe cluster showed the link delivers, once, if
+    /// it delivered more than the estimate.
+    pub fn take_probe_delivered(&mut self) -> Option<u64> {
+        self.prober.take_delivered()
+    }
+
+    /// Bytes of the probe cluster due by `now` and not yet sent (0 when
+    /// none is being sent).
+    pub fn probe_due(&mut self, now: Instant) -> u64 {
+        self.prober.due_bytes(now)
+    }
+
+    /// Whether a probe cluster is being sent.
+    pub fn probing(&self) -> bool {
+        self.prober.sending()
+    }
+
+    pub fn probe_totals(&self) -> ProbeTotals {
+        self.prober.totals()
+    }
+
+    /// Takes the probe's outcome once its feedback is in: a link that
+    /// delivered more than the estimate lifts it.
+    fn conclude_probe(&mut self, now: Instant) {
+        if let Some(ProbeOutcome::Delivered(bps)) = self.prober.take_outcome(now) {
+            self.aimd.raise_to(bps as f64);
+            self.loss.on_probe(bps as f64);
+        }
+    }
+
     /// Reads one TWCC feedback packet received at `now`; `rtt` is the leg's
     /// round trip, if measured.
     pub fn on_feedback(
@@ -216,6 +282,14 @@ impl Downlink {
             }
             newest = Some(newest.map_or(sent.id, |n: u64| n.max(sent.id)));
             total += 1;
+            self.prober.on_ack(
+                sent.id,
+                u64::from(sent.size),
+                sent.at_us,
+                ack.arrival
+                    .filter(|_| ack.arrived)
+                    .map(|a| u64::try_from(a.as_micros()).unwrap_or(u64::MAX)),
+            );
             if !ack.arrived {
                 lost += 1;
                 continue;
@@ -252,8 +326,13 @@ impl Downlink {
         let received = self
             .latest_arrival
             .and_then(|a| self.received.rate_bits_per_second(self.epoch + a));
+        let decreased_before = self.aimd.last_decrease();
         let rate = self.aimd.update(now, self.usage, received, rtt);
+        if self.aimd.last_decrease() != decreased_before {
+            self.prober.on_decrease(now);
+        }
         self.loss.update(now, lost, total, rate, received);
+        self.conclude_probe(now);
     }
 
     /// The subscriber's own receive estimate (REMB), bits per second.

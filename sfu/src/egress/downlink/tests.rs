@@ -71,6 +71,10 @@ struct InFlight {
 struct Call {
     downlink: Downlink,
     link: Bottleneck,
+    /// Sends this rate whatever the estimate (an audio-only leg), if set.
+    fixed_bps: Option<f64>,
+    /// Probes every 100 ms when allowed, as a leg with paused video does.
+    probing: bool,
     t0: Instant,
     now: Instant,
     credit_bits: f64,
@@ -78,6 +82,7 @@ struct Call {
     next_feedback: Instant,
     /// (time since start, estimate) after each feedback.
     trace: Vec<(Duration, u64)>,
+    probe_bytes: u64,
 }
 
 impl Call {
@@ -86,12 +91,15 @@ impl Call {
         Self {
             downlink: Downlink::new(t0),
             link,
+            fixed_bps: None,
+            probing: false,
             t0,
             now: t0,
             credit_bits: 0.0,
             flight: VecDeque::new(),
             next_feedback: t0 + FEEDBACK_EVERY,
             trace: Vec::new(),
+            probe_bytes: 0,
         }
     }
 
@@ -106,15 +114,31 @@ impl Call {
         let end = self.now + span;
         while self.now < end {
             self.now += TICK;
-            self.credit_bits += self.estimate() as f64 * TICK.as_secs_f64();
+            let rate = self.fixed_bps.unwrap_or(self.estimate() as f64);
+            self.credit_bits += rate * TICK.as_secs_f64();
             while self.credit_bits >= (PACKET_BYTES * 8) as f64 {
                 self.credit_bits -= (PACKET_BYTES * 8) as f64;
                 let seq = self.downlink.stamp(PACKET_BYTES - WIRE_OVERHEAD, self.now);
                 let arrival = self.link.carry(self.now, PACKET_BYTES);
                 self.flight.push_back(InFlight { seq, arrival });
             }
+            let mut due = self.downlink.probe_due(self.now);
+            while due > 0 {
+                let seq = self
+                    .downlink
+                    .stamp_probe(PACKET_BYTES - WIRE_OVERHEAD, self.now);
+                let arrival = self.link.carry(self.now, PACKET_BYTES);
+                self.flight.push_back(InFlight { seq, arrival });
+                self.probe_bytes += PACKET_BYTES as u64;
+                due = due.saturating_sub(PACKET_BYTES as u64);
+            }
             if self.now >= self.next_feedback {
                 self.next_feedback += FEEDBACK_EVERY;
+                if self.probing {
+                    // What a paused 60 kbit/s source needs back, with the
+                    // audio: 60 × 1.3 + 50 kbit/s.
+                    self.downlink.consider_probe(self.now, Some(128_000));
+                }
                 self.feedback();
                 let estimate = self.estimate();
                 self.trace.push((self.now - self.t0, estimate));
@@ -232,6 +256,46 @@ fn a_lifted_cap_is_used_again_within_15_s() {
         "{} bit/s 15 s after the cap was lifted",
         call.estimate()
     );
+}
+
+/// A leg whose video found a 60 kbit/s cap and was paused: the cap is
+/// lifted as only its audio goes on. Seconds until the estimate would let
+/// the video back (a lowest layer of 60 kbit/s with 30 % headroom, and the
+/// audio), with or without probing, and the probe bytes spent.
+fn audio_only_leg_after_a_lift(probing: bool) -> (Option<f64>, u64) {
+    let mut call = Call::new(Bottleneck::new(60_000.0));
+    call.run(secs(20));
+    call.link.capacity_bps = 5_000_000.0;
+    call.fixed_bps = Some(45_000.0);
+    call.probing = probing;
+    let lifted = call.now - call.t0;
+    call.run(secs(10));
+    let back = call
+        .trace
+        .iter()
+        .find(|(at, e)| *at > lifted && *e >= 60_000 * 13 / 10 + 50_000)
+        .map(|(at, _)| (*at - lifted).as_secs_f64());
+    (back, call.probe_bytes)
+}
+
+/// Without probing the estimate stays where the loss bound and the
+/// draining queue left it until the audio alone has shown the link is
+/// clean for long enough; a probe shows at once that it carries more.
+#[test]
+fn a_probe_on_an_audio_only_leg_finds_a_lifted_cap_within_3_s() {
+    let (without, _) = audio_only_leg_after_a_lift(false);
+    let (with, probe_bytes) = audio_only_leg_after_a_lift(true);
+    eprintln!(
+        "audio-only leg, 60 kbit/s lifted to 5 Mbit/s: the estimate allows the video back after \
+         {with:?} s probing ({probe_bytes} probe bytes), {without:?} s without"
+    );
+    let with = with.expect("probing finds the lifted cap");
+    assert!(with <= 3.0, "{with} s with probing");
+    assert!(
+        without.is_none_or(|w| with < w),
+        "probing ({with} s) finds it sooner than the estimator alone ({without:?} s)"
+    );
+    assert!(probe_bytes > 0, "it probed");
 }
 
 #[test]

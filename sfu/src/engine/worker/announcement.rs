@@ -30,8 +30,7 @@ impl Worker {
                     let known = out.leg_format(false);
                     let Some(leg) = known.or_else(|| {
                         let mut sender = peer.pc.rtp_sender(sender_id)?;
-                        let params = &sender.get_parameters().rtp_parameters;
-                        LegFormat::read(params, RtpCodecKind::Audio, false)
+                        LegFormat::read(sender.get_parameters(), RtpCodecKind::Audio, false)
                     }) else {
                         continue;
                     };
@@ -61,7 +60,7 @@ impl Worker {
                     let written = match self.write_path {
                         WritePath::Checked => {
                             let mut packet = packet;
-                            peer.number_for_feedback(&mut packet, now);
+                            peer.number_for_feedback(&mut packet, now, false);
                             peer.touch();
                             peer.pc
                                 .rtp_sender(sender_id)

@@ -94,8 +94,7 @@ impl Worker {
                     let Some(mut sender) = peer.pc.rtp_sender(sender_id) else {
                         continue;
                     };
-                    let params = &sender.get_parameters().rtp_parameters;
-                    let Some(leg) = LegFormat::read(params, f.kind, f.h264) else {
+                    let Some(leg) = LegFormat::read(sender.get_parameters(), f.kind, f.h264) else {
                         continue;
                     };
                     if let Some(slot) = peer.slot_of(f.publisher) {
@@ -142,7 +141,7 @@ impl Worker {
                     .map_err(|e| e.to_string()),
                 WritePath::Checked => {
                     let mut packet = packet;
-                    peer.number_for_feedback(&mut packet, now);
+                    peer.number_for_feedback(&mut packet, now, false);
                     peer.touch();
                     match peer.pc.rtp_sender(sender_id) {
                         Some(mut sender) => {

@@ -63,6 +63,7 @@ impl Worker {
         self.tell_speakers();
         self.update_layers(now_us);
         self.spend_estimates(now, now_us);
+        self.start_probes(now);
         self.tell_publishers_audio_loss();
         self.pause_unneeded_layers(now_us);
         self.limit_single_layer_publishers(now, now_us);

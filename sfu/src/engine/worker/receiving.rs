@@ -93,6 +93,7 @@ impl Worker {
             .earliest()
             .into_iter()
             .chain(self.next_announcement())
+            .chain(self.next_probe_at(now))
             .chain(Some(self.last_housekeeping + HOUSEKEEPING_EVERY))
             .min()
             .unwrap_or(now + IDLE_WAIT);
