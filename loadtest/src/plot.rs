@@ -43,8 +43,9 @@ fn err(file: &Path, e: impl std::fmt::Display) -> PlotError {
     }
 }
 
-/// Draws `series` (name, points) as lines over x and y ranges.
-fn lines(
+/// Draws `series` (name, points) as lines into the PNG `file`, with a
+/// title and axis labels (the axes start at 0 and fit the points).
+pub fn line_chart(
     file: &Path,
     title: &str,
     x_label: &str,
@@ -113,7 +114,7 @@ pub fn draw_all(
 ) -> Result<Vec<(&'static str, &'static str)>, PlotError> {
     let mut drawn = Vec::new();
     if !report.latency_cdf.is_empty() {
-        lines(
+        line_chart(
             &dir.join("latency-cdf.png"),
             "One-way media latency (CDF)",
             "latency, ms",
@@ -137,7 +138,7 @@ pub fn draw_all(
     let sfu = rate(|s| s.sfu_cpu_s);
     let process = rate(|s| s.process_cpu_s);
     if !process.is_empty() {
-        lines(
+        line_chart(
             &dir.join("cpu.png"),
             "CPU over time (cores)",
             "time since start, s",
@@ -152,7 +153,7 @@ pub fn draw_all(
         .filter_map(|s| Some((s.t_s, s.rss_bytes? as f64 / 1e6)))
         .collect();
     if !rss.is_empty() {
-        lines(
+        line_chart(
             &dir.join("memory.png"),
             "Resident memory of the process (MB)",
             "time since start, s",

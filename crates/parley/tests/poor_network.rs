@@ -119,6 +119,60 @@ async fn metric(url: &str, name: &str) -> u64 {
         .sum()
 }
 
+/// Draws the family's estimate over the test, with the cap on its link,
+/// into `poor-network-estimate.png` in cargo's test scratch directory (the
+/// plot in docs/benchmarks.md). A plot that cannot be drawn is reported,
+/// not failed: it is a picture of what the assertions check.
+fn plot_estimate(trace: &[(f64, Value)]) {
+    let mut estimate = Vec::new();
+    let mut paused = Vec::new();
+    let mut cap = Vec::new();
+    let mut phase = String::new();
+    let mut phase_started = false;
+    for (at, entry) in trace {
+        if *at < 0.0 {
+            phase = entry.as_str().unwrap_or("").to_string();
+            phase_started = false;
+            continue;
+        }
+        let kbps = entry["estimate_bps"].as_f64().unwrap_or(0.0) / 1000.0;
+        estimate.push((*at, kbps));
+        let is_paused = entry["video_paused_from"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty());
+        paused.push((*at, if is_paused { 25.0 } else { 0.0 }));
+        let limit = match phase.as_str() {
+            "250 kbit/s" => Some(250.0),
+            "60 kbit/s" => Some(60.0),
+            _ => None,
+        };
+        if let Some(limit) = limit {
+            if !phase_started {
+                if let Some(&(_, previous)) = cap.last() {
+                    cap.push((*at, previous));
+                }
+                phase_started = true;
+            }
+            cap.push((*at, limit));
+        }
+    }
+    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("poor-network-estimate.png");
+    match loadtest::plot::line_chart(
+        &file,
+        "The family's downlink: the SFU's estimate and the cap on its link",
+        "seconds since the first reading",
+        "kbit/s",
+        &[
+            ("estimate", estimate),
+            ("cap (tc tbf), while capped", cap),
+            ("video to the family paused (25) or not (0)", paused),
+        ],
+    ) {
+        Ok(()) => eprintln!("plot: {}", file.display()),
+        Err(e) => eprintln!("no plot: {e}"),
+    }
+}
+
 /// Samples `page` every second for `seconds`; returns the samples.
 async fn watch(page: &impl Window, seconds: u64) -> Vec<Received> {
     let mut samples = vec![page.media().await];
@@ -582,6 +636,7 @@ async fn a_family_on_a_weak_link_keeps_the_call() {
     }
     eprintln!("{line}");
     eprintln!("(the family's downlink estimate each second, kbit/s; w: shown as weak)");
+    plot_estimate(&trace);
     assert!(
         trace
             .iter()
