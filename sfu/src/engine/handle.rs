@@ -446,7 +446,6 @@ impl Sfu {
                 downlink_estimation: config.downlink_estimation,
                 tcp,
                 socket,
-                local,
                 advertised,
                 waker: waker_addr,
                 commands: rx,

@@ -222,8 +222,8 @@ pub struct WorkerSetup {
     /// ICE-TCP listener and the address of its candidate.
     pub tcp: Option<(TcpLinks, SocketAddr)>,
     pub socket: UdpSocket,
-    pub local: SocketAddr,
-    /// Address put in ICE candidates.
+    /// Address put in ICE candidates, and the local address rtc is told
+    /// datagrams arrive at (its ICE agent matches them to the candidate).
     pub advertised: SocketAddr,
     /// Source address of the handle's wake-up datagrams.
     pub waker: SocketAddr,
@@ -235,7 +235,6 @@ pub struct WorkerSetup {
 pub struct Worker {
     index: usize,
     socket: UdpSocket,
-    local: SocketAddr,
     advertised: SocketAddr,
     waker: SocketAddr,
     commands: mpsc::Receiver<Command>,
@@ -297,7 +296,6 @@ impl Worker {
             downlink_estimation,
             tcp,
             socket,
-            local,
             advertised,
             waker,
             commands,
@@ -307,7 +305,6 @@ impl Worker {
         Self {
             index,
             socket,
-            local,
             advertised,
             waker,
             commands,

@@ -111,6 +111,20 @@ impl Server {
         Self::launch(&args, "Open:", data)
     }
 
+    /// Like [`Server::start_command`] with deployment file `config`.
+    pub fn start_command_with(subcommand: &str, config: &Path, data: &Path) -> Server {
+        let args: Vec<std::ffi::OsString> = vec![
+            subcommand.into(),
+            "--config".into(),
+            config.into(),
+            "--http".into(),
+            "127.0.0.1:0".into(),
+            "--data".into(),
+            data.into(),
+        ];
+        Self::launch(&args, "Open:", data)
+    }
+
     /// Starts `parley sfu --config CONFIG`; `url` is its control API.
     pub fn start_sfu(config: &Path, data: &Path) -> Server {
         let args: Vec<std::ffi::OsString> = vec!["sfu".into(), "--config".into(), config.into()];

@@ -10,7 +10,11 @@ impl Worker {
         let Some(tcp) = self.tcp.as_mut() else {
             return;
         };
-        let (demux, peers, local) = (&mut self.demux, &mut self.peers, self.local);
+        // rtc's ICE agent matches what arrives to the candidate it names,
+        // so it is told the advertised address (behind a 1:1 NAT the socket's
+        // own address is in no candidate, and every check would be dropped).
+        let local = self.advertised_tcp.unwrap_or(self.advertised);
+        let (demux, peers) = (&mut self.demux, &mut self.peers);
         let activity = tcp.on_ready(
             fds.get(1..).unwrap_or(&[]),
             Instant::now(),
@@ -75,7 +79,7 @@ impl Worker {
                     &mut self.demux,
                     &mut self.peers,
                     &self.counters,
-                    (self.local, self.read_path),
+                    (self.advertised, self.read_path),
                     from,
                     &buf[..n],
                 );
@@ -126,7 +130,9 @@ impl Worker {
                 return self.read_one_by_one(buf);
             };
             let (demux, peers, counters) = (&mut self.demux, &mut self.peers, &self.counters);
-            let (local, waker, read_path) = (self.local, self.waker, self.read_path);
+            // The advertised address, as rtc's candidates name it (see
+            // `read_tcp`).
+            let (local, waker, read_path) = (self.advertised, self.waker, self.read_path);
             let filled = match receiver.recv(&self.socket, |from, datagram| {
                 if from != waker {
                     hand_datagram(demux, peers, counters, (local, read_path), from, datagram);
