@@ -188,6 +188,65 @@ fn plot_estimate(trace: &[(f64, Value)]) {
     }
 }
 
+/// The family joins from the pre-call check, the kiosk joins, and both
+/// pages reach the call.
+async fn join_visit(
+    family: &chromium::Page,
+    family_link: &str,
+    detainee: &chromium::Page,
+    detainee_link: &str,
+) {
+    family.goto(family_link).await;
+    family
+        .wait(
+            "!document.querySelector('#join').disabled",
+            "the pre-call check",
+            Duration::from_secs(15),
+        )
+        .await;
+    family.click("#join").await;
+    detainee.goto(detainee_link).await;
+    for page in [family, detainee] {
+        page.wait(
+            "window.parley.screen() === 'call'",
+            "the call",
+            Duration::from_secs(20),
+        )
+        .await;
+    }
+}
+
+/// What a stretch of samples says of the video's repair.
+struct Repaired {
+    /// Video packets received on the media stream.
+    received: u64,
+    /// Resends received on the RTX stream.
+    retransmitted: u64,
+    /// Video packets lost after repair.
+    lost: u64,
+    /// Fewest frames decoded in any 3 s.
+    slowest: u64,
+}
+
+fn repaired(samples: &[Received]) -> Repaired {
+    let (first, last) = (&samples[0], &samples[samples.len() - 1]);
+    // libwebrtc counts a packet recovered from the RTX stream as lost on the
+    // media stream (only packets that arrive on the media SSRC count as
+    // received there), so what repair left lost is the difference.
+    let retransmitted = last.video_retransmitted - first.video_retransmitted;
+    Repaired {
+        received: last.video_packets - first.video_packets,
+        retransmitted,
+        lost: ((last.video_packets_lost - first.video_packets_lost).max(0) as u64)
+            .saturating_sub(retransmitted),
+        slowest: samples
+            .windows(4)
+            .map(|w| w[3].frames_decoded.saturating_sub(w[0].frames_decoded))
+            .min()
+            .unwrap_or(0),
+    }
+}
+
 /// Samples `page` every second for `seconds`; returns the samples.
 async fn watch(page: &impl Window, seconds: u64) -> Vec<Received> {
     let mut samples = vec![page.media().await];
@@ -225,24 +284,7 @@ async fn a_family_on_a_weak_link_keeps_the_call() {
     let browser = Browser::launch().await;
     let family = browser.page("weak-family", Screen::Phone).await;
     let detainee = browser.page("weak-detainee", Screen::Tablet).await;
-    family.goto(&family_link).await;
-    family
-        .wait(
-            "!document.querySelector('#join').disabled",
-            "the pre-call check",
-            Duration::from_secs(15),
-        )
-        .await;
-    family.click("#join").await;
-    detainee.goto(&detainee_link).await;
-    for page in [&family, &detainee] {
-        page.wait(
-            "window.parley.screen() === 'call'",
-            "the call",
-            Duration::from_secs(20),
-        )
-        .await;
-    }
+    join_visit(&family, &family_link, &detainee, &detainee_link).await;
     family.wait_for_media(30, 50, Duration::from_secs(30)).await;
     detainee
         .wait_for_media(30, 50, Duration::from_secs(30))
@@ -335,18 +377,12 @@ async fn a_family_on_a_weak_link_keeps_the_call() {
         samples[samples.len() - 1]
     );
     let (first, last) = (&samples[0], &samples[samples.len() - 1]);
-    let received = last.video_packets - first.video_packets;
-    // libwebrtc counts a packet recovered from the RTX stream as lost on the
-    // media stream (only packets that arrive on the media SSRC count as
-    // received there), so what repair left lost is the difference.
-    let retransmitted = last.video_retransmitted - first.video_retransmitted;
-    let lost = ((last.video_packets_lost - first.video_packets_lost).max(0) as u64)
-        .saturating_sub(retransmitted);
-    let slowest = samples
-        .windows(4)
-        .map(|w| w[3].frames_decoded.saturating_sub(w[0].frames_decoded))
-        .min()
-        .unwrap_or(0);
+    let Repaired {
+        received,
+        retransmitted,
+        lost,
+        slowest,
+    } = repaired(&samples);
     eprintln!(
         "5 % random loss: {} frames in 20 s (slowest 3 s: {slowest}), {} freezes ({:.1} s), \
          {lost} of {} video packets lost after repair ({} resends received on the RTX stream), \
@@ -821,24 +857,7 @@ async fn a_visit_over_a_delayed_lossy_link_keeps_its_video() {
     let browser = Browser::launch().await;
     let family = browser.page("delayed-family", Screen::Phone).await;
     let detainee = browser.page("delayed-detainee", Screen::Tablet).await;
-    family.goto(&family_link).await;
-    family
-        .wait(
-            "!document.querySelector('#join').disabled",
-            "the pre-call check",
-            Duration::from_secs(15),
-        )
-        .await;
-    family.click("#join").await;
-    detainee.goto(&detainee_link).await;
-    for page in [&family, &detainee] {
-        page.wait(
-            "window.parley.screen() === 'call'",
-            "the call",
-            Duration::from_secs(20),
-        )
-        .await;
-    }
+    join_visit(&family, &family_link, &detainee, &detainee_link).await;
     family.wait_for_media(30, 50, Duration::from_secs(30)).await;
     // The jitter buffer settles to the path first.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -853,15 +872,12 @@ async fn a_visit_over_a_delayed_lossy_link_keeps_its_video() {
         metric(&local, "parley_sfu_rtx_sent_total").await,
     ];
     let (first, last) = (&samples[0], &samples[samples.len() - 1]);
-    let received = last.video_packets - first.video_packets;
-    let retransmitted = last.video_retransmitted - first.video_retransmitted;
-    let lost = ((last.video_packets_lost - first.video_packets_lost).max(0) as u64)
-        .saturating_sub(retransmitted);
-    let slowest = samples
-        .windows(4)
-        .map(|w| w[3].frames_decoded.saturating_sub(w[0].frames_decoded))
-        .min()
-        .unwrap_or(0);
+    let Repaired {
+        received,
+        retransmitted,
+        lost,
+        slowest,
+    } = repaired(&samples);
     eprintln!(
         "80 ms ± 20 ms each way, 5 % lost to the browsers: the relay passed {} and dropped {} datagrams; \
          the family: {} frames in 20 s (slowest 3 s: {slowest}), {} freezes ({:.1} s), {lost} of {} video \

@@ -99,16 +99,7 @@ impl Server {
 
     /// Like [`Server::start`] with another subcommand that serves, e.g. `demo`.
     pub fn start_command(subcommand: &str, data: &Path) -> Server {
-        let args: Vec<std::ffi::OsString> = vec![
-            subcommand.into(),
-            "--config".into(),
-            demo_config().into(),
-            "--http".into(),
-            "127.0.0.1:0".into(),
-            "--data".into(),
-            data.into(),
-        ];
-        Self::launch(&args, "Open:", data)
+        Self::start_command_with(subcommand, &demo_config(), data)
     }
 
     /// Like [`Server::start_command`] with deployment file `config`.

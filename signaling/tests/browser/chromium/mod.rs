@@ -11,6 +11,9 @@ mod checks;
 mod page;
 
 pub use browser::{Browser, Screen, chromium_in};
+/// Named by tests that share helpers over pages (`crates/parley/tests`).
+#[allow(unused_imports)]
+pub use page::Page;
 pub use page::screenshot_dir;
 
 /// One browser test at a time: each runs a Chromium with several windows
