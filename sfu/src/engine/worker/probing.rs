@@ -14,9 +14,7 @@ impl Worker {
     /// estimate and has something to probe with.
     pub(super) fn start_probes(&mut self, now: Instant) {
         for (key, peer) in self.peers.iter_mut().filter(|(_, p)| p.connected) {
-            let wanted = peer
-                .resume_needs_bps()
-                .filter(|_| probe_packet(peer, 0).is_some());
+            let wanted = peer.resume_needs_bps().filter(|_| can_probe(peer));
             if peer.downlink.consider_probe(now, wanted) {
                 peer.probe_cursor = 0;
                 self.probing.push(*key);
@@ -73,6 +71,18 @@ impl Worker {
 
 /// How often a cluster being sent is topped up.
 const PROBE_PACING: Duration = Duration::from_millis(5);
+
+/// Whether a video leg of `peer` has an RTX stream and a packet to resend
+/// on it (only looks: building a resend would take a repair number).
+fn can_probe(peer: &Peer) -> bool {
+    peer.slots.iter().any(|slot| {
+        slot.video.history.recent(0).is_some_and(|p| {
+            slot.video
+                .format_of(p.header.payload_type)
+                .is_some_and(|f| f.rtx.is_some())
+        })
+    })
+}
 
 /// The `back`-th most recent video packet a leg of `peer` sent, as a
 /// resend on that leg's RTX stream (cycling back to the newest when the
