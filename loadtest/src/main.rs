@@ -36,9 +36,20 @@ struct Args {
     /// `light` (sans-IO `rtc` connections multiplexed on a few threads).
     #[arg(long, value_enum)]
     client: Option<ClientKind>,
+    /// Overrides the scenario's `sfu_coalesce_us`: how long, in µs, a busy
+    /// in-process SFU worker gathers packets before its next turn (0: off).
+    #[arg(long, value_parser = coalescing)]
+    sfu_coalesce_us: Option<parley_sfu::engine::coalescing::Coalescing>,
     /// No progress line.
     #[arg(long)]
     quiet: bool,
+}
+
+fn coalescing(text: &str) -> Result<parley_sfu::engine::coalescing::Coalescing, String> {
+    let us: u64 = text
+        .parse()
+        .map_err(|e| format!("not a number of µs: {e}"))?;
+    parley_sfu::engine::coalescing::Coalescing::new(us).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -48,10 +59,16 @@ fn main() -> ExitCode {
         None => Ok(s),
     });
     let scenario = match loaded {
-        Ok(s) => match args.client {
-            Some(c) => s.with_client(c),
-            None => s,
-        },
+        Ok(s) => {
+            let s = match args.client {
+                Some(c) => s.with_client(c),
+                None => s,
+            };
+            match args.sfu_coalesce_us {
+                Some(c) => s.with_sfu_coalescing(c),
+                None => s,
+            }
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);

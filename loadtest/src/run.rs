@@ -242,7 +242,14 @@ pub async fn run(opts: Options) -> Result<Report, RunError> {
     let run_id = started_at.format("%H%M%S").to_string();
     let parley = match &opts.remote {
         Some((url, admin)) => Parley::remote(url, admin),
-        None => Parley::start(&opts.jurisdictions, sc.run.sfu_workers).await?,
+        None => {
+            Parley::start(
+                &opts.jurisdictions,
+                sc.run.sfu_workers,
+                sc.run.sfu_coalesce_us,
+            )
+            .await?
+        }
     };
     let in_process = parley.in_process.is_some();
     let t0 = Instant::now();
@@ -613,7 +620,11 @@ pub async fn run(opts: Options) -> Result<Report, RunError> {
     );
     report.started_at = started_at.to_rfc3339();
     report.parley = if in_process {
-        format!("in-process ({} SFU workers)", sc.run.sfu_workers)
+        format!(
+            "in-process ({} SFU workers, turns coalesced over {} µs)",
+            sc.run.sfu_workers,
+            sc.run.sfu_coalesce_us.window_us()
+        )
     } else {
         parley.base.clone()
     };

@@ -97,6 +97,9 @@ pub struct RunSpec {
     pub client: ClientKind,
     /// OS threads of the lightweight client (`client = "light"`).
     pub light_threads: usize,
+    /// How long, in µs, a busy SFU worker of the in-process Parley gathers
+    /// packets before its next turn (0: a turn on every wake-up).
+    pub sfu_coalesce_us: parley_sfu::engine::coalescing::Coalescing,
 }
 
 /// The WebRTC client behind each load client.
@@ -132,6 +135,7 @@ impl Default for RunSpec {
             memory_warmup_s: None,
             client: ClientKind::Async,
             light_threads: 1,
+            sfu_coalesce_us: Default::default(),
         }
     }
 }
@@ -334,6 +338,16 @@ impl Scenario {
     /// line's `--client`).
     pub fn with_client(mut self, client: ClientKind) -> Self {
         self.run.client = client;
+        self
+    }
+
+    /// The same scenario with the in-process SFU's turns coalesced over
+    /// `coalescing`.
+    pub fn with_sfu_coalescing(
+        mut self,
+        coalescing: parley_sfu::engine::coalescing::Coalescing,
+    ) -> Self {
+        self.run.sfu_coalesce_us = coalescing;
         self
     }
 

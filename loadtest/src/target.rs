@@ -72,7 +72,11 @@ impl Parley {
     /// Starts signaling with an in-process SFU of `workers` worker threads
     /// on 127.0.0.1, a fresh temporary data directory, the system clock and
     /// the jurisdictions in `jurisdictions_dir`.
-    pub async fn start(jurisdictions_dir: &Path, workers: usize) -> Result<Self, TargetError> {
+    pub async fn start(
+        jurisdictions_dir: &Path,
+        workers: usize,
+        coalescing: parley_sfu::engine::coalescing::Coalescing,
+    ) -> Result<Self, TargetError> {
         let jurisdictions =
             parley_policy::load_dir(jurisdictions_dir).map_err(|e| TargetError::Jurisdictions {
                 dir: jurisdictions_dir.display().to_string(),
@@ -92,6 +96,7 @@ impl Parley {
                     advertised_ip: None,
                     workers,
                     ice_tcp: false,
+                    coalescing,
                 },
             )),
         };

@@ -265,6 +265,7 @@ async fn run(
         read_path: read,
         downlink_estimation: estimation,
         ice_tcp: true,
+        coalescing: Default::default(),
     })?);
     sfu.open_room(
         ROOM,

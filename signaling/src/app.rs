@@ -58,6 +58,8 @@ pub struct MediaConfig {
     pub workers: usize,
     /// Also accept ICE over TCP on each worker's port number.
     pub ice_tcp: bool,
+    /// How long a busy worker gathers packets before its next turn.
+    pub coalescing: parley_sfu::engine::coalescing::Coalescing,
 }
 
 /// State shared by every handler. Cheap to clone.
@@ -219,6 +221,7 @@ impl AppState {
                         read_path: Default::default(),
                         downlink_estimation: Default::default(),
                         ice_tcp: m.ice_tcp,
+                        coalescing: m.coalescing,
                     },
                 )?);
                 (Some(sfu.clone()), Some(MediaPlane::InProcess(sfu)))

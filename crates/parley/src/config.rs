@@ -96,6 +96,10 @@ pub struct SfuSection {
     /// that block UDP).
     #[serde(default = "yes")]
     pub ice_tcp: bool,
+    /// How long, in µs, a busy media worker gathers packets before its
+    /// next turn (at most 5000; 0: a turn on every wake-up).
+    #[serde(default)]
+    pub coalesce_us: parley_sfu::engine::coalescing::Coalescing,
 }
 
 fn yes() -> bool {
@@ -116,6 +120,7 @@ impl SfuSection {
                     advertised_ip: self.advertised_ip,
                     workers: self.workers,
                     ice_tcp: self.ice_tcp,
+                    coalescing: self.coalesce_us,
                 })
             }
         }

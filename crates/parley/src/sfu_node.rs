@@ -55,6 +55,10 @@ pub struct NodeMediaSection {
     /// Also accept ICE over TCP on each worker's port number.
     #[serde(default = "yes")]
     pub ice_tcp: bool,
+    /// How long, in µs, a busy worker gathers packets before its next turn
+    /// (at most 5000; 0: a turn on every wake-up).
+    #[serde(default)]
+    pub coalesce_us: parley_sfu::engine::coalescing::Coalescing,
 }
 
 fn yes() -> bool {
@@ -115,6 +119,7 @@ pub async fn run(config: PathBuf) -> Result<(), String> {
         read_path: Default::default(),
         downlink_estimation: Default::default(),
         ice_tcp: file.media.ice_tcp,
+        coalescing: file.media.coalesce_us,
     })
     .map_err(|e| e.to_string())?;
     let udp: Vec<String> = sfu.udp_addrs().iter().map(|a| a.to_string()).collect();

@@ -153,6 +153,21 @@ fn config_check_reports_file_line_and_key() {
         .assert_failure()
         .assert_stderr_contains(&cfg.deployment().display().to_string())
         .assert_stderr_contains("listen_backlog");
+
+    // A coalescing window past its limit is refused with the limit.
+    let bad = replace_in_section(
+        &deployment,
+        "sfu",
+        "coalesce_us = 1000",
+        "coalesce_us = 9000",
+    );
+    write(&cfg.deployment(), &bad);
+    cfg.check()
+        .assert_failure()
+        .assert_stderr_contains("coalesce_us")
+        .assert_stderr_contains("at most 5000 µs");
+    write(&cfg.deployment(), &deployment);
+    cfg.check().assert_success();
 }
 
 fn explain(jurisdiction: &str, kind: &str) -> common::Output {

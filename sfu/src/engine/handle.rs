@@ -54,6 +54,9 @@ pub struct SfuConfig {
     /// Also accept ICE over TCP on each worker's port number (passive
     /// candidates, RFC 6544), for networks that block UDP.
     pub ice_tcp: bool,
+    /// How long a busy worker gathers packets before its next turn
+    /// (`super::coalescing`).
+    pub coalescing: super::coalescing::Coalescing,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -440,6 +443,7 @@ impl Sfu {
             let (tx, rx) = mpsc::channel();
             let worker = Worker::new(WorkerSetup {
                 index: i,
+                coalescing: config.coalescing,
                 send_mode: config.send_mode,
                 write_path: config.write_path,
                 read_path: config.read_path,

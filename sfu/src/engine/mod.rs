@@ -9,6 +9,7 @@
 
 pub mod batch_io;
 pub mod batch_recv;
+pub mod coalescing;
 pub mod continuity;
 mod downlinks;
 mod feedback;

@@ -215,6 +215,7 @@ pub enum DownlinkEstimation {
 /// What a worker is started with.
 pub struct WorkerSetup {
     pub index: usize,
+    pub coalescing: super::coalescing::Coalescing,
     pub send_mode: SendMode,
     pub write_path: WritePath,
     pub read_path: ReadPath,
@@ -276,6 +277,10 @@ pub struct Worker {
     /// Peers whose downlink probe cluster is being sent.
     probing: Vec<PeerKey>,
     last_load_report: Instant,
+    /// How long after a wake-up the worker rests before it waits again.
+    coalescing: super::coalescing::Coalescing,
+    /// When the last wait returned.
+    woke: Instant,
 }
 
 fn media_kind(kind: RtpCodecKind) -> MediaKind {
@@ -290,6 +295,7 @@ impl Worker {
     pub fn new(setup: WorkerSetup) -> Self {
         let WorkerSetup {
             index,
+            coalescing,
             send_mode,
             write_path,
             read_path,
@@ -331,6 +337,8 @@ impl Worker {
             pollfds: Vec::new(),
             probing: Vec::new(),
             last_load_report: Instant::now(),
+            coalescing,
+            woke: Instant::now(),
         }
     }
 

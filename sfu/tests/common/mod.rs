@@ -38,6 +38,7 @@ pub fn sfu() -> Arc<Sfu> {
             read_path: Default::default(),
             downlink_estimation: Default::default(),
             ice_tcp: true,
+            coalescing: Default::default(),
         })
         .expect("sfu starts"),
     )

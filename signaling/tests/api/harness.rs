@@ -78,6 +78,7 @@ async fn start_with(remote_sfu: bool) -> Server {
             read_path: Default::default(),
             downlink_estimation: Default::default(),
             ice_tcp: true,
+            coalescing: Default::default(),
         })
         .expect("sfu starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -98,6 +99,7 @@ async fn start_with(remote_sfu: bool) -> Server {
                 advertised_ip: None,
                 workers: 1,
                 ice_tcp: true,
+                coalescing: Default::default(),
             }),
             None,
         )

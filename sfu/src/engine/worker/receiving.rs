@@ -91,7 +91,7 @@ impl Worker {
     /// Waits for datagrams or ICE-TCP traffic until the next timer (or a
     /// command), then reads what is ready and hands each to its peer.
     pub(super) fn read(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
-        let now = Instant::now();
+        let mut now = Instant::now();
         let next = self
             .timers
             .earliest()
@@ -101,9 +101,22 @@ impl Worker {
             .chain(Some(self.last_housekeeping + HOUSEKEEPING_EVERY))
             .min()
             .unwrap_or(now + IDLE_WAIT);
-        let wait = next
-            .saturating_duration_since(now)
-            .clamp(MIN_WAIT, IDLE_WAIT);
+        // Under load, what arrives during the rest is taken in one turn
+        // (`crate::engine::coalescing`).
+        let rested = match self.coalescing.rest(self.woke, now, next) {
+            Some(rest) => {
+                std::thread::sleep(rest);
+                now = Instant::now();
+                true
+            }
+            None => false,
+        };
+        let wait = if rested && next <= now {
+            Duration::ZERO
+        } else {
+            next.saturating_duration_since(now)
+                .clamp(MIN_WAIT, IDLE_WAIT)
+        };
         let mut fds = std::mem::take(&mut self.pollfds);
         fds.clear();
         fds.push(libc::pollfd {
@@ -115,6 +128,7 @@ impl Worker {
             tcp.poll_fds(&mut fds);
         }
         let ready = wait_ready(&mut fds, wait);
+        self.woke = Instant::now();
         let udp_ready = fds.first().is_some_and(|f| f.revents != 0);
         if ready? {
             self.read_tcp(&fds);
