@@ -3,7 +3,8 @@
 //! it publishes itself; subscribers get everything, across the sequence
 //! number's wrap and on both SRTP profiles, and the publisher is still
 //! told about its uplink (NACKs, receiver reports, transport-wide
-//! feedback) from the SFU's own chain.
+//! feedback) from the SFU's own chain. Their RTCP is opened by the SFU
+//! as well.
 
 mod common;
 
@@ -54,6 +55,17 @@ async fn both_are_opened(
         stats.opened_packets >= 4 * u64::from(sent) - 12,
         "{stats:?}"
     );
+    // Their RTCP (receiver reports at least once a second) is opened by the
+    // SFU too, once each connection's key authenticates one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    while sfu.stats().rtcp_opening_proven < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = sfu.stats();
+    assert_eq!(stats.rtcp_opening_proven, 2, "{stats:?}");
+    assert_eq!(stats.rtcp_opening_fallbacks, 0, "{stats:?}");
+    assert_eq!(stats.rtcp_refused_in, 0, "{stats:?}");
+    assert!(stats.rtcp_opened >= 2, "{stats:?}");
     Ok(())
 }
 

@@ -301,6 +301,13 @@ pub struct Counters {
     /// duplicate) or older than the replay window.
     pub rtp_refused_in: AtomicU64,
     pub rtp_duplicates_in: AtomicU64,
+    /// RTCP datagrams the SFU decrypted itself (`ReadPath::Opened`); the
+    /// connections whose remote key authenticated their RTCP, and those
+    /// where none did; RTCP refused (failed authentication, a replay).
+    pub rtcp_opened: AtomicU64,
+    pub rtcp_opening_proven: AtomicU64,
+    pub rtcp_opening_fallbacks: AtomicU64,
+    pub rtcp_refused_in: AtomicU64,
     /// Round-trip time of each connected peer, sampled once a second.
     pub rtt: LatencyHistogram,
     /// Packets handed to the recorder, and those it could not take.
@@ -362,6 +369,10 @@ pub struct SfuStats {
     pub opening_fallbacks: u64,
     pub rtp_refused_in: u64,
     pub rtp_duplicates_in: u64,
+    pub rtcp_opened: u64,
+    pub rtcp_opening_proven: u64,
+    pub rtcp_opening_fallbacks: u64,
+    pub rtcp_refused_in: u64,
     /// Peers' round-trip times, µs.
     pub rtt: LatencySnapshot,
     pub recorded_packets: u64,
@@ -537,6 +548,10 @@ impl Sfu {
             opening_fallbacks: get(&c.opening_fallbacks),
             rtp_refused_in: get(&c.rtp_refused_in),
             rtp_duplicates_in: get(&c.rtp_duplicates_in),
+            rtcp_opened: get(&c.rtcp_opened),
+            rtcp_opening_proven: get(&c.rtcp_opening_proven),
+            rtcp_opening_fallbacks: get(&c.rtcp_opening_fallbacks),
+            rtcp_refused_in: get(&c.rtcp_refused_in),
             rtt: c.rtt.snapshot(),
             recorded_packets: get(&c.recorded_packets),
             recorder_drops: get(&c.recorder_drops),

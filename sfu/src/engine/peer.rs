@@ -226,6 +226,11 @@ pub struct Peer {
     /// Whether what it publishes is decrypted by the SFU (see
     /// `crate::ingress::opening`).
     pub opening: crate::ingress::Opening,
+    /// Decryption of the peer's RTCP by the worker, once its key is proven
+    /// (`crate::ingress::rtcp_opening`).
+    pub rtcp_opening: crate::ingress::Opening<crate::ingress::rtcp_opening::RtcpOpener>,
+    /// RTCP the worker decrypted this turn, for the pump.
+    pub arrived_rtcp: Vec<(Instant, crate::ingress::rtcp_opening::Compound)>,
     /// RTP packets it sent since the last pump, decrypted by the worker or
     /// by the connection, with the instant each arrived.
     pub arrived: Vec<(Instant, rtc::rtp::Packet)>,
@@ -543,6 +548,8 @@ impl Peer {
                 keys,
                 sealing: Default::default(),
                 opening: Default::default(),
+                rtcp_opening: Default::default(),
+                arrived_rtcp: Vec::new(),
                 arrived: Vec::new(),
                 received: (0, 0),
                 uplink_feedback: Default::default(),

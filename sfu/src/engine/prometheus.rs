@@ -7,7 +7,7 @@ use super::load::{LatencySnapshot, WorkerLoadSnapshot};
 /// The media server's counters in Prometheus text (read at scrape time from
 /// the workers' atomics).
 pub fn render(stats: &SfuStats) -> String {
-    let series: [(&str, &str, u64); 45] = [
+    let series: [(&str, &str, u64); 49] = [
         (
             "parley_sfu_datagrams_in_total",
             "UDP datagrams received by the media workers",
@@ -172,6 +172,26 @@ pub fn render(stats: &SfuStats) -> String {
             "parley_sfu_rtp_refused_in_total",
             "Publishers' packets the SFU refused when decrypting: failed authentication",
             stats.rtp_refused_in,
+        ),
+        (
+            "parley_sfu_rtcp_opened_total",
+            "RTCP datagrams the SFU decrypted itself with the connection's proven remote SRTP key",
+            stats.rtcp_opened,
+        ),
+        (
+            "parley_sfu_rtcp_opening_proven_total",
+            "Connections whose captured remote SRTP key authenticated their RTCP",
+            stats.rtcp_opening_proven,
+        ),
+        (
+            "parley_sfu_rtcp_opening_fallbacks_total",
+            "Connections where no captured key did: their RTCP stays on rtc's read path",
+            stats.rtcp_opening_fallbacks,
+        ),
+        (
+            "parley_sfu_rtcp_refused_in_total",
+            "RTCP datagrams the SFU refused when decrypting: failed authentication or a replayed index",
+            stats.rtcp_refused_in,
         ),
         (
             "parley_sfu_rtp_duplicates_in_total",

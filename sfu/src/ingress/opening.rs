@@ -59,28 +59,123 @@ impl Opener {
     }
 }
 
-/// Packets of known streams tried as the proof before a connection is
-/// left to rtc: a forged or damaged datagram does not decide alone.
+impl Open for Opener {
+    type Output = Packet;
+
+    fn prove(candidates: &[Candidate], datagram: &[u8]) -> Option<(Self, Packet)> {
+        Opener::prove(candidates, datagram)
+    }
+
+    fn open(&mut self, datagram: &[u8]) -> Result<Packet, OpenError> {
+        Opener::open(self, datagram)
+    }
+}
+
+/// A decryptor of one kind of datagram (SRTP or SRTCP) that must first be
+/// proven on a real datagram from the peer.
+pub trait Open: Sized {
+    /// What a datagram opens to.
+    type Output;
+    /// The decryptor whose key authenticates `datagram`, from `candidates`,
+    /// with what it opens to; `None` if no candidate does.
+    fn prove(candidates: &[Candidate], datagram: &[u8]) -> Option<(Self, Self::Output)>;
+    /// Authenticates and decrypts one datagram.
+    fn open(&mut self, datagram: &[u8]) -> Result<Self::Output, OpenError>;
+}
+
+/// Datagrams tried as the proof before a connection is left to rtc: a
+/// forged or damaged datagram does not decide alone.
 pub const PROOF_ATTEMPTS: u8 = 3;
 
-/// Where a connection stands with opening its publisher's RTP.
+/// Where a connection stands with opening one kind of datagram from its
+/// peer (its RTP with [`Opener`], its RTCP with
+/// [`super::rtcp_opening::RtcpOpener`]).
 #[derive(Debug)]
-pub enum Opening {
-    /// Not proven yet: the next packet of a known stream is tried as the
-    /// proof. `refused`: packets no candidate authenticated so far.
+pub enum Opening<O = Opener> {
+    /// Not proven yet: the next datagram offered is tried as the proof.
+    /// `refused`: datagrams no candidate authenticated so far.
     Untried { refused: u8 },
-    /// Proven: the publisher's RTP is decrypted here. `keys` is the
+    /// Proven: the peer's datagrams are decrypted here. `keys` is the
     /// capture's count of block encryptions when it was proven; a
     /// different count means the connection derived new keys.
-    Opened { opener: Box<Opener>, keys: u64 },
-    /// No candidate authenticated [`PROOF_ATTEMPTS`] packets: rtc keeps
-    /// reading this connection's RTP.
+    Opened { opener: Box<O>, keys: u64 },
+    /// No candidate authenticated [`PROOF_ATTEMPTS`] datagrams: rtc keeps
+    /// reading them.
     Unavailable,
 }
 
-impl Default for Opening {
+impl<O> Default for Opening<O> {
     fn default() -> Self {
         Opening::Untried { refused: 0 }
+    }
+}
+
+/// What became of one datagram offered to an [`Opening`].
+#[derive(Debug)]
+pub enum Offered<T> {
+    /// It proved a key, and this is what it opened to.
+    Proven(T),
+    /// Opened with the key proven before.
+    Opened(T),
+    /// The proven key did not authenticate it: drop it.
+    Refused(OpenError),
+    /// Not opened here (no key proven, none could be, or the last proof
+    /// attempt just failed, `gave_up`): the connection reads it.
+    NotHere { gave_up: bool },
+}
+
+impl<O: Open> Opening<O> {
+    /// True once a key is proven (and not since replaced).
+    pub fn is_opened(&self) -> bool {
+        matches!(self, Opening::Opened { .. })
+    }
+
+    /// Offers `datagram`: opened with the proven key, or tried as the proof
+    /// against `candidates` (a function, so they are looked up only when a
+    /// proof is due). `keys_now` is the capture's count of block
+    /// encryptions: if it moved since the proof, the connection derived new
+    /// keys and the proof starts again.
+    pub fn offer(
+        &mut self,
+        datagram: &[u8],
+        keys_now: u64,
+        candidates: impl FnOnce() -> (Vec<Candidate>, u64),
+    ) -> Offered<O::Output> {
+        if let Opening::Opened { keys, .. } = self
+            && *keys != keys_now
+        {
+            *self = Opening::default();
+        }
+        match self {
+            Opening::Unavailable => Offered::NotHere { gave_up: false },
+            Opening::Opened { opener, .. } => match opener.open(datagram) {
+                Ok(out) => Offered::Opened(out),
+                Err(e) => Offered::Refused(e),
+            },
+            Opening::Untried { refused } => {
+                let (candidates, keys) = candidates();
+                if candidates.is_empty() {
+                    return Offered::NotHere { gave_up: false };
+                }
+                match O::prove(&candidates, datagram) {
+                    Some((opener, out)) => {
+                        *self = Opening::Opened {
+                            opener: Box::new(opener),
+                            keys,
+                        };
+                        Offered::Proven(out)
+                    }
+                    None => {
+                        *refused += 1;
+                        let gave_up = *refused >= PROOF_ATTEMPTS;
+                        if gave_up {
+                            *self = Opening::Unavailable;
+                        }
+                        Offered::NotHere { gave_up }
+                    }
+                }
+            }
+        }
     }
 }
 

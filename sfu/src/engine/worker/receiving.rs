@@ -195,7 +195,11 @@ fn hand_datagram(
     };
     let now = Instant::now();
     if read_path == ReadPath::Opened {
-        match open_rtp(peer, datagram, now, counters) {
+        let opened = match open_rtp(peer, datagram, now, counters) {
+            Opened::NotHere => open_rtcp(peer, datagram, now, counters),
+            opened => opened,
+        };
+        match opened {
             Opened::Taken => {
                 // For the pump only: the connection was handed nothing.
                 peer.needs_pump = true;
@@ -242,69 +246,93 @@ enum Opened {
     NotHere,
 }
 
+/// Decrypts `datagram` with the peer's proven remote key if it is RTCP
+/// from a connected peer (see `crate::ingress::rtcp_opening`); the first
+/// such packet proves the key.
+fn open_rtcp(peer: &mut Peer, datagram: &[u8], now: Instant, counters: &Counters) -> Opened {
+    use crate::ingress::opening::Offered;
+    if !peer.connected || !crate::ingress::rtcp_opening::is_rtcp(datagram) {
+        return Opened::NotHere;
+    }
+    let keys_now = peer.keys.calls();
+    let keys = &peer.keys;
+    let packets = match peer
+        .rtcp_opening
+        .offer(datagram, keys_now, || keys.candidates())
+    {
+        Offered::Proven(packets) => {
+            counters.rtcp_opening_proven.fetch_add(1, Ordering::Relaxed);
+            packets
+        }
+        Offered::Opened(packets) => packets,
+        Offered::Refused(e) => {
+            counters.rtcp_refused_in.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(member = peer.member, error = %e, "RTCP packet refused");
+            return Opened::Refused;
+        }
+        Offered::NotHere { gave_up } => {
+            if gave_up {
+                counters
+                    .rtcp_opening_fallbacks
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    member = peer.member,
+                    "no captured SRTP key authenticates this peer's RTCP; its connection keeps decrypting it"
+                );
+            }
+            return Opened::NotHere;
+        }
+    };
+    counters.rtcp_opened.fetch_add(1, Ordering::Relaxed);
+    peer.arrived_rtcp.push((now, packets));
+    Opened::Taken
+}
+
 /// Decrypts `datagram` with the peer's proven remote key if it is RTP of a
 /// stream the peer publishes (see `crate::ingress::opening`); the first
 /// such packet proves the key.
 fn open_rtp(peer: &mut Peer, datagram: &[u8], now: Instant, counters: &Counters) -> Opened {
-    use crate::ingress::opening::{Opener, Opening, PROOF_ATTEMPTS, rtp_stream_of};
+    use crate::ingress::opening::{Offered, rtp_stream_of};
     let Some((ssrc, seq)) = rtp_stream_of(datagram) else {
         return Opened::NotHere;
     };
     if !peer.inbound.contains_key(&ssrc) {
         return Opened::NotHere;
     }
-    if let Opening::Opened { keys, .. } = &peer.opening
-        && *keys != peer.keys.calls()
+    let keys_now = peer.keys.calls();
+    if peer.opening.is_opened()
+        && peer.uplink_feedback.check(ssrc, seq) != crate::ingress::Arrival::New
     {
-        // The connection derived new keys: prove again.
-        peer.opening = Opening::default();
+        counters.rtp_duplicates_in.fetch_add(1, Ordering::Relaxed);
+        return Opened::Refused;
     }
-    match &mut peer.opening {
-        Opening::Unavailable => Opened::NotHere,
-        Opening::Untried { refused } => {
-            let (candidates, keys) = peer.keys.candidates();
-            match Opener::prove(&candidates, datagram) {
-                Some((opener, packet)) => {
-                    counters.opening_proven.fetch_add(1, Ordering::Relaxed);
-                    counters.opened_packets.fetch_add(1, Ordering::Relaxed);
-                    peer.opening = Opening::Opened {
-                        opener: Box::new(opener),
-                        keys,
-                    };
-                    peer.arrived.push((now, packet));
-                    Opened::Taken
-                }
-                None => {
-                    *refused += 1;
-                    if *refused >= PROOF_ATTEMPTS {
-                        counters.opening_fallbacks.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(
-                            member = peer.member,
-                            "no captured SRTP key authenticates this publisher's packets; its connection keeps decrypting them"
-                        );
-                        peer.opening = Opening::Unavailable;
-                    }
-                    Opened::NotHere
-                }
-            }
+    let keys = &peer.keys;
+    match peer.opening.offer(datagram, keys_now, || keys.candidates()) {
+        Offered::Proven(packet) => {
+            counters.opening_proven.fetch_add(1, Ordering::Relaxed);
+            counters.opened_packets.fetch_add(1, Ordering::Relaxed);
+            peer.arrived.push((now, packet));
+            Opened::Taken
         }
-        Opening::Opened { opener, .. } => {
-            if peer.uplink_feedback.check(ssrc, seq) != crate::ingress::Arrival::New {
-                counters.rtp_duplicates_in.fetch_add(1, Ordering::Relaxed);
-                return Opened::Refused;
+        Offered::Opened(packet) => {
+            counters.opened_packets.fetch_add(1, Ordering::Relaxed);
+            peer.arrived.push((now, packet));
+            Opened::Taken
+        }
+        Offered::Refused(e) => {
+            counters.rtp_refused_in.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(member = peer.member, error = %e, "publisher's packet refused");
+            Opened::Refused
+        }
+        Offered::NotHere { gave_up } => {
+            if gave_up {
+                counters.opening_fallbacks.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    member = peer.member,
+                    "no captured SRTP key authenticates this publisher's packets; its connection keeps decrypting them"
+                );
             }
-            match opener.open(datagram) {
-                Ok(packet) => {
-                    counters.opened_packets.fetch_add(1, Ordering::Relaxed);
-                    peer.arrived.push((now, packet));
-                    Opened::Taken
-                }
-                Err(e) => {
-                    counters.rtp_refused_in.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(member = peer.member, error = %e, "publisher's packet refused");
-                    Opened::Refused
-                }
-            }
+            Opened::NotHere
         }
     }
 }

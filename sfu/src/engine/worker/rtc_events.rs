@@ -94,85 +94,43 @@ impl Worker {
                 match message {
                     RTCMessage::RtpPacket(_, packet) => peer.arrived.push((received, packet)),
                     RTCMessage::RtcpPacket(_, packets) => {
-                        for p in packets {
-                            let any = p.as_any();
-                            if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
-                                crate::engine::feedback::answer_nack(
-                                    peer,
-                                    nack,
-                                    crate::engine::feedback::Resending {
-                                        now,
-                                        now_us,
-                                        path: self.write_path,
-                                        out: &mut self.outbox,
-                                    },
-                                    &self.counters,
-                                );
-                                continue;
-                            }
-                            if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
-                                crate::engine::feedback::read_report_blocks(
-                                    peer,
-                                    &rr.reports,
-                                    now_us,
-                                    &self.counters,
-                                );
-                                continue;
-                            }
-                            if let Some(sr) = any.downcast_ref::<SenderReport>() {
-                                crate::engine::feedback::read_report_blocks(
-                                    peer,
-                                    &sr.reports,
-                                    now_us,
-                                    &self.counters,
-                                );
-                                peer.uplink_feedback.on_sender_report(received, sr);
-                                if let Some(inbound) = peer.inbound.get(&sr.ssrc) {
-                                    source_reports.push((
-                                        peer.room,
-                                        peer.member,
-                                        sr.ssrc,
-                                        inbound.kind,
-                                        sr.rtp_time,
-                                    ));
-                                }
-                                continue;
-                            }
-                            if let Some(remb) =
-                                any.downcast_ref::<ReceiverEstimatedMaximumBitrate>()
-                            {
-                                // What this subscriber says it can receive.
-                                peer.downlink.on_remb(remb.bitrate.max(0.0) as u64);
-                                peer.share_estimate(now_us);
-                                continue;
-                            }
-                            if let Some(feedback) = any.downcast_ref::<TransportLayerCc>() {
-                                // Spent at the next housekeeping (within 100 ms),
-                                // not at each of ~10 feedback packets a second.
-                                let rtt = peer.round_trip();
-                                peer.downlink.on_feedback(now, feedback, rtt);
-                                self.counters
-                                    .transport_feedback
-                                    .fetch_add(1, Ordering::Relaxed);
-                                continue;
-                            }
-                            let media_ssrc =
-                                if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
-                                    Some(pli.media_ssrc)
-                                } else {
-                                    any.downcast_ref::<FullIntraRequest>()
-                                        .map(|fir| fir.media_ssrc)
-                                };
-                            if let Some(source) =
-                                media_ssrc.and_then(|ssrc| peer.source_of_video_ssrc(ssrc))
-                            {
-                                keyframe_requests.push((peer.room, source));
-                            }
-                        }
+                        read_rtcp(
+                            peer,
+                            received,
+                            &packets,
+                            &mut RtcpSinks {
+                                now,
+                                now_us,
+                                path: self.write_path,
+                                out: &mut self.outbox,
+                                counters: &self.counters,
+                                keyframe_requests: &mut keyframe_requests,
+                                source_reports: &mut source_reports,
+                            },
+                        );
                     }
                     _ => {}
                 }
             }
+            // RTCP the worker decrypted itself (`crate::ingress::rtcp_opening`).
+            let mut rtcp = std::mem::take(&mut peer.arrived_rtcp);
+            for (received, packets) in rtcp.drain(..) {
+                read_rtcp(
+                    peer,
+                    received,
+                    &packets,
+                    &mut RtcpSinks {
+                        now,
+                        now_us,
+                        path: self.write_path,
+                        out: &mut self.outbox,
+                        counters: &self.counters,
+                        keyframe_requests: &mut keyframe_requests,
+                        source_reports: &mut source_reports,
+                    },
+                );
+            }
+            peer.arrived_rtcp = rtcp;
             let mut arrived = std::mem::take(&mut peer.arrived);
             for (received, packet) in arrived.drain(..) {
                 forwards.extend(take_rtp(
@@ -234,6 +192,95 @@ impl Worker {
         // ICE or DTLS failed, or the peer closed: free its slot everywhere.
         for (room, member) in dead {
             self.lose(room, member, now);
+        }
+    }
+}
+
+/// Where the RTCP a peer sent leads, whoever decrypted it (its connection
+/// or the worker).
+struct RtcpSinks<'a> {
+    now: Instant,
+    now_us: u64,
+    path: WritePath,
+    out: &'a mut crate::engine::send::Outbox,
+    counters: &'a Counters,
+    /// Keyframe requests for publishers, to throttle and relay.
+    keyframe_requests: &'a mut Vec<(RoomId, MemberId)>,
+    /// Publishers' sender reports: (room, publisher, source SSRC, kind,
+    /// its RTP time), for the legs that carry that source.
+    source_reports: &'a mut Vec<(RoomId, MemberId, u32, RtpCodecKind, u32)>,
+}
+
+/// Reads one compound RTCP packet `peer` sent: NACKs answered, report
+/// blocks read, a publisher's sender reports kept, REMB and transport-wide
+/// feedback given to its downlink, keyframe requests collected.
+fn read_rtcp(
+    peer: &mut Peer,
+    received: Instant,
+    packets: &[Box<dyn rtc::rtcp::packet::Packet>],
+    sinks: &mut RtcpSinks<'_>,
+) {
+    let now = sinks.now;
+    let now_us = sinks.now_us;
+    for p in packets {
+        let any = p.as_any();
+        if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
+            crate::engine::feedback::answer_nack(
+                peer,
+                nack,
+                crate::engine::feedback::Resending {
+                    now,
+                    now_us,
+                    path: sinks.path,
+                    out: sinks.out,
+                },
+                sinks.counters,
+            );
+            continue;
+        }
+        if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+            crate::engine::feedback::read_report_blocks(peer, &rr.reports, now_us, sinks.counters);
+            continue;
+        }
+        if let Some(sr) = any.downcast_ref::<SenderReport>() {
+            crate::engine::feedback::read_report_blocks(peer, &sr.reports, now_us, sinks.counters);
+            peer.uplink_feedback.on_sender_report(received, sr);
+            if let Some(inbound) = peer.inbound.get(&sr.ssrc) {
+                sinks.source_reports.push((
+                    peer.room,
+                    peer.member,
+                    sr.ssrc,
+                    inbound.kind,
+                    sr.rtp_time,
+                ));
+            }
+            continue;
+        }
+        if let Some(remb) = any.downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
+            // What this subscriber says it can receive.
+            peer.downlink.on_remb(remb.bitrate.max(0.0) as u64);
+            peer.share_estimate(now_us);
+            continue;
+        }
+        if let Some(feedback) = any.downcast_ref::<TransportLayerCc>() {
+            // Spent at the next housekeeping (within 100 ms),
+            // not at each of ~10 feedback packets a second.
+            let rtt = peer.round_trip();
+            peer.downlink.on_feedback(now, feedback, rtt);
+            sinks
+                .counters
+                .transport_feedback
+                .fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let media_ssrc = if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+            Some(pli.media_ssrc)
+        } else {
+            any.downcast_ref::<FullIntraRequest>()
+                .map(|fir| fir.media_ssrc)
+        };
+        if let Some(source) = media_ssrc.and_then(|ssrc| peer.source_of_video_ssrc(ssrc)) {
+            sinks.keyframe_requests.push((peer.room, source));
         }
     }
 }
