@@ -3,7 +3,8 @@
 //! Pure cores first: [`room`] decides who may receive what (and enforces
 //! invariant 1, privileged media never reaches a recorder or a monitor);
 //! [`media`] holds the per-packet decisions (VP8 keyframes, simulcast layer
-//! choice, retransmission buffer, PLI throttling) and [`liveness`] whether a
+//! choice, PLI throttling), [`egress`] what each subscriber leg keeps
+//! (NACK history, reports, downlink estimate) and [`liveness`] whether a
 //! peer still consents to media. They take time and input
 //! as arguments and are tested without sockets. [`engine`] drives them with
 //! worker threads and UDP sockets; [`control`] is its network control API

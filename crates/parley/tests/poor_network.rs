@@ -587,9 +587,28 @@ async fn a_family_on_a_weak_link_keeps_the_call() {
     let before = family.media().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = family.media().await;
+    let mut rtcp = Vec::new();
+    for c in [
+        "parley_sfu_rtcp_opened_total",
+        "parley_sfu_rtcp_refused_in_total",
+        "parley_sfu_rtcp_opening_fallbacks_total",
+        "parley_sfu_keyframe_requests_relayed_total",
+        "parley_sfu_keyframe_requests_throttled_total",
+    ] {
+        rtcp.push(format!("{c} {}", metric(&local, c).await));
+    }
+    eprintln!("after the lift: {}", rtcp.join(", "));
     assert!(
         after.frames_decoded >= before.frames_decoded + 20,
-        "the picture moves again: {before:?} -> {after:?}"
+        "the picture moves again: {before:?} -> {after:?}; {}",
+        rtcp.join(", ")
+    );
+    // Chromium's RTCP, opened by the SFU, is never refused (loss drops
+    // datagrams, it does not change them).
+    assert_eq!(metric(&local, "parley_sfu_rtcp_refused_in_total").await, 0);
+    assert_eq!(
+        metric(&local, "parley_sfu_rtcp_opening_fallbacks_total").await,
+        0
     );
     family.screenshot("weak-3-family-back").await;
 

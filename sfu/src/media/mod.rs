@@ -2,8 +2,7 @@
 //! no clocks (time comes in as `u64` microseconds of a monotonic clock), no
 //! threads, and no panics on any input, since packets come from untrusted
 //! peers. [`vp8`] and [`h264`] read just enough of a payload to find keyframe
-//! starts (and keep VP8 picture ids continuous); [`retransmission`] keeps
-//! recently sent packets to answer NACKs; [`keyframe_requests`] throttles
+//! starts; [`keyframe_requests`] throttles
 //! PLI/FIR toward publishers; [`simulcast`] picks each subscriber's layer
 //! from its bandwidth estimate, switching only on keyframes, and finds layers
 //! nobody needs; [`layer_pausing`] decides which of a publisher's layers to
@@ -21,7 +20,6 @@ pub mod keyframe_requests;
 pub mod layer_pausing;
 pub mod layer_rates;
 pub mod link_strength;
-pub mod retransmission;
 pub mod simulcast;
 pub mod video_budget;
 pub mod vp8;

@@ -23,7 +23,7 @@
 
 use thiserror::Error;
 
-/// Why a VP8 RTP payload could not be parsed or rewritten.
+/// Why a VP8 RTP payload could not be parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum Vp8Error {
     /// The payload ends inside the descriptor: `needed` bytes were required
@@ -38,9 +38,6 @@ pub enum Vp8Error {
     /// The descriptor is complete but no VP8 payload byte follows it.
     #[error("VP8 payload descriptor is not followed by any payload")]
     NoPayload,
-    /// [`rewrite_picture_id`] needs a 15-bit picture id in the descriptor.
-    #[error("VP8 payload descriptor carries no 15-bit picture id")]
-    No15BitPictureId,
 }
 
 /// A parsed VP8 payload descriptor.
@@ -59,7 +56,7 @@ pub struct Vp8Descriptor {
     pub partition_id: u8,
     /// PictureID (I bit), 7 or 15 bits wide.
     pub picture_id: Option<u16>,
-    /// The picture id uses the 15-bit form (M = 1): rewritable in place.
+    /// The picture id uses the 15-bit form (M = 1).
     pub picture_id_15bit: bool,
     /// TL0PICIDX (L bit).
     pub tl0_pic_idx: Option<u8>,
@@ -154,33 +151,6 @@ pub fn parse(payload: &[u8]) -> Result<Vp8Descriptor, Vp8Error> {
         header_len: at,
         is_keyframe_start: start_of_partition && partition_id == 0 && payload_first & 0x01 == 0,
     })
-}
-
-/// Replaces the 15-bit picture id of a VP8 RTP payload in place, keeping its
-/// length (used to keep picture ids continuous across simulcast switches).
-///
-/// `new_id` is taken modulo 2^15, as picture ids wrap at 15 bits. Fails,
-/// leaving `payload` untouched, unless [`parse`] succeeds and reports a
-/// 15-bit picture id.
-pub fn rewrite_picture_id(payload: &mut [u8], new_id: u16) -> Result<(), Vp8Error> {
-    let desc = parse(payload)?;
-    if !desc.picture_id_15bit {
-        return Err(Vp8Error::No15BitPictureId);
-    }
-    // With a 15-bit picture id the descriptor is X|R|N|S|R|PID, I|L|T|K|RSV,
-    // then M|PictureID-high, PictureID-low at offsets 2 and 3.
-    let [hi, lo] = (new_id & 0x7fff).to_be_bytes();
-    match payload.get_mut(2..4) {
-        Some([h, l]) => {
-            *h = M_BIT | hi;
-            *l = lo;
-            Ok(())
-        }
-        _ => Err(Vp8Error::Truncated {
-            needed: 4,
-            len: payload.len(),
-        }),
-    }
 }
 
 #[cfg(test)]
@@ -300,45 +270,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn rewrite_15bit_picture_id() {
-        let mut p = [0x90, 0xe0, 0x80, 0x01, 0x07, 0x00, KEY, 1, 2, 3];
-        let before = p;
-        rewrite_picture_id(&mut p, 0x7abc).unwrap();
-        let d = parse(&p).unwrap();
-        assert_eq!(d.picture_id, Some(0x7abc));
-        assert!(d.picture_id_15bit);
-        assert_eq!(d.tl0_pic_idx, Some(0x07));
-        assert!(d.is_keyframe_start);
-        // Only the two picture id bytes changed.
-        assert_eq!(p[..2], before[..2]);
-        assert_eq!(p[4..], before[4..]);
-        // Ids wrap at 15 bits.
-        rewrite_picture_id(&mut p, 0x8001).unwrap();
-        assert_eq!(parse(&p).unwrap().picture_id, Some(1));
-    }
-
-    #[test]
-    fn rewrite_refuses_without_15bit_id() {
-        let mut seven = [0x90, 0x80, 0x05, KEY];
-        assert_eq!(
-            rewrite_picture_id(&mut seven, 9),
-            Err(Vp8Error::No15BitPictureId)
-        );
-        assert_eq!(seven, [0x90, 0x80, 0x05, KEY]);
-        let mut none = [0x10, KEY];
-        assert_eq!(
-            rewrite_picture_id(&mut none, 9),
-            Err(Vp8Error::No15BitPictureId)
-        );
-        let mut truncated = [0x90, 0x80, 0x80];
-        assert!(matches!(
-            rewrite_picture_id(&mut truncated, 9),
-            Err(Vp8Error::Truncated { .. })
-        ));
-        assert_eq!(truncated, [0x90, 0x80, 0x80]);
-    }
-
     proptest! {
         #[test]
         fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..16)) {
@@ -350,32 +281,6 @@ mod tests {
                 prop_assert!(d.key_idx.is_none_or(|k| k <= 31));
                 prop_assert!(d.picture_id.is_none_or(|id| id < 0x8000));
             }
-        }
-
-        #[test]
-        fn rewrite_never_panics(mut bytes in proptest::collection::vec(any::<u8>(), 0..16), id: u16) {
-            let before = bytes.clone();
-            if rewrite_picture_id(&mut bytes, id).is_err() {
-                prop_assert_eq!(bytes, before);
-            }
-        }
-
-        #[test]
-        fn rewrite_then_parse_round_trips(
-            flags in 0u8..0x80,
-            ext_rest in 0u8..0x80,
-            old_id in 0u16..0x8000,
-            new_id: u16,
-            tail in proptest::collection::vec(any::<u8>(), 3..12),
-        ) {
-            // X set, I set with M: a 15-bit picture id, other fields random.
-            let mut p = vec![0x80 | flags, 0x80 | ext_rest, 0x80 | (old_id >> 8) as u8, old_id as u8];
-            p.extend_from_slice(&tail);
-            let before = parse(&p).unwrap();
-            rewrite_picture_id(&mut p, new_id).unwrap();
-            let after = parse(&p).unwrap();
-            prop_assert_eq!(after.picture_id, Some(new_id & 0x7fff));
-            prop_assert_eq!(after, Vp8Descriptor { picture_id: Some(new_id & 0x7fff), ..before });
         }
     }
 }

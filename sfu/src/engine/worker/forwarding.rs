@@ -106,17 +106,27 @@ impl Worker {
                     leg
                 }
             };
-            let mut packet = f.packet.clone();
-            packet.header.ssrc = ssrc;
-            packet.header.payload_type = leg.payload_type;
-            packet.header.sequence_number = seq;
-            packet.header.timestamp = ts;
-            // Extension ids are per leg: the publisher's are dropped, and
-            // those worth passing on are written under this leg's ids.
-            packet.header.extension = false;
-            packet.header.extension_profile = 0;
-            packet.header.extensions.clear();
-            packet.header.extensions_padding = 0;
+            // Extension ids are per leg: the publisher's are not copied
+            // (nor their list allocated), and those worth passing on are
+            // written under this leg's ids.
+            let source = &f.packet.header;
+            let mut packet = rtc::rtp::Packet {
+                header: rtc::rtp::header::Header {
+                    version: source.version,
+                    padding: source.padding,
+                    extension: false,
+                    marker: source.marker,
+                    payload_type: leg.payload_type,
+                    sequence_number: seq,
+                    timestamp: ts,
+                    ssrc,
+                    csrc: source.csrc.clone(),
+                    extension_profile: 0,
+                    extensions: Vec::new(),
+                    extensions_padding: 0,
+                },
+                payload: f.packet.payload.clone(),
+            };
             if let (Some(level), Some(id)) = (&f.audio_level, leg.audio_level_id)
                 && packet.header.set_extension(id, level.clone()).is_err()
             {
