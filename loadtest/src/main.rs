@@ -3,6 +3,14 @@
 //! Exit codes: 0 every target met; 1 a target missed (one line names each);
 //! 2 the run could not be carried out.
 
+/// mimalloc instead of glibc's malloc: a busy media worker allocates and
+/// frees a packet's buffers on its own thread all day, and glibc's
+/// per-thread arena grew and shrank its heap under it (`mprotect` and page
+/// faults, about 3 % of a worker in 1:1 visits; docs/benchmarks.md). Used by
+/// the in-process SFU's workers, as in `parley`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use loadtest::run::{Options, run};
 use loadtest::scenario::{ClientKind, Scenario};

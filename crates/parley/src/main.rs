@@ -3,6 +3,14 @@
 //! other subcommands check configuration, explain policy,
 //! verify the audit log and run, verify, export and sweep recordings.
 
+/// mimalloc instead of glibc's malloc: a busy media worker allocates and
+/// frees a packet's buffers on its own thread all day, and glibc's
+/// per-thread arena grew and shrank its heap under it (`mprotect` and page
+/// faults, about 3 % of a worker in 1:1 visits; docs/benchmarks.md). Every
+/// service of this process uses it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod config;
 mod recorder_cmd;
 mod sfu_node;
