@@ -227,12 +227,15 @@ pub struct VerifiedJoin {
     pub protected_from: Option<Vec<MemberId>>,
 }
 
-/// Counters shared by the workers, read by metrics.
+/// One worker's counters, read by metrics (summed over the workers by
+/// [`Sfu::stats`]). Each worker has its own: counters shared by workers on
+/// different cores moved their cache line between the cores on every
+/// packet.
 #[derive(Debug, Default)]
 pub struct Counters {
     pub latency: LatencyHistogram,
-    /// One entry per worker, by index.
-    pub workers: Vec<WorkerLoad>,
+    /// This worker's load.
+    pub load: WorkerLoad,
     pub datagrams_in: AtomicU64,
     pub datagrams_unrouted: AtomicU64,
     pub rtp_in: AtomicU64,
@@ -398,7 +401,8 @@ pub struct Sfu {
     clock: WallClock,
     workers: Mutex<Vec<WorkerHandle>>,
     placement: Mutex<HashMap<RoomId, usize>>,
-    counters: Arc<Counters>,
+    /// Each worker's own counters, by worker index.
+    counters: Vec<Arc<Counters>>,
     events: Mutex<Option<mpsc::Receiver<SfuEvent>>>,
 }
 
@@ -410,10 +414,7 @@ impl Sfu {
         } else {
             config.workers
         };
-        let counters = Arc::new(Counters {
-            workers: (0..n).map(|_| WorkerLoad::default()).collect(),
-            ..Counters::default()
-        });
+        let counters: Vec<Arc<Counters>> = (0..n).map(|_| Arc::new(Counters::default())).collect();
         let mut workers = Vec::with_capacity(n);
         let (events_tx, events_rx) = mpsc::channel();
         for i in 0..n {
@@ -453,7 +454,6 @@ impl Sfu {
                 tcp_links.map(|links| (links, SocketAddr::new(advertised.ip(), local.port())));
             let (tx, rx) = mpsc::channel();
             let worker = Worker::new(WorkerSetup {
-                index: i,
                 coalescing: config.coalescing,
                 send_mode: config.send_mode,
                 write_path: config.write_path,
@@ -464,7 +464,7 @@ impl Sfu {
                 advertised,
                 waker: waker_addr,
                 commands: rx,
-                counters: counters.clone(),
+                counters: counters[i].clone(),
                 events: events_tx.clone(),
             });
             let thread = std::thread::Builder::new()
@@ -504,61 +504,63 @@ impl Sfu {
     }
 
     pub fn stats(&self) -> SfuStats {
-        let c = &self.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let all = &self.counters;
+        let get = |counter: fn(&Counters) -> &AtomicU64| -> u64 {
+            all.iter().map(|c| counter(c).load(Ordering::Relaxed)).sum()
+        };
         SfuStats {
-            latency: c.latency.snapshot(),
-            workers: c.workers.iter().map(WorkerLoad::snapshot).collect(),
-            datagrams_in: get(&c.datagrams_in),
-            datagrams_unrouted: get(&c.datagrams_unrouted),
-            rtp_in: get(&c.rtp_in),
-            rtp_bytes_in: get(&c.rtp_bytes_in),
-            rtp_forwarded: get(&c.rtp_forwarded),
-            rtp_bytes_forwarded: get(&c.rtp_bytes_forwarded),
-            forward_errors: get(&c.forward_errors),
-            datagrams_out: get(&c.datagrams_out),
-            plis_relayed: get(&c.plis_relayed),
-            keyframe_requests_throttled: get(&c.keyframe_requests_throttled),
-            slots_exhausted: get(&c.slots_exhausted),
-            simulcast_switches: get(&c.simulcast_switches),
-            layer_pause_changes: get(&c.layer_pause_changes),
-            datagrams_dropped: get(&c.datagrams_dropped),
-            send_calls: get(&c.send_calls),
-            tcp_frames_in: get(&c.tcp_frames_in),
-            tcp_frames_out: get(&c.tcp_frames_out),
-            packets_lost_in: get(&c.packets_lost_in),
-            nacks_sent: get(&c.nacks_sent),
-            nacks_received: get(&c.nacks_received),
-            retransmissions: get(&c.retransmissions),
-            nack_misses: get(&c.nack_misses),
-            retransmissions_suppressed: get(&c.retransmissions_suppressed),
-            rtx_sent: get(&c.rtx_sent),
-            probes: get(&c.probes),
-            probe_bytes: get(&c.probe_bytes),
-            sender_reports: get(&c.sender_reports),
-            transport_feedback: get(&c.transport_feedback),
-            video_pauses: get(&c.video_pauses),
-            video_resumes: get(&c.video_resumes),
-            remb_sent: get(&c.remb_sent),
-            sealed_packets: get(&c.sealed_packets),
-            sealing_proven: get(&c.sealing_proven),
-            sealing_fallbacks: get(&c.sealing_fallbacks),
-            opened_packets: get(&c.opened_packets),
-            opening_proven: get(&c.opening_proven),
-            opening_fallbacks: get(&c.opening_fallbacks),
-            rtp_refused_in: get(&c.rtp_refused_in),
-            rtp_duplicates_in: get(&c.rtp_duplicates_in),
-            rtcp_opened: get(&c.rtcp_opened),
-            rtcp_opening_proven: get(&c.rtcp_opening_proven),
-            rtcp_opening_fallbacks: get(&c.rtcp_opening_fallbacks),
-            rtcp_refused_in: get(&c.rtcp_refused_in),
-            rtt: c.rtt.snapshot(),
-            recorded_packets: get(&c.recorded_packets),
-            recorder_drops: get(&c.recorder_drops),
-            announcement_packets: get(&c.announcement_packets),
-            consent_expired: get(&c.consent_expired),
-            peers_silent: get(&c.peers_silent),
-            stun_forged: get(&c.stun_forged),
+            latency: LatencyHistogram::snapshot_of(all.iter().map(|c| &c.latency)),
+            workers: all.iter().map(|c| c.load.snapshot()).collect(),
+            datagrams_in: get(|c| &c.datagrams_in),
+            datagrams_unrouted: get(|c| &c.datagrams_unrouted),
+            rtp_in: get(|c| &c.rtp_in),
+            rtp_bytes_in: get(|c| &c.rtp_bytes_in),
+            rtp_forwarded: get(|c| &c.rtp_forwarded),
+            rtp_bytes_forwarded: get(|c| &c.rtp_bytes_forwarded),
+            forward_errors: get(|c| &c.forward_errors),
+            datagrams_out: get(|c| &c.datagrams_out),
+            plis_relayed: get(|c| &c.plis_relayed),
+            keyframe_requests_throttled: get(|c| &c.keyframe_requests_throttled),
+            slots_exhausted: get(|c| &c.slots_exhausted),
+            simulcast_switches: get(|c| &c.simulcast_switches),
+            layer_pause_changes: get(|c| &c.layer_pause_changes),
+            datagrams_dropped: get(|c| &c.datagrams_dropped),
+            send_calls: get(|c| &c.send_calls),
+            tcp_frames_in: get(|c| &c.tcp_frames_in),
+            tcp_frames_out: get(|c| &c.tcp_frames_out),
+            packets_lost_in: get(|c| &c.packets_lost_in),
+            nacks_sent: get(|c| &c.nacks_sent),
+            nacks_received: get(|c| &c.nacks_received),
+            retransmissions: get(|c| &c.retransmissions),
+            nack_misses: get(|c| &c.nack_misses),
+            retransmissions_suppressed: get(|c| &c.retransmissions_suppressed),
+            rtx_sent: get(|c| &c.rtx_sent),
+            probes: get(|c| &c.probes),
+            probe_bytes: get(|c| &c.probe_bytes),
+            sender_reports: get(|c| &c.sender_reports),
+            transport_feedback: get(|c| &c.transport_feedback),
+            video_pauses: get(|c| &c.video_pauses),
+            video_resumes: get(|c| &c.video_resumes),
+            remb_sent: get(|c| &c.remb_sent),
+            sealed_packets: get(|c| &c.sealed_packets),
+            sealing_proven: get(|c| &c.sealing_proven),
+            sealing_fallbacks: get(|c| &c.sealing_fallbacks),
+            opened_packets: get(|c| &c.opened_packets),
+            opening_proven: get(|c| &c.opening_proven),
+            opening_fallbacks: get(|c| &c.opening_fallbacks),
+            rtp_refused_in: get(|c| &c.rtp_refused_in),
+            rtp_duplicates_in: get(|c| &c.rtp_duplicates_in),
+            rtcp_opened: get(|c| &c.rtcp_opened),
+            rtcp_opening_proven: get(|c| &c.rtcp_opening_proven),
+            rtcp_opening_fallbacks: get(|c| &c.rtcp_opening_fallbacks),
+            rtcp_refused_in: get(|c| &c.rtcp_refused_in),
+            rtt: LatencyHistogram::snapshot_of(all.iter().map(|c| &c.rtt)),
+            recorded_packets: get(|c| &c.recorded_packets),
+            recorder_drops: get(|c| &c.recorder_drops),
+            announcement_packets: get(|c| &c.announcement_packets),
+            consent_expired: get(|c| &c.consent_expired),
+            peers_silent: get(|c| &c.peers_silent),
+            stun_forged: get(|c| &c.stun_forged),
         }
     }
 

@@ -39,6 +39,25 @@ impl LatencyHistogram {
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// One snapshot of several histograms (the workers' own): counts and
+    /// sums added bucket by bucket.
+    pub fn snapshot_of<'a>(histograms: impl IntoIterator<Item = &'a Self>) -> LatencySnapshot {
+        let mut total = LatencySnapshot {
+            cumulative: LATENCY_BUCKETS_US.iter().map(|b| (*b, 0)).collect(),
+            count: 0,
+            sum_us: 0,
+        };
+        for h in histograms {
+            let one = h.snapshot();
+            for (sum, (_, n)) in total.cumulative.iter_mut().zip(one.cumulative) {
+                sum.1 += n;
+            }
+            total.count += one.count;
+            total.sum_us += one.sum_us;
+        }
+        total
+    }
+
     pub fn snapshot(&self) -> LatencySnapshot {
         let mut running = 0;
         let cumulative = LATENCY_BUCKETS_US
@@ -119,6 +138,29 @@ mod tests {
             s.cumulative.last(),
             Some(&(100_000, 4)),
             "the last lies above every bound"
+        );
+    }
+
+    #[test]
+    fn the_workers_histograms_add_up_bucket_by_bucket() {
+        let (a, b) = (LatencyHistogram::default(), LatencyHistogram::default());
+        for us in [10, 60, 3_000] {
+            a.observe(Duration::from_micros(us));
+        }
+        for us in [60, 1_000_000] {
+            b.observe(Duration::from_micros(us));
+        }
+        let both = LatencyHistogram::snapshot_of([&a, &b]);
+        assert_eq!(both.count, 5);
+        assert_eq!(both.sum_us, 10 + 60 + 60 + 3_000 + 1_000_000);
+        assert_eq!(both.cumulative[0], (50, 1));
+        assert_eq!(both.cumulative[1], (100, 3));
+        assert_eq!(both.cumulative[6], (5_000, 4));
+        assert_eq!(both.cumulative.last(), Some(&(100_000, 4)));
+        let none = LatencyHistogram::snapshot_of([]);
+        assert_eq!(
+            (none.count, none.cumulative.len()),
+            (0, both.cumulative.len())
         );
     }
 

@@ -214,7 +214,6 @@ pub enum DownlinkEstimation {
 
 /// What a worker is started with.
 pub struct WorkerSetup {
-    pub index: usize,
     pub coalescing: super::coalescing::Coalescing,
     pub send_mode: SendMode,
     pub write_path: WritePath,
@@ -234,7 +233,6 @@ pub struct WorkerSetup {
 }
 
 pub struct Worker {
-    index: usize,
     socket: UdpSocket,
     advertised: SocketAddr,
     waker: SocketAddr,
@@ -294,7 +292,6 @@ fn media_kind(kind: RtpCodecKind) -> MediaKind {
 impl Worker {
     pub fn new(setup: WorkerSetup) -> Self {
         let WorkerSetup {
-            index,
             coalescing,
             send_mode,
             write_path,
@@ -309,7 +306,6 @@ impl Worker {
             events,
         } = setup;
         Self {
-            index,
             socket,
             advertised,
             waker,

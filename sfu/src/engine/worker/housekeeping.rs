@@ -157,10 +157,9 @@ impl Worker {
 
     /// Publishes how many rooms and peers the worker holds.
     pub(super) fn publish_gauges(&self) {
-        if let Some(load) = self.counters.workers.get(self.index) {
-            load.rooms.store(self.rooms.len() as u64, Ordering::Relaxed);
-            load.peers.store(self.peers.len() as u64, Ordering::Relaxed);
-        }
+        let load = &self.counters.load;
+        load.rooms.store(self.rooms.len() as u64, Ordering::Relaxed);
+        load.peers.store(self.peers.len() as u64, Ordering::Relaxed);
     }
 
     /// Publishes rooms, peers and (about once a second) CPU time and the
@@ -171,11 +170,8 @@ impl Worker {
             self.last_load_report = Instant::now();
             self.sample_links(self.last_load_report);
             self.count_downlinks();
-            if let (Some(load), Some(ns)) = (
-                self.counters.workers.get(self.index),
-                crate::engine::load::thread_cpu_ns(),
-            ) {
-                load.cpu_ns.store(ns, Ordering::Relaxed);
+            if let Some(ns) = crate::engine::load::thread_cpu_ns() {
+                self.counters.load.cpu_ns.store(ns, Ordering::Relaxed);
             }
         }
     }
@@ -183,9 +179,7 @@ impl Worker {
     /// Publishes how many connected peers' downlinks are estimated each way.
     fn count_downlinks(&self) {
         use crate::engine::downlinks::EstimateState;
-        let Some(load) = self.counters.workers.get(self.index) else {
-            return;
-        };
+        let load = &self.counters.load;
         let mut counts = [0u64; 4];
         for peer in self.peers.values().filter(|p| p.connected) {
             counts[EstimateState::of(peer).index()] += 1;

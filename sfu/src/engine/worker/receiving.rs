@@ -52,9 +52,9 @@ impl Worker {
             .fetch_add(activity.frames_in, Ordering::Relaxed);
         c.datagrams_unrouted
             .fetch_add(activity.frames_unrouted, Ordering::Relaxed);
-        if let Some(load) = c.workers.get(self.index) {
-            load.tcp_links.store(tcp.links() as u64, Ordering::Relaxed);
-        }
+        c.load
+            .tcp_links
+            .store(tcp.links() as u64, Ordering::Relaxed);
     }
 
     /// Reads with one `recv_from` per datagram, where batched reads could
