@@ -27,6 +27,10 @@
 //! publisher's packets through its connection instead of opening them in
 //! the worker, see `ReadPath`).
 
+/// The allocator `parley` runs the SFU with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use bytes::Bytes;
 use chrono::{Duration as Span, Utc};
 use parley_client::Client;
