@@ -417,7 +417,7 @@ impl Sfu {
         let counters: Vec<Arc<Counters>> = (0..n).map(|_| Arc::new(Counters::default())).collect();
         let mut workers = Vec::with_capacity(n);
         let (events_tx, events_rx) = mpsc::channel();
-        for i in 0..n {
+        for (i, worker_counters) in counters.iter().enumerate() {
             let port = match config.listen.port() {
                 0 => 0,
                 p => p.checked_add(i as u16).ok_or_else(|| SfuError::Bind {
@@ -464,7 +464,7 @@ impl Sfu {
                 advertised,
                 waker: waker_addr,
                 commands: rx,
-                counters: counters[i].clone(),
+                counters: Arc::clone(worker_counters),
                 events: events_tx.clone(),
             });
             let thread = std::thread::Builder::new()

@@ -15,6 +15,15 @@ impl Worker {
         // Publishers' sender reports: (room, publisher, source SSRC, its
         // RTP time), handed to the legs that carry that source.
         let mut source_reports: Vec<(RoomId, MemberId, u32, RtpCodecKind, u32)> = Vec::new();
+        let mut sinks = RtcpSinks {
+            now,
+            now_us,
+            path: self.write_path,
+            out: &mut self.outbox,
+            counters: &self.counters,
+            keyframe_requests: &mut keyframe_requests,
+            source_reports: &mut source_reports,
+        };
         for peer in self.peers.values_mut().filter(|p| p.needs_pump) {
             peer.needs_pump = false;
             // The connection is drained only if it was handed something:
@@ -94,20 +103,7 @@ impl Worker {
                 match message {
                     RTCMessage::RtpPacket(_, packet) => peer.arrived.push((received, packet)),
                     RTCMessage::RtcpPacket(_, packets) => {
-                        read_rtcp(
-                            peer,
-                            received,
-                            &packets,
-                            &mut RtcpSinks {
-                                now,
-                                now_us,
-                                path: self.write_path,
-                                out: &mut self.outbox,
-                                counters: &self.counters,
-                                keyframe_requests: &mut keyframe_requests,
-                                source_reports: &mut source_reports,
-                            },
-                        );
+                        read_rtcp(peer, received, &packets, &mut sinks);
                     }
                     _ => {}
                 }
@@ -115,20 +111,7 @@ impl Worker {
             // RTCP the worker decrypted itself (`crate::ingress::rtcp_opening`).
             let mut rtcp = std::mem::take(&mut peer.arrived_rtcp);
             for (received, packets) in rtcp.drain(..) {
-                read_rtcp(
-                    peer,
-                    received,
-                    &packets,
-                    &mut RtcpSinks {
-                        now,
-                        now_us,
-                        path: self.write_path,
-                        out: &mut self.outbox,
-                        counters: &self.counters,
-                        keyframe_requests: &mut keyframe_requests,
-                        source_reports: &mut source_reports,
-                    },
-                );
+                read_rtcp(peer, received, &packets, &mut sinks);
             }
             peer.arrived_rtcp = rtcp;
             let mut arrived = std::mem::take(&mut peer.arrived);
