@@ -155,12 +155,7 @@ fn config_check_reports_file_line_and_key() {
         .assert_stderr_contains("listen_backlog");
 
     // A coalescing window past its limit is refused with the limit.
-    let bad = replace_in_section(
-        &deployment,
-        "sfu",
-        "coalesce_us = 1000",
-        "coalesce_us = 9000",
-    );
+    let bad = replace_in_section(&deployment, "sfu", "coalesce_us = 0", "coalesce_us = 9000");
     write(&cfg.deployment(), &bad);
     cfg.check()
         .assert_failure()

@@ -69,7 +69,7 @@ impl RetransmitBudget {
         if sent.resent > 0 && now_us.saturating_sub(sent.resent_us) < gap {
             return Resend::TooSoon;
         }
-        let size = sent.packet.payload.len() as f64;
+        let size = sent.payload_len() as f64;
         if size > self.tokens {
             return Resend::OverBudget;
         }
@@ -87,15 +87,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn sent(size: usize) -> Sent {
-        Sent {
-            packet: rtc::rtp::Packet {
-                payload: Bytes::from(vec![0u8; size]),
-                ..Default::default()
-            },
-            sent_us: 0,
-            resent: 0,
-            resent_us: 0,
-        }
+        let packet = rtc::rtp::Packet {
+            payload: Bytes::from(vec![0u8; size]),
+            ..Default::default()
+        };
+        Sent::of(&packet, 0)
     }
 
     #[test]

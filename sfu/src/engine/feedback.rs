@@ -8,7 +8,7 @@ use super::handle::Counters;
 use super::peer::{OutTrack, Peer};
 use super::send::Outbox;
 use super::worker::WritePath;
-use crate::egress::history::Miss;
+use crate::egress::history::{Miss, Sent};
 use crate::egress::retransmit::Resend;
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::rtcp::reception_report::ReceptionReport;
@@ -19,12 +19,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Keeps what a leg just sent: in its history for NACKs, in its counts for
 /// sender reports, and in its resend budget.
-pub fn sent(out: &mut OutTrack, packet: rtc::rtp::Packet, source_ssrc: u32, now_us: u64) {
-    let bytes = packet.payload.len();
+pub fn sent(out: &mut OutTrack, sent: Sent, source_ssrc: u32, now_us: u64) {
+    let bytes = sent.payload_len();
     out.reports
-        .on_sent(packet.header.timestamp, bytes, source_ssrc, now_us);
+        .on_sent(sent.timestamp(), bytes, source_ssrc, now_us);
     out.budget.on_forwarded(bytes);
-    out.history.record(packet, now_us);
+    out.history.record(sent);
 }
 
 /// Where and how resends go out.
@@ -66,7 +66,7 @@ pub fn answer_nack(
                 }
             };
             match leg.budget.decide(sent, rtt, now_us) {
-                Resend::Yes => again.push(sent.packet.clone()),
+                Resend::Yes => again.push(sent.packet()),
                 Resend::TooSoon | Resend::GaveUp | Resend::OverBudget => {
                     counters
                         .retransmissions_suppressed

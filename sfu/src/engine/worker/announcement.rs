@@ -56,7 +56,7 @@ impl Worker {
                         },
                         payload: frame.clone(),
                     };
-                    let kept = packet.clone();
+                    let kept = crate::egress::history::Sent::of(&packet, now_us);
                     let written = match self.write_path {
                         WritePath::Checked => {
                             let mut packet = packet;

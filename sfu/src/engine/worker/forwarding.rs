@@ -133,7 +133,7 @@ impl Worker {
                 self.counters.forward_errors.fetch_add(1, Ordering::Relaxed);
             }
             let bytes = packet.payload.len() as u64;
-            let kept = packet.clone();
+            let kept = crate::egress::history::Sent::of(&packet, now_us);
             // The SSRC, payload type and extension ids come from this
             // sender's negotiated parameters (read once, above), so the
             // packet goes straight into the connection's write pipeline;

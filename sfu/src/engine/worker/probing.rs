@@ -76,9 +76,9 @@ const PROBE_PACING: Duration = Duration::from_millis(5);
 /// on it (only looks: building a resend would take a repair number).
 fn can_probe(peer: &Peer) -> bool {
     peer.slots.iter().any(|slot| {
-        slot.video.history.recent(0).is_some_and(|p| {
+        slot.video.history.recent(0).is_some_and(|sent| {
             slot.video
-                .format_of(p.header.payload_type)
+                .format_of(sent.payload_type())
                 .is_some_and(|f| f.rtx.is_some())
         })
     })
@@ -92,16 +92,13 @@ fn probe_packet(peer: &mut Peer, back: u16) -> Option<rtc::rtp::Packet> {
     for attempt in [back, 0] {
         for slot in peer.slots.iter_mut() {
             let out = &mut slot.video;
-            let Some(packet) = out.history.recent(attempt) else {
+            let Some(sent) = out.history.recent(attempt) else {
                 continue;
             };
-            let Some(stream) = out
-                .format_of(packet.header.payload_type)
-                .and_then(|f| f.rtx)
-            else {
+            let Some(stream) = out.format_of(sent.payload_type()).and_then(|f| f.rtx) else {
                 continue;
             };
-            let packet = packet.clone();
+            let packet = sent.packet();
             return Some(out.repairs.repair(&packet, stream));
         }
     }
