@@ -31,7 +31,9 @@ pub type Compound = Vec<Box<dyn RtcpPacket>>;
 
 /// One connection's incoming RTCP decryptor, proven on a real packet.
 pub struct RtcpOpener {
-    context: Box<Context>,
+    /// rtc's SRTP context for the peer's remote key, with its SRTCP replay
+    /// window (boxed once, by the opening that holds it).
+    context: Context,
 }
 
 impl std::fmt::Debug for RtcpOpener {
@@ -69,9 +71,7 @@ impl Open for RtcpOpener {
 
     fn prove(candidates: &[Candidate], datagram: &[u8]) -> Option<(Self, Compound)> {
         candidate_contexts(candidates)
-            .map(|context| RtcpOpener {
-                context: Box::new(context),
-            })
+            .map(|context| RtcpOpener { context })
             .find_map(|mut opener| {
                 let packets = opener.open(datagram).ok()?;
                 Some((opener, packets))
