@@ -90,15 +90,16 @@ impl Parley {
             data_dir: data.path().to_path_buf(),
             jurisdictions,
             join_token_leeway_seconds: 5,
-            media: Some(parley_signaling::MediaServer::InProcess(
-                parley_signaling::MediaConfig {
+            media: Some(
+                parley_sfu::plane::InProcessPlane::launcher(parley_sfu::plane::InProcessSettings {
                     listen: loopback(0),
                     advertised_ip: None,
                     workers,
                     ice_tcp: false,
                     coalescing,
-                },
-            )),
+                })
+                .0,
+            ),
         };
         let running = parley_signaling::start_with_clock(
             &config,

@@ -87,13 +87,7 @@ pub struct WrappedKey {
     pub wrapped: String,
 }
 
-pub fn valid_jurisdiction_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
+pub use parley_recorder_link::protocol::valid_jurisdiction_id;
 
 fn random32() -> [u8; 32] {
     let mut k = [0u8; 32];

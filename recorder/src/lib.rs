@@ -7,18 +7,14 @@
 //! Pure cores ([`rtp`], [`depacketize`], [`ebml`], [`mux`], [`demux`]) take
 //! bytes and return bytes; the shells ([`server`], [`link`]) do the I/O.
 
-pub mod announce;
 pub mod audit;
 pub mod demux;
 pub mod depacketize;
 pub mod ebml;
 pub mod export;
-mod fsutil;
 pub mod keys;
-pub mod link;
 pub mod manifest;
 pub mod mux;
-pub mod protocol;
 pub mod recording;
 pub mod retention;
 pub mod rtp;
@@ -26,5 +22,7 @@ pub mod seal;
 pub mod segmenter;
 pub mod server;
 pub mod session;
-pub mod tls;
 pub mod verify;
+
+/// The link to the recorder, shared with the media plane that sends to it.
+pub use parley_recorder_link::{fsutil, link, protocol, tls};

@@ -128,9 +128,7 @@ async fn join(client: &mut Client, sfu: &Arc<Sfu>, token: String) -> anyhow::Res
             token,
             offer,
             receive_slots: 1,
-            muted: Default::default(),
-            consultation: None,
-            protected_from: None,
+            standing: Default::default(),
         })
     })
     .await??;

@@ -17,6 +17,7 @@ pub mod engine;
 pub mod ingress;
 pub mod liveness;
 pub mod media;
+pub mod plane;
 pub mod room;
 pub mod srtp;
 #[cfg(test)]

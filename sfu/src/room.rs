@@ -21,23 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Identifies a consultation within a room.
-pub type ConsultationId = u32;
-
-/// Identifies a member of a room (the signaling participant id; recorders and
-/// monitors get ids from the same space).
-pub type MemberId = i64;
-
-/// The room's policy flags, from the signaling service's decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RoomPolicy {
-    /// Legal visit or consultation: never recorded, never monitored.
-    pub privileged: bool,
-    /// The official record is being taken.
-    pub recorded: bool,
-    /// Staff may watch and listen live.
-    pub monitoring_allowed: bool,
-}
+pub use parley_control::{ConsultationId, MediaKind, MemberId, RoomPolicy};
 
 /// What a member is to the room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -57,13 +41,6 @@ impl MemberKind {
     pub fn may_publish(self) -> bool {
         self == MemberKind::Participant
     }
-}
-
-/// Kinds of media a member publishes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum MediaKind {
-    Audio,
-    Video,
 }
 
 /// A control request the room refused; nothing changed.

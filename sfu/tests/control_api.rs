@@ -5,17 +5,32 @@ mod common;
 
 use common::{ORDINARY, privileged_token, sfu, token};
 use parley_client::Client;
+use parley_control::{FailureCode, JoinRequest, MediaEvent, MediaPlane, RecordingOrder};
 use parley_policy::Role;
-use parley_sfu::control::{ControlError, RemoteSfu, server};
+use parley_sfu::control::{RemoteSfu, server};
+use parley_sfu::plane::InProcessPlane;
 use parley_sfu::room::RoomPolicy;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// A join of `room` with `token` and `offer`, one receive slot, no court
+/// decisions.
+fn request(room: i64, token: String, offer: String) -> JoinRequest {
+    JoinRequest {
+        room,
+        token,
+        offer,
+        receive_slots: 1,
+        standing: Default::default(),
+    }
+}
 
 /// Serves the control API of a fresh SFU; returns its client.
 async fn remote() -> anyhow::Result<RemoteSfu> {
     let secret = parley_grants::control_secret(&[7u8; parley_grants::KEY_BYTES]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let app = server::router(sfu(), secret.clone());
+    let app = server::router(Arc::new(InProcessPlane::new(sfu())), secret.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(RemoteSfu::new(&url, secret)?)
 }
@@ -27,7 +42,7 @@ async fn join(
     token: String,
 ) -> anyhow::Result<()> {
     let offer = client.offer().await?;
-    let reply = sfu.join(room, token, offer, 1, Default::default()).await?;
+    let reply = sfu.join_reply(request(room, token, offer)).await?;
     assert_eq!(reply.kind, "participant");
     client.accept(reply.sdp).await
 }
@@ -42,20 +57,18 @@ async fn a_visit_through_the_network_api() -> anyhow::Result<()> {
     join(&mut a, &sfu, 1, token(1, 11, Role::Visitor)).await?;
     join(&mut b, &sfu, 1, token(1, 12, Role::Visitor)).await?;
     // Events from now on; the active speaker comes after a 1.5 s hold.
-    let start = sfu.events(None).await?;
+    let start = sfu.events_after(None).await?;
     let (sa, sb) = tokio::join!(a.send(0, 100), b.send(0, 100));
     sa?;
     sb?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(b.got("a", "video") >= 90 && a.got("b", "audio") >= 90);
-    let events = sfu.events(Some(start.next)).await?;
+    let events = sfu.events_after(Some(start.next)).await?;
     assert!(
-        events
-            .events
-            .contains(&parley_sfu::control::EventBody::ActiveSpeaker {
-                room: 1,
-                member: 11
-            }),
+        events.events.contains(&MediaEvent::ActiveSpeaker {
+            room: 1,
+            member: 11
+        }),
         "{events:?}"
     );
     // A court's mute through the API: audio stops, video goes on.
@@ -70,7 +83,7 @@ async fn a_visit_through_the_network_api() -> anyhow::Result<()> {
         .set_muted(1, 99, parley_sfu::room::MediaKind::Video, true)
         .await
         .expect_err("no member 99");
-    assert_eq!(unknown.code(), Some("room_refused"), "{unknown}");
+    assert_eq!(unknown.code, FailureCode::RoomRefused, "{unknown}");
     // Removal stops media.
     sfu.remove(1, 12).await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -90,25 +103,17 @@ async fn refusals_carry_codes_and_change_nothing() -> anyhow::Result<()> {
         .open_room(2, ORDINARY)
         .await
         .expect_err("wrong secret");
-    assert_eq!(refused.code(), Some("unauthorized"), "{refused}");
+    assert_eq!(refused.code, FailureCode::Unauthorized, "{refused}");
     // The refused call opened nothing: the right caller can still open it.
     sfu.open_room(2, ORDINARY).await?;
     let again = sfu.open_room(2, ORDINARY).await.expect_err("already open");
-    assert_eq!(again.code(), Some("room_exists"));
+    assert_eq!(again.code, FailureCode::RoomExists);
     let unknown = sfu
-        .join(
-            3,
-            token(3, 1, Role::Visitor),
-            "v=0".into(),
-            1,
-            Default::default(),
-        )
+        .join(request(3, token(3, 1, Role::Visitor), "v=0".into()))
         .await
         .expect_err("no room 3");
-    assert!(
-        matches!(unknown, ControlError::Refused { status: 404, .. }),
-        "{unknown}"
-    );
+    assert_eq!(unknown.code, FailureCode::UnknownRoom, "{unknown}");
+    assert_eq!(unknown.code.status(), 404);
     // Invariant 1 holds through the network API as in process.
     sfu.open_room(
         4,
@@ -122,27 +127,26 @@ async fn refusals_carry_codes_and_change_nothing() -> anyhow::Result<()> {
     let mut officer = Client::new("officer", false, 1, 3000).await?;
     let offer = officer.offer().await?;
     let refused = sfu
-        .join(
-            4,
-            privileged_token(4, 9, Role::Officer),
-            offer,
-            1,
-            Default::default(),
-        )
+        .join(request(4, privileged_token(4, 9, Role::Officer), offer))
         .await
         .expect_err("a monitor never joins a legal visit");
-    assert_eq!(refused.code(), Some("room_refused"), "{refused}");
+    assert_eq!(refused.code, FailureCode::RoomRefused, "{refused}");
     let junk = sfu
-        .join(
-            2,
-            token(2, 5, Role::Visitor),
-            "not sdp".into(),
-            1,
-            Default::default(),
-        )
+        .join(request(2, token(2, 5, Role::Visitor), "not sdp".into()))
         .await
         .expect_err("junk offer");
-    assert_eq!(junk.code(), Some("bad_offer"), "{junk}");
+    assert_eq!(junk.code, FailureCode::BadOffer, "{junk}");
+    // A node without a recorder refuses to record, and says so.
+    let order = RecordingOrder {
+        room: 2,
+        session_kind: parley_policy::SessionKind::SocialVisit,
+        jurisdiction: "demo".into(),
+        languages: vec!["en".into()],
+        publishers: vec![5],
+    };
+    let unrecorded = sfu.start_recording(order).await.expect_err("no recorder");
+    assert_eq!(unrecorded.code, FailureCode::NoRecorder, "{unrecorded}");
+    sfu.stop_recording(2, "nothing to stop").await?;
 
     // Hostile HTTP: malformed JSON, wrong types, unknown fields, bad ids.
     let http = reqwest::Client::new();
@@ -166,6 +170,12 @@ async fn refusals_carry_codes_and_change_nothing() -> anyhow::Result<()> {
         ),
         ("POST", "/v1/rooms/2/joins", r#"{"token":1}"#),
         ("DELETE", "/v1/rooms/2/members/x", ""),
+        (
+            "PUT",
+            "/v1/rooms/2/recording",
+            r#"{"room":3,"session_kind":"social_visit","jurisdiction":"demo","languages":[],"publishers":[]}"#,
+        ),
+        ("DELETE", "/v1/rooms/2/recording", r#"{"why":"x"}"#),
     ] {
         let response = http
             .request(method.parse()?, format!("{}{path}", sfu.url()))
@@ -181,7 +191,7 @@ async fn refusals_carry_codes_and_change_nothing() -> anyhow::Result<()> {
     }
     // Room 5 was never opened by any of them.
     let unknown = sfu.close_room(5).await.expect_err("room 5 does not exist");
-    assert_eq!(unknown.code(), Some("unknown_room"));
+    assert_eq!(unknown.code, FailureCode::UnknownRoom);
     let metrics = http
         .get(format!("{}/metrics", sfu.url()))
         .send()

@@ -351,9 +351,7 @@ async fn a_receive_only_member_is_answered_that_it_may_not_send() -> anyhow::Res
             token: token(7, 71, Role::Observer),
             offer,
             receive_slots: 2,
-            muted: Default::default(),
-            consultation: None,
-            protected_from: None,
+            standing: Default::default(),
         })
     })
     .await??;
@@ -384,9 +382,7 @@ async fn a_receive_only_member_is_answered_that_it_may_not_send() -> anyhow::Res
             token: token(7, 72, Role::Witness),
             offer,
             receive_slots: 2,
-            muted: Default::default(),
-            consultation: None,
-            protected_from: None,
+            standing: Default::default(),
         })
     })
     .await??;
@@ -423,9 +419,7 @@ async fn the_answer_bundles_and_mirrors_the_offers_payload_types() -> anyhow::Re
             token: token(8, 81, Role::Witness),
             offer,
             receive_slots: 2,
-            muted: Default::default(),
-            consultation: None,
-            protected_from: None,
+            standing: Default::default(),
         })
     })
     .await??
@@ -525,9 +519,7 @@ async fn rtx_is_answered_where_the_client_offers_it() -> anyhow::Result<()> {
             token: token(1, member, Role::Visitor),
             offer,
             receive_slots: 1,
-            muted: Default::default(),
-            consultation: None,
-            protected_from: None,
+            standing: Default::default(),
         };
         let answering = sfu.clone();
         let answer = tokio::task::spawn_blocking(move || answering.join(request)).await??;

@@ -117,9 +117,7 @@ async fn bad_offers_are_refused_with_a_reason() -> anyhow::Result<()> {
             token: token(2, 5, Role::Visitor),
             offer: offer.to_string(),
             receive_slots: slots,
-            muted: Default::default(),
-            consultation: None,
-            protected_from: None,
+            standing: Default::default(),
         })
     };
     for junk in [
@@ -154,9 +152,7 @@ async fn bad_offers_are_refused_with_a_reason() -> anyhow::Result<()> {
         token: token(77, 5, Role::Visitor),
         offer,
         receive_slots: 1,
-        muted: Default::default(),
-        consultation: None,
-        protected_from: None,
+        standing: Default::default(),
     });
     assert_eq!(r, Err(SfuError::UnknownRoom(77)));
     Ok(())

@@ -1,13 +1,14 @@
 //! The signaling service: shared state, the router, and startup.
 
 use crate::clock::{Clock, SystemClock};
-use crate::live::{LiveHub, MediaPlane};
+use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::model::CallerRole;
 use crate::store::{Store, StoreError, audit, users};
 use crate::{openapi, routes};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use parley_control::{LaunchMedia, MediaContext, MediaPlane};
 use parley_grants::{JoinTokens, KEY_BYTES};
 use parley_policy::Jurisdictions;
 use std::net::SocketAddr;
@@ -23,7 +24,7 @@ pub const KEY_FILE: &str = "join-token.key";
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 
 /// Everything the signaling service needs to start.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SignalingConfig {
     pub http: SocketAddr,
     /// URL people open; defaults to `http://{http}`.
@@ -32,34 +33,24 @@ pub struct SignalingConfig {
     pub jurisdictions: Jurisdictions,
     /// Accepted clock skew for join tokens, in seconds.
     pub join_token_leeway_seconds: u64,
-    /// The media server; `None` runs signaling alone (offers are then
-    /// refused).
-    pub media: Option<MediaServer>,
+    /// Starts the media server once the join-token key and clock are
+    /// ready: the SFU in this process, or a client of one running apart
+    /// (the binary that composes the services chooses). `None` runs
+    /// signaling alone (offers are then refused).
+    pub media: Option<LaunchMedia>,
 }
 
-/// Which SFU the live sessions use.
-#[derive(Debug, Clone)]
-pub enum MediaServer {
-    /// Start the SFU in this process.
-    InProcess(MediaConfig),
-    /// An SFU running as its own process (`parley sfu`), by the base URL of
-    /// its control API. It must hold the same join-token key.
-    Remote { control_url: String },
-}
-
-/// Where the in-process SFU listens.
-#[derive(Debug, Clone)]
-pub struct MediaConfig {
-    /// First worker's UDP address; worker `i` uses `port + i` (0: any free port).
-    pub listen: SocketAddr,
-    /// Address put in ICE candidates when behind a 1:1 NAT.
-    pub advertised_ip: Option<std::net::IpAddr>,
-    /// Worker threads; 0 means one per core.
-    pub workers: usize,
-    /// Also accept ICE over TCP on each worker's port number.
-    pub ice_tcp: bool,
-    /// How long a busy worker gathers packets before its next turn.
-    pub coalescing: parley_sfu::engine::coalescing::Coalescing,
+impl std::fmt::Debug for SignalingConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalingConfig")
+            .field("http", &self.http)
+            .field("public_url", &self.public_url)
+            .field("data_dir", &self.data_dir)
+            .field("jurisdictions", &self.jurisdictions.ids())
+            .field("join_token_leeway_seconds", &self.join_token_leeway_seconds)
+            .field("media", &self.media.is_some())
+            .finish()
+    }
 }
 
 /// State shared by every handler. Cheap to clone.
@@ -71,8 +62,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     pub live: LiveHub,
-    /// The SFU of this process, if it runs one (metrics, addresses).
-    pub media: Option<Arc<parley_sfu::engine::Sfu>>,
+    /// The media server, if there is one (metrics, where media flows).
+    pub media: Option<Arc<dyn MediaPlane>>,
     pub public_url: String,
 }
 
@@ -98,10 +89,8 @@ pub enum StartError {
     },
     #[error("store error at startup: {0}")]
     Sql(#[from] sqlx::Error),
-    #[error("cannot use the media server: {0}")]
-    RemoteMedia(String),
     #[error("cannot start the media server: {0}")]
-    Media(#[from] parley_sfu::engine::SfuError),
+    Media(String),
 }
 
 /// What startup created that the operator needs to know.
@@ -205,45 +194,27 @@ impl AppState {
             .clone()
             .unwrap_or_else(|| format!("http://{}", config.http));
         let metrics = Metrics::new();
-        let (media, plane) = match &config.media {
-            None => (None, None),
-            Some(MediaServer::InProcess(m)) => {
+        let media = match &config.media {
+            None => None,
+            Some(launch) => {
                 let wall = clock.clone();
-                let sfu = Arc::new(parley_sfu::engine::Sfu::start(
-                    &parley_sfu::engine::SfuConfig {
-                        listen: m.listen,
-                        advertised_ip: m.advertised_ip,
-                        workers: m.workers,
-                        tokens: tokens.clone(),
-                        clock: Arc::new(move || wall.now()),
-                        send_mode: Default::default(),
-                        write_path: Default::default(),
-                        read_path: Default::default(),
-                        downlink_estimation: Default::default(),
-                        ice_tcp: m.ice_tcp,
-                        coalescing: m.coalescing,
-                    },
-                )?);
-                (Some(sfu.clone()), Some(MediaPlane::InProcess(sfu)))
-            }
-            Some(MediaServer::Remote { control_url }) => {
-                let remote = parley_sfu::control::RemoteSfu::new(
-                    control_url,
-                    parley_grants::control_secret(&key),
-                )
-                .map_err(|e| StartError::RemoteMedia(e.to_string()))?;
-                (None, Some(MediaPlane::Remote(remote)))
+                let context = MediaContext {
+                    tokens: tokens.clone(),
+                    control_secret: parley_grants::control_secret(&key),
+                    clock: Arc::new(move || wall.now()),
+                };
+                Some(launch(context).map_err(StartError::Media)?)
             }
         };
         let live = LiveHub::new(
             store.clone(),
             clock.clone(),
             metrics.clone(),
-            plane.clone(),
+            media.clone(),
             tokens.clone(),
         );
-        if let Some(plane) = &plane {
-            plane.follow_events(live.clone());
+        if let Some(media) = &media {
+            crate::live::media_plane::follow_events(media.as_ref(), live.clone());
         }
         let state = Self {
             live,

@@ -22,6 +22,4 @@ pub mod store;
 pub mod time;
 pub mod web;
 
-pub use app::{
-    MediaConfig, MediaServer, Running, SignalingConfig, StartError, start, start_with_clock,
-};
+pub use app::{Running, SignalingConfig, StartError, start, start_with_clock};

@@ -3,9 +3,9 @@
 
 use crate::model::Session;
 use chrono::{DateTime, Utc};
+use parley_control::RoomPolicy;
 use parley_policy::{Decision, Jurisdiction, Participant, RecordingDecision, decide};
 use parley_protocol::RecordingNotice;
-use parley_sfu::room::RoomPolicy;
 
 /// The decision for `session` as booked, at `now`.
 pub fn decide_for(j: &Jurisdiction, session: &Session, now: DateTime<Utc>) -> Decision {

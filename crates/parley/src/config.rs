@@ -108,20 +108,27 @@ fn yes() -> bool {
 
 impl SfuSection {
     /// Which SFU signaling uses (checked by [`Deployment::load`]: exactly
-    /// one of `listen` and `remote`).
-    pub fn media_server(&self) -> parley_signaling::MediaServer {
+    /// one of `listen` and `remote`): its launcher, and for an SFU in this
+    /// process the slot where it is found once started.
+    pub fn media_server(
+        &self,
+    ) -> (
+        parley_control::LaunchMedia,
+        Option<parley_sfu::plane::Launched>,
+    ) {
         match (&self.remote, self.listen) {
-            (Some(url), _) => parley_signaling::MediaServer::Remote {
-                control_url: url.clone(),
-            },
+            (Some(url), _) => (parley_sfu::control::RemoteSfu::launcher(url.clone()), None),
             (None, listen) => {
-                parley_signaling::MediaServer::InProcess(parley_signaling::MediaConfig {
-                    listen: listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
-                    advertised_ip: self.advertised_ip,
-                    workers: self.workers,
-                    ice_tcp: self.ice_tcp,
-                    coalescing: self.coalesce_us,
-                })
+                let (launch, launched) = parley_sfu::plane::InProcessPlane::launcher(
+                    parley_sfu::plane::InProcessSettings {
+                        listen: listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
+                        advertised_ip: self.advertised_ip,
+                        workers: self.workers,
+                        ice_tcp: self.ice_tcp,
+                        coalescing: self.coalesce_us,
+                    },
+                );
+                (launch, Some(launched))
             }
         }
     }

@@ -388,13 +388,20 @@ async fn up(
 ) -> Result<(), String> {
     init_tracing();
     let d = Deployment::load(&config).map_err(|e| e.to_string())?;
+    let (media, in_process) = match &d.file.sfu {
+        Some(sfu) => {
+            let (launch, launched) = sfu.media_server();
+            (Some(launch), launched)
+        }
+        None => (None, None),
+    };
     let signaling = parley_signaling::SignalingConfig {
         http: http.unwrap_or(d.file.server.http),
         public_url: d.file.server.public_url.clone(),
         data_dir: data.unwrap_or_else(|| d.file.storage.data_dir.clone()),
         jurisdictions: d.jurisdictions.clone(),
         join_token_leeway_seconds: d.file.tokens.join_token_leeway_seconds,
-        media: d.file.sfu.as_ref().map(config::SfuSection::media_server),
+        media,
     };
     let data_dir = signaling.data_dir.clone();
     let running = parley_signaling::start(&signaling)
@@ -416,20 +423,24 @@ async fn up(
             } else {
                 server.addr
             };
-            running
-                .state
-                .live
-                .set_recorder(parley_signaling::live::recording::RecorderAddress {
-                    addr,
-                    tls: server.tls.clone(),
-                    // Spoken notices: `announcements/` beside the deployment file.
-                    announcements: Some(
-                        d.path
-                            .parent()
-                            .unwrap_or(std::path::Path::new("."))
-                            .join("announcements"),
-                    ),
-                });
+            match in_process.as_ref().and_then(|slot| slot.get()) {
+                Some(plane) => {
+                    plane.set_recorder(parley_sfu::plane::recording::RecorderAddress {
+                        addr,
+                        tls: server.tls.clone(),
+                        // Spoken notices: `announcements/` beside the deployment file.
+                        announcements: Some(
+                            d.path
+                                .parent()
+                                .unwrap_or(std::path::Path::new("."))
+                                .join("announcements"),
+                        ),
+                    });
+                }
+                None => eprintln!(
+                    "parley up: the SFU runs apart; give its node file a [recorder] section naming {addr} to record"
+                ),
+            }
             Some((server, sweeper))
         }
         None => None,
@@ -448,12 +459,8 @@ async fn up(
         running.state.store.path().display()
     );
     println!("  Jurisdictions: {}", d.jurisdictions.ids().join(", "));
-    if let Some(sfu) = &running.state.media {
-        let addrs: Vec<String> = sfu.udp_addrs().iter().map(|a| a.to_string()).collect();
-        println!("  Media (UDP):   {}", addrs.join(", "));
-    }
-    if let Some(remote) = d.file.sfu.as_ref().and_then(|s| s.remote.as_ref()) {
-        println!("  Media:         SFU at {remote} (parley sfu)");
+    if let Some(media) = &running.state.media {
+        println!("  Media:         {}", media.describe());
     }
     match &running.bootstrap.new_admin_token {
         Some(token) => println!(

@@ -1,8 +1,8 @@
 //! `parley sfu`: the SFU alone, controlled over its network API by a
 //! signaling service elsewhere (`[sfu] remote = …` in that service's
 //! deployment file). The node file (`config/sfu.toml`) names the control
-//! address, the media sockets, and the join-token key it shares with
-//! signaling.
+//! address, the media sockets, the join-token key it shares with
+//! signaling, and, to record, the recorder it sends recorded rooms to.
 
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -18,6 +18,22 @@ pub struct SfuNodeFile {
     pub control: ControlSection,
     pub tokens: NodeTokenSection,
     pub media: NodeMediaSection,
+    /// The recorder recorded rooms go to; without it, this node refuses
+    /// to record (`no_recorder`) and signaling logs it.
+    pub recorder: Option<NodeRecorderSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeRecorderSection {
+    /// The recorder's QUIC address (`parley recorder` prints it).
+    pub address: SocketAddr,
+    /// A copy of the recorder's TLS directory (`ca.pem`, `sfu.pem`,
+    /// `sfu.key`), relative to the working directory.
+    pub tls_dir: PathBuf,
+    /// The spoken notices, `<dir>/<jurisdiction>/<language>.wav`; without
+    /// it the banner alone tells people a session is recorded.
+    pub announcements: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -122,7 +138,30 @@ pub async fn run(config: PathBuf) -> Result<(), String> {
         coalescing: file.media.coalesce_us,
     })
     .map_err(|e| e.to_string())?;
-    let udp: Vec<String> = sfu.udp_addrs().iter().map(|a| a.to_string()).collect();
+    let plane = Arc::new(parley_sfu::plane::InProcessPlane::new(Arc::new(sfu)));
+    if let Some(recorder) = &file.recorder {
+        let tls = parley_recorder::tls::TlsFiles::in_dir(&recorder.tls_dir);
+        for needed in [&tls.ca_cert, &tls.client_cert, &tls.client_key] {
+            if !needed.is_file() {
+                return Err(format!(
+                    "{}: recorder.tls_dir has no {}; copy the recorder's TLS directory there",
+                    config.display(),
+                    needed.display()
+                ));
+            }
+        }
+        plane.set_recorder(parley_sfu::plane::recording::RecorderAddress {
+            addr: recorder.address,
+            tls,
+            announcements: recorder.announcements.clone(),
+        });
+    }
+    let udp: Vec<String> = plane
+        .sfu()
+        .udp_addrs()
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
     let listener = tokio::net::TcpListener::bind(file.control.listen)
         .await
         .map_err(|e| {
@@ -134,11 +173,16 @@ pub async fn run(config: PathBuf) -> Result<(), String> {
     let control = listener
         .local_addr()
         .map_err(|e| format!("control socket: {e}"))?;
-    let app =
-        parley_sfu::control::server::router(Arc::new(sfu), parley_grants::control_secret(&key));
+    let app = parley_sfu::control::server::router(plane, parley_grants::control_secret(&key));
     println!("Parley SFU is running.");
     println!("  Control API:   http://{control}/ (signaling: [sfu] remote = \"http://{control}\")");
     println!("  Media (UDP):   {}", udp.join(", "));
+    match &file.recorder {
+        Some(r) => println!("  Recorder:      {} (QUIC, mutual TLS)", r.address),
+        None => {
+            println!("  Recorder:      none ([recorder] not set: recorded sessions are refused)")
+        }
+    }
     println!("  Metrics:       http://{control}/metrics");
     println!("Press Ctrl-C to stop.");
     axum::serve(listener, app)

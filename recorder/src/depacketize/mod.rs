@@ -13,7 +13,6 @@ pub mod h264;
 pub mod vp8;
 
 use crate::rtp::RtpPacket;
-use serde::{Deserialize, Serialize};
 
 /// Packets behind the expected sequence number still taken as late
 /// packets of the same stream.
@@ -22,20 +21,7 @@ pub const MAX_MISORDER: i16 = 100;
 /// the same stream.
 pub const MAX_DROPOUT: i16 = 3000;
 
-/// The codecs the recorder stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Codec {
-    Vp8,
-    H264,
-    Opus,
-}
-
-impl Codec {
-    pub fn is_video(self) -> bool {
-        matches!(self, Codec::Vp8 | Codec::H264)
-    }
-}
+pub use parley_recorder_link::protocol::Codec;
 
 /// Why one packet's payload cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -1,50 +1,23 @@
-//! A caller of a remote SFU's control API (signaling, when the SFU runs as
-//! its own process).
+//! A caller of a remote SFU's control API: the [`MediaPlane`] signaling
+//! uses when the SFU runs as its own process (`parley sfu`).
 
-use super::{ErrorBody, EventsReply, JoinBody, JoinReply, MuteBody, RoomPolicyBody};
-use crate::engine::{Muted, RoomId};
-
-/// What a court decided about a member that holds from their first packet:
-/// mutes, consultation, witness protection.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Standing {
-    pub muted: Muted,
-    pub consultation: Option<u32>,
-    pub protected_from: Option<Vec<i64>>,
-}
-use crate::room::{MediaKind, RoomPolicy};
+use super::{EventsReply, JoinBody, JoinReply, MuteBody, StopRecordingBody};
+use parley_control::{
+    Downlink, FailureCode, HearingChange, JoinRequest, LaunchMedia, MediaEvent, MediaFailure,
+    MediaKind, MediaPlane, MemberId, RecordingOrder, RoomId, RoomPolicy,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// How long a control call may take before it counts as failed (event
-/// polls wait up to 20 s on the server, so they get longer).
+/// polls wait up to 20 s on the server, so they get longer; starting a
+/// recording connects to the recorder first).
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL_TIMEOUT: Duration = Duration::from_secs(30);
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ControlError {
-    /// The SFU answered and said no.
-    #[error("the media server refused ({code}): {message}")]
-    Refused {
-        status: u16,
-        code: String,
-        message: String,
-    },
-    #[error("cannot reach the media server at {url}: {message}")]
-    Unreachable { url: String, message: String },
-    #[error("the media server at {url} answered something unexpected: {message}")]
-    BadReply { url: String, message: String },
-}
-
-impl ControlError {
-    /// The refusal code ([`crate::engine::SfuError::code`]), if the SFU
-    /// refused.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            Self::Refused { code, .. } => Some(code),
-            _ => None,
-        }
-    }
-}
+const RECORDING_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause before polling the events again after a failure.
+const EVENT_RETRY: Duration = Duration::from_secs(1);
 
 /// A remote SFU, by the base URL of its control API.
 #[derive(Debug, Clone)]
@@ -52,27 +25,39 @@ pub struct RemoteSfu {
     base: String,
     secret: String,
     http: reqwest::Client,
+    events_taken: Arc<AtomicBool>,
 }
 
 impl RemoteSfu {
     /// `base`: e.g. `http://10.0.0.5:7801`; `secret`: the bearer secret
     /// ([`parley_grants::control_secret`] of the shared join-token key).
-    pub fn new(base: &str, secret: String) -> Result<Self, ControlError> {
+    pub fn new(base: &str, secret: String) -> Result<Self, MediaFailure> {
         let base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ControlError::Unreachable {
-                url: base,
-                message: "the control URL must start with http:// or https://".into(),
-            });
+            return Err(MediaFailure::new(
+                FailureCode::Unreachable,
+                format!("the control URL {base} must start with http:// or https://"),
+            ));
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .build()
-            .map_err(|e| ControlError::Unreachable {
-                url: base.clone(),
-                message: e.to_string(),
-            })?;
-        Ok(Self { base, secret, http })
+            .map_err(|e| MediaFailure::new(FailureCode::Unreachable, format!("{base}: {e}")))?;
+        Ok(Self {
+            base,
+            secret,
+            http,
+            events_taken: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Starts signaling's media plane as this remote SFU, with the control
+    /// secret signaling derives from its join-token key.
+    pub fn launcher(base: String) -> LaunchMedia {
+        Arc::new(move |context: parley_control::MediaContext| {
+            let remote = Self::new(&base, context.control_secret).map_err(|e| e.to_string())?;
+            Ok(Arc::new(remote) as Arc<dyn MediaPlane>)
+        })
     }
 
     /// The base URL.
@@ -80,35 +65,15 @@ impl RemoteSfu {
         &self.base
     }
 
-    pub async fn open_room(&self, room: RoomId, policy: RoomPolicy) -> Result<(), ControlError> {
-        let body = RoomPolicyBody::from(policy);
-        self.send(
-            self.http
-                .put(format!("{}/v1/rooms/{room}", self.base))
-                .json(&body),
-            CALL_TIMEOUT,
-        )
-        .await
-        .map(drop)
-    }
-
-    pub async fn join(
-        &self,
-        room: RoomId,
-        token: String,
-        offer: String,
-        receive_slots: usize,
-        standing: Standing,
-    ) -> Result<JoinReply, ControlError> {
-        let body = JoinBody {
-            token,
-            offer,
-            receive_slots,
-            muted_audio: standing.muted.audio,
-            muted_video: standing.muted.video,
-            consultation: standing.consultation,
-            protected_from: standing.protected_from,
-        };
+    /// Answers a participant's offer; the member id and kind the SFU gave.
+    pub async fn join_reply(&self, request: JoinRequest) -> Result<JoinReply, MediaFailure> {
+        let room = request.room;
+        let body = JoinBody::new(
+            request.token,
+            request.offer,
+            request.receive_slots,
+            request.standing,
+        );
         let response = self
             .send(
                 self.http
@@ -120,79 +85,9 @@ impl RemoteSfu {
         self.decode(response).await
     }
 
-    pub async fn remove(&self, room: RoomId, member: i64) -> Result<(), ControlError> {
-        self.send(
-            self.http
-                .delete(format!("{}/v1/rooms/{room}/members/{member}", self.base)),
-            CALL_TIMEOUT,
-        )
-        .await
-        .map(drop)
-    }
-
-    pub async fn set_muted(
-        &self,
-        room: RoomId,
-        member: i64,
-        media: MediaKind,
-        muted: bool,
-    ) -> Result<(), ControlError> {
-        let body = MuteBody {
-            media: media.into(),
-            muted,
-        };
-        self.send(
-            self.http
-                .put(format!(
-                    "{}/v1/rooms/{room}/members/{member}/mute",
-                    self.base
-                ))
-                .json(&body),
-            CALL_TIMEOUT,
-        )
-        .await
-        .map(drop)
-    }
-
-    pub async fn change_hearing(
-        &self,
-        room: RoomId,
-        change: &crate::engine::HearingChange,
-    ) -> Result<(), ControlError> {
-        self.send(
-            self.http
-                .post(format!("{}/v1/rooms/{room}/hearing", self.base))
-                .json(change),
-            CALL_TIMEOUT,
-        )
-        .await
-        .map(drop)
-    }
-
-    pub async fn close_room(&self, room: RoomId) -> Result<(), ControlError> {
-        self.send(
-            self.http.delete(format!("{}/v1/rooms/{room}", self.base)),
-            CALL_TIMEOUT,
-        )
-        .await
-        .map(drop)
-    }
-
-    /// Each member's downlink in `room`.
-    pub async fn downlinks(&self, room: RoomId) -> Result<Vec<super::DownlinkBody>, ControlError> {
-        let response = self
-            .send(
-                self.http
-                    .get(format!("{}/v1/rooms/{room}/downlinks", self.base)),
-                CALL_TIMEOUT,
-            )
-            .await?;
-        self.decode(response).await
-    }
-
     /// Events after `after`, waiting up to 20 s for one; `None` answers at
     /// once with the current position (`next`) and no events.
-    pub async fn events(&self, after: Option<u64>) -> Result<EventsReply, ControlError> {
+    pub async fn events_after(&self, after: Option<u64>) -> Result<EventsReply, MediaFailure> {
         let mut request = self.http.get(format!("{}/v1/events", self.base));
         if let Some(after) = after {
             request = request.query(&[("after", after)]);
@@ -205,41 +100,202 @@ impl RemoteSfu {
         &self,
         request: reqwest::RequestBuilder,
         timeout: Duration,
-    ) -> Result<reqwest::Response, ControlError> {
+    ) -> Result<reqwest::Response, MediaFailure> {
         let response = request
             .bearer_auth(&self.secret)
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| ControlError::Unreachable {
-                url: self.base.clone(),
-                message: e.to_string(),
+            .map_err(|e| {
+                MediaFailure::new(
+                    FailureCode::Unreachable,
+                    format!("cannot reach the media server at {}: {e}", self.base),
+                )
             })?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
         }
-        let body: Result<ErrorBody, _> = response.json().await;
-        Err(match body {
-            Ok(b) => ControlError::Refused {
-                status: status.as_u16(),
-                code: b.code,
-                message: b.message,
-            },
-            Err(e) => ControlError::BadReply {
-                url: self.base.clone(),
-                message: format!("status {status} without an error body: {e}"),
-            },
-        })
+        let body: Result<MediaFailure, _> = response.json().await;
+        Err(body.unwrap_or_else(|e| {
+            MediaFailure::new(
+                FailureCode::BadReply,
+                format!(
+                    "the media server at {} answered status {status} without an error body: {e}",
+                    self.base
+                ),
+            )
+        }))
     }
 
     async fn decode<T: serde::de::DeserializeOwned>(
         &self,
         response: reqwest::Response,
-    ) -> Result<T, ControlError> {
-        response.json().await.map_err(|e| ControlError::BadReply {
-            url: self.base.clone(),
-            message: e.to_string(),
+    ) -> Result<T, MediaFailure> {
+        response.json().await.map_err(|e| {
+            MediaFailure::new(
+                FailureCode::BadReply,
+                format!(
+                    "the media server at {} answered something unexpected: {e}",
+                    self.base
+                ),
+            )
         })
+    }
+
+    async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+        timeout: Duration,
+    ) -> Result<(), MediaFailure> {
+        self.send(request, timeout).await.map(drop)
+    }
+
+    /// Long-polls the events into `sink`; after a failure, waits a second
+    /// and picks up where it left off (events the SFU forgot meanwhile are
+    /// logged). Ends when the receiver is dropped.
+    async fn follow(self, sink: tokio::sync::mpsc::UnboundedSender<MediaEvent>) {
+        let mut after: Option<u64> = None;
+        while !sink.is_closed() {
+            match self.events_after(after).await {
+                Ok(reply) => {
+                    if reply.missed > 0 {
+                        tracing::warn!(
+                            missed = reply.missed,
+                            sfu = self.base,
+                            "media events were lost while signaling was away"
+                        );
+                    }
+                    after = Some(reply.next);
+                    for event in reply.events {
+                        if sink.send(event).is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the media server's events; retrying");
+                    tokio::time::sleep(EVENT_RETRY).await;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl MediaPlane for RemoteSfu {
+    async fn open_room(&self, room: RoomId, policy: RoomPolicy) -> Result<(), MediaFailure> {
+        self.call(
+            self.http
+                .put(format!("{}/v1/rooms/{room}", self.base))
+                .json(&policy),
+            CALL_TIMEOUT,
+        )
+        .await
+    }
+
+    async fn join(&self, request: JoinRequest) -> Result<String, MediaFailure> {
+        Ok(self.join_reply(request).await?.sdp)
+    }
+
+    async fn remove(&self, room: RoomId, member: MemberId) -> Result<(), MediaFailure> {
+        self.call(
+            self.http
+                .delete(format!("{}/v1/rooms/{room}/members/{member}", self.base)),
+            CALL_TIMEOUT,
+        )
+        .await
+    }
+
+    async fn set_muted(
+        &self,
+        room: RoomId,
+        member: MemberId,
+        media: MediaKind,
+        muted: bool,
+    ) -> Result<(), MediaFailure> {
+        self.call(
+            self.http
+                .put(format!(
+                    "{}/v1/rooms/{room}/members/{member}/mute",
+                    self.base
+                ))
+                .json(&MuteBody { media, muted }),
+            CALL_TIMEOUT,
+        )
+        .await
+    }
+
+    async fn change_hearing(
+        &self,
+        room: RoomId,
+        change: HearingChange,
+    ) -> Result<(), MediaFailure> {
+        self.call(
+            self.http
+                .post(format!("{}/v1/rooms/{room}/hearing", self.base))
+                .json(&change),
+            CALL_TIMEOUT,
+        )
+        .await
+    }
+
+    async fn start_recording(&self, order: RecordingOrder) -> Result<(), MediaFailure> {
+        self.call(
+            self.http
+                .put(format!("{}/v1/rooms/{}/recording", self.base, order.room))
+                .json(&order),
+            RECORDING_TIMEOUT,
+        )
+        .await
+    }
+
+    async fn stop_recording(&self, room: RoomId, reason: &str) -> Result<(), MediaFailure> {
+        self.call(
+            self.http
+                .delete(format!("{}/v1/rooms/{room}/recording", self.base))
+                .json(&StopRecordingBody {
+                    reason: reason.to_string(),
+                }),
+            RECORDING_TIMEOUT,
+        )
+        .await
+    }
+
+    async fn downlinks(&self, room: RoomId) -> Result<Vec<Downlink>, MediaFailure> {
+        let response = self
+            .send(
+                self.http
+                    .get(format!("{}/v1/rooms/{room}/downlinks", self.base)),
+                CALL_TIMEOUT,
+            )
+            .await?;
+        self.decode(response).await
+    }
+
+    async fn close_room(&self, room: RoomId) -> Result<(), MediaFailure> {
+        self.call(
+            self.http.delete(format!("{}/v1/rooms/{room}", self.base)),
+            RECORDING_TIMEOUT,
+        )
+        .await
+    }
+
+    /// Long-polls the SFU's events on a task of the current tokio runtime.
+    fn events(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<MediaEvent>> {
+        if self.events_taken.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(self.clone().follow(tx));
+        Some(rx)
+    }
+
+    fn metrics_text(&self) -> String {
+        String::new()
+    }
+
+    fn describe(&self) -> String {
+        format!("SFU at {} (parley sfu)", self.base)
     }
 }

@@ -9,55 +9,29 @@
 //! | `POST /v1/rooms/{room}/joins` `{token, offer, receive_slots}` | verifies the token, answers the offer |
 //! | `DELETE /v1/rooms/{room}/members/{member}` | stops a member's media |
 //! | `PUT /v1/rooms/{room}/members/{member}/mute` `{media, muted}` | a court's mute |
-//! | `POST /v1/rooms/{room}/hearing` `{change: …}` | consultations, closing to observers, witness protection ([`crate::engine::HearingChange`]) |
+//! | `POST /v1/rooms/{room}/hearing` `{change: …}` | consultations, closing to observers, witness protection ([`parley_control::HearingChange`]) |
+//! | `PUT /v1/rooms/{room}/recording` ([`parley_control::RecordingOrder`]) | plays the notice, then records the room |
+//! | `DELETE /v1/rooms/{room}/recording` `{reason}` | stops recording and ends the recording |
+//! | `GET /v1/rooms/{room}/downlinks` | each member's downlink ([`parley_control::Downlink`]) |
 //! | `DELETE /v1/rooms/{room}` | closes the room |
 //! | `GET /v1/events?after=N` | events after sequence `N`, waiting up to 20 s for one; without `after`, the current position at once |
 //! | `GET /healthz`, `GET /metrics` | liveness, Prometheus text (no secret) |
 //!
-//! A refusal is `{code, message}` with the codes of [`SfuError::code`]. The
-//! SFU decides alone what a token allows: the API only relays what the
-//! in-process calls of [`crate::engine::Sfu`] take.
+//! A refusal is a [`parley_control::MediaFailure`], `{code, message}`, with
+//! the HTTP status of its code. The SFU decides alone what a token allows:
+//! the API only relays what [`crate::plane::InProcessPlane`] takes.
 
 pub mod client;
 mod event_log;
 pub mod server;
 
-pub use client::{ControlError, RemoteSfu, Standing};
+pub use client::RemoteSfu;
 pub use event_log::{EventLog, Sequenced};
 
-use crate::engine::{SfuError, SfuEvent};
-use crate::media::simulcast::LayerId;
-use crate::room::{MemberKind, RoomPolicy};
+use crate::engine::{DownlinkReport, SfuError, SfuEvent};
+use crate::room::{MediaKind, MemberKind};
+use parley_control::{Downlink, FailureCode, MediaEvent, MediaFailure, MemberId, Muted, Standing};
 use serde::{Deserialize, Serialize};
-
-/// Body of `PUT /v1/rooms/{room}`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct RoomPolicyBody {
-    pub privileged: bool,
-    pub recorded: bool,
-    pub monitoring_allowed: bool,
-}
-
-impl From<RoomPolicy> for RoomPolicyBody {
-    fn from(p: RoomPolicy) -> Self {
-        Self {
-            privileged: p.privileged,
-            recorded: p.recorded,
-            monitoring_allowed: p.monitoring_allowed,
-        }
-    }
-}
-
-impl From<RoomPolicyBody> for RoomPolicy {
-    fn from(p: RoomPolicyBody) -> Self {
-        Self {
-            privileged: p.privileged,
-            recorded: p.recorded,
-            monitoring_allowed: p.monitoring_allowed,
-        }
-    }
-}
 
 /// Body of `POST /v1/rooms/{room}/joins`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,95 +50,61 @@ pub struct JoinBody {
     pub consultation: Option<u32>,
     /// Witness protection: video hidden from observers, monitors and these.
     #[serde(default)]
-    pub protected_from: Option<Vec<i64>>,
+    pub protected_from: Option<Vec<MemberId>>,
+}
+
+impl JoinBody {
+    pub fn new(token: String, offer: String, receive_slots: usize, standing: Standing) -> Self {
+        Self {
+            token,
+            offer,
+            receive_slots,
+            muted_audio: standing.muted.audio,
+            muted_video: standing.muted.video,
+            consultation: standing.consultation,
+            protected_from: standing.protected_from,
+        }
+    }
+
+    /// The court's standing of the member, as sent.
+    pub fn standing(&self) -> Standing {
+        Standing {
+            muted: Muted {
+                audio: self.muted_audio,
+                video: self.muted_video,
+            },
+            consultation: self.consultation,
+            protected_from: self.protected_from.clone(),
+        }
+    }
 }
 
 /// Body of `PUT /v1/rooms/{room}/members/{member}/mute`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct MuteBody {
-    /// `audio` or `video`.
-    pub media: MediaName,
+    pub media: MediaKind,
     pub muted: bool,
 }
 
-/// A kind of media on the wire.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum MediaName {
-    Audio,
-    Video,
-}
-
-impl From<MediaName> for crate::room::MediaKind {
-    fn from(m: MediaName) -> Self {
-        match m {
-            MediaName::Audio => Self::Audio,
-            MediaName::Video => Self::Video,
-        }
-    }
-}
-
-impl From<crate::room::MediaKind> for MediaName {
-    fn from(m: crate::room::MediaKind) -> Self {
-        match m {
-            crate::room::MediaKind::Audio => Self::Audio,
-            crate::room::MediaKind::Video => Self::Video,
-        }
-    }
+/// Body of `DELETE /v1/rooms/{room}/recording`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StopRecordingBody {
+    /// Why the recording ends; written into its manifest.
+    pub reason: String,
 }
 
 /// Answer to a join.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct JoinReply {
-    pub member: i64,
+    pub member: MemberId,
     /// `participant`, `observer` or `monitor`.
     pub kind: String,
     pub sdp: String,
 }
 
-/// A refusal.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ErrorBody {
-    pub code: String,
-    pub message: String,
-}
-
-/// One event on the wire.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum EventBody {
-    ActiveSpeaker {
-        room: i64,
-        member: i64,
-    },
-    MediaLost {
-        room: i64,
-        member: i64,
-    },
-    /// `rids`: the simulcast layers to send, low to high (`q`, `h`, `f`).
-    PublishLayers {
-        room: i64,
-        member: i64,
-        rids: Vec<String>,
-    },
-    /// `source`'s video to `member` paused (or resumed): `member`'s
-    /// downlink cannot carry it with the audio.
-    VideoPaused {
-        room: i64,
-        member: i64,
-        source: i64,
-        paused: bool,
-    },
-    /// `member`'s connection became weak, or good again.
-    ConnectionStrength {
-        room: i64,
-        member: i64,
-        weak: bool,
-    },
-}
-
-impl From<&SfuEvent> for EventBody {
+impl From<&SfuEvent> for MediaEvent {
     fn from(e: &SfuEvent) -> Self {
         match *e {
             SfuEvent::ActiveSpeaker { room, member } => Self::ActiveSpeaker { room, member },
@@ -196,72 +136,12 @@ impl From<&SfuEvent> for EventBody {
     }
 }
 
-impl From<EventBody> for SfuEvent {
-    fn from(e: EventBody) -> Self {
-        match e {
-            EventBody::ActiveSpeaker { room, member } => Self::ActiveSpeaker { room, member },
-            EventBody::MediaLost { room, member } => Self::MediaLost { room, member },
-            EventBody::PublishLayers { room, member, rids } => Self::PublishLayers {
-                room,
-                member,
-                layers: rids.iter().filter_map(|r| LayerId::from_rid(r)).collect(),
-            },
-            EventBody::VideoPaused {
-                room,
-                member,
-                source,
-                paused,
-            } => Self::VideoPaused {
-                room,
-                member,
-                source,
-                paused,
-            },
-            EventBody::ConnectionStrength { room, member, weak } => {
-                Self::ConnectionStrength { room, member, weak }
-            }
-        }
-    }
-}
-
-/// One member's downlink on the wire (`GET /v1/rooms/{room}/downlinks`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct DownlinkBody {
-    pub member: i64,
-    /// What its downlink is estimated to carry, bits per second.
-    pub estimate_bps: u64,
-    /// `transport_feedback`, `remb` or `assumed`.
-    pub source: String,
-    /// Transport-wide feedback packets read from it.
-    pub feedback_reports: u64,
-    /// The loss its feedback reports, in tenths of a per cent.
-    pub loss_permille: Option<u16>,
-    /// Members whose video is paused for it.
-    pub paused: Vec<i64>,
-    /// As a single-layer publisher, the receive limit last sent to it.
-    pub publisher_limit_bps: Option<u64>,
-    /// Its connection is shown as weak.
-    pub weak: bool,
-    /// What it sent the SFU over the last second (payload bits per second)
-    /// and the share of that lost on the way (tenths of a per cent).
-    #[serde(default)]
-    pub uplink_bps: u64,
-    #[serde(default)]
-    pub uplink_loss_permille: u16,
-}
-
-impl From<&crate::engine::DownlinkReport> for DownlinkBody {
-    fn from(r: &crate::engine::DownlinkReport) -> Self {
-        use crate::engine::EstimateSource;
+impl From<&DownlinkReport> for Downlink {
+    fn from(r: &DownlinkReport) -> Self {
         Self {
             member: r.member,
             estimate_bps: r.estimate_bps,
-            source: match r.source {
-                EstimateSource::TransportFeedback => "transport_feedback",
-                EstimateSource::Remb => "remb",
-                EstimateSource::Assumed => "assumed",
-            }
-            .to_string(),
+            source: r.source,
             feedback_reports: r.feedback.reports,
             loss_permille: r.loss_permille,
             paused: r.paused.clone(),
@@ -277,7 +157,7 @@ impl From<&crate::engine::DownlinkReport> for DownlinkBody {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct EventsReply {
     /// Events after the asked sequence number, oldest first.
-    pub events: Vec<EventBody>,
+    pub events: Vec<MediaEvent>,
     /// The sequence number to ask after next time.
     pub next: u64,
     /// Events between the asked number and the first returned were
@@ -296,30 +176,25 @@ pub fn kind_name(kind: MemberKind) -> &'static str {
 }
 
 impl SfuError {
-    /// A stable code for the refusal, for callers across the network.
-    pub fn code(&self) -> &'static str {
+    /// A stable code for the refusal, the same in process and across the
+    /// network.
+    pub fn code(&self) -> FailureCode {
         match self {
-            Self::Bind { .. } => "bind_failed",
-            Self::Room(_) => "room_refused",
-            Self::UnknownRoom(_) => "unknown_room",
-            Self::RoomExists(_) => "room_exists",
-            Self::BadOffer(_) => "bad_offer",
-            Self::Engine(_) => "engine_failed",
-            Self::Unavailable => "unavailable",
-            Self::Token(_) => "token_refused",
-            Self::SessionMismatch { .. } => "session_mismatch",
+            Self::Bind { .. } => FailureCode::BindFailed,
+            Self::Room(_) => FailureCode::RoomRefused,
+            Self::UnknownRoom(_) => FailureCode::UnknownRoom,
+            Self::RoomExists(_) => FailureCode::RoomExists,
+            Self::BadOffer(_) => FailureCode::BadOffer,
+            Self::Engine(_) => FailureCode::EngineFailed,
+            Self::Unavailable => FailureCode::Unavailable,
+            Self::Token(_) => FailureCode::TokenRefused,
+            Self::SessionMismatch { .. } => FailureCode::SessionMismatch,
         }
     }
+}
 
-    /// The HTTP status the control API answers with.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::UnknownRoom(_) => 404,
-            Self::RoomExists(_) => 409,
-            Self::BadOffer(_) => 400,
-            Self::Room(_) | Self::Token(_) | Self::SessionMismatch { .. } => 403,
-            Self::Unavailable => 503,
-            Self::Bind { .. } | Self::Engine(_) => 500,
-        }
+impl From<SfuError> for MediaFailure {
+    fn from(e: SfuError) -> Self {
+        Self::new(e.code(), e.to_string())
     }
 }

@@ -1,12 +1,8 @@
-//! The control API's HTTP server (axum), in front of an in-process
-//! [`Sfu`]. Control calls block for at most the worker timeout, so they run
-//! on tokio's blocking pool.
+//! The control API's HTTP server (axum), in front of the SFU of this
+//! process as a media plane ([`InProcessPlane`]).
 
-use super::{
-    ErrorBody, EventBody, EventLog, EventsReply, JoinBody, JoinReply, MuteBody, RoomPolicyBody,
-    kind_name,
-};
-use crate::engine::{JoinRequest, RoomId, Sfu, SfuError, SfuEvent};
+use super::{EventLog, EventsReply, JoinBody, JoinReply, MuteBody, StopRecordingBody, kind_name};
+use crate::plane::InProcessPlane;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -14,6 +10,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
+use parley_control::{
+    FailureCode, HearingChange, JoinRequest, MediaEvent, MediaFailure, MediaPlane, RecordingOrder,
+    RoomId, RoomPolicy,
+};
 use serde::Deserialize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,30 +30,30 @@ const POLL_WAIT: Duration = Duration::from_secs(20);
 
 /// The SFU's events, numbered, with a wake-up for waiting pollers.
 struct EventFeed {
-    log: Mutex<EventLog<SfuEvent>>,
+    log: Mutex<EventLog<MediaEvent>>,
     arrived: Notify,
 }
 
 #[derive(Clone)]
 struct ControlState {
-    sfu: Arc<Sfu>,
+    plane: Arc<InProcessPlane>,
     secret: Arc<str>,
     feed: Arc<EventFeed>,
 }
 
-/// The control API for `sfu`, accepting `secret` as bearer token. Takes the
-/// SFU's event channel: nothing else in the process may take it.
-pub fn router(sfu: Arc<Sfu>, secret: String) -> Router {
+/// The control API for `plane`, accepting `secret` as bearer token. Takes
+/// the plane's events: nothing else in the process may take them.
+pub fn router(plane: Arc<InProcessPlane>, secret: String) -> Router {
     let feed = Arc::new(EventFeed {
         log: Mutex::new(EventLog::new(EVENTS_KEPT)),
         arrived: Notify::new(),
     });
-    if let Some(events) = sfu.take_events() {
+    if let Some(mut events) = plane.events() {
         let pump = feed.clone();
         let started = std::thread::Builder::new()
             .name("sfu-control-events".into())
             .spawn(move || {
-                while let Ok(event) = events.recv() {
+                while let Some(event) = events.blocking_recv() {
                     if let Ok(mut log) = pump.log.lock() {
                         log.push(event);
                     }
@@ -65,7 +65,7 @@ pub fn router(sfu: Arc<Sfu>, secret: String) -> Router {
         }
     }
     let state = ControlState {
-        sfu,
+        plane,
         secret: secret.into(),
         feed,
     };
@@ -75,6 +75,10 @@ pub fn router(sfu: Arc<Sfu>, secret: String) -> Router {
         .route("/v1/rooms/{room}/members/{member}", delete(remove))
         .route("/v1/rooms/{room}/members/{member}/mute", put(mute))
         .route("/v1/rooms/{room}/hearing", post(hearing))
+        .route(
+            "/v1/rooms/{room}/recording",
+            put(start_recording).delete(stop_recording),
+        )
         .route("/v1/rooms/{room}/downlinks", get(downlinks))
         .route("/v1/events", get(events))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
@@ -83,37 +87,32 @@ pub fn router(sfu: Arc<Sfu>, secret: String) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .fallback(|| async {
-            refusal(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no such endpoint; see docs/sfu.md for the control API".into(),
-            )
+            refusal(MediaFailure::new(
+                FailureCode::NotFound,
+                "no such endpoint; see docs/sfu.md for the control API",
+            ))
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
-fn refusal(status: StatusCode, code: &str, message: String) -> Response {
-    (
-        status,
-        Json(ErrorBody {
-            code: code.to_string(),
-            message,
-        }),
-    )
-        .into_response()
-}
-
-fn sfu_refusal(e: &SfuError) -> Response {
-    refusal(
-        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        e.code(),
-        e.to_string(),
-    )
+/// A refusal: the failure as the body, with its code's status.
+fn refusal(failure: MediaFailure) -> Response {
+    let status =
+        StatusCode::from_u16(failure.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(failure)).into_response()
 }
 
 fn bad_request(message: String) -> Response {
-    refusal(StatusCode::BAD_REQUEST, "bad_request", message)
+    refusal(MediaFailure::new(FailureCode::BadRequest, message))
+}
+
+/// No content on success, else the refusal.
+fn done(result: Result<(), MediaFailure>) -> Response {
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(f) => refusal(f),
+    }
 }
 
 /// The room id of the path, or what was wrong with it.
@@ -132,25 +131,9 @@ async fn authorize(State(state): State<ControlState>, request: Request, next: Ne
         Some(secret) if parley_grants::secrets_match(secret, &state.secret) => {
             next.run(request).await
         }
-        _ => refusal(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or wrong bearer secret; it is derived from the join-token key (parley_grants::control_secret)".into(),
-        ),
-    }
-}
-
-/// Runs a blocking SFU call off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, SfuError> + Send + 'static,
-) -> Result<T, Response> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(sfu_refusal(&e)),
-        Err(e) => Err(refusal(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "engine_failed",
-            format!("the control call failed: {e}"),
+        _ => refusal(MediaFailure::new(
+            FailureCode::Unauthorized,
+            "missing or wrong bearer secret; it is derived from the join-token key (parley_grants::control_secret)",
         )),
     }
 }
@@ -158,7 +141,7 @@ async fn blocking<T: Send + 'static>(
 async fn open_room(
     State(state): State<ControlState>,
     room: Result<Path<RoomId>, PathRejection>,
-    body: Result<Json<RoomPolicyBody>, JsonRejection>,
+    body: Result<Json<RoomPolicy>, JsonRejection>,
 ) -> Response {
     let room = match room_id(room) {
         Ok(room) => room,
@@ -168,10 +151,7 @@ async fn open_room(
         Ok(b) => b,
         Err(e) => return bad_request(format!("room policy: {}", e.body_text())),
     };
-    match blocking(move || state.sfu.open_room(room, policy.into())).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(r) => r,
-    }
+    done(state.plane.open_room(room, policy).await)
 }
 
 async fn close_room(
@@ -182,10 +162,7 @@ async fn close_room(
         Ok(room) => room,
         Err(why) => return bad_request(why),
     };
-    match blocking(move || state.sfu.close_room(room)).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(r) => r,
-    }
+    done(state.plane.close_room(room).await)
 }
 
 async fn downlinks(
@@ -196,15 +173,9 @@ async fn downlinks(
         Ok(room) => room,
         Err(why) => return bad_request(why),
     };
-    match blocking(move || state.sfu.downlinks(room)).await {
-        Ok(reports) => Json(
-            reports
-                .iter()
-                .map(super::DownlinkBody::from)
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
-        Err(r) => r,
+    match state.plane.downlinks(room).await {
+        Ok(downlinks) => Json(downlinks).into_response(),
+        Err(f) => refusal(f),
     }
 }
 
@@ -223,24 +194,19 @@ async fn join(
     };
     let request = JoinRequest {
         room,
+        standing: body.standing(),
         token: body.token,
         offer: body.offer,
         receive_slots: body.receive_slots,
-        muted: crate::engine::Muted {
-            audio: body.muted_audio,
-            video: body.muted_video,
-        },
-        consultation: body.consultation,
-        protected_from: body.protected_from,
     };
-    match blocking(move || state.sfu.join(request)).await {
+    match state.plane.join_answer(request).await {
         Ok(answer) => Json(JoinReply {
             member: answer.member,
             kind: kind_name(answer.kind).to_string(),
             sdp: answer.sdp,
         })
         .into_response(),
-        Err(r) => r,
+        Err(f) => refusal(f),
     }
 }
 
@@ -252,10 +218,7 @@ async fn remove(
         Ok(ids) => ids,
         Err(e) => return bad_request(format!("room or member id: {e}")),
     };
-    match blocking(move || state.sfu.remove(room, member)).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(r) => r,
-    }
+    done(state.plane.remove(room, member).await)
 }
 
 async fn mute(
@@ -271,22 +234,18 @@ async fn mute(
         Ok(b) => b,
         Err(e) => return bad_request(format!("mute: {}", e.body_text())),
     };
-    match blocking(move || {
+    done(
         state
-            .sfu
-            .set_muted(room, member, body.media.into(), body.muted)
-    })
-    .await
-    {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(r) => r,
-    }
+            .plane
+            .set_muted(room, member, body.media, body.muted)
+            .await,
+    )
 }
 
 async fn hearing(
     State(state): State<ControlState>,
     room: Result<Path<RoomId>, PathRejection>,
-    body: Result<Json<crate::engine::HearingChange>, JsonRejection>,
+    body: Result<Json<HearingChange>, JsonRejection>,
 ) -> Response {
     let room = match room_id(room) {
         Ok(room) => room,
@@ -296,10 +255,45 @@ async fn hearing(
         Ok(b) => b,
         Err(e) => return bad_request(format!("hearing change: {}", e.body_text())),
     };
-    match blocking(move || state.sfu.change_hearing(room, change)).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(r) => r,
+    done(state.plane.change_hearing(room, change).await)
+}
+
+async fn start_recording(
+    State(state): State<ControlState>,
+    room: Result<Path<RoomId>, PathRejection>,
+    body: Result<Json<RecordingOrder>, JsonRejection>,
+) -> Response {
+    let room = match room_id(room) {
+        Ok(room) => room,
+        Err(why) => return bad_request(why),
+    };
+    let Json(order) = match body {
+        Ok(b) => b,
+        Err(e) => return bad_request(format!("recording order: {}", e.body_text())),
+    };
+    if order.room != room {
+        return bad_request(format!(
+            "the recording order names room {} but the path room {room}",
+            order.room
+        ));
     }
+    done(state.plane.start_recording(order).await)
+}
+
+async fn stop_recording(
+    State(state): State<ControlState>,
+    room: Result<Path<RoomId>, PathRejection>,
+    body: Result<Json<StopRecordingBody>, JsonRejection>,
+) -> Response {
+    let room = match room_id(room) {
+        Ok(room) => room,
+        Err(why) => return bad_request(why),
+    };
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return bad_request(format!("stop recording: {}", e.body_text())),
+    };
+    done(state.plane.stop_recording(room, &body.reason).await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -330,7 +324,7 @@ async fn events(
         let (events, missed) = log.after(after, EVENTS_PER_REPLY);
         EventsReply {
             next: events.last().map_or(after.min(log.last_seq()), |e| e.seq),
-            events: events.iter().map(|e| EventBody::from(&e.event)).collect(),
+            events: events.iter().map(|e| e.event.clone()).collect(),
             missed,
         }
     };
@@ -350,7 +344,7 @@ async fn events(
 async fn metrics(State(state): State<ControlState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::engine::prometheus::render(&state.sfu.stats()),
+        state.plane.metrics_text(),
     )
         .into_response()
 }

@@ -5,8 +5,7 @@
 use super::load::{LatencyHistogram, LatencySnapshot, WorkerLoad, WorkerLoadSnapshot};
 use super::worker::{Command, Worker, WorkerSetup};
 use crate::media::simulcast::LayerSet;
-use crate::room::{ConsultationId, MediaKind, MemberId, MemberKind, RoomError, RoomPolicy};
-use chrono::{DateTime, Utc};
+use crate::room::{MediaKind, MemberId, MemberKind, RoomError, RoomPolicy};
 use parley_grants::{GrantError, JoinTokens};
 use parley_policy::Role;
 use std::collections::HashMap;
@@ -16,14 +15,10 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Identifies a room: the signaling session id.
-pub type RoomId = i64;
+pub use parley_control::{HearingChange, JoinRequest, Muted, RoomId, Standing, WallClock};
 
 /// How long a control call waits for its worker before giving up.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The wall clock join tokens are checked against.
-pub type WallClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 #[derive(Clone)]
 pub struct SfuConfig {
@@ -120,50 +115,6 @@ pub enum SfuEvent {
     },
 }
 
-/// A participant's request to join a room's media. Who they are and what
-/// they may do comes from their join token, not from the caller.
-#[derive(Debug, Clone)]
-pub struct JoinRequest {
-    pub room: RoomId,
-    /// The join token signaling issued for this room.
-    pub token: String,
-    /// The client's SDP offer.
-    pub offer: String,
-    /// How many other publishers this member can receive (pairs of audio
-    /// and video transceivers in the offer besides its own).
-    pub receive_slots: usize,
-    /// Media the court muted: not forwarded from the first packet on.
-    pub muted: Muted,
-    /// The consultation the member is in: they join straight into it.
-    pub consultation: Option<ConsultationId>,
-    /// Witness protection: their video hidden from observers, monitors and
-    /// these members from the first packet on.
-    pub protected_from: Option<Vec<MemberId>>,
-}
-
-/// A court's change to how a hearing's media is forwarded (see
-/// [`crate::room`]).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "change", rename_all = "snake_case", deny_unknown_fields)]
-pub enum HearingChange {
-    /// These participants consult privately: their media goes only to
-    /// each other.
-    OpenConsultation {
-        consultation: ConsultationId,
-        members: Vec<MemberId>,
-    },
-    /// They return to the hearing.
-    CloseConsultation { consultation: ConsultationId },
-    /// Open (true) or close the hearing to observers.
-    Observers { admitted: bool },
-    /// Hide a witness's video from observers, monitors and `hidden_from`;
-    /// `None` lifts the protection.
-    Protect {
-        member: MemberId,
-        hidden_from: Option<Vec<MemberId>>,
-    },
-}
-
 /// Where a recorded room's media goes: the recorder link's stream for the
 /// room. Called on the worker's thread for every packet the recorder
 /// receives, so it must not block (queue and drop instead).
@@ -186,13 +137,6 @@ pub fn recording_track_id(member: MemberId, media: MediaKind) -> Option<u32> {
         MediaKind::Audio => base,
         MediaKind::Video => base.checked_add(1)?,
     })
-}
-
-/// Which of a member's media is not forwarded (a court's mute).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Muted {
-    pub audio: bool,
-    pub video: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,9 +166,9 @@ pub struct VerifiedJoin {
     pub kind: MemberKind,
     pub offer: String,
     pub receive_slots: usize,
-    pub muted: Muted,
-    pub consultation: Option<ConsultationId>,
-    pub protected_from: Option<Vec<MemberId>>,
+    /// Mutes, consultation and witness protection, holding from the first
+    /// packet.
+    pub standing: Standing,
 }
 
 /// One worker's counters, read by metrics (summed over the workers by
@@ -633,9 +577,7 @@ impl Sfu {
             kind: member_kind(claims.role),
             offer: request.offer,
             receive_slots: request.receive_slots,
-            muted: request.muted,
-            consultation: request.consultation,
-            protected_from: request.protected_from,
+            standing: request.standing,
         };
         let worker = self.worker_of(request.room)?;
         self.call(worker, |reply| Command::Join {

@@ -31,8 +31,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-/// Most receive slots one peer may ask for.
-pub const MAX_RECEIVE_SLOTS: usize = 32;
+pub use parley_control::{EstimateSource, MAX_RECEIVE_SLOTS};
 
 /// rtc's own ICE timers (no STUN for this long: disconnected; this much
 /// longer: failed) sit past [`crate::liveness`]'s rules, which decide first:
@@ -291,18 +290,6 @@ pub struct Peer {
 /// that negotiated transport-cc (its estimate starts at
 /// [`crate::egress::downlink::INITIAL_BPS`] and follows its feedback).
 pub const DEFAULT_ESTIMATE_BPS: u64 = 1_000_000;
-
-/// Where a peer's receive estimate comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EstimateSource {
-    /// The SFU's own estimate from the subscriber's transport-wide
-    /// feedback.
-    TransportFeedback,
-    /// The subscriber's own REMB (taken as it is when it sends one).
-    Remb,
-    /// Neither: [`DEFAULT_ESTIMATE_BPS`].
-    Assumed,
-}
 
 fn random_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";

@@ -103,9 +103,7 @@ pub async fn join_through_relay(
             token,
             offer,
             receive_slots,
-            muted: Default::default(),
-            consultation: None,
-            protected_from: None,
+            standing: Default::default(),
         })
     })
     .await??;
@@ -134,9 +132,7 @@ pub async fn join(
             token,
             offer,
             receive_slots,
-            muted: Default::default(),
-            consultation: None,
-            protected_from: None,
+            standing: Default::default(),
         })
     })
     .await??;

@@ -2,7 +2,6 @@
 //! connections and client messages, wakes at the session's deadlines, and
 //! carries out the effects (audit first, then messages and persistence).
 
-use super::media_plane::MediaPlane;
 use super::state::{Effect, LiveSession, Refused};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
@@ -10,10 +9,9 @@ use crate::model::SessionStatus;
 use crate::store::audit::{self, AuditRecord};
 use crate::store::{Store, sessions};
 use chrono::{DateTime, Utc};
+use parley_control::{FailureCode, JoinRequest, MediaPlane, RecordingOrder, RoomPolicy, Standing};
 use parley_policy::{Jurisdiction, Role, RuleId, SessionKind};
 use parley_protocol::{ClientMessage, CloseCode, ParticipantState, RequestId, ServerMessage};
-use parley_sfu::engine::JoinRequest;
-use parley_sfu::room::RoomPolicy;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -118,15 +116,13 @@ struct Inner {
     store: Store,
     clock: Arc<dyn Clock>,
     metrics: Metrics,
-    media: Option<MediaPlane>,
+    media: Option<Arc<dyn MediaPlane>>,
     tokens: parley_grants::JoinTokens,
     sessions: Mutex<HashMap<i64, mpsc::Sender<Command>>>,
     /// Sessions whose task ended them: never started again in this process,
     /// even if storing the end failed (8 bytes per session ever ended).
     finished: Mutex<std::collections::HashSet<i64>>,
     next_connection: std::sync::atomic::AtomicU64,
-    /// The recorder's link, once the recorder runs (set after start).
-    recording: std::sync::OnceLock<Arc<super::recording::Recording>>,
 }
 
 /// What a session task needs to start.
@@ -154,7 +150,7 @@ impl LiveHub {
         store: Store,
         clock: Arc<dyn Clock>,
         metrics: Metrics,
-        media: Option<MediaPlane>,
+        media: Option<Arc<dyn MediaPlane>>,
         tokens: parley_grants::JoinTokens,
     ) -> Self {
         Self {
@@ -167,18 +163,8 @@ impl LiveHub {
                 sessions: Mutex::new(HashMap::new()),
                 finished: Mutex::new(std::collections::HashSet::new()),
                 next_connection: std::sync::atomic::AtomicU64::new(1),
-                recording: std::sync::OnceLock::new(),
             }),
         }
-    }
-
-    /// Records sessions whose policy says so through the recorder at
-    /// `address` (set once, when the recorder has started).
-    pub fn set_recorder(&self, address: super::recording::RecorderAddress) {
-        let _ = self
-            .inner
-            .recording
-            .set(Arc::new(super::recording::Recording::new(address)));
     }
 
     pub fn new_connection_id(&self) -> ConnectionId {
@@ -348,10 +334,7 @@ impl LiveHub {
 
     /// How each participant's connection to the media server fares in a
     /// live session; `None` without a media server or a live room.
-    pub async fn connections(
-        &self,
-        session_id: i64,
-    ) -> Option<Vec<parley_sfu::control::DownlinkBody>> {
+    pub async fn connections(&self, session_id: i64) -> Option<Vec<parley_control::Downlink>> {
         let media = self.inner.media.as_ref()?;
         self.sender(session_id)?;
         media.downlinks(session_id).await.ok()
@@ -470,7 +453,7 @@ impl LiveHub {
             spec,
             connections: HashMap::new(),
             room_open: false,
-            recording: None,
+            recording: false,
             replying_to: None,
         };
         loop {
@@ -719,11 +702,8 @@ impl LiveHub {
                     consultation,
                     protected_from,
                 } => {
-                    let standing = parley_sfu::control::Standing {
-                        muted: parley_sfu::engine::Muted {
-                            audio: muted.audio,
-                            video: muted.video,
-                        },
+                    let standing = Standing {
+                        muted,
                         consultation,
                         protected_from,
                     };
@@ -753,13 +733,13 @@ impl LiveHub {
                 } => {
                     if let (Some(sfu), true) = (self.inner.media.clone(), task.room_open) {
                         let kind = match media {
-                            parley_protocol::MediaKind::Audio => parley_sfu::room::MediaKind::Audio,
-                            parley_protocol::MediaKind::Video => parley_sfu::room::MediaKind::Video,
+                            parley_protocol::MediaKind::Audio => parley_control::MediaKind::Audio,
+                            parley_protocol::MediaKind::Video => parley_control::MediaKind::Video,
                         };
                         // Not yet in the room (no offer yet): the mute goes
                         // with their join instead.
                         if let Err(e) = sfu.set_muted(session_id, participant_id, kind, muted).await
-                            && e.code.as_deref() != Some("room_refused")
+                            && e.code != FailureCode::RoomRefused
                         {
                             tracing::warn!(session = session_id, participant_id, error = %e, "mute not applied by the media server");
                         }
@@ -773,15 +753,7 @@ impl LiveHub {
                         // consultation or hide a witness, those members'
                         // media stops and they offer again, joining with the
                         // court's decision applied from the first packet.
-                        let affected: Vec<i64> = match &change {
-                            parley_sfu::engine::HearingChange::OpenConsultation {
-                                members, ..
-                            } => members.clone(),
-                            parley_sfu::engine::HearingChange::Protect { member, .. } => {
-                                vec![*member]
-                            }
-                            _ => Vec::new(),
-                        };
+                        let affected = change.members();
                         if let Err(e) = sfu.change_hearing(session_id, change).await {
                             tracing::warn!(session = session_id, error = %e, "hearing change not applied by the media server; dropping the media of those it concerns");
                             for member in affected {
@@ -845,7 +817,7 @@ impl LiveHub {
         participant_id: i64,
         sdp: String,
         ends_at: DateTime<Utc>,
-        standing: parley_sfu::control::Standing,
+        standing: Standing,
     ) -> Result<String, String> {
         let sfu = self
             .inner
@@ -890,29 +862,18 @@ impl LiveHub {
             token,
             offer: sdp,
             receive_slots: grant.receive_slots,
-            muted: standing.muted,
-            consultation: standing.consultation,
-            protected_from: standing.protected_from,
+            standing,
         };
         sfu.join(request).await.map_err(|e| e.message)
     }
 
-    /// Starts the session's recording when its policy records it (never a
-    /// privileged session: the SFU and the recorder both refuse one). A
-    /// failure is logged; the session goes on, and the recorder's audit log
-    /// shows the refusal.
-    async fn start_recording(&self, task: &mut Task, sfu: &super::MediaPlane) {
+    /// Asks the media server to record the session when its policy
+    /// records it (never a privileged session: the SFU and the recorder
+    /// both refuse one). A failure is logged; the session goes on, and the
+    /// recorder's audit log shows a refusal.
+    async fn start_recording(&self, task: &mut Task, sfu: &Arc<dyn MediaPlane>) {
         let policy = task.spec.policy;
-        let Some(recording) = self.inner.recording.get().cloned() else {
-            if policy.recorded {
-                tracing::warn!(
-                    session = task.spec.session_id,
-                    "the policy records this session but no recorder runs"
-                );
-            }
-            return;
-        };
-        if !policy.recorded || policy.privileged || task.recording.is_some() {
+        if !policy.recorded || policy.privileged || task.recording {
             return;
         }
         let room = task.spec.session_id;
@@ -931,29 +892,21 @@ impl LiveHub {
                 return;
             }
         };
-        let start = parley_recorder::protocol::Start {
-            recording_id: format!("session-{room}"),
-            session_id: room,
+        let jurisdiction = &task.spec.jurisdiction;
+        let order = RecordingOrder {
+            room,
             session_kind: task.spec.kind,
-            jurisdiction: task.spec.jurisdiction.id.clone(),
-            tracks: super::recording::tracks(&publishers),
+            jurisdiction: jurisdiction.id.clone(),
+            languages: jurisdiction.languages.clone(),
+            publishers,
         };
-        let stream = match recording.open(&start).await {
-            Ok(s) => s,
+        match sfu.start_recording(order).await {
+            Ok(()) => task.recording = true,
+            Err(e) if e.code == FailureCode::NoRecorder => {
+                tracing::warn!(session = room, error = %e, "the policy records this session but no recorder runs");
+            }
             Err(e) => {
                 tracing::error!(session = room, error = %e, "recording not started");
-                return;
-            }
-        };
-        let notice = super::recording::announcement(
-            recording.address().announcements.as_deref(),
-            &task.spec.jurisdiction,
-        );
-        match sfu.start_recording(room, stream.clone(), notice).await {
-            Ok(()) => task.recording = Some(stream),
-            Err(e) => {
-                tracing::error!(session = room, error = %e, "the media server refused to record");
-                let _ = stream.end("the media server refused to record").await;
             }
         }
     }
@@ -974,12 +927,9 @@ impl LiveHub {
             return;
         };
         task.room_open = false;
-        if let Some(recording) = task.recording.take() {
+        if std::mem::take(&mut task.recording) {
             let room = task.spec.session_id;
-            if let Err(e) = sfu.stop_recording(room).await {
-                tracing::warn!(session = room, error = %e, "media server did not stop recording");
-            }
-            if let Err(e) = recording.end("the session ended").await {
+            if let Err(e) = sfu.stop_recording(room, "the session ended").await {
                 tracing::warn!(session = room, error = %e, "recording did not end cleanly; its finished segments stand");
             }
         }
@@ -1037,8 +987,8 @@ struct Task {
     connections: Connections,
     /// Whether the SFU has this session's room open.
     room_open: bool,
-    /// The recorder's stream for this session, while recording.
-    recording: Option<super::recording::RoomRecording>,
+    /// The media server records this session.
+    recording: bool,
     /// The participant whose request is being handled, and its id: replies
     /// to them carry it.
     replying_to: Option<(i64, RequestId)>,

@@ -1,12 +1,10 @@
 //! Live sessions: the pure [`state::LiveSession`] machine, one task per live
-//! session that drives it ([`hub`]), the WebSocket edge ([`ws`]), and
-//! the media server in or out of process ([`media_plane`]).
+//! session that drives it ([`hub`]), the WebSocket edge ([`ws`]), and the
+//! media server's events ([`media_plane`]).
 
 pub mod hub;
 pub mod media_plane;
-pub mod recording;
 pub mod state;
 pub mod ws;
 
 pub use hub::LiveHub;
-pub use media_plane::MediaPlane;

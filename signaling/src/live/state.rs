@@ -60,7 +60,7 @@ pub enum Effect {
         protected_from: Option<Vec<i64>>,
     },
     /// A court's change to the hearing's forwarding.
-    MediaHearing(parley_sfu::engine::HearingChange),
+    MediaHearing(parley_control::HearingChange),
     /// Stop (or restore) forwarding one kind of a participant's media.
     MediaMute {
         participant_id: i64,
@@ -123,11 +123,7 @@ pub struct Protection {
 pub const MAX_PSEUDONYM_BYTES: usize = 100;
 
 /// Which of a participant's media the court stopped forwarding.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Muted {
-    pub audio: bool,
-    pub video: bool,
-}
+pub use parley_control::Muted;
 
 /// One live session.
 #[derive(Debug, Clone)]
@@ -294,7 +290,7 @@ impl LiveSession {
             .filter_map(|(id, m)| {
                 let p = m.protection.as_ref().filter(|p| p.hide_from_defendant)?;
                 Some(Effect::MediaHearing(
-                    parley_sfu::engine::HearingChange::Protect {
+                    parley_control::HearingChange::Protect {
                         member: *id,
                         hidden_from: Some(self.hidden_from(p)),
                     },
@@ -838,7 +834,7 @@ impl LiveSession {
                 ))];
                 self.observers_admitted = admitted;
                 effects.push(Effect::MediaHearing(
-                    parley_sfu::engine::HearingChange::Observers { admitted },
+                    parley_control::HearingChange::Observers { admitted },
                 ));
                 effects.extend(self.to_all(&ServerMessage::Observers { admitted }));
                 Ok(effects)
@@ -879,7 +875,7 @@ impl LiveSession {
                     })),
                 )];
                 effects.push(Effect::MediaHearing(
-                    parley_sfu::engine::HearingChange::Protect {
+                    parley_control::HearingChange::Protect {
                         member: participant_id,
                         hidden_from: Some(self.hidden_from(&protection)),
                     },
@@ -1073,7 +1069,7 @@ impl LiveSession {
             }
         }
         effects.push(Effect::MediaHearing(
-            parley_sfu::engine::HearingChange::OpenConsultation {
+            parley_control::HearingChange::OpenConsultation {
                 consultation: consultation_id,
                 members: members.clone(),
             },
@@ -1132,7 +1128,7 @@ impl LiveSession {
             }
         }
         effects.push(Effect::MediaHearing(
-            parley_sfu::engine::HearingChange::CloseConsultation {
+            parley_control::HearingChange::CloseConsultation {
                 consultation: consultation_id,
             },
         ));

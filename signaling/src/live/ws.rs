@@ -90,7 +90,7 @@ fn receive_slots(session: &crate::model::Session, participant_id: i64) -> usize 
         .iter()
         .filter(|p| p.id != participant_id && !p.removed && !p.role.is_receive_only())
         .count()
-        .min(parley_sfu::engine::MAX_RECEIVE_SLOTS)
+        .min(parley_control::MAX_RECEIVE_SLOTS)
 }
 
 async fn first_text(socket: &mut WebSocket) -> Option<Result<String, ()>> {

@@ -187,7 +187,7 @@ pub async fn connections(
             .map(|d| Connection {
                 participant_id: d.member,
                 estimate_bps: d.estimate_bps,
-                source: d.source,
+                source: d.source.as_str().to_string(),
                 loss_permille: d.loss_permille,
                 video_paused_from: d.paused,
                 send_limit_bps: d.publisher_limit_bps,

@@ -16,8 +16,12 @@ pub struct Server {
     pub admin: String,
     pub http: reqwest::Client,
     pub _data: tempfile::TempDir,
-    /// The live sessions (to attach a recorder).
-    pub live: parley_signaling::live::LiveHub,
+    /// The SFU: in this process, or the one behind the control API that
+    /// signaling reaches over the network (to attach a recorder, read its
+    /// counters).
+    pub sfu: Arc<parley_sfu::plane::InProcessPlane>,
+    /// Signaling reaches the SFU over its control API.
+    pub remote_sfu: bool,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     /// A standalone SFU's control API, when the test uses one.
     sfu_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -59,7 +63,7 @@ async fn start_with(remote_sfu: bool) -> Server {
     let data = tempfile::tempdir().expect("temp dir");
     let clock = OffsetClock::default();
     clock.advance(base_instant() - Utc::now());
-    let (media, sfu_task) = if remote_sfu {
+    let (media, launched, sfu_task) = if remote_sfu {
         let key = parley_grants::JoinTokens::generate_key();
         std::fs::write(
             data.path().join(parley_signaling::app::KEY_FILE),
@@ -85,24 +89,26 @@ async fn start_with(remote_sfu: bool) -> Server {
             .await
             .expect("control port");
         let control_url = format!("http://{}", listener.local_addr().expect("addr"));
-        let app =
-            parley_sfu::control::server::router(Arc::new(sfu), parley_grants::control_secret(&key));
+        let plane = Arc::new(parley_sfu::plane::InProcessPlane::new(Arc::new(sfu)));
+        let launched: parley_sfu::plane::Launched = Arc::new(std::sync::OnceLock::new());
+        let _ = launched.set(plane.clone());
+        let app = parley_sfu::control::server::router(plane, parley_grants::control_secret(&key));
         let task = tokio::spawn(async move { axum::serve(listener, app).await });
         (
-            parley_signaling::MediaServer::Remote { control_url },
+            parley_sfu::control::RemoteSfu::launcher(control_url),
+            launched,
             Some(task),
         )
     } else {
-        (
-            parley_signaling::MediaServer::InProcess(parley_signaling::MediaConfig {
+        let (launch, launched) =
+            parley_sfu::plane::InProcessPlane::launcher(parley_sfu::plane::InProcessSettings {
                 listen: "127.0.0.1:0".parse().expect("addr"),
                 advertised_ip: None,
                 workers: 1,
                 ice_tcp: true,
                 coalescing: Default::default(),
-            }),
-            None,
-        )
+            });
+        (launch, launched, None)
     };
     let config = SignalingConfig {
         http: "127.0.0.1:0".parse().expect("addr"),
@@ -126,7 +132,8 @@ async fn start_with(remote_sfu: bool) -> Server {
         admin,
         http: reqwest::Client::new(),
         _data: data,
-        live: running.state.live.clone(),
+        sfu: launched.get().expect("the SFU started").clone(),
+        remote_sfu,
         task: running.task,
         sfu_task,
     }

@@ -634,7 +634,17 @@ impl parley_recorder::audit::AuditSink for Audited {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_hearing_reaches_the_recorder_and_verifies_but_its_consultation_does_not() {
-    let s = start().await;
+    recorded_hearing(start().await).await;
+}
+
+/// The SFU records when it runs apart too (`parley sfu` with a recorder):
+/// signaling only orders it over the control API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sfu_running_apart_records_a_hearing_too() {
+    recorded_hearing(start_with_remote_sfu().await).await;
+}
+
+async fn recorded_hearing(s: Server) {
     let root = tempfile::tempdir().expect("recorder dir");
     let audit = std::sync::Arc::new(Audited::default());
     let recorder = parley_recorder::server::start(parley_recorder::server::RecorderConfig {
@@ -648,14 +658,16 @@ async fn a_recorded_hearing_reaches_the_recorder_and_verifies_but_its_consultati
     })
     .await
     .expect("recorder starts");
-    s.live
-        .set_recorder(parley_signaling::live::recording::RecorderAddress {
-            addr: recorder.addr,
-            tls: recorder.tls.clone(),
-            // The demo's spoken notice lasts 25 s; its playback before
-            // recording is tested in sfu/tests/recording.rs.
-            announcements: None,
-        });
+    assert!(
+        s.sfu
+            .set_recorder(parley_sfu::plane::recording::RecorderAddress {
+                addr: recorder.addr,
+                tls: recorder.tls.clone(),
+                // The demo's spoken notice lasts 25 s; its playback before
+                // recording is tested in sfu/tests/recording.rs.
+                announcements: None,
+            })
+    );
     // The demo jurisdiction records hearings ("required").
     let court = facility(&s, "Court", "court", "demo").await;
     let at = s.now() + Duration::minutes(5);
@@ -745,17 +757,22 @@ async fn a_recorded_hearing_reaches_the_recorder_and_verifies_but_its_consultati
     recorder.shutdown().await;
 }
 
-/// `parley_sfu_recorded_packets_total` from signaling's metrics.
+/// `parley_sfu_recorded_packets_total` from signaling's metrics (or, when
+/// the SFU runs apart, from the SFU's own).
 async fn recorded(s: &Server) -> u64 {
-    let metrics = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    use parley_control::MediaPlane;
+    let metrics = if s.remote_sfu {
+        s.sfu.metrics_text()
+    } else {
+        s.http
+            .get(s.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    };
     metrics
         .lines()
         .find_map(|l| l.strip_prefix("parley_sfu_recorded_packets_total "))

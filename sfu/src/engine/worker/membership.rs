@@ -305,17 +305,17 @@ fn admit(room: &mut Room, request: &VerifiedJoin) -> Result<(), SfuError> {
     room.join(request.member, request.kind)?;
     let standing = (|| {
         for (media, muted) in [
-            (MediaKind::Audio, request.muted.audio),
-            (MediaKind::Video, request.muted.video),
+            (MediaKind::Audio, request.standing.muted.audio),
+            (MediaKind::Video, request.standing.muted.video),
         ] {
             if muted {
                 room.set_muted(request.member, media, true)?;
             }
         }
-        if let Some(c) = request.consultation {
+        if let Some(c) = request.standing.consultation {
             room.place_in_consultation(request.member, c)?;
         }
-        if let Some(hidden) = &request.protected_from {
+        if let Some(hidden) = &request.standing.protected_from {
             room.set_protection(request.member, Some(hidden.iter().copied().collect()))?;
         }
         Ok::<(), crate::room::RoomError>(())

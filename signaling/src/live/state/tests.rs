@@ -1901,7 +1901,7 @@ fn a_consultation_takes_defendant_and_counsel_out_of_the_hearing_and_back() {
         matches!(&effects[0], Effect::Audit(a) if a.action == "session.consult" && a.decision == "opened")
     );
     assert!(effects.contains(&Effect::MediaHearing(
-        parley_sfu::engine::HearingChange::OpenConsultation {
+        parley_control::HearingChange::OpenConsultation {
             consultation: 1,
             members: vec![3, 4, 5]
         }
@@ -1940,7 +1940,7 @@ fn a_consultation_takes_defendant_and_counsel_out_of_the_hearing_and_back() {
     assert_eq!(refusal(s.client(6, end.clone(), at)), ErrorCode::Forbidden);
     let back = client_ok(&mut s, 1, end.clone(), at + mins(2));
     assert!(back.contains(&Effect::MediaHearing(
-        parley_sfu::engine::HearingChange::CloseConsultation { consultation: 1 }
+        parley_control::HearingChange::CloseConsultation { consultation: 1 }
     )));
     assert!(
         roster_seen_by(&back, 2)
@@ -1967,7 +1967,7 @@ fn the_court_closes_the_hearing_to_observers() {
         matches!(&effects[0], Effect::Audit(a) if a.action == "session.observers" && a.decision == "closed")
     );
     assert!(effects.contains(&Effect::MediaHearing(
-        parley_sfu::engine::HearingChange::Observers { admitted: false }
+        parley_control::HearingChange::Observers { admitted: false }
     )));
     assert!(effects.contains(&Effect::Send(
         7,
@@ -1999,7 +1999,7 @@ fn a_protected_witness_is_known_by_a_pseudonym_and_hidden_from_the_defendant() {
     let effects = client_ok(&mut s, 1, protect("Witness A"), start());
     assert!(matches!(&effects[0], Effect::Audit(a) if a.action == "session.protect"));
     assert!(effects.contains(&Effect::MediaHearing(
-        parley_sfu::engine::HearingChange::Protect {
+        parley_control::HearingChange::Protect {
             member: 6,
             hidden_from: Some(vec![3])
         }
@@ -2034,7 +2034,7 @@ fn a_protected_witness_is_known_by_a_pseudonym_and_hidden_from_the_defendant() {
     let later = connect(&mut s, 8, Role::Defendant, start() + mins(1));
     assert!(
         later.contains(&Effect::MediaHearing(
-            parley_sfu::engine::HearingChange::Protect {
+            parley_control::HearingChange::Protect {
                 member: 6,
                 hidden_from: Some(vec![3, 8])
             }

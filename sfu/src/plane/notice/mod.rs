@@ -2,8 +2,8 @@
 //! recorder (invariant 5): a WAV file from `config/announcements/` encoded
 //! once into Opus frames the SFU sends as RTP, like any participant's audio.
 //!
-//! Units: Opus frames of 20 ms; RTP timestamps at 48 000 Hz (the Opus RTP
-//! clock, whatever the input rate), so each frame advances them by 960.
+//! Units: Opus frames of 20 ms at 48 000 Hz (the Opus RTP clock, whatever
+//! the input rate).
 
 use std::path::{Path, PathBuf};
 
@@ -12,8 +12,6 @@ pub use encoder::{encode, libopus_version};
 
 /// Duration of one Opus frame, ms.
 pub const FRAME_MS: u32 = 20;
-/// RTP clock ticks per frame (48 kHz × 20 ms).
-pub const RTP_TICKS_PER_FRAME: u32 = 960;
 /// Input rates Opus encodes without resampling, Hz.
 pub const SUPPORTED_RATES: [u32; 5] = [8_000, 12_000, 16_000, 24_000, 48_000];
 
@@ -114,31 +112,6 @@ impl Announcement {
     pub fn duration_ms(&self) -> u64 {
         self.frames.len() as u64 * u64::from(FRAME_MS)
     }
-
-    /// The frames as RTP packets (marker on the first), from sequence
-    /// `first_seq` and timestamp `first_ts`.
-    pub fn rtp_packets(
-        &self,
-        payload_type: u8,
-        ssrc: u32,
-        first_seq: u16,
-        first_ts: u32,
-    ) -> Vec<Vec<u8>> {
-        self.frames
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                crate::rtp::build(
-                    i == 0,
-                    payload_type,
-                    first_seq.wrapping_add(i as u16),
-                    first_ts.wrapping_add(RTP_TICKS_PER_FRAME.wrapping_mul(i as u32)),
-                    ssrc,
-                    f,
-                )
-            })
-            .collect()
-    }
 }
 
 /// Reads and encodes one WAV file.
@@ -231,9 +204,6 @@ mod tests {
         }
         let rms = (energy / (25.0 * 960.0)).sqrt();
         assert!(rms > 2_000.0, "decoded tone is audible: rms {rms}");
-        let packets = a.rtp_packets(111, 9, 65_535, 0);
-        let second = crate::rtp::RtpPacket::parse(&packets[1]).unwrap();
-        assert_eq!((second.sequence, second.timestamp), (0, 960));
     }
 
     proptest! {

@@ -69,7 +69,7 @@ mod tests {
     #[test]
     fn the_linked_libopus_is_the_vendored_reference() {
         let version = libopus_version();
-        let expected = include_str!("../../../vendor/opusic-sys/opus/package_version")
+        let expected = include_str!("../../../../vendor/opusic-sys/opus/package_version")
             .trim()
             .trim_start_matches("PACKAGE_VERSION=")
             .trim_matches('"');

@@ -7,7 +7,6 @@
 //! current segment. The recorder answers `Start` with one `Accepted` or
 //! `Refused` frame on the same stream.
 
-use crate::depacketize::Codec;
 use parley_policy::SessionKind;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +22,31 @@ pub const TYPE_RTP: u8 = 2;
 pub const TYPE_END: u8 = 3;
 pub const TYPE_ACCEPTED: u8 = 0x81;
 pub const TYPE_REFUSED: u8 = 0x82;
+
+/// The codecs the recorder stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    Vp8,
+    H264,
+    Opus,
+}
+
+impl Codec {
+    pub fn is_video(self) -> bool {
+        matches!(self, Codec::Vp8 | Codec::H264)
+    }
+}
+
+/// A jurisdiction id as a file name may hold it: 1 to 64 of `a-z`, `0-9`
+/// and `-`.
+pub fn valid_jurisdiction_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
 
 /// Audio or video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,7 +134,7 @@ impl Start {
                 self.recording_id
             ));
         }
-        if !crate::keys::valid_jurisdiction_id(&self.jurisdiction) {
+        if !valid_jurisdiction_id(&self.jurisdiction) {
             return bad(format!(
                 "jurisdiction {:?} is not a valid id",
                 self.jurisdiction

@@ -1,19 +1,16 @@
-//! Recording a live session: when the policy decision records a session
-//! (never a privileged one), its media room is opened with the recorder as a
-//! member, and the SFU hands the recorder's link every packet the room's
-//! rules let it receive. The recorder, reached over QUIC with mutual TLS,
-//! refuses privileged sessions too, and audits every start and stop.
-//!
-//! Works with the SFU in this process; an SFU run apart (`parley sfu`) does
-//! not record yet.
+//! Recording a room: the media plane holds the link to the recorder (QUIC,
+//! mutual TLS), opens a room's stream, and hands it every packet the room's
+//! rules let the recorder receive. The room never admits the recorder to a
+//! privileged session, and the recorder refuses one too and audits every
+//! start and stop.
 
-use parley_recorder::depacketize::Codec;
-use parley_recorder::link::{LinkError, RecorderLink, RoomSender};
-use parley_recorder::protocol::{MediaKind as TrackKind, Start, TrackInfo};
-use parley_recorder::tls::TlsFiles;
-use parley_sfu::engine::{RecordingTap, recording_track_id};
-use parley_sfu::room::MediaKind;
+use crate::engine::{RecordingTap, recording_track_id};
+use crate::room::MediaKind;
+use parley_recorder_link::link::{LinkError, RecorderLink, RoomSender};
+use parley_recorder_link::protocol::{Codec, MediaKind as TrackKind, Start, TrackInfo};
+use parley_recorder_link::tls::TlsFiles;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
@@ -26,18 +23,18 @@ const QUEUE: usize = 4096;
 pub struct RecorderAddress {
     pub addr: SocketAddr,
     pub tls: TlsFiles,
-    pub announcements: Option<std::path::PathBuf>,
+    pub announcements: Option<PathBuf>,
 }
 
 /// The link to the recorder: one QUIC connection, made on first use and
 /// again after it fails.
-pub struct Recording {
+pub struct RecorderConnection {
     address: RecorderAddress,
     link: Mutex<Option<RecorderLink>>,
 }
 
 /// A recorded room's stream, shared between the SFU's worker (which sends
-/// packets) and the session task (which ends it).
+/// packets) and the media plane (which ends it).
 #[derive(Clone)]
 pub struct RoomRecording(Arc<RoomSender>);
 
@@ -60,8 +57,8 @@ impl RoomRecording {
     }
 }
 
-/// The tracks a session's recording declares: audio (Opus) and video
-/// (VP8) of every booked participant who publishes.
+/// The tracks a room's recording declares: audio (Opus) and video (VP8) of
+/// every booked participant who publishes.
 pub fn tracks(publishers: &[i64]) -> Vec<TrackInfo> {
     publishers
         .iter()
@@ -87,38 +84,40 @@ pub fn tracks(publishers: &[i64]) -> Vec<TrackInfo> {
         .collect()
 }
 
-/// The spoken notice of `jurisdiction`: its languages one after the other,
-/// as 20 ms Opus frames. Languages without audio are left out (logged); no
-/// audio at all gives no frames (the banner alone then tells people).
+/// The spoken notice of `jurisdiction`: its `languages` one after the
+/// other, as 20 ms Opus frames. Languages without audio are left out
+/// (logged); no audio at all gives no frames (the banner alone then tells
+/// people).
 pub fn announcement(
-    dir: Option<&std::path::Path>,
-    jurisdiction: &parley_policy::Jurisdiction,
+    dir: Option<&Path>,
+    jurisdiction: &str,
+    languages: &[String],
 ) -> Vec<bytes::Bytes> {
     let Some(dir) = dir else {
         return Vec::new();
     };
     let mut frames = Vec::new();
-    for language in &jurisdiction.languages {
-        match parley_recorder::announce::load_for(dir, &jurisdiction.id, language) {
+    for language in languages {
+        match super::notice::load_for(dir, jurisdiction, language) {
             Ok(a) => frames.extend(a.frames.into_iter().map(bytes::Bytes::from)),
             Err(e) => {
-                tracing::warn!(jurisdiction = %jurisdiction.id, %language, error = %e, "no spoken notice in this language")
+                tracing::warn!(%jurisdiction, %language, error = %e, "no spoken notice in this language")
             }
         }
     }
     frames
 }
 
-impl Recording {
-    pub fn address(&self) -> &RecorderAddress {
-        &self.address
-    }
-
+impl RecorderConnection {
     pub fn new(address: RecorderAddress) -> Self {
         Self {
             address,
             link: Mutex::new(None),
         }
+    }
+
+    pub fn address(&self) -> &RecorderAddress {
+        &self.address
     }
 
     /// Opens a room's recording stream (connecting first if need be).
@@ -154,13 +153,13 @@ impl Recording {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     #[test]
     fn the_demo_notice_is_english_then_french_in_20_ms_frames() {
         let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
         let demo = parley_policy::load_file(&config.join("jurisdictions/demo.toml")).expect("demo");
-        let frames = announcement(Some(&config.join("announcements")), &demo);
+        let notices = config.join("announcements");
+        let frames = announcement(Some(&notices), &demo.id, &demo.languages);
         // en.wav (12.3 s) and fr.wav (12.7 s), padded to whole frames.
         assert!(
             (1240..=1260).contains(&frames.len()),
@@ -171,8 +170,8 @@ mod tests {
         // A jurisdiction without audio gets no frames, not an error.
         let eng = parley_policy::load_file(&config.join("jurisdictions/eng-wales.toml"))
             .expect("eng-wales");
-        assert!(announcement(Some(&config.join("announcements")), &eng).is_empty());
-        assert!(announcement(None, &demo).is_empty());
+        assert!(announcement(Some(&notices), &eng.id, &eng.languages).is_empty());
+        assert!(announcement(None, &demo.id, &demo.languages).is_empty());
     }
 
     #[test]

@@ -1,0 +1,59 @@
+//! What the media plane tells the control plane.
+
+use crate::room::{MemberId, RoomId};
+use serde::{Deserialize, Serialize};
+
+/// One event from the media plane, in process and on the wire (tagged by
+/// `type`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MediaEvent {
+    /// The loudest participant of a room changed (RFC 6464 levels, held at
+    /// least 1.5 s so it does not flap).
+    ActiveSpeaker { room: RoomId, member: MemberId },
+    /// A member's peer connection failed or closed; the SFU dropped it.
+    MediaLost { room: RoomId, member: MemberId },
+    /// A simulcast publisher should send only these layers (`rids`, low to
+    /// high: `q`, `h`, `f`): nobody needs the others. Sent again whenever
+    /// the set changes.
+    PublishLayers {
+        room: RoomId,
+        member: MemberId,
+        rids: Vec<String>,
+    },
+    /// `source`'s video to `member` paused because `member`'s downlink
+    /// cannot carry it with the audio, or resumed (`paused: false`).
+    /// Audio goes on.
+    VideoPaused {
+        room: RoomId,
+        member: MemberId,
+        source: MemberId,
+        paused: bool,
+    },
+    /// `member`'s connection became weak, or good again.
+    ConnectionStrength {
+        room: RoomId,
+        member: MemberId,
+        weak: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_tagged_by_type_on_the_wire() {
+        let e = MediaEvent::PublishLayers {
+            room: 1,
+            member: 2,
+            rids: vec!["q".into(), "h".into()],
+        };
+        let text = serde_json::to_string(&e).expect("json");
+        assert_eq!(
+            text,
+            r#"{"type":"publish_layers","room":1,"member":2,"rids":["q","h"]}"#
+        );
+        assert_eq!(serde_json::from_str::<MediaEvent>(&text).expect("back"), e);
+    }
+}
