@@ -13,7 +13,7 @@ use common::{ORDINARY, join, join_through_relay, sfu, token};
 use parley_client::Client;
 use parley_policy::Role;
 use parley_sfu::egress::downlink::INITIAL_BPS;
-use parley_sfu::engine::{DownlinkReport, EstimateSource, SfuEvent};
+use parley_sfu::engine::{DownlinkReport, EstimateSource, MediaEvent};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -104,8 +104,8 @@ async fn loss_on_one_downlink_lowers_that_estimate_only() -> anyhow::Result<()> 
 /// Waits up to `limit` for `source`'s video to `member` to be paused (or
 /// resumed); every event received is kept in `seen`.
 fn wait_for_pause(
-    events: &std::sync::mpsc::Receiver<SfuEvent>,
-    seen: &mut Vec<SfuEvent>,
+    events: &std::sync::mpsc::Receiver<MediaEvent>,
+    seen: &mut Vec<MediaEvent>,
     (member, source, paused): (i64, i64, bool),
     limit: Duration,
 ) -> bool {
@@ -115,7 +115,7 @@ fn wait_for_pause(
             return false;
         };
         seen.push(event.clone());
-        if let SfuEvent::VideoPaused {
+        if let MediaEvent::VideoPaused {
             member: m,
             source: s,
             paused: p,
@@ -208,7 +208,7 @@ async fn a_downlink_too_weak_for_video_keeps_the_audio_and_gets_the_picture_back
     );
     // The family's connection was shown as weak, and is shown as good once
     // it has been for 5 s.
-    let weak = |w: bool| SfuEvent::ConnectionStrength {
+    let weak = |w: bool| MediaEvent::ConnectionStrength {
         room: 82,
         member: 2,
         weak: w,

@@ -11,7 +11,7 @@ mod common;
 use common::{ORDINARY, join, join_through_relay, sfu, token};
 use parley_client::Client;
 use parley_policy::Role;
-use parley_sfu::engine::{Sfu, SfuEvent};
+use parley_sfu::engine::{MediaEvent, Sfu};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ async fn media_lost(sfu: &Arc<Sfu>, member: i64, limit: Duration) -> Option<Inst
         let end = Instant::now() + limit;
         while let Some(left) = end.checked_duration_since(Instant::now()) {
             match events.recv_timeout(left) {
-                Ok(SfuEvent::MediaLost { member: m, .. }) if m == member => {
+                Ok(MediaEvent::MediaLost { member: m, .. }) if m == member => {
                     return Some(Instant::now());
                 }
                 Ok(_) => {}

@@ -7,7 +7,7 @@ mod common;
 use common::{join, sfu, token};
 use parley_client::Client;
 use parley_policy::Role;
-use parley_sfu::engine::SfuEvent;
+use parley_sfu::engine::MediaEvent;
 use parley_sfu::room::RoomPolicy;
 use std::time::Duration;
 
@@ -106,7 +106,7 @@ async fn a_simulcast_publisher_receives_the_others() -> anyhow::Result<()> {
 /// Waits (up to `within`) for the SFU to ask `member` to publish exactly
 /// `rids`; other events are skipped.
 async fn publish_layers_event(
-    events: &std::sync::mpsc::Receiver<SfuEvent>,
+    events: &std::sync::mpsc::Receiver<MediaEvent>,
     member: i64,
     rids: &[&str],
     within: Duration,
@@ -115,15 +115,15 @@ async fn publish_layers_event(
     let mut seen = Vec::new();
     while tokio::time::Instant::now() < deadline {
         while let Ok(event) = events.try_recv() {
-            if let SfuEvent::PublishLayers {
-                member: m, layers, ..
+            if let MediaEvent::PublishLayers {
+                member: m,
+                rids: got,
+                ..
             } = &event
                 && *m == member
+                && got.iter().map(String::as_str).eq(rids.iter().copied())
             {
-                let got: Vec<&str> = layers.iter().map(|l| l.rid()).collect();
-                if got == rids {
-                    return Ok(());
-                }
+                return Ok(());
             }
             seen.push(event);
         }

@@ -28,7 +28,7 @@ pub mod server;
 pub use client::RemoteSfu;
 pub use event_log::{EventLog, Sequenced};
 
-use crate::engine::{DownlinkReport, SfuError, SfuEvent};
+use crate::engine::{DownlinkReport, SfuError};
 use crate::room::{MediaKind, MemberKind};
 use parley_control::{Downlink, FailureCode, MediaEvent, MediaFailure, MemberId, Muted, Standing};
 use serde::{Deserialize, Serialize};
@@ -102,38 +102,6 @@ pub struct JoinReply {
     /// `participant`, `observer` or `monitor`.
     pub kind: String,
     pub sdp: String,
-}
-
-impl From<&SfuEvent> for MediaEvent {
-    fn from(e: &SfuEvent) -> Self {
-        match *e {
-            SfuEvent::ActiveSpeaker { room, member } => Self::ActiveSpeaker { room, member },
-            SfuEvent::MediaLost { room, member } => Self::MediaLost { room, member },
-            SfuEvent::PublishLayers {
-                room,
-                member,
-                layers,
-            } => Self::PublishLayers {
-                room,
-                member,
-                rids: layers.iter().map(|l| l.rid().to_string()).collect(),
-            },
-            SfuEvent::VideoPaused {
-                room,
-                member,
-                source,
-                paused,
-            } => Self::VideoPaused {
-                room,
-                member,
-                source,
-                paused,
-            },
-            SfuEvent::ConnectionStrength { room, member, weak } => {
-                Self::ConnectionStrength { room, member, weak }
-            }
-        }
-    }
 }
 
 impl From<&DownlinkReport> for Downlink {

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use parley_control::{
-    FailureCode, HearingChange, JoinRequest, MediaEvent, MediaFailure, MediaPlane, RecordingOrder,
-    RoomId, RoomPolicy,
+    FailureCode, HearingChange, JoinRequest, MediaEvent, MediaFailure, MediaPlane, MemberId,
+    RecordingOrder, RoomId, RoomPolicy,
 };
 use serde::Deserialize;
 use std::sync::{Arc, Mutex};
@@ -97,28 +97,58 @@ pub fn router(plane: Arc<InProcessPlane>, secret: String) -> Router {
 }
 
 /// A refusal: the failure as the body, with its code's status.
-fn refusal(failure: MediaFailure) -> Response {
-    let status =
-        StatusCode::from_u16(failure.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(failure)).into_response()
-}
+struct Refusal(MediaFailure);
 
-fn bad_request(message: String) -> Response {
-    refusal(MediaFailure::new(FailureCode::BadRequest, message))
-}
-
-/// No content on success, else the refusal.
-fn done(result: Result<(), MediaFailure>) -> Response {
-    match result {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(f) => refusal(f),
+impl From<MediaFailure> for Refusal {
+    fn from(failure: MediaFailure) -> Self {
+        Self(failure)
     }
 }
 
-/// The room id of the path, or what was wrong with it.
-fn room_id(path: Result<Path<RoomId>, PathRejection>) -> Result<RoomId, String> {
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self.0)).into_response()
+    }
+}
+
+fn refusal(failure: MediaFailure) -> Response {
+    Refusal(failure).into_response()
+}
+
+fn bad_request(message: String) -> Refusal {
+    Refusal(MediaFailure::new(FailureCode::BadRequest, message))
+}
+
+/// What a handler answers: a reply, or a refusal.
+type Reply = Result<Response, Refusal>;
+
+/// No content on success, else the refusal.
+fn done(result: Result<(), MediaFailure>) -> Reply {
+    result?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The room id of the path, or a refusal naming what was wrong with it.
+fn room_id(path: Result<Path<RoomId>, PathRejection>) -> Result<RoomId, Refusal> {
     path.map(|Path(room)| room)
-        .map_err(|e| format!("room id: {e}"))
+        .map_err(|e| bad_request(format!("room id: {e}")))
+}
+
+/// The room and member ids of the path, or a refusal.
+fn member_ids(
+    path: Result<Path<(RoomId, MemberId)>, PathRejection>,
+) -> Result<(RoomId, MemberId), Refusal> {
+    path.map(|Path(ids)| ids)
+        .map_err(|e| bad_request(format!("room or member id: {e}")))
+}
+
+/// The JSON body, or a refusal naming `what` it should have been and what
+/// was wrong with it.
+fn json<T>(body: Result<Json<T>, JsonRejection>, what: &str) -> Result<T, Refusal> {
+    body.map(|Json(b)| b)
+        .map_err(|e| bad_request(format!("{what}: {}", e.body_text())))
 }
 
 async fn authorize(State(state): State<ControlState>, request: Request, next: Next) -> Response {
@@ -142,56 +172,36 @@ async fn open_room(
     State(state): State<ControlState>,
     room: Result<Path<RoomId>, PathRejection>,
     body: Result<Json<RoomPolicy>, JsonRejection>,
-) -> Response {
-    let room = match room_id(room) {
-        Ok(room) => room,
-        Err(why) => return bad_request(why),
-    };
-    let Json(policy) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_request(format!("room policy: {}", e.body_text())),
-    };
+) -> Reply {
+    let room = room_id(room)?;
+    let policy = json(body, "room policy")?;
     done(state.plane.open_room(room, policy).await)
 }
 
 async fn close_room(
     State(state): State<ControlState>,
     room: Result<Path<RoomId>, PathRejection>,
-) -> Response {
-    let room = match room_id(room) {
-        Ok(room) => room,
-        Err(why) => return bad_request(why),
-    };
+) -> Reply {
+    let room = room_id(room)?;
     done(state.plane.close_room(room).await)
 }
 
 async fn downlinks(
     State(state): State<ControlState>,
     room: Result<Path<RoomId>, PathRejection>,
-) -> Response {
-    let room = match room_id(room) {
-        Ok(room) => room,
-        Err(why) => return bad_request(why),
-    };
-    match state.plane.downlinks(room).await {
-        Ok(downlinks) => Json(downlinks).into_response(),
-        Err(f) => refusal(f),
-    }
+) -> Reply {
+    let room = room_id(room)?;
+    let downlinks = state.plane.downlinks(room).await?;
+    Ok(Json(downlinks).into_response())
 }
 
 async fn join(
     State(state): State<ControlState>,
     room: Result<Path<RoomId>, PathRejection>,
     body: Result<Json<JoinBody>, JsonRejection>,
-) -> Response {
-    let room = match room_id(room) {
-        Ok(room) => room,
-        Err(why) => return bad_request(why),
-    };
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_request(format!("join: {}", e.body_text())),
-    };
+) -> Reply {
+    let room = room_id(room)?;
+    let body = json(body, "join")?;
     let request = JoinRequest {
         room,
         standing: body.standing(),
@@ -199,41 +209,30 @@ async fn join(
         offer: body.offer,
         receive_slots: body.receive_slots,
     };
-    match state.plane.join_answer(request).await {
-        Ok(answer) => Json(JoinReply {
-            member: answer.member,
-            kind: kind_name(answer.kind).to_string(),
-            sdp: answer.sdp,
-        })
-        .into_response(),
-        Err(f) => refusal(f),
-    }
+    let answer = state.plane.join_answer(request).await?;
+    Ok(Json(JoinReply {
+        member: answer.member,
+        kind: kind_name(answer.kind).to_string(),
+        sdp: answer.sdp,
+    })
+    .into_response())
 }
 
 async fn remove(
     State(state): State<ControlState>,
-    ids: Result<Path<(RoomId, i64)>, PathRejection>,
-) -> Response {
-    let Path((room, member)) = match ids {
-        Ok(ids) => ids,
-        Err(e) => return bad_request(format!("room or member id: {e}")),
-    };
+    ids: Result<Path<(RoomId, MemberId)>, PathRejection>,
+) -> Reply {
+    let (room, member) = member_ids(ids)?;
     done(state.plane.remove(room, member).await)
 }
 
 async fn mute(
     State(state): State<ControlState>,
-    ids: Result<Path<(RoomId, i64)>, PathRejection>,
+    ids: Result<Path<(RoomId, MemberId)>, PathRejection>,
     body: Result<Json<MuteBody>, JsonRejection>,
-) -> Response {
-    let Path((room, member)) = match ids {
-        Ok(ids) => ids,
-        Err(e) => return bad_request(format!("room or member id: {e}")),
-    };
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_request(format!("mute: {}", e.body_text())),
-    };
+) -> Reply {
+    let (room, member) = member_ids(ids)?;
+    let body = json(body, "mute")?;
     done(
         state
             .plane
@@ -246,15 +245,9 @@ async fn hearing(
     State(state): State<ControlState>,
     room: Result<Path<RoomId>, PathRejection>,
     body: Result<Json<HearingChange>, JsonRejection>,
-) -> Response {
-    let room = match room_id(room) {
-        Ok(room) => room,
-        Err(why) => return bad_request(why),
-    };
-    let Json(change) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_request(format!("hearing change: {}", e.body_text())),
-    };
+) -> Reply {
+    let room = room_id(room)?;
+    let change = json(body, "hearing change")?;
     done(state.plane.change_hearing(room, change).await)
 }
 
@@ -262,20 +255,14 @@ async fn start_recording(
     State(state): State<ControlState>,
     room: Result<Path<RoomId>, PathRejection>,
     body: Result<Json<RecordingOrder>, JsonRejection>,
-) -> Response {
-    let room = match room_id(room) {
-        Ok(room) => room,
-        Err(why) => return bad_request(why),
-    };
-    let Json(order) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_request(format!("recording order: {}", e.body_text())),
-    };
+) -> Reply {
+    let room = room_id(room)?;
+    let order = json(body, "recording order")?;
     if order.room != room {
-        return bad_request(format!(
+        return Err(bad_request(format!(
             "the recording order names room {} but the path room {room}",
             order.room
-        ));
+        )));
     }
     done(state.plane.start_recording(order).await)
 }
@@ -284,15 +271,9 @@ async fn stop_recording(
     State(state): State<ControlState>,
     room: Result<Path<RoomId>, PathRejection>,
     body: Result<Json<StopRecordingBody>, JsonRejection>,
-) -> Response {
-    let room = match room_id(room) {
-        Ok(room) => room,
-        Err(why) => return bad_request(why),
-    };
-    let Json(body) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_request(format!("stop recording: {}", e.body_text())),
-    };
+) -> Reply {
+    let room = room_id(room)?;
+    let body = json(body, "stop recording")?;
     done(state.plane.stop_recording(room, &body.reason).await)
 }
 
@@ -309,7 +290,7 @@ async fn events(
 ) -> Response {
     let Query(query) = match query {
         Ok(q) => q,
-        Err(e) => return bad_request(format!("events query: {}", e.body_text())),
+        Err(e) => return bad_request(format!("events query: {}", e.body_text())).into_response(),
     };
     let feed = &state.feed;
     let read = |after: Option<u64>| -> EventsReply {

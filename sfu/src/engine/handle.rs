@@ -4,7 +4,6 @@
 
 use super::load::{LatencyHistogram, LatencySnapshot, WorkerLoad, WorkerLoadSnapshot};
 use super::worker::{Command, Worker, WorkerSetup};
-use crate::media::simulcast::LayerSet;
 use crate::room::{MediaKind, MemberId, MemberKind, RoomError, RoomPolicy};
 use parley_grants::{GrantError, JoinTokens};
 use parley_policy::Role;
@@ -15,7 +14,9 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use parley_control::{HearingChange, JoinRequest, Muted, RoomId, Standing, WallClock};
+pub use parley_control::{
+    HearingChange, JoinRequest, MediaEvent, Muted, RoomId, Standing, WallClock,
+};
 
 /// How long a control call waits for its worker before giving up.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -77,41 +78,6 @@ pub enum SfuError {
         room: RoomId,
         token: &'static str,
         room_is: &'static str,
-    },
-}
-
-/// Something the media plane tells the control plane.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SfuEvent {
-    /// The loudest participant of a room changed (RFC 6464 levels, held at
-    /// least 1.5 s so it does not flap).
-    ActiveSpeaker { room: RoomId, member: MemberId },
-    /// A member's peer connection failed or closed; the SFU dropped it.
-    MediaLost { room: RoomId, member: MemberId },
-    /// A simulcast publisher should send only these layers: the others are
-    /// paused because nobody needs them (see
-    /// [`crate::media::layer_pausing`]). Sent again whenever the set changes.
-    PublishLayers {
-        room: RoomId,
-        member: MemberId,
-        layers: LayerSet,
-    },
-    /// `source`'s video to `member` was paused because `member`'s downlink
-    /// cannot carry it with the audio (see [`crate::media::video_budget`]),
-    /// or resumed (`paused: false`) because it can again. Audio goes on.
-    VideoPaused {
-        room: RoomId,
-        member: MemberId,
-        source: MemberId,
-        paused: bool,
-    },
-    /// `member`'s connection became weak (video paused for them, or a
-    /// measured estimate under 200 kbit/s, for 2 s) or good again (for
-    /// 5 s); see [`crate::media::link_strength`].
-    ConnectionStrength {
-        room: RoomId,
-        member: MemberId,
-        weak: bool,
     },
 }
 
@@ -347,7 +313,7 @@ pub struct Sfu {
     placement: Mutex<HashMap<RoomId, usize>>,
     /// Each worker's own counters, by worker index.
     counters: Vec<Arc<Counters>>,
-    events: Mutex<Option<mpsc::Receiver<SfuEvent>>>,
+    events: Mutex<Option<mpsc::Receiver<MediaEvent>>>,
 }
 
 impl Sfu {
@@ -435,7 +401,7 @@ impl Sfu {
 
     /// The stream of events for the control plane; `None` once taken. It
     /// ends when the SFU stops.
-    pub fn take_events(&self) -> Option<mpsc::Receiver<SfuEvent>> {
+    pub fn take_events(&self) -> Option<mpsc::Receiver<MediaEvent>> {
         self.events.lock().ok()?.take()
     }
 

@@ -28,6 +28,6 @@ mod worker;
 pub use worker::{DownlinkEstimation, ReadPath, WritePath};
 
 pub use handle::{
-    HearingChange, JoinAnswer, JoinRequest, Muted, RECORDER_MEMBER, RecordingTap, RoomId, Sfu,
-    SfuConfig, SfuError, SfuEvent, SfuStats, WallClock, member_kind, recording_track_id,
+    HearingChange, JoinAnswer, JoinRequest, MediaEvent, Muted, RECORDER_MEMBER, RecordingTap,
+    RoomId, Sfu, SfuConfig, SfuError, SfuStats, WallClock, member_kind, recording_track_id,
 };

@@ -5,8 +5,8 @@
 
 use super::batch_io::{self, SendMode};
 use super::handle::{
-    Counters, HearingChange, JoinAnswer, RECORDER_MEMBER, RecordingTap, RoomId, SfuError, SfuEvent,
-    VerifiedJoin, recording_track_id,
+    Counters, HearingChange, JoinAnswer, MediaEvent, RECORDER_MEMBER, RecordingTap, RoomId,
+    SfuError, VerifiedJoin, recording_track_id,
 };
 use super::ice_tcp::TcpLinks;
 use super::peer::{LegFormat, Peer};
@@ -229,7 +229,7 @@ pub struct WorkerSetup {
     pub waker: SocketAddr,
     pub commands: mpsc::Receiver<Command>,
     pub counters: Arc<Counters>,
-    pub events: mpsc::Sender<SfuEvent>,
+    pub events: mpsc::Sender<MediaEvent>,
 }
 
 pub struct Worker {
@@ -238,7 +238,7 @@ pub struct Worker {
     waker: SocketAddr,
     commands: mpsc::Receiver<Command>,
     counters: Arc<Counters>,
-    events: mpsc::Sender<SfuEvent>,
+    events: mpsc::Sender<MediaEvent>,
     demux: Demux<PeerKey>,
     peers: HashMap<PeerKey, Peer>,
     rooms: HashMap<RoomId, RoomState>,

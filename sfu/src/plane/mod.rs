@@ -239,7 +239,7 @@ impl MediaPlane for InProcessPlane {
             .name("sfu-events".into())
             .spawn(move || {
                 while let Ok(event) = events.recv() {
-                    if tx.send(MediaEvent::from(&event)).is_err() {
+                    if tx.send(event).is_err() {
                         return;
                     }
                 }

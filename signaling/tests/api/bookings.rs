@@ -386,15 +386,7 @@ async fn refusals_are_audited_and_counted() {
             .starts_with("eng-wales/"),
         "{last}"
     );
-    let metrics = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains(r#"parley_booking_refusals_total{code="outside_visiting_hours"} 1"#),
         "{metrics}"

@@ -179,6 +179,18 @@ impl Server {
         self.clock.now()
     }
 
+    /// Signaling's `/metrics` (Prometheus text).
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     pub async fn call(
         &self,
         token: &str,

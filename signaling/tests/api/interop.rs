@@ -73,15 +73,7 @@ async fn aiortc_at_rfc_7675_consent_pace_holds_a_minute_long_visit() {
         peer(&s, id, &family_token, "family", 60),
         peer(&s, id, &cell_token, "detainee", 60)
     );
-    let metrics = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = s.metrics().await;
     let counter = |name: &str| -> u64 {
         metrics
             .lines()

@@ -133,15 +133,7 @@ async fn family_visit(s: &Server, sfu_in_process: bool) {
 /// The SFU's counters on signaling's `/metrics` after a visit of 50
 /// packets each way per kind.
 async fn sfu_metrics_count(s: &Server) {
-    let metrics = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = s.metrics().await;
     let forwarded = metrics
         .lines()
         .find_map(|l| l.strip_prefix("parley_sfu_rtp_packets_forwarded_total "))
@@ -764,14 +756,7 @@ async fn recorded(s: &Server) -> u64 {
     let metrics = if s.remote_sfu {
         s.sfu.metrics_text()
     } else {
-        s.http
-            .get(s.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
+        s.metrics().await
     };
     metrics
         .lines()

@@ -33,7 +33,7 @@ impl Worker {
         for (room, member, weak) in strengths {
             let _ = self
                 .events
-                .send(SfuEvent::ConnectionStrength { room, member, weak });
+                .send(MediaEvent::ConnectionStrength { room, member, weak });
         }
         for (room, member, source, change) in changes {
             let paused = change == PauseChange::Paused;
@@ -43,7 +43,7 @@ impl Worker {
                 &self.counters.video_resumes
             };
             counter.fetch_add(1, Ordering::Relaxed);
-            let _ = self.events.send(SfuEvent::VideoPaused {
+            let _ = self.events.send(MediaEvent::VideoPaused {
                 room,
                 member,
                 source,

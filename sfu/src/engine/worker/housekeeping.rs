@@ -130,10 +130,10 @@ impl Worker {
                 self.counters
                     .layer_pause_changes
                     .fetch_add(1, Ordering::Relaxed);
-                let _ = self.events.send(SfuEvent::PublishLayers {
+                let _ = self.events.send(MediaEvent::PublishLayers {
                     room,
                     member,
-                    layers: send,
+                    rids: send.iter().map(|l| l.rid().to_string()).collect(),
                 });
             }
         }
@@ -146,7 +146,7 @@ impl Worker {
             if speaker.is_some() && speaker != state.announced {
                 state.announced = speaker;
                 if let Some(member) = speaker {
-                    let _ = self.events.send(SfuEvent::ActiveSpeaker {
+                    let _ = self.events.send(MediaEvent::ActiveSpeaker {
                         room: *room,
                         member,
                     });

@@ -196,7 +196,7 @@ impl Worker {
     /// participant to offer again.
     pub(super) fn lose(&mut self, room: RoomId, member: MemberId, now: Instant) {
         if self.remove(room, member, now).is_ok() {
-            let _ = self.events.send(SfuEvent::MediaLost { room, member });
+            let _ = self.events.send(MediaEvent::MediaLost { room, member });
         }
     }
 

@@ -11,7 +11,7 @@ mod checks;
 mod page;
 
 pub use browser::{Browser, Screen, chromium_in};
-/// Named by tests that share helpers over pages (`crates/parley/tests`).
+/// Named by tests that share helpers over pages (`parley/tests`).
 #[allow(unused_imports)]
 pub use page::Page;
 pub use page::screenshot_dir;

@@ -23,13 +23,13 @@
 
 mod common;
 
-#[path = "../../../signaling/tests/browser/chromium/mod.rs"]
+#[path = "../../signaling/tests/browser/chromium/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod chromium;
-#[path = "../../../signaling/tests/browser/rpc.rs"]
+#[path = "../../signaling/tests/browser/rpc.rs"]
 #[allow(dead_code)]
 mod rpc;
-#[path = "../../../signaling/tests/browser/window.rs"]
+#[path = "../../signaling/tests/browser/window.rs"]
 #[allow(dead_code)]
 mod window;
 

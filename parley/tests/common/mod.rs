@@ -28,15 +28,12 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The repository's demo deployment file.
 pub fn demo_config() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../config/demo.toml"
-    ))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/demo.toml"))
 }
 
 /// The repository's `config/` directory.
 pub fn config_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../config"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"))
 }
 
 /// Reads a pipe to its end on a thread, appending to `sink` and sending each

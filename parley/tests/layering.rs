@@ -15,7 +15,7 @@ const SERVICES: [&str; 3] = ["parley-signaling", "parley-sfu", "parley-recorder"
 const COMPOSER: &str = "parley";
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// Every workspace member's package name and normal (non-dev) dependency
