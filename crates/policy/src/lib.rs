@@ -18,6 +18,7 @@ mod load;
 mod local_time;
 mod position;
 mod raw;
+pub mod rights;
 mod roles;
 mod rules;
 mod validate;

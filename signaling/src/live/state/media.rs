@@ -1,0 +1,126 @@
+//! The session's side of media: offers to the media server, and what the
+//! media server reports (active speaker, lost media, layers, paused video,
+//! connection strength).
+
+use super::*;
+
+impl LiveSession {
+    /// The media server names the active speaker, if they are a visible,
+    /// admitted participant: those who hear them are told (admitted and
+    /// connected; in the same consultation, or both in the hearing; an
+    /// observer only while the hearing is open to observers). Nobody in
+    /// the lobby learns who speaks.
+    pub fn active_speaker(&self, participant_id: i64) -> Vec<Effect> {
+        let Some(speaker) = self
+            .members
+            .get(&participant_id)
+            .filter(|m| m.connected && !m.hidden && m.state == ParticipantState::Admitted)
+        else {
+            return Vec::new();
+        };
+        let message = ServerMessage::ActiveSpeaker { participant_id };
+        self.members
+            .iter()
+            .filter(|(_, m)| {
+                m.connected
+                    && m.state == ParticipantState::Admitted
+                    && m.consultation == speaker.consultation
+                    && (m.role != Role::Observer || self.observers_admitted)
+            })
+            .map(|(id, _)| Effect::Send(*id, message.clone()))
+            .collect()
+    }
+
+    /// The media server dropped a participant's connection: they are asked
+    /// to offer again.
+    pub fn media_lost(&self, participant_id: i64) -> Vec<Effect> {
+        match self.members.get(&participant_id) {
+            Some(m) if m.connected => vec![Effect::Send(
+                participant_id,
+                ServerMessage::MediaLost {
+                    message: "your media connection was lost; reconnecting".into(),
+                },
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The media server asks this participant's client to send only these
+    /// simulcast layers.
+    pub fn publish_layers(&self, participant_id: i64, rids: Vec<String>) -> Vec<Effect> {
+        match self.members.get(&participant_id) {
+            Some(m) if m.connected => vec![Effect::Send(
+                participant_id,
+                ServerMessage::PublishLayers { rids },
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The media server says this participant's connection became weak
+    /// (or good again): everyone's roster shows it.
+    pub fn connection_strength(&mut self, participant_id: i64, weak: bool) -> Vec<Effect> {
+        match self.members.get_mut(&participant_id) {
+            Some(m) if m.weak_connection != weak => {
+                m.weak_connection = weak;
+                self.rosters()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The media server paused (or resumed) `source`'s video to this
+    /// participant because their connection cannot carry it with the audio.
+    pub fn video_paused(&self, participant_id: i64, source: i64, paused: bool) -> Vec<Effect> {
+        match self.members.get(&participant_id) {
+            Some(m) if m.connected => vec![Effect::Send(
+                participant_id,
+                ServerMessage::VideoPaused {
+                    participant_id: source,
+                    paused,
+                    reason: "weak_connection".into(),
+                },
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    /// A participant's SDP offer, once admitted and at most one a second:
+    /// the media server answers it with the court's decisions about them
+    /// holding from the first packet.
+    pub(super) fn offer(
+        &mut self,
+        from: i64,
+        sdp: String,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Effect>, Refused> {
+        if self.state_of(from) != Some(ParticipantState::Admitted) {
+            return Err(refused(
+                ErrorCode::Forbidden,
+                "no media before you are admitted; wait for `admitted`",
+            ));
+        }
+        if self
+            .last_offer
+            .get(&from)
+            .is_some_and(|t| now - *t < Duration::seconds(1))
+        {
+            return Err(refused(
+                ErrorCode::BadMessage,
+                "one offer per second at most; wait for the answer",
+            ));
+        }
+        self.last_offer.insert(from, now);
+        let member = self.members.get(&from);
+        Ok(vec![Effect::MediaOffer {
+            participant_id: from,
+            sdp,
+            ends_at: self.ends_at,
+            muted: member.map(|m| m.muted).unwrap_or_default(),
+            consultation: member.and_then(|m| m.consultation),
+            protected_from: member
+                .and_then(|m| m.protection.as_ref())
+                .map(|p| self.hidden_from(p)),
+        }])
+    }
+}
