@@ -13,7 +13,7 @@ use crate::target::{Parley, TargetError};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use parley_client::Client;
-use serde_json::{Value, json};
+use parley_protocol::{ClientMessage, ParticipantState, ServerMessage};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -91,14 +91,19 @@ pub struct Joined {
     pub times: JoinTimes,
     /// µs since the Unix epoch when the token was requested.
     pub started_us: u64,
-    ws_out: tokio::sync::mpsc::UnboundedSender<Value>,
+    ws_out: tokio::sync::mpsc::UnboundedSender<ClientMessage>,
     reader: tokio::task::JoinHandle<()>,
 }
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn next_json(ws: &mut Ws, who: &str, waiting_for: &'static str) -> Result<Value, JoinError> {
+/// The next message from the server; an `error` refuses the join.
+async fn next_message(
+    ws: &mut Ws,
+    who: &str,
+    waiting_for: &'static str,
+) -> Result<ServerMessage, JoinError> {
     loop {
         let m = tokio::time::timeout(STEP_TIMEOUT, ws.next())
             .await
@@ -109,17 +114,18 @@ async fn next_json(ws: &mut Ws, who: &str, waiting_for: &'static str) -> Result<
             })?;
         match m {
             Some(Ok(Message::Text(t))) => {
-                let v: Value = serde_json::from_str(&t).map_err(|e| JoinError::Refused {
-                    who: who.to_string(),
-                    message: format!("a frame that is not JSON ({e})"),
-                })?;
-                if v["type"] == "error" {
+                let message: ServerMessage =
+                    serde_json::from_str(&t).map_err(|e| JoinError::Refused {
+                        who: who.to_string(),
+                        message: format!("a frame that is not a server message ({e}): {t}"),
+                    })?;
+                if let ServerMessage::Error { code, message } = &message {
                     return Err(JoinError::Refused {
                         who: who.to_string(),
-                        message: v.to_string(),
+                        message: format!("{code:?}: {message}"),
                     });
                 }
-                return Ok(v);
+                return Ok(message);
             }
             Some(Ok(Message::Close(_))) | None => {
                 return Err(JoinError::Refused {
@@ -138,17 +144,34 @@ async fn next_json(ws: &mut Ws, who: &str, waiting_for: &'static str) -> Result<
     }
 }
 
-async fn until(ws: &mut Ws, who: &str, kind: &'static str) -> Result<Value, JoinError> {
+/// Skips messages until `wanted` picks one (`kind` names it for errors).
+async fn until<T>(
+    ws: &mut Ws,
+    who: &str,
+    kind: &'static str,
+    wanted: impl Fn(ServerMessage) -> Option<T>,
+) -> Result<T, JoinError> {
     loop {
-        let v = next_json(ws, who, kind).await?;
-        if v["type"] == kind {
-            return Ok(v);
+        if let Some(found) = wanted(next_message(ws, who, kind).await?) {
+            return Ok(found);
         }
     }
 }
 
-async fn send(ws: &mut Ws, who: &str, v: Value) -> Result<(), JoinError> {
-    ws.send(Message::Text(v.to_string().into()))
+/// The SDP of an `answer`.
+fn answer(message: ServerMessage) -> Option<String> {
+    match message {
+        ServerMessage::Answer { sdp } => Some(sdp),
+        _ => None,
+    }
+}
+
+async fn send(ws: &mut Ws, who: &str, message: &ClientMessage) -> Result<(), JoinError> {
+    let text = serde_json::to_string(message).map_err(|e| JoinError::Refused {
+        who: who.to_string(),
+        message: format!("cannot encode {message:?}: {e}"),
+    })?;
+    ws.send(Message::Text(text.into()))
         .await
         .map_err(|e| JoinError::Refused {
             who: who.to_string(),
@@ -183,14 +206,27 @@ pub async fn join(
     send(
         &mut ws,
         &who,
-        json!({"type": "join", "version": 1, "token": token}),
+        &ClientMessage::Join {
+            version: parley_protocol::PROTOCOL_VERSION,
+            token,
+        },
     )
     .await?;
-    let welcome = until(&mut ws, &who, "welcome").await?;
+    let (slots, state) = until(&mut ws, &who, "welcome", |m| match m {
+        ServerMessage::Welcome {
+            receive_slots,
+            state,
+            ..
+        } => Some((receive_slots as usize, state)),
+        _ => None,
+    })
+    .await?;
     let welcome_ms = ms(Instant::now());
-    let slots = welcome["receive_slots"].as_u64().unwrap_or(1) as usize;
-    if welcome["state"] == "lobby" {
-        until(&mut ws, &who, "admitted").await?;
+    if state == ParticipantState::Lobby {
+        until(&mut ws, &who, "admitted", |m| {
+            matches!(m, ServerMessage::Admitted).then_some(())
+        })
+        .await?;
     }
     let webrtc = |e: anyhow::Error| JoinError::WebRtc {
         who: who.clone(),
@@ -215,10 +251,9 @@ pub async fn join(
                 )
                 .await
                 .map_err(light_failed)?;
-            send(&mut ws, &who, json!({"type": "offer", "sdp": offer})).await?;
-            let answer = until(&mut ws, &who, "answer").await?;
+            send(&mut ws, &who, &ClientMessage::Offer { sdp: offer }).await?;
+            let sdp = until(&mut ws, &who, "answer", answer).await?;
             let answer_ms = ms(Instant::now());
-            let sdp = answer["sdp"].as_str().unwrap_or_default().to_string();
             tokio::time::timeout(CONNECT_TIMEOUT, client.accept(sdp))
                 .await
                 .map_err(|_| JoinError::Timeout {
@@ -244,16 +279,15 @@ pub async fn join(
                 client.limit_receive(spec.receive_cap_bps);
             }
             let offer = client.offer().await.map_err(webrtc)?;
-            send(&mut ws, &who, json!({"type": "offer", "sdp": offer})).await?;
-            let answer = until(&mut ws, &who, "answer").await?;
+            send(&mut ws, &who, &ClientMessage::Offer { sdp: offer }).await?;
+            let sdp = until(&mut ws, &who, "answer", answer).await?;
             let answer_ms = ms(Instant::now());
-            let sdp = answer["sdp"].as_str().unwrap_or_default().to_string();
             client.accept(sdp).await.map_err(webrtc)?;
             (MediaClient::Async(Arc::new(client)), answer_ms)
         }
     };
     let connected_ms = ms(Instant::now());
-    let (ws_out, mut outbox) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let (ws_out, mut outbox) = tokio::sync::mpsc::unbounded_channel::<ClientMessage>();
     let admits = spec.admits;
     let publisher = media.clone();
     // Keeps the socket read; the judge admits whoever waits in the lobby; a
@@ -262,9 +296,9 @@ pub async fn join(
         loop {
             tokio::select! {
                 out = outbox.recv() => {
-                    let Some(v) = out else { break };
-                    let leaving = v["type"] == "leave";
-                    if ws.send(Message::Text(v.to_string().into())).await.is_err() || leaving {
+                    let Some(message) = out else { break };
+                    let leaving = message == ClientMessage::Leave;
+                    if send(&mut ws, "", &message).await.is_err() || leaving {
                         let _ = ws.close(None).await;
                         break;
                     }
@@ -274,21 +308,22 @@ pub async fn join(
                         if matches!(m, None | Some(Err(_)) | Some(Ok(Message::Close(_)))) { break }
                         continue;
                     };
-                    let Ok(v) = serde_json::from_str::<Value>(&t) else { continue };
-                    if v["type"] == "publish_layers" {
-                        let rids: Vec<&str> = v["rids"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-                        // Only the async client publishes simulcast.
-                        if let MediaClient::Async(client) = &publisher {
-                            client.send_only_layers(&rids);
-                        }
-                    }
-                    if admits && v["type"] == "roster" {
-                        for p in v["participants"].as_array().into_iter().flatten() {
-                            if p["state"] == "lobby" && let Some(id) = p["participant_id"].as_i64() {
-                                let admit = json!({"type": "admit", "participant_id": id});
-                                let _ = ws.send(Message::Text(admit.to_string().into())).await;
+                    let Ok(message) = serde_json::from_str::<ServerMessage>(&t) else { continue };
+                    match message {
+                        ServerMessage::PublishLayers { rids } => {
+                            // Only the async client publishes simulcast.
+                            if let MediaClient::Async(client) = &publisher {
+                                let rids: Vec<&str> = rids.iter().map(String::as_str).collect();
+                                client.send_only_layers(&rids);
                             }
                         }
+                        ServerMessage::Roster { participants } if admits => {
+                            for p in participants.iter().filter(|p| p.state == ParticipantState::Lobby) {
+                                let admit = ClientMessage::Admit { participant_id: p.participant_id };
+                                let _ = send(&mut ws, "", &admit).await;
+                            }
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -315,7 +350,7 @@ pub async fn join(
 impl Joined {
     /// Sends `leave`, closes the socket and the peer connection.
     pub async fn leave(self) {
-        let _ = self.ws_out.send(json!({"type": "leave"}));
+        let _ = self.ws_out.send(ClientMessage::Leave);
         let _ = tokio::time::timeout(Duration::from_secs(2), self.reader).await;
         match &self.media {
             MediaClient::Async(client) => {
