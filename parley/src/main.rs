@@ -356,7 +356,7 @@ fn policy_explain(
 }
 
 async fn audit_verify(data: PathBuf) -> Result<(), String> {
-    use parley_signaling::store::{DB_FILE, Store, audit};
+    use parley_signaling::store::{DB_FILE, Store};
     let db = data.join(DB_FILE);
     if !db.exists() {
         return Err(format!(
@@ -365,7 +365,7 @@ async fn audit_verify(data: PathBuf) -> Result<(), String> {
         ));
     }
     let store = Store::open(&data).await.map_err(|e| e.to_string())?;
-    let result = audit::verify(store.pool()).await;
+    let result = store.read().verify_audit_chain().await;
     store.close().await;
     match result {
         Ok(summary) => {
@@ -454,10 +454,7 @@ async fn up(
     println!("Parley is running.");
     println!("  Open:          {url}");
     println!("  API:           {}openapi.json", with_slash(&url));
-    println!(
-        "  Data:          {} (SQLite)",
-        running.state.store.path().display()
-    );
+    println!("  Data:          {}", running.state.store.describe());
     println!("  Jurisdictions: {}", d.jurisdictions.ids().join(", "));
     if let Some(media) = &running.state.media {
         println!("  Media:         {}", media.describe());

@@ -10,7 +10,7 @@ use parley_recorder::retention::{self, SweepItem};
 use parley_recorder::server::{self, RecorderConfig};
 use parley_recorder::{export, protocol, recording, verify};
 use parley_signaling::store::Store;
-use parley_signaling::store::audit::{self, AuditRecord};
+use parley_signaling::store::audit::AuditRecord;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -157,7 +157,7 @@ impl AuditSink for StoreAudit {
         Box::pin(async move {
             let record = audit_record(event);
             let mut w = self.store.write().await.map_err(|e| e.to_string())?;
-            audit::append(&mut w.tx, &record, chrono::Utc::now())
+            w.append_audit(&record, chrono::Utc::now())
                 .await
                 .map_err(|e| e.to_string())?;
             w.commit().await.map_err(|e| e.to_string())
@@ -250,7 +250,7 @@ async fn open_store(data: &Path) -> Result<Store, String> {
 async fn append_to(store: &Store, record: &AuditRecord) -> Result<i64, String> {
     async {
         let mut w = store.write().await?;
-        let seq = audit::append(&mut w.tx, record, chrono::Utc::now()).await?;
+        let seq = w.append_audit(record, chrono::Utc::now()).await?;
         w.commit().await?;
         Ok::<_, sqlx::Error>(seq)
     }

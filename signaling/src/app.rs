@@ -158,23 +158,21 @@ impl AppState {
         })?;
         let admin_token_file = config.data_dir.join(ADMIN_TOKEN_FILE);
         let mut new_admin_token = None;
-        if !users::any_admin(store.pool()).await? {
+        if !store.read().any_admin().await? {
             let token = users::new_token();
             let now = clock.now();
             let mut w = store.write().await?;
-            let user = users::insert(
-                &mut w.tx,
-                "administrator",
-                CallerRole::Admin,
-                None,
-                None,
-                &token,
-                now.timestamp(),
-            )
-            .await?;
-            audit::append(
-                &mut w.tx,
-                &audit::AuditRecord::new("system", "user.create", "created")
+            let user = w
+                .insert_user(
+                    "administrator",
+                    CallerRole::Admin,
+                    None,
+                    None,
+                    &token,
+                    now.timestamp(),
+                )
+                .await?;
+            w.append_audit(&audit::AuditRecord::new("system", "user.create", "created")
                     .details(serde_json::json!({"user_id": user.id, "role": "admin", "reason": "first start"})),
                 now,
             )
@@ -242,10 +240,10 @@ impl AppState {
     /// Appends to the audit log inside the caller's write transaction.
     pub async fn audit(
         &self,
-        conn: &mut sqlx::SqliteConnection,
+        w: &mut dyn crate::store::Write,
         record: &audit::AuditRecord,
     ) -> Result<i64, sqlx::Error> {
-        let seq = audit::append(conn, record, self.now()).await?;
+        let seq = w.append_audit(record, self.now()).await?;
         self.metrics
             .audit_entries
             .with_label_values(&[record.action.as_str()])

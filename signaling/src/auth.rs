@@ -4,7 +4,6 @@
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::model::{ApiUser, CallerRole, Session};
-use crate::store::users;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -109,7 +108,7 @@ impl FromRequestParts<AppState> for Caller {
                 "the API token is not valid".into(),
             ));
         }
-        match users::by_token(state.store.pool(), token).await? {
+        match state.store.read().user_by_token(token).await? {
             Some(user) => Ok(Caller(user)),
             None => Err(ApiError::Unauthenticated(
                 "the API token is not valid; ask an administrator for a new one".into(),

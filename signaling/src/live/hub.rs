@@ -6,8 +6,8 @@ use super::state::{Effect, LiveSession, Refused};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::model::SessionStatus;
-use crate::store::audit::{self, AuditRecord};
-use crate::store::{Store, sessions};
+use crate::store::Store;
+use crate::store::audit::AuditRecord;
 use chrono::{DateTime, Utc};
 use parley_control::{FailureCode, JoinRequest, MediaPlane, RecordingOrder, RoomPolicy, Standing};
 use parley_policy::{Jurisdiction, Role, RuleId, SessionKind};
@@ -405,8 +405,8 @@ impl LiveHub {
         at: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
         let mut w = self.inner.store.write().await?;
-        audit::append(&mut w.tx, record, at).await?;
-        sessions::set_status(&mut w.tx, session_id, status, Some(reason)).await?;
+        w.append_audit(record, at).await?;
+        w.set_status(session_id, status, Some(reason)).await?;
         w.commit().await?;
         self.inner
             .metrics
@@ -420,7 +420,7 @@ impl LiveHub {
     /// closed, with an audit entry saying so.
     pub async fn close_overdue(&self) {
         let now = self.inner.clock.now();
-        let ids = match sessions::overdue(self.inner.store.pool(), now.timestamp()).await {
+        let ids = match self.inner.store.read().overdue(now.timestamp()).await {
             Ok(ids) => ids,
             Err(e) => {
                 tracing::error!(error = %e, "cannot list overdue sessions");
@@ -877,9 +877,7 @@ impl LiveHub {
             return;
         }
         let room = task.spec.session_id;
-        let publishers: Vec<i64> = match crate::store::sessions::get(self.inner.store.pool(), room)
-            .await
-        {
+        let publishers: Vec<i64> = match self.inner.store.read().session(room).await {
             Ok(Some(session)) => session
                 .participants
                 .iter()
@@ -940,7 +938,7 @@ impl LiveHub {
 
     async fn append(&self, record: &AuditRecord) -> Result<(), sqlx::Error> {
         let mut w = self.inner.store.write().await?;
-        audit::append(&mut w.tx, record, self.inner.clock.now()).await?;
+        w.append_audit(record, self.inner.clock.now()).await?;
         w.commit().await?;
         self.inner
             .metrics
@@ -953,27 +951,18 @@ impl LiveHub {
     async fn persist(&self, session_id: i64, what: Persist) -> Result<(), sqlx::Error> {
         let mut w = self.inner.store.write().await?;
         match what {
-            Persist::End(at) => sessions::set_end(&mut w.tx, session_id, at.timestamp()).await?,
-            Persist::Live => sessions::mark_live(&mut w.tx, session_id).await?,
+            Persist::End(at) => w.set_end(session_id, at.timestamp()).await?,
+            Persist::Live => w.mark_live(session_id).await?,
             Persist::Removal(participant_id) => {
-                sessions::mark_removed(
-                    &mut w.tx,
-                    participant_id,
-                    self.inner.clock.now().timestamp(),
-                )
-                .await?
+                w.mark_removed(participant_id, self.inner.clock.now().timestamp())
+                    .await?
             }
             Persist::Cancelled(reason) => {
-                sessions::set_status(
-                    &mut w.tx,
-                    session_id,
-                    SessionStatus::Cancelled,
-                    Some(&reason),
-                )
-                .await?
+                w.set_status(session_id, SessionStatus::Cancelled, Some(&reason))
+                    .await?
             }
             Persist::Ended(reason) => {
-                sessions::set_status(&mut w.tx, session_id, SessionStatus::Ended, Some(&reason))
+                w.set_status(session_id, SessionStatus::Ended, Some(&reason))
                     .await?
             }
         }

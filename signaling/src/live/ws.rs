@@ -10,7 +10,6 @@ use crate::app::AppState;
 use crate::extract::ApiPath;
 use crate::model::SessionStatus;
 use crate::policy_view;
-use crate::store::sessions;
 use axum::extract::State;
 use axum::extract::ws::CloseFrame;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -143,7 +142,10 @@ async fn authorize(
             "the store could not be read".to_string(),
         )
     };
-    let session = sessions::get(state.store.pool(), session_id)
+    let session = state
+        .store
+        .read()
+        .session(session_id)
         .await
         .map_err(internal)?
         .ok_or((

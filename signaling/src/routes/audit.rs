@@ -6,8 +6,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::model::CallerRole;
 use crate::routes::MAX_LIST;
-use crate::store::audit::{self, AuditEntry, ChainSummary, VerifyError};
-use crate::store::sessions;
+use crate::store::audit::{AuditEntry, ChainSummary, VerifyError};
 use axum::Json;
 use axum::extract::State;
 use parley_policy::SessionKind;
@@ -43,7 +42,10 @@ pub async fn list(
                 "judges and clerks read the audit log of one hearing: give `session_id`".into(),
             )
         })?;
-        let s = sessions::get(state.store.pool(), id)
+        let s = state
+            .store
+            .read()
+            .session(id)
             .await?
             .ok_or_else(|| ApiError::not_found("session", id))?;
         if s.kind != SessionKind::CourtHearing {
@@ -59,13 +61,11 @@ pub async fn list(
         )));
     }
     Ok(Json(
-        audit::list(
-            state.store.pool(),
-            q.session_id,
-            q.after.unwrap_or(0),
-            limit,
-        )
-        .await?,
+        state
+            .store
+            .read()
+            .audit_entries(q.session_id, q.after.unwrap_or(0), limit)
+            .await?,
     ))
 }
 
@@ -76,7 +76,7 @@ pub async fn verify(
     caller: Caller,
 ) -> ApiResult<Json<ChainSummary>> {
     caller.require(&[CallerRole::Admin], "verify the audit log")?;
-    match audit::verify(state.store.pool()).await {
+    match state.store.read().verify_audit_chain().await {
         Ok(summary) => Ok(Json(summary)),
         Err(VerifyError::Broken(b)) => Err(ApiError::Conflict(b.to_string())),
         Err(VerifyError::Store(e)) => Err(e.into()),

@@ -10,7 +10,6 @@ use crate::model::{CallerRole, Session};
 use crate::routes::{MAX_TEXT_CHARS, text};
 use crate::store::audit::AuditRecord;
 use crate::store::sessions::{NewParticipant, NewSession};
-use crate::store::{people, sessions};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -74,15 +73,18 @@ pub async fn create(
         ],
         "book visits",
     )?;
-    let pool = state.store.pool();
-    let detainee = people::detainee(pool, req.detainee_id)
+    let mut read = state.store.read();
+    let detainee = read
+        .detainee(req.detainee_id)
         .await?
         .ok_or_else(|| ApiError::not_found("detainee", req.detainee_id))?;
     caller.require_facility(detainee.facility_id)?;
-    let facility = people::facility(pool, detainee.facility_id)
+    let facility = read
+        .facility(detainee.facility_id)
         .await?
         .ok_or_else(|| ApiError::not_found("facility", detainee.facility_id))?;
-    let device = people::device(pool, req.device_id)
+    let device = read
+        .device(req.device_id)
         .await?
         .ok_or_else(|| ApiError::not_found("device", req.device_id))?;
     if device.facility_id != facility.id {
@@ -107,12 +109,13 @@ pub async fn create(
                 v.contact_id
             )));
         }
-        let contact = people::contact(pool, v.contact_id)
+        let contact = read
+            .contact(v.contact_id)
             .await?
             .ok_or_else(|| ApiError::not_found("contact", v.contact_id))?;
         checks.push(VisitorCheck {
             name: contact.name.clone(),
-            approved: people::is_approved(pool, detainee.id, contact.id).await?,
+            approved: read.is_approved(detainee.id, contact.id).await?,
             verified_counsel: contact.bar_verified,
         });
         contacts.push((contact, v.consents_to_recording));
@@ -124,7 +127,7 @@ pub async fn create(
                 "a visitor books only visits they take part in; include your own contact in `visitors`".into(),
             ));
         }
-        if !people::is_approved(pool, detainee.id, own).await? {
+        if !read.is_approved(detainee.id, own).await? {
             return Err(ApiError::Forbidden(
                 "you are not on this detainee's approved contact list; ask the detainee to add you"
                     .into(),
@@ -143,26 +146,24 @@ pub async fn create(
     };
     let now = state.now();
     let (week_start, week_end) = local_week(jurisdiction.time_zone, req.starts_at);
+    // A reader holds a pooled connection: let it go before waiting for
+    // the writer.
+    drop(read);
     let mut w = state.store.write().await?;
     // Read the context inside the write transaction: two concurrent bookings
     // cannot both take the last slot.
     let context = BookingContext {
-        detainee_bookings: sessions::live_intervals(
-            &mut w.tx,
-            Some(detainee.id),
-            None,
-            week_start.min(req.starts_at),
-            week_end.max(req.ends_at),
-        )
-        .await?,
-        device_bookings: sessions::live_intervals(
-            &mut w.tx,
-            None,
-            Some(device.id),
-            req.starts_at,
-            req.ends_at,
-        )
-        .await?,
+        detainee_bookings: w
+            .live_intervals(
+                Some(detainee.id),
+                None,
+                week_start.min(req.starts_at),
+                week_end.max(req.ends_at),
+            )
+            .await?,
+        device_bookings: w
+            .live_intervals(None, Some(device.id), req.starts_at, req.ends_at)
+            .await?,
     };
     if let Err(refusals) = check_booking(jurisdiction, &booking, &context, now) {
         let record = AuditRecord::new(caller.actor(), "booking.decide", "refused")
@@ -172,7 +173,7 @@ pub async fn create(
                 "starts_at": req.starts_at, "ends_at": req.ends_at,
                 "refusals": refusals.iter().map(|r| r.code).collect::<Vec<_>>(),
             }));
-        state.audit(&mut w.tx, &record).await?;
+        state.audit(w.as_mut(), &record).await?;
         w.commit().await?;
         state
             .metrics
@@ -208,9 +209,8 @@ pub async fn create(
     }));
     let decision = decide(jurisdiction, req.kind, &policy_participants, now);
     let (opens, _) = join_window(jurisdiction, req.starts_at, req.ends_at);
-    let session_id = sessions::insert(
-        &mut w.tx,
-        &NewSession {
+    let session_id = w
+        .insert_session(&NewSession {
             kind: req.kind,
             facility_id: facility.id,
             jurisdiction: &jurisdiction.id,
@@ -222,14 +222,13 @@ pub async fn create(
             ends_at: req.ends_at.timestamp(),
             created_by: caller.0.id,
             now: now.timestamp(),
-        },
-    )
-    .await?;
+        })
+        .await?;
     let mut rules = vec![format!("{}/booking/all-rules-met", jurisdiction.id)];
     rules.extend(decision.rules.iter().map(|r| r.to_string()));
     state
         .audit(
-            &mut w.tx,
+            w.as_mut(),
             &AuditRecord::new(caller.actor(), "booking.decide", "accepted")
                 .session(session_id)
                 .rules(rules)
@@ -240,8 +239,7 @@ pub async fn create(
                 })),
         )
         .await?;
-    sessions::insert_participant(
-        &mut w.tx,
+    w.insert_participant(
         session_id,
         &NewParticipant {
             role: Role::Detainee,
@@ -253,8 +251,7 @@ pub async fn create(
     )
     .await?;
     for (contact, consent) in &contacts {
-        sessions::insert_participant(
-            &mut w.tx,
+        w.insert_participant(
             session_id,
             &NewParticipant {
                 role: visitor_role,
@@ -272,7 +269,10 @@ pub async fn create(
         .bookings
         .with_label_values(&[req.kind.as_str(), "accepted"])
         .inc();
-    let session = sessions::get(pool, session_id)
+    let session = state
+        .store
+        .read()
+        .session(session_id)
         .await?
         .ok_or_else(|| ApiError::Internal("the new booking could not be read back".into()))?;
     Ok((StatusCode::CREATED, Json(session)))

@@ -7,7 +7,6 @@ use crate::extract::{ApiJson, ApiPath};
 use crate::model::{CallerRole, Device, DeviceKind, Facility, FacilityKind};
 use crate::routes::{MAX_TEXT_CHARS, text};
 use crate::store::audit::AuditRecord;
-use crate::store::people;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -47,17 +46,12 @@ pub async fn create(
         )));
     }
     let mut w = state.store.write().await?;
-    let facility = people::insert_facility(
-        &mut w.tx,
-        name,
-        req.kind,
-        &req.jurisdiction,
-        state.now().timestamp(),
-    )
-    .await?;
+    let facility = w
+        .insert_facility(name, req.kind, &req.jurisdiction, state.now().timestamp())
+        .await?;
     state
         .audit(
-            &mut w.tx,
+            w.as_mut(),
             &AuditRecord::new(caller.actor(), "facility.create", "created")
                 .details(serde_json::json!({"facility_id": facility.id, "jurisdiction": facility.jurisdiction})),
         )
@@ -78,7 +72,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
         ],
         "list facilities",
     )?;
-    let mut all = people::facilities(state.store.pool()).await?;
+    let mut all = state.store.read().facilities().await?;
     if caller.role() == CallerRole::Officer {
         all.retain(|f| Some(f.id) == caller.0.facility_id);
     }
@@ -103,7 +97,10 @@ pub async fn get_one(
         "view facilities",
     )?;
     caller.require_facility(id)?;
-    let f = people::facility(state.store.pool(), id)
+    let f = state
+        .store
+        .read()
+        .facility(id)
         .await?
         .ok_or_else(|| ApiError::not_found("facility", id))?;
     Ok(Json(f))
@@ -119,12 +116,16 @@ pub async fn add_device(
 ) -> ApiResult<(StatusCode, Json<Device>)> {
     caller.require(&[CallerRole::Admin], "register devices")?;
     let name = text("name", &req.name, MAX_TEXT_CHARS)?;
-    people::facility(state.store.pool(), id)
+    state
+        .store
+        .read()
+        .facility(id)
         .await?
         .ok_or_else(|| ApiError::not_found("facility", id))?;
     let mut w = state.store.write().await?;
-    let device =
-        people::insert_device(&mut w.tx, id, name, req.kind, state.now().timestamp()).await?;
+    let device = w
+        .insert_device(id, name, req.kind, state.now().timestamp())
+        .await?;
     w.commit().await?;
     Ok((StatusCode::CREATED, Json(device)))
 }

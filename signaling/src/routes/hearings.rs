@@ -9,7 +9,6 @@ use crate::model::{CallerRole, FacilityKind, Session};
 use crate::routes::{MAX_TEXT_CHARS, text};
 use crate::store::audit::AuditRecord;
 use crate::store::sessions::{NewParticipant, NewSession};
-use crate::store::{people, sessions};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -80,9 +79,10 @@ pub async fn create(
         ],
         "schedule hearings",
     )?;
-    let pool = state.store.pool();
+    let mut read = state.store.read();
     let title = text("title", &req.title, MAX_TEXT_CHARS)?;
-    let facility = people::facility(pool, req.facility_id)
+    let facility = read
+        .facility(req.facility_id)
         .await?
         .ok_or_else(|| ApiError::not_found("facility", req.facility_id))?;
     if facility.kind != FacilityKind::Court {
@@ -127,7 +127,7 @@ pub async fn create(
         }
         names.push(text(&format!("participants[{i}].name"), &p.name, MAX_TEXT_CHARS)?.to_string());
         if let Some(c) = p.contact_id {
-            people::contact(pool, c)
+            read.contact(c)
                 .await?
                 .ok_or_else(|| ApiError::not_found("contact", c))?;
         }
@@ -137,27 +137,30 @@ pub async fn create(
                     "participants[{i}]: only a defendant is linked to a detainee"
                 )));
             }
-            people::detainee(pool, d)
+            read.detainee(d)
                 .await?
                 .ok_or_else(|| ApiError::not_found("detainee", d))?;
             defendant_detainee = Some(d);
         }
     }
     if let Some(device_id) = req.device_id {
-        people::device(pool, device_id)
+        read.device(device_id)
             .await?
             .ok_or_else(|| ApiError::not_found("device", device_id))?;
     }
+    // A reader holds a pooled connection: let it go before waiting for
+    // the writer.
+    drop(read);
     let mut w = state.store.write().await?;
     if defendant_detainee.is_some() || req.device_id.is_some() {
-        let clashes = sessions::live_intervals(
-            &mut w.tx,
-            defendant_detainee,
-            req.device_id,
-            req.starts_at,
-            req.ends_at,
-        )
-        .await?;
+        let clashes = w
+            .live_intervals(
+                defendant_detainee,
+                req.device_id,
+                req.starts_at,
+                req.ends_at,
+            )
+            .await?;
         if let Some(c) = clashes.first() {
             return Err(ApiError::Conflict(format!(
                 "the defendant or the prison device already has a {} from {} to {}; cancel or move it first",
@@ -182,9 +185,8 @@ pub async fn create(
         now,
     );
     let (opens, _) = join_window(jurisdiction, req.starts_at, req.ends_at);
-    let session_id = sessions::insert(
-        &mut w.tx,
-        &NewSession {
+    let session_id = w
+        .insert_session(&NewSession {
             kind: SessionKind::CourtHearing,
             facility_id: facility.id,
             jurisdiction: &jurisdiction.id,
@@ -196,12 +198,11 @@ pub async fn create(
             ends_at: req.ends_at.timestamp(),
             created_by: caller.0.id,
             now: now.timestamp(),
-        },
-    )
-    .await?;
+        })
+        .await?;
     state
         .audit(
-            &mut w.tx,
+            w.as_mut(),
             &AuditRecord::new(caller.actor(), "hearing.schedule", "scheduled")
                 .session(session_id)
                 .rules(decision.rules.iter().map(|r| r.to_string()))
@@ -212,8 +213,7 @@ pub async fn create(
         )
         .await?;
     for (p, name) in req.participants.iter().zip(&names) {
-        sessions::insert_participant(
-            &mut w.tx,
+        w.insert_participant(
             session_id,
             &NewParticipant {
                 role: p.role,
@@ -226,7 +226,10 @@ pub async fn create(
         .await?;
     }
     w.commit().await?;
-    let session = sessions::get(pool, session_id)
+    let session = state
+        .store
+        .read()
+        .session(session_id)
         .await?
         .ok_or_else(|| ApiError::Internal("the new hearing could not be read back".into()))?;
     Ok((StatusCode::CREATED, Json(session)))

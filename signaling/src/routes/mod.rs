@@ -100,7 +100,7 @@ async fn not_found() -> ApiError {
 
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The service and its store answer")))]
 pub async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    sqlx::query("SELECT 1").execute(state.store.pool()).await?;
+    state.store.ping().await?;
     Ok("ok\n")
 }
 

@@ -7,7 +7,6 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::model::{ApprovedContact, CallerRole, Contact, Detainee};
 use crate::routes::{MAX_TEXT_CHARS, text};
 use crate::store::audit::AuditRecord;
-use crate::store::people;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -64,7 +63,10 @@ pub struct BarVerification {
 }
 
 async fn detainee_for(state: &AppState, caller: &Caller, id: i64) -> ApiResult<Detainee> {
-    let d = people::detainee(state.store.pool(), id)
+    let d = state
+        .store
+        .read()
+        .detainee(id)
         .await?
         .ok_or_else(|| ApiError::not_found("detainee", id))?;
     caller.require_facility(d.facility_id)?;
@@ -89,10 +91,16 @@ pub async fn create_detainee(
     caller.require_facility(req.facility_id)?;
     let name = text("name", &req.name, MAX_TEXT_CHARS)?;
     let number = text("number", &req.number, 64)?;
-    let facility = people::facility(state.store.pool(), req.facility_id)
+    let facility = state
+        .store
+        .read()
+        .facility(req.facility_id)
         .await?
         .ok_or_else(|| ApiError::not_found("facility", req.facility_id))?;
-    if people::detainee_by_number(state.store.pool(), facility.id, number)
+    if state
+        .store
+        .read()
+        .detainee_by_number(facility.id, number)
         .await?
         .is_some()
     {
@@ -102,14 +110,9 @@ pub async fn create_detainee(
         )));
     }
     let mut w = state.store.write().await?;
-    let d = people::insert_detainee(
-        &mut w.tx,
-        facility.id,
-        name,
-        number,
-        state.now().timestamp(),
-    )
-    .await?;
+    let d = w
+        .insert_detainee(facility.id, name, number, state.now().timestamp())
+        .await?;
     w.commit().await?;
     Ok((StatusCode::CREATED, Json(d)))
 }
@@ -127,7 +130,7 @@ pub async fn list_detainees(
     } else {
         q.facility_id
     };
-    Ok(Json(people::detainees(state.store.pool(), facility).await?))
+    Ok(Json(state.store.read().detainees(facility).await?))
 }
 
 #[utoipa::path(get, path = "/v1/detainees/{id}", security(("bearer" = [])),
@@ -163,7 +166,7 @@ pub async fn create_contact(
         .map(|b| text("bar_number", b, 64))
         .transpose()?;
     let mut w = state.store.write().await?;
-    let c = people::insert_contact(&mut w.tx, name, bar, state.now().timestamp()).await?;
+    let c = w.insert_contact(name, bar, state.now().timestamp()).await?;
     w.commit().await?;
     Ok((StatusCode::CREATED, Json(c)))
 }
@@ -184,7 +187,10 @@ pub async fn get_contact(
     } else {
         caller.require(STAFF, "view contacts")?;
     }
-    let c = people::contact(state.store.pool(), id)
+    let c = state
+        .store
+        .read()
+        .contact(id)
         .await?
         .ok_or_else(|| ApiError::not_found("contact", id))?;
     Ok(Json(c))
@@ -200,18 +206,21 @@ pub async fn verify_bar(
 ) -> ApiResult<Json<Contact>> {
     caller.require(&[CallerRole::Admin], "verify bar numbers")?;
     let bar = text("bar_number", &req.bar_number, 64)?;
-    let mut contact = people::contact(state.store.pool(), id)
+    let mut contact = state
+        .store
+        .read()
+        .contact(id)
         .await?
         .ok_or_else(|| ApiError::not_found("contact", id))?;
     let mut w = state.store.write().await?;
     state
         .audit(
-            &mut w.tx,
+            w.as_mut(),
             &AuditRecord::new(caller.actor(), "contact.verify_bar", "verified")
                 .details(serde_json::json!({"contact_id": id, "bar_number": bar})),
         )
         .await?;
-    people::set_bar_verified(&mut w.tx, id, bar).await?;
+    w.set_bar_verified(id, bar).await?;
     w.commit().await?;
     contact.bar_number = Some(bar.to_string());
     contact.bar_verified = true;
@@ -229,19 +238,23 @@ pub async fn approve_contact(
     caller.require(APPROVERS, "approve contacts")?;
     let relationship = text("relationship", &req.relationship, MAX_TEXT_CHARS)?;
     detainee_for(&state, &caller, id).await?;
-    let contact = people::contact(state.store.pool(), req.contact_id)
+    let contact = state
+        .store
+        .read()
+        .contact(req.contact_id)
         .await?
         .ok_or_else(|| ApiError::not_found("contact", req.contact_id))?;
     let now = state.now();
     let mut w = state.store.write().await?;
     state
         .audit(
-            &mut w.tx,
+            w.as_mut(),
             &AuditRecord::new(caller.actor(), "contact.approve", "approved")
                 .details(serde_json::json!({"detainee_id": id, "contact_id": contact.id, "relationship": relationship})),
         )
         .await?;
-    people::approve(&mut w.tx, id, contact.id, relationship, now.timestamp()).await?;
+    w.approve(id, contact.id, relationship, now.timestamp())
+        .await?;
     w.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -263,9 +276,7 @@ pub async fn list_approved(
 ) -> ApiResult<Json<Vec<ApprovedContact>>> {
     caller.require(STAFF, "view approved contacts")?;
     detainee_for(&state, &caller, id).await?;
-    Ok(Json(
-        people::approved_contacts(state.store.pool(), id).await?,
-    ))
+    Ok(Json(state.store.read().approved_contacts(id).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/detainees/{id}/contacts/{contact_id}", security(("bearer" = [])),
@@ -280,12 +291,12 @@ pub async fn revoke_contact(
     let mut w = state.store.write().await?;
     state
         .audit(
-            &mut w.tx,
+            w.as_mut(),
             &AuditRecord::new(caller.actor(), "contact.revoke", "revoked")
                 .details(serde_json::json!({"detainee_id": id, "contact_id": contact_id})),
         )
         .await?;
-    if !people::revoke(&mut w.tx, id, contact_id, state.now().timestamp()).await? {
+    if !w.revoke(id, contact_id, state.now().timestamp()).await? {
         // Dropping the transaction rolls the audit entry back: nothing changed.
         return Err(ApiError::NotFound(format!(
             "contact {contact_id} is not on detainee {id}'s approved list"

@@ -10,7 +10,7 @@ use crate::model::{CallerRole, Session, SessionStatus};
 use crate::policy_view;
 use crate::routes::{MAX_LIST, MAX_REASON_CHARS, text};
 use crate::store::audit::AuditRecord;
-use crate::store::sessions::{self, NewParticipant, SessionFilter};
+use crate::store::sessions::{NewParticipant, SessionFilter};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -69,7 +69,10 @@ fn redact_for(caller: &Caller, mut s: Session) -> Session {
 }
 
 async fn load(state: &AppState, caller: &Caller, id: i64) -> ApiResult<Session> {
-    let s = sessions::get(state.store.pool(), id)
+    let s = state
+        .store
+        .read()
+        .session(id)
         .await?
         .ok_or_else(|| ApiError::not_found("session", id))?;
     if !caller.may_view(&s) {
@@ -100,7 +103,7 @@ pub async fn list(
         CallerRole::Visitor => filter.contact_id = Some(caller.0.contact_id.unwrap_or(-1)),
         _ => {}
     }
-    let found = sessions::list(state.store.pool(), &filter, MAX_LIST).await?;
+    let found = state.store.read().sessions(&filter, MAX_LIST).await?;
     Ok(Json(
         found
             .into_iter()
@@ -310,7 +313,7 @@ pub async fn join_token(
     let mut w = state.store.write().await?;
     state
         .audit(
-            &mut w.tx,
+            w.as_mut(),
             &AuditRecord::new(caller.actor(), "session.token", "issued")
                 .session(s.id)
                 .rules([RuleId::of(&j.id, "window/join-window")])
@@ -343,7 +346,7 @@ pub async fn monitor(
         let mut w = state.store.write().await?;
         state
             .audit(
-                &mut w.tx,
+                w.as_mut(),
                 &AuditRecord::new(caller.actor(), "session.monitor", "denied")
                     .session(s.id)
                     .rules(decision.rules.iter().map(|r| r.to_string())),
@@ -365,24 +368,24 @@ pub async fn monitor(
     let mut w = state.store.write().await?;
     state
         .audit(
-            &mut w.tx,
+            w.as_mut(),
             &AuditRecord::new(caller.actor(), "session.monitor", "allowed")
                 .session(s.id)
                 .rules(decision.rules.iter().map(|r| r.to_string())),
         )
         .await?;
-    let participant_id = sessions::insert_participant(
-        &mut w.tx,
-        s.id,
-        &NewParticipant {
-            role: Role::Officer,
-            name: &caller.0.name,
-            contact_id: None,
-            detainee_id: None,
-            consented_to_recording: false,
-        },
-    )
-    .await?;
+    let participant_id = w
+        .insert_participant(
+            s.id,
+            &NewParticipant {
+                role: Role::Officer,
+                name: &caller.0.name,
+                contact_id: None,
+                detainee_id: None,
+                consented_to_recording: false,
+            },
+        )
+        .await?;
     w.commit().await?;
     Ok(Json(issue(&state, &s, participant_id, Role::Officer)?))
 }

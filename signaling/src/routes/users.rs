@@ -7,7 +7,7 @@ use crate::extract::ApiJson;
 use crate::model::{ApiUser, CallerRole};
 use crate::routes::{MAX_TEXT_CHARS, text};
 use crate::store::audit::AuditRecord;
-use crate::store::{people, users};
+use crate::store::users;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -48,7 +48,10 @@ pub async fn create(
                     "an officer needs `facility_id`: the facility they work for".into(),
                 )
             })?;
-            people::facility(state.store.pool(), id)
+            state
+                .store
+                .read()
+                .facility(id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("facility", id))?;
         }
@@ -56,7 +59,10 @@ pub async fn create(
             let id = req.contact_id.ok_or_else(|| {
                 ApiError::BadRequest("a visitor needs `contact_id`: the contact they are".into())
             })?;
-            people::contact(state.store.pool(), id)
+            state
+                .store
+                .read()
+                .contact(id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("contact", id))?;
         }
@@ -74,19 +80,19 @@ pub async fn create(
     }
     let token = users::new_token();
     let mut w = state.store.write().await?;
-    let user = users::insert(
-        &mut w.tx,
-        name,
-        req.role,
-        req.facility_id,
-        req.contact_id,
-        &token,
-        state.now().timestamp(),
-    )
-    .await?;
+    let user = w
+        .insert_user(
+            name,
+            req.role,
+            req.facility_id,
+            req.contact_id,
+            &token,
+            state.now().timestamp(),
+        )
+        .await?;
     state
         .audit(
-            &mut w.tx,
+            w.as_mut(),
             &AuditRecord::new(caller.actor(), "user.create", "created").details(
                 serde_json::json!({"user_id": user.id, "role": user.role, "facility_id": user.facility_id, "contact_id": user.contact_id}),
             ),
@@ -99,7 +105,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/users", security(("bearer" = [])), responses((status = 200, body = Vec<ApiUser>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ApiUser>>> {
     caller.require(&[CallerRole::Admin], "list API users")?;
-    Ok(Json(users::list(state.store.pool()).await?))
+    Ok(Json(state.store.read().users().await?))
 }
 
 #[utoipa::path(get, path = "/v1/me", security(("bearer" = [])), responses((status = 200, body = ApiUser)))]

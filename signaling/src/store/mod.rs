@@ -1,26 +1,31 @@
-//! The signaling store: one SQLite file (WAL, `synchronous=FULL`) holding
-//! bookings, hearings, people and the audit log.
+//! The signaling store: bookings, hearings, people, API users and the audit
+//! log, behind one trait per aggregate ([`sessions`], [`people`],
+//! [`users`], [`audit`]). The backend today is one SQLite file
+//! ([`sqlite`]: WAL, `synchronous=FULL`); another plugs in beside it by
+//! implementing [`Backend`] and the aggregates' traits.
 //!
-//! Invariants:
+//! Invariants, for every backend:
 //! - every write goes through [`Store::write`], which serializes writers and
 //!   wraps the change in one transaction, so an audit entry and the change it
 //!   authorizes commit together or not at all (invariant 4);
-//! - a commit is fsynced before the API answers, so `kill -9` loses nothing
+//! - a commit is durable before the API answers, so `kill -9` loses nothing
 //!   that was accepted.
 
 pub mod audit;
 pub mod people;
 pub mod sessions;
+pub mod sqlite;
 pub mod users;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::time::Duration;
-use tokio::sync::{Mutex, MutexGuard};
+pub use audit::{AuditReads, AuditWrites};
+pub use people::{PeopleReads, PeopleWrites};
+pub use sessions::{SessionReads, SessionWrites};
+pub use users::{UserReads, UserWrites};
 
-/// File name of the database inside the data directory.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// File name of the SQLite database inside the data directory.
 pub const DB_FILE: &str = "parley.db";
 
 #[derive(Debug, thiserror::Error)]
@@ -39,85 +44,72 @@ pub enum StoreError {
     },
 }
 
+/// Everything the store reads, outside a write or inside one.
+pub trait Read: SessionReads + PeopleReads + UserReads + AuditReads {}
+
+impl<T: SessionReads + PeopleReads + UserReads + AuditReads> Read for T {}
+
+/// One write transaction: the only writer while it lives; dropped without
+/// [`Write::commit`], nothing of it is kept.
+#[async_trait::async_trait]
+pub trait Write: Read + SessionWrites + PeopleWrites + UserWrites + AuditWrites {
+    async fn commit(self: Box<Self>) -> Result<(), sqlx::Error>;
+}
+
+/// A storage engine.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync {
+    /// Reads outside any write transaction.
+    fn read(&self) -> Box<dyn Read + '_>;
+    /// Starts the one write transaction allowed at a time (waits for it).
+    async fn write(&self) -> Result<Box<dyn Write + '_>, sqlx::Error>;
+    /// The store answers.
+    async fn ping(&self) -> Result<(), sqlx::Error>;
+    /// Where the data lives, for the operator.
+    fn describe(&self) -> String;
+    async fn close(&self);
+}
+
 /// Handle to the store; cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Store {
-    pool: SqlitePool,
-    writer: std::sync::Arc<Mutex<()>>,
-    path: PathBuf,
-}
+#[derive(Clone)]
+pub struct Store(Arc<dyn Backend>);
 
-/// One write transaction, holding the writer lock until commit or drop
-/// (drop rolls back).
-pub struct WriteTx<'a> {
-    _writer: MutexGuard<'a, ()>,
-    pub tx: Transaction<'static, Sqlite>,
-}
-
-impl WriteTx<'_> {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Store").field(&self.0.describe()).finish()
     }
 }
 
 impl Store {
-    /// Opens (creating if needed) the database in `data_dir` and applies
-    /// migrations.
+    /// Opens (creating if needed) the SQLite database in `data_dir` and
+    /// applies migrations.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
-            path: data_dir.to_path_buf(),
-            source,
-        })?;
-        let path = data_dir.join(DB_FILE);
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                path: path.clone(),
-                source,
-            })?;
-        Ok(Self {
-            pool,
-            writer: std::sync::Arc::new(Mutex::new(())),
-            path,
-        })
+        Ok(Self(Arc::new(sqlite::SqliteStore::open(data_dir).await?)))
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Reads outside any write transaction. The reader holds one pooled
+    /// connection from its first read until it is dropped: keep it short,
+    /// and drop it before [`Store::write`] (writers wait for each other,
+    /// and a writer needs a connection too).
+    pub fn read(&self) -> Box<dyn Read + '_> {
+        self.0.read()
     }
 
     /// Starts the one write transaction allowed at a time.
-    pub async fn write(&self) -> Result<WriteTx<'_>, sqlx::Error> {
-        let guard = self.writer.lock().await;
-        let tx = self.pool.begin().await?;
-        Ok(WriteTx { _writer: guard, tx })
+    pub async fn write(&self) -> Result<Box<dyn Write + '_>, sqlx::Error> {
+        self.0.write().await
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        self.0.ping().await
+    }
+
+    /// Where the data lives, e.g. `data/parley.db (SQLite)`.
+    pub fn describe(&self) -> String {
+        self.0.describe()
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.0.close().await;
     }
 }

@@ -4,314 +4,74 @@
 use crate::model::{
     ApprovedContact, Contact, Detainee, Device, DeviceKind, Facility, FacilityKind,
 };
-use crate::time::from_unix;
-use sqlx::{Row, SqliteConnection, SqlitePool};
 
-fn facility_from_row(row: &sqlx::sqlite::SqliteRow) -> Facility {
-    Facility {
-        id: row.get("id"),
-        name: row.get("name"),
-        kind: FacilityKind::parse(row.get::<&str, _>("kind")).unwrap_or(FacilityKind::Prison),
-        jurisdiction: row.get("jurisdiction"),
-        devices: Vec::new(),
-    }
+/// Reading facilities, devices, detainees and contacts.
+#[async_trait::async_trait]
+pub trait PeopleReads: Send {
+    /// A facility with its devices.
+    async fn facility(&mut self, id: i64) -> Result<Option<Facility>, sqlx::Error>;
+    async fn facilities(&mut self) -> Result<Vec<Facility>, sqlx::Error>;
+    async fn devices(&mut self, facility_id: i64) -> Result<Vec<Device>, sqlx::Error>;
+    async fn device(&mut self, id: i64) -> Result<Option<Device>, sqlx::Error>;
+    async fn detainee(&mut self, id: i64) -> Result<Option<Detainee>, sqlx::Error>;
+    async fn detainee_by_number(
+        &mut self,
+        facility_id: i64,
+        number: &str,
+    ) -> Result<Option<Detainee>, sqlx::Error>;
+    async fn detainees(&mut self, facility_id: Option<i64>) -> Result<Vec<Detainee>, sqlx::Error>;
+    async fn contact(&mut self, id: i64) -> Result<Option<Contact>, sqlx::Error>;
+    async fn approved_contacts(
+        &mut self,
+        detainee_id: i64,
+    ) -> Result<Vec<ApprovedContact>, sqlx::Error>;
+    async fn is_approved(&mut self, detainee_id: i64, contact_id: i64)
+    -> Result<bool, sqlx::Error>;
 }
 
-fn device_from_row(row: &sqlx::sqlite::SqliteRow) -> Device {
-    Device {
-        id: row.get("id"),
-        facility_id: row.get("facility_id"),
-        name: row.get("name"),
-        kind: DeviceKind::parse(row.get::<&str, _>("kind")).unwrap_or(DeviceKind::Kiosk),
-    }
-}
-
-pub async fn insert_facility(
-    conn: &mut SqliteConnection,
-    name: &str,
-    kind: FacilityKind,
-    jurisdiction: &str,
-    now: i64,
-) -> Result<Facility, sqlx::Error> {
-    let id = sqlx::query(
-        "INSERT INTO facilities (name, kind, jurisdiction, created_at) VALUES (?, ?, ?, ?)",
-    )
-    .bind(name)
-    .bind(kind.as_str())
-    .bind(jurisdiction)
-    .bind(now)
-    .execute(conn)
-    .await?
-    .last_insert_rowid();
-    Ok(Facility {
-        id,
-        name: name.into(),
-        kind,
-        jurisdiction: jurisdiction.into(),
-        devices: Vec::new(),
-    })
-}
-
-pub async fn facility(pool: &SqlitePool, id: i64) -> Result<Option<Facility>, sqlx::Error> {
-    let Some(row) = sqlx::query("SELECT * FROM facilities WHERE id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let mut f = facility_from_row(&row);
-    f.devices = devices(pool, id).await?;
-    Ok(Some(f))
-}
-
-pub async fn facilities(pool: &SqlitePool) -> Result<Vec<Facility>, sqlx::Error> {
-    let rows = sqlx::query("SELECT * FROM facilities ORDER BY id")
-        .fetch_all(pool)
-        .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let mut f = facility_from_row(row);
-        f.devices = devices(pool, f.id).await?;
-        out.push(f);
-    }
-    Ok(out)
-}
-
-pub async fn devices(pool: &SqlitePool, facility_id: i64) -> Result<Vec<Device>, sqlx::Error> {
-    let rows = sqlx::query("SELECT * FROM devices WHERE facility_id = ? ORDER BY id")
-        .bind(facility_id)
-        .fetch_all(pool)
-        .await?;
-    Ok(rows.iter().map(device_from_row).collect())
-}
-
-pub async fn device(pool: &SqlitePool, id: i64) -> Result<Option<Device>, sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM devices WHERE id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.as_ref().map(device_from_row))
-}
-
-pub async fn insert_device(
-    conn: &mut SqliteConnection,
-    facility_id: i64,
-    name: &str,
-    kind: DeviceKind,
-    now: i64,
-) -> Result<Device, sqlx::Error> {
-    let id = sqlx::query(
-        "INSERT INTO devices (facility_id, name, kind, created_at) VALUES (?, ?, ?, ?)",
-    )
-    .bind(facility_id)
-    .bind(name)
-    .bind(kind.as_str())
-    .bind(now)
-    .execute(conn)
-    .await?
-    .last_insert_rowid();
-    Ok(Device {
-        id,
-        facility_id,
-        name: name.into(),
-        kind,
-    })
-}
-
-fn detainee_from_row(row: &sqlx::sqlite::SqliteRow) -> Detainee {
-    Detainee {
-        id: row.get("id"),
-        facility_id: row.get("facility_id"),
-        name: row.get("name"),
-        number: row.get("number"),
-    }
-}
-
-pub async fn insert_detainee(
-    conn: &mut SqliteConnection,
-    facility_id: i64,
-    name: &str,
-    number: &str,
-    now: i64,
-) -> Result<Detainee, sqlx::Error> {
-    let id = sqlx::query(
-        "INSERT INTO detainees (facility_id, name, number, created_at) VALUES (?, ?, ?, ?)",
-    )
-    .bind(facility_id)
-    .bind(name)
-    .bind(number)
-    .bind(now)
-    .execute(conn)
-    .await?
-    .last_insert_rowid();
-    Ok(Detainee {
-        id,
-        facility_id,
-        name: name.into(),
-        number: number.into(),
-    })
-}
-
-pub async fn detainee(pool: &SqlitePool, id: i64) -> Result<Option<Detainee>, sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM detainees WHERE id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.as_ref().map(detainee_from_row))
-}
-
-pub async fn detainee_by_number(
-    pool: &SqlitePool,
-    facility_id: i64,
-    number: &str,
-) -> Result<Option<Detainee>, sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM detainees WHERE facility_id = ? AND number = ?")
-        .bind(facility_id)
-        .bind(number)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.as_ref().map(detainee_from_row))
-}
-
-pub async fn detainees(
-    pool: &SqlitePool,
-    facility_id: Option<i64>,
-) -> Result<Vec<Detainee>, sqlx::Error> {
-    let rows =
-        sqlx::query("SELECT * FROM detainees WHERE (? IS NULL OR facility_id = ?) ORDER BY id")
-            .bind(facility_id)
-            .bind(facility_id)
-            .fetch_all(pool)
-            .await?;
-    Ok(rows.iter().map(detainee_from_row).collect())
-}
-
-fn contact_from_row(row: &sqlx::sqlite::SqliteRow) -> Contact {
-    Contact {
-        id: row.get("id"),
-        name: row.get("name"),
-        bar_number: row.get("bar_number"),
-        bar_verified: row.get::<i64, _>("bar_verified") != 0,
-    }
-}
-
-pub async fn insert_contact(
-    conn: &mut SqliteConnection,
-    name: &str,
-    bar_number: Option<&str>,
-    now: i64,
-) -> Result<Contact, sqlx::Error> {
-    let id = sqlx::query("INSERT INTO contacts (name, bar_number, created_at) VALUES (?, ?, ?)")
-        .bind(name)
-        .bind(bar_number)
-        .bind(now)
-        .execute(conn)
-        .await?
-        .last_insert_rowid();
-    Ok(Contact {
-        id,
-        name: name.into(),
-        bar_number: bar_number.map(str::to_string),
-        bar_verified: false,
-    })
-}
-
-pub async fn contact(pool: &SqlitePool, id: i64) -> Result<Option<Contact>, sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM contacts WHERE id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.as_ref().map(contact_from_row))
-}
-
-pub async fn set_bar_verified(
-    conn: &mut SqliteConnection,
-    id: i64,
-    bar_number: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE contacts SET bar_number = ?, bar_verified = 1 WHERE id = ?")
-        .bind(bar_number)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Approves (or re-approves) `contact_id` for `detainee_id`.
-pub async fn approve(
-    conn: &mut SqliteConnection,
-    detainee_id: i64,
-    contact_id: i64,
-    relationship: &str,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO approvals (detainee_id, contact_id, relationship, approved_at, revoked_at) VALUES (?, ?, ?, ?, NULL)
-         ON CONFLICT (detainee_id, contact_id) DO UPDATE SET relationship = excluded.relationship, approved_at = excluded.approved_at, revoked_at = NULL",
-    )
-    .bind(detainee_id)
-    .bind(contact_id)
-    .bind(relationship)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Revokes an approval; returns whether one was in force.
-pub async fn revoke(
-    conn: &mut SqliteConnection,
-    detainee_id: i64,
-    contact_id: i64,
-    now: i64,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE approvals SET revoked_at = ? WHERE detainee_id = ? AND contact_id = ? AND revoked_at IS NULL",
-    )
-    .bind(now)
-    .bind(detainee_id)
-    .bind(contact_id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() > 0)
-}
-
-/// Contacts currently approved for a detainee.
-pub async fn approved_contacts(
-    pool: &SqlitePool,
-    detainee_id: i64,
-) -> Result<Vec<ApprovedContact>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT c.*, a.relationship, a.approved_at FROM approvals a JOIN contacts c ON c.id = a.contact_id
-         WHERE a.detainee_id = ? AND a.revoked_at IS NULL ORDER BY c.id",
-    )
-    .bind(detainee_id)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|row| ApprovedContact {
-            detainee_id,
-            contact: contact_from_row(row),
-            relationship: row.get("relationship"),
-            approved_at: from_unix(row.get("approved_at")),
-        })
-        .collect())
-}
-
-/// Whether `contact_id` is currently approved by `detainee_id`.
-pub async fn is_approved(
-    pool: &SqlitePool,
-    detainee_id: i64,
-    contact_id: i64,
-) -> Result<bool, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM approvals WHERE detainee_id = ? AND contact_id = ? AND revoked_at IS NULL",
-    )
-    .bind(detainee_id)
-    .bind(contact_id)
-    .fetch_one(pool)
-    .await?;
-    Ok(n > 0)
+/// Changing them, inside a write transaction. Times are Unix seconds.
+#[async_trait::async_trait]
+pub trait PeopleWrites: PeopleReads {
+    async fn insert_facility(
+        &mut self,
+        name: &str,
+        kind: FacilityKind,
+        jurisdiction: &str,
+        now: i64,
+    ) -> Result<Facility, sqlx::Error>;
+    async fn insert_device(
+        &mut self,
+        facility_id: i64,
+        name: &str,
+        kind: DeviceKind,
+        now: i64,
+    ) -> Result<Device, sqlx::Error>;
+    async fn insert_detainee(
+        &mut self,
+        facility_id: i64,
+        name: &str,
+        number: &str,
+        now: i64,
+    ) -> Result<Detainee, sqlx::Error>;
+    async fn insert_contact(
+        &mut self,
+        name: &str,
+        bar_number: Option<&str>,
+        now: i64,
+    ) -> Result<Contact, sqlx::Error>;
+    async fn set_bar_verified(&mut self, id: i64, bar_number: &str) -> Result<(), sqlx::Error>;
+    async fn approve(
+        &mut self,
+        detainee_id: i64,
+        contact_id: i64,
+        relationship: &str,
+        now: i64,
+    ) -> Result<(), sqlx::Error>;
+    /// False if the contact was not approved.
+    async fn revoke(
+        &mut self,
+        detainee_id: i64,
+        contact_id: i64,
+        now: i64,
+    ) -> Result<bool, sqlx::Error>;
 }

@@ -1,10 +1,8 @@
 //! Sessions (booked visits and scheduled hearings) and their participants.
 
 use crate::model::{Participant, Session, SessionStatus};
-use crate::time::from_unix;
 use chrono::{DateTime, Utc};
 use parley_policy::{BookedInterval, Role, SessionKind};
-use sqlx::{Row, SqliteConnection, SqlitePool};
 
 /// A session to insert. Times in Unix seconds.
 #[derive(Debug, Clone)]
@@ -32,101 +30,6 @@ pub struct NewParticipant<'a> {
     pub consented_to_recording: bool,
 }
 
-pub async fn insert(conn: &mut SqliteConnection, s: &NewSession<'_>) -> Result<i64, sqlx::Error> {
-    Ok(sqlx::query(
-        "INSERT INTO sessions (kind, facility_id, jurisdiction, title, detainee_id, device_id, join_opens_at, starts_at, ends_at, status, created_by, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?)",
-    )
-    .bind(s.kind.as_str())
-    .bind(s.facility_id)
-    .bind(s.jurisdiction)
-    .bind(s.title)
-    .bind(s.detainee_id)
-    .bind(s.device_id)
-    .bind(s.join_opens_at)
-    .bind(s.starts_at)
-    .bind(s.ends_at)
-    .bind(s.created_by)
-    .bind(s.now)
-    .execute(conn)
-    .await?
-    .last_insert_rowid())
-}
-
-pub async fn insert_participant(
-    conn: &mut SqliteConnection,
-    session_id: i64,
-    p: &NewParticipant<'_>,
-) -> Result<i64, sqlx::Error> {
-    Ok(sqlx::query(
-        "INSERT INTO participants (session_id, role, name, contact_id, detainee_id, consented_to_recording) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(session_id)
-    .bind(p.role.as_str())
-    .bind(p.name)
-    .bind(p.contact_id)
-    .bind(p.detainee_id)
-    .bind(p.consented_to_recording)
-    .execute(conn)
-    .await?
-    .last_insert_rowid())
-}
-
-fn participant_from_row(row: &sqlx::sqlite::SqliteRow) -> Option<Participant> {
-    Some(Participant {
-        id: row.get("id"),
-        role: row.get::<&str, _>("role").parse().ok()?,
-        name: row.get("name"),
-        contact_id: row.get("contact_id"),
-        detainee_id: row.get("detainee_id"),
-        consented_to_recording: row.get::<i64, _>("consented_to_recording") != 0,
-        removed: row.get::<Option<i64>, _>("removed_at").is_some(),
-    })
-}
-
-fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> Option<Session> {
-    let kind: SessionKind = row.get::<&str, _>("kind").parse().ok()?;
-    Some(Session {
-        id: row.get("id"),
-        kind,
-        privileged: kind.is_privileged(),
-        facility_id: row.get("facility_id"),
-        jurisdiction: row.get("jurisdiction"),
-        title: Some(row.get("title")),
-        detainee_id: row.get("detainee_id"),
-        device_id: row.get("device_id"),
-        starts_at: from_unix(row.get("starts_at")),
-        ends_at: from_unix(row.get("ends_at")),
-        join_opens_at: from_unix(row.get("join_opens_at")),
-        status: SessionStatus::parse(row.get::<&str, _>("status"))?,
-        status_reason: row.get("status_reason"),
-        participants: Vec::new(),
-    })
-}
-
-pub async fn participants(
-    pool: &SqlitePool,
-    session_id: i64,
-) -> Result<Vec<Participant>, sqlx::Error> {
-    let rows = sqlx::query("SELECT * FROM participants WHERE session_id = ? ORDER BY id")
-        .bind(session_id)
-        .fetch_all(pool)
-        .await?;
-    Ok(rows.iter().filter_map(participant_from_row).collect())
-}
-
-pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<Session>, sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM sessions WHERE id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    let Some(mut s) = row.as_ref().and_then(session_from_row) else {
-        return Ok(None);
-    };
-    s.participants = participants(pool, id).await?;
-    Ok(Some(s))
-}
-
 /// Which sessions to list; `None` fields do not filter.
 #[derive(Debug, Clone, Default)]
 pub struct SessionFilter {
@@ -140,133 +43,51 @@ pub struct SessionFilter {
     pub to: Option<i64>,
 }
 
-pub async fn list(
-    pool: &SqlitePool,
-    f: &SessionFilter,
-    limit: i64,
-) -> Result<Vec<Session>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT * FROM sessions s WHERE (?1 IS NULL OR facility_id = ?1) AND (?2 IS NULL OR detainee_id = ?2)
-           AND (?3 IS NULL OR EXISTS (SELECT 1 FROM participants p WHERE p.session_id = s.id AND p.contact_id = ?3))
-           AND (?4 IS NULL OR kind = ?4) AND (?5 IS NULL OR status = ?5)
-           AND (?6 IS NULL OR ends_at > ?6) AND (?7 IS NULL OR starts_at < ?7)
-         ORDER BY starts_at, id LIMIT ?8",
-    )
-    .bind(f.facility_id)
-    .bind(f.detainee_id)
-    .bind(f.contact_id)
-    .bind(f.kind.map(|k| k.as_str()))
-    .bind(f.status.map(|s| s.as_str()))
-    .bind(f.from)
-    .bind(f.to)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        if let Some(mut s) = session_from_row(row) {
-            s.participants = participants(pool, s.id).await?;
-            out.push(s);
-        }
-    }
-    Ok(out)
+/// Reading sessions, in or outside a write transaction.
+#[async_trait::async_trait]
+pub trait SessionReads: Send {
+    /// A session with its participants.
+    async fn session(&mut self, id: i64) -> Result<Option<Session>, sqlx::Error>;
+    /// Sessions matching `filter`, earliest first, at most `limit`.
+    async fn sessions(
+        &mut self,
+        filter: &SessionFilter,
+        limit: i64,
+    ) -> Result<Vec<Session>, sqlx::Error>;
+    async fn participants(&mut self, session_id: i64) -> Result<Vec<Participant>, sqlx::Error>;
+    /// Scheduled or live sessions overlapping `[from, to)` of a detainee or
+    /// a device, as the booking rules want them. Read inside the write
+    /// transaction so that two concurrent bookings cannot both pass.
+    async fn live_intervals(
+        &mut self,
+        detainee_id: Option<i64>,
+        device_id: Option<i64>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<BookedInterval>, sqlx::Error>;
+    /// Ids of sessions still scheduled or live whose end (Unix seconds)
+    /// has passed `now`.
+    async fn overdue(&mut self, now: i64) -> Result<Vec<i64>, sqlx::Error>;
 }
 
-/// Scheduled or live sessions overlapping `[from, to)` of a detainee or a
-/// device, as the booking rules want them. Read inside the write
-/// transaction so that two concurrent bookings cannot both pass.
-pub async fn live_intervals(
-    conn: &mut SqliteConnection,
-    detainee_id: Option<i64>,
-    device_id: Option<i64>,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<BookedInterval>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT kind, starts_at, ends_at FROM sessions
-         WHERE status IN ('scheduled', 'live') AND ends_at > ? AND starts_at < ?
-           AND ((? IS NOT NULL AND detainee_id = ?) OR (? IS NOT NULL AND device_id = ?))
-         ORDER BY starts_at",
-    )
-    .bind(from.timestamp())
-    .bind(to.timestamp())
-    .bind(detainee_id)
-    .bind(detainee_id)
-    .bind(device_id)
-    .bind(device_id)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            Some(BookedInterval {
-                kind: r.get::<&str, _>("kind").parse().ok()?,
-                start: from_unix(r.get("starts_at")),
-                end: from_unix(r.get("ends_at")),
-            })
-        })
-        .collect())
-}
-
-pub async fn set_status(
-    conn: &mut SqliteConnection,
-    id: i64,
-    status: SessionStatus,
-    reason: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sessions SET status = ?, status_reason = ? WHERE id = ?")
-        .bind(status.as_str())
-        .bind(reason)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Marks a scheduled session live; a cancelled or ended one stays as it is.
-pub async fn mark_live(conn: &mut SqliteConnection, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sessions SET status = 'live' WHERE id = ? AND status = 'scheduled'")
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Records that a participant was removed; they get no new token and cannot
-/// rejoin, across restarts.
-pub async fn mark_removed(
-    conn: &mut SqliteConnection,
-    participant_id: i64,
-    at: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE participants SET removed_at = ? WHERE id = ? AND removed_at IS NULL")
-        .bind(at)
-        .bind(participant_id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-pub async fn set_end(
-    conn: &mut SqliteConnection,
-    id: i64,
-    ends_at: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sessions SET ends_at = ? WHERE id = ?")
-        .bind(ends_at)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Sessions whose scheduled end has passed but which were never closed
-/// (the service was down at their end): closed at startup.
-pub async fn overdue(pool: &SqlitePool, now: i64) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT id FROM sessions WHERE status IN ('scheduled', 'live') AND ends_at <= ? ORDER BY id",
-    )
-    .bind(now)
-    .fetch_all(pool)
-    .await
+/// Changing sessions, inside a write transaction.
+#[async_trait::async_trait]
+pub trait SessionWrites: SessionReads {
+    async fn insert_session(&mut self, s: &NewSession<'_>) -> Result<i64, sqlx::Error>;
+    async fn insert_participant(
+        &mut self,
+        session_id: i64,
+        p: &NewParticipant<'_>,
+    ) -> Result<i64, sqlx::Error>;
+    async fn set_status(
+        &mut self,
+        id: i64,
+        status: SessionStatus,
+        reason: Option<&str>,
+    ) -> Result<(), sqlx::Error>;
+    async fn mark_live(&mut self, id: i64) -> Result<(), sqlx::Error>;
+    /// `at`: Unix seconds.
+    async fn mark_removed(&mut self, participant_id: i64, at: i64) -> Result<(), sqlx::Error>;
+    /// `ends_at`: Unix seconds.
+    async fn set_end(&mut self, id: i64, ends_at: i64) -> Result<(), sqlx::Error>;
 }

@@ -3,7 +3,6 @@
 
 use crate::model::{ApiUser, CallerRole};
 use sha2::{Digest, Sha256};
-use sqlx::{Row, SqliteConnection, SqlitePool};
 
 /// Prefix of every API token, so that leaked tokens are easy to search for.
 pub const TOKEN_PREFIX: &str = "pk_";
@@ -16,65 +15,27 @@ pub fn token_digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Option<ApiUser> {
-    Some(ApiUser {
-        id: row.get("id"),
-        name: row.get("name"),
-        role: CallerRole::parse(row.get::<&str, _>("role"))?,
-        facility_id: row.get("facility_id"),
-        contact_id: row.get("contact_id"),
-    })
+/// Reading API users.
+#[async_trait::async_trait]
+pub trait UserReads: Send {
+    /// The user holding this bearer token (compared by digest).
+    async fn user_by_token(&mut self, token: &str) -> Result<Option<ApiUser>, sqlx::Error>;
+    async fn any_admin(&mut self) -> Result<bool, sqlx::Error>;
+    async fn users(&mut self) -> Result<Vec<ApiUser>, sqlx::Error>;
 }
 
-pub async fn by_token(pool: &SqlitePool, token: &str) -> Result<Option<ApiUser>, sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM api_users WHERE token_sha256 = ?")
-        .bind(token_digest(token))
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.as_ref().and_then(from_row))
-}
-
-pub async fn any_admin(pool: &SqlitePool) -> Result<bool, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_users WHERE role = 'admin'")
-        .fetch_one(pool)
-        .await?;
-    Ok(n > 0)
-}
-
-/// Inserts a user with `token` and returns it.
-pub async fn insert(
-    conn: &mut SqliteConnection,
-    name: &str,
-    role: CallerRole,
-    facility_id: Option<i64>,
-    contact_id: Option<i64>,
-    token: &str,
-    now: i64,
-) -> Result<ApiUser, sqlx::Error> {
-    let id = sqlx::query(
-        "INSERT INTO api_users (name, role, facility_id, contact_id, token_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(name)
-    .bind(role.as_str())
-    .bind(facility_id)
-    .bind(contact_id)
-    .bind(token_digest(token))
-    .bind(now)
-    .execute(conn)
-    .await?
-    .last_insert_rowid();
-    Ok(ApiUser {
-        id,
-        name: name.into(),
-        role,
-        facility_id,
-        contact_id,
-    })
-}
-
-pub async fn list(pool: &SqlitePool) -> Result<Vec<ApiUser>, sqlx::Error> {
-    let rows = sqlx::query("SELECT * FROM api_users ORDER BY id")
-        .fetch_all(pool)
-        .await?;
-    Ok(rows.iter().filter_map(from_row).collect())
+/// Adding API users, inside a write transaction.
+#[async_trait::async_trait]
+pub trait UserWrites: UserReads {
+    /// `now`: Unix seconds.
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_user(
+        &mut self,
+        name: &str,
+        role: CallerRole,
+        facility_id: Option<i64>,
+        contact_id: Option<i64>,
+        token: &str,
+        now: i64,
+    ) -> Result<ApiUser, sqlx::Error>;
 }

@@ -1,0 +1,184 @@
+//! The hash-chained audit log in SQLite: `audit_log` and its head record
+//! `audit_head`, written in the caller's transaction.
+
+use crate::store::audit::{
+    AuditEntry, AuditRecord, ChainBreak, ChainSummary, GENESIS, RawEntry, VerifyError, entry_hash,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::{Row, SqliteConnection};
+
+/// Appends `record` inside the caller's transaction and returns its seq.
+/// The caller commits the audited change in the same transaction.
+pub async fn append(
+    conn: &mut SqliteConnection,
+    record: &AuditRecord,
+    at: DateTime<Utc>,
+) -> Result<i64, sqlx::Error> {
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    let (prev_seq, prev_hash) = match head {
+        Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
+        None => (0, GENESIS.to_string()),
+    };
+    let seq = prev_seq + 1;
+    let at = at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let rules = serde_json::to_string(&record.rules).unwrap_or_else(|_| "[]".into());
+    let details = record.details.to_string();
+    let hash = entry_hash(
+        seq,
+        &at,
+        &record.actor,
+        record.session_id,
+        &record.action,
+        &record.decision,
+        &rules,
+        &details,
+        &prev_hash,
+    );
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at_text, actor, session_id, action, decision, rules, details, prev_hash, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(seq)
+    .bind(&at)
+    .bind(&record.actor)
+    .bind(record.session_id)
+    .bind(&record.action)
+    .bind(&record.decision)
+    .bind(&rules)
+    .bind(&details)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+    )
+    .bind(seq)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(seq)
+}
+
+/// Decodes a stored row. A column of the wrong type (possible in SQLite for
+/// anyone with write access to the file) is an error, never a panic.
+fn raw_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RawEntry, sqlx::Error> {
+    Ok(RawEntry {
+        seq: row.try_get("seq")?,
+        at: row.try_get("at_text")?,
+        actor: row.try_get("actor")?,
+        session_id: row.try_get("session_id")?,
+        action: row.try_get("action")?,
+        decision: row.try_get("decision")?,
+        rules: row.try_get("rules")?,
+        details: row.try_get("details")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+/// Entries after `after_seq`, optionally of one session, oldest first.
+pub async fn list(
+    conn: &mut SqliteConnection,
+    session_id: Option<i64>,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT * FROM audit_log WHERE seq > ? AND (? IS NULL OR session_id = ?) ORDER BY seq LIMIT ?",
+    )
+    .bind(after_seq)
+    .bind(session_id)
+    .bind(session_id)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| raw_from_row(r).map(AuditEntry::from))
+        .collect()
+}
+
+/// Walks the whole chain and checks every link and the head.
+pub async fn verify(conn: &mut SqliteConnection) -> Result<ChainSummary, VerifyError> {
+    use futures_util::TryStreamExt;
+    let mut rows = sqlx::query("SELECT * FROM audit_log ORDER BY seq").fetch(&mut *conn);
+    let mut expected_seq = 1;
+    let mut prev_hash = GENESIS.to_string();
+    while let Some(row) = rows.try_next().await? {
+        let e = raw_from_row(&row).map_err(|e| ChainBreak {
+            seq: expected_seq,
+            reason: format!(
+                "the entry at this position cannot be read ({e}): a column was altered"
+            ),
+        })?;
+        if e.seq != expected_seq {
+            return Err(ChainBreak {
+                seq: expected_seq,
+                reason: format!(
+                    "entry {expected_seq} is missing (next entry found is {})",
+                    e.seq
+                ),
+            }
+            .into());
+        }
+        if e.prev_hash != prev_hash {
+            return Err(ChainBreak {
+                seq: e.seq,
+                reason: "its link to the previous entry does not match (an earlier entry was changed or removed)".into(),
+            }
+            .into());
+        }
+        if e.computed_hash() != e.hash {
+            return Err(ChainBreak {
+                seq: e.seq,
+                reason: "its contents do not match its hash (the entry was changed)".into(),
+            }
+            .into());
+        }
+        prev_hash = e.hash;
+        expected_seq += 1;
+    }
+    drop(rows);
+    let last_seq = expected_seq - 1;
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    match head {
+        None if last_seq == 0 => {}
+        None => {
+            return Err(ChainBreak {
+                seq: last_seq,
+                reason: "the chain head record is missing".into(),
+            }
+            .into());
+        }
+        Some(row) => {
+            let (seq, hash): (i64, String) = match (row.try_get(0), row.try_get(1)) {
+                (Ok(seq), Ok(hash)) => (seq, hash),
+                _ => {
+                    return Err(ChainBreak {
+                        seq: last_seq + 1,
+                        reason: "the chain head record cannot be read: it was altered".into(),
+                    }
+                    .into());
+                }
+            };
+            if seq != last_seq || hash != prev_hash {
+                return Err(ChainBreak {
+                    seq: last_seq + 1,
+                    reason: format!(
+                        "the log ends at entry {last_seq} but the head records entry {seq}: newest entries were removed or the head was changed"
+                    ),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(ChainSummary {
+        entries: last_seq,
+        head_hash: prev_hash,
+    })
+}
