@@ -204,6 +204,11 @@ impl AppState {
                 Some(launch(context).map_err(StartError::Media)?)
             }
         };
+        if let Some(collector) = media.as_ref().and_then(|m| m.collector())
+            && let Err(e) = metrics.register(collector)
+        {
+            tracing::error!(error = %e, "the media server's series cannot be served on /metrics");
+        }
         let live = LiveHub::new(
             store.clone(),
             clock.clone(),

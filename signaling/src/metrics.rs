@@ -98,6 +98,15 @@ impl Metrics {
         }
     }
 
+    /// Serves another component's series (the media server's) from this
+    /// registry too.
+    pub fn register(
+        &self,
+        collector: Box<dyn prometheus::core::Collector>,
+    ) -> Result<(), prometheus::Error> {
+        self.registry.register(collector)
+    }
+
     /// Prometheus text exposition of every series.
     pub fn render(&self) -> String {
         TextEncoder::new()

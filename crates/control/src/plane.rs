@@ -61,9 +61,10 @@ pub trait MediaPlane: Send + Sync {
     /// gets them; later calls get `None`.
     fn events(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<MediaEvent>>;
 
-    /// Prometheus text of the SFU in this process (empty for one running
-    /// apart, which serves its own `/metrics`).
-    fn metrics_text(&self) -> String;
+    /// The SFU's series for the caller's Prometheus registry, collected at
+    /// each scrape (`None` for an SFU running apart, which serves its own
+    /// `/metrics`).
+    fn collector(&self) -> Option<Box<dyn prometheus::core::Collector>>;
 
     /// Where the media flows, for the operator: the UDP addresses of the
     /// SFU in this process, or the control URL of one running apart.

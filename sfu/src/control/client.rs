@@ -291,8 +291,8 @@ impl MediaPlane for RemoteSfu {
         Some(rx)
     }
 
-    fn metrics_text(&self) -> String {
-        String::new()
+    fn collector(&self) -> Option<Box<dyn prometheus::core::Collector>> {
+        None
     }
 
     fn describe(&self) -> String {

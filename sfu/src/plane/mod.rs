@@ -94,6 +94,11 @@ impl InProcessPlane {
         self.recorder.set(RecorderConnection::new(address)).is_ok()
     }
 
+    /// The SFU's series in Prometheus text (the node's `/metrics`).
+    pub fn metrics_text(&self) -> String {
+        crate::engine::prometheus::render(&self.sfu.stats())
+    }
+
     /// Answers a participant's offer: the member id and kind the token
     /// gave them, and the answer SDP.
     pub async fn join_answer(&self, request: JoinRequest) -> Result<JoinAnswer, MediaFailure> {
@@ -253,8 +258,10 @@ impl MediaPlane for InProcessPlane {
         }
     }
 
-    fn metrics_text(&self) -> String {
-        crate::engine::prometheus::render(&self.sfu.stats())
+    fn collector(&self) -> Option<Box<dyn prometheus::core::Collector>> {
+        Some(Box::new(crate::engine::prometheus::SfuCollector::new(
+            self.sfu.clone(),
+        )))
     }
 
     fn describe(&self) -> String {

@@ -106,10 +106,7 @@ pub async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiE
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text exposition")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let mut text = state.metrics.render();
-    if let Some(media) = &state.media {
-        text.push_str(&media.metrics_text());
-    }
+    let text = state.metrics.render();
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 

@@ -752,7 +752,6 @@ async fn recorded_hearing(s: Server) {
 /// `parley_sfu_recorded_packets_total` from signaling's metrics (or, when
 /// the SFU runs apart, from the SFU's own).
 async fn recorded(s: &Server) -> u64 {
-    use parley_control::MediaPlane;
     let metrics = if s.remote_sfu {
         s.sfu.metrics_text()
     } else {
