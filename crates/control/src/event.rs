@@ -38,6 +38,19 @@ pub enum MediaEvent {
     },
 }
 
+impl MediaEvent {
+    /// The room (session) the event concerns.
+    pub fn room(&self) -> RoomId {
+        match self {
+            Self::ActiveSpeaker { room, .. }
+            | Self::MediaLost { room, .. }
+            | Self::PublishLayers { room, .. }
+            | Self::VideoPaused { room, .. }
+            | Self::ConnectionStrength { room, .. } => *room,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +68,8 @@ mod tests {
             r#"{"type":"publish_layers","room":1,"member":2,"rids":["q","h"]}"#
         );
         assert_eq!(serde_json::from_str::<MediaEvent>(&text).expect("back"), e);
+        assert_eq!(e.room(), 1);
+        let lost = MediaEvent::MediaLost { room: 7, member: 3 };
+        assert_eq!(lost.room(), 7);
     }
 }

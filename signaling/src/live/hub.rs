@@ -9,7 +9,9 @@ use crate::model::SessionStatus;
 use crate::store::Store;
 use crate::store::audit::AuditRecord;
 use chrono::{DateTime, Utc};
-use parley_control::{FailureCode, JoinRequest, MediaPlane, RecordingOrder, RoomPolicy, Standing};
+use parley_control::{
+    FailureCode, JoinRequest, MediaEvent, MediaPlane, RecordingOrder, RoomPolicy, Standing,
+};
 use parley_policy::{Jurisdiction, Role, RuleId, SessionKind};
 use parley_protocol::{ClientMessage, CloseCode, ParticipantState, RequestId, ServerMessage};
 use std::collections::HashMap;
@@ -60,25 +62,8 @@ enum Command {
         participant_id: i64,
         connection: ConnectionId,
     },
-    Speaker {
-        participant_id: i64,
-    },
-    MediaLost {
-        participant_id: i64,
-    },
-    PublishLayers {
-        participant_id: i64,
-        rids: Vec<String>,
-    },
-    VideoPaused {
-        participant_id: i64,
-        source: i64,
-        paused: bool,
-    },
-    ConnectionStrength {
-        participant_id: i64,
-        weak: bool,
-    },
+    /// Something the media server reported about this session.
+    Media(MediaEvent),
     End {
         actor: String,
         reason: String,
@@ -280,55 +265,11 @@ impl LiveHub {
         }
     }
 
-    /// The media server named the active speaker of a session.
-    pub async fn active_speaker(&self, session_id: i64, participant_id: i64) {
-        if let Some(tx) = self.sender(session_id) {
-            let _ = tx.send(Command::Speaker { participant_id }).await;
-        }
-    }
-
-    /// The media server asks a simulcast publisher to send only `rids`.
-    pub async fn publish_layers(&self, session_id: i64, participant_id: i64, rids: Vec<String>) {
-        if let Some(tx) = self.sender(session_id) {
-            let _ = tx
-                .send(Command::PublishLayers {
-                    participant_id,
-                    rids,
-                })
-                .await;
-        }
-    }
-
-    /// The media server paused (or resumed) `source`'s video to
-    /// `participant_id`, whose downlink cannot carry it with the audio.
-    pub async fn video_paused(
-        &self,
-        session_id: i64,
-        participant_id: i64,
-        source: i64,
-        paused: bool,
-    ) {
-        if let Some(tx) = self.sender(session_id) {
-            let _ = tx
-                .send(Command::VideoPaused {
-                    participant_id,
-                    source,
-                    paused,
-                })
-                .await;
-        }
-    }
-
-    /// The media server says a participant's connection became weak (or
-    /// good again).
-    pub async fn connection_strength(&self, session_id: i64, participant_id: i64, weak: bool) {
-        if let Some(tx) = self.sender(session_id) {
-            let _ = tx
-                .send(Command::ConnectionStrength {
-                    participant_id,
-                    weak,
-                })
-                .await;
+    /// Hands a media server's event to the session it concerns (its room);
+    /// an event for a session not live any more is dropped.
+    pub async fn media_event(&self, event: MediaEvent) {
+        if let Some(tx) = self.sender(event.room()) {
+            let _ = tx.send(Command::Media(event)).await;
         }
     }
 
@@ -338,13 +279,6 @@ impl LiveHub {
         let media = self.inner.media.as_ref()?;
         self.sender(session_id)?;
         media.downlinks(session_id).await.ok()
-    }
-
-    /// The media server dropped a participant's connection.
-    pub async fn media_lost(&self, session_id: i64, participant_id: i64) {
-        if let Some(tx) = self.sender(session_id) {
-            let _ = tx.send(Command::MediaLost { participant_id }).await;
-        }
     }
 
     /// Ends a session on staff's order. With a live task the participants
@@ -508,12 +442,7 @@ impl LiveHub {
                 Command::End { reply, .. } => {
                     let _ = reply.send(true);
                 }
-                Command::Disconnect { .. }
-                | Command::Speaker { .. }
-                | Command::MediaLost { .. }
-                | Command::PublishLayers { .. }
-                | Command::VideoPaused { .. }
-                | Command::ConnectionStrength { .. } => {}
+                Command::Disconnect { .. } | Command::Media(_) => {}
             }
         }
     }
@@ -624,34 +553,8 @@ impl LiveHub {
                     self.apply(task, effects).await;
                 }
             }
-            Command::Speaker { participant_id } => {
-                let effects = state.active_speaker(participant_id);
-                self.apply(task, effects).await;
-            }
-            Command::MediaLost { participant_id } => {
-                let effects = state.media_lost(participant_id);
-                self.apply(task, effects).await;
-            }
-            Command::PublishLayers {
-                participant_id,
-                rids,
-            } => {
-                let effects = state.publish_layers(participant_id, rids);
-                self.apply(task, effects).await;
-            }
-            Command::VideoPaused {
-                participant_id,
-                source,
-                paused,
-            } => {
-                let effects = state.video_paused(participant_id, source, paused);
-                self.apply(task, effects).await;
-            }
-            Command::ConnectionStrength {
-                participant_id,
-                weak,
-            } => {
-                let effects = state.connection_strength(participant_id, weak);
+            Command::Media(event) => {
+                let effects = state.on_media(event);
                 self.apply(task, effects).await;
             }
             Command::End {

@@ -4,7 +4,7 @@
 //! one running apart; the binary that composes the services chooses.
 
 use super::LiveHub;
-use parley_control::{MediaEvent, MediaPlane};
+use parley_control::MediaPlane;
 
 /// Passes the media server's events to the live sessions for as long as
 /// the process runs (a task on the current runtime).
@@ -15,26 +15,7 @@ pub fn follow_events(plane: &dyn MediaPlane, live: LiveHub) {
     };
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            deliver(&live, event).await;
+            live.media_event(event).await;
         }
     });
-}
-
-async fn deliver(live: &LiveHub, event: MediaEvent) {
-    match event {
-        MediaEvent::ActiveSpeaker { room, member } => live.active_speaker(room, member).await,
-        MediaEvent::MediaLost { room, member } => live.media_lost(room, member).await,
-        MediaEvent::PublishLayers { room, member, rids } => {
-            live.publish_layers(room, member, rids).await
-        }
-        MediaEvent::VideoPaused {
-            room,
-            member,
-            source,
-            paused,
-        } => live.video_paused(room, member, source, paused).await,
-        MediaEvent::ConnectionStrength { room, member, weak } => {
-            live.connection_strength(room, member, weak).await
-        }
-    }
 }

@@ -3,8 +3,27 @@
 //! connection strength).
 
 use super::*;
+use parley_control::MediaEvent;
 
 impl LiveSession {
+    /// What the media server reported about a member of this session.
+    pub fn on_media(&mut self, event: MediaEvent) -> Vec<Effect> {
+        match event {
+            MediaEvent::ActiveSpeaker { member, .. } => self.active_speaker(member),
+            MediaEvent::MediaLost { member, .. } => self.media_lost(member),
+            MediaEvent::PublishLayers { member, rids, .. } => self.publish_layers(member, rids),
+            MediaEvent::VideoPaused {
+                member,
+                source,
+                paused,
+                ..
+            } => self.video_paused(member, source, paused),
+            MediaEvent::ConnectionStrength { member, weak, .. } => {
+                self.connection_strength(member, weak)
+            }
+        }
+    }
+
     /// The media server names the active speaker, if they are a visible,
     /// admitted participant: those who hear them are told (admitted and
     /// connected; in the same consultation, or both in the hearing; an
