@@ -22,11 +22,14 @@ impl Caller {
         format!("{}:{}:{}", self.0.role.as_str(), self.0.id, self.0.name)
     }
 
-    /// Refuses unless the caller has one of `roles`.
-    pub fn require(&self, roles: &[CallerRole], action: &str) -> Result<(), ApiError> {
-        if roles.contains(&self.0.role) {
+    /// Whether the caller's role may do `action` ([`crate::rights`]); the
+    /// refusal names the roles that may.
+    pub fn require(&self, action: crate::rights::ApiAction) -> Result<(), ApiError> {
+        if crate::rights::allowed(self.0.role, action) {
             Ok(())
         } else {
+            let roles = crate::rights::who_may(action);
+            let action = action.describe();
             let role = self.0.role.as_str();
             let article = if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
                 "an"

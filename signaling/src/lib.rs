@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod model;
 pub mod openapi;
 pub mod policy_view;
+pub mod rights;
 pub mod routes;
 pub mod store;
 pub mod time;

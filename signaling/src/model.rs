@@ -25,6 +25,16 @@ pub enum CallerRole {
 }
 
 impl CallerRole {
+    /// Every role, in declaration order.
+    pub const ALL: [CallerRole; 6] = [
+        Self::Admin,
+        Self::Scheduler,
+        Self::Officer,
+        Self::Clerk,
+        Self::Judge,
+        Self::Visitor,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Admin => "admin",
@@ -37,16 +47,7 @@ impl CallerRole {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Admin,
-            Self::Scheduler,
-            Self::Officer,
-            Self::Clerk,
-            Self::Judge,
-            Self::Visitor,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 

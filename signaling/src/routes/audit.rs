@@ -5,6 +5,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::model::CallerRole;
+use crate::rights::ApiAction;
 use crate::routes::MAX_LIST;
 use crate::store::audit::{AuditEntry, ChainSummary, VerifyError};
 use axum::Json;
@@ -32,10 +33,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
-    caller.require(
-        &[CallerRole::Admin, CallerRole::Judge, CallerRole::Clerk],
-        "read the audit log",
-    )?;
+    caller.require(ApiAction::ReadAuditLog)?;
     if caller.role() != CallerRole::Admin {
         let id = q.session_id.ok_or_else(|| {
             ApiError::Forbidden(
@@ -75,7 +73,7 @@ pub async fn verify(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<ChainSummary>> {
-    caller.require(&[CallerRole::Admin], "verify the audit log")?;
+    caller.require(ApiAction::VerifyAuditLog)?;
     match state.store.read().verify_audit_chain().await {
         Ok(summary) => Ok(Json(summary)),
         Err(VerifyError::Broken(b)) => Err(ApiError::Conflict(b.to_string())),

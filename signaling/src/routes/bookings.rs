@@ -7,6 +7,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiJson;
 use crate::model::{CallerRole, Session};
+use crate::rights::ApiAction;
 use crate::routes::{MAX_TEXT_CHARS, text};
 use crate::store::audit::AuditRecord;
 use crate::store::sessions::{NewParticipant, NewSession};
@@ -64,15 +65,7 @@ pub async fn create(
     // Stored with whole-second precision: check what will be stored.
     req.starts_at = req.starts_at.trunc_subsecs(0);
     req.ends_at = req.ends_at.trunc_subsecs(0);
-    caller.require(
-        &[
-            CallerRole::Admin,
-            CallerRole::Scheduler,
-            CallerRole::Officer,
-            CallerRole::Visitor,
-        ],
-        "book visits",
-    )?;
+    caller.require(ApiAction::BookVisits)?;
     let mut read = state.store.read();
     let detainee = read
         .detainee(req.detainee_id)

@@ -5,6 +5,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
 use crate::model::{CallerRole, Device, DeviceKind, Facility, FacilityKind};
+use crate::rights::ApiAction;
 use crate::routes::{MAX_TEXT_CHARS, text};
 use crate::store::audit::AuditRecord;
 use axum::Json;
@@ -36,7 +37,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<NewFacility>,
 ) -> ApiResult<(StatusCode, Json<Facility>)> {
-    caller.require(&[CallerRole::Admin], "create facilities")?;
+    caller.require(ApiAction::CreateFacilities)?;
     let name = text("name", &req.name, MAX_TEXT_CHARS)?;
     if state.jurisdictions.get(&req.jurisdiction).is_none() {
         return Err(ApiError::BadRequest(format!(
@@ -62,16 +63,7 @@ pub async fn create(
 
 #[utoipa::path(get, path = "/v1/facilities", security(("bearer" = [])), responses((status = 200, body = Vec<Facility>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Facility>>> {
-    caller.require(
-        &[
-            CallerRole::Admin,
-            CallerRole::Scheduler,
-            CallerRole::Officer,
-            CallerRole::Clerk,
-            CallerRole::Judge,
-        ],
-        "list facilities",
-    )?;
+    caller.require(ApiAction::ListFacilities)?;
     let mut all = state.store.read().facilities().await?;
     if caller.role() == CallerRole::Officer {
         all.retain(|f| Some(f.id) == caller.0.facility_id);
@@ -86,16 +78,7 @@ pub async fn get_one(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Facility>> {
-    caller.require(
-        &[
-            CallerRole::Admin,
-            CallerRole::Scheduler,
-            CallerRole::Officer,
-            CallerRole::Clerk,
-            CallerRole::Judge,
-        ],
-        "view facilities",
-    )?;
+    caller.require(ApiAction::ViewFacilities)?;
     caller.require_facility(id)?;
     let f = state
         .store
@@ -114,7 +97,7 @@ pub async fn add_device(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<NewDevice>,
 ) -> ApiResult<(StatusCode, Json<Device>)> {
-    caller.require(&[CallerRole::Admin], "register devices")?;
+    caller.require(ApiAction::RegisterDevices)?;
     let name = text("name", &req.name, MAX_TEXT_CHARS)?;
     state
         .store

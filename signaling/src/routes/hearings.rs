@@ -5,7 +5,8 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiJson;
-use crate::model::{CallerRole, FacilityKind, Session};
+use crate::model::{FacilityKind, Session};
+use crate::rights::ApiAction;
 use crate::routes::{MAX_TEXT_CHARS, text};
 use crate::store::audit::AuditRecord;
 use crate::store::sessions::{NewParticipant, NewSession};
@@ -70,15 +71,7 @@ pub async fn create(
     // Stored with whole-second precision: check what will be stored.
     req.starts_at = req.starts_at.trunc_subsecs(0);
     req.ends_at = req.ends_at.trunc_subsecs(0);
-    caller.require(
-        &[
-            CallerRole::Admin,
-            CallerRole::Scheduler,
-            CallerRole::Clerk,
-            CallerRole::Judge,
-        ],
-        "schedule hearings",
-    )?;
+    caller.require(ApiAction::ScheduleHearings)?;
     let mut read = state.store.read();
     let title = text("title", &req.title, MAX_TEXT_CHARS)?;
     let facility = read

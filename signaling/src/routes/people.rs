@@ -5,6 +5,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::model::{ApprovedContact, CallerRole, Contact, Detainee};
+use crate::rights::ApiAction;
 use crate::routes::{MAX_TEXT_CHARS, text};
 use crate::store::audit::AuditRecord;
 use axum::Json;
@@ -12,16 +13,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
-
-const STAFF: &[CallerRole] = &[
-    CallerRole::Admin,
-    CallerRole::Scheduler,
-    CallerRole::Officer,
-    CallerRole::Clerk,
-    CallerRole::Judge,
-];
-/// Who may change a detainee's approved contacts.
-const APPROVERS: &[CallerRole] = &[CallerRole::Admin, CallerRole::Officer];
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -80,14 +71,7 @@ pub async fn create_detainee(
     caller: Caller,
     ApiJson(req): ApiJson<NewDetainee>,
 ) -> ApiResult<(StatusCode, Json<Detainee>)> {
-    caller.require(
-        &[
-            CallerRole::Admin,
-            CallerRole::Scheduler,
-            CallerRole::Officer,
-        ],
-        "register detainees",
-    )?;
+    caller.require(ApiAction::RegisterDetainees)?;
     caller.require_facility(req.facility_id)?;
     let name = text("name", &req.name, MAX_TEXT_CHARS)?;
     let number = text("number", &req.number, 64)?;
@@ -124,7 +108,7 @@ pub async fn list_detainees(
     caller: Caller,
     ApiQuery(q): ApiQuery<DetaineeQuery>,
 ) -> ApiResult<Json<Vec<Detainee>>> {
-    caller.require(STAFF, "list detainees")?;
+    caller.require(ApiAction::ListDetainees)?;
     let facility = if caller.role() == CallerRole::Officer {
         caller.0.facility_id
     } else {
@@ -140,7 +124,7 @@ pub async fn get_detainee(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Detainee>> {
-    caller.require(STAFF, "view detainees")?;
+    caller.require(ApiAction::ViewDetainees)?;
     Ok(Json(detainee_for(&state, &caller, id).await?))
 }
 
@@ -151,14 +135,7 @@ pub async fn create_contact(
     caller: Caller,
     ApiJson(req): ApiJson<NewContact>,
 ) -> ApiResult<(StatusCode, Json<Contact>)> {
-    caller.require(
-        &[
-            CallerRole::Admin,
-            CallerRole::Scheduler,
-            CallerRole::Officer,
-        ],
-        "register contacts",
-    )?;
+    caller.require(ApiAction::RegisterContacts)?;
     let name = text("name", &req.name, MAX_TEXT_CHARS)?;
     let bar = req
         .bar_number
@@ -185,7 +162,7 @@ pub async fn get_contact(
             ));
         }
     } else {
-        caller.require(STAFF, "view contacts")?;
+        caller.require(ApiAction::ViewContacts)?;
     }
     let c = state
         .store
@@ -204,7 +181,7 @@ pub async fn verify_bar(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<BarVerification>,
 ) -> ApiResult<Json<Contact>> {
-    caller.require(&[CallerRole::Admin], "verify bar numbers")?;
+    caller.require(ApiAction::VerifyBarNumbers)?;
     let bar = text("bar_number", &req.bar_number, 64)?;
     let mut contact = state
         .store
@@ -235,7 +212,7 @@ pub async fn approve_contact(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<Approval>,
 ) -> ApiResult<(StatusCode, Json<ApprovedContact>)> {
-    caller.require(APPROVERS, "approve contacts")?;
+    caller.require(ApiAction::ApproveContacts)?;
     let relationship = text("relationship", &req.relationship, MAX_TEXT_CHARS)?;
     detainee_for(&state, &caller, id).await?;
     let contact = state
@@ -274,7 +251,7 @@ pub async fn list_approved(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<ApprovedContact>>> {
-    caller.require(STAFF, "view approved contacts")?;
+    caller.require(ApiAction::ViewApprovedContacts)?;
     detainee_for(&state, &caller, id).await?;
     Ok(Json(state.store.read().approved_contacts(id).await?))
 }
@@ -286,7 +263,7 @@ pub async fn revoke_contact(
     caller: Caller,
     ApiPath((id, contact_id)): ApiPath<(i64, i64)>,
 ) -> ApiResult<StatusCode> {
-    caller.require(APPROVERS, "revoke contacts")?;
+    caller.require(ApiAction::RevokeContacts)?;
     detainee_for(&state, &caller, id).await?;
     let mut w = state.store.write().await?;
     state

@@ -8,6 +8,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::model::{CallerRole, Session, SessionStatus};
 use crate::policy_view;
+use crate::rights::ApiAction;
 use crate::routes::{MAX_LIST, MAX_REASON_CHARS, text};
 use crate::store::audit::AuditRecord;
 use crate::store::sessions::{NewParticipant, SessionFilter};
@@ -167,15 +168,7 @@ pub async fn connections(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<Connection>>> {
-    caller.require(
-        &[
-            CallerRole::Officer,
-            CallerRole::Admin,
-            CallerRole::Clerk,
-            CallerRole::Judge,
-        ],
-        "see how connections fare",
-    )?;
+    caller.require(ApiAction::SeeConnections)?;
     let s = load(&state, &caller, id).await?;
     let found = state.live.connections(s.id).await.ok_or_else(|| {
         ApiError::NotFound(format!(
@@ -337,7 +330,7 @@ pub async fn monitor(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<JoinToken>> {
-    caller.require(&[CallerRole::Officer], "monitor sessions")?;
+    caller.require(ApiAction::MonitorSessions)?;
     let s = load(&state, &caller, id).await?;
     let j = state.jurisdiction(&s.jurisdiction)?;
     let now = state.now();
@@ -400,19 +393,7 @@ pub async fn end(
 ) -> ApiResult<StatusCode> {
     let s = load(&state, &caller, id).await?;
     let reason = text("reason", &req.reason, MAX_REASON_CHARS)?;
-    let allowed = match caller.role() {
-        CallerRole::Admin => true,
-        CallerRole::Officer => s.kind == SessionKind::SocialVisit,
-        CallerRole::Judge | CallerRole::Clerk => s.kind == SessionKind::CourtHearing,
-        CallerRole::Scheduler | CallerRole::Visitor => false,
-    };
-    if !allowed {
-        return Err(ApiError::Forbidden(format!(
-            "a {} may not end a {}",
-            caller.role().as_str(),
-            s.kind.label()
-        )));
-    }
+    caller.require(ApiAction::End(s.kind))?;
     if matches!(s.status, SessionStatus::Ended | SessionStatus::Cancelled) {
         return Err(ApiError::Conflict(format!("session {id} is already over")));
     }
@@ -439,19 +420,7 @@ pub async fn cancel(
 ) -> ApiResult<StatusCode> {
     let s = load(&state, &caller, id).await?;
     let reason = text("reason", &req.reason, MAX_REASON_CHARS)?;
-    let allowed = match caller.role() {
-        CallerRole::Admin | CallerRole::Scheduler => true,
-        CallerRole::Visitor => s.kind.is_visit(),
-        CallerRole::Officer => s.kind.is_visit(),
-        CallerRole::Judge | CallerRole::Clerk => s.kind == SessionKind::CourtHearing,
-    };
-    if !allowed {
-        return Err(ApiError::Forbidden(format!(
-            "a {} may not cancel a {}",
-            caller.role().as_str(),
-            s.kind.label()
-        )));
-    }
+    caller.require(ApiAction::Cancel(s.kind))?;
     if s.status != SessionStatus::Scheduled || state.now() >= s.starts_at {
         return Err(ApiError::Conflict(format!(
             "only a session that has not started can be cancelled; session {id} is {}{}",

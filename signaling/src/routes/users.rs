@@ -5,6 +5,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiJson;
 use crate::model::{ApiUser, CallerRole};
+use crate::rights::ApiAction;
 use crate::routes::{MAX_TEXT_CHARS, text};
 use crate::store::audit::AuditRecord;
 use crate::store::users;
@@ -39,7 +40,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<NewUser>,
 ) -> ApiResult<(StatusCode, Json<CreatedUser>)> {
-    caller.require(&[CallerRole::Admin], "create API users")?;
+    caller.require(ApiAction::CreateUsers)?;
     let name = text("name", &req.name, MAX_TEXT_CHARS)?;
     match req.role {
         CallerRole::Officer => {
@@ -104,7 +105,7 @@ pub async fn create(
 
 #[utoipa::path(get, path = "/v1/users", security(("bearer" = [])), responses((status = 200, body = Vec<ApiUser>)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ApiUser>>> {
-    caller.require(&[CallerRole::Admin], "list API users")?;
+    caller.require(ApiAction::ListUsers)?;
     Ok(Json(state.store.read().users().await?))
 }
 
