@@ -233,10 +233,8 @@ pub fn vp8_dimensions(frame: &[u8]) -> Option<(u16, u16)> {
 /// The AVCDecoderConfigurationRecord (ISO/IEC 14496-15 §5.2.4.1) from the
 /// SPS and PPS found in a keyframe; `None` without both.
 pub fn avc_config(access_unit: &[u8]) -> Option<Vec<u8>> {
-    let sps = h264::nal_units(access_unit)
-        .find(|n| n.first().map(|h| h & 0x1f) == Some(h264::NAL_SPS))?;
-    let pps = h264::nal_units(access_unit)
-        .find(|n| n.first().map(|h| h & 0x1f) == Some(h264::NAL_PPS))?;
+    let sps = h264::nal_units(access_unit).find(|n| h264::nal_type(n) == Some(h264::NAL_SPS))?;
+    let pps = h264::nal_units(access_unit).find(|n| h264::nal_type(n) == Some(h264::NAL_PPS))?;
     if sps.len() < 4 {
         return None;
     }

@@ -1,4 +1,8 @@
 //! The fixed RTP header (RFC 3550 §5.1), read without trusting the input.
+//!
+//! A borrowed view, not rtc-rtp's `Header::unmarshal`: that one allocates
+//! the CSRC and extension lists for every packet and takes any version
+//! number, and the recorder needs only the fixed fields and the payload.
 
 /// The parts of an RTP packet the recorder uses. `payload` excludes the
 /// header, CSRCs, header extension and padding.

@@ -9,8 +9,7 @@
 //! keyframe, so the recording has a gap and never a frame that a decoder
 //! would have to conceal (or crash on).
 
-pub mod h264;
-pub mod vp8;
+pub use parley_codec::{h264, vp8};
 
 use crate::rtp::RtpPacket;
 
@@ -27,9 +26,11 @@ pub use parley_recorder_link::protocol::Codec;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum DepacketizeError {
     #[error("bad VP8 payload: {0}")]
-    Vp8(&'static str),
+    Vp8(#[from] vp8::Vp8Error),
+    #[error("VP8 frame does not begin with its first partition")]
+    Vp8NotFrameStart,
     #[error("bad H.264 payload: {0}")]
-    H264(&'static str),
+    H264(#[from] h264::H264Error),
 }
 
 /// One complete frame (VP8 frame, H.264 access unit in length-prefixed
@@ -191,16 +192,14 @@ impl FrameAssembler {
     fn append(&mut self, payload: &[u8]) -> Result<(), DepacketizeError> {
         match self.codec {
             Codec::Vp8 => {
-                let p = vp8::parse(payload)?;
-                if self.data.is_empty() && !p.starts_frame {
-                    return Err(DepacketizeError::Vp8(
-                        "frame does not begin with its first partition",
-                    ));
+                let d = vp8::parse(payload)?;
+                if self.data.is_empty() && !d.starts_frame() {
+                    return Err(DepacketizeError::Vp8NotFrameStart);
                 }
-                self.data.extend_from_slice(p.data);
+                self.data.extend_from_slice(d.payload(payload));
                 Ok(())
             }
-            Codec::H264 => self.h264.push(payload, &mut self.data),
+            Codec::H264 => Ok(self.h264.push(payload, &mut self.data)?),
             Codec::Opus => Ok(()),
         }
     }

@@ -1,8 +1,8 @@
 //! Per-packet media decisions, as pure functions and state machines: no I/O,
 //! no clocks (time comes in as `u64` microseconds of a monotonic clock), no
 //! threads, and no panics on any input, since packets come from untrusted
-//! peers. [`vp8`] and [`h264`] read just enough of a payload to find keyframe
-//! starts; [`keyframe_requests`] throttles
+//! peers. [`vp8`] and [`h264`] (from `parley-codec`, shared with the recorder)
+//! find keyframe starts; [`keyframe_requests`] throttles
 //! PLI/FIR toward publishers; [`simulcast`] picks each subscriber's layer
 //! from its bandwidth estimate, switching only on keyframes, and finds layers
 //! nobody needs; [`layer_pausing`] decides which of a publisher's layers to
@@ -15,11 +15,11 @@
 
 pub mod audio_level;
 pub mod debounce;
-pub mod h264;
 pub mod keyframe_requests;
 pub mod layer_pausing;
 pub mod layer_rates;
 pub mod link_strength;
 pub mod simulcast;
 pub mod video_budget;
-pub mod vp8;
+
+pub use parley_codec::{h264, vp8};

@@ -135,7 +135,8 @@ pub fn parse(payload: &[u8]) -> Result<Vp8Descriptor, Vp8Error> {
         }
     }
 
-    let payload_first = *payload.get(at).ok_or(Vp8Error::NoPayload)?;
+    let frame = payload.get(at..).filter(|f| !f.is_empty());
+    let frame = frame.ok_or(Vp8Error::NoPayload)?;
     let start_of_partition = first & S_BIT != 0;
     let partition_id = first & PID_MASK;
     Ok(Vp8Descriptor {
@@ -149,8 +150,26 @@ pub fn parse(payload: &[u8]) -> Result<Vp8Descriptor, Vp8Error> {
         layer_sync,
         key_idx,
         header_len: at,
-        is_keyframe_start: start_of_partition && partition_id == 0 && payload_first & 0x01 == 0,
+        is_keyframe_start: start_of_partition && partition_id == 0 && is_keyframe(frame),
     })
+}
+
+impl Vp8Descriptor {
+    /// This packet begins a frame: S = 1 and partition index 0.
+    pub fn starts_frame(&self) -> bool {
+        self.start_of_partition && self.partition_id == 0
+    }
+
+    /// The VP8 payload after the descriptor, from the packet `parse` read.
+    pub fn payload<'a>(&self, packet: &'a [u8]) -> &'a [u8] {
+        packet.get(self.header_len..).unwrap_or_default()
+    }
+}
+
+/// True when a VP8 frame (or the first packet's payload of one) is a
+/// keyframe: the P bit of the frame tag (RFC 6386 §9.1) is 0.
+pub fn is_keyframe(frame: &[u8]) -> bool {
+    frame.first().is_some_and(|b| b & 0x01 == 0)
 }
 
 #[cfg(test)]
@@ -268,6 +287,29 @@ mod tests {
             parse(&[0x90, 0xf0, 0x92, 0x34, 0x42, 0x00]),
             Err(Vp8Error::NoPayload)
         );
+    }
+
+    #[test]
+    fn payload_follows_the_descriptor() {
+        let p = [0x10, 0xaa, 0xbb];
+        let d = parse(&p).unwrap();
+        assert!(d.starts_frame());
+        assert_eq!(d.payload(&p), &[0xaa, 0xbb]);
+        // X=1 S=1 PID=0; I L T set; 15-bit picture id; TL0PICIDX; TID byte.
+        let p = [0x90, 0xe0, 0x81, 0x23, 0x05, 0x40, 0xcc];
+        let d = parse(&p).unwrap();
+        assert!(d.starts_frame());
+        assert_eq!(d.payload(&p), &[0xcc]);
+        assert!(!parse(&[0x00, 1]).unwrap().starts_frame());
+        // S=1 but partition 1: not a frame start either.
+        assert!(!parse(&[0x11, 1]).unwrap().starts_frame());
+    }
+
+    #[test]
+    fn keyframe_bit() {
+        assert!(is_keyframe(&[0x50, 0x01]));
+        assert!(!is_keyframe(&[0x51]));
+        assert!(!is_keyframe(&[]));
     }
 
     proptest! {
