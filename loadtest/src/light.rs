@@ -1,7 +1,7 @@
 //! The lightweight load client: a few OS threads ("lanes", `light-client-N`)
 //! that each own many sans-IO `rtc` peer connections, every one with its own
 //! UDP socket on 127.0.0.1 (the SFU tells participants apart by source
-//! address). A lane waits on all its sockets with one `epoll_wait`, drives
+//! address). A lane waits on all its sockets with one mio `Poll` (epoll), drives
 //! every connection's timers, and paces each publisher from its own clock
 //! with the same [`Schedule`] as the async client, so the packets, rates
 //! and measures are the same. No task per client or per track.
@@ -9,19 +9,20 @@
 //! Signaling stays async (see [`crate::participant`]); it talks to a lane
 //! through [`LightEngine::open`] and the [`LightClient`] handle.
 
-use crate::epoll::Epoll;
 use crate::light_peer::{LightError, LightPeer};
 use crate::participant::{SendLog, SentCounters};
 use crate::payload;
 use crate::recorder::LatencyRecorder;
 use crate::scenario::MediaSpec;
 use crate::schedule::{Outgoing, Schedule};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::sansio::Protocol;
-use std::os::fd::AsFd;
-use std::os::unix::net::UnixDatagram;
+use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
@@ -65,7 +66,7 @@ struct Publishing {
 /// A lane's end of the channel.
 struct Lane {
     commands: mpsc::Sender<Command>,
-    waker: UnixDatagram,
+    waker: Arc<Waker>,
 }
 
 impl Lane {
@@ -73,8 +74,7 @@ impl Lane {
         self.commands
             .send(command)
             .map_err(|_| LightError::EngineGone)?;
-        // A full wake-up buffer means the lane is awake already.
-        let _ = self.waker.send(&[1]);
+        let _ = self.waker.wake();
         Ok(())
     }
 }
@@ -103,23 +103,19 @@ impl LightEngine {
         let mut out = Vec::new();
         for n in 0..lanes.max(1) {
             let (commands, inbox) = mpsc::channel();
-            let (waker, wake) = UnixDatagram::pair()?;
-            waker.set_nonblocking(true)?;
-            wake.set_nonblocking(true)?;
-            let mut epoll = Epoll::new()?;
-            epoll.add(wake.as_fd(), WAKE)?;
+            let mut poll = Poll::new()?;
+            let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
             let dropped = dropped.clone();
             std::thread::Builder::new()
                 .name(format!("{THREAD_PREFIX}-{n}"))
                 .spawn(move || {
                     let mut state = LaneState {
                         inbox,
-                        wake,
                         clients: Vec::new(),
                         free: Vec::new(),
                         dropped,
                     };
-                    if let Err(e) = state.run(&mut epoll) {
+                    if let Err(e) = state.run(&mut poll) {
                         eprintln!("error: light client lane {n} stopped: {e}");
                     }
                 })?;
@@ -237,17 +233,19 @@ impl Drop for Lanes {
     fn drop(&mut self) {
         // Dropping the senders ends each lane at its next turn; wake them.
         for lane in &self.lanes {
-            let _ = lane.waker.send(&[0]);
+            let _ = lane.waker.wake();
         }
     }
 }
 
-/// The token of a lane's wake-up socket.
-const WAKE: u64 = u64::MAX;
+/// The token of a lane's waker; a client's token is its slot.
+const WAKE: Token = Token(usize::MAX);
 /// Longest a lane sleeps with nothing due.
 const IDLE_WAIT: Duration = Duration::from_millis(50);
 /// Most datagrams read from one socket in one turn.
 const READ_BATCH: usize = 32;
+/// Most readiness events taken from one wait.
+const MAX_EVENTS: usize = 256;
 /// Largest datagram, bytes.
 const MAX_DATAGRAM: usize = 2048;
 
@@ -262,6 +260,23 @@ struct ClientState {
 }
 
 impl ClientState {
+    /// Reads up to [`READ_BATCH`] datagrams from the socket into the peer
+    /// connection; true once the socket is drained (it would block).
+    fn read(&mut self, buf: &mut [u8]) -> bool {
+        for _ in 0..READ_BATCH {
+            match self.peer.socket.recv_from(buf) {
+                Ok((n, from)) => {
+                    self.peer.receive(&buf[..n], from, Instant::now());
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                // An error (an ICMP report) is consumed by reading it;
+                // datagrams behind it are read next turn.
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
     /// Takes events and received packets, sends what is queued, and notes
     /// the next timer. Returns datagrams that could not be sent.
     fn service(&mut self) -> u64 {
@@ -324,8 +339,7 @@ impl ClientState {
 /// Everything one lane thread owns.
 struct LaneState {
     inbox: mpsc::Receiver<Command>,
-    wake: UnixDatagram,
-    /// Indexed by the client's epoll token.
+    /// Indexed by the client's token.
     clients: Vec<Option<ClientState>>,
     free: Vec<usize>,
     dropped: Arc<AtomicU64>,
@@ -333,11 +347,18 @@ struct LaneState {
 
 impl LaneState {
     /// The lane's loop; returns when every handle is gone.
-    fn run(&mut self, epoll: &mut Epoll) -> std::io::Result<()> {
+    ///
+    /// mio's readiness is edge-triggered: a socket is reported once when
+    /// datagrams arrive, so one that still holds datagrams after its
+    /// [`READ_BATCH`] stays in `unread` and is read again next turn, after a
+    /// wait of zero.
+    fn run(&mut self, poll: &mut Poll) -> std::io::Result<()> {
         let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut events = Events::with_capacity(MAX_EVENTS);
         let mut ready = Vec::new();
+        let mut unread = Vec::new();
         loop {
-            if !self.take_commands(epoll) {
+            if !self.take_commands(poll.registry()) {
                 break;
             }
             let now = Instant::now();
@@ -369,24 +390,27 @@ impl LaneState {
                 .min()
                 .unwrap_or(now + IDLE_WAIT)
                 .min(now + IDLE_WAIT);
+            let wait = if unread.is_empty() {
+                next.saturating_duration_since(Instant::now())
+            } else {
+                Duration::ZERO
+            };
+            match poll.poll(&mut events, Some(wait)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
             ready.clear();
-            epoll.wait(next.saturating_duration_since(Instant::now()), &mut ready)?;
-            for &token in &ready {
-                if token == WAKE {
-                    while self.wake.recv(&mut buf).is_ok() {}
-                    continue;
-                }
-                let Some(Some(c)) = usize::try_from(token)
-                    .ok()
-                    .and_then(|i| self.clients.get_mut(i))
-                else {
+            ready.append(&mut unread);
+            ready.extend(events.iter().map(|e| e.token()).filter(|&t| t != WAKE));
+            ready.sort_unstable();
+            ready.dedup();
+            for &Token(slot) in &ready {
+                let Some(Some(c)) = self.clients.get_mut(slot) else {
                     continue;
                 };
-                for _ in 0..READ_BATCH {
-                    let Ok((n, from)) = c.peer.socket.recv_from(&mut buf) else {
-                        break;
-                    };
-                    c.peer.receive(&buf[..n], from, Instant::now());
+                if !c.read(&mut buf) {
+                    unread.push(Token(slot));
                 }
                 dropped += c.service();
             }
@@ -402,7 +426,7 @@ impl LaneState {
     }
 
     /// Carries out the commands waiting; false once every handle is gone.
-    fn take_commands(&mut self, epoll: &Epoll) -> bool {
+    fn take_commands(&mut self, registry: &Registry) -> bool {
         loop {
             let command = match self.inbox.try_recv() {
                 Ok(c) => c,
@@ -425,7 +449,11 @@ impl LaneState {
                                 self.clients.push(None);
                                 self.clients.len() - 1
                             });
-                            if let Err(e) = epoll.add(peer.socket.as_fd(), slot as u64) {
+                            let fd = peer.socket.as_raw_fd();
+                            let token = Token(slot);
+                            let registered =
+                                registry.register(&mut SourceFd(&fd), token, Interest::READABLE);
+                            if let Err(e) = registered {
                                 self.free.push(slot);
                                 return Err(LightError::Socket(e));
                             }
@@ -472,6 +500,7 @@ impl LaneState {
                         }
                         let _ = c.peer.pc.close();
                         c.peer.flush();
+                        let _ = registry.deregister(&mut SourceFd(&c.peer.socket.as_raw_fd()));
                         self.free.push(client);
                     }
                     let _ = reply.send(());
