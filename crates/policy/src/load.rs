@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
-use toml::de::DeTable;
+use serde_path_to_error::Segment;
 
 use crate::error::ConfigError;
 use crate::jurisdiction::{Jurisdiction, Jurisdictions};
-use crate::position::{key_at, line_column};
+use crate::position::line_column;
 use crate::raw::RawFile;
 use crate::validate::{Source, validate};
 
@@ -19,44 +19,60 @@ pub fn load_str(text: &str, file: &str) -> Result<Jurisdiction, ConfigError> {
 
 /// Like [`load_str`], also returning the byte offset of the `id` value.
 fn load_with_id_offset(text: &str, file: &str) -> Result<(Jurisdiction, usize), ConfigError> {
-    let doc = DeTable::parse(text).map_err(|e| toml_error(text, file, None, &e))?;
+    let doc = toml::Deserializer::parse(text).map_err(|e| syntax_error(text, file, &e))?;
     let raw: RawFile =
-        toml::from_str(text).map_err(|e| toml_error(text, file, Some(doc.get_ref()), &e))?;
+        serde_path_to_error::deserialize(doc).map_err(|e| shape_error(text, file, &e))?;
     let id_offset = raw.id.span().start;
     let j = validate(raw, &Source { text, file })?;
     Ok((j, id_offset))
 }
 
-/// Converts a TOML syntax or shape error, locating it and naming its key.
-fn toml_error(
-    text: &str,
-    file: &str,
-    doc: Option<&DeTable<'_>>,
-    e: &toml::de::Error,
-) -> ConfigError {
-    let span = e.span().unwrap_or(0..0);
-    let (line, column) = line_column(text, span.start);
-    let mut key = doc.and_then(|d| key_at(d, &span));
-    let raw_message = e.message();
-    if let Some(missing) = backticked_after(raw_message, "missing field ") {
-        key = Some(match key {
-            Some(table) => format!("{table}.{missing}"),
-            None => missing.to_owned(),
-        });
-    }
-    let message = if doc.is_none() {
-        format!("TOML syntax error: {raw_message}")
-    } else {
-        raw_message
-            .replacen("missing field", "missing required key", 1)
-            .replacen("unknown field", "unknown key", 1)
-    };
+/// A file that is not TOML at all, located by toml's span.
+fn syntax_error(text: &str, file: &str, e: &toml::de::Error) -> ConfigError {
+    let (line, column) = line_column(text, e.span().map_or(0, |s| s.start));
     ConfigError {
         file: file.to_owned(),
         line,
         column,
-        key,
-        message,
+        key: None,
+        message: format!("TOML syntax error: {}", e.message()),
+    }
+}
+
+/// TOML whose shape is not a jurisdiction's: located by toml's span, the key
+/// named by the path serde was deserializing. A missing key's error points
+/// at its table; serde names the key only in its message
+/// (``missing field `x` ``), so that is where it is read from.
+fn shape_error(
+    text: &str,
+    file: &str,
+    e: &serde_path_to_error::Error<toml::de::Error>,
+) -> ConfigError {
+    let inner = e.inner();
+    let (line, column) = line_column(text, inner.span().map_or(0, |s| s.start));
+    let mut path: Vec<String> = e
+        .path()
+        .iter()
+        .filter_map(|segment| match segment {
+            // `$__…` keys are serde's private ones (toml's `Spanned` wraps
+            // each value in one), not the file's.
+            Segment::Map { key } if !key.starts_with("$__") => Some(key.clone()),
+            Segment::Seq { index } => Some(index.to_string()),
+            _ => None,
+        })
+        .collect();
+    let message = inner.message();
+    if let Some(missing) = backticked_after(message, "missing field ") {
+        path.push(missing.to_owned());
+    }
+    ConfigError {
+        file: file.to_owned(),
+        line,
+        column,
+        key: (!path.is_empty()).then(|| path.join(".")),
+        message: message
+            .replacen("missing field", "missing required key", 1)
+            .replacen("unknown field", "unknown key", 1),
     }
 }
 
