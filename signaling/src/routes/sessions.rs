@@ -391,23 +391,7 @@ pub async fn end(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<Reason>,
 ) -> ApiResult<StatusCode> {
-    let s = load(&state, &caller, id).await?;
-    let reason = text("reason", &req.reason, MAX_REASON_CHARS)?;
-    caller.require(ApiAction::End(s.kind))?;
-    if matches!(s.status, SessionStatus::Ended | SessionStatus::Cancelled) {
-        return Err(ApiError::Conflict(format!("session {id} is already over")));
-    }
-    state
-        .live
-        .end(
-            id,
-            &s.jurisdiction,
-            &caller.actor(),
-            reason,
-            SessionStatus::Ended,
-        )
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    close(&state, &caller, id, &req, SessionStatus::Ended).await
 }
 
 #[utoipa::path(post, path = "/v1/sessions/{id}/cancel", request_body = Reason, security(("bearer" = [])),
@@ -418,10 +402,28 @@ pub async fn cancel(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<Reason>,
 ) -> ApiResult<StatusCode> {
-    let s = load(&state, &caller, id).await?;
+    close(&state, &caller, id, &req, SessionStatus::Cancelled).await
+}
+
+/// Ends (`Ended`) or cancels (`Cancelled`) a session for a stated reason:
+/// ending needs a session that is not over, cancelling one that has not
+/// started. The live hub closes it, tells its participants and audits it.
+async fn close(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    req: &Reason,
+    closing: SessionStatus,
+) -> ApiResult<StatusCode> {
+    let s = load(state, caller, id).await?;
     let reason = text("reason", &req.reason, MAX_REASON_CHARS)?;
-    caller.require(ApiAction::Cancel(s.kind))?;
-    if s.status != SessionStatus::Scheduled || state.now() >= s.starts_at {
+    let cancelling = closing == SessionStatus::Cancelled;
+    caller.require(if cancelling {
+        ApiAction::Cancel(s.kind)
+    } else {
+        ApiAction::End(s.kind)
+    })?;
+    if cancelling && (s.status != SessionStatus::Scheduled || state.now() >= s.starts_at) {
         return Err(ApiError::Conflict(format!(
             "only a session that has not started can be cancelled; session {id} is {}{}",
             s.status.as_str(),
@@ -432,15 +434,12 @@ pub async fn cancel(
             }
         )));
     }
+    if !cancelling && matches!(s.status, SessionStatus::Ended | SessionStatus::Cancelled) {
+        return Err(ApiError::Conflict(format!("session {id} is already over")));
+    }
     state
         .live
-        .end(
-            id,
-            &s.jurisdiction,
-            &caller.actor(),
-            reason,
-            SessionStatus::Cancelled,
-        )
+        .end(id, &s.jurisdiction, &caller.actor(), reason, closing)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
