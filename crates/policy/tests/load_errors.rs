@@ -14,9 +14,10 @@ fn refused(text: &str) -> ConfigError {
     }
 }
 
-/// Asserts the error is on the line where `needle` is, names `key`, and its
-/// message contains every one of `words`.
-fn check(e: &ConfigError, text: &str, needle: &str, key: &str, words: &[&str]) {
+/// Asserts `text` is refused with an error on the line where `needle` is,
+/// naming `key`, whose message contains every one of `words`.
+fn check_refused(text: &str, needle: &str, key: &str, words: &[&str]) {
+    let e = &refused(text);
     assert_eq!(e.line, line_of(text, needle), "line of {e}");
     assert_eq!(e.key.as_deref(), Some(key), "key of {e}");
     for w in words {
@@ -64,20 +65,13 @@ fn unknown_top_level_key() {
         "name = \"Test Land\"",
         "name = \"Test Land\"\ncolour = \"blue\"",
     );
-    check(
-        &refused(&text),
-        &text,
-        "colour",
-        "colour",
-        &["unknown key", "colour"],
-    );
+    check_refused(&text, "colour", "colour", &["unknown key", "colour"]);
 }
 
 #[test]
 fn unknown_nested_key() {
     let text = edit("weekly_quota = 3", "weekly_quota = 3\nmonthly_quota = 9");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "monthly_quota",
         "visits.monthly_quota",
@@ -88,8 +82,7 @@ fn unknown_nested_key() {
 #[test]
 fn unknown_kind_in_recording() {
     let text = edit("[recording]", "[recording]\nsocial_call = \"forbidden\"");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "social_call",
         "recording.social_call",
@@ -100,8 +93,7 @@ fn unknown_kind_in_recording() {
 #[test]
 fn wrong_type() {
     let text = edit("weekly_quota = 3", "weekly_quota = \"3\"");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "weekly_quota",
         "visits.weekly_quota",
@@ -112,20 +104,13 @@ fn wrong_type() {
 #[test]
 fn negative_number() {
     let text = edit("max_visitors = 3", "max_visitors = -1");
-    check(
-        &refused(&text),
-        &text,
-        "max_visitors",
-        "visits.max_visitors",
-        &["-1"],
-    );
+    check_refused(&text, "max_visitors", "visits.max_visitors", &["-1"]);
 }
 
 #[test]
 fn unknown_recording_value() {
     let text = edit("social_visit = \"consent\"", "social_visit = \"sometimes\"");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "sometimes",
         "recording.social_visit",
@@ -136,8 +121,7 @@ fn unknown_recording_value() {
 #[test]
 fn missing_nested_key() {
     let text = edit("weekly_quota = 3\n", "");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "[visits]",
         "visits.weekly_quota",
@@ -151,8 +135,7 @@ fn missing_recording_kind() {
         "consultation = \"forbidden\"\n\n[monitoring]",
         "\n[monitoring]",
     );
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "[recording]",
         "recording.consultation",
@@ -172,16 +155,14 @@ fn missing_top_level_key() {
 #[test]
 fn privileged_recording_must_be_forbidden() {
     let text = edit("legal_visit = \"forbidden\"", "legal_visit = \"required\"");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "legal_visit = \"required\"",
         "recording.legal_visit",
         &["legal_visit is privileged: its recording can only be \"forbidden\" (got \"required\")"],
     );
     let text = edit("consultation = \"forbidden\"", "consultation = \"consent\"");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "consultation = \"consent\"",
         "recording.consultation",
@@ -195,8 +176,7 @@ fn privileged_monitoring_must_be_forbidden() {
         "social_visit = \"allowed\"\nlegal_visit = \"forbidden\"",
         "social_visit = \"allowed\"\nlegal_visit = \"allowed\"",
     );
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "legal_visit = \"allowed\"",
         "monitoring.legal_visit",
@@ -207,8 +187,7 @@ fn privileged_monitoring_must_be_forbidden() {
 #[test]
 fn unknown_time_zone() {
     let text = edit("\"Europe/Paris\"", "\"Europe/Pariss\"");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "time_zone",
         "time_zone",
@@ -219,13 +198,7 @@ fn unknown_time_zone() {
 #[test]
 fn languages_empty() {
     let text = edit("languages = [\"fr\", \"en\"]", "languages = []");
-    check(
-        &refused(&text),
-        &text,
-        "languages",
-        "languages",
-        &["at least one"],
-    );
+    check_refused(&text, "languages", "languages", &["at least one"]);
 }
 
 #[test]
@@ -234,13 +207,7 @@ fn languages_duplicated() {
         "languages = [\"fr\", \"en\"]",
         "languages = [\"fr\", \"en\", \"fr\"]",
     );
-    check(
-        &refused(&text),
-        &text,
-        "languages",
-        "languages",
-        &["\"fr\" is listed twice"],
-    );
+    check_refused(&text, "languages", "languages", &["\"fr\" is listed twice"]);
 }
 
 #[test]
@@ -249,8 +216,7 @@ fn language_not_a_code() {
         "languages = [\"fr\", \"en\"]",
         "languages = [\"fr\", \"en_GB\"]",
     );
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "languages",
         "languages",
@@ -261,8 +227,7 @@ fn language_not_a_code() {
 #[test]
 fn announcement_missing_for_language() {
     let text = edit("en = \"This session may be recorded.\"\n", "");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "[announcements]",
         "announcements.en",
@@ -276,8 +241,7 @@ fn announcement_for_unlisted_language() {
         "[announcements]",
         "[announcements]\nde = \"Diese Sitzung kann aufgezeichnet werden.\"",
     );
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "de = ",
         "announcements.de",
@@ -288,20 +252,13 @@ fn announcement_for_unlisted_language() {
 #[test]
 fn announcement_empty() {
     let text = edit("en = \"This session may be recorded.\"", "en = \"  \"");
-    check(
-        &refused(&text),
-        &text,
-        "en = \"  \"",
-        "announcements.en",
-        &["empty"],
-    );
+    check_refused(&text, "en = \"  \"", "announcements.en", &["empty"]);
 }
 
 #[test]
 fn warnings_not_descending() {
     let text = edit("warning_minutes = [5, 1]", "warning_minutes = [1, 5]");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "warning_minutes",
         "warning_minutes",
@@ -312,8 +269,7 @@ fn warnings_not_descending() {
 #[test]
 fn warnings_repeated() {
     let text = edit("warning_minutes = [5, 1]", "warning_minutes = [5, 5]");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "warning_minutes",
         "warning_minutes",
@@ -328,8 +284,7 @@ fn warnings_zero_or_too_long() {
             "warning_minutes = [5, 1]",
             &format!("warning_minutes = {bad}"),
         );
-        check(
-            &refused(&text),
+        check_refused(
             &text,
             "warning_minutes",
             "warning_minutes",
@@ -341,8 +296,7 @@ fn warnings_zero_or_too_long() {
 #[test]
 fn warnings_empty() {
     let text = edit("warning_minutes = [5, 1]", "warning_minutes = []");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "warning_minutes",
         "warning_minutes",
@@ -353,8 +307,7 @@ fn warnings_empty() {
 /// Replaces a `[visits]` number and checks the refusal names it.
 fn visit_number(key: &str, from: &str, to: &str, words: &[&str]) {
     let text = edit(&format!("{key} = {from}"), &format!("{key} = {to}"));
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         &format!("{key} = {to}"),
         &format!("visits.{key}"),
@@ -413,8 +366,7 @@ fn min_length_above_max() {
 fn visiting_hours_not_hh_mm() {
     for bad in ["8:30", "08h30", "24:00", "08:60"] {
         let text = edit("[\"08:30\", \"19:00\"]", &format!("[\"{bad}\", \"19:00\"]"));
-        check(
-            &refused(&text),
+        check_refused(
             &text,
             "visiting_hours",
             "visits.visiting_hours",
@@ -427,8 +379,7 @@ fn visiting_hours_not_hh_mm() {
 fn visiting_hours_closing_not_after_opening() {
     for bad in ["[\"19:00\", \"08:30\"]", "[\"08:30\", \"08:30\"]"] {
         let text = edit("[\"08:30\", \"19:00\"]", bad);
-        check(
-            &refused(&text),
+        check_refused(
             &text,
             "visiting_hours",
             "visits.visiting_hours",
@@ -444,8 +395,7 @@ fn visiting_hours_around_the_clock_only_from_midnight_to_midnight() {
     assert_eq!(j.visits.visiting_hours, VisitingHours::AroundTheClock);
     assert_eq!(j.visits.visiting_hours.as_hh_mm(), ["00:00", "24:00"]);
     let text = edit("[\"08:30\", \"19:00\"]", "[\"08:30\", \"24:00\"]");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "visiting_hours",
         "visits.visiting_hours",
@@ -461,8 +411,7 @@ fn visiting_hours_around_the_clock_only_from_midnight_to_midnight() {
 #[test]
 fn visiting_hours_wrong_count() {
     let text = edit("[\"08:30\", \"19:00\"]", "[\"08:30\"]");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "visiting_hours",
         "visits.visiting_hours",
@@ -473,8 +422,7 @@ fn visiting_hours_wrong_count() {
 #[test]
 fn retention_missing_for_recordable_kind() {
     let text = edit("social_visit = 30\n", "");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "[retention_days]",
         "retention_days.social_visit",
@@ -488,8 +436,7 @@ fn retention_table_missing_entirely() {
         "[retention_days]\nsocial_visit = 30\ncourt_hearing = 3650\n",
         "",
     );
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "social_visit = \"consent\"",
         "retention_days.social_visit",
@@ -503,8 +450,7 @@ fn retention_for_forbidden_kind() {
         "court_hearing = 3650",
         "court_hearing = 3650\nlegal_visit = 10",
     );
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "legal_visit = 10",
         "retention_days.legal_visit",
@@ -516,8 +462,7 @@ fn retention_for_forbidden_kind() {
 fn retention_out_of_range() {
     for bad in ["0", "36501"] {
         let text = edit("court_hearing = 3650", &format!("court_hearing = {bad}"));
-        check(
-            &refused(&text),
+        check_refused(
             &text,
             &format!("court_hearing = {bad}"),
             "retention_days.court_hearing",
@@ -530,8 +475,7 @@ fn retention_out_of_range() {
 fn bad_ids() {
     for bad in ["Fr_Paris", "", "fr paris", "fr/paris"] {
         let text = edit("id = \"test-land\"", &format!("id = \"{bad}\""));
-        check(
-            &refused(&text),
+        check_refused(
             &text,
             "id = ",
             "id",
@@ -543,13 +487,7 @@ fn bad_ids() {
 #[test]
 fn empty_name() {
     let text = edit("name = \"Test Land\"", "name = \"\"");
-    check(
-        &refused(&text),
-        &text,
-        "name = ",
-        "name",
-        &["must not be empty"],
-    );
+    check_refused(&text, "name = ", "name", &["must not be empty"]);
 }
 
 #[test]
