@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::{COMMAND_TIMEOUT, Server, config_dir};
+use common::{Output, Server, config_check, config_dir, parley};
 use std::path::Path;
-use std::process::Command;
 
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -37,29 +36,14 @@ fn deployment_with_remote(dir: &Path, remote: &str) -> std::path::PathBuf {
     path
 }
 
+/// Whether a `parley` command succeeded, and what it wrote to stderr.
+fn outcome(out: Output) -> (bool, String) {
+    (out.status.success(), out.stderr)
+}
+
+/// Runs `parley ARGS`: whether it succeeded, and what it wrote to stderr.
 fn run(args: &[&std::ffi::OsStr]) -> (bool, String) {
-    let mut child = Command::new(common::BIN)
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn parley");
-    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("parley {args:?} did not exit within {COMMAND_TIMEOUT:?}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().expect("output");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(parley(args))
 }
 
 #[test]
@@ -148,21 +132,11 @@ fn a_bad_node_or_sfu_section_is_refused_with_a_reason() {
             config_dir().join("jurisdictions").display()
         ),
     );
-    let (ok, err) = run(&[
-        "config".as_ref(),
-        "check".as_ref(),
-        "--config".as_ref(),
-        both.as_os_str(),
-    ]);
+    let (ok, err) = outcome(config_check(&both));
     assert!(!ok);
     assert!(err.contains("not both"), "{err}");
     let not_url = deployment_with_remote(dir.path(), "10.0.0.5:7801");
-    let (ok, err) = run(&[
-        "config".as_ref(),
-        "check".as_ref(),
-        "--config".as_ref(),
-        not_url.as_os_str(),
-    ]);
+    let (ok, err) = outcome(config_check(&not_url));
     assert!(!ok);
     assert!(err.contains("http://"), "{err}");
 }

@@ -36,6 +36,14 @@ pub fn config_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"))
 }
 
+/// The URL after `label` in the demo's output.
+pub fn demo_link(out: &str, label: &str) -> String {
+    out.lines()
+        .find_map(|l| l.trim_start().strip_prefix(label))
+        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+        .unwrap_or_else(|| panic!("no `{label}` line in:\n{out}"))
+}
+
 /// Reads a pipe to its end on a thread, appending to `sink` and sending each
 /// line to `lines` (if given).
 fn drain<R: Read + Send + 'static>(
@@ -334,24 +342,25 @@ impl Output {
     }
 
     pub fn assert_stderr_contains(&self, needle: &str) -> &Self {
-        assert!(
-            self.stderr.contains(needle),
-            "stderr does not contain {needle:?}\n--- stderr\n{}\n--- stdout\n{}",
-            self.stderr,
-            self.stdout
-        );
+        assert_stream_contains(("stderr", &self.stderr), ("stdout", &self.stdout), needle);
         self
     }
 
     pub fn assert_stdout_contains(&self, needle: &str) -> &Self {
-        assert!(
-            self.stdout.contains(needle),
-            "stdout does not contain {needle:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout,
-            self.stderr
-        );
+        assert_stream_contains(("stdout", &self.stdout), ("stderr", &self.stderr), needle);
         self
     }
+}
+
+/// Asserts that the named stream `(name, text)` contains `needle`, showing
+/// both it and the `other` stream if not.
+fn assert_stream_contains((name, text): (&str, &str), other: (&str, &str), needle: &str) {
+    assert!(
+        text.contains(needle),
+        "{name} does not contain {needle:?}\n--- {name}\n{text}\n--- {}\n{}",
+        other.0,
+        other.1
+    );
 }
 
 /// Runs `parley ARGS` to completion, killing it if it takes longer than
@@ -426,6 +435,16 @@ pub fn audit_verify(data: &Path) -> Output {
         "verify".as_ref(),
         "--data".as_ref(),
         data.as_os_str(),
+    ])
+}
+
+/// `parley config check --config CONFIG`.
+pub fn config_check(config: &Path) -> Output {
+    parley([
+        std::ffi::OsStr::new("config"),
+        "check".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
     ])
 }
 
