@@ -26,6 +26,16 @@ fn decide_on_10_january(j: &Jurisdiction, kind: SessionKind, people: &[Participa
     decide(j, kind, people, utc("2026-01-10 10:00"))
 }
 
+/// `d` neither records nor monitors (so announces nothing and keeps
+/// nothing), by the rules `rule_ids`.
+fn assert_neither_recorded_nor_monitored(d: &Decision, rule_ids: [&str; 3]) {
+    assert_eq!(d.recording, RecordingDecision::DoNotRecord);
+    assert!(!d.monitoring);
+    assert!(d.announcements.is_empty());
+    assert_eq!(d.retention_days, None);
+    assert_eq!(ids(d), rule_ids);
+}
+
 #[test]
 fn required_records_with_retention_and_announcements() {
     let j = base();
@@ -124,17 +134,13 @@ fn forbidden_not_monitored_has_no_announcements() {
     j.monitoring
         .insert(SessionKind::SocialVisit, MonitoringRule::Forbidden);
     let d = decide_on_10_january(&j, SessionKind::SocialVisit, &[p(Role::Visitor, true)]);
-    assert_eq!(d.recording, RecordingDecision::DoNotRecord);
-    assert!(!d.monitoring);
-    assert!(d.announcements.is_empty());
-    assert_eq!(d.retention_days, None);
-    assert_eq!(
-        ids(&d),
+    assert_neither_recorded_nor_monitored(
+        &d,
         [
             "test-land/recording/social_visit",
             "test-land/monitoring/social_visit",
             "test-land/warning_minutes",
-        ]
+        ],
     );
 }
 
@@ -160,17 +166,13 @@ fn privileged_kinds_are_never_recorded_nor_monitored_even_if_struct_says_so() {
     }
     for kind in [SessionKind::LegalVisit, SessionKind::Consultation] {
         let d = decide_on_10_january(&j, kind, &[p(Role::Counsel, true), p(Role::Detainee, true)]);
-        assert_eq!(d.recording, RecordingDecision::DoNotRecord);
-        assert!(!d.monitoring);
-        assert!(d.announcements.is_empty());
-        assert_eq!(d.retention_days, None);
-        assert_eq!(
-            ids(&d),
+        assert_neither_recorded_nor_monitored(
+            &d,
             [
                 "core/privileged-never-recorded",
                 "core/privileged-never-monitored",
                 "test-land/warning_minutes",
-            ]
+            ],
         );
     }
 }
