@@ -229,22 +229,19 @@ fn visiting_hours() {
         ..good()
     };
     let ctx = BookingContext::default();
-    assert_eq!(
-        codes(&j, &at("2026-03-04 07:30", "2026-03-04 08:00"), &ctx),
-        []
-    );
-    assert_eq!(
-        codes(&j, &at("2026-03-04 17:30", "2026-03-04 18:00"), &ctx),
-        []
-    );
-    assert_eq!(
-        codes(&j, &at("2026-03-04 07:29", "2026-03-04 08:00"), &ctx),
-        [RefusalCode::OutsideVisitingHours]
-    );
-    assert_eq!(
-        codes(&j, &at("2026-03-04 17:31", "2026-03-04 18:01"), &ctx),
-        [RefusalCode::OutsideVisitingHours]
-    );
+    let outside: &[RefusalCode] = &[RefusalCode::OutsideVisitingHours];
+    for (start, end, refused) in [
+        ("2026-03-04 07:30", "2026-03-04 08:00", &[][..]),
+        ("2026-03-04 17:30", "2026-03-04 18:00", &[]),
+        ("2026-03-04 07:29", "2026-03-04 08:00", outside),
+        ("2026-03-04 17:31", "2026-03-04 18:01", outside),
+    ] {
+        assert_eq!(
+            codes(&j, &at(start, end), &ctx),
+            refused,
+            "{start} to {end}"
+        );
+    }
     let r = refusal(
         &j,
         &at("2026-03-04 17:31", "2026-03-04 18:01"),
@@ -258,18 +255,17 @@ fn visiting_hours() {
     );
     assert!(r.message.contains("Wed 4 Mar 18:31"), "{}", r.message);
     // After the spring change Paris is UTC+2: 07:30 UTC is 09:30 local, 17:30 UTC is 19:30.
-    assert_eq!(
-        codes(&j, &at("2026-03-31 06:30", "2026-03-31 07:00"), &ctx),
-        []
-    );
-    assert_eq!(
-        codes(&j, &at("2026-03-31 16:30", "2026-03-31 17:00"), &ctx),
-        []
-    );
-    assert_eq!(
-        codes(&j, &at("2026-03-31 16:31", "2026-03-31 17:01"), &ctx),
-        [RefusalCode::OutsideVisitingHours]
-    );
+    for (start, end, refused) in [
+        ("2026-03-31 06:30", "2026-03-31 07:00", &[][..]),
+        ("2026-03-31 16:30", "2026-03-31 17:00", &[]),
+        ("2026-03-31 16:31", "2026-03-31 17:01", outside),
+    ] {
+        assert_eq!(
+            codes(&j, &at(start, end), &ctx),
+            refused,
+            "{start} to {end}"
+        );
+    }
 }
 
 #[test]
