@@ -239,6 +239,20 @@ fn record(data: &Path, id: &str, kind: SessionKind, at: chrono::DateTime<Utc>) {
         .unwrap();
 }
 
+/// Three social visits: `recent` now, and `expired` and `held` 8 days
+/// ago, past the demo jurisdiction's 7-day retention.
+fn record_recent_expired_and_held(data: &Path) {
+    record(data, "recent", SessionKind::SocialVisit, Utc::now());
+    for old in ["expired", "held"] {
+        record(
+            data,
+            old,
+            SessionKind::SocialVisit,
+            Utc::now() - Duration::days(8),
+        );
+    }
+}
+
 async fn audit_rows(data: &Path) -> Vec<(String, String, String)> {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", data.join("parley.db").display()))
         .await
@@ -257,19 +271,7 @@ async fn verify_export_and_sweep_from_the_command_line_are_audited() {
     let tmp = tempfile::tempdir().unwrap();
     let config = deployment(tmp.path());
     let data = tmp.path().join("data");
-    record(&data, "recent", SessionKind::SocialVisit, Utc::now());
-    record(
-        &data,
-        "expired",
-        SessionKind::SocialVisit,
-        Utc::now() - Duration::days(8),
-    );
-    record(
-        &data,
-        "held",
-        SessionKind::SocialVisit,
-        Utc::now() - Duration::days(8),
-    );
+    record_recent_expired_and_held(&data);
 
     recorder(&config, &["verify", "recent"]).assert_success();
     // A court holding only the public key verifies the directory itself.
@@ -370,19 +372,7 @@ async fn a_running_recorder_destroys_expired_recordings_by_itself() {
     let tmp = tempfile::tempdir().unwrap();
     let config = deployment(tmp.path());
     let data = tmp.path().join("data");
-    record(
-        &data,
-        "expired",
-        SessionKind::SocialVisit,
-        Utc::now() - Duration::days(8),
-    );
-    record(
-        &data,
-        "held",
-        SessionKind::SocialVisit,
-        Utc::now() - Duration::days(8),
-    );
-    record(&data, "recent", SessionKind::SocialVisit, Utc::now());
+    record_recent_expired_and_held(&data);
     recorder(
         &config,
         &["hold", "held", "--actor", "judge", "--reason", "appeal"],

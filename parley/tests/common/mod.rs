@@ -90,16 +90,7 @@ impl Server {
 
     /// Starts `parley up` with deployment file `config` on 127.0.0.1:0.
     pub fn start_up(config: &Path, data: &Path) -> Server {
-        let args: Vec<std::ffi::OsString> = vec![
-            "up".into(),
-            "--config".into(),
-            config.into(),
-            "--http".into(),
-            "127.0.0.1:0".into(),
-            "--data".into(),
-            data.into(),
-        ];
-        Self::launch(&args, "Open:", data)
+        Self::start_command_with("up", config, data)
     }
 
     /// Like [`Server::start`] with another subcommand that serves, e.g. `demo`.
