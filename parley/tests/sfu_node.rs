@@ -4,36 +4,41 @@
 mod common;
 
 use common::{Output, Server, config_check, config_dir, parley};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
+/// Writes `text` to the file `name` in `dir`: its path.
+fn write_in(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    write(&path, text);
+    path
+}
+
 /// A node file for a fresh SFU on 127.0.0.1 using `key_file`.
-fn node_file(dir: &Path, key_file: &Path) -> std::path::PathBuf {
-    let path = dir.join("sfu.toml");
-    write(
-        &path,
+fn node_file(dir: &Path, key_file: &Path) -> PathBuf {
+    write_in(
+        dir,
+        "sfu.toml",
         &format!(
             "[control]\nlisten = \"127.0.0.1:0\"\n[tokens]\nkey_file = \"{}\"\n[media]\nlisten = \"127.0.0.1:0\"\nworkers = 1\n",
             key_file.display()
         ),
-    );
-    path
+    )
 }
 
 /// A deployment file like the demo's, whose SFU is `remote`.
-fn deployment_with_remote(dir: &Path, remote: &str) -> std::path::PathBuf {
-    let path = dir.join("parley.toml");
-    write(
-        &path,
+fn deployment_with_remote(dir: &Path, remote: &str) -> PathBuf {
+    write_in(
+        dir,
+        "parley.toml",
         &format!(
             "[server]\nhttp = \"127.0.0.1:0\"\n[policy]\njurisdictions_dir = \"{}\"\n[sfu]\nremote = \"{remote}\"\n",
             config_dir().join("jurisdictions").display()
         ),
-    );
-    path
+    )
 }
 
 /// Whether a `parley` command succeeded, and what it wrote to stderr.
@@ -124,9 +129,9 @@ fn a_bad_node_or_sfu_section_is_refused_with_a_reason() {
     assert!(!ok);
     assert!(err.contains("is not a join-token key"), "{err}");
 
-    let both = dir.path().join("both.toml");
-    write(
-        &both,
+    let both = write_in(
+        dir.path(),
+        "both.toml",
         &format!(
             "[server]\nhttp = \"127.0.0.1:0\"\n[policy]\njurisdictions_dir = \"{}\"\n[sfu]\nlisten = \"127.0.0.1:0\"\nremote = \"http://127.0.0.1:1\"\n",
             config_dir().join("jurisdictions").display()

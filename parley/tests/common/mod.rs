@@ -44,6 +44,44 @@ pub fn demo_link(out: &str, label: &str) -> String {
         .unwrap_or_else(|| panic!("no `{label}` line in:\n{out}"))
 }
 
+/// A child process whose stdout and stderr are read to their end on
+/// threads.
+struct Drained {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// Spawns `command` with `RUST_LOG=warn` and no stdin, reading its stdout
+/// (each line also sent to `lines`, if given) and stderr on threads;
+/// panics with `expect` if it cannot start.
+fn spawn_drained(
+    command: &mut Command,
+    lines: Option<mpsc::Sender<String>>,
+    expect: &str,
+) -> Drained {
+    let mut child = command
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect(expect);
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let readers = vec![
+        drain(child.stdout.take().unwrap(), stdout.clone(), lines),
+        drain(child.stderr.take().unwrap(), stderr.clone(), None),
+    ];
+    Drained {
+        child,
+        stdout,
+        stderr,
+        readers,
+    }
+}
+
 /// Reads a pipe to its end on a thread, appending to `sink` and sending each
 /// line to `lines` (if given).
 fn drain<R: Read + Send + 'static>(
@@ -152,20 +190,13 @@ impl Server {
     /// `url_prefix`.
     fn spawn(mut command: Command, url_label: &str, data: &Path, url_prefix: &str) -> Server {
         let args = format!("{command:?}");
-        let mut child = command
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn parley up");
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
-        let readers = vec![
-            drain(child.stdout.take().unwrap(), stdout.clone(), Some(tx)),
-            drain(child.stderr.take().unwrap(), stderr.clone(), None),
-        ];
+        let Drained {
+            child,
+            stdout,
+            stderr,
+            readers,
+        } = spawn_drained(&mut command, Some(tx), "spawn parley up");
         let mut server = Server {
             child: Some(child),
             url: String::new(),
@@ -362,20 +393,12 @@ where
     S: AsRef<std::ffi::OsStr>,
 {
     let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().into()).collect();
-    let mut child = Command::new(BIN)
-        .args(&args)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn parley");
-    let stdout = Arc::new(Mutex::new(String::new()));
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let readers = [
-        drain(child.stdout.take().unwrap(), stdout.clone(), None),
-        drain(child.stderr.take().unwrap(), stderr.clone(), None),
-    ];
+    let Drained {
+        mut child,
+        stdout,
+        stderr,
+        readers,
+    } = spawn_drained(Command::new(BIN).args(&args), None, "spawn parley");
     let deadline = Instant::now() + COMMAND_TIMEOUT;
     let status = loop {
         match child.try_wait().expect("wait for parley") {
