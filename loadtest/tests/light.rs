@@ -4,35 +4,13 @@
 //! 127.0.0.1). Media must flow both ways in every visit, with latency,
 //! loss and join times measured as with the async client.
 
+mod common;
+
 use serde_json::Value;
-use std::process::Command;
 
 fn run_light(scenario_text: &str, extra: &[&str]) -> (Value, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let scenario = dir.path().join("light.toml");
-    std::fs::write(&scenario, scenario_text).expect("scenario written");
-    let out = dir.path().join("out");
-    let run = Command::new(env!("CARGO_BIN_EXE_loadtest"))
-        .arg("--scenario")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .arg("--quiet")
-        .args(extra)
-        .output()
-        .expect("loadtest runs");
-    let stderr = String::from_utf8_lossy(&run.stderr).to_string();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("report.json")).expect("report.json"),
-    )
-    .expect("json");
-    (report, stderr)
+    let run = common::run_harness(scenario_text, extra, 0);
+    (run.report, run.stderr)
 }
 
 fn assert_media_flowed_both_ways(report: &Value) {

@@ -2,15 +2,11 @@
 //! for about 3 s with real signaling and WebRTC, writes its report, and
 //! fails with a line naming a target nobody can meet.
 
-use serde_json::Value;
-use std::process::Command;
+mod common;
 
 #[test]
 fn a_smoke_run_measures_media_and_an_impossible_target_fails_it() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let scenario = dir.path().join("smoke.toml");
-    std::fs::write(
-        &scenario,
+    let run = common::run_harness(
         r#"
 name = "smoke-test"
 visits = 2
@@ -24,31 +20,13 @@ loss_max = 0.05
 # One-way latency of 1 ns is impossible: this target must fail the run.
 latency_p99_ms = 0.000001
 "#,
-    )
-    .expect("scenario written");
-    let out = dir.path().join("out");
-    let run = Command::new(env!("CARGO_BIN_EXE_loadtest"))
-        .arg("--scenario")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .arg("--quiet")
-        .output()
-        .expect("loadtest runs");
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert_eq!(
-        run.status.code(),
-        Some(1),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
+        &[],
+        1,
     );
+    let (report, stderr, out) = (&run.report, &run.stderr, &run.out);
     assert!(stderr.contains("target missed: latency_p99_ms"), "{stderr}");
     assert!(!stderr.contains("target missed: loss_max"), "{stderr}");
 
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("report.json")).expect("report.json"),
-    )
-    .expect("json");
     assert_eq!(report["join"]["failed"], 0, "{}", report["errors"]);
     assert_eq!(report["receivers"], 4);
     assert_eq!(report["packets"]["silent_streams"], 0);

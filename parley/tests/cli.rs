@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{config_dir, demo_config, parley};
+use common::{config_check, config_dir, demo_config, parley};
 use std::path::{Path, PathBuf};
 
 /// A copy of `config/demo.toml` and `config/jurisdictions/` in a temp dir.
@@ -34,13 +34,16 @@ impl ConfigCopy {
         self.dir.path().join("jurisdictions").join(file)
     }
 
+    /// Adds `text` as the jurisdiction file `file`: its path, and the line
+    /// of `offending` in it.
+    fn add_jurisdiction(&self, file: &str, text: &str, offending: &str) -> (PathBuf, usize) {
+        let path = self.jurisdiction(file);
+        write(&path, text);
+        (path, line_of(text, offending))
+    }
+
     fn check(&self) -> common::Output {
-        parley([
-            "config".as_ref(),
-            "check".as_ref(),
-            "--config".as_ref(),
-            self.deployment().as_os_str(),
-        ])
+        config_check(&self.deployment())
     }
 }
 
@@ -92,12 +95,7 @@ fn write(path: &Path, text: &str) {
 #[test]
 fn config_check_reports_file_line_and_key() {
     // The shipped configuration is valid.
-    let shipped = parley([
-        "config".as_ref(),
-        "check".as_ref(),
-        "--config".as_ref(),
-        demo_config().as_os_str(),
-    ]);
+    let shipped = config_check(&demo_config());
     shipped.assert_success();
     shipped.assert_stdout_contains("ok");
 
@@ -114,9 +112,7 @@ fn config_check_reports_file_line_and_key() {
         r#"legal_visit = "forbidden""#,
         r#"legal_visit = "required""#,
     );
-    let line = line_of(&bad, r#"legal_visit = "required""#);
-    let file = cfg.jurisdiction("zz-broken.toml");
-    write(&file, &bad);
+    let (file, line) = cfg.add_jurisdiction("zz-broken.toml", &bad, r#"legal_visit = "required""#);
     cfg.check()
         .assert_failure()
         .assert_stderr_contains(&format!("zz-broken.toml:{line}:"))
@@ -131,9 +127,8 @@ fn config_check_reports_file_line_and_key() {
         "weekly_quota = 20",
         "weekly_quota = 20\nfavourite_colour = \"blue\"",
     );
-    let line = line_of(&bad, r#"favourite_colour = "blue""#);
-    let file = cfg.jurisdiction("zz-unknown.toml");
-    write(&file, &bad);
+    let (file, line) =
+        cfg.add_jurisdiction("zz-unknown.toml", &bad, r#"favourite_colour = "blue""#);
     cfg.check()
         .assert_failure()
         .assert_stderr_contains(&format!("zz-unknown.toml:{line}:"))

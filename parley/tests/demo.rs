@@ -15,24 +15,17 @@ mod rpc;
 mod window;
 
 use chromium::{Browser, Screen};
+use common::demo_link;
 use std::time::Duration;
 use window::Window;
-
-/// The URL after `label` in the demo's output.
-fn link(out: &str, label: &str) -> String {
-    out.lines()
-        .find_map(|l| l.trim_start().strip_prefix(label))
-        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
-        .unwrap_or_else(|| panic!("no `{label}` line in:\n{out}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_links_connect_two_browsers() {
     let data = tempfile::tempdir().expect("temp dir");
     let server = common::Server::start_command("demo", data.path());
     let out = server.stdout();
-    let family_link = link(&out, "Family:");
-    let detainee_link = link(&out, "Detainee:");
+    let family_link = demo_link(&out, "Family:");
+    let detainee_link = demo_link(&out, "Detainee:");
     assert!(
         family_link.starts_with(&format!("{}/join#token=", server.url)),
         "{family_link}"

@@ -265,37 +265,34 @@ async fn audit_verify_detects_tampering() {
         audit_verify(copy.path()).assert_success();
     }
 
-    assert_tamper_detected(
-        data.path(),
-        "(a) changed decision",
-        "UPDATE audit_log SET decision = 'refused' WHERE seq = 2",
-        2,
-    )
-    .await;
-    assert_tamper_detected(
-        data.path(),
-        "(b) deleted entry 3",
-        "DELETE FROM audit_log WHERE seq = 3",
-        3,
-    )
-    .await;
-    assert_tamper_detected(
-        data.path(),
-        "(c) deleted the newest entry",
-        &format!("DELETE FROM audit_log WHERE seq = {last}"),
-        last,
-    )
-    .await;
-    assert_tamper_detected(
-        data.path(),
-        "(d) changed details of the newest entry",
-        &format!(
-            "UPDATE audit_log SET details = '{}' WHERE seq = {last}",
-            json!({"forged": true})
+    let tamperings = [
+        (
+            "(a) changed decision",
+            "UPDATE audit_log SET decision = 'refused' WHERE seq = 2".to_string(),
+            2,
         ),
-        last,
-    )
-    .await;
+        (
+            "(b) deleted entry 3",
+            "DELETE FROM audit_log WHERE seq = 3".to_string(),
+            3,
+        ),
+        (
+            "(c) deleted the newest entry",
+            format!("DELETE FROM audit_log WHERE seq = {last}"),
+            last,
+        ),
+        (
+            "(d) changed details of the newest entry",
+            format!(
+                "UPDATE audit_log SET details = '{}' WHERE seq = {last}",
+                json!({"forged": true})
+            ),
+            last,
+        ),
+    ];
+    for (what, sql, entry) in tamperings {
+        assert_tamper_detected(data.path(), what, &sql, entry).await;
+    }
 
     // The original was never touched.
     let still = audit_verify(data.path());
@@ -316,18 +313,16 @@ async fn audit_verify_reports_retyped_columns_without_crashing() {
     api.facility("HMP Types II").await; // entry 3
     server.kill9();
     audit_verify(data.path()).assert_success();
-    assert_tamper_detected(
-        data.path(),
-        "(e) details stored as a BLOB",
-        "UPDATE audit_log SET details = x'7b7d' WHERE seq = 2",
-        2,
-    )
-    .await;
-    assert_tamper_detected(
-        data.path(),
-        "(f) session_id stored as text",
-        "UPDATE audit_log SET session_id = 'none' WHERE seq = 2",
-        2,
-    )
-    .await;
+    for (what, sql) in [
+        (
+            "(e) details stored as a BLOB",
+            "UPDATE audit_log SET details = x'7b7d' WHERE seq = 2",
+        ),
+        (
+            "(f) session_id stored as text",
+            "UPDATE audit_log SET session_id = 'none' WHERE seq = 2",
+        ),
+    ] {
+        assert_tamper_detected(data.path(), what, sql, 2).await;
+    }
 }

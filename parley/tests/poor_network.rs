@@ -34,19 +34,12 @@ mod rpc;
 mod window;
 
 use chromium::{Browser, Screen};
+use common::demo_link;
 use common::netns::{Flow, Namespace};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
 use window::{Received, Window};
-
-/// The URL after `label` in the demo's output.
-fn link(out: &str, label: &str) -> String {
-    out.lines()
-        .find_map(|l| l.trim_start().strip_prefix(label))
-        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
-        .unwrap_or_else(|| panic!("no `{label}` line in:\n{out}"))
-}
 
 /// The demo deployment with its SFU on `ip` and absolute paths.
 fn config_in(dir: &std::path::Path, ip: std::net::Ipv4Addr) -> std::path::PathBuf {
@@ -278,8 +271,8 @@ async fn a_family_on_a_weak_link_keeps_the_call() {
         .expect("server address");
     let local = format!("http://{}", relay_to(direct).await);
     let out = server.stdout();
-    let family_link = link(&out, "Family:").replace(&server.url, &local);
-    let detainee_link = link(&out, "Detainee:").replace(&server.url, &local);
+    let family_link = demo_link(&out, "Family:").replace(&server.url, &local);
+    let detainee_link = demo_link(&out, "Detainee:").replace(&server.url, &local);
 
     let browser = Browser::launch().await;
     let family = browser.page("weak-family", Screen::Phone).await;
@@ -876,8 +869,8 @@ async fn a_visit_over_a_delayed_lossy_link_keeps_its_video() {
     .await;
     let server = common::Server::start_command_with("demo", &config, &data);
     let out = server.stdout();
-    let family_link = link(&out, "Family:");
-    let detainee_link = link(&out, "Detainee:");
+    let family_link = demo_link(&out, "Family:");
+    let detainee_link = demo_link(&out, "Detainee:");
 
     let browser = Browser::launch().await;
     let family = browser.page("delayed-family", Screen::Phone).await;

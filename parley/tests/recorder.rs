@@ -5,11 +5,11 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::{config_dir, parley};
+use common::{Output, audit_verify, config_check, config_dir, parley};
 use parley_policy::SessionKind;
 use parley_recorder::depacketize::Codec;
 use parley_recorder::keys::KeyStore;
-use parley_recorder::link::RecorderLink;
+use parley_recorder::link::{RecorderLink, RoomSender};
 use parley_recorder::protocol::{MediaKind, Start, TrackInfo};
 use parley_recorder::rtp;
 use parley_recorder::session::{RoomRecorder, RoomSettings};
@@ -122,6 +122,47 @@ fn spawn_recorder(config: &Path) -> (Child, std::net::SocketAddr) {
     (child, addr)
 }
 
+/// `parley recorder ARGS --config CONFIG`.
+fn recorder(config: &Path, args: &[&str]) -> Output {
+    let mut all: Vec<&std::ffi::OsStr> = vec!["recorder".as_ref()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    all.extend(["--config".as_ref(), config.as_os_str()]);
+    parley(all)
+}
+
+/// Connects to the recorder at `addr` as the SFU (with the certificates in
+/// `tls`) and opens the court hearing `hearing-1` on the link.
+async fn open_hearing_1(addr: std::net::SocketAddr, tls: &Path) -> (RecorderLink, RoomSender) {
+    let link = RecorderLink::connect(
+        addr,
+        &tls.join("ca.pem"),
+        &tls.join("sfu.pem"),
+        &tls.join("sfu.key"),
+    )
+    .await
+    .unwrap();
+    let room = link
+        .open_room(&start("hearing-1", SessionKind::CourtHearing), 8192)
+        .await
+        .unwrap();
+    (link, room)
+}
+
+/// Sends `ms` of [`media`] starting now, every packet taken by the link.
+fn send_media_from_now(room: &RoomSender, ms: u64) {
+    let now = Utc::now().timestamp_micros() as u64;
+    for (track, t, p) in media(ms, now) {
+        assert!(room.send_rtp(track, t, &p));
+    }
+}
+
+/// The (actor, action) of each audit row.
+fn actor_actions(rows: &[(String, String, String)]) -> Vec<(&str, &str)> {
+    rows.iter()
+        .map(|(a, b, _)| (a.as_str(), b.as_str()))
+        .collect()
+}
+
 fn manifest_segments(dir: &Path) -> usize {
     std::fs::read_to_string(dir.join("manifest.json"))
         .map(|t| t.matches("\"sequence\"").count())
@@ -136,22 +177,8 @@ async fn kill_9_mid_recording_leaves_every_finished_segment_verifiable() {
     let tls = data.join("tls/recorder");
     let (mut child, addr) = spawn_recorder(&config);
 
-    let link = RecorderLink::connect(
-        addr,
-        &tls.join("ca.pem"),
-        &tls.join("sfu.pem"),
-        &tls.join("sfu.key"),
-    )
-    .await
-    .unwrap();
-    let room = link
-        .open_room(&start("hearing-1", SessionKind::CourtHearing), 8192)
-        .await
-        .unwrap();
-    let now = Utc::now().timestamp_micros() as u64;
-    for (track, t, p) in media(5_000, now) {
-        assert!(room.send_rtp(track, t, &p));
-    }
+    let (link, room) = open_hearing_1(addr, &tls).await;
+    send_media_from_now(&room, 5_000);
     // Wait until some segments are stored, then kill the recorder mid-segment.
     let dir = data.join("recordings/hearing-1");
     let deadline = Instant::now() + std::time::Duration::from_secs(30);
@@ -164,13 +191,7 @@ async fn kill_9_mid_recording_leaves_every_finished_segment_verifiable() {
     drop(room);
     link.close().await;
 
-    let out = parley([
-        "recorder".as_ref(),
-        "verify".as_ref(),
-        "hearing-1".as_ref(),
-        "--config".as_ref(),
-        config.as_os_str(),
-    ]);
+    let out = recorder(&config, &["verify", "hearing-1"]);
     out.assert_success()
         .assert_stdout_contains("intact")
         .assert_stdout_contains("not ended");
@@ -179,45 +200,21 @@ async fn kill_9_mid_recording_leaves_every_finished_segment_verifiable() {
 
     // Restarted, the recorder continues the same recording in a new segment.
     let (mut child, addr) = spawn_recorder(&config);
-    let link = RecorderLink::connect(
-        addr,
-        &tls.join("ca.pem"),
-        &tls.join("sfu.pem"),
-        &tls.join("sfu.key"),
-    )
-    .await
-    .unwrap();
-    let room = link
-        .open_room(&start("hearing-1", SessionKind::CourtHearing), 8192)
-        .await
-        .unwrap();
-    let now = Utc::now().timestamp_micros() as u64;
-    for (track, t, p) in media(1_500, now) {
-        assert!(room.send_rtp(track, t, &p));
-    }
+    let (link, room) = open_hearing_1(addr, &tls).await;
+    send_media_from_now(&room, 1_500);
     room.end("hearing closed").await.unwrap();
     link.close().await;
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(manifest_segments(&dir) > before);
-    let out = parley([
-        "recorder".as_ref(),
-        "verify".as_ref(),
-        "hearing-1".as_ref(),
-        "--config".as_ref(),
-        config.as_os_str(),
-    ]);
+    let out = recorder(&config, &["verify", "hearing-1"]);
     out.assert_success()
         .assert_stdout_contains("hearing closed");
     // Each start and the lawful stop were audited by the recorder (the
     // killed process wrote nothing after its start).
     let rows = audit_rows(&data).await;
-    let actions: Vec<(&str, &str)> = rows
-        .iter()
-        .map(|(a, b, _)| (a.as_str(), b.as_str()))
-        .collect();
     assert_eq!(
-        actions,
+        actor_actions(&rows),
         [
             ("recorder", "recording_started"),
             ("recorder", "recording_started"),
@@ -242,6 +239,20 @@ fn record(data: &Path, id: &str, kind: SessionKind, at: chrono::DateTime<Utc>) {
         .unwrap();
 }
 
+/// Three social visits: `recent` now, and `expired` and `held` 8 days
+/// ago, past the demo jurisdiction's 7-day retention.
+fn record_recent_expired_and_held(data: &Path) {
+    record(data, "recent", SessionKind::SocialVisit, Utc::now());
+    for old in ["expired", "held"] {
+        record(
+            data,
+            old,
+            SessionKind::SocialVisit,
+            Utc::now() - Duration::days(8),
+        );
+    }
+}
+
 async fn audit_rows(data: &Path) -> Vec<(String, String, String)> {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", data.join("parley.db").display()))
         .await
@@ -260,29 +271,9 @@ async fn verify_export_and_sweep_from_the_command_line_are_audited() {
     let tmp = tempfile::tempdir().unwrap();
     let config = deployment(tmp.path());
     let data = tmp.path().join("data");
-    let c = config.as_os_str();
-    record(&data, "recent", SessionKind::SocialVisit, Utc::now());
-    record(
-        &data,
-        "expired",
-        SessionKind::SocialVisit,
-        Utc::now() - Duration::days(8),
-    );
-    record(
-        &data,
-        "held",
-        SessionKind::SocialVisit,
-        Utc::now() - Duration::days(8),
-    );
+    record_recent_expired_and_held(&data);
 
-    parley([
-        "recorder".as_ref(),
-        "verify".as_ref(),
-        "recent".as_ref(),
-        "--config".as_ref(),
-        c,
-    ])
-    .assert_success();
+    recorder(&config, &["verify", "recent"]).assert_success();
     // A court holding only the public key verifies the directory itself.
     let public = data.join("keys/recorder/manifest-signing.pub");
     parley([
@@ -295,53 +286,45 @@ async fn verify_export_and_sweep_from_the_command_line_are_audited() {
     .assert_success();
 
     let out_file = tmp.path().join("recent.webm");
-    parley([
-        "recorder".as_ref(),
-        "export".as_ref(),
-        "recent".as_ref(),
-        "--out".as_ref(),
-        out_file.as_os_str(),
-        "--actor".as_ref(),
-        "clerk@court".as_ref(),
-        "--reason".as_ref(),
-        "appeal bundle 2030/17".as_ref(),
-        "--config".as_ref(),
-        c,
-    ])
+    let out = out_file.to_str().unwrap();
+    recorder(
+        &config,
+        &[
+            "export",
+            "recent",
+            "--out",
+            out,
+            "--actor",
+            "clerk@court",
+            "--reason",
+            "appeal bundle 2030/17",
+        ],
+    )
     .assert_success();
     assert!(std::fs::metadata(&out_file).unwrap().len() > 1000);
-    parley([
-        "recorder".as_ref(),
-        "hold".as_ref(),
-        "held".as_ref(),
-        "--actor".as_ref(),
-        "judge".as_ref(),
-        "--reason".as_ref(),
-        "pending complaint".as_ref(),
-        "--config".as_ref(),
-        c,
-    ])
+    recorder(
+        &config,
+        &[
+            "hold",
+            "held",
+            "--actor",
+            "judge",
+            "--reason",
+            "pending complaint",
+        ],
+    )
     .assert_success();
-    parley([
-        "recorder".as_ref(),
-        "sweep".as_ref(),
-        "--config".as_ref(),
-        c,
-    ])
-    .assert_success()
-    .assert_stdout_contains("deleted expired")
-    .assert_stdout_contains("kept held: legal hold by judge (pending complaint)")
-    .assert_stdout_contains("1 deleted, 1 on legal hold, 1 within retention");
+    recorder(&config, &["sweep"])
+        .assert_success()
+        .assert_stdout_contains("deleted expired")
+        .assert_stdout_contains("kept held: legal hold by judge (pending complaint)")
+        .assert_stdout_contains("1 deleted, 1 on legal hold, 1 within retention");
     assert!(!data.join("recordings/expired").exists());
     assert!(data.join("recordings/held").exists() && data.join("recordings/recent").exists());
 
     let rows = audit_rows(&data).await;
-    let actions: Vec<(&str, &str)> = rows
-        .iter()
-        .map(|(a, b, _)| (a.as_str(), b.as_str()))
-        .collect();
     assert_eq!(
-        actions,
+        actor_actions(&rows),
         [
             ("clerk@court", "recording_exported"),
             ("judge", "legal_hold_placed"),
@@ -350,44 +333,25 @@ async fn verify_export_and_sweep_from_the_command_line_are_audited() {
     );
     assert!(rows[0].2.contains("appeal bundle 2030/17") && rows[0].2.contains("recent"));
     assert!(rows[2].2.contains("expired"));
-    parley([
-        "audit".as_ref(),
-        "verify".as_ref(),
-        "--data".as_ref(),
-        data.as_os_str(),
-    ])
-    .assert_success();
+    audit_verify(&data).assert_success();
 
     // An export needs a reason; one byte changed fails verify with a non-zero exit.
-    parley([
-        "recorder".as_ref(),
-        "export".as_ref(),
-        "recent".as_ref(),
-        "--out".as_ref(),
-        out_file.as_os_str(),
-        "--actor".as_ref(),
-        "x".as_ref(),
-        "--reason".as_ref(),
-        " ".as_ref(),
-        "--config".as_ref(),
-        c,
-    ])
+    recorder(
+        &config,
+        &[
+            "export", "recent", "--out", out, "--actor", "x", "--reason", " ",
+        ],
+    )
     .assert_failure()
     .assert_stderr_contains("--reason");
     let seg = data.join("recordings/recent/000001.webm.enc");
     let mut bytes = std::fs::read(&seg).unwrap();
     bytes[40] ^= 0x80;
     std::fs::write(&seg, bytes).unwrap();
-    parley([
-        "recorder".as_ref(),
-        "verify".as_ref(),
-        "recent".as_ref(),
-        "--config".as_ref(),
-        c,
-    ])
-    .assert_failure()
-    .assert_stderr_contains("NOT intact")
-    .assert_stderr_contains("segment 1 was altered");
+    recorder(&config, &["verify", "recent"])
+        .assert_failure()
+        .assert_stderr_contains("NOT intact")
+        .assert_stderr_contains("segment 1 was altered");
 }
 
 #[test]
@@ -398,14 +362,9 @@ fn config_check_refuses_a_bad_segment_length() {
         .unwrap()
         .replace("segment_seconds = 1", "segment_seconds = 0");
     std::fs::write(&config, text).unwrap();
-    parley([
-        "config".as_ref(),
-        "check".as_ref(),
-        "--config".as_ref(),
-        config.as_os_str(),
-    ])
-    .assert_failure()
-    .assert_stderr_contains("recorder.segment_seconds is 0; give 1 to 600 seconds");
+    config_check(&config)
+        .assert_failure()
+        .assert_stderr_contains("recorder.segment_seconds is 0; give 1 to 600 seconds");
 }
 
 #[tokio::test]
@@ -413,30 +372,11 @@ async fn a_running_recorder_destroys_expired_recordings_by_itself() {
     let tmp = tempfile::tempdir().unwrap();
     let config = deployment(tmp.path());
     let data = tmp.path().join("data");
-    record(
-        &data,
-        "expired",
-        SessionKind::SocialVisit,
-        Utc::now() - Duration::days(8),
-    );
-    record(
-        &data,
-        "held",
-        SessionKind::SocialVisit,
-        Utc::now() - Duration::days(8),
-    );
-    record(&data, "recent", SessionKind::SocialVisit, Utc::now());
-    parley([
-        "recorder".as_ref(),
-        "hold".as_ref(),
-        "held".as_ref(),
-        "--actor".as_ref(),
-        "judge".as_ref(),
-        "--reason".as_ref(),
-        "appeal".as_ref(),
-        "--config".as_ref(),
-        config.as_os_str(),
-    ])
+    record_recent_expired_and_held(&data);
+    recorder(
+        &config,
+        &["hold", "held", "--actor", "judge", "--reason", "appeal"],
+    )
     .assert_success();
     let (mut child, _) = spawn_recorder(&config);
     let deadline = Instant::now() + std::time::Duration::from_secs(30);

@@ -3,63 +3,52 @@
 
 mod common;
 
-use common::{COMMAND_TIMEOUT, Server, config_dir};
-use std::path::Path;
-use std::process::Command;
+use common::{Output, Server, config_check, config_dir, parley};
+use std::path::{Path, PathBuf};
 
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
+/// Writes `text` to the file `name` in `dir`: its path.
+fn write_in(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    write(&path, text);
+    path
+}
+
 /// A node file for a fresh SFU on 127.0.0.1 using `key_file`.
-fn node_file(dir: &Path, key_file: &Path) -> std::path::PathBuf {
-    let path = dir.join("sfu.toml");
-    write(
-        &path,
+fn node_file(dir: &Path, key_file: &Path) -> PathBuf {
+    write_in(
+        dir,
+        "sfu.toml",
         &format!(
             "[control]\nlisten = \"127.0.0.1:0\"\n[tokens]\nkey_file = \"{}\"\n[media]\nlisten = \"127.0.0.1:0\"\nworkers = 1\n",
             key_file.display()
         ),
-    );
-    path
+    )
 }
 
 /// A deployment file like the demo's, whose SFU is `remote`.
-fn deployment_with_remote(dir: &Path, remote: &str) -> std::path::PathBuf {
-    let path = dir.join("parley.toml");
-    write(
-        &path,
+fn deployment_with_remote(dir: &Path, remote: &str) -> PathBuf {
+    write_in(
+        dir,
+        "parley.toml",
         &format!(
             "[server]\nhttp = \"127.0.0.1:0\"\n[policy]\njurisdictions_dir = \"{}\"\n[sfu]\nremote = \"{remote}\"\n",
             config_dir().join("jurisdictions").display()
         ),
-    );
-    path
+    )
 }
 
+/// Whether a `parley` command succeeded, and what it wrote to stderr.
+fn outcome(out: Output) -> (bool, String) {
+    (out.status.success(), out.stderr)
+}
+
+/// Runs `parley ARGS`: whether it succeeded, and what it wrote to stderr.
 fn run(args: &[&std::ffi::OsStr]) -> (bool, String) {
-    let mut child = Command::new(common::BIN)
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn parley");
-    let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("parley {args:?} did not exit within {COMMAND_TIMEOUT:?}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().expect("output");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(parley(args))
 }
 
 #[test]
@@ -140,29 +129,19 @@ fn a_bad_node_or_sfu_section_is_refused_with_a_reason() {
     assert!(!ok);
     assert!(err.contains("is not a join-token key"), "{err}");
 
-    let both = dir.path().join("both.toml");
-    write(
-        &both,
+    let both = write_in(
+        dir.path(),
+        "both.toml",
         &format!(
             "[server]\nhttp = \"127.0.0.1:0\"\n[policy]\njurisdictions_dir = \"{}\"\n[sfu]\nlisten = \"127.0.0.1:0\"\nremote = \"http://127.0.0.1:1\"\n",
             config_dir().join("jurisdictions").display()
         ),
     );
-    let (ok, err) = run(&[
-        "config".as_ref(),
-        "check".as_ref(),
-        "--config".as_ref(),
-        both.as_os_str(),
-    ]);
+    let (ok, err) = outcome(config_check(&both));
     assert!(!ok);
     assert!(err.contains("not both"), "{err}");
     let not_url = deployment_with_remote(dir.path(), "10.0.0.5:7801");
-    let (ok, err) = run(&[
-        "config".as_ref(),
-        "check".as_ref(),
-        "--config".as_ref(),
-        not_url.as_os_str(),
-    ]);
+    let (ok, err) = outcome(config_check(&not_url));
     assert!(!ok);
     assert!(err.contains("http://"), "{err}");
 }

@@ -9,6 +9,7 @@ use parley_policy::SessionKind;
 use parley_recorder::audit::{AuditSink, RecordingEvent};
 use parley_recorder::keys::KeyStore;
 use parley_recorder::link::{LinkError, RecorderLink};
+use parley_recorder::protocol::Start;
 use parley_recorder::server::{self, Recorder, RecorderConfig};
 use parley_recorder::{export, recording, tls, verify};
 use std::future::Future;
@@ -86,9 +87,37 @@ async fn link(r: &Recorder) -> RecorderLink {
     .unwrap()
 }
 
+/// Runs `test`, failing it if it takes more than [`LIMIT`].
+async fn within_a_minute(test: impl Future<Output = ()>) {
+    tokio::time::timeout(LIMIT, test)
+        .await
+        .expect("test took more than a minute");
+}
+
+/// Opens a recording of `start` on `l`, which must be refused: the error.
+async fn open_refused(l: &RecorderLink, start: &Start, queue: usize) -> LinkError {
+    l.open_room(start, queue).await.err().unwrap()
+}
+
+/// The recording `id` under `root`, and the recorder's keys there.
+fn stored(root: &Path, id: &str) -> (PathBuf, KeyStore) {
+    let dir = recording::dir_of(&root.join("recordings"), id);
+    let keys = KeyStore::open(&root.join("keys")).unwrap();
+    (dir, keys)
+}
+
+/// The play length ffprobe reports, in seconds.
+fn duration_s(probe: &serde_json::Value) -> f64 {
+    probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_room_recorded_over_quic_verifies_and_exports_for_ffprobe() {
-    tokio::time::timeout(LIMIT, async {
+    within_a_minute(async {
         let tmp = tempfile::tempdir().unwrap();
         let audit = Arc::new(MemoryAudit::default());
         let r = recorder_with(tmp.path(), audit.clone()).await;
@@ -113,8 +142,7 @@ async fn a_room_recorded_over_quic_verifies_and_exports_for_ffprobe() {
         l.close().await;
         assert_eq!(audit.kinds(), ["started", "stopped"]);
 
-        let dir = recording::dir_of(&tmp.path().join("recordings"), "quic-visit");
-        let keys = KeyStore::open(&tmp.path().join("keys")).unwrap();
+        let (dir, keys) = stored(tmp.path(), "quic-visit");
         let report = verify::verify(&dir, &keys.verifying_key().unwrap()).unwrap();
         assert!(
             report.manifest.segments.len() >= 3,
@@ -143,11 +171,7 @@ async fn a_room_recorded_over_quic_verifies_and_exports_for_ffprobe() {
                 .unwrap()
                 .contains("webm")
         );
-        let duration: f64 = probe["format"]["duration"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let duration = duration_s(&probe);
         assert!(
             (5.5..=6.5).contains(&duration),
             "duration {duration} s for 6 s of media"
@@ -171,23 +195,18 @@ async fn a_room_recorded_over_quic_verifies_and_exports_for_ffprobe() {
         assert!(e.contains("manifest.json"), "{e}");
         r.shutdown().await;
     })
-    .await
-    .expect("test took more than a minute");
+    .await;
 }
 
 #[tokio::test]
 async fn a_privileged_start_is_refused_and_writes_nothing() {
-    tokio::time::timeout(LIMIT, async {
+    within_a_minute(async {
         let tmp = tempfile::tempdir().unwrap();
         let audit = Arc::new(MemoryAudit::default());
         let r = recorder_with(tmp.path(), audit.clone()).await;
         let l = link(&r).await;
         for kind in [SessionKind::LegalVisit, SessionKind::Consultation] {
-            let e = l
-                .open_room(&start("privileged", kind), 16)
-                .await
-                .err()
-                .unwrap();
+            let e = open_refused(&l, &start("privileged", kind), 16).await;
             assert!(
                 matches!(&e, LinkError::Refused(m) if m.contains("privileged")),
                 "{e}"
@@ -196,7 +215,7 @@ async fn a_privileged_start_is_refused_and_writes_nothing() {
         // A kind the jurisdiction forbids is refused as well (fr-paris: social visits).
         let mut s = start("paris-visit", SessionKind::SocialVisit);
         s.jurisdiction = "fr-paris".into();
-        let e = l.open_room(&s, 16).await.err().unwrap();
+        let e = open_refused(&l, &s, 16).await;
         assert!(e.to_string().contains("forbids"), "{e}");
         let recordings: PathBuf = tmp.path().join("recordings");
         assert!(!recordings.exists() || std::fs::read_dir(&recordings).unwrap().count() == 0);
@@ -204,13 +223,12 @@ async fn a_privileged_start_is_refused_and_writes_nothing() {
         l.close().await;
         r.shutdown().await;
     })
-    .await
-    .expect("test took more than a minute");
+    .await;
 }
 
 #[tokio::test]
 async fn a_client_without_the_cas_certificate_is_refused() {
-    tokio::time::timeout(LIMIT, async {
+    within_a_minute(async {
         let tmp = tempfile::tempdir().unwrap();
         let r = recorder(tmp.path()).await;
         // A complete certificate set from another CA: the client trusts the
@@ -238,13 +256,12 @@ async fn a_client_without_the_cas_certificate_is_refused() {
         assert!(!tmp.path().join("recordings/intruder").exists());
         r.shutdown().await;
     })
-    .await
-    .expect("test took more than a minute");
+    .await;
 }
 
 #[tokio::test]
 async fn nothing_is_recorded_when_the_audit_log_cannot_be_written() {
-    tokio::time::timeout(LIMIT, async {
+    within_a_minute(async {
         let tmp = tempfile::tempdir().unwrap();
         let audit = Arc::new(MemoryAudit {
             broken: true,
@@ -252,23 +269,18 @@ async fn nothing_is_recorded_when_the_audit_log_cannot_be_written() {
         });
         let r = recorder_with(tmp.path(), audit).await;
         let l = link(&r).await;
-        let e = l
-            .open_room(&start("unaudited", SessionKind::CourtHearing), 16)
-            .await
-            .err()
-            .unwrap();
+        let e = open_refused(&l, &start("unaudited", SessionKind::CourtHearing), 16).await;
         assert!(e.to_string().contains("audit log cannot be written"), "{e}");
         assert!(!tmp.path().join("recordings/unaudited").exists());
         l.close().await;
         r.shutdown().await;
     })
-    .await
-    .expect("test took more than a minute");
+    .await;
 }
 
 #[tokio::test]
 async fn one_recording_is_written_by_one_stream_at_a_time() {
-    tokio::time::timeout(LIMIT, async {
+    within_a_minute(async {
         let tmp = tempfile::tempdir().unwrap();
         let r = recorder(tmp.path()).await;
         let l = link(&r).await;
@@ -276,11 +288,7 @@ async fn one_recording_is_written_by_one_stream_at_a_time() {
             .open_room(&start("shared-id", SessionKind::CourtHearing), 64)
             .await
             .unwrap();
-        let e = l
-            .open_room(&start("shared-id", SessionKind::CourtHearing), 64)
-            .await
-            .err()
-            .unwrap();
+        let e = open_refused(&l, &start("shared-id", SessionKind::CourtHearing), 64).await;
         assert!(e.to_string().contains("already being written"), "{e}");
         // Interrupted (no End), the recording can be continued by a new stream.
         first.finish().await.unwrap();
@@ -289,22 +297,17 @@ async fn one_recording_is_written_by_one_stream_at_a_time() {
             .await
             .unwrap();
         again.end("hearing closed").await.unwrap();
-        let e = l
-            .open_room(&start("shared-id", SessionKind::CourtHearing), 64)
-            .await
-            .err()
-            .unwrap();
+        let e = open_refused(&l, &start("shared-id", SessionKind::CourtHearing), 64).await;
         assert!(e.to_string().contains("ended"), "{e}");
         l.close().await;
         r.shutdown().await;
     })
-    .await
-    .expect("test took more than a minute");
+    .await;
 }
 
 #[tokio::test]
 async fn hostile_packets_in_a_recorded_room_change_nothing_else() {
-    tokio::time::timeout(LIMIT, async {
+    within_a_minute(async {
         use proptest::strategy::{Strategy, ValueTree};
         use proptest::test_runner::TestRunner;
         let tmp = tempfile::tempdir().unwrap();
@@ -337,19 +340,13 @@ async fn hostile_packets_in_a_recorded_room_change_nothing_else() {
         }
         room.end("visit ended").await.unwrap();
         l.close().await;
-        let dir = recording::dir_of(&tmp.path().join("recordings"), "hostile");
-        let keys = KeyStore::open(&tmp.path().join("keys")).unwrap();
+        let (dir, keys) = stored(tmp.path(), "hostile");
         let out = tmp.path().join("hostile.webm");
         export::export(&dir, &keys, &out).unwrap();
         let probe = ffprobe(&out);
-        let duration: f64 = probe["format"]["duration"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let duration = duration_s(&probe);
         assert!((2.0..=4.0).contains(&duration), "duration {duration} s");
         r.shutdown().await;
     })
-    .await
-    .expect("test took more than a minute");
+    .await;
 }

@@ -34,6 +34,31 @@ fn setup() -> Setup {
     }
 }
 
+impl Setup {
+    /// Starts recording `id`, a session of `kind`, at `at`.
+    fn start_room(
+        &self,
+        id: &str,
+        kind: SessionKind,
+        at: chrono::DateTime<Utc>,
+    ) -> Result<RoomRecorder, RoomError> {
+        RoomRecorder::start(
+            &self.settings,
+            &self.keys,
+            &jurisdictions(),
+            &start(id, kind),
+            at,
+        )
+    }
+}
+
+/// Hands `room` `seconds` of [`media`] from `at`.
+fn feed(room: &mut RoomRecorder, seconds: u64, at: chrono::DateTime<Utc>) {
+    for (track, t, p) in media(seconds, at.timestamp_micros() as u64) {
+        room.on_rtp(track, t, t, &p).unwrap();
+    }
+}
+
 fn record(
     s: &Setup,
     id: &str,
@@ -42,12 +67,8 @@ fn record(
     at: chrono::DateTime<Utc>,
     end: bool,
 ) {
-    let mut room =
-        RoomRecorder::start(&s.settings, &s.keys, &jurisdictions(), &start(id, kind), at).unwrap();
-    let base = at.timestamp_micros() as u64;
-    for (track, t, p) in media(seconds, base) {
-        room.on_rtp(track, t, t, &p).unwrap();
-    }
+    let mut room = s.start_room(id, kind, at).unwrap();
+    feed(&mut room, seconds, at);
     room.close(
         end.then_some("session ended"),
         at + Duration::seconds(seconds as i64),
@@ -142,13 +163,7 @@ fn export_joins_segments_with_the_recording_times() {
 fn privileged_sessions_never_produce_a_byte() {
     let s = setup();
     for kind in [SessionKind::LegalVisit, SessionKind::Consultation] {
-        let r = RoomRecorder::start(
-            &s.settings,
-            &s.keys,
-            &jurisdictions(),
-            &start("legal", kind),
-            Utc::now(),
-        );
+        let r = s.start_room("legal", kind, Utc::now());
         assert!(matches!(r, Err(RoomError::Refused(_))), "{kind}");
         // Even past the policy check, the writer refuses.
         let w = recording::RecordingWriter::open(
@@ -176,18 +191,10 @@ fn privileged_sessions_never_produce_a_byte() {
 fn a_crash_leaves_finished_segments_verifiable_and_a_restart_continues() {
     let s = setup();
     let at = Utc::now();
-    let mut room = RoomRecorder::start(
-        &s.settings,
-        &s.keys,
-        &jurisdictions(),
-        &start("hearing", SessionKind::CourtHearing),
-        at,
-    )
-    .unwrap();
-    let base = at.timestamp_micros() as u64;
-    for (track, t, p) in media(5, base) {
-        room.on_rtp(track, t, t, &p).unwrap();
-    }
+    let mut room = s
+        .start_room("hearing", SessionKind::CourtHearing, at)
+        .unwrap();
+    feed(&mut room, 5, at);
     // The writer is dropped mid-segment, as a kill would: no close, no end.
     drop(room);
     let d = dir(&s, "hearing");
@@ -207,17 +214,10 @@ fn a_crash_leaves_finished_segments_verifiable_and_a_restart_continues() {
 
     // Restart: the same recording id continues in a new segment after a gap.
     let later = at + Duration::seconds(20);
-    let mut room = RoomRecorder::start(
-        &s.settings,
-        &s.keys,
-        &jurisdictions(),
-        &start("hearing", SessionKind::CourtHearing),
-        later,
-    )
-    .unwrap();
-    for (track, t, p) in media(3, later.timestamp_micros() as u64) {
-        room.on_rtp(track, t, t, &p).unwrap();
-    }
+    let mut room = s
+        .start_room("hearing", SessionKind::CourtHearing, later)
+        .unwrap();
+    feed(&mut room, 3, later);
     let m = room
         .close(Some("hearing closed"), later + Duration::seconds(3))
         .unwrap();
@@ -295,14 +295,7 @@ fn sweep_destroys_exactly_what_is_past_retention_and_skips_holds() {
 fn lost_packets_leave_a_gap_not_a_broken_file() {
     let s = setup();
     let at = Utc::now();
-    let mut room = RoomRecorder::start(
-        &s.settings,
-        &s.keys,
-        &jurisdictions(),
-        &start("lossy", SessionKind::SocialVisit),
-        at,
-    )
-    .unwrap();
+    let mut room = s.start_room("lossy", SessionKind::SocialVisit, at).unwrap();
     let packets = media(3, at.timestamp_micros() as u64);
     // Lose every 40th packet.
     for (i, (track, t, p)) in packets.into_iter().enumerate() {

@@ -35,6 +35,7 @@ use bytes::Bytes;
 use chrono::{Duration as Span, Utc};
 use parley_client::Client;
 use parley_grants::{JoinGrant, JoinTokens};
+use parley_media::PT_VP8;
 use parley_policy::{Role, SessionKind};
 use parley_sfu::engine::batch_io::SendMode;
 use parley_sfu::engine::{
@@ -50,8 +51,6 @@ use webrtc::peer_connection::StatsSelector;
 
 const ROOM: RoomId = 1;
 const PUBLISHER: MemberId = 1;
-/// Payload type of VP8 on every leg (parley_media::PT_VP8).
-const PT_VP8: u8 = 96;
 /// Subscribers connected at once.
 const CONNECT_BATCH: usize = 10;
 /// Packets per frame in the synthetic video stream.

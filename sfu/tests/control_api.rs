@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ORDINARY, privileged_token, sfu, token};
+use common::{ORDINARY, privileged_token, send_together, sfu, token};
 use parley_client::Client;
 use parley_control::{FailureCode, JoinRequest, MediaEvent, MediaPlane, RecordingOrder};
 use parley_policy::Role;
@@ -58,9 +58,7 @@ async fn a_visit_through_the_network_api() -> anyhow::Result<()> {
     join(&mut b, &sfu, 1, token(1, 12, Role::Visitor)).await?;
     // Events from now on; the active speaker comes after a 1.5 s hold.
     let start = sfu.events_after(None).await?;
-    let (sa, sb) = tokio::join!(a.send(0, 100), b.send(0, 100));
-    sa?;
-    sb?;
+    send_together(&[&a, &b], 0, 100).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(b.got("a", "video") >= 90 && a.got("b", "audio") >= 90);
     let events = sfu.events_after(Some(start.next)).await?;

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{ORDINARY, join, join_through_relay, sfu, token};
+use common::{ORDINARY, join, join_through_relay, sfu, sfu_with_room, token};
 use parley_client::Client;
 use parley_policy::Role;
 use parley_sfu::egress::downlink::INITIAL_BPS;
@@ -26,8 +26,7 @@ fn report_of(reports: &[DownlinkReport], member: i64) -> anyhow::Result<&Downlin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_sends_transport_feedback_is_estimated_from_it() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(80, ORDINARY)?;
+    let sfu = sfu_with_room(80, ORDINARY)?;
     let mut detainee = Client::new("detainee", true, 1, 80_000).await?;
     let mut family = Client::new("family", true, 1, 80_100).await?;
     join(&mut detainee, &sfu, 80, token(80, 1, Role::Defendant), 1).await?;
@@ -60,8 +59,7 @@ async fn a_subscriber_that_sends_transport_feedback_is_estimated_from_it() -> an
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loss_on_one_downlink_lowers_that_estimate_only() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(81, ORDINARY)?;
+    let sfu = sfu_with_room(81, ORDINARY)?;
     let mut detainee = Client::new("detainee", true, 2, 81_000).await?;
     let mut family = Client::new("family", true, 1, 81_100).await?;
     let mut counsel = Client::new("counsel", true, 1, 81_200).await?;

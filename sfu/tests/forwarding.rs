@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ORDINARY, join, privileged_token, sfu, token};
+use common::{ORDINARY, join, privileged_token, send_together, sfu, sfu_with_room, token};
 use parley_client::Client;
 use parley_policy::Role;
 use parley_sfu::engine::SfuError;
@@ -23,8 +23,7 @@ fn most(got: u64, sent: u16) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visit_carries_audio_and_video_both_ways() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(1, VISIT)?;
+    let sfu = sfu_with_room(1, VISIT)?;
     let mut detainee = Client::new("detainee", true, 1, 1000).await?;
     let mut family = Client::new("family", true, 1, 2000).await?;
     if let Err(e) = join(&mut detainee, &sfu, 1, token(1, 11, Role::Visitor), 1).await {
@@ -32,9 +31,7 @@ async fn a_visit_carries_audio_and_video_both_ways() -> anyhow::Result<()> {
     }
     join(&mut family, &sfu, 1, token(1, 12, Role::Visitor), 1).await?;
     let sent = 100;
-    let (a, b) = tokio::join!(detainee.send(0, sent), family.send(0, sent));
-    a?;
-    b?;
+    send_together(&[&detainee, &family], 0, sent).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     for (receiver, from) in [(&family, "detainee"), (&detainee, "family")] {
         for kind in ["audio", "video"] {
@@ -60,9 +57,7 @@ async fn a_visit_carries_audio_and_video_both_ways() -> anyhow::Result<()> {
     let waited = std::time::Instant::now();
     let mut seq = sent;
     while sfu.stats().rtt.count == 0 && waited.elapsed() < Duration::from_secs(10) {
-        let (a, b) = tokio::join!(detainee.send(seq, 25), family.send(seq, 25));
-        a?;
-        b?;
+        send_together(&[&detainee, &family], seq, 25).await?;
         seq += 25;
     }
     let stats = sfu.stats();
@@ -80,8 +75,7 @@ async fn a_visit_carries_audio_and_video_both_ways() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removal_stops_media_within_a_second() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(2, VISIT)?;
+    let sfu = sfu_with_room(2, VISIT)?;
     let mut detainee = Client::new("detainee", true, 1, 3000).await?;
     let mut family = Client::new("family", true, 1, 4000).await?;
     join(&mut detainee, &sfu, 2, token(2, 21, Role::Visitor), 1).await?;
@@ -196,8 +190,7 @@ async fn a_privileged_room_refuses_monitors_and_checks_tokens() -> anyhow::Resul
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_six_party_hearing_reaches_everyone() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(4, ORDINARY)?;
+    let sfu = sfu_with_room(4, ORDINARY)?;
     let names = [
         "judge",
         "clerk",
@@ -235,8 +228,7 @@ async fn a_six_party_hearing_reaches_everyone() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freed_slot_goes_to_the_publisher_who_was_waiting() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(5, ORDINARY)?;
+    let sfu = sfu_with_room(5, ORDINARY)?;
     // A gallery seat with room for one publisher only.
     let mut seat = Client::new("seat", false, 1, 900).await?;
     join(&mut seat, &sfu, 5, token(5, 50, Role::Observer), 1).await?;
@@ -268,8 +260,7 @@ async fn a_freed_slot_goes_to_the_publisher_who_was_waiting() -> anyhow::Result<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h264_and_vp8_publishers_share_a_room() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(6, ORDINARY)?;
+    let sfu = sfu_with_room(6, ORDINARY)?;
     // A kiosk whose encoder only does H.264, a browser sending VP8, and a
     // gallery seat that accepts both.
     let mut kiosk =
@@ -280,9 +271,7 @@ async fn h264_and_vp8_publishers_share_a_room() -> anyhow::Result<()> {
     join(&mut browser, &sfu, 6, token(6, 62, Role::Visitor), 2).await?;
     join(&mut seat, &sfu, 6, token(6, 63, Role::Observer), 2).await?;
     let sent = 40;
-    let (a, b) = tokio::join!(kiosk.send(0, sent), browser.send(0, sent));
-    a?;
-    b?;
+    send_together(&[&kiosk, &browser], 0, sent).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     for from in ["kiosk", "browser"] {
         let got = seat.got(from, "video");
@@ -298,8 +287,7 @@ async fn h264_and_vp8_publishers_share_a_room() -> anyhow::Result<()> {
 async fn the_audio_level_reaches_subscribers_under_their_own_extension_id() -> anyhow::Result<()> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
-    let sfu = sfu();
-    sfu.open_room(9, VISIT)?;
+    let sfu = sfu_with_room(9, VISIT)?;
     let mut detainee = Client::new("detainee", true, 1, 9100).await?;
     let mut family = Client::new("family", true, 1, 9200).await?;
     join(&mut detainee, &sfu, 9, token(9, 1, Role::Detainee), 1).await?;
@@ -340,21 +328,10 @@ async fn the_audio_level_reaches_subscribers_under_their_own_extension_id() -> a
 /// it someone's media), never `recvonly` or `sendrecv`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receive_only_member_is_answered_that_it_may_not_send() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(7, ORDINARY)?;
+    let sfu = sfu_with_room(7, ORDINARY)?;
     let mut gallery = Client::new("gallery", true, 2, 7_700).await?;
     let offer = gallery.offer().await?;
-    let sfu2 = sfu.clone();
-    let answer = tokio::task::spawn_blocking(move || {
-        sfu2.join(parley_sfu::engine::JoinRequest {
-            room: 7,
-            token: token(7, 71, Role::Observer),
-            offer,
-            receive_slots: 2,
-            standing: Default::default(),
-        })
-    })
-    .await??;
+    let answer = common::answer(&sfu, 7, token(7, 71, Role::Observer), offer, 2).await?;
     let directions: Vec<&str> = answer
         .sdp
         .lines()
@@ -375,17 +352,7 @@ async fn a_receive_only_member_is_answered_that_it_may_not_send() -> anyhow::Res
     // The same offer from a participant: the SFU receives its media.
     let mut witness = Client::new("witness", true, 2, 7_800).await?;
     let offer = witness.offer().await?;
-    let sfu2 = sfu.clone();
-    let answer = tokio::task::spawn_blocking(move || {
-        sfu2.join(parley_sfu::engine::JoinRequest {
-            room: 7,
-            token: token(7, 72, Role::Witness),
-            offer,
-            receive_slots: 2,
-            standing: Default::default(),
-        })
-    })
-    .await??;
+    let answer = common::answer(&sfu, 7, token(7, 72, Role::Witness), offer, 2).await?;
     assert!(
         answer
             .sdp
@@ -402,8 +369,7 @@ async fn a_receive_only_member_is_answered_that_it_may_not_send() -> anyhow::Res
 /// Opus 109 and VP8 120 gets 109 and 120 back), one SSRC per slot stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_answer_bundles_and_mirrors_the_offers_payload_types() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(8, ORDINARY)?;
+    let sfu = sfu_with_room(8, ORDINARY)?;
     let mut client = Client::new("client", true, 2, 8_100).await?;
     let offer = client
         .offer()
@@ -412,18 +378,9 @@ async fn the_answer_bundles_and_mirrors_the_offers_payload_types() -> anyhow::Re
         .replace(":111 ", ":109 ")
         .replace("SAVPF 96", "SAVPF 120")
         .replace(":96 ", ":120 ");
-    let sfu2 = sfu.clone();
-    let answer = tokio::task::spawn_blocking(move || {
-        sfu2.join(parley_sfu::engine::JoinRequest {
-            room: 8,
-            token: token(8, 81, Role::Witness),
-            offer,
-            receive_slots: 2,
-            standing: Default::default(),
-        })
-    })
-    .await??
-    .sdp;
+    let answer = common::answer(&sfu, 8, token(8, 81, Role::Witness), offer, 2)
+        .await?
+        .sdp;
     let lines: Vec<&str> = answer.lines().map(str::trim).collect();
     assert!(lines.contains(&"a=ice-lite"), "{answer}");
     assert!(lines.contains(&"a=group:BUNDLE 0 1 2 3"), "{answer}");
@@ -508,21 +465,12 @@ fn sections(sdp: &str) -> Vec<Vec<&str>> {
 /// that does not offer it gets neither.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rtx_is_answered_where_the_client_offers_it() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(1, VISIT)?;
+    let sfu = sfu_with_room(1, VISIT)?;
     for (member, offers_rtx) in [(11, true), (12, false)] {
         let mut client = Client::new("family", true, 1, 1000).await?;
         let offer = client.offer().await?;
         let offer = if offers_rtx { with_rtx(&offer) } else { offer };
-        let request = parley_sfu::engine::JoinRequest {
-            room: 1,
-            token: token(1, member, Role::Visitor),
-            offer,
-            receive_slots: 1,
-            standing: Default::default(),
-        };
-        let answering = sfu.clone();
-        let answer = tokio::task::spawn_blocking(move || answering.join(request)).await??;
+        let answer = common::answer(&sfu, 1, token(1, member, Role::Visitor), offer, 1).await?;
         let video: Vec<_> = sections(&answer.sdp)
             .into_iter()
             .filter(|s| s[0].starts_with("m=video"))

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ORDINARY, join, sfu, token};
+use common::{ORDINARY, join, sfu_with_room, token};
 use parley_client::Client;
 use parley_policy::Role;
 use parley_sfu::engine::{JoinRequest, SfuError};
@@ -61,8 +61,7 @@ fn garbage(i: u32) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_garbage_does_not_stop_a_live_call() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(1, ORDINARY)?;
+    let sfu = sfu_with_room(1, ORDINARY)?;
     let mut a = Client::new("a", true, 1, 100).await?;
     let mut b = Client::new("b", true, 1, 200).await?;
     join(&mut a, &sfu, 1, token(1, 1, Role::Visitor), 1).await?;
@@ -109,8 +108,7 @@ async fn a_flood_of_garbage_does_not_stop_a_live_call() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_offers_are_refused_with_a_reason() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(2, ORDINARY)?;
+    let sfu = sfu_with_room(2, ORDINARY)?;
     let ask = |offer: &str, slots: usize| {
         sfu.join(JoinRequest {
             room: 2,

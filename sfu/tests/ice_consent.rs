@@ -8,8 +8,9 @@
 
 mod common;
 
-use common::{ORDINARY, join, join_through_relay, sfu, token};
+use common::{ORDINARY, join, join_through_relay, sfu_with_room, token};
 use parley_client::Client;
+use parley_client::relay::Relay;
 use parley_policy::Role;
 use parley_sfu::engine::{MediaEvent, Sfu};
 use std::sync::Arc;
@@ -44,15 +45,26 @@ async fn media_lost(sfu: &Arc<Sfu>, member: i64, limit: Duration) -> Option<Inst
     .flatten()
 }
 
+/// A visit in `room`: a detainee (member 1, SSRCs from `room` × 1000)
+/// joins directly, and `family` (member 2) through a relay seeded `seed`.
+async fn detainee_and_family_through_relay(
+    sfu: &Arc<Sfu>,
+    room: i64,
+    family: &mut Client,
+    seed: u64,
+) -> anyhow::Result<(Client, Relay)> {
+    let mut detainee = Client::new("detainee", true, 1, room as u32 * 1000).await?;
+    join(&mut detainee, sfu, room, token(room, 1, Role::Defendant), 1).await?;
+    let relay =
+        join_through_relay(family, sfu, room, token(room, 2, Role::Counsel), 1, seed).await?;
+    Ok((detainee, relay))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lite_sfu_sends_no_connectivity_checks() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(61, ORDINARY)?;
-    let mut detainee = Client::new("detainee", true, 1, 61_000).await?;
+    let sfu = sfu_with_room(61, ORDINARY)?;
     let mut family = Client::new("family", true, 1, 61_100).await?;
-    join(&mut detainee, &sfu, 61, token(61, 1, Role::Defendant), 1).await?;
-    let relay =
-        join_through_relay(&mut family, &sfu, 61, token(61, 2, Role::Counsel), 1, 7).await?;
+    let (detainee, relay) = detainee_and_family_through_relay(&sfu, 61, &mut family, 7).await?;
     let detainee = Arc::new(detainee);
     keep_sending(detainee.clone(), 6).await?;
     let crossed = &relay.crossed;
@@ -75,14 +87,10 @@ async fn a_lite_sfu_sends_no_connectivity_checks() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checks_5_9_s_apart_keep_media_flowing_every_second() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(62, ORDINARY)?;
-    let mut detainee = Client::new("detainee", true, 1, 62_000).await?;
+    let sfu = sfu_with_room(62, ORDINARY)?;
     let mut family =
         Client::checking_every("family", true, 1, 62_100, Duration::from_millis(5_900)).await?;
-    join(&mut detainee, &sfu, 62, token(62, 1, Role::Defendant), 1).await?;
-    let relay =
-        join_through_relay(&mut family, &sfu, 62, token(62, 2, Role::Counsel), 1, 7).await?;
+    let (detainee, relay) = detainee_and_family_through_relay(&sfu, 62, &mut family, 7).await?;
     let (detainee, family) = (Arc::new(detainee), Arc::new(family));
     let sending = [
         keep_sending(detainee.clone(), 21),
@@ -117,13 +125,9 @@ async fn checks_5_9_s_apart_keep_media_flowing_every_second() -> anyhow::Result<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_goes_silent_is_let_go_after_10_s() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(63, ORDINARY)?;
-    let mut detainee = Client::new("detainee", true, 1, 63_000).await?;
+    let sfu = sfu_with_room(63, ORDINARY)?;
     let mut family = Client::new("family", true, 1, 63_100).await?;
-    join(&mut detainee, &sfu, 63, token(63, 1, Role::Defendant), 1).await?;
-    let relay =
-        join_through_relay(&mut family, &sfu, 63, token(63, 2, Role::Counsel), 1, 7).await?;
+    let (detainee, relay) = detainee_and_family_through_relay(&sfu, 63, &mut family, 7).await?;
     family.send(0, 25).await?;
     relay.cuts.client_silent.store(true, Ordering::Relaxed);
     let cut = Instant::now();
@@ -143,15 +147,11 @@ async fn a_peer_that_goes_silent_is_let_go_after_10_s() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_without_checks_flows_until_consent_expires_at_30_s() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(64, ORDINARY)?;
-    let mut detainee = Client::new("detainee", true, 1, 64_000).await?;
+    let sfu = sfu_with_room(64, ORDINARY)?;
     // Its own timers wait 30 s for answers to its checks, like a browser's.
     let mut family =
         Client::checking_every("family", true, 1, 64_100, Duration::from_secs(2)).await?;
-    join(&mut detainee, &sfu, 64, token(64, 1, Role::Defendant), 1).await?;
-    let relay =
-        join_through_relay(&mut family, &sfu, 64, token(64, 2, Role::Counsel), 1, 7).await?;
+    let (detainee, relay) = detainee_and_family_through_relay(&sfu, 64, &mut family, 7).await?;
     let (detainee, family) = (Arc::new(detainee), Arc::new(family));
     // Its checks stop reaching the SFU; its media (and RTCP) goes on.
     relay.cuts.client_checks.store(true, Ordering::Relaxed);
@@ -190,13 +190,9 @@ async fn media_without_checks_flows_until_consent_expires_at_30_s() -> anyhow::R
 async fn nacks_on_a_lossy_downlink_are_answered_and_counted() -> anyhow::Result<()> {
     use std::collections::HashSet;
     use std::sync::Mutex;
-    let sfu = sfu();
-    sfu.open_room(65, ORDINARY)?;
-    let mut detainee = Client::new("detainee", true, 1, 65_000).await?;
+    let sfu = sfu_with_room(65, ORDINARY)?;
     let mut family = Client::new("family", true, 1, 65_100).await?;
-    join(&mut detainee, &sfu, 65, token(65, 1, Role::Defendant), 1).await?;
-    let relay =
-        join_through_relay(&mut family, &sfu, 65, token(65, 2, Role::Counsel), 1, 99).await?;
+    let (detainee, relay) = detainee_and_family_through_relay(&sfu, 65, &mut family, 99).await?;
     let video_seqs: Arc<Mutex<HashSet<u16>>> = Arc::default();
     let seen = video_seqs.clone();
     family.on_packet(Arc::new(move |p: &rtc::rtp::Packet| {

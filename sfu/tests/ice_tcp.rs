@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{join, sfu, token};
+use common::{join, send_together, sfu, sfu_with_room, token};
 use parley_client::Client;
 use parley_policy::Role;
 use parley_sfu::room::RoomPolicy;
@@ -19,16 +19,13 @@ const VISIT: RoomPolicy = RoomPolicy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tcp_only_client_visits_a_udp_client() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(60, VISIT)?;
+    let sfu = sfu_with_room(60, VISIT)?;
     let mut home = Client::over_tcp("home", true, 1, 60_000).await?;
     let mut cell = Client::new("cell", true, 1, 61_000).await?;
     join(&mut home, &sfu, 60, token(60, 1, Role::Visitor), 1).await?;
     join(&mut cell, &sfu, 60, token(60, 2, Role::Visitor), 1).await?;
     let sent = 100;
-    let (a, b) = tokio::join!(home.send(0, sent), cell.send(0, sent));
-    a?;
-    b?;
+    send_together(&[&home, &cell], 0, sent).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     for (receiver, from) in [(&home, "cell"), (&cell, "home")] {
         for kind in ["audio", "video"] {

@@ -8,22 +8,13 @@
 
 mod common;
 
-use common::{ORDINARY, join, join_through_relay, sfu, token};
+use common::{
+    ORDINARY, assert_all_arrived, join, join_through_relay, send_together, sfu_with_room, token,
+};
 use parley_client::Client;
 use parley_policy::Role;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-fn assert_all_arrived(receiver: &Client, from: &str, sent: u16, slack: u64) {
-    for kind in ["audio", "video"] {
-        let got = receiver.got(from, kind);
-        assert!(
-            got + slack >= u64::from(sent) && got <= u64::from(sent),
-            "{} got {got} of {sent} {kind} packets of {from}",
-            receiver.name
-        );
-    }
-}
 
 /// Two publishers in one room send `sent` packets of each kind from
 /// `first_seq`; each gets all of the other's, and the SFU proved both keys
@@ -35,14 +26,11 @@ async fn both_are_opened(
     room: parley_sfu::engine::RoomId,
     first_seq: u16,
 ) -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(room, ORDINARY)?;
+    let sfu = sfu_with_room(room, ORDINARY)?;
     join(&mut a, &sfu, room, token(room, 1, Role::Defendant), 1).await?;
     join(&mut b, &sfu, room, token(room, 2, Role::Counsel), 1).await?;
     let sent = 150;
-    let (x, y) = tokio::join!(a.send(first_seq, sent), b.send(first_seq, sent));
-    x?;
-    y?;
+    send_together(&[&a, &b], first_seq, sent).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_all_arrived(&a, "b", sent, 2);
     assert_all_arrived(&b, "a", sent, 2);
@@ -94,8 +82,7 @@ async fn publishers_on_aes_counter_mode_are_opened_too() -> anyhow::Result<()> {
 /// loss and the NACKs are counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lossy_uplink_is_nacked_and_reported_from_the_sfus_own_chain() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(96, ORDINARY)?;
+    let sfu = sfu_with_room(96, ORDINARY)?;
     let mut family = Client::numbering_for_feedback("family", true, 1, 96_000).await?;
     let mut detainee = Client::new("detainee", true, 1, 96_100).await?;
     let relay =

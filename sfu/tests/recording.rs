@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{join, privileged_token, sfu, token};
+use common::{join, privileged_token, send_together, sfu, sfu_with_room, token};
 use parley_client::Client;
 use parley_policy::Role;
 use parley_sfu::engine::{HearingChange, RecordingTap, SfuError, recording_track_id};
@@ -51,8 +51,7 @@ const RECORDED: RoomPolicy = RoomPolicy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_hearing_reaches_the_tap_but_never_a_consultation() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(70, RECORDED)?;
+    let sfu = sfu_with_room(70, RECORDED)?;
     let tap = Collected::default();
     let s2 = sfu.clone();
     let t2 = tap.clone();
@@ -63,13 +62,8 @@ async fn a_recorded_hearing_reaches_the_tap_but_never_a_consultation() -> anyhow
     join(&mut judge, &sfu, 70, token(70, 1, Role::Judge), 2).await?;
     join(&mut defendant, &sfu, 70, token(70, 2, Role::Defendant), 2).await?;
     join(&mut counsel, &sfu, 70, token(70, 3, Role::Counsel), 2).await?;
-    let all = |first| {
-        let (j, d, c) = (&judge, &defendant, &counsel);
-        async move {
-            let (a, b, e) = tokio::join!(j.send(first, 25), d.send(first, 25), c.send(first, 25));
-            a.and(b).and(e)
-        }
-    };
+    let everyone = [&judge, &defendant, &counsel];
+    let all = |first| send_together(&everyone, first, 25);
     all(0).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     for member in [1, 2, 3] {
@@ -159,8 +153,7 @@ async fn privileged_and_unrecorded_rooms_refuse_the_recorder() -> anyhow::Result
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_spoken_notice_plays_before_anything_is_recorded() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(73, RECORDED)?;
+    let sfu = sfu_with_room(73, RECORDED)?;
     let mut a = Client::new("a", true, 1, 74_000).await?;
     let mut b = Client::new("b", true, 1, 75_000).await?;
     join(&mut a, &sfu, 73, token(73, 1, Role::Visitor), 1).await?;

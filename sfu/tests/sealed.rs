@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{ORDINARY, join, sfu, token};
+use common::{ORDINARY, assert_all_arrived, join, send_together, sfu_with_room, token};
 use parley_client::Client;
 use parley_policy::Role;
 use std::time::Duration;
@@ -17,8 +17,7 @@ use std::time::Duration;
 /// If an rtc upgrade changes how it derives its SRTP keys, this fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_capture_yields_the_key_rtc_encrypts_with() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(91, ORDINARY)?;
+    let sfu = sfu_with_room(91, ORDINARY)?;
     let mut a = Client::new("a", true, 2, 91_000).await?;
     let mut b = Client::new("b", true, 2, 91_100).await?;
     let mut c = Client::new("c", true, 2, 91_200).await?;
@@ -26,23 +25,13 @@ async fn the_capture_yields_the_key_rtc_encrypts_with() -> anyhow::Result<()> {
     join(&mut b, &sfu, 91, token(91, 2, Role::Counsel), 2).await?;
     join(&mut c, &sfu, 91, token(91, 3, Role::Judge), 2).await?;
     let sent = 100;
-    let (x, y, z) = tokio::join!(a.send(0, sent), b.send(0, sent), c.send(0, sent));
-    x?;
-    y?;
-    z?;
+    send_together(&[&a, &b, &c], 0, sent).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     for (receiver, others) in [(&a, ["b", "c"]), (&b, ["a", "c"]), (&c, ["a", "b"])] {
         for from in others {
-            for kind in ["audio", "video"] {
-                // The first packet or two may reach a client whose own DTLS
-                // is not done yet (as on any path); the rest all decrypt.
-                let got = receiver.got(from, kind);
-                assert!(
-                    got >= u64::from(sent) - 2 && got <= u64::from(sent),
-                    "{} got {got} of {sent} {kind} packets of {from}",
-                    receiver.name
-                );
-            }
+            // The first packet or two may reach a client whose own DTLS
+            // is not done yet (as on any path); the rest all decrypt.
+            assert_all_arrived(receiver, from, sent, 2);
         }
     }
     let stats = sfu.stats();
@@ -58,8 +47,7 @@ async fn the_capture_yields_the_key_rtc_encrypts_with() -> anyhow::Result<()> {
 /// and the subscriber keeps decrypting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sealed_packets_decrypt_across_the_sequence_wrap() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(92, ORDINARY)?;
+    let sfu = sfu_with_room(92, ORDINARY)?;
     let mut a = Client::new("a", true, 1, 92_000).await?;
     let mut b = Client::new("b", true, 1, 92_100).await?;
     join(&mut a, &sfu, 92, token(92, 1, Role::Defendant), 1).await?;
@@ -90,26 +78,16 @@ async fn sealed_packets_decrypt_across_the_sequence_wrap() -> anyhow::Result<()>
 /// rtc's, authenticates and decrypts every packet after the proof.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_on_aes_counter_mode_are_sealed_too() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(93, ORDINARY)?;
+    let sfu = sfu_with_room(93, ORDINARY)?;
     let mut a = Client::aes_cm_only("a", true, 1, 93_000).await?;
     let mut b = Client::aes_cm_only("b", true, 1, 93_100).await?;
     join(&mut a, &sfu, 93, token(93, 1, Role::Defendant), 1).await?;
     join(&mut b, &sfu, 93, token(93, 2, Role::Counsel), 1).await?;
     let sent = 100;
-    let (x, y) = tokio::join!(a.send(0, sent), b.send(0, sent));
-    x?;
-    y?;
+    send_together(&[&a, &b], 0, sent).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     for (receiver, from) in [(&a, "b"), (&b, "a")] {
-        for kind in ["audio", "video"] {
-            let got = receiver.got(from, kind);
-            assert!(
-                got >= u64::from(sent) - 2 && got <= u64::from(sent),
-                "{} got {got} of {sent} {kind} packets of {from}",
-                receiver.name
-            );
-        }
+        assert_all_arrived(receiver, from, sent, 2);
     }
     let stats = sfu.stats();
     assert_eq!(stats.sealing_proven, 2, "{stats:?}");

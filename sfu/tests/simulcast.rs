@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{join, sfu, token};
+use common::{join, send_together, sfu, sfu_with_room, token};
 use parley_client::Client;
 use parley_policy::Role;
 use parley_sfu::engine::MediaEvent;
@@ -24,8 +24,7 @@ fn layers(c: &Client, from: &str) -> [u64; 3] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_receive_the_layer_their_bandwidth_allows() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(40, HEARING)?;
+    let sfu = sfu_with_room(40, HEARING)?;
     let mut judge = Client::simulcast("judge", 2, 40_000).await?;
     // A phone on a poor link, and a courtroom on a good one.
     let mut phone = Client::new("phone", false, 1, 41_000).await?;
@@ -79,15 +78,12 @@ async fn subscribers_receive_the_layer_their_bandwidth_allows() -> anyhow::Resul
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulcast_publisher_receives_the_others() -> anyhow::Result<()> {
-    let sfu = sfu();
-    sfu.open_room(41, HEARING)?;
+    let sfu = sfu_with_room(41, HEARING)?;
     let mut judge = Client::simulcast("judge", 1, 43_000).await?;
     let mut witness = Client::new("witness", true, 1, 44_000).await?;
     join(&mut judge, &sfu, 41, token(41, 1, Role::Judge), 1).await?;
     join(&mut witness, &sfu, 41, token(41, 2, Role::Witness), 1).await?;
-    let (a, b) = tokio::join!(judge.send(0, 50), witness.send(0, 50));
-    a?;
-    b?;
+    send_together(&[&judge, &witness], 0, 50).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(witness.got("judge", "audio") >= 45);
     assert!(

@@ -421,27 +421,37 @@ def install_patches(args: argparse.Namespace) -> dict[str, Any]:
 # ---------------------------------------------------------------------------
 
 
+class Paced:
+    """A track whose frames are due at a fixed pace from the first one asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+        self.start: Optional[float] = None
+        self.produced = 0
+
+    async def wait_until(self, due_after: float) -> None:
+        """Sleeps until `due_after` seconds after the first frame was asked for."""
+        if self.start is None:
+            self.start = time.monotonic()
+        delay = self.start + due_after - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
 def make_tracks(args: argparse.Namespace):
     import av
     from aiortc import AudioStreamTrack, VideoStreamTrack
 
-    class PatternVideoTrack(VideoStreamTrack):
+    class PatternVideoTrack(Paced, VideoStreamTrack):
         """A moving diagonal pattern at a fixed rate (yuv420p, no numpy needed)."""
 
         def __init__(self, width: int, height: int, fps: float) -> None:
             super().__init__()
             self.w, self.h, self.fps = width, height, fps
-            self.count = 0
-            self.start: Optional[float] = None
-            self.produced = 0
 
         async def recv(self):
-            if self.start is None:
-                self.start = time.monotonic()
-            due = self.start + self.count / self.fps
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            await self.wait_until(self.count / self.fps)
             n = self.count
             self.count += 1
             frame = av.VideoFrame(self.w, self.h, "yuv420p")
@@ -459,7 +469,7 @@ def make_tracks(args: argparse.Namespace):
             self.produced += 1
             return frame
 
-    class ToneAudioTrack(AudioStreamTrack):
+    class ToneAudioTrack(Paced, AudioStreamTrack):
         """A sine tone, 20 ms mono s16 frames at 48 kHz."""
 
         RATE = 48000
@@ -471,17 +481,9 @@ def make_tracks(args: argparse.Namespace):
                 "h", (int(8000 * math.sin(2 * math.pi * hz * i / self.RATE)) for i in range(self.RATE))
             )
             self.table = one_second.tobytes()
-            self.count = 0
-            self.start: Optional[float] = None
-            self.produced = 0
 
         async def recv(self):
-            if self.start is None:
-                self.start = time.monotonic()
-            due = self.start + self.count * self.SAMPLES / self.RATE
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            await self.wait_until(self.count * self.SAMPLES / self.RATE)
             offset = (self.count * self.SAMPLES) % self.RATE
             frame = av.AudioFrame(format="s16", layout="mono", samples=self.SAMPLES)
             frame.planes[0].update(self.table[offset * 2:(offset + self.SAMPLES) * 2])

@@ -59,6 +59,20 @@ fn codes(j: &Jurisdiction, req: &BookingRequest, ctx: &BookingContext) -> Vec<Re
     }
 }
 
+/// The refusal codes for `req` with nothing else booked.
+fn codes_alone(j: &Jurisdiction, req: &BookingRequest) -> Vec<RefusalCode> {
+    codes(j, req, &BookingContext::default())
+}
+
+/// The refusal `code` of `req` with nothing else booked.
+fn refusal_alone(
+    j: &Jurisdiction,
+    req: &BookingRequest,
+    code: RefusalCode,
+) -> parley_policy::Refusal {
+    refusal(j, req, &BookingContext::default(), code)
+}
+
 fn refusal(
     j: &Jurisdiction,
     req: &BookingRequest,
@@ -74,7 +88,7 @@ fn refusal(
 
 #[test]
 fn a_good_request_is_accepted() {
-    assert_eq!(codes(&base(), &good(), &BookingContext::default()), []);
+    assert_eq!(codes_alone(&base(), &good()), []);
 }
 
 #[test]
@@ -82,17 +96,14 @@ fn hearings_are_not_booked() {
     let j = base();
     for kind in [SessionKind::CourtHearing, SessionKind::Consultation] {
         let req = BookingRequest { kind, ..good() };
-        assert_eq!(
-            codes(&j, &req, &BookingContext::default()),
-            [RefusalCode::NotAVisit]
-        );
+        assert_eq!(codes_alone(&j, &req), [RefusalCode::NotAVisit]);
     }
     let legal = BookingRequest {
         kind: SessionKind::LegalVisit,
         visitors: vec![counsel("J. Smith")],
         ..good()
     };
-    assert_eq!(codes(&j, &legal, &BookingContext::default()), []);
+    assert_eq!(codes_alone(&j, &legal), []);
 }
 
 #[test]
@@ -102,18 +113,12 @@ fn end_must_follow_start() {
         end: good().start,
         ..good()
     };
-    assert_eq!(
-        codes(&j, &req, &BookingContext::default()),
-        [RefusalCode::EndBeforeStart]
-    );
+    assert_eq!(codes_alone(&j, &req), [RefusalCode::EndBeforeStart]);
     let req = BookingRequest {
         end: good().start - TimeDelta::minutes(5),
         ..good()
     };
-    assert_eq!(
-        codes(&j, &req, &BookingContext::default()),
-        [RefusalCode::EndBeforeStart]
-    );
+    assert_eq!(codes_alone(&j, &req), [RefusalCode::EndBeforeStart]);
 }
 
 #[test]
@@ -123,22 +128,11 @@ fn length_limits() {
         end: good().start + TimeDelta::minutes(minutes),
         ..good()
     };
-    assert_eq!(codes(&j, &at(15), &BookingContext::default()), []);
-    assert_eq!(codes(&j, &at(60), &BookingContext::default()), []);
-    assert_eq!(
-        codes(&j, &at(14), &BookingContext::default()),
-        [RefusalCode::TooShort]
-    );
-    assert_eq!(
-        codes(&j, &at(61), &BookingContext::default()),
-        [RefusalCode::TooLong]
-    );
-    let r = refusal(
-        &j,
-        &at(61),
-        &BookingContext::default(),
-        RefusalCode::TooLong,
-    );
+    assert_eq!(codes_alone(&j, &at(15)), []);
+    assert_eq!(codes_alone(&j, &at(60)), []);
+    assert_eq!(codes_alone(&j, &at(14)), [RefusalCode::TooShort]);
+    assert_eq!(codes_alone(&j, &at(61)), [RefusalCode::TooLong]);
+    let r = refusal_alone(&j, &at(61), RefusalCode::TooLong);
     assert!(r.message.contains("at most 60 minutes"), "{}", r.message);
     assert!(r.message.contains("61 minutes"), "{}", r.message);
     assert_eq!(r.rule.0, "test-land/visits/max_length_minutes");
@@ -153,23 +147,20 @@ fn lead_time() {
         end: utc("2026-03-03 10:30"),
         ..good()
     };
-    assert_eq!(codes(&j, &ok, &BookingContext::default()), []);
+    assert_eq!(codes_alone(&j, &ok), []);
     let edge = BookingRequest {
         start: utc("2026-03-03 09:00"),
         end: utc("2026-03-03 09:30"),
         ..good()
     };
-    assert_eq!(codes(&j, &edge, &BookingContext::default()), []);
+    assert_eq!(codes_alone(&j, &edge), []);
     let soon = BookingRequest {
         start: utc("2026-03-03 08:59"),
         end: utc("2026-03-03 09:30"),
         ..good()
     };
-    assert_eq!(
-        codes(&j, &soon, &BookingContext::default()),
-        [RefusalCode::LeadTime]
-    );
-    let r = refusal(&j, &soon, &BookingContext::default(), RefusalCode::LeadTime);
+    assert_eq!(codes_alone(&j, &soon), [RefusalCode::LeadTime]);
+    let r = refusal_alone(&j, &soon, RefusalCode::LeadTime);
     assert_eq!(
         r.message,
         "Visits must be booked at least 24 hours ahead; the earliest you can book now is Tue 3 Mar 10:00 (Europe/Paris)."
@@ -184,9 +175,9 @@ fn in_the_past() {
         end: utc("2026-03-02 08:30"),
         ..good()
     };
-    let got = codes(&j, &req, &BookingContext::default());
+    let got = codes_alone(&j, &req);
     assert_eq!(got, [RefusalCode::InThePast]);
-    let r = refusal(&j, &req, &BookingContext::default(), RefusalCode::InThePast);
+    let r = refusal_alone(&j, &req, RefusalCode::InThePast);
     assert!(
         r.message.contains("Mon 2 Mar 09:00 (Europe/Paris)"),
         "{}",
@@ -238,22 +229,19 @@ fn visiting_hours() {
         ..good()
     };
     let ctx = BookingContext::default();
-    assert_eq!(
-        codes(&j, &at("2026-03-04 07:30", "2026-03-04 08:00"), &ctx),
-        []
-    );
-    assert_eq!(
-        codes(&j, &at("2026-03-04 17:30", "2026-03-04 18:00"), &ctx),
-        []
-    );
-    assert_eq!(
-        codes(&j, &at("2026-03-04 07:29", "2026-03-04 08:00"), &ctx),
-        [RefusalCode::OutsideVisitingHours]
-    );
-    assert_eq!(
-        codes(&j, &at("2026-03-04 17:31", "2026-03-04 18:01"), &ctx),
-        [RefusalCode::OutsideVisitingHours]
-    );
+    let outside: &[RefusalCode] = &[RefusalCode::OutsideVisitingHours];
+    for (start, end, refused) in [
+        ("2026-03-04 07:30", "2026-03-04 08:00", &[][..]),
+        ("2026-03-04 17:30", "2026-03-04 18:00", &[]),
+        ("2026-03-04 07:29", "2026-03-04 08:00", outside),
+        ("2026-03-04 17:31", "2026-03-04 18:01", outside),
+    ] {
+        assert_eq!(
+            codes(&j, &at(start, end), &ctx),
+            refused,
+            "{start} to {end}"
+        );
+    }
     let r = refusal(
         &j,
         &at("2026-03-04 17:31", "2026-03-04 18:01"),
@@ -267,18 +255,17 @@ fn visiting_hours() {
     );
     assert!(r.message.contains("Wed 4 Mar 18:31"), "{}", r.message);
     // After the spring change Paris is UTC+2: 07:30 UTC is 09:30 local, 17:30 UTC is 19:30.
-    assert_eq!(
-        codes(&j, &at("2026-03-31 06:30", "2026-03-31 07:00"), &ctx),
-        []
-    );
-    assert_eq!(
-        codes(&j, &at("2026-03-31 16:30", "2026-03-31 17:00"), &ctx),
-        []
-    );
-    assert_eq!(
-        codes(&j, &at("2026-03-31 16:31", "2026-03-31 17:01"), &ctx),
-        [RefusalCode::OutsideVisitingHours]
-    );
+    for (start, end, refused) in [
+        ("2026-03-31 06:30", "2026-03-31 07:00", &[][..]),
+        ("2026-03-31 16:30", "2026-03-31 17:00", &[]),
+        ("2026-03-31 16:31", "2026-03-31 17:01", outside),
+    ] {
+        assert_eq!(
+            codes(&j, &at(start, end), &ctx),
+            refused,
+            "{start} to {end}"
+        );
+    }
 }
 
 #[test]
@@ -294,10 +281,7 @@ fn a_visit_cannot_span_midnight() {
         end: utc("2026-03-04 23:15"),
         ..good()
     };
-    assert_eq!(
-        codes(&j, &req, &BookingContext::default()),
-        [RefusalCode::OutsideVisitingHours]
-    );
+    assert_eq!(codes_alone(&j, &req), [RefusalCode::OutsideVisitingHours]);
 }
 
 #[test]
@@ -314,7 +298,7 @@ fn around_the_clock_a_visit_may_span_midnight() {
             end: utc(end),
             ..good()
         };
-        assert_eq!(codes(&j, &req, &BookingContext::default()), [], "{start}");
+        assert_eq!(codes_alone(&j, &req), [], "{start}");
     }
 }
 
@@ -380,29 +364,18 @@ fn visitor_count() {
         visitors: vec![],
         ..good()
     };
-    assert_eq!(
-        codes(&j, &none, &BookingContext::default()),
-        [RefusalCode::NoVisitors]
-    );
+    assert_eq!(codes_alone(&j, &none), [RefusalCode::NoVisitors]);
     let three = BookingRequest {
         visitors: vec![visitor("a"), visitor("b"), visitor("c")],
         ..good()
     };
-    assert_eq!(codes(&j, &three, &BookingContext::default()), []);
+    assert_eq!(codes_alone(&j, &three), []);
     let four = BookingRequest {
         visitors: vec![visitor("a"), visitor("b"), visitor("c"), visitor("d")],
         ..good()
     };
-    assert_eq!(
-        codes(&j, &four, &BookingContext::default()),
-        [RefusalCode::TooManyVisitors]
-    );
-    let r = refusal(
-        &j,
-        &four,
-        &BookingContext::default(),
-        RefusalCode::TooManyVisitors,
-    );
+    assert_eq!(codes_alone(&j, &four), [RefusalCode::TooManyVisitors]);
+    let r = refusal_alone(&j, &four, RefusalCode::TooManyVisitors);
     assert!(
         r.message.contains("4 visitors") && r.message.contains("at most 3"),
         "{}",
@@ -417,18 +390,13 @@ fn every_visitor_must_be_approved() {
     req.visitors[0].approved = false;
     req.visitors[1].approved = false;
     assert_eq!(
-        codes(&j, &req, &BookingContext::default()),
+        codes_alone(&j, &req),
         [
             RefusalCode::NotApprovedContact,
             RefusalCode::NotApprovedContact
         ]
     );
-    let r = refusal(
-        &j,
-        &req,
-        &BookingContext::default(),
-        RefusalCode::NotApprovedContact,
-    );
+    let r = refusal_alone(&j, &req, RefusalCode::NotApprovedContact);
     assert_eq!(
         r.message,
         "Maria Lopez is not on the detainee's approved contact list; ask the detainee to add them."
@@ -443,22 +411,14 @@ fn legal_visits_need_verified_counsel() {
         visitors: vec![counsel("A. Jones"), visitor("J. Smith")],
         ..good()
     };
-    assert_eq!(
-        codes(&j, &req, &BookingContext::default()),
-        [RefusalCode::CounselNotVerified]
-    );
-    let r = refusal(
-        &j,
-        &req,
-        &BookingContext::default(),
-        RefusalCode::CounselNotVerified,
-    );
+    assert_eq!(codes_alone(&j, &req), [RefusalCode::CounselNotVerified]);
+    let r = refusal_alone(&j, &req, RefusalCode::CounselNotVerified);
     assert_eq!(
         r.message,
         "Legal visits need counsel with a verified bar number: J. Smith is not verified."
     );
     // Social visitors need no bar number.
-    assert_eq!(codes(&j, &good(), &BookingContext::default()), []);
+    assert_eq!(codes_alone(&j, &good()), []);
 }
 
 #[test]
@@ -528,7 +488,7 @@ fn every_refusal_is_reported_at_once() {
             verified_counsel: false,
         }],
     };
-    let got = codes(&j, &req, &BookingContext::default());
+    let got = codes_alone(&j, &req);
     assert_eq!(
         got,
         [

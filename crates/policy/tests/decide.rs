@@ -5,8 +5,8 @@ mod common;
 
 use common::{base, utc};
 use parley_policy::{
-    Decision, MonitoringRule, Participant, RecordingDecision, RecordingRule, Role, RuleId,
-    SessionKind, decide,
+    Decision, Jurisdiction, MonitoringRule, Participant, RecordingDecision, RecordingRule, Role,
+    RuleId, SessionKind, decide,
 };
 
 fn p(role: Role, consented: bool) -> Participant {
@@ -18,6 +18,22 @@ fn p(role: Role, consented: bool) -> Participant {
 
 fn ids(d: &Decision) -> Vec<&str> {
     d.rules.iter().map(RuleId::as_str).collect()
+}
+
+/// The decision for a session of `kind` with `people` on Saturday
+/// 10 January 2026 at 10:00 UTC.
+fn decide_on_10_january(j: &Jurisdiction, kind: SessionKind, people: &[Participant]) -> Decision {
+    decide(j, kind, people, utc("2026-01-10 10:00"))
+}
+
+/// `d` neither records nor monitors (so announces nothing and keeps
+/// nothing), by the rules `rule_ids`.
+fn assert_neither_recorded_nor_monitored(d: &Decision, rule_ids: [&str; 3]) {
+    assert_eq!(d.recording, RecordingDecision::DoNotRecord);
+    assert!(!d.monitoring);
+    assert!(d.announcements.is_empty());
+    assert_eq!(d.retention_days, None);
+    assert_eq!(ids(d), rule_ids);
 }
 
 #[test]
@@ -64,12 +80,7 @@ fn consent_from_everyone_records() {
         p(Role::Officer, false),
         p(Role::Observer, false),
     ];
-    let d = decide(
-        &j,
-        SessionKind::SocialVisit,
-        &people,
-        utc("2026-01-10 10:00"),
-    );
+    let d = decide_on_10_january(&j, SessionKind::SocialVisit, &people);
     assert_eq!(d.recording, RecordingDecision::Record);
     assert_eq!(d.retention_days, Some(30));
     assert!(d.monitoring);
@@ -85,12 +96,7 @@ fn consent_from_everyone_records() {
 fn consent_missing_does_not_record() {
     let j = base();
     let people = [p(Role::Detainee, true), p(Role::Visitor, false)];
-    let d = decide(
-        &j,
-        SessionKind::SocialVisit,
-        &people,
-        utc("2026-01-10 10:00"),
-    );
+    let d = decide_on_10_january(&j, SessionKind::SocialVisit, &people);
     assert_eq!(d.recording, RecordingDecision::DoNotRecord);
     assert_eq!(d.retention_days, None);
     assert_eq!(
@@ -111,12 +117,7 @@ fn consent_missing_does_not_record() {
 fn consent_with_nobody_does_not_record() {
     let j = base();
     for people in [vec![], vec![p(Role::Officer, true)]] {
-        let d = decide(
-            &j,
-            SessionKind::SocialVisit,
-            &people,
-            utc("2026-01-10 10:00"),
-        );
+        let d = decide_on_10_january(&j, SessionKind::SocialVisit, &people);
         assert_eq!(d.recording, RecordingDecision::DoNotRecord);
         assert_eq!(
             ids(&d)[0],
@@ -132,23 +133,14 @@ fn forbidden_not_monitored_has_no_announcements() {
         .insert(SessionKind::SocialVisit, RecordingRule::Forbidden);
     j.monitoring
         .insert(SessionKind::SocialVisit, MonitoringRule::Forbidden);
-    let d = decide(
-        &j,
-        SessionKind::SocialVisit,
-        &[p(Role::Visitor, true)],
-        utc("2026-01-10 10:00"),
-    );
-    assert_eq!(d.recording, RecordingDecision::DoNotRecord);
-    assert!(!d.monitoring);
-    assert!(d.announcements.is_empty());
-    assert_eq!(d.retention_days, None);
-    assert_eq!(
-        ids(&d),
+    let d = decide_on_10_january(&j, SessionKind::SocialVisit, &[p(Role::Visitor, true)]);
+    assert_neither_recorded_nor_monitored(
+        &d,
         [
             "test-land/recording/social_visit",
             "test-land/monitoring/social_visit",
             "test-land/warning_minutes",
-        ]
+        ],
     );
 }
 
@@ -157,12 +149,7 @@ fn forbidden_but_monitored_is_announced() {
     let mut j = base();
     j.recording
         .insert(SessionKind::SocialVisit, RecordingRule::Forbidden);
-    let d = decide(
-        &j,
-        SessionKind::SocialVisit,
-        &[p(Role::Visitor, true)],
-        utc("2026-01-10 10:00"),
-    );
+    let d = decide_on_10_january(&j, SessionKind::SocialVisit, &[p(Role::Visitor, true)]);
     assert_eq!(d.recording, RecordingDecision::DoNotRecord);
     assert!(d.monitoring);
     assert_eq!(d.announcements.len(), 2);
@@ -178,23 +165,14 @@ fn privileged_kinds_are_never_recorded_nor_monitored_even_if_struct_says_so() {
         j.retention_days.insert(kind, 100);
     }
     for kind in [SessionKind::LegalVisit, SessionKind::Consultation] {
-        let d = decide(
-            &j,
-            kind,
-            &[p(Role::Counsel, true), p(Role::Detainee, true)],
-            utc("2026-01-10 10:00"),
-        );
-        assert_eq!(d.recording, RecordingDecision::DoNotRecord);
-        assert!(!d.monitoring);
-        assert!(d.announcements.is_empty());
-        assert_eq!(d.retention_days, None);
-        assert_eq!(
-            ids(&d),
+        let d = decide_on_10_january(&j, kind, &[p(Role::Counsel, true), p(Role::Detainee, true)]);
+        assert_neither_recorded_nor_monitored(
+            &d,
             [
                 "core/privileged-never-recorded",
                 "core/privileged-never-monitored",
                 "test-land/warning_minutes",
-            ]
+            ],
         );
     }
 }

@@ -14,9 +14,10 @@ fn refused(text: &str) -> ConfigError {
     }
 }
 
-/// Asserts the error is on the line where `needle` is, names `key`, and its
-/// message contains every one of `words`.
-fn check(e: &ConfigError, text: &str, needle: &str, key: &str, words: &[&str]) {
+/// Asserts `text` is refused with an error on the line where `needle` is,
+/// naming `key`, whose message contains every one of `words`.
+fn check_refused(text: &str, needle: &str, key: &str, words: &[&str]) {
+    let e = &refused(text);
     assert_eq!(e.line, line_of(text, needle), "line of {e}");
     assert_eq!(e.key.as_deref(), Some(key), "key of {e}");
     for w in words {
@@ -58,106 +59,104 @@ fn duplicate_table_is_refused() {
     assert!(e.message.contains("duplicate"), "{e}");
 }
 
-#[test]
-fn unknown_top_level_key() {
-    let text = edit(
+/// One test per row: `name: the base fixture edited => the line (by a
+/// needle on it), key and words of the error that refuses it`.
+macro_rules! refused_edits {
+    ($($name:ident: $text:expr => $needle:expr, $key:expr, $words:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            let text = $text;
+            check_refused(&text, $needle, $key, $words);
+        }
+    )*};
+}
+
+refused_edits! {
+    unknown_top_level_key: edit(
         "name = \"Test Land\"",
         "name = \"Test Land\"\ncolour = \"blue\"",
-    );
-    check(
-        &refused(&text),
-        &text,
-        "colour",
-        "colour",
-        &["unknown key", "colour"],
-    );
-}
+    ) => "colour", "colour", &["unknown key", "colour"];
 
-#[test]
-fn unknown_nested_key() {
-    let text = edit("weekly_quota = 3", "weekly_quota = 3\nmonthly_quota = 9");
-    check(
-        &refused(&text),
-        &text,
-        "monthly_quota",
-        "visits.monthly_quota",
-        &["unknown key", "monthly_quota", "weekly_quota"],
-    );
-}
+    unknown_nested_key: edit("weekly_quota = 3", "weekly_quota = 3\nmonthly_quota = 9")
+        => "monthly_quota", "visits.monthly_quota", &["unknown key", "monthly_quota", "weekly_quota"];
 
-#[test]
-fn unknown_kind_in_recording() {
-    let text = edit("[recording]", "[recording]\nsocial_call = \"forbidden\"");
-    check(
-        &refused(&text),
-        &text,
-        "social_call",
-        "recording.social_call",
-        &["unknown key"],
-    );
-}
+    unknown_kind_in_recording: edit("[recording]", "[recording]\nsocial_call = \"forbidden\"")
+        => "social_call", "recording.social_call", &["unknown key"];
 
-#[test]
-fn wrong_type() {
-    let text = edit("weekly_quota = 3", "weekly_quota = \"3\"");
-    check(
-        &refused(&text),
-        &text,
-        "weekly_quota",
-        "visits.weekly_quota",
-        &["invalid type"],
-    );
-}
+    wrong_type: edit("weekly_quota = 3", "weekly_quota = \"3\"")
+        => "weekly_quota", "visits.weekly_quota", &["invalid type"];
 
-#[test]
-fn negative_number() {
-    let text = edit("max_visitors = 3", "max_visitors = -1");
-    check(
-        &refused(&text),
-        &text,
-        "max_visitors",
-        "visits.max_visitors",
-        &["-1"],
-    );
-}
+    negative_number: edit("max_visitors = 3", "max_visitors = -1")
+        => "max_visitors", "visits.max_visitors", &["-1"];
 
-#[test]
-fn unknown_recording_value() {
-    let text = edit("social_visit = \"consent\"", "social_visit = \"sometimes\"");
-    check(
-        &refused(&text),
-        &text,
-        "sometimes",
-        "recording.social_visit",
-        &["sometimes", "required", "consent", "forbidden"],
-    );
-}
+    unknown_recording_value: edit("social_visit = \"consent\"", "social_visit = \"sometimes\"")
+        => "sometimes", "recording.social_visit", &["sometimes", "required", "consent", "forbidden"];
 
-#[test]
-fn missing_nested_key() {
-    let text = edit("weekly_quota = 3\n", "");
-    check(
-        &refused(&text),
-        &text,
-        "[visits]",
-        "visits.weekly_quota",
-        &["missing", "weekly_quota"],
-    );
-}
+    missing_nested_key: edit("weekly_quota = 3\n", "")
+        => "[visits]", "visits.weekly_quota", &["missing", "weekly_quota"];
 
-#[test]
-fn missing_recording_kind() {
-    let text = edit(
+    missing_recording_kind: edit(
         "consultation = \"forbidden\"\n\n[monitoring]",
         "\n[monitoring]",
-    );
-    check(
-        &refused(&text),
-        &text,
-        "[recording]",
-        "recording.consultation",
-        &["missing", "consultation"],
-    );
+    ) => "[recording]", "recording.consultation", &["missing", "consultation"];
+
+    privileged_monitoring_must_be_forbidden: edit(
+        "social_visit = \"allowed\"\nlegal_visit = \"forbidden\"",
+        "social_visit = \"allowed\"\nlegal_visit = \"allowed\"",
+    ) => "legal_visit = \"allowed\"", "monitoring.legal_visit", &["legal_visit is privileged: its monitoring can only be \"forbidden\" (got \"allowed\")"];
+
+    unknown_time_zone: edit("\"Europe/Paris\"", "\"Europe/Pariss\"")
+        => "time_zone", "time_zone", &["unknown time zone", "Europe/Pariss"];
+
+    languages_empty: edit("languages = [\"fr\", \"en\"]", "languages = []")
+        => "languages", "languages", &["at least one"];
+
+    languages_duplicated: edit(
+        "languages = [\"fr\", \"en\"]",
+        "languages = [\"fr\", \"en\", \"fr\"]",
+    ) => "languages", "languages", &["\"fr\" is listed twice"];
+
+    language_not_a_code: edit("languages = [\"fr\", \"en\"]", "languages = [\"fr\", \"en_GB\"]")
+        => "languages", "languages", &["en_GB", "not a language code"];
+
+    announcement_missing_for_language: edit("en = \"This session may be recorded.\"\n", "")
+        => "[announcements]", "announcements.en", &["no announcement", "\"en\""];
+
+    announcement_for_unlisted_language: edit(
+        "[announcements]",
+        "[announcements]\nde = \"Diese Sitzung kann aufgezeichnet werden.\"",
+    ) => "de = ", "announcements.de", &["\"de\" is not in languages"];
+
+    announcement_empty: edit("en = \"This session may be recorded.\"", "en = \"  \"")
+        => "en = \"  \"", "announcements.en", &["empty"];
+
+    warnings_not_descending: edit("warning_minutes = [5, 1]", "warning_minutes = [1, 5]")
+        => "warning_minutes", "warning_minutes", &["strictly descending"];
+
+    warnings_repeated: edit("warning_minutes = [5, 1]", "warning_minutes = [5, 5]")
+        => "warning_minutes", "warning_minutes", &["strictly descending"];
+
+    warnings_empty: edit("warning_minutes = [5, 1]", "warning_minutes = []")
+        => "warning_minutes", "warning_minutes", &["at least one"];
+
+    visiting_hours_wrong_count: edit("[\"08:30\", \"19:00\"]", "[\"08:30\"]")
+        => "visiting_hours", "visits.visiting_hours", &["two local times", "got 1"];
+
+    retention_missing_for_recordable_kind: edit("social_visit = 30\n", "")
+        => "[retention_days]", "retention_days.social_visit", &["recording.social_visit is \"consent\"", "how many days"];
+
+    retention_table_missing_entirely: edit(
+        "[retention_days]\nsocial_visit = 30\ncourt_hearing = 3650\n",
+        "",
+    ) => "social_visit = \"consent\"", "retention_days.social_visit", &["retention_days.social_visit must say"];
+
+    retention_for_forbidden_kind: edit(
+        "court_hearing = 3650",
+        "court_hearing = 3650\nlegal_visit = 10",
+    ) => "legal_visit = 10", "retention_days.legal_visit", &["\"forbidden\"", "remove retention_days.legal_visit"];
+
+    empty_name: edit("name = \"Test Land\"", "name = \"\"")
+        => "name = ", "name", &["must not be empty"];
 }
 
 #[test]
@@ -172,152 +171,18 @@ fn missing_top_level_key() {
 #[test]
 fn privileged_recording_must_be_forbidden() {
     let text = edit("legal_visit = \"forbidden\"", "legal_visit = \"required\"");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "legal_visit = \"required\"",
         "recording.legal_visit",
         &["legal_visit is privileged: its recording can only be \"forbidden\" (got \"required\")"],
     );
     let text = edit("consultation = \"forbidden\"", "consultation = \"consent\"");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "consultation = \"consent\"",
         "recording.consultation",
         &["consultation is privileged", "got \"consent\""],
-    );
-}
-
-#[test]
-fn privileged_monitoring_must_be_forbidden() {
-    let text = edit(
-        "social_visit = \"allowed\"\nlegal_visit = \"forbidden\"",
-        "social_visit = \"allowed\"\nlegal_visit = \"allowed\"",
-    );
-    check(
-        &refused(&text),
-        &text,
-        "legal_visit = \"allowed\"",
-        "monitoring.legal_visit",
-        &["legal_visit is privileged: its monitoring can only be \"forbidden\" (got \"allowed\")"],
-    );
-}
-
-#[test]
-fn unknown_time_zone() {
-    let text = edit("\"Europe/Paris\"", "\"Europe/Pariss\"");
-    check(
-        &refused(&text),
-        &text,
-        "time_zone",
-        "time_zone",
-        &["unknown time zone", "Europe/Pariss"],
-    );
-}
-
-#[test]
-fn languages_empty() {
-    let text = edit("languages = [\"fr\", \"en\"]", "languages = []");
-    check(
-        &refused(&text),
-        &text,
-        "languages",
-        "languages",
-        &["at least one"],
-    );
-}
-
-#[test]
-fn languages_duplicated() {
-    let text = edit(
-        "languages = [\"fr\", \"en\"]",
-        "languages = [\"fr\", \"en\", \"fr\"]",
-    );
-    check(
-        &refused(&text),
-        &text,
-        "languages",
-        "languages",
-        &["\"fr\" is listed twice"],
-    );
-}
-
-#[test]
-fn language_not_a_code() {
-    let text = edit(
-        "languages = [\"fr\", \"en\"]",
-        "languages = [\"fr\", \"en_GB\"]",
-    );
-    check(
-        &refused(&text),
-        &text,
-        "languages",
-        "languages",
-        &["en_GB", "not a language code"],
-    );
-}
-
-#[test]
-fn announcement_missing_for_language() {
-    let text = edit("en = \"This session may be recorded.\"\n", "");
-    check(
-        &refused(&text),
-        &text,
-        "[announcements]",
-        "announcements.en",
-        &["no announcement", "\"en\""],
-    );
-}
-
-#[test]
-fn announcement_for_unlisted_language() {
-    let text = edit(
-        "[announcements]",
-        "[announcements]\nde = \"Diese Sitzung kann aufgezeichnet werden.\"",
-    );
-    check(
-        &refused(&text),
-        &text,
-        "de = ",
-        "announcements.de",
-        &["\"de\" is not in languages"],
-    );
-}
-
-#[test]
-fn announcement_empty() {
-    let text = edit("en = \"This session may be recorded.\"", "en = \"  \"");
-    check(
-        &refused(&text),
-        &text,
-        "en = \"  \"",
-        "announcements.en",
-        &["empty"],
-    );
-}
-
-#[test]
-fn warnings_not_descending() {
-    let text = edit("warning_minutes = [5, 1]", "warning_minutes = [1, 5]");
-    check(
-        &refused(&text),
-        &text,
-        "warning_minutes",
-        "warning_minutes",
-        &["strictly descending"],
-    );
-}
-
-#[test]
-fn warnings_repeated() {
-    let text = edit("warning_minutes = [5, 1]", "warning_minutes = [5, 5]");
-    check(
-        &refused(&text),
-        &text,
-        "warning_minutes",
-        "warning_minutes",
-        &["strictly descending"],
     );
 }
 
@@ -328,8 +193,7 @@ fn warnings_zero_or_too_long() {
             "warning_minutes = [5, 1]",
             &format!("warning_minutes = {bad}"),
         );
-        check(
-            &refused(&text),
+        check_refused(
             &text,
             "warning_minutes",
             "warning_minutes",
@@ -338,23 +202,10 @@ fn warnings_zero_or_too_long() {
     }
 }
 
-#[test]
-fn warnings_empty() {
-    let text = edit("warning_minutes = [5, 1]", "warning_minutes = []");
-    check(
-        &refused(&text),
-        &text,
-        "warning_minutes",
-        "warning_minutes",
-        &["at least one"],
-    );
-}
-
 /// Replaces a `[visits]` number and checks the refusal names it.
 fn visit_number(key: &str, from: &str, to: &str, words: &[&str]) {
     let text = edit(&format!("{key} = {from}"), &format!("{key} = {to}"));
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         &format!("{key} = {to}"),
         &format!("visits.{key}"),
@@ -413,8 +264,7 @@ fn min_length_above_max() {
 fn visiting_hours_not_hh_mm() {
     for bad in ["8:30", "08h30", "24:00", "08:60"] {
         let text = edit("[\"08:30\", \"19:00\"]", &format!("[\"{bad}\", \"19:00\"]"));
-        check(
-            &refused(&text),
+        check_refused(
             &text,
             "visiting_hours",
             "visits.visiting_hours",
@@ -427,8 +277,7 @@ fn visiting_hours_not_hh_mm() {
 fn visiting_hours_closing_not_after_opening() {
     for bad in ["[\"19:00\", \"08:30\"]", "[\"08:30\", \"08:30\"]"] {
         let text = edit("[\"08:30\", \"19:00\"]", bad);
-        check(
-            &refused(&text),
+        check_refused(
             &text,
             "visiting_hours",
             "visits.visiting_hours",
@@ -444,8 +293,7 @@ fn visiting_hours_around_the_clock_only_from_midnight_to_midnight() {
     assert_eq!(j.visits.visiting_hours, VisitingHours::AroundTheClock);
     assert_eq!(j.visits.visiting_hours.as_hh_mm(), ["00:00", "24:00"]);
     let text = edit("[\"08:30\", \"19:00\"]", "[\"08:30\", \"24:00\"]");
-    check(
-        &refused(&text),
+    check_refused(
         &text,
         "visiting_hours",
         "visits.visiting_hours",
@@ -459,65 +307,10 @@ fn visiting_hours_around_the_clock_only_from_midnight_to_midnight() {
 }
 
 #[test]
-fn visiting_hours_wrong_count() {
-    let text = edit("[\"08:30\", \"19:00\"]", "[\"08:30\"]");
-    check(
-        &refused(&text),
-        &text,
-        "visiting_hours",
-        "visits.visiting_hours",
-        &["two local times", "got 1"],
-    );
-}
-
-#[test]
-fn retention_missing_for_recordable_kind() {
-    let text = edit("social_visit = 30\n", "");
-    check(
-        &refused(&text),
-        &text,
-        "[retention_days]",
-        "retention_days.social_visit",
-        &["recording.social_visit is \"consent\"", "how many days"],
-    );
-}
-
-#[test]
-fn retention_table_missing_entirely() {
-    let text = edit(
-        "[retention_days]\nsocial_visit = 30\ncourt_hearing = 3650\n",
-        "",
-    );
-    check(
-        &refused(&text),
-        &text,
-        "social_visit = \"consent\"",
-        "retention_days.social_visit",
-        &["retention_days.social_visit must say"],
-    );
-}
-
-#[test]
-fn retention_for_forbidden_kind() {
-    let text = edit(
-        "court_hearing = 3650",
-        "court_hearing = 3650\nlegal_visit = 10",
-    );
-    check(
-        &refused(&text),
-        &text,
-        "legal_visit = 10",
-        "retention_days.legal_visit",
-        &["\"forbidden\"", "remove retention_days.legal_visit"],
-    );
-}
-
-#[test]
 fn retention_out_of_range() {
     for bad in ["0", "36501"] {
         let text = edit("court_hearing = 3650", &format!("court_hearing = {bad}"));
-        check(
-            &refused(&text),
+        check_refused(
             &text,
             &format!("court_hearing = {bad}"),
             "retention_days.court_hearing",
@@ -530,26 +323,13 @@ fn retention_out_of_range() {
 fn bad_ids() {
     for bad in ["Fr_Paris", "", "fr paris", "fr/paris"] {
         let text = edit("id = \"test-land\"", &format!("id = \"{bad}\""));
-        check(
-            &refused(&text),
+        check_refused(
             &text,
             "id = ",
             "id",
             &["lowercase letters, digits and hyphens"],
         );
     }
-}
-
-#[test]
-fn empty_name() {
-    let text = edit("name = \"Test Land\"", "name = \"\"");
-    check(
-        &refused(&text),
-        &text,
-        "name = ",
-        "name",
-        &["must not be empty"],
-    );
 }
 
 #[test]

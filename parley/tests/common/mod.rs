@@ -36,6 +36,52 @@ pub fn config_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../config"))
 }
 
+/// The URL after `label` in the demo's output.
+pub fn demo_link(out: &str, label: &str) -> String {
+    out.lines()
+        .find_map(|l| l.trim_start().strip_prefix(label))
+        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+        .unwrap_or_else(|| panic!("no `{label}` line in:\n{out}"))
+}
+
+/// A child process whose stdout and stderr are read to their end on
+/// threads.
+struct Drained {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// Spawns `command` with `RUST_LOG=warn` and no stdin, reading its stdout
+/// (each line also sent to `lines`, if given) and stderr on threads;
+/// panics with `expect` if it cannot start.
+fn spawn_drained(
+    command: &mut Command,
+    lines: Option<mpsc::Sender<String>>,
+    expect: &str,
+) -> Drained {
+    let mut child = command
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect(expect);
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let readers = vec![
+        drain(child.stdout.take().unwrap(), stdout.clone(), lines),
+        drain(child.stderr.take().unwrap(), stderr.clone(), None),
+    ];
+    Drained {
+        child,
+        stdout,
+        stderr,
+        readers,
+    }
+}
+
 /// Reads a pipe to its end on a thread, appending to `sink` and sending each
 /// line to `lines` (if given).
 fn drain<R: Read + Send + 'static>(
@@ -82,16 +128,7 @@ impl Server {
 
     /// Starts `parley up` with deployment file `config` on 127.0.0.1:0.
     pub fn start_up(config: &Path, data: &Path) -> Server {
-        let args: Vec<std::ffi::OsString> = vec![
-            "up".into(),
-            "--config".into(),
-            config.into(),
-            "--http".into(),
-            "127.0.0.1:0".into(),
-            "--data".into(),
-            data.into(),
-        ];
-        Self::launch(&args, "Open:", data)
+        Self::start_command_with("up", config, data)
     }
 
     /// Like [`Server::start`] with another subcommand that serves, e.g. `demo`.
@@ -153,20 +190,13 @@ impl Server {
     /// `url_prefix`.
     fn spawn(mut command: Command, url_label: &str, data: &Path, url_prefix: &str) -> Server {
         let args = format!("{command:?}");
-        let mut child = command
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn parley up");
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
-        let readers = vec![
-            drain(child.stdout.take().unwrap(), stdout.clone(), Some(tx)),
-            drain(child.stderr.take().unwrap(), stderr.clone(), None),
-        ];
+        let Drained {
+            child,
+            stdout,
+            stderr,
+            readers,
+        } = spawn_drained(&mut command, Some(tx), "spawn parley up");
         let mut server = Server {
             child: Some(child),
             url: String::new(),
@@ -334,24 +364,25 @@ impl Output {
     }
 
     pub fn assert_stderr_contains(&self, needle: &str) -> &Self {
-        assert!(
-            self.stderr.contains(needle),
-            "stderr does not contain {needle:?}\n--- stderr\n{}\n--- stdout\n{}",
-            self.stderr,
-            self.stdout
-        );
+        assert_stream_contains(("stderr", &self.stderr), ("stdout", &self.stdout), needle);
         self
     }
 
     pub fn assert_stdout_contains(&self, needle: &str) -> &Self {
-        assert!(
-            self.stdout.contains(needle),
-            "stdout does not contain {needle:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout,
-            self.stderr
-        );
+        assert_stream_contains(("stdout", &self.stdout), ("stderr", &self.stderr), needle);
         self
     }
+}
+
+/// Asserts that the named stream `(name, text)` contains `needle`, showing
+/// both it and the `other` stream if not.
+fn assert_stream_contains((name, text): (&str, &str), other: (&str, &str), needle: &str) {
+    assert!(
+        text.contains(needle),
+        "{name} does not contain {needle:?}\n--- {name}\n{text}\n--- {}\n{}",
+        other.0,
+        other.1
+    );
 }
 
 /// Runs `parley ARGS` to completion, killing it if it takes longer than
@@ -362,20 +393,12 @@ where
     S: AsRef<std::ffi::OsStr>,
 {
     let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().into()).collect();
-    let mut child = Command::new(BIN)
-        .args(&args)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn parley");
-    let stdout = Arc::new(Mutex::new(String::new()));
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let readers = [
-        drain(child.stdout.take().unwrap(), stdout.clone(), None),
-        drain(child.stderr.take().unwrap(), stderr.clone(), None),
-    ];
+    let Drained {
+        mut child,
+        stdout,
+        stderr,
+        readers,
+    } = spawn_drained(Command::new(BIN).args(&args), None, "spawn parley");
     let deadline = Instant::now() + COMMAND_TIMEOUT;
     let status = loop {
         match child.try_wait().expect("wait for parley") {
@@ -426,6 +449,16 @@ pub fn audit_verify(data: &Path) -> Output {
         "verify".as_ref(),
         "--data".as_ref(),
         data.as_os_str(),
+    ])
+}
+
+/// `parley config check --config CONFIG`.
+pub fn config_check(config: &Path) -> Output {
+    parley([
+        std::ffi::OsStr::new("config"),
+        "check".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
     ])
 }
 

@@ -8,7 +8,7 @@ use parley_client::Client;
 use parley_client::relay::Relay;
 use parley_grants::{JoinGrant, JoinTokens};
 use parley_policy::{Role, SessionKind};
-use parley_sfu::engine::{JoinRequest, RoomId, Sfu, SfuConfig};
+use parley_sfu::engine::{JoinAnswer, JoinRequest, RoomId, Sfu, SfuConfig};
 use parley_sfu::room::{MemberId, RoomPolicy};
 use std::sync::Arc;
 
@@ -44,6 +44,13 @@ pub fn sfu() -> Arc<Sfu> {
     )
 }
 
+/// An SFU as [`sfu`] with `room` open under `policy`.
+pub fn sfu_with_room(room: RoomId, policy: RoomPolicy) -> anyhow::Result<Arc<Sfu>> {
+    let sfu = sfu();
+    sfu.open_room(room, policy)?;
+    Ok(sfu)
+}
+
 /// A join token for an ordinary session, valid for the next hour.
 pub fn token(room: RoomId, member: MemberId, role: Role) -> String {
     token_for(SessionKind::CourtHearing, room, member, role)
@@ -71,6 +78,19 @@ fn token_for(kind: SessionKind, room: RoomId, member: MemberId, role: Role) -> S
         .expect("token")
 }
 
+/// `receiver` got the `sent` audio and video packets of `from`, all but
+/// `slack` of them at the most.
+pub fn assert_all_arrived(receiver: &Client, from: &str, sent: u16, slack: u64) {
+    for kind in ["audio", "video"] {
+        let got = receiver.got(from, kind);
+        assert!(
+            got + slack >= u64::from(sent) && got <= u64::from(sent),
+            "{} got {got} of {sent} {kind} packets of {from}",
+            receiver.name
+        );
+    }
+}
+
 /// The SFU's UDP address in an answer (its host candidate).
 pub fn udp_candidate(sdp: &str) -> Option<std::net::SocketAddr> {
     sdp.lines().find_map(|l| {
@@ -85,17 +105,15 @@ pub fn udp_candidate(sdp: &str) -> Option<std::net::SocketAddr> {
     })
 }
 
-/// Like [`join`], with every packet between the client and the SFU
-/// crossing a [`Relay`] that the test can watch and cut.
-pub async fn join_through_relay(
-    client: &mut Client,
+/// Hands `offer` to the SFU (off the async threads, as the control API
+/// does) and returns its answer.
+pub async fn answer(
     sfu: &Arc<Sfu>,
     room: RoomId,
     token: String,
+    offer: String,
     receive_slots: usize,
-    seed: u64,
-) -> anyhow::Result<Relay> {
-    let offer = client.offer().await?;
+) -> anyhow::Result<JoinAnswer> {
     let sfu = sfu.clone();
     let answer = tokio::task::spawn_blocking(move || {
         sfu.join(JoinRequest {
@@ -107,6 +125,21 @@ pub async fn join_through_relay(
         })
     })
     .await??;
+    Ok(answer)
+}
+
+/// Like [`join`], with every packet between the client and the SFU
+/// crossing a [`Relay`] that the test can watch and cut.
+pub async fn join_through_relay(
+    client: &mut Client,
+    sfu: &Arc<Sfu>,
+    room: RoomId,
+    token: String,
+    receive_slots: usize,
+    seed: u64,
+) -> anyhow::Result<Relay> {
+    let offer = client.offer().await?;
+    let answer = answer(sfu, room, token, offer, receive_slots).await?;
     let target = udp_candidate(&answer.sdp)
         .ok_or_else(|| anyhow::anyhow!("no UDP candidate in the answer"))?;
     let relay = Relay::start(target, seed).await?;
@@ -125,16 +158,16 @@ pub async fn join(
     receive_slots: usize,
 ) -> anyhow::Result<()> {
     let offer = client.offer().await?;
-    let sfu = sfu.clone();
-    let answer = tokio::task::spawn_blocking(move || {
-        sfu.join(JoinRequest {
-            room,
-            token,
-            offer,
-            receive_slots,
-            standing: Default::default(),
-        })
-    })
-    .await??;
+    let answer = answer(sfu, room, token, offer, receive_slots).await?;
     client.accept(answer.sdp).await
+}
+
+/// Every one of `clients` sends `count` packets of audio and video at once,
+/// numbered from `first`.
+pub async fn send_together(clients: &[&Client], first: u16, count: u16) -> anyhow::Result<()> {
+    let sends = clients.iter().map(|c| c.send(first, count));
+    for sent in futures_util::future::join_all(sends).await {
+        sent?;
+    }
+    Ok(())
 }

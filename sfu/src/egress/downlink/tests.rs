@@ -351,6 +351,29 @@ fn sequence_numbers_wrap_and_old_ones_are_forgotten() {
     assert_eq!((totals.lost, totals.unknown), (1, 1));
 }
 
+/// A TWCC packet from sequence number 0 reporting `packet_status_count`
+/// packets in `packet_chunks`, three of which arrived 1 ms apart.
+fn twcc_from_sequence_0(
+    packet_status_count: u16,
+    packet_chunks: Vec<PacketStatusChunk>,
+) -> TransportLayerCc {
+    TransportLayerCc {
+        sender_ssrc: 1,
+        media_ssrc: 2,
+        base_sequence_number: 0,
+        packet_status_count,
+        reference_time: 100,
+        fb_pkt_count: 0,
+        packet_chunks,
+        recv_deltas: (0..3)
+            .map(|_| RecvDelta {
+                type_tcc_packet: SymbolTypeTcc::PacketReceivedSmallDelta,
+                delta: 1_000,
+            })
+            .collect(),
+    }
+}
+
 #[test]
 fn a_twcc_packet_is_read() {
     let t0 = Instant::now();
@@ -358,14 +381,9 @@ fn a_twcc_packet_is_read() {
     for _ in 0..5 {
         downlink.stamp(1_000, t0);
     }
-    let feedback = TransportLayerCc {
-        sender_ssrc: 1,
-        media_ssrc: 2,
-        base_sequence_number: 0,
-        packet_status_count: 5,
-        reference_time: 100,
-        fb_pkt_count: 0,
-        packet_chunks: vec![
+    let feedback = twcc_from_sequence_0(
+        5,
+        vec![
             PacketStatusChunk::RunLengthChunk(RunLengthChunk {
                 type_tcc: StatusChunkTypeTcc::RunLengthChunk,
                 packet_status_symbol: SymbolTypeTcc::PacketReceivedSmallDelta,
@@ -377,13 +395,7 @@ fn a_twcc_packet_is_read() {
                 run_length: 2,
             }),
         ],
-        recv_deltas: (0..3)
-            .map(|_| RecvDelta {
-                type_tcc_packet: SymbolTypeTcc::PacketReceivedSmallDelta,
-                delta: 1_000,
-            })
-            .collect(),
-    };
+    );
     downlink.on_feedback(t0, &feedback, None);
     let totals = downlink.totals();
     assert_eq!((totals.arrived, totals.lost), (3, 2));
@@ -415,25 +427,14 @@ fn padding_in_a_status_vector_is_not_loss() {
     for i in [0, 2, 3] {
         symbols[i] = SymbolTypeTcc::PacketReceivedSmallDelta;
     }
-    let feedback = TransportLayerCc {
-        sender_ssrc: 1,
-        media_ssrc: 2,
-        base_sequence_number: 0,
-        packet_status_count: 4,
-        reference_time: 100,
-        fb_pkt_count: 0,
-        packet_chunks: vec![PacketStatusChunk::StatusVectorChunk(StatusVectorChunk {
+    let feedback = twcc_from_sequence_0(
+        4,
+        vec![PacketStatusChunk::StatusVectorChunk(StatusVectorChunk {
             type_tcc: StatusChunkTypeTcc::StatusVectorChunk,
             symbol_size: SymbolSizeTypeTcc::OneBit,
             symbol_list: symbols,
         })],
-        recv_deltas: (0..3)
-            .map(|_| RecvDelta {
-                type_tcc_packet: SymbolTypeTcc::PacketReceivedSmallDelta,
-                delta: 1_000,
-            })
-            .collect(),
-    };
+    );
     downlink.on_feedback(t0, &feedback, None);
     let totals = downlink.totals();
     assert_eq!((totals.arrived, totals.lost), (3, 1));
