@@ -10,7 +10,7 @@ use serde_json::json;
 #[tokio::test]
 async fn callers_must_authenticate() {
     let s = start().await;
-    let none = s.http.get(s.url("/v1/me")).send().await.expect("sent");
+    let none = s.fetch("/v1/me").await;
     assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
     let body: serde_json::Value = none.json().await.expect("json");
     assert_eq!(body["code"], "unauthenticated");
@@ -116,16 +116,12 @@ async fn a_visitor_books_only_for_a_detainee_who_approved_them() {
     let visitor = s.user("visitor", None, Some(p.contacts[0])).await;
     let at = s.now() + Duration::hours(2);
     let r = s
-        .post(
-            &visitor,
-            "/v1/bookings",
-            visit("social_visit", &p, at, 30, &p.contacts),
-        )
+        .post(&visitor, "/v1/bookings", social_visit(&p, at, 30))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     // Another detainee who has not approved this visitor.
     let stranger = new_detainee(&s, p.facility, "S0000SS").await;
-    let mut b = visit("social_visit", &p, at + Duration::hours(2), 30, &p.contacts);
+    let mut b = social_visit(&p, at + Duration::hours(2), 30);
     b["detainee_id"] = json!(stranger);
     let r = s.post(&visitor, "/v1/bookings", b).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
@@ -202,14 +198,7 @@ async fn officers_see_only_time_and_parties_of_privileged_sessions() {
 async fn join_tokens_only_inside_the_window_and_for_oneself() {
     let s = start().await;
     let p = prison(&s, "demo", 2).await;
-    let at = s.now() + Duration::hours(1);
-    let booking = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, at, 30, &p.contacts),
-        )
-        .await;
+    let booking = book_social_visit(&s, &p, s.now() + Duration::hours(1), 30).await;
     let id = booking["id"].as_i64().expect("id");
     let participants = booking["participants"]
         .as_array()
@@ -267,18 +256,7 @@ async fn join_tokens_only_inside_the_window_and_for_oneself() {
 async fn audit_chain_verifies_through_the_api_and_is_admin_only() {
     let s = start().await;
     let p = prison(&s, "demo", 1).await;
-    s.create(
-        &s.admin,
-        "/v1/bookings",
-        visit(
-            "social_visit",
-            &p,
-            s.now() + Duration::hours(1),
-            30,
-            &p.contacts,
-        ),
-    )
-    .await;
+    book_social_visit(&s, &p, s.now() + Duration::hours(1), 30).await;
     let v = s.get(&s.admin, "/v1/audit/verify").await;
     assert_eq!(v.status, StatusCode::OK, "{}", v.body);
     assert_eq!(
@@ -345,19 +323,7 @@ async fn policy_explanations_name_their_rules() {
 async fn courts_do_not_see_family_visits() {
     let s = start().await;
     let p = prison(&s, "demo", 1).await;
-    let booking = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit(
-                "social_visit",
-                &p,
-                s.now() + Duration::hours(1),
-                30,
-                &p.contacts,
-            ),
-        )
-        .await;
+    let booking = book_social_visit(&s, &p, s.now() + Duration::hours(1), 30).await;
     let judge = s.user("judge", None, None).await;
     let r = s
         .get(&judge, &format!("/v1/sessions/{}", booking["id"]))

@@ -179,16 +179,14 @@ impl Server {
         self.clock.now()
     }
 
+    /// GET `path` with no credentials; the response as it comes.
+    pub async fn fetch(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("sent")
+    }
+
     /// Signaling's `/metrics` (Prometheus text).
     pub async fn metrics(&self) -> String {
-        self.http
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
+        self.fetch("/metrics").await.text().await.expect("text")
     }
 
     pub async fn call(
@@ -256,6 +254,21 @@ impl Server {
         r.body.as_array().map(Vec::len).unwrap_or(0)
     }
 
+    /// The actions of the audit entries about `session`, oldest first, as
+    /// `token` reads them.
+    pub async fn audited_actions(&self, token: &str, session: i64) -> Vec<String> {
+        let audit = self
+            .get(token, &format!("/v1/audit?session_id={session}"))
+            .await
+            .body;
+        audit
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter_map(|e| e["action"].as_str().map(str::to_string))
+            .collect()
+    }
+
     pub async fn session_count(&self) -> usize {
         let r = self.get(&self.admin, "/v1/sessions").await;
         r.body.as_array().map(Vec::len).unwrap_or(0)
@@ -272,29 +285,9 @@ pub struct Prison {
 }
 
 pub async fn prison(s: &Server, jurisdiction: &str, approved: usize) -> Prison {
-    let facility = s
-        .create(&s.admin, "/v1/facilities", json!({"name": format!("HMP {jurisdiction}"), "kind": "prison", "jurisdiction": jurisdiction}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
-    let kiosk = s
-        .create(
-            &s.admin,
-            &format!("/v1/facilities/{facility}/devices"),
-            json!({"name": "Wing A kiosk", "kind": "kiosk"}),
-        )
-        .await["id"]
-        .as_i64()
-        .expect("id");
-    let second_kiosk = s
-        .create(
-            &s.admin,
-            &format!("/v1/facilities/{facility}/devices"),
-            json!({"name": "Wing B kiosk", "kind": "kiosk"}),
-        )
-        .await["id"]
-        .as_i64()
-        .expect("id");
+    let facility = facility(s, &format!("HMP {jurisdiction}"), "prison", jurisdiction).await;
+    let kiosk = device(s, facility, "Wing A kiosk", "kiosk").await;
+    let second_kiosk = device(s, facility, "Wing B kiosk", "kiosk").await;
     let detainee = new_detainee(s, facility, "A1234BC").await;
     let mut contacts = Vec::new();
     for i in 0..approved {
@@ -317,6 +310,18 @@ pub async fn facility(s: &Server, name: &str, kind: &str, jurisdiction: &str) ->
         &s.admin,
         "/v1/facilities",
         json!({"name": name, "kind": kind, "jurisdiction": jurisdiction}),
+    )
+    .await["id"]
+        .as_i64()
+        .expect("id")
+}
+
+/// A device of `kind` (e.g. "kiosk") at `facility`; its id.
+pub async fn device(s: &Server, facility: i64, name: &str, kind: &str) -> i64 {
+    s.create(
+        &s.admin,
+        &format!("/v1/facilities/{facility}/devices"),
+        json!({"name": name, "kind": kind}),
     )
     .await["id"]
         .as_i64()
@@ -383,6 +388,23 @@ pub fn visit(
         "visitors": visitors.iter().map(|c| json!({"contact_id": c, "consents_to_recording": true})).collect::<Vec<_>>(),
         "detainee_consents_to_recording": true,
     })
+}
+
+/// A request for a social visit to `p`'s detainee by all of its approved
+/// contacts on its first kiosk.
+pub fn social_visit(p: &Prison, start: DateTime<Utc>, minutes: i64) -> Value {
+    visit("social_visit", p, start, minutes, &p.contacts)
+}
+
+/// A [`social_visit`] booked by the administrator; the created session.
+pub async fn book_social_visit(
+    s: &Server,
+    p: &Prison,
+    start: DateTime<Utc>,
+    minutes: i64,
+) -> Value {
+    s.create(&s.admin, "/v1/bookings", social_visit(p, start, minutes))
+        .await
 }
 
 /// `days` days after the base Monday at `hour`:00 London time (GMT in March before DST).
