@@ -4,6 +4,7 @@
 
 use crate::chromium::{Browser, Screen, one_at_a_time};
 use crate::harness::*;
+use crate::join_page::*;
 use crate::window::Window;
 use crate::ws::{BookedVisit, booked_visit};
 use std::time::Duration as Wait;
@@ -33,13 +34,7 @@ async fn the_jurisdictions_language_then_the_persons_choice() {
     family.screenshot("language-1-german-check").await;
     family.click("#join").await;
     // The demo jurisdiction speaks English and French, not German: English.
-    family
-        .wait(
-            "window.parley.screen() === 'waiting'",
-            "the waiting room",
-            Wait::from_secs(10),
-        )
-        .await;
+    wait_for_screen(&family, "waiting", "the waiting room", 10).await;
     assert_eq!(family.eval("document.documentElement.lang").await, "en");
     assert!(family.text("#waiting-text").await.contains("waiting room"));
     // The person picks German: it applies at once and is kept.
