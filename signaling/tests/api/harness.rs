@@ -328,9 +328,19 @@ pub async fn device(s: &Server, facility: i64, name: &str, kind: &str) -> i64 {
         .expect("id")
 }
 
-/// A one-hour hearing at `court` starting at `at`, with `participants`
-/// (a JSON array of `{name, role}`); the created session.
-pub async fn hearing(s: &Server, court: i64, at: DateTime<Utc>, participants: Value) -> Value {
+/// A one-hour hearing at a new demo court named `court`, starting at `at`,
+/// with `participants` as (name, role); the created session.
+pub async fn hearing(
+    s: &Server,
+    court: &str,
+    at: DateTime<Utc>,
+    participants: &[(&str, &str)],
+) -> Value {
+    let court = facility(s, court, "court", "demo").await;
+    let participants: Vec<Value> = participants
+        .iter()
+        .map(|(name, role)| json!({"name": name, "role": role}))
+        .collect();
     s.create(
         &s.admin,
         "/v1/hearings",

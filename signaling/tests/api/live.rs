@@ -141,16 +141,16 @@ async fn tokens_are_checked_on_join() {
 #[tokio::test]
 async fn a_judge_admits_from_the_lobby_and_removes() {
     let s = start().await;
-    let court = facility(&s, "Court", "court", "demo").await;
     let at = s.now() + Duration::minutes(5);
     let hearing = hearing(
         &s,
-        court,
+        "Court",
         at,
-        json!([
-                       {"name": "Judge J", "role": "judge"},
-                       {"name": "Witness W", "role": "witness"},
-                       {"name": "Observer O", "role": "observer"}]),
+        &[
+            ("Judge J", "judge"),
+            ("Witness W", "witness"),
+            ("Observer O", "observer"),
+        ],
     )
     .await;
     let id = hearing["id"].as_i64().expect("id");
@@ -301,13 +301,12 @@ async fn cancelling_a_visit_tells_the_waiting_family() {
 #[tokio::test]
 async fn a_removed_participant_gets_no_new_token() {
     let s = start().await;
-    let court = facility(&s, "Court", "court", "demo").await;
     let at = s.now() + Duration::minutes(1);
     let hearing = hearing(
         &s,
-        court,
+        "Court",
         at,
-        json!([{"name": "Judge J", "role": "judge"}, {"name": "Observer O", "role": "observer"}]),
+        &[("Judge J", "judge"), ("Observer O", "observer")],
     )
     .await;
     let id = hearing["id"].as_i64().expect("id");

@@ -30,13 +30,12 @@ async fn connected(ws: &mut Ws, name: &str, ssrc_base: u32) -> Client {
 /// judge joined and the witness in the lobby: the hearing, the judge's
 /// socket and welcome, the witness's socket and welcome.
 async fn a_judge_and_a_waiting_witness(s: &Server) -> (Value, (Ws, Value), (Ws, Value)) {
-    let court = facility(s, "Court", "court", "demo").await;
     let at = s.now() + Duration::minutes(5);
     let hearing = hearing(
         s,
-        court,
+        "Court",
         at,
-        json!([{"name": "Judge J", "role": "judge"}, {"name": "Witness W", "role": "witness"}]),
+        &[("Judge J", "judge"), ("Witness W", "witness")],
     )
     .await;
     let judge = join_as(s, &hearing, "judge").await;
@@ -405,15 +404,18 @@ async fn admitted_with_media(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scripted_hearing_consultation_protection_and_a_closed_gallery() {
     let s = start().await;
-    let court = facility(&s, "Court", "court", "demo").await;
     let at = s.now() + Duration::minutes(5);
     let hearing = hearing(
         &s,
-        court,
+        "Court",
         at,
-        json!([{"name": "Judge J", "role": "judge"}, {"name": "Dan Defendant", "role": "defendant"},
-               {"name": "Cora Counsel", "role": "counsel"}, {"name": "Wendy Witness", "role": "witness"},
-               {"name": "Press P", "role": "observer"}]),
+        &[
+            ("Judge J", "judge"),
+            ("Dan Defendant", "defendant"),
+            ("Cora Counsel", "counsel"),
+            ("Wendy Witness", "witness"),
+            ("Press P", "observer"),
+        ],
     )
     .await;
     let (mut judge_ws, welcome) = join_as(&s, &hearing, "judge").await;
@@ -615,14 +617,16 @@ async fn recorded_hearing(s: Server) {
             })
     );
     // The demo jurisdiction records hearings ("required").
-    let court = facility(&s, "Court", "court", "demo").await;
     let at = s.now() + Duration::minutes(5);
     let hearing = hearing(
         &s,
-        court,
+        "Court",
         at,
-        json!([{"name": "Judge J", "role": "judge"}, {"name": "Dan Defendant", "role": "defendant"},
-               {"name": "Cora Counsel", "role": "counsel"}]),
+        &[
+            ("Judge J", "judge"),
+            ("Dan Defendant", "defendant"),
+            ("Cora Counsel", "counsel"),
+        ],
     )
     .await;
     let id = hearing["id"].as_i64().expect("id");

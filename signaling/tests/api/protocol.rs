@@ -213,15 +213,18 @@ async fn every_documented_message_is_one_the_server_really_sends() {
 
     // A hearing: lobby, admission, consultation, observers, captions,
     // extension, warnings, refusals, removal, the end.
-    let court = facility(&s, "Court 1", "court", "demo").await;
     let at = s.now() + Duration::minutes(10);
     let h = hearing(
         &s,
-        court,
+        "Court 1",
         at,
-        json!([{"name": "Judge Ames", "role": "judge"}, {"name": "D. Fenn", "role": "defendant"},
-               {"name": "C. Shaw", "role": "counsel"}, {"name": "I. Roy", "role": "interpreter"},
-               {"name": "Press", "role": "observer"}]),
+        &[
+            ("Judge Ames", "judge"),
+            ("D. Fenn", "defendant"),
+            ("C. Shaw", "counsel"),
+            ("I. Roy", "interpreter"),
+            ("Press", "observer"),
+        ],
     )
     .await;
     let (mut judge, w) = join_as(&s, &h, "judge").await;
