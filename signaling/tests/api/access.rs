@@ -142,8 +142,7 @@ async fn a_visitor_books_only_for_a_detainee_who_approved_them() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     // Visitors see their own sessions only.
-    let mine = s.get(&visitor, "/v1/sessions").await;
-    assert_eq!(mine.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(s.sessions_listed_to(&visitor).await, Some(1));
 }
 
 #[tokio::test]
@@ -152,12 +151,7 @@ async fn officers_see_only_time_and_parties_of_privileged_sessions() {
     let p = prison(&s, "demo", 0).await;
     let counsel = contact(&s, "Counsel", Some("BAR-9")).await;
     approve(&s, p.detainee, counsel).await;
-    s.post(
-        &s.admin,
-        &format!("/v1/contacts/{counsel}/verify-bar"),
-        json!({"bar_number": "BAR-9"}),
-    )
-    .await;
+    verify_bar(&s, counsel, "BAR-9").await;
     let at = s.now() + Duration::hours(2);
     let legal = s
         .create(
@@ -329,21 +323,7 @@ async fn courts_do_not_see_family_visits() {
         .get(&judge, &format!("/v1/sessions/{}", booking["id"]))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
-    assert_eq!(
-        s.get(&judge, "/v1/sessions")
-            .await
-            .body
-            .as_array()
-            .map(Vec::len),
-        Some(0)
-    );
+    assert_eq!(s.sessions_listed_to(&judge).await, Some(0));
     let scheduler = s.user("scheduler", None, None).await;
-    assert_eq!(
-        s.get(&scheduler, "/v1/sessions")
-            .await
-            .body
-            .as_array()
-            .map(Vec::len),
-        Some(1)
-    );
+    assert_eq!(s.sessions_listed_to(&scheduler).await, Some(1));
 }

@@ -132,14 +132,7 @@ async fn weekly_quota_counts_social_visits_of_the_local_week() {
         )
         .await;
     let id = first.body[0]["id"].as_i64().expect("id");
-    let c = s
-        .post(
-            &s.admin,
-            &format!("/v1/sessions/{id}/cancel"),
-            json!({"reason": "family unwell"}),
-        )
-        .await;
-    assert_eq!(c.status, StatusCode::NO_CONTENT, "{}", c.body);
+    s.cancel(id, "family unwell").await;
     accepted(&s, social_visit(&p, day_at(9, 10), 30)).await;
 }
 
@@ -198,13 +191,7 @@ async fn legal_visits_need_verified_counsel() {
     )
     .await;
     assert!(msg.contains("J. Smith"), "{msg}");
-    let v = s
-        .post(
-            &s.admin,
-            &format!("/v1/contacts/{counsel}/verify-bar"),
-            json!({"bar_number": "BAR-1234"}),
-        )
-        .await;
+    let v = verify_bar(&s, counsel, "BAR-1234").await;
     assert_eq!(v.status, StatusCode::OK, "{}", v.body);
     let r = accepted(&s, visit("legal_visit", &p, day_at(3, 11), 30, &[counsel])).await;
     assert_eq!(r.body["privileged"], true);

@@ -269,9 +269,26 @@ impl Server {
             .collect()
     }
 
+    /// The administrator cancels `session` for `reason`, which must succeed.
+    pub async fn cancel(&self, session: i64, reason: &str) {
+        let c = self
+            .post(
+                &self.admin,
+                &format!("/v1/sessions/{session}/cancel"),
+                json!({"reason": reason}),
+            )
+            .await;
+        assert_eq!(c.status, StatusCode::NO_CONTENT, "{}", c.body);
+    }
+
     pub async fn session_count(&self) -> usize {
-        let r = self.get(&self.admin, "/v1/sessions").await;
-        r.body.as_array().map(Vec::len).unwrap_or(0)
+        self.sessions_listed_to(&self.admin).await.unwrap_or(0)
+    }
+
+    /// How many sessions `/v1/sessions` lists to `token` (`None`: no list).
+    pub async fn sessions_listed_to(&self, token: &str) -> Option<usize> {
+        let r = self.get(token, "/v1/sessions").await;
+        r.body.as_array().map(Vec::len)
     }
 }
 
@@ -370,6 +387,17 @@ pub async fn contact(s: &Server, name: &str, bar: Option<&str>) -> i64 {
     .await["id"]
         .as_i64()
         .expect("id")
+}
+
+/// The administrator records that `contact`'s bar number `bar` was
+/// checked; the reply.
+pub async fn verify_bar(s: &Server, contact: i64, bar: &str) -> Reply {
+    s.post(
+        &s.admin,
+        &format!("/v1/contacts/{contact}/verify-bar"),
+        json!({"bar_number": bar}),
+    )
+    .await
 }
 
 pub async fn approve(s: &Server, detainee: i64, contact: i64) {

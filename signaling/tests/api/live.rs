@@ -280,14 +280,7 @@ async fn cancelling_a_visit_tells_the_waiting_family() {
     let id = booking["id"].as_i64().expect("id");
     let (mut family, welcome) = join_as(&s, &booking, "visitor").await;
     assert_eq!(welcome["state"], "lobby");
-    let c = s
-        .post(
-            &s.admin,
-            &format!("/v1/sessions/{id}/cancel"),
-            json!({"reason": "The kiosk is out of order."}),
-        )
-        .await;
-    assert_eq!(c.status, StatusCode::NO_CONTENT, "{}", c.body);
+    s.cancel(id, "The kiosk is out of order.").await;
     let ended = until(&mut family, "ended").await;
     assert_eq!(ended["reason"], "cancelled");
     assert_eq!(ended["message"], "The kiosk is out of order.");

@@ -144,13 +144,7 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
     // no more of their audio, still their video; unmuting restores it.
     let mute = format!("#mute-{witness_id}");
     bench.click(&mute).await;
-    bench
-        .wait(
-            &format!("document.querySelector('{mute}')?.getAttribute('aria-pressed') === 'true'"),
-            "the roster to show the mute",
-            Wait::from_secs(10),
-        )
-        .await;
+    wait_for_toggle(&bench, &mute, true, "the roster to show the mute").await;
     tokio::time::sleep(Wait::from_millis(500)).await;
     let muted_at = bench.received().await;
     tokio::time::sleep(Wait::from_secs(2)).await;
@@ -164,13 +158,7 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
         "their video goes on: {muted_at:?} then {still:?}"
     );
     bench.click(&mute).await;
-    bench
-        .wait(
-            &format!("document.querySelector('{mute}')?.getAttribute('aria-pressed') === 'false'"),
-            "the roster to show the unmute",
-            Wait::from_secs(10),
-        )
-        .await;
+    wait_for_toggle(&bench, &mute, false, "the roster to show the unmute").await;
     bench
         .wait_for_media(still.0, still.1 + 20, Wait::from_secs(10))
         .await;
@@ -188,13 +176,7 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
         )
         .await;
     bench.click("#gallery").await;
-    bench
-        .wait(
-            "document.querySelector('#gallery')?.getAttribute('aria-pressed') === 'true'",
-            "the hearing closed to the public",
-            Wait::from_secs(10),
-        )
-        .await;
+    wait_for_toggle(&bench, "#gallery", true, "the hearing closed to the public").await;
     wait_for_text(
         &witness,
         "#warning",

@@ -58,6 +58,15 @@ pub async fn wait_for_text(
     .await;
 }
 
+/// Waits up to 10 s until the toggle button `selector` on `page` is
+/// `pressed` (its `aria-pressed`) or not; fails naming `what`.
+pub async fn wait_for_toggle(page: &impl Window, selector: &str, pressed: bool, what: &str) {
+    let condition = format!(
+        "document.querySelector('{selector}')?.getAttribute('aria-pressed') === '{pressed}'"
+    );
+    page.wait(&condition, what, Wait::from_secs(10)).await;
+}
+
 /// Waits for `page`'s end screen and checks the reason it gives.
 pub async fn ended_with(page: &Page, reason: &str) {
     wait_for_screen(page, "ended", "the end screen", 10).await;

@@ -23,12 +23,7 @@ async fn an_officer_monitors_a_social_visit_and_cannot_open_a_legal_one() {
     let client = new_detainee(&s, p.facility, "B7654CD").await;
     let counsel = contact(&s, "Counsel Reyes", Some("BAR-77")).await;
     approve(&s, client, counsel).await;
-    s.post(
-        &s.admin,
-        &format!("/v1/contacts/{counsel}/verify-bar"),
-        json!({"bar_number": "BAR-77"}),
-    )
-    .await;
+    verify_bar(&s, counsel, "BAR-77").await;
     let mut legal = visit("legal_visit", &p, start_at, 20, &[counsel]);
     legal["detainee_id"] = json!(client);
     legal["device_id"] = json!(p.second_kiosk);
