@@ -10,7 +10,7 @@ use serde_json::json;
 #[tokio::test]
 async fn callers_must_authenticate() {
     let s = start().await;
-    let none = s.http.get(s.url("/v1/me")).send().await.expect("sent");
+    let none = s.fetch("/v1/me").await;
     assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
     let body: serde_json::Value = none.json().await.expect("json");
     assert_eq!(body["code"], "unauthenticated");
@@ -116,16 +116,12 @@ async fn a_visitor_books_only_for_a_detainee_who_approved_them() {
     let visitor = s.user("visitor", None, Some(p.contacts[0])).await;
     let at = s.now() + Duration::hours(2);
     let r = s
-        .post(
-            &visitor,
-            "/v1/bookings",
-            visit("social_visit", &p, at, 30, &p.contacts),
-        )
+        .post(&visitor, "/v1/bookings", social_visit(&p, at, 30))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     // Another detainee who has not approved this visitor.
     let stranger = new_detainee(&s, p.facility, "S0000SS").await;
-    let mut b = visit("social_visit", &p, at + Duration::hours(2), 30, &p.contacts);
+    let mut b = social_visit(&p, at + Duration::hours(2), 30);
     b["detainee_id"] = json!(stranger);
     let r = s.post(&visitor, "/v1/bookings", b).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
@@ -146,8 +142,7 @@ async fn a_visitor_books_only_for_a_detainee_who_approved_them() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     // Visitors see their own sessions only.
-    let mine = s.get(&visitor, "/v1/sessions").await;
-    assert_eq!(mine.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(s.sessions_listed_to(&visitor).await, Some(1));
 }
 
 #[tokio::test]
@@ -156,12 +151,7 @@ async fn officers_see_only_time_and_parties_of_privileged_sessions() {
     let p = prison(&s, "demo", 0).await;
     let counsel = contact(&s, "Counsel", Some("BAR-9")).await;
     approve(&s, p.detainee, counsel).await;
-    s.post(
-        &s.admin,
-        &format!("/v1/contacts/{counsel}/verify-bar"),
-        json!({"bar_number": "BAR-9"}),
-    )
-    .await;
+    verify_bar(&s, counsel, "BAR-9").await;
     let at = s.now() + Duration::hours(2);
     let legal = s
         .create(
@@ -202,14 +192,7 @@ async fn officers_see_only_time_and_parties_of_privileged_sessions() {
 async fn join_tokens_only_inside_the_window_and_for_oneself() {
     let s = start().await;
     let p = prison(&s, "demo", 2).await;
-    let at = s.now() + Duration::hours(1);
-    let booking = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, at, 30, &p.contacts),
-        )
-        .await;
+    let booking = book_social_visit(&s, &p, s.now() + Duration::hours(1), 30).await;
     let id = booking["id"].as_i64().expect("id");
     let participants = booking["participants"]
         .as_array()
@@ -267,18 +250,7 @@ async fn join_tokens_only_inside_the_window_and_for_oneself() {
 async fn audit_chain_verifies_through_the_api_and_is_admin_only() {
     let s = start().await;
     let p = prison(&s, "demo", 1).await;
-    s.create(
-        &s.admin,
-        "/v1/bookings",
-        visit(
-            "social_visit",
-            &p,
-            s.now() + Duration::hours(1),
-            30,
-            &p.contacts,
-        ),
-    )
-    .await;
+    book_social_visit(&s, &p, s.now() + Duration::hours(1), 30).await;
     let v = s.get(&s.admin, "/v1/audit/verify").await;
     assert_eq!(v.status, StatusCode::OK, "{}", v.body);
     assert_eq!(
@@ -345,39 +317,13 @@ async fn policy_explanations_name_their_rules() {
 async fn courts_do_not_see_family_visits() {
     let s = start().await;
     let p = prison(&s, "demo", 1).await;
-    let booking = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit(
-                "social_visit",
-                &p,
-                s.now() + Duration::hours(1),
-                30,
-                &p.contacts,
-            ),
-        )
-        .await;
+    let booking = book_social_visit(&s, &p, s.now() + Duration::hours(1), 30).await;
     let judge = s.user("judge", None, None).await;
     let r = s
         .get(&judge, &format!("/v1/sessions/{}", booking["id"]))
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
-    assert_eq!(
-        s.get(&judge, "/v1/sessions")
-            .await
-            .body
-            .as_array()
-            .map(Vec::len),
-        Some(0)
-    );
+    assert_eq!(s.sessions_listed_to(&judge).await, Some(0));
     let scheduler = s.user("scheduler", None, None).await;
-    assert_eq!(
-        s.get(&scheduler, "/v1/sessions")
-            .await
-            .body
-            .as_array()
-            .map(Vec::len),
-        Some(1)
-    );
+    assert_eq!(s.sessions_listed_to(&scheduler).await, Some(1));
 }

@@ -4,7 +4,7 @@
 use crate::harness::*;
 use chrono::Duration;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn raw(
     s: &Server,
@@ -25,6 +25,20 @@ async fn raw(
     let status = resp.status();
     let body = resp.json().await.unwrap_or(serde_json::Value::Null);
     Reply { status, body }
+}
+
+/// A social visit an hour from now for all of `p`'s contacts, with `field`
+/// of the request set to `value`.
+fn visit_an_hour_ahead_with(s: &Server, p: &Prison, field: &str, value: Value) -> Value {
+    let mut body = visit(
+        "social_visit",
+        p,
+        s.now() + Duration::hours(1),
+        30,
+        &p.contacts,
+    );
+    body[field] = value;
+    body
 }
 
 /// Counts of what a bad request must not change.
@@ -66,20 +80,31 @@ async fn malformed_bodies_are_refused_with_json_errors() {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.message().contains("application/json"), "{}", r.message());
-    // Unknown field.
-    let r = s.post(&s.admin, "/v1/facilities", json!({"name": "X", "kind": "prison", "jurisdiction": "demo", "record_everything": true})).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.message().contains("record_everything"), "{}", r.message());
-    // Wrong type, missing field, unknown enum value.
-    let r = s
-        .post(
-            &s.admin,
-            "/v1/facilities",
+    // Unknown field, wrong type, unknown enum value, unknown jurisdiction:
+    // the message names what was wrong.
+    for (body, named) in [
+        (
+            json!({"name": "X", "kind": "prison", "jurisdiction": "demo", "record_everything": true}),
+            "record_everything",
+        ),
+        (
             json!({"name": 7, "kind": "prison", "jurisdiction": "demo"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.message().contains("name"), "{}", r.message());
+            "name",
+        ),
+        (
+            json!({"name": "X", "kind": "castle", "jurisdiction": "demo"}),
+            "castle",
+        ),
+        (
+            json!({"name": "X", "kind": "prison", "jurisdiction": "atlantis"}),
+            "atlantis",
+        ),
+    ] {
+        let r = s.post(&s.admin, "/v1/facilities", body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.message().contains(named), "{}", r.message());
+    }
+    // Missing field.
     let r = s
         .post(
             &s.admin,
@@ -88,61 +113,23 @@ async fn malformed_bodies_are_refused_with_json_errors() {
         )
         .await;
     assert!(r.message().contains("name"), "{}", r.message());
-    let r = s
-        .post(
-            &s.admin,
-            "/v1/facilities",
-            json!({"name": "X", "kind": "castle", "jurisdiction": "demo"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.message().contains("castle"), "{}", r.message());
-    let r = s
-        .post(
-            &s.admin,
-            "/v1/facilities",
-            json!({"name": "X", "kind": "prison", "jurisdiction": "atlantis"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.message().contains("atlantis"), "{}", r.message());
     // Empty and control-character names.
-    let r = s
-        .post(
-            &s.admin,
-            "/v1/facilities",
-            json!({"name": "   ", "kind": "prison", "jurisdiction": "demo"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = s
-        .post(
-            &s.admin,
-            "/v1/facilities",
-            json!({"name": "a\u{0}b", "kind": "prison", "jurisdiction": "demo"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    for name in ["   ", "a\u{0}b"] {
+        let r = s
+            .post(
+                &s.admin,
+                "/v1/facilities",
+                json!({"name": name, "kind": "prison", "jurisdiction": "demo"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    }
     // Impossible dates.
-    let mut b = visit(
-        "social_visit",
-        &p,
-        s.now() + Duration::hours(1),
-        30,
-        &p.contacts,
-    );
-    b["starts_at"] = json!("2030-02-30T10:00:00Z");
+    let b = visit_an_hour_ahead_with(&s, &p, "starts_at", json!("2030-02-30T10:00:00Z"));
     let r = s.post(&s.admin, "/v1/bookings", b).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert!(r.message().contains("starts_at"), "{}", r.message());
-    let mut b = visit(
-        "social_visit",
-        &p,
-        s.now() + Duration::hours(1),
-        30,
-        &p.contacts,
-    );
-    b["ends_at"] = json!("tomorrow at tea time");
+    let b = visit_an_hour_ahead_with(&s, &p, "ends_at", json!("tomorrow at tea time"));
     assert_eq!(
         s.post(&s.admin, "/v1/bookings", b).await.status,
         StatusCode::BAD_REQUEST
@@ -200,34 +187,18 @@ async fn unknown_ids_and_bad_paths() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.code(), "not_found");
     assert!(r.message().contains("999999"));
-    let r = s.get(&s.admin, "/v1/sessions/abc").await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = s
-        .get(&s.admin, "/v1/sessions/99999999999999999999999")
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    for path in ["/v1/sessions/abc", "/v1/sessions/99999999999999999999999"] {
+        let r = s.get(&s.admin, path).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}");
+    }
     let r = s.get(&s.admin, "/v1/no/such/thing").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.code(), "not_found");
-    let mut b = visit(
-        "social_visit",
-        &p,
-        s.now() + Duration::hours(1),
-        30,
-        &p.contacts,
-    );
-    b["detainee_id"] = json!(424242);
+    let b = visit_an_hour_ahead_with(&s, &p, "detainee_id", json!(424242));
     let r = s.post(&s.admin, "/v1/bookings", b).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.message().contains("detainee"));
-    let mut b = visit(
-        "social_visit",
-        &p,
-        s.now() + Duration::hours(1),
-        30,
-        &p.contacts,
-    );
-    b["device_id"] = json!(-1);
+    let b = visit_an_hour_ahead_with(&s, &p, "device_id", json!(-1));
     assert_eq!(
         s.post(&s.admin, "/v1/bookings", b).await.status,
         StatusCode::NOT_FOUND
@@ -237,27 +208,21 @@ async fn unknown_ids_and_bad_paths() {
         s.post(&s.admin, "/v1/bookings", b).await.status,
         StatusCode::NOT_FOUND
     );
-    let r = s.get(&s.admin, "/v1/sessions?status=exploded").await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = s.get(&s.admin, "/v1/audit?limit=100000").await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = s.get(&s.admin, "/v1/audit?sneaky=1").await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    for path in [
+        "/v1/sessions?status=exploded",
+        "/v1/audit?limit=100000",
+        "/v1/audit?sneaky=1",
+    ] {
+        let r = s.get(&s.admin, path).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}");
+    }
     assert_eq!(snapshot(&s).await, before);
 }
 
 #[tokio::test]
 async fn openapi_health_and_metrics_are_served() {
     let s = start().await;
-    let doc: serde_json::Value = s
-        .http
-        .get(s.url("/openapi.json"))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let doc: serde_json::Value = s.fetch("/openapi.json").await.json().await.expect("json");
     assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3."));
     for path in [
         "/v1/bookings",
@@ -267,17 +232,9 @@ async fn openapi_health_and_metrics_are_served() {
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is documented");
     }
-    let health = s.http.get(s.url("/healthz")).send().await.expect("sent");
+    let health = s.fetch("/healthz").await;
     assert_eq!(health.status(), StatusCode::OK);
-    let metrics = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("text");
+    let metrics = s.metrics().await;
     assert!(metrics.contains("parley_http_requests_total"), "{metrics}");
     assert!(metrics.contains(r#"route="/healthz""#), "{metrics}");
 }

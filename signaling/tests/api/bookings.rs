@@ -26,19 +26,19 @@ async fn refused(s: &Server, body: serde_json::Value, code: &str) -> String {
     r.message().to_string()
 }
 
+/// Books `body` as the administrator, which must be accepted; the reply.
+async fn accepted(s: &Server, body: serde_json::Value) -> Reply {
+    let r = s.post(&s.admin, "/v1/bookings", body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r
+}
+
 #[tokio::test]
 async fn a_valid_visit_is_booked_with_its_window_and_audit() {
     let s = start().await;
     let p = prison(&s, "eng-wales", 1).await;
     let start_at = day_at(3, 14);
-    let r = s
-        .post(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, start_at, 30, &p.contacts),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = accepted(&s, social_visit(&p, start_at, 30)).await;
     assert_eq!(r.body["status"], "scheduled");
     assert_eq!(r.body["privileged"], false);
     assert_eq!(r.body["participants"].as_array().map(Vec::len), Some(2));
@@ -75,32 +75,13 @@ async fn kind_and_times_are_checked() {
         "not_a_visit",
     )
     .await;
-    let mut backwards = visit("social_visit", &p, at, 30, &p.contacts);
+    let mut backwards = social_visit(&p, at, 30);
     backwards["ends_at"] = json!(at - Duration::minutes(30));
     refused(&s, backwards, "end_before_start").await;
-    refused(
-        &s,
-        visit("social_visit", &p, at, 10, &p.contacts),
-        "too_short",
-    )
-    .await;
-    let msg = refused(
-        &s,
-        visit("social_visit", &p, at, 60, &p.contacts),
-        "too_long",
-    )
-    .await;
+    refused(&s, social_visit(&p, at, 10), "too_short").await;
+    let msg = refused(&s, social_visit(&p, at, 60), "too_long").await;
     assert!(msg.contains("45"), "names the limit: {msg}");
-    assert_eq!(
-        s.post(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, at, 45, &p.contacts)
-        )
-        .await
-        .status,
-        StatusCode::CREATED
-    );
+    accepted(&s, social_visit(&p, at, 45)).await;
 }
 
 #[tokio::test]
@@ -108,28 +89,11 @@ async fn lead_time_and_the_past() {
     let s = start().await;
     let p = prison(&s, "eng-wales", 1).await;
     // Tomorrow 14:00 is within visiting hours but less than 48 h ahead.
-    let msg = refused(
-        &s,
-        visit("social_visit", &p, day_at(1, 14), 30, &p.contacts),
-        "lead_time",
-    )
-    .await;
+    let msg = refused(&s, social_visit(&p, day_at(1, 14), 30), "lead_time").await;
     assert!(msg.contains("48 hours"), "{msg}");
-    refused(
-        &s,
-        visit("social_visit", &p, day_at(-1, 14), 30, &p.contacts),
-        "in_the_past",
-    )
-    .await;
+    refused(&s, social_visit(&p, day_at(-1, 14), 30), "in_the_past").await;
     // Wednesday 14:00 is 52 hours ahead: accepted.
-    let r = s
-        .post(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, day_at(2, 14), 30, &p.contacts),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    accepted(&s, social_visit(&p, day_at(2, 14), 30)).await;
 }
 
 #[tokio::test]
@@ -138,26 +102,14 @@ async fn visiting_hours_in_local_time() {
     let p = prison(&s, "eng-wales", 1).await;
     refused(
         &s,
-        visit("social_visit", &p, day_at(3, 8), 30, &p.contacts),
+        social_visit(&p, day_at(3, 8), 30),
         "outside_visiting_hours",
     )
     .await;
     // 17:15 + 30 minutes runs past the 17:30 close.
     let late = day_at(3, 17) + Duration::minutes(15);
-    refused(
-        &s,
-        visit("social_visit", &p, late, 30, &p.contacts),
-        "outside_visiting_hours",
-    )
-    .await;
-    let r = s
-        .post(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, day_at(3, 9), 30, &p.contacts),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    refused(&s, social_visit(&p, late, 30), "outside_visiting_hours").await;
+    accepted(&s, social_visit(&p, day_at(3, 9), 30)).await;
 }
 
 #[tokio::test]
@@ -166,31 +118,12 @@ async fn weekly_quota_counts_social_visits_of_the_local_week() {
     let p = prison(&s, "eng-wales", 1).await;
     // Week of Monday 11 March 2030: two visits allowed.
     for day in [7, 8] {
-        let r = s
-            .post(
-                &s.admin,
-                "/v1/bookings",
-                visit("social_visit", &p, day_at(day, 10), 30, &p.contacts),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        accepted(&s, social_visit(&p, day_at(day, 10), 30)).await;
     }
-    let msg = refused(
-        &s,
-        visit("social_visit", &p, day_at(9, 10), 30, &p.contacts),
-        "weekly_quota",
-    )
-    .await;
+    let msg = refused(&s, social_visit(&p, day_at(9, 10), 30), "weekly_quota").await;
     assert!(msg.contains('2'), "{msg}");
     // The next week starts afresh.
-    let r = s
-        .post(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, day_at(14, 10), 30, &p.contacts),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    accepted(&s, social_visit(&p, day_at(14, 10), 30)).await;
     // A cancelled visit no longer counts.
     let first = s
         .get(
@@ -199,34 +132,15 @@ async fn weekly_quota_counts_social_visits_of_the_local_week() {
         )
         .await;
     let id = first.body[0]["id"].as_i64().expect("id");
-    let c = s
-        .post(
-            &s.admin,
-            &format!("/v1/sessions/{id}/cancel"),
-            json!({"reason": "family unwell"}),
-        )
-        .await;
-    assert_eq!(c.status, StatusCode::NO_CONTENT, "{}", c.body);
-    let r = s
-        .post(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, day_at(9, 10), 30, &p.contacts),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    s.cancel(id, "family unwell").await;
+    accepted(&s, social_visit(&p, day_at(9, 10), 30)).await;
 }
 
 #[tokio::test]
 async fn visitors_must_be_few_approved_and_present() {
     let s = start().await;
     let p = prison(&s, "eng-wales", 4).await;
-    refused(
-        &s,
-        visit("social_visit", &p, day_at(3, 10), 30, &p.contacts),
-        "too_many_visitors",
-    )
-    .await;
+    refused(&s, social_visit(&p, day_at(3, 10), 30), "too_many_visitors").await;
     refused(
         &s,
         visit("social_visit", &p, day_at(3, 10), 30, &[]),
@@ -241,14 +155,11 @@ async fn visitors_must_be_few_approved_and_present() {
     )
     .await;
     assert!(msg.contains("Maria Lopez"), "{msg}");
-    let r = s
-        .post(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, day_at(3, 10), 30, &p.contacts[..3]),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    accepted(
+        &s,
+        visit("social_visit", &p, day_at(3, 10), 30, &p.contacts[..3]),
+    )
+    .await;
     // A revoked approval is refused again.
     let d = s
         .call(
@@ -280,34 +191,18 @@ async fn legal_visits_need_verified_counsel() {
     )
     .await;
     assert!(msg.contains("J. Smith"), "{msg}");
-    let v = s
-        .post(
-            &s.admin,
-            &format!("/v1/contacts/{counsel}/verify-bar"),
-            json!({"bar_number": "BAR-1234"}),
-        )
-        .await;
+    let v = verify_bar(&s, counsel, "BAR-1234").await;
     assert_eq!(v.status, StatusCode::OK, "{}", v.body);
-    let r = s
-        .post(
-            &s.admin,
-            "/v1/bookings",
-            visit("legal_visit", &p, day_at(3, 11), 30, &[counsel]),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = accepted(&s, visit("legal_visit", &p, day_at(3, 11), 30, &[counsel])).await;
     assert_eq!(r.body["privileged"], true);
     assert_eq!(r.body["participants"][1]["role"], "counsel");
     // Legal visits do not count against the family's weekly quota.
     for day in [3, 4] {
-        let r = s
-            .post(
-                &s.admin,
-                "/v1/bookings",
-                visit("social_visit", &p, day_at(day, 15), 30, &[counsel]),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        accepted(
+            &s,
+            visit("social_visit", &p, day_at(day, 15), 30, &[counsel]),
+        )
+        .await;
     }
 }
 
@@ -316,51 +211,21 @@ async fn no_double_booking_of_detainee_or_kiosk() {
     let s = start().await;
     let p = prison(&s, "eng-wales", 1).await;
     let at = day_at(3, 10);
-    assert_eq!(
-        s.post(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, at, 30, &p.contacts)
-        )
-        .await
-        .status,
-        StatusCode::CREATED
-    );
+    accepted(&s, social_visit(&p, at, 30)).await;
     // Same detainee, overlapping time, other kiosk.
-    let mut other_kiosk = visit(
-        "social_visit",
-        &p,
-        at + Duration::minutes(15),
-        30,
-        &p.contacts,
-    );
+    let mut other_kiosk = social_visit(&p, at + Duration::minutes(15), 30);
     other_kiosk["device_id"] = json!(p.second_kiosk);
     refused(&s, other_kiosk, "detainee_double_booked").await;
     // Other detainee, same kiosk, overlapping time.
     let other = new_detainee(&s, p.facility, "Z9999ZZ").await;
     approve(&s, other, p.contacts[0]).await;
-    let mut same_kiosk = visit(
-        "social_visit",
-        &p,
-        at + Duration::minutes(15),
-        30,
-        &p.contacts,
-    );
+    let mut same_kiosk = social_visit(&p, at + Duration::minutes(15), 30);
     same_kiosk["detainee_id"] = json!(other);
     refused(&s, same_kiosk, "device_double_booked").await;
     // Back to back is fine.
-    let mut after = visit(
-        "social_visit",
-        &p,
-        at + Duration::minutes(30),
-        30,
-        &p.contacts,
-    );
+    let mut after = social_visit(&p, at + Duration::minutes(30), 30);
     after["detainee_id"] = json!(other);
-    assert_eq!(
-        s.post(&s.admin, "/v1/bookings", after).await.status,
-        StatusCode::CREATED
-    );
+    accepted(&s, after).await;
 }
 
 #[tokio::test]
@@ -370,7 +235,7 @@ async fn refusals_are_audited_and_counted() {
     let before = s.audit_count().await;
     refused(
         &s,
-        visit("social_visit", &p, day_at(3, 8), 30, &p.contacts),
+        social_visit(&p, day_at(3, 8), 30),
         "outside_visiting_hours",
     )
     .await;

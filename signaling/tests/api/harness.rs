@@ -179,16 +179,14 @@ impl Server {
         self.clock.now()
     }
 
+    /// GET `path` with no credentials; the response as it comes.
+    pub async fn fetch(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("sent")
+    }
+
     /// Signaling's `/metrics` (Prometheus text).
     pub async fn metrics(&self) -> String {
-        self.http
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
+        self.fetch("/metrics").await.text().await.expect("text")
     }
 
     pub async fn call(
@@ -256,9 +254,41 @@ impl Server {
         r.body.as_array().map(Vec::len).unwrap_or(0)
     }
 
+    /// The actions of the audit entries about `session`, oldest first, as
+    /// `token` reads them.
+    pub async fn audited_actions(&self, token: &str, session: i64) -> Vec<String> {
+        let audit = self
+            .get(token, &format!("/v1/audit?session_id={session}"))
+            .await
+            .body;
+        audit
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter_map(|e| e["action"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// The administrator cancels `session` for `reason`, which must succeed.
+    pub async fn cancel(&self, session: i64, reason: &str) {
+        let c = self
+            .post(
+                &self.admin,
+                &format!("/v1/sessions/{session}/cancel"),
+                json!({"reason": reason}),
+            )
+            .await;
+        assert_eq!(c.status, StatusCode::NO_CONTENT, "{}", c.body);
+    }
+
     pub async fn session_count(&self) -> usize {
-        let r = self.get(&self.admin, "/v1/sessions").await;
-        r.body.as_array().map(Vec::len).unwrap_or(0)
+        self.sessions_listed_to(&self.admin).await.unwrap_or(0)
+    }
+
+    /// How many sessions `/v1/sessions` lists to `token` (`None`: no list).
+    pub async fn sessions_listed_to(&self, token: &str) -> Option<usize> {
+        let r = self.get(token, "/v1/sessions").await;
+        r.body.as_array().map(Vec::len)
     }
 }
 
@@ -272,29 +302,9 @@ pub struct Prison {
 }
 
 pub async fn prison(s: &Server, jurisdiction: &str, approved: usize) -> Prison {
-    let facility = s
-        .create(&s.admin, "/v1/facilities", json!({"name": format!("HMP {jurisdiction}"), "kind": "prison", "jurisdiction": jurisdiction}))
-        .await["id"]
-        .as_i64()
-        .expect("id");
-    let kiosk = s
-        .create(
-            &s.admin,
-            &format!("/v1/facilities/{facility}/devices"),
-            json!({"name": "Wing A kiosk", "kind": "kiosk"}),
-        )
-        .await["id"]
-        .as_i64()
-        .expect("id");
-    let second_kiosk = s
-        .create(
-            &s.admin,
-            &format!("/v1/facilities/{facility}/devices"),
-            json!({"name": "Wing B kiosk", "kind": "kiosk"}),
-        )
-        .await["id"]
-        .as_i64()
-        .expect("id");
+    let facility = facility(s, &format!("HMP {jurisdiction}"), "prison", jurisdiction).await;
+    let kiosk = device(s, facility, "Wing A kiosk", "kiosk").await;
+    let second_kiosk = device(s, facility, "Wing B kiosk", "kiosk").await;
     let detainee = new_detainee(s, facility, "A1234BC").await;
     let mut contacts = Vec::new();
     for i in 0..approved {
@@ -323,9 +333,31 @@ pub async fn facility(s: &Server, name: &str, kind: &str, jurisdiction: &str) ->
         .expect("id")
 }
 
-/// A one-hour hearing at `court` starting at `at`, with `participants`
-/// (a JSON array of `{name, role}`); the created session.
-pub async fn hearing(s: &Server, court: i64, at: DateTime<Utc>, participants: Value) -> Value {
+/// A device of `kind` (e.g. "kiosk") at `facility`; its id.
+pub async fn device(s: &Server, facility: i64, name: &str, kind: &str) -> i64 {
+    s.create(
+        &s.admin,
+        &format!("/v1/facilities/{facility}/devices"),
+        json!({"name": name, "kind": kind}),
+    )
+    .await["id"]
+        .as_i64()
+        .expect("id")
+}
+
+/// A one-hour hearing at a new demo court named `court`, starting at `at`,
+/// with `participants` as (name, role); the created session.
+pub async fn hearing(
+    s: &Server,
+    court: &str,
+    at: DateTime<Utc>,
+    participants: &[(&str, &str)],
+) -> Value {
+    let court = facility(s, court, "court", "demo").await;
+    let participants: Vec<Value> = participants
+        .iter()
+        .map(|(name, role)| json!({"name": name, "role": role}))
+        .collect();
     s.create(
         &s.admin,
         "/v1/hearings",
@@ -357,6 +389,17 @@ pub async fn contact(s: &Server, name: &str, bar: Option<&str>) -> i64 {
         .expect("id")
 }
 
+/// The administrator records that `contact`'s bar number `bar` was
+/// checked; the reply.
+pub async fn verify_bar(s: &Server, contact: i64, bar: &str) -> Reply {
+    s.post(
+        &s.admin,
+        &format!("/v1/contacts/{contact}/verify-bar"),
+        json!({"bar_number": bar}),
+    )
+    .await
+}
+
 pub async fn approve(s: &Server, detainee: i64, contact: i64) {
     s.create(
         &s.admin,
@@ -383,6 +426,23 @@ pub fn visit(
         "visitors": visitors.iter().map(|c| json!({"contact_id": c, "consents_to_recording": true})).collect::<Vec<_>>(),
         "detainee_consents_to_recording": true,
     })
+}
+
+/// A request for a social visit to `p`'s detainee by all of its approved
+/// contacts on its first kiosk.
+pub fn social_visit(p: &Prison, start: DateTime<Utc>, minutes: i64) -> Value {
+    visit("social_visit", p, start, minutes, &p.contacts)
+}
+
+/// A [`social_visit`] booked by the administrator; the created session.
+pub async fn book_social_visit(
+    s: &Server,
+    p: &Prison,
+    start: DateTime<Utc>,
+    minutes: i64,
+) -> Value {
+    s.create(&s.admin, "/v1/bookings", social_visit(p, start, minutes))
+        .await
 }
 
 /// `days` days after the base Monday at `hour`:00 London time (GMT in March before DST).

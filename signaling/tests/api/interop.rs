@@ -10,8 +10,7 @@
 //! creates with `testing/interop/requirements.txt` (or `$PARLEY_INTEROP_PYTHON`).
 
 use crate::harness::*;
-use crate::ws::{BookedVisit, booked_visit};
-use chrono::Duration;
+use crate::ws::{BookedVisit, visit_under_way};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration as Wait;
@@ -67,8 +66,7 @@ async fn aiortc_at_rfc_7675_consent_pace_holds_a_minute_long_visit() {
         family_token,
         cell_token,
         ..
-    } = booked_visit(&s, 1, 10).await;
-    s.clock.advance(Duration::minutes(1));
+    } = visit_under_way(&s, 10).await;
     let (family, cell) = tokio::join!(
         peer(&s, id, &family_token, "family", 60),
         peer(&s, id, &cell_token, "detainee", 60)

@@ -12,18 +12,12 @@ use tokio_tungstenite::tungstenite::Message;
 #[tokio::test]
 async fn a_visit_waits_starts_warns_and_ends_on_time() {
     let s = start().await;
-    let p = prison(&s, "demo", 1).await;
-    let at = s.now() + Duration::minutes(10);
-    let booking = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, at, 10, &p.contacts),
-        )
-        .await;
-    let id = booking["id"].as_i64().expect("id");
-    let visitor_token = token(&s, &s.admin, id, participant(&booking, "visitor")).await;
-    let detainee_token = token(&s, &s.admin, id, participant(&booking, "detainee")).await;
+    let BookedVisit {
+        id,
+        family_token: visitor_token,
+        cell_token: detainee_token,
+        ..
+    } = booked_visit(&s, 10, 10).await;
 
     let (mut family, welcome) = join(&s, id, &visitor_token).await;
     assert_eq!(welcome["type"], "welcome", "{welcome}");
@@ -75,19 +69,14 @@ async fn a_visit_waits_starts_warns_and_ends_on_time() {
 
     let session = s.get(&s.admin, &format!("/v1/sessions/{id}")).await;
     assert_eq!(session.body["status"], "ended");
-    let audit = s
-        .get(&s.admin, &format!("/v1/audit?session_id={id}"))
-        .await
-        .body;
-    let actions: Vec<&str> = audit
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter_map(|e| e["action"].as_str())
-        .collect();
-    assert!(actions.contains(&"session.join"), "{actions:?}");
-    assert!(actions.contains(&"session.admit"), "{actions:?}");
-    assert_eq!(actions.last(), Some(&"session.terminate"), "{actions:?}");
+    let actions = s.audited_actions(&s.admin, id).await;
+    assert!(actions.iter().any(|a| a == "session.join"), "{actions:?}");
+    assert!(actions.iter().any(|a| a == "session.admit"), "{actions:?}");
+    assert_eq!(
+        actions.last().map(String::as_str),
+        Some("session.terminate"),
+        "{actions:?}"
+    );
 
     // Nobody rejoins after the end.
     let (mut late, answer) = join(&s, id, &visitor_token).await;
@@ -100,20 +89,8 @@ async fn tokens_are_checked_on_join() {
     let s = start().await;
     let p = prison(&s, "demo", 1).await;
     let at = s.now() + Duration::minutes(5);
-    let a = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, at, 10, &p.contacts),
-        )
-        .await;
-    let mut other = visit(
-        "social_visit",
-        &p,
-        at + Duration::minutes(20),
-        10,
-        &p.contacts,
-    );
+    let a = book_social_visit(&s, &p, at, 10).await;
+    let mut other = social_visit(&p, at + Duration::minutes(20), 10);
     other["device_id"] = json!(p.second_kiosk);
     let b = s.create(&s.admin, "/v1/bookings", other).await;
     let (a_id, b_id) = (a["id"].as_i64().expect("id"), b["id"].as_i64().expect("id"));
@@ -126,12 +103,7 @@ async fn tokens_are_checked_on_join() {
     let (_, answer) = join(&s, a_id, &format!("{a_token}x")).await;
     assert_eq!(answer["code"], "invalid_token", "{answer}");
     // Another protocol version.
-    let mut ws = open(&s, a_id).await;
-    send(
-        &mut ws,
-        json!({"type": "join", "version": 99, "token": a_token}),
-    )
-    .await;
+    let mut ws = send_join(&s, a_id, 99, &a_token).await;
     assert_eq!(
         next(&mut ws).await.expect("answer")["code"],
         "unsupported_version"
@@ -169,16 +141,16 @@ async fn tokens_are_checked_on_join() {
 #[tokio::test]
 async fn a_judge_admits_from_the_lobby_and_removes() {
     let s = start().await;
-    let court = facility(&s, "Court", "court", "demo").await;
     let at = s.now() + Duration::minutes(5);
     let hearing = hearing(
         &s,
-        court,
+        "Court",
         at,
-        json!([
-                       {"name": "Judge J", "role": "judge"},
-                       {"name": "Witness W", "role": "witness"},
-                       {"name": "Observer O", "role": "observer"}]),
+        &[
+            ("Judge J", "judge"),
+            ("Witness W", "witness"),
+            ("Observer O", "observer"),
+        ],
     )
     .await;
     let id = hearing["id"].as_i64().expect("id");
@@ -250,18 +222,9 @@ async fn a_judge_admits_from_the_lobby_and_removes() {
     // A removed participant cannot come back with their token.
     let (_, answer) = join(&s, id, &witness_token).await;
     assert_eq!(answer["code"], "forbidden", "{answer}");
-    let audit = s
-        .get(&clerk, &format!("/v1/audit?session_id={id}"))
-        .await
-        .body;
-    let actions: Vec<&str> = audit
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter_map(|e| e["action"].as_str())
-        .collect();
+    let actions = s.audited_actions(&clerk, id).await;
     for a in ["session.admit", "session.extend", "session.remove"] {
-        assert!(actions.contains(&a), "{a} audited: {actions:?}");
+        assert!(actions.iter().any(|x| x == a), "{a} audited: {actions:?}");
     }
 }
 
@@ -271,13 +234,7 @@ async fn an_officer_monitors_and_ends_a_social_visit_with_a_reason() {
     let p = prison(&s, "eng-wales", 1).await;
     // eng-wales needs 48 h lead time: book, then move the clock.
     let at = day_at(3, 14);
-    let booking = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, at, 30, &p.contacts),
-        )
-        .await;
+    let booking = book_social_visit(&s, &p, at, 30).await;
     let id = booking["id"].as_i64().expect("id");
     s.clock.advance(at - s.now() + Duration::minutes(1));
     let (mut family, welcome) = join_as(&s, &booking, "visitor").await;
@@ -319,25 +276,11 @@ async fn an_officer_monitors_and_ends_a_social_visit_with_a_reason() {
 async fn cancelling_a_visit_tells_the_waiting_family() {
     let s = start().await;
     let p = prison(&s, "demo", 1).await;
-    let at = s.now() + Duration::minutes(10);
-    let booking = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, at, 10, &p.contacts),
-        )
-        .await;
+    let booking = book_social_visit(&s, &p, s.now() + Duration::minutes(10), 10).await;
     let id = booking["id"].as_i64().expect("id");
     let (mut family, welcome) = join_as(&s, &booking, "visitor").await;
     assert_eq!(welcome["state"], "lobby");
-    let c = s
-        .post(
-            &s.admin,
-            &format!("/v1/sessions/{id}/cancel"),
-            json!({"reason": "The kiosk is out of order."}),
-        )
-        .await;
-    assert_eq!(c.status, StatusCode::NO_CONTENT, "{}", c.body);
+    s.cancel(id, "The kiosk is out of order.").await;
     let ended = until(&mut family, "ended").await;
     assert_eq!(ended["reason"], "cancelled");
     assert_eq!(ended["message"], "The kiosk is out of order.");
@@ -351,19 +294,18 @@ async fn cancelling_a_visit_tells_the_waiting_family() {
 #[tokio::test]
 async fn a_removed_participant_gets_no_new_token() {
     let s = start().await;
-    let court = facility(&s, "Court", "court", "demo").await;
     let at = s.now() + Duration::minutes(1);
     let hearing = hearing(
         &s,
-        court,
+        "Court",
         at,
-        json!([{"name": "Judge J", "role": "judge"}, {"name": "Observer O", "role": "observer"}]),
+        &[("Judge J", "judge"), ("Observer O", "observer")],
     )
     .await;
     let id = hearing["id"].as_i64().expect("id");
     let observer = participant(&hearing, "observer");
     let (mut judge, _) = join_as(&s, &hearing, "judge").await;
-    let (mut gallery, _) = join(&s, id, &token(&s, &s.admin, id, observer).await).await;
+    let (mut gallery, _) = join_as(&s, &hearing, "observer").await;
     send(
         &mut judge,
         json!({"type": "remove", "participant_id": observer, "reason": "Filming in court"}),

@@ -5,29 +5,42 @@
 use crate::harness::*;
 use crate::ws::*;
 use chrono::Duration;
-use futures_util::SinkExt;
 use parley_client::Client;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-
-/// A 10-minute demo visit that has just started; the booking.
-async fn visit_under_way(s: &Server) -> Value {
-    let booked = booked_visit(s, 1, 10).await;
-    s.clock.advance(Duration::minutes(1));
-    booked.booking
-}
 
 async fn negotiate(ws: &mut Ws, client: &mut Client) {
     let offer = client.offer().await.expect("offer");
-    let msg = json!({"type": "offer", "sdp": offer});
-    ws.send(Message::Text(msg.to_string().into()))
-        .await
-        .expect("sent");
+    send(ws, json!({"type": "offer", "sdp": offer})).await;
     let answer = until(ws, "answer").await;
     client
         .accept(answer["sdp"].as_str().expect("sdp").to_string())
         .await
         .expect("connected");
+}
+
+/// A client named `name` that sends audio and video and receives one
+/// participant, its media negotiated over `ws`.
+async fn connected(ws: &mut Ws, name: &str, ssrc_base: u32) -> Client {
+    let mut client = Client::new(name, true, 1, ssrc_base).await.expect("client");
+    negotiate(ws, &mut client).await;
+    client
+}
+
+/// A demo hearing five minutes from now with Judge J and Witness W, the
+/// judge joined and the witness in the lobby: the hearing, the judge's
+/// socket and welcome, the witness's socket and welcome.
+async fn a_judge_and_a_waiting_witness(s: &Server) -> (Value, (Ws, Value), (Ws, Value)) {
+    let at = s.now() + Duration::minutes(5);
+    let hearing = hearing(
+        s,
+        "Court",
+        at,
+        &[("Judge J", "judge"), ("Witness W", "witness")],
+    )
+    .await;
+    let judge = join_as(s, &hearing, "judge").await;
+    let witness = join_as(s, &hearing, "witness").await;
+    (hearing, judge, witness)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,14 +60,7 @@ async fn a_family_visit_through_a_standalone_sfu() {
 /// signaling's `/metrics` carries the SFU's counters too.
 async fn family_visit(s: &Server, sfu_in_process: bool) {
     let p = prison(s, "demo", 1).await;
-    let at = s.now() + Duration::minutes(5);
-    let booking = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, at, 10, &p.contacts),
-        )
-        .await;
+    let booking = book_social_visit(s, &p, s.now() + Duration::minutes(5), 10).await;
     let (mut cell_ws, welcome) = join_as(s, &booking, "detainee").await;
     assert_eq!(welcome["receive_slots"], 1);
     let (mut home_ws, _) = join_as(s, &booking, "visitor").await;
@@ -62,22 +68,15 @@ async fn family_visit(s: &Server, sfu_in_process: bool) {
     // No media before the visit starts.
     let mut early = Client::new("early", true, 1, 500).await.expect("client");
     let offer = early.offer().await.expect("offer");
-    home_ws
-        .send(Message::Text(
-            json!({"type": "offer", "sdp": offer}).to_string().into(),
-        ))
-        .await
-        .expect("sent");
+    send(&mut home_ws, json!({"type": "offer", "sdp": offer})).await;
     let refused = until(&mut home_ws, "error").await;
     assert_eq!(refused["code"], "forbidden", "{refused}");
 
     s.clock.advance(Duration::minutes(5));
     until(&mut cell_ws, "admitted").await;
     until(&mut home_ws, "admitted").await;
-    let mut cell = Client::new("cell", true, 1, 1000).await.expect("client");
-    let mut home = Client::new("home", true, 1, 2000).await.expect("client");
-    negotiate(&mut cell_ws, &mut cell).await;
-    negotiate(&mut home_ws, &mut home).await;
+    let cell = connected(&mut cell_ws, "cell", 1000).await;
+    let home = connected(&mut home_ws, "home", 2000).await;
 
     let sent = 50;
     let (a, b) = tokio::join!(cell.send(0, sent), home.send(0, sent));
@@ -155,36 +154,22 @@ async fn sfu_metrics_count(s: &Server) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_judge_mutes_a_witness_and_the_mute_survives_a_new_offer() {
     let s = start().await;
-    let court = facility(&s, "Court", "court", "demo").await;
-    let at = s.now() + Duration::minutes(5);
-    let hearing = hearing(
-        &s,
-        court,
-        at,
-        json!([{"name": "Judge J", "role": "judge"}, {"name": "Witness W", "role": "witness"}]),
+    let (hearing, (mut bench_ws, _), (mut box_ws, _)) = a_judge_and_a_waiting_witness(&s).await;
+    let witness_id = participant(&hearing, "witness");
+    send(
+        &mut bench_ws,
+        json!({"type": "admit", "participant_id": witness_id}),
     )
     .await;
-    let id = hearing["id"].as_i64().expect("id");
-    let witness_id = participant(&hearing, "witness");
-    let (mut bench_ws, _) = join_as(&s, &hearing, "judge").await;
-    let (mut box_ws, _) = join(&s, id, &token(&s, &s.admin, id, witness_id).await).await;
-    let send = |msg: Value| Message::Text(msg.to_string().into());
-    bench_ws
-        .send(send(json!({"type": "admit", "participant_id": witness_id})))
-        .await
-        .expect("sent");
     until(&mut box_ws, "admitted").await;
-    let mut bench = Client::new("bench", true, 1, 5000).await.expect("client");
-    let mut witness_box = Client::new("box", true, 1, 6000).await.expect("client");
-    negotiate(&mut bench_ws, &mut bench).await;
-    negotiate(&mut box_ws, &mut witness_box).await;
+    let bench = connected(&mut bench_ws, "bench", 5000).await;
+    let witness_box = connected(&mut box_ws, "box", 6000).await;
 
-    bench_ws
-        .send(send(
-            json!({"type": "mute", "participant_id": witness_id, "media": "audio", "muted": true}),
-        ))
-        .await
-        .expect("sent");
+    send(
+        &mut bench_ws,
+        json!({"type": "mute", "participant_id": witness_id, "media": "audio", "muted": true}),
+    )
+    .await;
     let roster = loop {
         let r = until(&mut box_ws, "roster").await;
         if r["participants"].as_array().is_some_and(|ps| {
@@ -206,9 +191,8 @@ async fn the_judge_mutes_a_witness_and_the_mute_survives_a_new_offer() {
     assert!(bench.got("box", "video") >= 20, "but still sees them");
 
     // A fresh connection does not lift the mute.
-    let mut again = Client::new("box", true, 1, 7000).await.expect("client");
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    negotiate(&mut box_ws, &mut again).await;
+    let again = connected(&mut box_ws, "box", 7000).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let video_before = bench.got("box", "video");
     again.send(100, 25).await.expect("sent");
@@ -227,32 +211,20 @@ async fn the_judge_mutes_a_witness_and_the_mute_survives_a_new_offer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_witness_loses_media_within_a_second() {
     let s = start().await;
-    let court = facility(&s, "Court", "court", "demo").await;
-    let at = s.now() + Duration::minutes(5);
-    let hearing = hearing(
-        &s,
-        court,
-        at,
-        json!([{"name": "Judge J", "role": "judge"}, {"name": "Witness W", "role": "witness"}]),
+    let (hearing, (mut bench_ws, welcome), (mut box_ws, box_welcome)) =
+        a_judge_and_a_waiting_witness(&s).await;
+    let witness_id = participant(&hearing, "witness");
+    assert_eq!(welcome["state"], "admitted");
+    assert_eq!(box_welcome["state"], "lobby");
+    send(
+        &mut bench_ws,
+        json!({"type": "admit", "participant_id": witness_id}),
     )
     .await;
-    let id = hearing["id"].as_i64().expect("id");
-    let witness_id = participant(&hearing, "witness");
-    let (mut bench_ws, welcome) = join_as(&s, &hearing, "judge").await;
-    assert_eq!(welcome["state"], "admitted");
-    let (mut box_ws, welcome) = join(&s, id, &token(&s, &s.admin, id, witness_id).await).await;
-    assert_eq!(welcome["state"], "lobby");
-    let msg = json!({"type": "admit", "participant_id": witness_id});
-    bench_ws
-        .send(Message::Text(msg.to_string().into()))
-        .await
-        .expect("sent");
     until(&mut box_ws, "admitted").await;
 
-    let mut bench = Client::new("bench", true, 1, 3000).await.expect("client");
-    let mut witness_box = Client::new("box", true, 1, 4000).await.expect("client");
-    negotiate(&mut bench_ws, &mut bench).await;
-    negotiate(&mut box_ws, &mut witness_box).await;
+    let bench = connected(&mut bench_ws, "bench", 3000).await;
+    let witness_box = connected(&mut box_ws, "box", 4000).await;
     let (a, b) = tokio::join!(bench.send(0, 20), witness_box.send(0, 20));
     a.expect("sent");
     b.expect("sent");
@@ -263,12 +235,11 @@ async fn a_removed_witness_loses_media_within_a_second() {
         "the witness hears the court"
     );
 
-    let msg =
-        json!({"type": "remove", "participant_id": witness_id, "reason": "Testimony complete"});
-    bench_ws
-        .send(Message::Text(msg.to_string().into()))
-        .await
-        .expect("sent");
+    send(
+        &mut bench_ws,
+        json!({"type": "remove", "participant_id": witness_id, "reason": "Testimony complete"}),
+    )
+    .await;
     assert_eq!(until(&mut box_ws, "ended").await["reason"], "removed");
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let (heard_by_bench, heard_by_box) = (bench.total(), witness_box.total());
@@ -291,14 +262,12 @@ async fn a_removed_witness_loses_media_within_a_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everyone_is_told_who_is_speaking() {
     let s = start().await;
-    let booking = visit_under_way(&s).await;
+    let booking = visit_under_way(&s, 10).await.booking;
     let detainee = participant(&booking, "detainee");
     let (mut cell_ws, _) = join_as(&s, &booking, "detainee").await;
     let (mut home_ws, _) = join_as(&s, &booking, "visitor").await;
-    let mut cell = Client::new("cell", true, 1, 5000).await.expect("client");
-    let mut home = Client::new("home", true, 1, 6000).await.expect("client");
-    negotiate(&mut cell_ws, &mut cell).await;
-    negotiate(&mut home_ws, &mut home).await;
+    let mut cell = connected(&mut cell_ws, "cell", 5000).await;
+    let mut home = connected(&mut home_ws, "home", 6000).await;
     // The detainee talks (-10 dBov); the family is silent (-110 dBov).
     cell.audio_level_dbov = Some(10);
     home.audio_level_dbov = Some(110);
@@ -315,7 +284,7 @@ async fn everyone_is_told_who_is_speaking() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulcast_publisher_is_asked_to_pause_the_layers_nobody_needs() {
     let s = start_with_remote_sfu().await;
-    let booking = visit_under_way(&s).await;
+    let booking = visit_under_way(&s, 10).await.booking;
     let (mut cell_ws, _) = join_as(&s, &booking, "detainee").await;
     let (mut home_ws, _) = join_as(&s, &booking, "visitor").await;
     let mut cell = Client::simulcast("cell", 1, 10_000).await.expect("client");
@@ -354,13 +323,11 @@ async fn a_simulcast_publisher_is_asked_to_pause_the_layers_nobody_needs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_media_connection_is_reported_and_restored_by_a_new_offer() {
     let s = start().await;
-    let booking = visit_under_way(&s).await;
+    let booking = visit_under_way(&s, 10).await.booking;
     let (mut cell_ws, _) = join_as(&s, &booking, "detainee").await;
     let (mut home_ws, _) = join_as(&s, &booking, "visitor").await;
-    let mut cell = Client::new("cell", true, 1, 7000).await.expect("client");
-    let mut home = Client::new("home", true, 1, 8000).await.expect("client");
-    negotiate(&mut cell_ws, &mut cell).await;
-    negotiate(&mut home_ws, &mut home).await;
+    let cell = connected(&mut cell_ws, "cell", 7000).await;
+    let home = connected(&mut home_ws, "home", 8000).await;
     // The family's browser drops its connection (tab crash, network change).
     home.pc.close().await.expect("closed");
     // The SFU notices within about 10 s (ICE disconnected, then failed).
@@ -376,8 +343,7 @@ async fn a_lost_media_connection_is_reported_and_restored_by_a_new_offer() {
         "{lost}"
     );
     // A new connection and offer on the same socket restores media.
-    let mut again = Client::new("home", true, 1, 9000).await.expect("client");
-    negotiate(&mut home_ws, &mut again).await;
+    let again = connected(&mut home_ws, "home", 9000).await;
     cell.send(0, 30).await.expect("sent");
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     assert!(
@@ -423,17 +389,9 @@ async fn admitted_with_media(
     role: &str,
     ssrc_base: u32,
 ) -> (Ws, Client) {
-    let id = hearing["id"].as_i64().expect("id");
     let pid = participant(hearing, role);
-    let (mut ws, welcome) = join(s, id, &token(s, &s.admin, id, pid).await).await;
-    judge_ws
-        .send(Message::Text(
-            json!({"type": "admit", "participant_id": pid})
-                .to_string()
-                .into(),
-        ))
-        .await
-        .expect("sent");
+    let (mut ws, welcome) = join_as(s, hearing, role).await;
+    send(judge_ws, json!({"type": "admit", "participant_id": pid})).await;
     until(&mut ws, "admitted").await;
     let slots = welcome["receive_slots"].as_u64().expect("slots") as usize;
     let mut c = Client::new(role, role != "observer", slots, ssrc_base)
@@ -446,18 +404,20 @@ async fn admitted_with_media(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scripted_hearing_consultation_protection_and_a_closed_gallery() {
     let s = start().await;
-    let court = facility(&s, "Court", "court", "demo").await;
     let at = s.now() + Duration::minutes(5);
     let hearing = hearing(
         &s,
-        court,
+        "Court",
         at,
-        json!([{"name": "Judge J", "role": "judge"}, {"name": "Dan Defendant", "role": "defendant"},
-               {"name": "Cora Counsel", "role": "counsel"}, {"name": "Wendy Witness", "role": "witness"},
-               {"name": "Press P", "role": "observer"}]),
+        &[
+            ("Judge J", "judge"),
+            ("Dan Defendant", "defendant"),
+            ("Cora Counsel", "counsel"),
+            ("Wendy Witness", "witness"),
+            ("Press P", "observer"),
+        ],
     )
     .await;
-    let msg = |m: Value| Message::Text(m.to_string().into());
     let (mut judge_ws, welcome) = join_as(&s, &hearing, "judge").await;
     let mut judge = Client::new(
         "judge",
@@ -489,12 +449,11 @@ async fn a_scripted_hearing_consultation_protection_and_a_closed_gallery() {
         participant(&hearing, "defendant"),
         participant(&hearing, "counsel"),
     );
-    counsel_ws
-        .send(msg(
-            json!({"type": "consult", "participant_ids": [d_id, c_id]}),
-        ))
-        .await
-        .expect("sent");
+    send(
+        &mut counsel_ws,
+        json!({"type": "consult", "participant_ids": [d_id, c_id]}),
+    )
+    .await;
     let opened = until(&mut judge_ws, "consultation").await;
     assert_eq!(opened["open"], true);
     let consultation_id = opened["consultation_id"].as_u64().expect("id");
@@ -532,12 +491,11 @@ async fn a_scripted_hearing_consultation_protection_and_a_closed_gallery() {
     );
 
     // Counsel returns them to the hearing.
-    counsel_ws
-        .send(msg(
-            json!({"type": "end_consultation", "consultation_id": consultation_id}),
-        ))
-        .await
-        .expect("sent");
+    send(
+        &mut counsel_ws,
+        json!({"type": "end_consultation", "consultation_id": consultation_id}),
+    )
+    .await;
     assert_eq!(until(&mut judge_ws, "consultation").await["open"], false);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let before = [&judge, &defendant].map(snapshot);
@@ -550,10 +508,7 @@ async fn a_scripted_hearing_consultation_protection_and_a_closed_gallery() {
 
     // The judge protects the witness, hidden from the defendant too.
     let w_id = participant(&hearing, "witness");
-    judge_ws
-        .send(msg(json!({"type": "protect", "participant_id": w_id, "pseudonym": "Witness A", "hide_from_defendant": true})))
-        .await
-        .expect("sent");
+    send(&mut judge_ws, json!({"type": "protect", "participant_id": w_id, "pseudonym": "Witness A", "hide_from_defendant": true})).await;
     loop {
         let r = until(&mut gallery_ws, "roster").await;
         if r["participants"]
@@ -590,10 +545,11 @@ async fn a_scripted_hearing_consultation_protection_and_a_closed_gallery() {
     );
 
     // The judge closes the hearing to the public: the gallery gets nothing.
-    judge_ws
-        .send(msg(json!({"type": "observers", "admitted": false})))
-        .await
-        .expect("sent");
+    send(
+        &mut judge_ws,
+        json!({"type": "observers", "admitted": false}),
+    )
+    .await;
     assert_eq!(until(&mut gallery_ws, "observers").await["admitted"], false);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let total = gallery.total();
@@ -661,14 +617,16 @@ async fn recorded_hearing(s: Server) {
             })
     );
     // The demo jurisdiction records hearings ("required").
-    let court = facility(&s, "Court", "court", "demo").await;
     let at = s.now() + Duration::minutes(5);
     let hearing = hearing(
         &s,
-        court,
+        "Court",
         at,
-        json!([{"name": "Judge J", "role": "judge"}, {"name": "Dan Defendant", "role": "defendant"},
-               {"name": "Cora Counsel", "role": "counsel"}]),
+        &[
+            ("Judge J", "judge"),
+            ("Dan Defendant", "defendant"),
+            ("Cora Counsel", "counsel"),
+        ],
     )
     .await;
     let id = hearing["id"].as_i64().expect("id");
@@ -692,13 +650,11 @@ async fn recorded_hearing(s: Server) {
         participant(&hearing, "defendant"),
         participant(&hearing, "counsel"),
     );
-    c_ws.send(Message::Text(
-        json!({"type": "consult", "participant_ids": [d_id, c_id]})
-            .to_string()
-            .into(),
-    ))
-    .await
-    .expect("sent");
+    send(
+        &mut c_ws,
+        json!({"type": "consult", "participant_ids": [d_id, c_id]}),
+    )
+    .await;
     until(&mut judge_ws, "consultation").await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let recorded_before = recorded(&s).await;
@@ -709,14 +665,7 @@ async fn recorded_hearing(s: Server) {
         consulting <= 50,
         "{consulting} packets recorded during the consultation"
     );
-    judge_ws
-        .send(Message::Text(
-            json!({"type": "end", "reason": "Adjourned"})
-                .to_string()
-                .into(),
-        ))
-        .await
-        .expect("sent");
+    send(&mut judge_ws, json!({"type": "end", "reason": "Adjourned"})).await;
     until(&mut judge_ws, "ended").await;
     // The recording is closed lawfully and verifies.
     let dir = parley_recorder::recording::dir_of(

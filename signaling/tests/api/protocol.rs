@@ -65,23 +65,13 @@ async fn every_close_by_the_server_says_why() {
     let v = booked_visit(&s, 0, 10).await;
 
     // A refused join: `error`, then a close naming the same code.
-    let mut ws = open(&s, v.id).await;
-    send(
-        &mut ws,
-        json!({"type": "join", "version": 1, "token": "nonsense"}),
-    )
-    .await;
+    let mut ws = send_join(&s, v.id, 1, "nonsense").await;
     assert_eq!(until(&mut ws, "error").await["code"], "invalid_token");
     assert_eq!(
         close_frame(&mut ws).await,
         Some((4003, "invalid_token".into()))
     );
-    let mut ws = open(&s, v.id).await;
-    send(
-        &mut ws,
-        json!({"type": "join", "version": 9, "token": v.family_token}),
-    )
-    .await;
+    let mut ws = send_join(&s, v.id, 9, &v.family_token).await;
     assert_eq!(
         close_frame(&mut ws).await,
         Some((4002, "unsupported_version".into()))
@@ -109,12 +99,7 @@ async fn every_close_by_the_server_says_why() {
         assert_eq!(close_frame(ws).await, Some((4010, "scheduled_end".into())));
     }
     // Joining after it.
-    let mut late = open(&s, v.id).await;
-    send(
-        &mut late,
-        json!({"type": "join", "version": 1, "token": v.family_token}),
-    )
-    .await;
+    let mut late = send_join(&s, v.id, 1, &v.family_token).await;
     assert_eq!(
         close_frame(&mut late).await,
         Some((4006, "session_over".into()))
@@ -228,15 +213,18 @@ async fn every_documented_message_is_one_the_server_really_sends() {
 
     // A hearing: lobby, admission, consultation, observers, captions,
     // extension, warnings, refusals, removal, the end.
-    let court = facility(&s, "Court 1", "court", "demo").await;
     let at = s.now() + Duration::minutes(10);
     let h = hearing(
         &s,
-        court,
+        "Court 1",
         at,
-        json!([{"name": "Judge Ames", "role": "judge"}, {"name": "D. Fenn", "role": "defendant"},
-               {"name": "C. Shaw", "role": "counsel"}, {"name": "I. Roy", "role": "interpreter"},
-               {"name": "Press", "role": "observer"}]),
+        &[
+            ("Judge Ames", "judge"),
+            ("D. Fenn", "defendant"),
+            ("C. Shaw", "counsel"),
+            ("I. Roy", "interpreter"),
+            ("Press", "observer"),
+        ],
     )
     .await;
     let (mut judge, w) = join_as(&s, &h, "judge").await;
@@ -303,8 +291,7 @@ async fn every_documented_message_is_one_the_server_really_sends() {
 
     // A visit with media: answers, the active speaker, simulcast layers,
     // a lost media connection.
-    let v = booked_visit(&s, 1, 10).await;
-    s.clock.advance(Duration::minutes(1));
+    let v = visit_under_way(&s, 10).await;
     let (mut cell_ws, w) = join(&s, v.id, &v.cell_token).await;
     seen.push(w);
     // The REST reply that hands out a join token, and the token's claims.

@@ -13,7 +13,7 @@ async fn the_web_client_is_served_with_a_strict_policy() {
         ("/web/join.js", "text/javascript"),
         ("/web/style.css", "text/css"),
     ] {
-        let r = s.http.get(s.url(path)).send().await.expect("sent");
+        let r = s.fetch(path).await;
         assert_eq!(r.status(), StatusCode::OK, "{path}");
         let header = |name: &str| {
             r.headers()
@@ -30,19 +30,9 @@ async fn the_web_client_is_served_with_a_strict_policy() {
         assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
         assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
     }
-    let missing = s
-        .http
-        .get(s.url("/web/secret.js"))
-        .send()
-        .await
-        .expect("sent");
+    let missing = s.fetch("/web/secret.js").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let escape = s
-        .http
-        .get(s.url("/web/..%2FCargo.toml"))
-        .send()
-        .await
-        .expect("sent");
+    let escape = s.fetch("/web/..%2FCargo.toml").await;
     assert_eq!(
         escape.status(),
         StatusCode::NOT_FOUND,
@@ -53,7 +43,7 @@ async fn the_web_client_is_served_with_a_strict_policy() {
 #[tokio::test]
 async fn server_time_is_the_services_clock() {
     let s = start().await;
-    let r = s.http.get(s.url("/v1/time")).send().await.expect("sent");
+    let r = s.fetch("/v1/time").await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: serde_json::Value = r.json().await.expect("json");
     let now: chrono::DateTime<chrono::Utc> = body["now"]

@@ -1,6 +1,6 @@
 //! A live-session WebSocket client for the tests: open, join, read.
 
-use crate::harness::{Server, prison, visit};
+use crate::harness::{Server, book_social_visit, prison};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -70,13 +70,20 @@ pub async fn until(ws: &mut Ws, kind: &str) -> Value {
     }
 }
 
-pub async fn join(s: &Server, session: i64, token: &str) -> (Ws, Value) {
+/// Opens `session`'s socket and asks to join it with `token` in protocol
+/// `version`, reading nothing yet.
+pub async fn send_join(s: &Server, session: i64, version: u32, token: &str) -> Ws {
     let mut ws = open(s, session).await;
     send(
         &mut ws,
-        json!({"type": "join", "version": 1, "token": token}),
+        json!({"type": "join", "version": version, "token": token}),
     )
     .await;
+    ws
+}
+
+pub async fn join(s: &Server, session: i64, token: &str) -> (Ws, Value) {
+    let mut ws = send_join(s, session, 1, token).await;
     let welcome = next(&mut ws).await.expect("an answer to join");
     (ws, welcome)
 }
@@ -121,19 +128,8 @@ pub struct BookedVisit {
 
 pub async fn booked_visit(s: &Server, starts_in_minutes: i64, minutes: i64) -> BookedVisit {
     let p = prison(s, "demo", 1).await;
-    let booking = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit(
-                "social_visit",
-                &p,
-                s.now() + chrono::Duration::minutes(starts_in_minutes),
-                minutes,
-                &p.contacts,
-            ),
-        )
-        .await;
+    let start = s.now() + chrono::Duration::minutes(starts_in_minutes);
+    let booking = book_social_visit(s, &p, start, minutes).await;
     let id = booking["id"].as_i64().expect("id");
     let family_token = token(s, &s.admin, id, participant(&booking, "visitor")).await;
     let cell_token = token(s, &s.admin, id, participant(&booking, "detainee")).await;
@@ -143,4 +139,12 @@ pub async fn booked_visit(s: &Server, starts_in_minutes: i64, minutes: i64) -> B
         family_token,
         cell_token,
     }
+}
+
+/// A demo social visit of `minutes` booked to start in a minute, and the
+/// clock moved on to its start.
+pub async fn visit_under_way(s: &Server, minutes: i64) -> BookedVisit {
+    let booked = booked_visit(s, 1, minutes).await;
+    s.clock.advance(chrono::Duration::minutes(1));
+    booked
 }

@@ -6,9 +6,9 @@
 use crate::chromium::{Browser, Screen, one_at_a_time};
 use crate::firefox::Firefox;
 use crate::harness::*;
+use crate::join_page::*;
 use crate::window::{Received, Window};
-use crate::ws::{BookedVisit, booked_visit};
-use chrono::Duration;
+use crate::ws::visit_under_way;
 use std::time::Duration as Wait;
 
 /// Share of audio samples concealed between two readings.
@@ -21,20 +21,13 @@ fn concealed_share(before: &Received, after: &Received) -> f64 {
 async fn a_firefox_family_and_a_chromium_kiosk_hold_a_minute_long_visit() {
     let _one = one_at_a_time().await;
     let s = start().await;
-    let BookedVisit {
-        family_token,
-        cell_token,
-        ..
-    } = booked_visit(&s, 1, 10).await;
-    s.clock.advance(Duration::minutes(1));
+    let v = visit_under_way(&s, 10).await;
 
     let chromium = Browser::launch().await;
     let cell = chromium.page("cell", Screen::Tablet).await;
     let family = Firefox::launch("family-firefox").await;
 
-    family
-        .goto(&s.url(&format!("/join?lang=en#token={family_token}")))
-        .await;
+    family.goto(&join_link(&s, "en", &v.family_token)).await;
     family
         .wait(
             "!document.querySelector('#join').disabled",
@@ -43,21 +36,9 @@ async fn a_firefox_family_and_a_chromium_kiosk_hold_a_minute_long_visit() {
         )
         .await;
     family.click("#join").await;
-    cell.goto(&s.url(&format!("/join?lang=fr#token={cell_token}")))
-        .await;
-    family
-        .wait(
-            "window.parley.screen() === 'call'",
-            "Firefox's call screen",
-            Wait::from_secs(15),
-        )
-        .await;
-    cell.wait(
-        "window.parley.screen() === 'call'",
-        "the kiosk's call screen",
-        Wait::from_secs(15),
-    )
-    .await;
+    cell.goto(&join_link(&s, "fr", &v.cell_token)).await;
+    wait_for_screen(&family, "call", "Firefox's call screen", 15).await;
+    wait_for_screen(&cell, "call", "the kiosk's call screen", 15).await;
     family.wait_for_media(10, 20, Wait::from_secs(30)).await;
     cell.wait_for_media(10, 20, Wait::from_secs(30)).await;
     family.screenshot("cross-browser-1-firefox-call").await;
@@ -104,15 +85,7 @@ async fn a_firefox_family_and_a_chromium_kiosk_hold_a_minute_long_visit() {
     );
     // Both browsers negotiated transport-cc: the SFU numbers what it sends
     // each, reads each one's feedback and estimates its downlink from it.
-    let metrics = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics answer")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = s.metrics().await;
     let downlinks = |estimate: &str| -> u64 {
         let label = format!("estimate=\"{estimate}\"");
         metrics

@@ -3,21 +3,20 @@
 
 use crate::chromium::{Browser, Screen, one_at_a_time};
 use crate::harness::*;
+use crate::join_page::*;
 use crate::window::Window;
-use crate::ws::{BookedVisit, booked_visit};
+use crate::ws::booked_visit;
 use std::time::Duration as Wait;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_camera_and_microphone_are_explained() {
     let _one = one_at_a_time().await;
     let s = start().await;
-    let BookedVisit { family_token, .. } = booked_visit(&s, 5, 10).await;
+    let v = booked_visit(&s, 5, 10).await;
 
     let browser = Browser::launch_refusing_devices().await;
     let family = browser.page("refused", Screen::Phone).await;
-    family
-        .goto(&s.url(&format!("/join?lang=en#token={family_token}")))
-        .await;
+    family.goto(&join_link(&s, "en", &v.family_token)).await;
     family
         .wait(
             "!document.querySelector('#check-problem').hidden",
@@ -39,7 +38,5 @@ async fn refused_camera_and_microphone_are_explained() {
             .await,
         true
     );
-    family.screenshot("devices-refused").await;
-    family.assert_controls_named("refused devices").await;
-    family.assert_contrast("refused devices").await;
+    screenshot_and_check(&family, "devices-refused", "refused devices").await;
 }

@@ -5,22 +5,21 @@
 
 use crate::chromium::{Browser, Screen, one_at_a_time};
 use crate::harness::*;
+use crate::join_page::*;
 use crate::window::Window;
 use crate::ws::{participant, token};
 use chrono::Duration;
-use serde_json::json;
 use std::time::Duration as Wait;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
     let _one = one_at_a_time().await;
     let s = start().await;
-    let court = facility(&s, "Demo Crown Court", "court", "demo").await;
     let hearing = hearing(
         &s,
-        court,
+        "Demo Crown Court",
         s.now() + Duration::minutes(5),
-        json!([{"name": "Judge Okafor", "role": "judge"}, {"name": "Witness Lund", "role": "witness"}]),
+        &[("Judge Okafor", "judge"), ("Witness Lund", "witness")],
     )
     .await;
     let id = hearing["id"].as_i64().expect("id");
@@ -32,24 +31,8 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
     let bench = browser.page("judge", Screen::Desktop).await;
     let witness = browser.page("witness", Screen::Phone).await;
 
-    bench
-        .goto(&s.url(&format!("/join?lang=en#token={judge_token}")))
-        .await;
-    bench
-        .wait(
-            "!document.querySelector('#join').disabled",
-            "the pre-call check",
-            Wait::from_secs(15),
-        )
-        .await;
-    bench.click("#join").await;
-    bench
-        .wait(
-            "window.parley.screen() === 'call'",
-            "the judge is admitted at once",
-            Wait::from_secs(10),
-        )
-        .await;
+    join_after_check(&bench, &s, &judge_token).await;
+    wait_for_screen(&bench, "call", "the judge is admitted at once", 10).await;
     assert!(
         bench.has("#staff:not([hidden])").await,
         "hearing controls shown"
@@ -57,16 +40,7 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
     // The judge starts typing a reason; a roster change must not wipe it.
     bench.type_into("#end-reason", "Adjourned until").await;
 
-    witness
-        .goto(&s.url(&format!("/join?lang=en#token={witness_token}")))
-        .await;
-    witness
-        .wait(
-            "!document.querySelector('#join').disabled",
-            "the pre-call check",
-            Wait::from_secs(15),
-        )
-        .await;
+    open_checked(&witness, &s, &witness_token).await;
     // Keyboard only: the screen's heading has focus; Tab reaches Join, Enter presses it.
     witness.press("Tab").await;
     assert_eq!(
@@ -75,13 +49,7 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
         "Tab from the heading reaches Join"
     );
     witness.press("Enter").await;
-    witness
-        .wait(
-            "window.parley.screen() === 'waiting'",
-            "the witness waits",
-            Wait::from_secs(10),
-        )
-        .await;
+    wait_for_screen(&witness, "waiting", "the witness waits", 10).await;
     assert!(
         witness
             .text("#waiting-text")
@@ -113,20 +81,12 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
         "typed text survives the roster update"
     );
     assert_eq!(bench.focused().await, "end-reason", "and so does the focus");
-    bench.screenshot("hearing-2-judge-lobby").await;
-    bench.assert_controls_named("judge's lobby").await;
-    bench.assert_contrast("judge's lobby").await;
+    screenshot_and_check(&bench, "hearing-2-judge-lobby", "judge's lobby").await;
     // Nothing reaches the judge from the lobby.
     assert_eq!(bench.received().await.0, 0, "no video before admission");
 
     bench.click(&admit).await;
-    witness
-        .wait(
-            "window.parley.screen() === 'call'",
-            "the witness is admitted",
-            Wait::from_secs(10),
-        )
-        .await;
+    wait_for_screen(&witness, "call", "the witness is admitted", 10).await;
     let got = bench.wait_for_media(10, 20, Wait::from_secs(30)).await;
     witness.wait_for_media(10, 20, Wait::from_secs(30)).await;
     tokio::time::sleep(Wait::from_secs(1)).await;
@@ -154,9 +114,14 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
         .type_into("#captions-input", "Please state your name.")
         .await;
     bench.press("Enter").await;
-    witness
-        .wait("document.querySelector('#captions-view').textContent.includes('Please state your name.')", "the judge's caption", Wait::from_secs(10))
-        .await;
+    wait_for_text(
+        &witness,
+        "#captions-view",
+        "Please state your name.",
+        "the judge's caption",
+        10,
+    )
+    .await;
     assert!(
         witness
             .text("#captions-view")
@@ -164,13 +129,14 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
             .contains("Judge Okafor · Judge: ")
     );
     // The judge's own line comes back through the server like everyone's.
-    bench
-        .wait(
-            "document.querySelector('#captions-view').textContent.includes('Please state your name.')",
-            "the judge's own caption echoed",
-            Wait::from_secs(10),
-        )
-        .await;
+    wait_for_text(
+        &bench,
+        "#captions-view",
+        "Please state your name.",
+        "the judge's own caption echoed",
+        10,
+    )
+    .await;
     bench.screenshot("hearing-3-judge-call").await;
     witness.screenshot("hearing-3-witness-call").await;
 
@@ -178,13 +144,7 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
     // no more of their audio, still their video; unmuting restores it.
     let mute = format!("#mute-{witness_id}");
     bench.click(&mute).await;
-    bench
-        .wait(
-            &format!("document.querySelector('{mute}')?.getAttribute('aria-pressed') === 'true'"),
-            "the roster to show the mute",
-            Wait::from_secs(10),
-        )
-        .await;
+    wait_for_toggle(&bench, &mute, true, "the roster to show the mute").await;
     tokio::time::sleep(Wait::from_millis(500)).await;
     let muted_at = bench.received().await;
     tokio::time::sleep(Wait::from_secs(2)).await;
@@ -198,13 +158,7 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
         "their video goes on: {muted_at:?} then {still:?}"
     );
     bench.click(&mute).await;
-    bench
-        .wait(
-            &format!("document.querySelector('{mute}')?.getAttribute('aria-pressed') === 'false'"),
-            "the roster to show the unmute",
-            Wait::from_secs(10),
-        )
-        .await;
+    wait_for_toggle(&bench, &mute, false, "the roster to show the unmute").await;
     bench
         .wait_for_media(still.0, still.1 + 20, Wait::from_secs(10))
         .await;
@@ -222,33 +176,22 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
         )
         .await;
     bench.click("#gallery").await;
-    bench
-        .wait(
-            "document.querySelector('#gallery')?.getAttribute('aria-pressed') === 'true'",
-            "the hearing closed to the public",
-            Wait::from_secs(10),
-        )
-        .await;
-    witness
-        .wait(
-            "document.querySelector('#warning').textContent.includes('closed to the public')",
-            "the witness told the hearing is closed",
-            Wait::from_secs(10),
-        )
-        .await;
+    wait_for_toggle(&bench, "#gallery", true, "the hearing closed to the public").await;
+    wait_for_text(
+        &witness,
+        "#warning",
+        "closed to the public",
+        "the witness told the hearing is closed",
+        10,
+    )
+    .await;
     bench.screenshot("hearing-4-judge-protect-closed").await;
 
     // The judge extends the hearing by 15 minutes; the witness is told and
     // the countdown moves.
     let before = witness.text("#ends-at").await;
     bench.click("#staff form.inline-form button").await;
-    witness
-        .wait(
-            "document.querySelector('#warning').textContent.includes('extended')",
-            "the extension notice",
-            Wait::from_secs(10),
-        )
-        .await;
+    wait_for_text(&witness, "#warning", "extended", "the extension notice", 10).await;
     witness
         .wait(
             &format!(
@@ -265,13 +208,7 @@ async fn the_judge_admits_a_witness_who_is_then_seen_and_heard() {
         .type_into(&format!("{form} input"), "Testimony complete")
         .await;
     bench.click(&format!("{form} form button")).await;
-    witness
-        .wait(
-            "window.parley.screen() === 'ended'",
-            "the removed witness's end screen",
-            Wait::from_secs(10),
-        )
-        .await;
+    wait_for_screen(&witness, "ended", "the removed witness's end screen", 10).await;
     assert!(
         witness
             .text("#ended-message")

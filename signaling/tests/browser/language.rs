@@ -4,21 +4,22 @@
 
 use crate::chromium::{Browser, Screen, one_at_a_time};
 use crate::harness::*;
+use crate::join_page::*;
 use crate::window::Window;
-use crate::ws::{BookedVisit, booked_visit};
+use crate::ws::booked_visit;
 use std::time::Duration as Wait;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_jurisdictions_language_then_the_persons_choice() {
     let _one = one_at_a_time().await;
     let s = start().await;
-    let BookedVisit { family_token, .. } = booked_visit(&s, 5, 10).await;
+    let v = booked_visit(&s, 5, 10).await;
 
     let browser = Browser::launch().await;
     let family = browser.page("german-browser", Screen::Phone).await;
     family.set_locale("de-DE").await;
     family
-        .goto(&s.url(&format!("/join#token={family_token}")))
+        .goto(&s.url(&format!("/join#token={}", v.family_token)))
         .await;
     assert_eq!(family.eval("navigator.language").await, "de-DE");
     family
@@ -33,13 +34,7 @@ async fn the_jurisdictions_language_then_the_persons_choice() {
     family.screenshot("language-1-german-check").await;
     family.click("#join").await;
     // The demo jurisdiction speaks English and French, not German: English.
-    family
-        .wait(
-            "window.parley.screen() === 'waiting'",
-            "the waiting room",
-            Wait::from_secs(10),
-        )
-        .await;
+    wait_for_screen(&family, "waiting", "the waiting room", 10).await;
     assert_eq!(family.eval("document.documentElement.lang").await, "en");
     assert!(family.text("#waiting-text").await.contains("waiting room"));
     // The person picks German: it applies at once and is kept.

@@ -17,6 +17,7 @@ mod cross_browser;
 mod devices;
 mod firefox;
 mod hearing;
+mod join_page;
 mod language;
 mod officer;
 mod reconnect;

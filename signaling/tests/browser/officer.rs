@@ -4,6 +4,7 @@
 
 use crate::chromium::{Browser, Screen, one_at_a_time};
 use crate::harness::*;
+use crate::join_page::*;
 use crate::window::Window;
 use crate::ws::{participant, token};
 use chrono::Duration;
@@ -17,23 +18,12 @@ async fn an_officer_monitors_a_social_visit_and_cannot_open_a_legal_one() {
     let s = start().await;
     let p = prison(&s, "demo", 1).await;
     let start_at = s.now() + Duration::minutes(1);
-    let social = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit("social_visit", &p, start_at, 20, &p.contacts),
-        )
-        .await;
+    let social = book_social_visit(&s, &p, start_at, 20).await;
     // A legal visit for another detainee on the second kiosk, at the same time.
     let client = new_detainee(&s, p.facility, "B7654CD").await;
     let counsel = contact(&s, "Counsel Reyes", Some("BAR-77")).await;
     approve(&s, client, counsel).await;
-    s.post(
-        &s.admin,
-        &format!("/v1/contacts/{counsel}/verify-bar"),
-        json!({"bar_number": "BAR-77"}),
-    )
-    .await;
+    verify_bar(&s, counsel, "BAR-77").await;
     let mut legal = visit("legal_visit", &p, start_at, 20, &[counsel]);
     legal["detainee_id"] = json!(client);
     legal["device_id"] = json!(p.second_kiosk);
@@ -50,26 +40,10 @@ async fn an_officer_monitors_a_social_visit_and_cannot_open_a_legal_one() {
     let family = browser.page("family", Screen::Phone).await;
     let cell = browser.page("cell", Screen::Tablet).await;
     let desk = browser.page("officer", Screen::Desktop).await;
-    family
-        .goto(&s.url(&format!("/join?lang=en#token={family_token}")))
-        .await;
-    family
-        .wait(
-            "!document.querySelector('#join').disabled",
-            "the pre-call check",
-            Wait::from_secs(15),
-        )
-        .await;
-    family.click("#join").await;
-    cell.goto(&s.url(&format!("/join?lang=en#token={cell_token}")))
-        .await;
+    join_after_check(&family, &s, &family_token).await;
+    cell.goto(&join_link(&s, "en", &cell_token)).await;
     for page in [&family, &cell] {
-        page.wait(
-            "window.parley.screen() === 'call'",
-            "the call",
-            Wait::from_secs(15),
-        )
-        .await;
+        wait_for_screen(page, "call", "the call", 15).await;
     }
 
     // The console lists both visits; only the social one can be monitored.
@@ -102,9 +76,7 @@ async fn an_officer_monitors_a_social_visit_and_cannot_open_a_legal_one() {
         "no monitor button on a legal visit"
     );
     assert!(desk.text(&legal_row).await.contains("never monitored"));
-    desk.screenshot("officer-1-console").await;
-    desk.assert_controls_named("console").await;
-    desk.assert_contrast("console").await;
+    screenshot_and_check(&desk, "officer-1-console", "console").await;
     // Asking anyway is refused by the server, and the console says why.
     desk.eval(&format!("window.parleyOfficer.monitor({legal_id})"))
         .await;
@@ -139,12 +111,7 @@ async fn an_officer_monitors_a_social_visit_and_cannot_open_a_legal_one() {
     .await;
     assert!(desk.text("#check-camera").await.contains("not needed"));
     desk.click("#join").await;
-    desk.wait(
-        "window.parley.screen() === 'call'",
-        "the monitor's view",
-        Wait::from_secs(10),
-    )
-    .await;
+    wait_for_screen(&desk, "call", "the monitor's view", 10).await;
     assert!(
         desk.text("#notice-text")
             .await
@@ -159,35 +126,18 @@ async fn an_officer_monitors_a_social_visit_and_cannot_open_a_legal_one() {
     desk.wait_for_media(20, 40, Wait::from_secs(30)).await;
     // Hidden: the family's list of people does not name the officer.
     assert!(!family.text("#roster").await.contains("officer user"));
-    desk.screenshot("officer-2-monitoring").await;
-    desk.assert_controls_named("monitoring").await;
-    desk.assert_contrast("monitoring").await;
+    screenshot_and_check(&desk, "officer-2-monitoring", "monitoring").await;
 
     // End the visit with a reason; both sides are told.
     desk.type_into("#end-reason", "Visit ended early: wing lockdown")
         .await;
     desk.click("#staff button[type=submit]").await;
     for page in [&family, &cell] {
-        page.wait(
-            "window.parley.screen() === 'ended'",
-            "the end screen",
-            Wait::from_secs(10),
-        )
-        .await;
-        assert_eq!(
-            page.eval("document.querySelector('#ended-reason').dataset.reason")
-                .await,
-            "ended_by_staff"
-        );
+        ended_with(page, "ended_by_staff").await;
         assert!(page.text("#ended-message").await.contains("wing lockdown"));
     }
     family.screenshot("officer-3-family-ended-by-staff").await;
-    desk.wait(
-        "window.parley.screen() === 'ended'",
-        "the officer's end screen",
-        Wait::from_secs(10),
-    )
-    .await;
+    wait_for_screen(&desk, "ended", "the officer's end screen", 10).await;
     desk.click("#back-to-console").await;
     desk.wait(
         "location.pathname === '/officer' && !document.querySelector('#live').hidden",

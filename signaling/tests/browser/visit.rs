@@ -3,8 +3,9 @@
 
 use crate::chromium::{Browser, Screen, one_at_a_time};
 use crate::harness::*;
+use crate::join_page::*;
 use crate::window::Window;
-use crate::ws::{BookedVisit, booked_visit};
+use crate::ws::booked_visit;
 use chrono::Duration;
 use std::time::Duration as Wait;
 
@@ -12,27 +13,14 @@ use std::time::Duration as Wait;
 async fn a_family_visit_in_two_browsers() {
     let _one = one_at_a_time().await;
     let s = start().await;
-    let BookedVisit {
-        family_token,
-        cell_token,
-        ..
-    } = booked_visit(&s, 2, 10).await;
+    let v = booked_visit(&s, 2, 10).await;
 
     let browser = Browser::launch().await;
     let family = browser.page("family", Screen::Phone).await;
     let cell = browser.page("cell", Screen::Tablet).await;
 
     // The family: pre-call check, then the waiting room before the start.
-    family
-        .goto(&s.url(&format!("/join?lang=en#token={family_token}")))
-        .await;
-    family
-        .wait(
-            "!document.querySelector('#join').disabled",
-            "the pre-call check to pass",
-            Wait::from_secs(15),
-        )
-        .await;
+    open_checked(&family, &s, &v.family_token).await;
     assert!(
         family.text("#check-camera").await.contains("working"),
         "camera check: {}",
@@ -43,42 +31,20 @@ async fn a_family_visit_in_two_browsers() {
         "",
         "the token leaves the address bar"
     );
-    family.screenshot("visit-1-family-check").await;
-    family.assert_controls_named("check").await;
-    family.assert_contrast("check").await;
+    screenshot_and_check(&family, "visit-1-family-check", "check").await;
     family.click("#join").await;
-    family
-        .wait(
-            "window.parley.screen() === 'waiting'",
-            "the waiting room",
-            Wait::from_secs(10),
-        )
-        .await;
-    family
-        .wait(
-            "document.querySelector('#starts-in').textContent.includes(':')",
-            "the countdown to the start",
-            Wait::from_secs(5),
-        )
-        .await;
+    wait_for_screen(&family, "waiting", "the waiting room", 10).await;
+    wait_for_text(&family, "#starts-in", ":", "the countdown to the start", 5).await;
     assert!(
         family.has("#notice:not([hidden])").await,
         "the recording notice is shown in the waiting room, before any media"
     );
     assert!(family.text("#notice-text").await.contains("recorded"));
-    family.screenshot("visit-2-family-waiting").await;
-    family.assert_controls_named("waiting").await;
-    family.assert_contrast("waiting").await;
+    screenshot_and_check(&family, "visit-2-family-waiting", "waiting").await;
 
     // The cell kiosk, in French: joins by itself and waits too.
-    cell.goto(&s.url(&format!("/join?lang=fr#token={cell_token}")))
-        .await;
-    cell.wait(
-        "window.parley.screen() === 'waiting'",
-        "the kiosk to join by itself",
-        Wait::from_secs(15),
-    )
-    .await;
+    cell.goto(&join_link(&s, "fr", &v.cell_token)).await;
+    wait_for_screen(&cell, "waiting", "the kiosk to join by itself", 15).await;
     assert_eq!(
         cell.eval("document.body.classList.contains('kiosk')").await,
         true
@@ -88,12 +54,7 @@ async fn a_family_visit_in_two_browsers() {
     // The visit starts: both are let in and see and hear each other.
     s.clock.advance(Duration::minutes(2));
     for page in [&family, &cell] {
-        page.wait(
-            "window.parley.screen() === 'call'",
-            "the call screen at the start",
-            Wait::from_secs(10),
-        )
-        .await;
+        wait_for_screen(page, "call", "the call screen at the start", 10).await;
     }
     let family_got = family.wait_for_media(10, 20, Wait::from_secs(30)).await;
     // The SFU's sender reports reach the browser (lip sync needs them).
@@ -147,12 +108,8 @@ async fn a_family_visit_in_two_browsers() {
         "rule ids in the why"
     );
     family.click("#why summary").await;
-    family.screenshot("visit-3-family-call").await;
-    family.assert_controls_named("call").await;
-    family.assert_contrast("call").await;
-    cell.screenshot("visit-3-cell-call").await;
-    cell.assert_controls_named("kiosk call").await;
-    cell.assert_contrast("kiosk call").await;
+    screenshot_and_check(&family, "visit-3-family-call", "call").await;
+    screenshot_and_check(&cell, "visit-3-cell-call", "kiosk call").await;
 
     // The microphone toggle is a real toggle.
     family.click("#mute").await;
@@ -169,39 +126,23 @@ async fn a_family_visit_in_two_browsers() {
     family
         .wait("!document.querySelector('#warning').hidden && document.querySelector('#warning').textContent.includes('5 minute')", "the 5-minute warning", Wait::from_secs(10))
         .await;
-    cell.wait(
-        "document.querySelector('#warning').textContent.includes('Plus que 5 minute')",
+    wait_for_text(
+        &cell,
+        "#warning",
+        "Plus que 5 minute",
         "the French 5-minute warning",
-        Wait::from_secs(10),
+        10,
     )
     .await;
     family.screenshot("visit-4-family-warning").await;
     s.clock.advance(Duration::minutes(4));
-    family
-        .wait(
-            "document.querySelector('#warning').textContent.includes('1 minute')",
-            "the 1-minute warning",
-            Wait::from_secs(10),
-        )
-        .await;
+    wait_for_text(&family, "#warning", "1 minute", "the 1-minute warning", 10).await;
     s.clock.advance(Duration::minutes(1));
     for page in [&family, &cell] {
-        page.wait(
-            "window.parley.screen() === 'ended'",
-            "the end screen",
-            Wait::from_secs(10),
-        )
-        .await;
-        assert_eq!(
-            page.eval("document.querySelector('#ended-reason').dataset.reason")
-                .await,
-            "scheduled_end"
-        );
+        ended_with(page, "scheduled_end").await;
     }
     assert!(family.text("#ended-reason").await.contains("time booked"));
     assert!(cell.text("#ended-reason").await.contains("temps réservé"));
-    family.screenshot("visit-5-family-ended").await;
-    family.assert_controls_named("end").await;
-    family.assert_contrast("end").await;
+    screenshot_and_check(&family, "visit-5-family-ended", "end").await;
     cell.screenshot("visit-5-cell-ended").await;
 }

@@ -99,6 +99,37 @@ fn connect(s: &mut LiveSession, id: i64, role: Role, now: DateTime<Utc>) -> Vec<
         .1
 }
 
+/// Connects `id` as `role` at `now`, which must put them in `state`; the
+/// effects.
+fn connect_into(
+    s: &mut LiveSession,
+    id: i64,
+    role: Role,
+    now: DateTime<Utc>,
+    state: ParticipantState,
+) -> Vec<Effect> {
+    let (landed, effects) = s
+        .connect(id, &name(id), role, now)
+        .unwrap_or_else(|r| panic!("{id} ({role}) should connect: {r:?}"));
+    assert_eq!(landed, state, "{id} ({role}) connected");
+    effects
+}
+
+/// What a join decided without further ado does: the audited decision,
+/// then the same roster of `entries` to each of `to`.
+fn joined(
+    id: i64,
+    role: Role,
+    decision: &str,
+    rule_path: &str,
+    to: &[i64],
+    entries: &[(i64, Role, ParticipantState)],
+) -> Vec<Effect> {
+    let mut effects = vec![join_audit(id, role, decision, rule_path)];
+    effects.extend(rosters_to(to, entries));
+    effects
+}
+
 fn connect_all(s: &mut LiveSession, people: &[(i64, Role)], now: DateTime<Utc>) {
     for &(id, role) in people {
         connect(s, id, role, now);
@@ -130,10 +161,66 @@ fn remove(participant_id: i64, reason: &str) -> ClientMessage {
     }
 }
 
+fn extend(minutes: u32) -> ClientMessage {
+    ClientMessage::Extend { minutes }
+}
+
+fn offer() -> ClientMessage {
+    ClientMessage::Offer { sdp: "v=0".into() }
+}
+
 fn end_msg(reason: &str) -> ClientMessage {
     ClientMessage::End {
         reason: reason.into(),
     }
+}
+
+/// What ending the session for `reason` does, in order: the audited
+/// decision (named after the reason), the end of the session, then
+/// `message` to each of `to`, then each of their sockets closed.
+fn termination(
+    actor: &str,
+    reason: EndReason,
+    rule_path: &str,
+    message: &str,
+    to: &[i64],
+) -> Vec<Effect> {
+    let ended = ServerMessage::Ended {
+        reason,
+        message: message.into(),
+    };
+    let mut effects = vec![
+        Effect::Audit(
+            audit(
+                actor,
+                "session.terminate",
+                &format!("{reason:?}"),
+                rule_path,
+            )
+            .details(serde_json::json!({ "message": message })),
+        ),
+        Effect::Finish(message.into()),
+    ];
+    effects.extend(to.iter().map(|&id| Effect::Send(id, ended.clone())));
+    effects.extend(
+        to.iter()
+            .map(|&id| Effect::Close(id, CloseCode::Ended(reason))),
+    );
+    effects
+}
+
+/// The audited decision of `actor` (e.g. "participant:1:judge") to admit
+/// `participant_id` to a hearing.
+fn court_admission(actor: &str, participant_id: i64) -> Effect {
+    Effect::Audit(
+        audit(
+            actor,
+            "session.admit",
+            "admitted",
+            "hearing/admitted-by-court",
+        )
+        .details(serde_json::json!({ "participant_id": participant_id })),
+    )
 }
 
 fn audits(effects: &[Effect]) -> Vec<&AuditRecord> {
@@ -220,34 +307,31 @@ fn visit_early_joiners_wait_in_lobby_and_are_admitted_at_start() {
     use ParticipantState::{Admitted, Lobby};
     let mut s = session(SessionKind::SocialVisit);
 
-    let (state, effects) = s
-        .connect(10, "P10", Role::Detainee, start() - mins(10))
-        .expect("early join");
-    assert_eq!(state, Lobby);
-    let mut expected = vec![join_audit(
-        10,
-        Role::Detainee,
-        "waiting until start",
-        "window/early-join",
-    )];
-    expected.extend(rosters_to(&[10], &[(10, Role::Detainee, Lobby)]));
-    assert_eq!(effects, expected);
+    let effects = connect_into(&mut s, 10, Role::Detainee, start() - mins(10), Lobby);
+    assert_eq!(
+        effects,
+        joined(
+            10,
+            Role::Detainee,
+            "waiting until start",
+            "window/early-join",
+            &[10],
+            &[(10, Role::Detainee, Lobby)]
+        )
+    );
 
-    let (state, effects) = s
-        .connect(11, "P11", Role::Visitor, start() - mins(5))
-        .expect("early join");
-    assert_eq!(state, Lobby);
-    let mut expected = vec![join_audit(
-        11,
-        Role::Visitor,
-        "waiting until start",
-        "window/early-join",
-    )];
-    expected.extend(rosters_to(
-        &[10, 11],
-        &[(10, Role::Detainee, Lobby), (11, Role::Visitor, Lobby)],
-    ));
-    assert_eq!(effects, expected);
+    let effects = connect_into(&mut s, 11, Role::Visitor, start() - mins(5), Lobby);
+    assert_eq!(
+        effects,
+        joined(
+            11,
+            Role::Visitor,
+            "waiting until start",
+            "window/early-join",
+            &[10, 11],
+            &[(10, Role::Detainee, Lobby), (11, Role::Visitor, Lobby)]
+        )
+    );
 
     assert_eq!(s.tick(start() - Duration::seconds(1)), vec![]);
     assert_eq!(s.state_of(10), Some(Lobby));
@@ -285,10 +369,7 @@ fn visit_early_joiners_wait_in_lobby_and_are_admitted_at_start() {
     // Nothing left to do at start; a later joiner goes straight in and the
     // session does not go live a second time.
     assert_eq!(s.tick(start()), vec![]);
-    let (state, effects) = s
-        .connect(12, "P12", Role::Visitor, start() + mins(1))
-        .expect("join");
-    assert_eq!(state, Admitted);
+    let effects = connect_into(&mut s, 12, Role::Visitor, start() + mins(1), Admitted);
     assert_eq!(count(&effects, |e| *e == Effect::PersistLive), 0);
     assert_eq!(count(&at_start, |e| *e == Effect::PersistLive), 1);
 }
@@ -297,10 +378,7 @@ fn visit_early_joiners_wait_in_lobby_and_are_admitted_at_start() {
 fn visit_joiner_after_start_is_admitted_directly_and_live_is_persisted_once() {
     use ParticipantState::Admitted;
     let mut s = session(SessionKind::SocialVisit);
-    let (state, effects) = s
-        .connect(10, "P10", Role::Detainee, start() + mins(1))
-        .expect("join");
-    assert_eq!(state, Admitted);
+    let effects = connect_into(&mut s, 10, Role::Detainee, start() + mins(1), Admitted);
     let mut expected = vec![
         join_audit(10, Role::Detainee, "admitted", "window/started"),
         Effect::PersistLive,
@@ -308,19 +386,21 @@ fn visit_joiner_after_start_is_admitted_directly_and_live_is_persisted_once() {
     expected.extend(rosters_to(&[10], &[(10, Role::Detainee, Admitted)]));
     assert_eq!(effects, expected);
 
-    let (state, effects) = s
-        .connect(11, "P11", Role::Visitor, start() + mins(2))
-        .expect("join");
-    assert_eq!(state, Admitted);
-    let mut expected = vec![join_audit(11, Role::Visitor, "admitted", "window/started")];
-    expected.extend(rosters_to(
-        &[10, 11],
-        &[
-            (10, Role::Detainee, Admitted),
-            (11, Role::Visitor, Admitted),
-        ],
-    ));
-    assert_eq!(effects, expected);
+    let effects = connect_into(&mut s, 11, Role::Visitor, start() + mins(2), Admitted);
+    assert_eq!(
+        effects,
+        joined(
+            11,
+            Role::Visitor,
+            "admitted",
+            "window/started",
+            &[10, 11],
+            &[
+                (10, Role::Detainee, Admitted),
+                (11, Role::Visitor, Admitted),
+            ]
+        )
+    );
 }
 
 #[test]
@@ -329,10 +409,7 @@ fn officer_is_admitted_as_hidden_monitor_and_never_listed() {
     let mut s = session(SessionKind::SocialVisit);
 
     // Before the start: the monitor is in, the visitor waits.
-    let (state, effects) = s
-        .connect(99, "P99", Role::Officer, start() - mins(10))
-        .expect("monitor joins");
-    assert_eq!(state, Admitted);
+    let effects = connect_into(&mut s, 99, Role::Officer, start() - mins(10), Admitted);
     assert_eq!(
         effects[0],
         join_audit(
@@ -342,30 +419,35 @@ fn officer_is_admitted_as_hidden_monitor_and_never_listed() {
             "monitoring/social_visit"
         )
     );
-    let (state, effects) = s
-        .connect(11, "P11", Role::Visitor, start() - mins(5))
-        .expect("early join");
-    assert_eq!(state, Lobby);
-    let mut expected = vec![join_audit(
-        11,
-        Role::Visitor,
-        "waiting until start",
-        "window/early-join",
-    )];
-    expected.extend(rosters_to(&[11, 99], &[(11, Role::Visitor, Lobby)]));
-    assert_eq!(effects, expected);
+    let effects = connect_into(&mut s, 11, Role::Visitor, start() - mins(5), Lobby);
+    assert_eq!(
+        effects,
+        joined(
+            11,
+            Role::Visitor,
+            "waiting until start",
+            "window/early-join",
+            &[11, 99],
+            &[(11, Role::Visitor, Lobby)]
+        )
+    );
 
     s.tick(start());
     let effects = connect(&mut s, 10, Role::Detainee, start() + mins(1));
-    let mut expected = vec![join_audit(10, Role::Detainee, "admitted", "window/started")];
-    expected.extend(rosters_to(
-        &[10, 11, 99],
-        &[
-            (10, Role::Detainee, Admitted),
-            (11, Role::Visitor, Admitted),
-        ],
-    ));
-    assert_eq!(effects, expected);
+    assert_eq!(
+        effects,
+        joined(
+            10,
+            Role::Detainee,
+            "admitted",
+            "window/started",
+            &[10, 11, 99],
+            &[
+                (10, Role::Detainee, Admitted),
+                (11, Role::Visitor, Admitted),
+            ]
+        )
+    );
     assert_eq!(s.connected_count(), 3);
 }
 
@@ -398,10 +480,7 @@ fn hearing_staff_are_admitted_directly_and_others_wait_for_the_court() {
     use ParticipantState::{Admitted, Lobby};
     let mut s = session(SessionKind::CourtHearing);
 
-    let (state, effects) = s
-        .connect(1, "P1", Role::Judge, start() - mins(10))
-        .expect("judge joins");
-    assert_eq!(state, Admitted);
+    let effects = connect_into(&mut s, 1, Role::Judge, start() - mins(10), Admitted);
     let mut expected = vec![
         join_audit(
             1,
@@ -414,10 +493,7 @@ fn hearing_staff_are_admitted_directly_and_others_wait_for_the_court() {
     expected.extend(rosters_to(&[1], &[(1, Role::Judge, Admitted)]));
     assert_eq!(effects, expected);
 
-    let (state, effects) = s
-        .connect(2, "P2", Role::Clerk, start() - mins(9))
-        .expect("clerk joins");
-    assert_eq!(state, Admitted);
+    let effects = connect_into(&mut s, 2, Role::Clerk, start() - mins(9), Admitted);
     assert_eq!(
         effects[0],
         join_audit(
@@ -429,25 +505,22 @@ fn hearing_staff_are_admitted_directly_and_others_wait_for_the_court() {
     );
     assert_eq!(count(&effects, |e| *e == Effect::PersistLive), 0);
 
-    let (state, effects) = s
-        .connect(3, "P3", Role::Defendant, start() - mins(5))
-        .expect("defendant joins");
-    assert_eq!(state, Lobby);
-    let mut expected = vec![join_audit(
-        3,
-        Role::Defendant,
-        "waiting for admission",
-        "hearing/lobby",
-    )];
-    expected.extend(rosters_to(
-        &[1, 2, 3],
-        &[
-            (1, Role::Judge, Admitted),
-            (2, Role::Clerk, Admitted),
-            (3, Role::Defendant, Lobby),
-        ],
-    ));
-    assert_eq!(effects, expected);
+    let effects = connect_into(&mut s, 3, Role::Defendant, start() - mins(5), Lobby);
+    assert_eq!(
+        effects,
+        joined(
+            3,
+            Role::Defendant,
+            "waiting for admission",
+            "hearing/lobby",
+            &[1, 2, 3],
+            &[
+                (1, Role::Judge, Admitted),
+                (2, Role::Clerk, Admitted),
+                (3, Role::Defendant, Lobby),
+            ]
+        )
+    );
 
     // Unlike a visit, the start does not admit anyone to a hearing.
     assert_eq!(s.tick(start()), vec![]);
@@ -455,15 +528,7 @@ fn hearing_staff_are_admitted_directly_and_others_wait_for_the_court() {
 
     let effects = client_ok(&mut s, 1, admit(3), start() + mins(1));
     let mut expected = vec![
-        Effect::Audit(
-            audit(
-                "participant:1:judge",
-                "session.admit",
-                "admitted",
-                "hearing/admitted-by-court",
-            )
-            .details(serde_json::json!({ "participant_id": 3 })),
-        ),
+        court_admission("participant:1:judge", 3),
         Effect::Send(3, ServerMessage::Admitted),
     ];
     expected.extend(rosters_to(
@@ -483,18 +548,7 @@ fn hearing_staff_are_admitted_directly_and_others_wait_for_the_court() {
     // The clerk may admit too.
     connect(&mut s, 4, Role::Witness, start() + mins(3));
     let effects = client_ok(&mut s, 2, admit(4), start() + mins(3));
-    assert_eq!(
-        effects[0],
-        Effect::Audit(
-            audit(
-                "participant:2:clerk",
-                "session.admit",
-                "admitted",
-                "hearing/admitted-by-court",
-            )
-            .details(serde_json::json!({ "participant_id": 4 })),
-        )
-    );
+    assert_eq!(effects[0], court_admission("participant:2:clerk", 4));
     assert_eq!(effects[1], Effect::Send(4, ServerMessage::Admitted));
 }
 
@@ -639,30 +693,15 @@ fn scheduled_end_terminates_audited_first_then_tells_and_closes_everyone() {
     s.tick(end() - mins(1));
 
     let message = "The scheduled time for this session is over.";
-    let ended = ServerMessage::Ended {
-        reason: EndReason::ScheduledEnd,
-        message: message.into(),
-    };
     assert_eq!(
         s.tick(end()),
-        vec![
-            Effect::Audit(
-                audit(
-                    "system",
-                    "session.terminate",
-                    "ScheduledEnd",
-                    "session/scheduled-end"
-                )
-                .details(serde_json::json!({ "message": message })),
-            ),
-            Effect::Finish(message.into()),
-            Effect::Send(10, ended.clone()),
-            Effect::Send(11, ended.clone()),
-            Effect::Send(99, ended),
-            Effect::Close(10, CloseCode::Ended(EndReason::ScheduledEnd)),
-            Effect::Close(11, CloseCode::Ended(EndReason::ScheduledEnd)),
-            Effect::Close(99, CloseCode::Ended(EndReason::ScheduledEnd)),
-        ]
+        termination(
+            "system",
+            EndReason::ScheduledEnd,
+            "session/scheduled-end",
+            message,
+            &[10, 11, 99]
+        )
     );
     assert!(s.is_ended());
     assert_eq!(s.connected_count(), 0);
@@ -719,11 +758,7 @@ fn only_the_judge_extends_and_only_a_hearing() {
     connect(&mut v, 99, Role::Officer, start() + mins(2));
     for from in [10, 11, 99] {
         assert_eq!(
-            refusal(v.client(
-                from,
-                ClientMessage::Extend { minutes: 10 },
-                start() + mins(3)
-            )),
+            refusal(v.client(from, extend(10), start() + mins(3))),
             ErrorCode::Forbidden,
             "participant {from} extended a visit"
         );
@@ -733,31 +768,20 @@ fn only_the_judge_extends_and_only_a_hearing() {
     let mut s = hearing_in_progress();
     for from in [2, 3] {
         assert_eq!(
-            refusal(s.client(
-                from,
-                ClientMessage::Extend { minutes: 10 },
-                start() + mins(3)
-            )),
+            refusal(s.client(from, extend(10), start() + mins(3))),
             ErrorCode::Forbidden,
             "participant {from} extended a hearing"
         );
     }
     for minutes in [0, MAX_EXTEND_MINUTES + 1, u32::MAX] {
         assert_eq!(
-            refusal(s.client(1, ClientMessage::Extend { minutes }, start() + mins(3))),
+            refusal(s.client(1, extend(minutes), start() + mins(3))),
             ErrorCode::BadMessage,
             "extend by {minutes}"
         );
     }
     assert_eq!(s.ends_at(), end());
-    client_ok(
-        &mut s,
-        1,
-        ClientMessage::Extend {
-            minutes: MAX_EXTEND_MINUTES,
-        },
-        start() + mins(3),
-    );
+    client_ok(&mut s, 1, extend(MAX_EXTEND_MINUTES), start() + mins(3));
     assert_eq!(s.ends_at(), end() + mins(240));
 }
 
@@ -767,12 +791,7 @@ fn extend_is_audited_persisted_announced_and_rearms_warnings() {
     assert_eq!(s.tick(end() - mins(5)).len(), 3);
 
     let new_end = end() + mins(10);
-    let effects = client_ok(
-        &mut s,
-        1,
-        ClientMessage::Extend { minutes: 10 },
-        end() - mins(4),
-    );
+    let effects = client_ok(&mut s, 1, extend(10), end() - mins(4));
     let extended = ServerMessage::Extended { ends_at: new_end };
     assert_eq!(
         effects,
@@ -827,12 +846,7 @@ fn extend_rearms_only_warnings_that_are_ahead_again() {
     s.tick(end() - mins(1));
     // Two more minutes: the new 5-minute instant (end - 3) is already past,
     // the new 1-minute instant (end + 1) is ahead.
-    client_ok(
-        &mut s,
-        1,
-        ClientMessage::Extend { minutes: 2 },
-        end() - mins(1),
-    );
+    client_ok(&mut s, 1, extend(2), end() - mins(1));
     assert_eq!(s.next_deadline(), end() + mins(1));
     assert_eq!(s.tick(end()), vec![]);
     assert_eq!(
@@ -988,10 +1002,6 @@ fn officer_ends_a_social_visit_audited_first() {
     let mut s = visit_in_progress();
     connect(&mut s, 99, Role::Officer, start() + mins(2));
     let reason = "Contraband shown on camera.";
-    let ended = ServerMessage::Ended {
-        reason: EndReason::EndedByStaff,
-        message: reason.into(),
-    };
     assert_eq!(
         client_ok(
             &mut s,
@@ -999,24 +1009,13 @@ fn officer_ends_a_social_visit_audited_first() {
             end_msg(&format!(" {reason} ")),
             start() + mins(3)
         ),
-        vec![
-            Effect::Audit(
-                audit(
-                    "participant:99:officer",
-                    "session.terminate",
-                    "EndedByStaff",
-                    "session/ended-by-staff",
-                )
-                .details(serde_json::json!({ "message": reason })),
-            ),
-            Effect::Finish(reason.into()),
-            Effect::Send(10, ended.clone()),
-            Effect::Send(11, ended.clone()),
-            Effect::Send(99, ended),
-            Effect::Close(10, CloseCode::Ended(EndReason::EndedByStaff)),
-            Effect::Close(11, CloseCode::Ended(EndReason::EndedByStaff)),
-            Effect::Close(99, CloseCode::Ended(EndReason::EndedByStaff)),
-        ]
+        termination(
+            "participant:99:officer",
+            EndReason::EndedByStaff,
+            "session/ended-by-staff",
+            reason,
+            &[10, 11, 99]
+        )
     );
     assert!(s.is_ended());
     assert_eq!(s.tick(end() - mins(5)), vec![]);
@@ -1105,10 +1104,7 @@ fn reconnecting_keeps_admission_without_a_second_audit() {
     let mut s = hearing_in_progress();
 
     // A second socket while the first is open (the shell closes the old one).
-    let (state, effects) = s
-        .connect(3, "P3", Role::Defendant, start() + mins(1))
-        .expect("reconnect");
-    assert_eq!(state, Admitted);
+    let effects = connect_into(&mut s, 3, Role::Defendant, start() + mins(1), Admitted);
     let all = [
         (1, Role::Judge, Admitted),
         (2, Role::Clerk, Admitted),
@@ -1118,10 +1114,7 @@ fn reconnecting_keeps_admission_without_a_second_audit() {
 
     // After a drop.
     s.disconnect(3);
-    let (state, effects) = s
-        .connect(3, "P3", Role::Defendant, start() + mins(2))
-        .expect("reconnect");
-    assert_eq!(state, Admitted);
+    let effects = connect_into(&mut s, 3, Role::Defendant, start() + mins(2), Admitted);
     assert_eq!(effects, rosters_to(&[1, 2, 3], &all));
 }
 
@@ -1134,10 +1127,7 @@ fn a_lobby_member_who_left_is_admitted_at_start_and_rejoins_admitted() {
     s.disconnect(11);
 
     // Reconnecting to the lobby is not a new decision.
-    let (state, effects) = s
-        .connect(11, "P11", Role::Visitor, start() - mins(5))
-        .expect("reconnect");
-    assert_eq!(state, Lobby);
+    let effects = connect_into(&mut s, 11, Role::Visitor, start() - mins(5), Lobby);
     assert!(audits(&effects).is_empty(), "{effects:?}");
     s.disconnect(11);
 
@@ -1153,10 +1143,7 @@ fn a_lobby_member_who_left_is_admitted_at_start_and_rejoins_admitted() {
     assert!(effects.contains(&Effect::Send(10, ServerMessage::Admitted)));
     assert_eq!(s.state_of(11), Some(Admitted));
 
-    let (state, effects) = s
-        .connect(11, "P11", Role::Visitor, start() + mins(1))
-        .expect("reconnect");
-    assert_eq!(state, Admitted);
+    let effects = connect_into(&mut s, 11, Role::Visitor, start() + mins(1), Admitted);
     assert!(audits(&effects).is_empty(), "{effects:?}");
 }
 
@@ -1292,7 +1279,7 @@ fn nothing_is_decided_after_the_scheduled_end() {
     let mut s = hearing_in_progress();
     connect(&mut s, 4, Role::Witness, start() + mins(1));
     assert_eq!(
-        refusal(s.client(1, ClientMessage::Extend { minutes: 10 }, end())),
+        refusal(s.client(1, extend(10), end())),
         ErrorCode::SessionOver
     );
     assert_eq!(
@@ -1384,9 +1371,7 @@ fn random_op(rng: &mut Lcg, people: &[(i64, Role)]) -> Op {
                     participant_id: rng.pick(&ids),
                     reason,
                 },
-                3 | 4 => ClientMessage::Extend {
-                    minutes: rng.pick(&[0, 1, 3, 10, MAX_EXTEND_MINUTES + 1]),
-                },
+                3 | 4 => extend(rng.pick(&[0, 1, 3, 10, MAX_EXTEND_MINUTES + 1])),
                 5 => ClientMessage::End { reason },
                 6 => ClientMessage::Leave,
                 7 => ClientMessage::Ping,
@@ -1731,12 +1716,7 @@ fn the_court_mutes_a_participant_audited_announced_and_kept_across_reconnection(
     // A reconnection does not lift it: the next offer carries it.
     s.disconnect(3);
     connect(&mut s, 3, Role::Defendant, now + mins(1));
-    let offer = client_ok(
-        &mut s,
-        3,
-        ClientMessage::Offer { sdp: "v=0".into() },
-        now + mins(1),
-    );
+    let offer = client_ok(&mut s, 3, offer(), now + mins(1));
     assert!(
         matches!(
             offer.as_slice(),
@@ -1876,26 +1856,24 @@ fn a_consultation_takes_defendant_and_counsel_out_of_the_hearing_and_back() {
         participant_ids: ids,
     };
     // Who may open one, and for whom.
-    assert_eq!(
-        refusal(s.client(3, consult(vec![3, 4]), at)),
-        ErrorCode::Forbidden,
-        "not the defendant"
-    );
-    assert_eq!(
-        refusal(s.client(4, consult(vec![3, 5]), at)),
-        ErrorCode::Forbidden,
-        "counsel only for themselves"
-    );
-    assert_eq!(
-        refusal(s.client(1, consult(vec![3, 6]), at)),
-        ErrorCode::BadMessage,
-        "not with a witness"
-    );
-    assert_eq!(
-        refusal(s.client(1, consult(vec![3, 5]), at)),
-        ErrorCode::BadMessage,
-        "counsel must be there"
-    );
+    for (from, ids, code, why) in [
+        (3, vec![3, 4], ErrorCode::Forbidden, "not the defendant"),
+        (
+            4,
+            vec![3, 5],
+            ErrorCode::Forbidden,
+            "counsel only for themselves",
+        ),
+        (1, vec![3, 6], ErrorCode::BadMessage, "not with a witness"),
+        (
+            1,
+            vec![3, 5],
+            ErrorCode::BadMessage,
+            "counsel must be there",
+        ),
+    ] {
+        assert_eq!(refusal(s.client(from, consult(ids), at)), code, "{why}");
+    }
     let effects = client_ok(&mut s, 4, consult(vec![3, 4, 5]), at);
     assert!(
         matches!(&effects[0], Effect::Audit(a) if a.action == "session.consult" && a.decision == "opened")
@@ -1919,12 +1897,7 @@ fn a_consultation_takes_defendant_and_counsel_out_of_the_hearing_and_back() {
     // A reconnecting consultant offers straight into the consultation.
     s.disconnect(3);
     connect(&mut s, 3, Role::Defendant, at);
-    let offer = client_ok(
-        &mut s,
-        3,
-        ClientMessage::Offer { sdp: "v=0".into() },
-        at + mins(1),
-    );
+    let offer = client_ok(&mut s, 3, offer(), at + mins(1));
     assert!(
         matches!(
             offer.as_slice(),

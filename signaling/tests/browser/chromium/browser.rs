@@ -41,21 +41,30 @@ fn find_chromium() -> PathBuf {
 /// [`find_chromium`] with the environment given: an override, else the
 /// first `chromium` or `chromium-browser` in the directories of `path`.
 pub fn chromium_in(overridden: Option<std::ffi::OsString>, path: std::ffi::OsString) -> PathBuf {
+    program_in(overridden, path, &["chromium", "chromium-browser"]).unwrap_or_else(|| {
+        panic!(
+            "headless Chromium is needed for the web client tests and was not found on the PATH; \
+             the package is chromium: `apt-get install chromium` (scripts/test installs it), or set PARLEY_CHROMIUM to its path"
+        )
+    })
+}
+
+/// A browser's program: `overridden` if given, else the first of `names`
+/// (in order of preference) in the directories of `path`.
+pub fn program_in(
+    overridden: Option<std::ffi::OsString>,
+    path: std::ffi::OsString,
+    names: &[&str],
+) -> Option<PathBuf> {
     if let Some(p) = overridden {
-        return PathBuf::from(p);
+        return Some(PathBuf::from(p));
     }
-    for dir in std::env::split_paths(&path) {
-        for name in ["chromium", "chromium-browser"] {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return candidate;
-            }
-        }
-    }
-    panic!(
-        "headless Chromium is needed for the web client tests and was not found on the PATH; \
-         the package is chromium: `apt-get install chromium` (scripts/test installs it), or set PARLEY_CHROMIUM to its path"
-    );
+    std::env::split_paths(&path).find_map(|dir| {
+        names
+            .iter()
+            .map(|name| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    })
 }
 
 /// A headless Chromium with its own profile; killed when dropped.

@@ -6,7 +6,7 @@
 //! reply with the same `id`; a page is addressed by its `sessionId`
 //! (flattened target sessions).
 
-mod browser;
+pub(crate) mod browser;
 mod checks;
 mod page;
 

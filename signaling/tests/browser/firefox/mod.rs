@@ -8,6 +8,7 @@
 //! lives at `ws://127.0.0.1:PORT/session`. Page values come back through
 //! `JSON.stringify`, so no BiDi remote values are decoded here.
 
+use crate::chromium::browser::program_in;
 use crate::rpc::Rpc;
 use crate::window::Window;
 use base64::Engine;
@@ -31,22 +32,13 @@ fn find_firefox() -> PathBuf {
 /// [`find_firefox`] with the environment given: an override, else the first
 /// `firefox-esr` or `firefox` in the directories of `path`.
 pub fn firefox_in(overridden: Option<std::ffi::OsString>, path: std::ffi::OsString) -> PathBuf {
-    if let Some(p) = overridden {
-        return PathBuf::from(p);
-    }
-    for dir in std::env::split_paths(&path) {
-        for name in ["firefox-esr", "firefox"] {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return candidate;
-            }
-        }
-    }
-    panic!(
-        "headless Firefox is needed for the cross-browser tests and was not found on the PATH; \
-         the package is firefox-esr: `apt-get install firefox-esr` (scripts/test installs it), \
-         or set PARLEY_FIREFOX to its path"
-    );
+    program_in(overridden, path, &["firefox-esr", "firefox"]).unwrap_or_else(|| {
+        panic!(
+            "headless Firefox is needed for the cross-browser tests and was not found on the PATH; \
+             the package is firefox-esr: `apt-get install firefox-esr` (scripts/test installs it), \
+             or set PARLEY_FIREFOX to its path"
+        )
+    })
 }
 
 /// A headless Firefox with its own profile and one tab; closed (or its
