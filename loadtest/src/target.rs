@@ -88,6 +88,7 @@ impl Parley {
             http: loopback(0),
             public_url: None,
             data_dir: data.path().to_path_buf(),
+            store_url: None,
             jurisdictions,
             join_token_leeway_seconds: 5,
             media: Some(

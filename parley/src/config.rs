@@ -15,6 +15,9 @@ pub struct DeploymentFile {
     pub server: ServerSection,
     #[serde(default)]
     pub storage: StorageSection,
+    /// `[store]`: the signaling store in PostgreSQL; absent, SQLite in the
+    /// data directory.
+    pub store: Option<StoreSection>,
     pub policy: PolicySection,
     #[serde(default)]
     pub tokens: TokenSection,
@@ -171,6 +174,28 @@ impl Default for StorageSection {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `postgres://user@host/database` (add `?host=/run/postgresql` for a
+    /// Unix socket; a password is better kept in `~/.pgpass` than here).
+    pub url: String,
+}
+
+impl StoreSection {
+    /// The url's scheme is one Parley speaks.
+    fn check(&self) -> Result<(), String> {
+        if self.url.starts_with("postgres://") || self.url.starts_with("postgresql://") {
+            Ok(())
+        } else {
+            Err(format!(
+                "store.url must be a postgres:// URL (leave [store] out for SQLite in the data directory); got `{}`",
+                self.url.split("://").next().unwrap_or(&self.url)
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PolicySection {
     /// Directory of jurisdiction files, relative to the deployment file.
     pub jurisdictions_dir: PathBuf,
@@ -234,6 +259,12 @@ impl Deployment {
         }
         if let Some(sfu) = &file.sfu {
             sfu.check().map_err(|message| DeploymentError::Invalid {
+                path: path.into(),
+                message,
+            })?;
+        }
+        if let Some(store) = &file.store {
+            store.check().map_err(|message| DeploymentError::Invalid {
                 path: path.into(),
                 message,
             })?;

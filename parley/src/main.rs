@@ -186,8 +186,13 @@ enum PolicyCommand {
 enum AuditCommand {
     /// Check the hash chain of the audit log; non-zero exit naming the first broken entry.
     Verify {
+        /// The data directory whose SQLite database to check.
         #[arg(long, default_value = "data")]
         data: PathBuf,
+        /// Check a PostgreSQL store instead: its `postgres://` URL (the
+        /// deployment's `[store] url`).
+        #[arg(long)]
+        store: Option<String>,
     },
 }
 
@@ -210,8 +215,8 @@ fn main() -> ExitCode {
                 },
         } => policy_explain(&config, &jurisdiction, kind, consent),
         Command::Audit {
-            command: AuditCommand::Verify { data },
-        } => run_async(audit_verify(data)),
+            command: AuditCommand::Verify { data, store },
+        } => run_async(audit_verify(data, store)),
         Command::Recorder {
             command,
             place,
@@ -355,17 +360,21 @@ fn policy_explain(
     Ok(())
 }
 
-async fn audit_verify(data: PathBuf) -> Result<(), String> {
-    use parley_signaling::store::{DB_FILE, Store};
-    let db = data.join(DB_FILE);
-    if !db.exists() {
-        return Err(format!(
-            "no database at {}; give the data directory with --data",
-            db.display()
-        ));
+async fn audit_verify(data: PathBuf, url: Option<String>) -> Result<(), String> {
+    use parley_signaling::store::{DB_FILE, Store, StoreLocation};
+    let location = StoreLocation::from_config(url.as_deref(), &data).map_err(|e| e.to_string())?;
+    if let StoreLocation::SqliteIn(dir) = &location {
+        let db = dir.join(DB_FILE);
+        if !db.exists() {
+            return Err(format!(
+                "no database at {}; give the data directory with --data, or a PostgreSQL store with --store",
+                db.display()
+            ));
+        }
     }
-    let store = Store::open(&data).await.map_err(|e| e.to_string())?;
+    let store = Store::open(&location).await.map_err(|e| e.to_string())?;
     let result = store.read().verify_audit_chain().await;
+    let shown = store.describe();
     store.close().await;
     match result {
         Ok(summary) => {
@@ -375,7 +384,7 @@ async fn audit_verify(data: PathBuf) -> Result<(), String> {
             );
             Ok(())
         }
-        Err(e) => Err(format!("{}: {e}", db.display())),
+        Err(e) => Err(format!("{shown}: {e}")),
     }
 }
 
@@ -399,6 +408,7 @@ async fn up(
         http: http.unwrap_or(d.file.server.http),
         public_url: d.file.server.public_url.clone(),
         data_dir: data.unwrap_or_else(|| d.file.storage.data_dir.clone()),
+        store_url: d.file.store.as_ref().map(|s| s.url.clone()),
         jurisdictions: d.jurisdictions.clone(),
         join_token_leeway_seconds: d.file.tokens.join_token_leeway_seconds,
         media,

@@ -9,8 +9,8 @@ use parley_recorder::keys::KeyStore;
 use parley_recorder::retention::{self, SweepItem};
 use parley_recorder::server::{self, RecorderConfig};
 use parley_recorder::{export, protocol, recording, verify};
-use parley_signaling::store::Store;
 use parley_signaling::store::audit::AuditRecord;
+use parley_signaling::store::{Store, StoreLocation};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,8 @@ use std::sync::Arc;
 /// Where the recorder's files are, from the deployment file.
 #[derive(Debug, Clone)]
 pub struct RecorderPaths {
-    pub data: PathBuf,
+    /// The signaling store, where the recorder's decisions are audited.
+    pub store: StoreLocation,
     pub section: RecorderSection,
     pub recordings: PathBuf,
     pub keys: PathBuf,
@@ -33,11 +34,15 @@ impl RecorderPaths {
         let section = d.file.recorder.clone().unwrap_or_else(|| {
             RecorderSection::default_with(SocketAddr::from(([127, 0, 0, 1], 0)))
         });
+        let store =
+            StoreLocation::from_config(d.file.store.as_ref().map(|s| s.url.as_str()), &data)
+                // `Deployment::load` has refused any other scheme already.
+                .unwrap_or_else(|_| StoreLocation::SqliteIn(data.clone()));
         Self {
             recordings: data.join(&section.recordings_dir),
             keys: data.join(&section.keys_dir),
             tls: data.join(&section.tls_dir),
-            data,
+            store,
             section,
         }
     }
@@ -50,7 +55,7 @@ impl RecorderPaths {
             recordings: data.join(&section.recordings_dir),
             keys: data.join(&section.keys_dir),
             tls: data.join(&section.tls_dir),
-            data,
+            store: StoreLocation::SqliteIn(data),
             section,
         }
     }
@@ -183,9 +188,9 @@ pub async fn run(
     listen: Option<SocketAddr>,
 ) -> Result<(), String> {
     let paths = RecorderPaths::new(&d, data);
-    let store = Store::open(&paths.data)
+    let store = Store::open(&paths.store)
         .await
-        .map_err(|e| format!("the recorder audits to the store in the data directory: {e}"))?;
+        .map_err(|e| format!("the recorder audits to the signaling store: {e}"))?;
     let recorder = server::start(paths.server_config(&d, listen, store.clone()))
         .await
         .map_err(|e| e.to_string())?;
@@ -241,8 +246,8 @@ pub fn verify_cmd(
     Ok(())
 }
 
-async fn open_store(data: &Path) -> Result<Store, String> {
-    Store::open(data)
+async fn open_store(location: &StoreLocation) -> Result<Store, String> {
+    Store::open(location)
         .await
         .map_err(|e| format!("cannot open the audit log, so nothing was done: {e}"))
 }
@@ -258,8 +263,8 @@ async fn append_to(store: &Store, record: &AuditRecord) -> Result<i64, String> {
     .map_err(|e| format!("cannot write the audit log, so nothing was done: {e}"))
 }
 
-async fn audit_append(data: &Path, record: AuditRecord) -> Result<i64, String> {
-    let store = open_store(data).await?;
+async fn audit_append(location: &StoreLocation, record: AuditRecord) -> Result<i64, String> {
+    let store = open_store(location).await?;
     let result = append_to(&store, &record).await;
     store.close().await;
     result
@@ -289,7 +294,7 @@ pub async fn export_cmd(
     let m = recording::read_manifest(&dir, &keys)
         .map_err(|e| format!("recording NOT intact, not exported: {e}"))?;
     let seq = audit_append(
-        &paths.data,
+        &paths.store,
         AuditRecord::new(actor, "recording_exported", "allowed")
             .session(m.session_id)
             .details(serde_json::json!({
@@ -377,7 +382,7 @@ pub async fn sweep(
 /// `parley recorder sweep`: [`sweep`], printed.
 pub async fn sweep_cmd(paths: &RecorderPaths, actor: &str, dry_run: bool) -> Result<(), String> {
     require("actor", actor)?;
-    let store = open_store(&paths.data).await?;
+    let store = open_store(&paths.store).await?;
     let result = sweep(paths, &store, actor, dry_run).await;
     store.close().await;
     let s = result?;
@@ -454,7 +459,7 @@ pub async fn hold_cmd(
         "legal_hold_released"
     };
     let seq = audit_append(
-        &paths.data,
+        &paths.store,
         AuditRecord::new(actor, action, "allowed")
             .session(m.session_id)
             .details(serde_json::json!({ "recording_id": m.recording_id, "reason": reason })),

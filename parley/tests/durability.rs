@@ -1,15 +1,129 @@
 //! Invariants 4 and 7 against the real binary: nothing accepted is lost when
 //! the process is killed with SIGKILL, and `parley audit verify` catches
 //! tampering with the audit log by someone with access to the database.
+//! Each runs on SQLite and on PostgreSQL (a throwaway server:
+//! `scripts/test-postgres`).
 
 mod common;
+#[path = "../../testing/postgres.rs"]
+mod postgres;
 
 use chrono::Duration as TimeDelta;
-use common::{Api, Server, audit_verify, first_entry_named, id, parse_intact, read_admin_token};
+use common::{Api, Output, Server, first_entry_named, id, parse_intact, read_admin_token};
 use serde_json::{Value, json};
-use sqlx::ConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
-use std::path::Path;
+use sqlx::{ConnectOptions, Connection, PgConnection};
+use std::path::{Path, PathBuf};
+
+/// Where a test's store lives: SQLite in its data directory, or a
+/// PostgreSQL database named in a copy of the demo deployment.
+enum Store {
+    Sqlite,
+    Postgres { url: String, config: PathBuf },
+}
+
+impl Store {
+    /// A new PostgreSQL database and a deployment file naming it, in `data`.
+    async fn postgres(data: &Path) -> Store {
+        let url = postgres::fresh_database().await;
+        let config = data.join("deployment.toml");
+        write_deployment(&config, &url);
+        Store::Postgres { url, config }
+    }
+
+    fn start(&self, data: &Path) -> Server {
+        match self {
+            Store::Sqlite => Server::start(data),
+            Store::Postgres { config, .. } => Server::start_up(config, data),
+        }
+    }
+
+    fn audit_verify(&self, data: &Path) -> Output {
+        match self {
+            Store::Sqlite => common::audit_verify(data),
+            Store::Postgres { url, .. } => common::parley([
+                std::ffi::OsStr::new("audit"),
+                "verify".as_ref(),
+                "--store".as_ref(),
+                url.as_ref(),
+            ]),
+        }
+    }
+
+    /// The files a SQLite store leaves in the data directory.
+    fn files(&self) -> &'static [&'static str] {
+        match self {
+            Store::Sqlite => &["parley.db", "admin-token", "join-token.key"],
+            Store::Postgres { .. } => &["admin-token", "join-token.key"],
+        }
+    }
+
+    /// A copy of the store to tamper with, and how to reach it.
+    async fn copy(&self, data: &Path) -> (tempfile::TempDir, Store) {
+        let copy = tempfile::TempDir::new().unwrap();
+        match self {
+            Store::Sqlite => {
+                copy_db(data, copy.path());
+                (copy, Store::Sqlite)
+            }
+            Store::Postgres { url, .. } => {
+                let url = postgres::copy_database(url).await;
+                let config = copy.path().join("deployment.toml");
+                write_deployment(&config, &url);
+                (copy, Store::Postgres { url, config })
+            }
+        }
+    }
+
+    /// Runs `sql` as an attacker with access to the database could, after
+    /// lifting the append-only rule when `lift` (SQLite: dropping its
+    /// triggers; PostgreSQL: a superuser disabling them).
+    async fn tamper(&self, data: &Path, lift: bool, sql: &str) -> Result<(), sqlx::Error> {
+        match self {
+            Store::Sqlite => {
+                let lifted = if lift {
+                    "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete; "
+                } else {
+                    ""
+                };
+                tamper(data, &format!("{lifted}{sql}")).await
+            }
+            Store::Postgres { url, .. } => {
+                let mut conn = PgConnection::connect(url).await?;
+                let lifted = if lift {
+                    "ALTER TABLE audit_log DISABLE TRIGGER USER; "
+                } else {
+                    ""
+                };
+                let result = sqlx::raw_sql(&format!("{lifted}{sql}"))
+                    .execute(&mut conn)
+                    .await
+                    .map(|_| ());
+                conn.close().await?;
+                result
+            }
+        }
+    }
+}
+
+/// The demo deployment with its store in PostgreSQL at `url`, written to
+/// `path` (the jurisdictions directory made absolute).
+fn write_deployment(path: &Path, url: &str) {
+    let demo = std::fs::read_to_string(common::demo_config()).unwrap();
+    let jurisdictions = common::config_dir().join("jurisdictions");
+    let text = demo.replace(
+        "jurisdictions_dir = \"jurisdictions\"",
+        &format!(
+            "jurisdictions_dir = {:?}",
+            jurisdictions.display().to_string()
+        ),
+    );
+    assert_ne!(
+        text, demo,
+        "config/demo.toml no longer names its jurisdictions_dir so"
+    );
+    std::fs::write(path, format!("{text}\n[store]\nurl = {url:?}\n")).unwrap();
+}
 
 /// `(seq, hash)` of every entry, for messages.
 fn chain(entries: &[Value]) -> Vec<(i64, String)> {
@@ -26,8 +140,18 @@ fn chain(entries: &[Value]) -> Vec<(i64, String)> {
 
 #[tokio::test]
 async fn restart_after_kill_9_loses_nothing() {
+    restart_after_kill_9_loses_nothing_on(Store::Sqlite, tempfile::TempDir::new().unwrap()).await;
+}
+
+#[tokio::test]
+async fn restart_after_kill_9_loses_nothing_on_postgres() {
     let data = tempfile::TempDir::new().unwrap();
-    let server = Server::start(data.path());
+    let store = Store::postgres(data.path()).await;
+    restart_after_kill_9_loses_nothing_on(store, data).await;
+}
+
+async fn restart_after_kill_9_loses_nothing_on(store: Store, data: tempfile::TempDir) {
+    let server = store.start(data.path());
     let token = server.admin_token();
     assert!(!token.is_empty(), "empty admin token");
     assert!(
@@ -35,7 +159,7 @@ async fn restart_after_kill_9_loses_nothing() {
         "first start should show the new admin token once:\n{}",
         server.stdout()
     );
-    for file in ["parley.db", "admin-token", "join-token.key"] {
+    for file in store.files() {
         assert!(data.path().join(file).is_file(), "{file} was not created");
     }
 
@@ -64,7 +188,7 @@ async fn restart_after_kill_9_loses_nothing() {
     assert!(out.contains("Parley is running."), "{out}");
 
     // Restart on the same data directory.
-    let server = Server::start(data.path());
+    let server = store.start(data.path());
     assert_eq!(
         server.admin_token(),
         token,
@@ -117,11 +241,11 @@ async fn restart_after_kill_9_loses_nothing() {
     server.kill9();
 
     // The database as the killed process left it: intact and complete.
-    let verified = audit_verify(data.path());
+    let verified = store.audit_verify(data.path());
     verified.assert_success();
     let (entries, head) = parse_intact(&verified);
 
-    let server = Server::start(data.path());
+    let server = store.start(data.path());
     let api = Api::new(&server.url, &token);
     for s in &burst {
         let sid = id(s);
@@ -156,7 +280,7 @@ async fn restart_after_kill_9_loses_nothing() {
     server.kill9();
 
     // `parley audit verify` reports the same chain.
-    let again = audit_verify(data.path());
+    let again = store.audit_verify(data.path());
     again.assert_success();
     assert_eq!(parse_intact(&again), (entries, head));
 }
@@ -183,16 +307,13 @@ async fn tamper(data: &Path, sql: &str) -> Result<(), sqlx::Error> {
     result
 }
 
-const DROP_TRIGGERS: &str = "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete; ";
-
-/// Tampers with a copy of `original` and checks that verify fails naming `entry`.
-async fn assert_tamper_detected(original: &Path, what: &str, sql: &str, entry: i64) {
-    let copy = tempfile::TempDir::new().unwrap();
-    copy_db(original, copy.path());
-    tamper(copy.path(), &format!("{DROP_TRIGGERS}{sql}"))
+/// Tampers with a copy of the store and checks that verify fails naming `entry`.
+async fn assert_tamper_detected(store: &Store, data: &Path, what: &str, sql: &str, entry: i64) {
+    let (copy_dir, copy) = store.copy(data).await;
+    copy.tamper(copy_dir.path(), true, sql)
         .await
         .unwrap_or_else(|e| panic!("{what}: tampering failed: {e}"));
-    let out = audit_verify(copy.path());
+    let out = copy.audit_verify(copy_dir.path());
     out.assert_failure();
     assert_eq!(
         first_entry_named(&out.stderr),
@@ -204,8 +325,18 @@ async fn assert_tamper_detected(original: &Path, what: &str, sql: &str, entry: i
 
 #[tokio::test]
 async fn audit_verify_detects_tampering() {
+    audit_verify_detects_tampering_on(Store::Sqlite, tempfile::TempDir::new().unwrap()).await;
+}
+
+#[tokio::test]
+async fn audit_verify_detects_tampering_on_postgres() {
     let data = tempfile::TempDir::new().unwrap();
-    let server = Server::start(data.path());
+    let store = Store::postgres(data.path()).await;
+    audit_verify_detects_tampering_on(store, data).await;
+}
+
+async fn audit_verify_detects_tampering_on(store: Store, data: tempfile::TempDir) {
+    let server = store.start(data.path());
     let api = server.api();
     // 1: the first administrator (created at first start).
     let facility = api.facility("HMP Audit").await; // 2
@@ -241,7 +372,7 @@ async fn audit_verify_detects_tampering() {
     assert_eq!(audit[2]["action"], "contact.approve", "{:?}", audit[2]);
     server.kill9();
 
-    let intact = audit_verify(data.path());
+    let intact = store.audit_verify(data.path());
     intact.assert_success();
     let (entries, head) = parse_intact(&intact);
     assert_eq!(entries, last);
@@ -249,20 +380,26 @@ async fn audit_verify_detects_tampering() {
 
     // The triggers refuse changes made without dropping them first.
     {
-        let copy = tempfile::TempDir::new().unwrap();
-        copy_db(data.path(), copy.path());
-        let err = tamper(
-            copy.path(),
-            "UPDATE audit_log SET decision = 'refused' WHERE seq = 2",
-        )
-        .await
-        .expect_err("an UPDATE of audit_log must be refused by its trigger");
+        let (copy_dir, copy) = store.copy(data.path()).await;
+        let err = copy
+            .tamper(
+                copy_dir.path(),
+                false,
+                "UPDATE audit_log SET decision = 'refused' WHERE seq = 2",
+            )
+            .await
+            .expect_err("an UPDATE of audit_log must be refused by its trigger");
         assert!(err.to_string().contains("append-only"), "{err}");
-        let err = tamper(copy.path(), "DELETE FROM audit_log WHERE seq = 3")
+        let err = copy
+            .tamper(
+                copy_dir.path(),
+                false,
+                "DELETE FROM audit_log WHERE seq = 3",
+            )
             .await
             .expect_err("a DELETE from audit_log must be refused by its trigger");
         assert!(err.to_string().contains("append-only"), "{err}");
-        audit_verify(copy.path()).assert_success();
+        copy.audit_verify(copy_dir.path()).assert_success();
     }
 
     let tamperings = [
@@ -291,11 +428,11 @@ async fn audit_verify_detects_tampering() {
         ),
     ];
     for (what, sql, entry) in tamperings {
-        assert_tamper_detected(data.path(), what, &sql, entry).await;
+        assert_tamper_detected(&store, data.path(), what, &sql, entry).await;
     }
 
     // The original was never touched.
-    let still = audit_verify(data.path());
+    let still = store.audit_verify(data.path());
     still.assert_success();
     assert_eq!(parse_intact(&still), (entries, head));
     assert_eq!(read_admin_token(data.path()), api.token);
@@ -303,7 +440,8 @@ async fn audit_verify_detects_tampering() {
 
 /// Tampering that changes a column's SQLite storage class (a BLOB where text
 /// is stored, text where an integer is) must be reported like any other
-/// change, naming the entry, not crash the verifier.
+/// change, naming the entry, not crash the verifier. (SQLite only: a
+/// PostgreSQL column keeps its declared type.)
 #[tokio::test]
 async fn audit_verify_reports_retyped_columns_without_crashing() {
     let data = tempfile::TempDir::new().unwrap();
@@ -312,7 +450,7 @@ async fn audit_verify_reports_retyped_columns_without_crashing() {
     api.facility("HMP Types").await; // entry 2
     api.facility("HMP Types II").await; // entry 3
     server.kill9();
-    audit_verify(data.path()).assert_success();
+    common::audit_verify(data.path()).assert_success();
     for (what, sql) in [
         (
             "(e) details stored as a BLOB",
@@ -323,6 +461,6 @@ async fn audit_verify_reports_retyped_columns_without_crashing() {
             "UPDATE audit_log SET session_id = 'none' WHERE seq = 2",
         ),
     ] {
-        assert_tamper_detected(data.path(), what, sql, 2).await;
+        assert_tamper_detected(&Store::Sqlite, data.path(), what, sql, 2).await;
     }
 }

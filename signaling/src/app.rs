@@ -4,7 +4,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::model::CallerRole;
-use crate::store::{Store, StoreError, audit, users};
+use crate::store::{Store, StoreError, StoreLocation, audit, users};
 use crate::{openapi, routes};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -29,7 +29,10 @@ pub struct SignalingConfig {
     pub http: SocketAddr,
     /// URL people open; defaults to `http://{http}`.
     pub public_url: Option<String>,
+    /// Keys and, without `store_url`, the SQLite database.
     pub data_dir: PathBuf,
+    /// A `postgres://` URL of the store; `None`: SQLite in `data_dir`.
+    pub store_url: Option<String>,
     pub jurisdictions: Jurisdictions,
     /// Accepted clock skew for join tokens, in seconds.
     pub join_token_leeway_seconds: u64,
@@ -149,7 +152,8 @@ impl AppState {
         config: &SignalingConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<(Self, Bootstrap), StartError> {
-        let store = Store::open(&config.data_dir).await?;
+        let location = StoreLocation::from_config(config.store_url.as_deref(), &config.data_dir)?;
+        let store = Store::open(&location).await?;
         let key = load_or_create_key(&config.data_dir)?;
         let tokens = JoinTokens::new(&key, config.join_token_leeway_seconds).map_err(|_| {
             StartError::BadKey {

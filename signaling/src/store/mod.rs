@@ -1,8 +1,9 @@
 //! The signaling store: bookings, hearings, people, API users and the audit
 //! log, behind one trait per aggregate ([`sessions`], [`people`],
-//! [`users`], [`audit`]). The backend today is one SQLite file
-//! ([`sqlite`]: WAL, `synchronous=FULL`); another plugs in beside it by
-//! implementing [`Backend`] and the aggregates' traits.
+//! [`users`], [`audit`]). One backend, [`sql`], speaks to either engine:
+//! a SQLite file in the data directory (the default) or a PostgreSQL
+//! database ([`StoreLocation`]). Another plugs in beside it by implementing
+//! [`Backend`] and the aggregates' traits.
 //!
 //! Invariants, for every backend:
 //! - every write goes through [`Store::write`], which serializes writers and
@@ -14,7 +15,7 @@
 pub mod audit;
 pub mod people;
 pub mod sessions;
-pub mod sqlite;
+pub mod sql;
 pub mod users;
 
 pub use audit::{AuditReads, AuditWrites};
@@ -28,6 +29,33 @@ use std::sync::Arc;
 /// File name of the SQLite database inside the data directory.
 pub const DB_FILE: &str = "parley.db";
 
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// [`DB_FILE`] in this data directory: one process, no server.
+    SqliteIn(PathBuf),
+    /// A PostgreSQL database URL, e.g. `postgres://parley@db.example/parley`
+    /// or `postgres://parley@localhost/parley?host=/run/postgresql` for a
+    /// Unix socket. Several signaling instances may share it.
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// The deployment's choice: a `postgres://` (or `postgresql://`) URL
+    /// when given, otherwise SQLite in `data_dir`.
+    pub fn from_config(url: Option<&str>, data_dir: &Path) -> Result<Self, StoreError> {
+        match url {
+            None => Ok(Self::SqliteIn(data_dir.to_path_buf())),
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                Ok(Self::Postgres(u.to_owned()))
+            }
+            Some(u) => Err(StoreError::Url(
+                u.split("://").next().unwrap_or(u).to_owned(),
+            )),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot create the data directory {path}: {source}")]
@@ -35,11 +63,15 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot open the database {path}: {source}")]
-    Open { path: PathBuf, source: sqlx::Error },
-    #[error("cannot bring the database {path} up to date: {source}")]
+    #[error(
+        "store url scheme `{0}` is not supported: give a postgres:// URL, or no url for SQLite in the data directory"
+    )]
+    Url(String),
+    #[error("cannot open the database {store}: {source}")]
+    Open { store: String, source: sqlx::Error },
+    #[error("cannot bring the database {store} up to date: {source}")]
     Migrate {
-        path: PathBuf,
+        store: String,
         source: sqlx::migrate::MigrateError,
     },
 }
@@ -81,10 +113,10 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite database in `data_dir` and
-    /// applies migrations.
-    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        Ok(Self(Arc::new(sqlite::SqliteStore::open(data_dir).await?)))
+    /// Opens the store at `location` (creating a SQLite file if needed)
+    /// and applies migrations.
+    pub async fn open(location: &StoreLocation) -> Result<Self, StoreError> {
+        Ok(Self(Arc::new(sql::SqlStore::open(location).await?)))
     }
 
     /// Reads outside any write transaction. The reader holds one pooled
@@ -104,7 +136,7 @@ impl Store {
         self.0.ping().await
     }
 
-    /// Where the data lives, e.g. `data/parley.db (SQLite)`.
+    /// Where the data lives, e.g. `data/parley.db (SQLite)`; never a password.
     pub fn describe(&self) -> String {
         self.0.describe()
     }

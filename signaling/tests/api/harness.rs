@@ -1,6 +1,9 @@
 //! A signaling service on 127.0.0.1:0 with a fresh data directory and a clock
 //! set to Monday 4 March 2030, 10:00 in London, which tests can move forward.
 
+#[path = "../../../testing/postgres.rs"]
+pub mod postgres;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use parley_signaling::clock::OffsetClock;
 use parley_signaling::{SignalingConfig, start_with_clock};
@@ -114,6 +117,7 @@ async fn start_with(remote_sfu: bool) -> Server {
         http: "127.0.0.1:0".parse().expect("addr"),
         public_url: None,
         data_dir: data.path().to_path_buf(),
+        store_url: postgres::store_url().await,
         jurisdictions: jurisdictions(),
         join_token_leeway_seconds: 5,
         media: Some(media),

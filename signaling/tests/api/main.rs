@@ -1,5 +1,7 @@
 //! Integration tests of the signaling service over real HTTP and WebSocket
-//! on 127.0.0.1, with a real SQLite file and a clock the tests move.
+//! on 127.0.0.1, with a real SQLite file (or, with
+//! `PARLEY_TEST_STORE=postgres`, a real PostgreSQL database) and a clock the
+//! tests move.
 
 mod access;
 mod bad_input;

@@ -1,6 +1,17 @@
-//! The SQLite backend: one file in the data directory (WAL,
-//! `synchronous=FULL`, foreign keys on), one writer at a time behind a lock
-//! so that each write is one transaction, fsynced at commit.
+//! The SQL backend, one set of statements for both engines through sqlx's
+//! `Any` driver (placeholders `$1`, integers for times and flags, `RETURNING
+//! id`):
+//! - **SQLite**, the embedded default: one file in the data directory (WAL,
+//!   `synchronous=FULL`, foreign keys on);
+//! - **PostgreSQL**, for several signaling instances sharing one database.
+//!
+//! One writer at a time per process behind a lock, so that each write is one
+//! transaction, durable at commit. Across processes (PostgreSQL) the audit
+//! chain's head row is locked (`SELECT … FOR UPDATE`) before it is read, so
+//! concurrent appenders take turns and the chain never forks.
+//!
+//! Each engine has its own migrations (`migrations/sqlite`,
+//! `migrations/postgres`), kept in step by `tests/store_schema.rs`.
 
 pub mod audit;
 pub mod people;
@@ -11,74 +22,130 @@ use super::audit::{AuditEntry, AuditReads, AuditRecord, AuditWrites, ChainSummar
 use super::people::{PeopleReads, PeopleWrites};
 use super::sessions::{NewParticipant, NewSession, SessionFilter, SessionReads, SessionWrites};
 use super::users::{UserReads, UserWrites};
-use super::{Backend, DB_FILE, Read, StoreError, Write};
+use super::{Backend, DB_FILE, Read, StoreError, StoreLocation, Write};
 use crate::model::{
     ApiUser, ApprovedContact, CallerRole, Contact, Detainee, Device, DeviceKind, Facility,
     FacilityKind, Participant, Session, SessionStatus,
 };
 use chrono::{DateTime, Utc};
 use parley_policy::BookedInterval;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
-use std::path::{Path, PathBuf};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use std::str::FromStr;
-use std::time::Duration;
 use tokio::sync::{Mutex, MutexGuard};
 
-/// The SQLite store of one data directory.
-#[derive(Debug)]
-pub struct SqliteStore {
-    pool: SqlitePool,
-    writer: Mutex<()>,
-    path: PathBuf,
+/// Which engine a [`SqlStore`] talks to; the few statements that differ
+/// ask it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
 }
 
-impl SqliteStore {
-    /// Opens (creating if needed) the database in `data_dir` and applies
-    /// migrations.
-    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
-            path: data_dir.to_path_buf(),
+impl Engine {
+    /// Reads the audit chain's head inside a write, locking it against
+    /// other processes' appenders where the engine has several.
+    fn head_for_update(self) -> &'static str {
+        match self {
+            // One process writes a SQLite file; its writer lock suffices.
+            Engine::Sqlite => "SELECT seq, hash FROM audit_head WHERE id = 1",
+            Engine::Postgres => "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+        }
+    }
+}
+
+/// The store in one SQLite file or one PostgreSQL database.
+#[derive(Debug)]
+pub struct SqlStore {
+    pool: AnyPool,
+    writer: Mutex<()>,
+    engine: Engine,
+    /// For the operator: the file, or the URL without its password.
+    shown: String,
+}
+
+/// Per-connection settings of a SQLite file: durability and integrity
+/// before speed.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+    PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+impl SqlStore {
+    /// Opens (creating a SQLite file if needed) the store at `location` and
+    /// applies its engine's migrations.
+    pub async fn open(location: &StoreLocation) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (url, engine, shown) = match location {
+            StoreLocation::SqliteIn(dir) => {
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                    path: dir.clone(),
+                    source,
+                })?;
+                let path = dir.join(DB_FILE);
+                let shown = format!("{} (SQLite)", path.display());
+                (
+                    format!("sqlite://{}?mode=rwc", path.display()),
+                    Engine::Sqlite,
+                    shown,
+                )
+            }
+            StoreLocation::Postgres(url) => (
+                url.clone(),
+                Engine::Postgres,
+                format!("{} (PostgreSQL)", redact(url)),
+            ),
+        };
+        let failed = |source| StoreError::Open {
+            store: shown.clone(),
             source,
-        })?;
-        let path = data_dir.join(DB_FILE);
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
+        };
+        let options = AnyConnectOptions::from_str(&url).map_err(failed)?;
+        let pool = AnyPoolOptions::new()
             .max_connections(4)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if engine == Engine::Sqlite {
+                        conn.execute(SQLITE_PRAGMAS).await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(failed)?;
+        let migrated = match engine {
+            Engine::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await,
+            Engine::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
+        };
+        migrated.map_err(|source| StoreError::Migrate {
+            store: shown.clone(),
+            source,
+        })?;
         Ok(Self {
             pool,
             writer: Mutex::new(()),
-            path,
+            engine,
+            shown,
         })
     }
 }
 
+/// A database URL with its password, if any, replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
 #[async_trait::async_trait]
-impl Backend for SqliteStore {
+impl Backend for SqlStore {
     fn read(&self) -> Box<dyn Read + '_> {
         Box::new(Statements(Pooled {
             pool: &self.pool,
@@ -92,6 +159,7 @@ impl Backend for SqliteStore {
         Ok(Box::new(Statements(Tx {
             _writer: writer,
             tx,
+            engine: self.engine,
         })))
     }
 
@@ -100,7 +168,7 @@ impl Backend for SqliteStore {
     }
 
     fn describe(&self) -> String {
-        format!("{} (SQLite)", self.path.display())
+        self.shown.clone()
     }
 
     async fn close(&self) {
@@ -111,18 +179,18 @@ impl Backend for SqliteStore {
 /// Where a [`Statements`] runs its statements.
 #[async_trait::async_trait]
 pub trait Conn: Send {
-    async fn conn(&mut self) -> Result<&mut SqliteConnection, sqlx::Error>;
+    async fn conn(&mut self) -> Result<&mut AnyConnection, sqlx::Error>;
 }
 
 /// A connection from the pool, taken on first use.
 pub struct Pooled<'a> {
-    pool: &'a SqlitePool,
-    conn: Option<PoolConnection<Sqlite>>,
+    pool: &'a AnyPool,
+    conn: Option<PoolConnection<Any>>,
 }
 
 #[async_trait::async_trait]
 impl Conn for Pooled<'_> {
-    async fn conn(&mut self) -> Result<&mut SqliteConnection, sqlx::Error> {
+    async fn conn(&mut self) -> Result<&mut AnyConnection, sqlx::Error> {
         let conn = match self.conn.take() {
             Some(conn) => conn,
             None => self.pool.acquire().await?,
@@ -135,17 +203,18 @@ impl Conn for Pooled<'_> {
 /// (drop rolls back).
 pub struct Tx<'a> {
     _writer: MutexGuard<'a, ()>,
-    tx: Transaction<'static, Sqlite>,
+    tx: Transaction<'static, Any>,
+    engine: Engine,
 }
 
 #[async_trait::async_trait]
 impl Conn for Tx<'_> {
-    async fn conn(&mut self) -> Result<&mut SqliteConnection, sqlx::Error> {
+    async fn conn(&mut self) -> Result<&mut AnyConnection, sqlx::Error> {
         Ok(&mut self.tx)
     }
 }
 
-/// The aggregates' traits over SQLite statements, read from the pool
+/// The aggregates' traits over SQL statements, read from the pool
 /// ([`Pooled`]) or inside the write transaction ([`Tx`]).
 pub struct Statements<C>(C);
 
@@ -372,7 +441,7 @@ impl AuditWrites for Statements<Tx<'_>> {
         record: &AuditRecord,
         at: DateTime<Utc>,
     ) -> Result<i64, sqlx::Error> {
-        audit::append(&mut self.0.tx, record, at).await
+        audit::append(&mut self.0.tx, self.0.engine.head_for_update(), record, at).await
     }
 }
 
@@ -380,5 +449,43 @@ impl AuditWrites for Statements<Tx<'_>> {
 impl Write for Statements<Tx<'_>> {
     async fn commit(self: Box<Self>) -> Result<(), sqlx::Error> {
         self.0.tx.commit().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shown_url_never_carries_the_password() {
+        assert_eq!(
+            redact("postgres://parley:s3cret@db.example:5432/parley"),
+            "postgres://parley:***@db.example:5432/parley"
+        );
+        assert_eq!(
+            redact("postgres://parley@localhost/parley?host=/run/postgresql"),
+            "postgres://parley@localhost/parley?host=/run/postgresql"
+        );
+        assert_eq!(redact("not a url"), "not a url");
+    }
+
+    #[test]
+    fn the_location_follows_the_url_scheme() {
+        let dir = std::path::Path::new("data");
+        assert_eq!(
+            StoreLocation::from_config(None, dir).unwrap(),
+            StoreLocation::SqliteIn(dir.to_path_buf())
+        );
+        for url in ["postgres://p@h/d", "postgresql://p@h/d"] {
+            assert_eq!(
+                StoreLocation::from_config(Some(url), dir).unwrap(),
+                StoreLocation::Postgres(url.into())
+            );
+        }
+        let err = StoreLocation::from_config(Some("mysql://p@h/d"), dir).unwrap_err();
+        assert!(
+            err.to_string().contains("`mysql` is not supported"),
+            "{err}"
+        );
     }
 }

@@ -1,20 +1,22 @@
-//! The hash-chained audit log in SQLite: `audit_log` and its head record
+//! The hash-chained audit log: `audit_log` and its head record
 //! `audit_head`, written in the caller's transaction.
 
 use crate::store::audit::{
     AuditEntry, AuditRecord, ChainBreak, ChainSummary, GENESIS, RawEntry, VerifyError, entry_hash,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 /// Appends `record` inside the caller's transaction and returns its seq.
 /// The caller commits the audited change in the same transaction.
+/// `head_for_update` reads the head, locking it where the engine needs it.
 pub async fn append(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
+    head_for_update: &str,
     record: &AuditRecord,
     at: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+    let head = sqlx::query(head_for_update)
         .fetch_optional(&mut *conn)
         .await?;
     let (prev_seq, prev_hash) = match head {
@@ -38,7 +40,7 @@ pub async fn append(
     );
     sqlx::query(
         "INSERT INTO audit_log (seq, at_text, actor, session_id, action, decision, rules, details, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(seq)
     .bind(&at)
@@ -53,7 +55,7 @@ pub async fn append(
     .execute(&mut *conn)
     .await?;
     sqlx::query(
-        "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2)
          ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
     )
     .bind(seq)
@@ -65,7 +67,7 @@ pub async fn append(
 
 /// Decodes a stored row. A column of the wrong type (possible in SQLite for
 /// anyone with write access to the file) is an error, never a panic.
-fn raw_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RawEntry, sqlx::Error> {
+fn raw_from_row(row: &sqlx::any::AnyRow) -> Result<RawEntry, sqlx::Error> {
     Ok(RawEntry {
         seq: row.try_get("seq")?,
         at: row.try_get("at_text")?,
@@ -82,13 +84,13 @@ fn raw_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RawEntry, sqlx::Error> 
 
 /// Entries after `after_seq`, optionally of one session, oldest first.
 pub async fn list(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     session_id: Option<i64>,
     after_seq: i64,
     limit: i64,
 ) -> Result<Vec<AuditEntry>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT * FROM audit_log WHERE seq > ? AND (? IS NULL OR session_id = ?) ORDER BY seq LIMIT ?",
+        "SELECT * FROM audit_log WHERE seq > $1 AND ($2 IS NULL OR session_id = $3) ORDER BY seq LIMIT $4",
     )
     .bind(after_seq)
     .bind(session_id)
@@ -102,7 +104,7 @@ pub async fn list(
 }
 
 /// Walks the whole chain and checks every link and the head.
-pub async fn verify(conn: &mut SqliteConnection) -> Result<ChainSummary, VerifyError> {
+pub async fn verify(conn: &mut AnyConnection) -> Result<ChainSummary, VerifyError> {
     use futures_util::TryStreamExt;
     let mut rows = sqlx::query("SELECT * FROM audit_log ORDER BY seq").fetch(&mut *conn);
     let mut expected_seq = 1;

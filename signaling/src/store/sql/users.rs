@@ -2,9 +2,9 @@
 
 use crate::model::{ApiUser, CallerRole};
 use crate::store::users::token_digest;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Option<ApiUser> {
+fn from_row(row: &sqlx::any::AnyRow) -> Option<ApiUser> {
     Some(ApiUser {
         id: row.get("id"),
         name: row.get("name"),
@@ -15,17 +15,17 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Option<ApiUser> {
 }
 
 pub async fn by_token(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     token: &str,
 ) -> Result<Option<ApiUser>, sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM api_users WHERE token_sha256 = ?")
+    let row = sqlx::query("SELECT * FROM api_users WHERE token_sha256 = $1")
         .bind(token_digest(token))
         .fetch_optional(&mut *conn)
         .await?;
     Ok(row.as_ref().and_then(from_row))
 }
 
-pub async fn any_admin(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+pub async fn any_admin(conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_users WHERE role = 'admin'")
         .fetch_one(&mut *conn)
         .await?;
@@ -34,7 +34,7 @@ pub async fn any_admin(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error>
 
 /// Inserts a user with `token` and returns it.
 pub async fn insert(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     name: &str,
     role: CallerRole,
     facility_id: Option<i64>,
@@ -42,8 +42,8 @@ pub async fn insert(
     token: &str,
     now: i64,
 ) -> Result<ApiUser, sqlx::Error> {
-    let id = sqlx::query(
-        "INSERT INTO api_users (name, role, facility_id, contact_id, token_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    let id = sqlx::query_scalar::<_, i64>(
+        "INSERT INTO api_users (name, role, facility_id, contact_id, token_sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(name)
     .bind(role.as_str())
@@ -51,9 +51,8 @@ pub async fn insert(
     .bind(contact_id)
     .bind(token_digest(token))
     .bind(now)
-    .execute(conn)
-    .await?
-    .last_insert_rowid();
+    .fetch_one(conn)
+    .await?;
     Ok(ApiUser {
         id,
         name: name.into(),
@@ -63,7 +62,7 @@ pub async fn insert(
     })
 }
 
-pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<ApiUser>, sqlx::Error> {
+pub async fn list(conn: &mut AnyConnection) -> Result<Vec<ApiUser>, sqlx::Error> {
     let rows = sqlx::query("SELECT * FROM api_users ORDER BY id")
         .fetch_all(&mut *conn)
         .await?;

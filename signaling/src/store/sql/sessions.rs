@@ -6,12 +6,12 @@ use crate::store::sessions::{NewParticipant, NewSession, SessionFilter};
 use crate::time::from_unix;
 use chrono::{DateTime, Utc};
 use parley_policy::{BookedInterval, SessionKind};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
-pub async fn insert(conn: &mut SqliteConnection, s: &NewSession<'_>) -> Result<i64, sqlx::Error> {
-    Ok(sqlx::query(
+pub async fn insert(conn: &mut AnyConnection, s: &NewSession<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>(
         "INSERT INTO sessions (kind, facility_id, jurisdiction, title, detainee_id, device_id, join_opens_at, starts_at, ends_at, status, created_by, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'scheduled', $10, $11) RETURNING id",
     )
     .bind(s.kind.as_str())
     .bind(s.facility_id)
@@ -24,31 +24,29 @@ pub async fn insert(conn: &mut SqliteConnection, s: &NewSession<'_>) -> Result<i
     .bind(s.ends_at)
     .bind(s.created_by)
     .bind(s.now)
-    .execute(conn)
-    .await?
-    .last_insert_rowid())
+    .fetch_one(conn)
+    .await
 }
 
 pub async fn insert_participant(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     session_id: i64,
     p: &NewParticipant<'_>,
 ) -> Result<i64, sqlx::Error> {
-    Ok(sqlx::query(
-        "INSERT INTO participants (session_id, role, name, contact_id, detainee_id, consented_to_recording) VALUES (?, ?, ?, ?, ?, ?)",
+    sqlx::query_scalar::<_, i64>(
+        "INSERT INTO participants (session_id, role, name, contact_id, detainee_id, consented_to_recording) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(session_id)
     .bind(p.role.as_str())
     .bind(p.name)
     .bind(p.contact_id)
     .bind(p.detainee_id)
-    .bind(p.consented_to_recording)
-    .execute(conn)
-    .await?
-    .last_insert_rowid())
+    .bind(i64::from(p.consented_to_recording))
+    .fetch_one(conn)
+    .await
 }
 
-fn participant_from_row(row: &sqlx::sqlite::SqliteRow) -> Option<Participant> {
+fn participant_from_row(row: &sqlx::any::AnyRow) -> Option<Participant> {
     Some(Participant {
         id: row.get("id"),
         role: row.get::<&str, _>("role").parse().ok()?,
@@ -60,7 +58,7 @@ fn participant_from_row(row: &sqlx::sqlite::SqliteRow) -> Option<Participant> {
     })
 }
 
-fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> Option<Session> {
+fn session_from_row(row: &sqlx::any::AnyRow) -> Option<Session> {
     let kind: SessionKind = row.get::<&str, _>("kind").parse().ok()?;
     Some(Session {
         id: row.get("id"),
@@ -81,18 +79,18 @@ fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> Option<Session> {
 }
 
 pub async fn participants(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     session_id: i64,
 ) -> Result<Vec<Participant>, sqlx::Error> {
-    let rows = sqlx::query("SELECT * FROM participants WHERE session_id = ? ORDER BY id")
+    let rows = sqlx::query("SELECT * FROM participants WHERE session_id = $1 ORDER BY id")
         .bind(session_id)
         .fetch_all(&mut *conn)
         .await?;
     Ok(rows.iter().filter_map(participant_from_row).collect())
 }
 
-pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Option<Session>, sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM sessions WHERE id = ?")
+pub async fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<Session>, sqlx::Error> {
+    let row = sqlx::query("SELECT * FROM sessions WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
@@ -104,16 +102,16 @@ pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Option<Session>
 }
 
 pub async fn list(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     f: &SessionFilter,
     limit: i64,
 ) -> Result<Vec<Session>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT * FROM sessions s WHERE (?1 IS NULL OR facility_id = ?1) AND (?2 IS NULL OR detainee_id = ?2)
-           AND (?3 IS NULL OR EXISTS (SELECT 1 FROM participants p WHERE p.session_id = s.id AND p.contact_id = ?3))
-           AND (?4 IS NULL OR kind = ?4) AND (?5 IS NULL OR status = ?5)
-           AND (?6 IS NULL OR ends_at > ?6) AND (?7 IS NULL OR starts_at < ?7)
-         ORDER BY starts_at, id LIMIT ?8",
+        "SELECT * FROM sessions s WHERE ($1 IS NULL OR facility_id = $1) AND ($2 IS NULL OR detainee_id = $2)
+           AND ($3 IS NULL OR EXISTS (SELECT 1 FROM participants p WHERE p.session_id = s.id AND p.contact_id = $3))
+           AND ($4 IS NULL OR kind = $4) AND ($5 IS NULL OR status = $5)
+           AND ($6 IS NULL OR ends_at > $6) AND ($7 IS NULL OR starts_at < $7)
+         ORDER BY starts_at, id LIMIT $8",
     )
     .bind(f.facility_id)
     .bind(f.detainee_id)
@@ -139,7 +137,7 @@ pub async fn list(
 /// device, as the booking rules want them. Read inside the write
 /// transaction so that two concurrent bookings cannot both pass.
 pub async fn live_intervals(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     detainee_id: Option<i64>,
     device_id: Option<i64>,
     from: DateTime<Utc>,
@@ -147,8 +145,8 @@ pub async fn live_intervals(
 ) -> Result<Vec<BookedInterval>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT kind, starts_at, ends_at FROM sessions
-         WHERE status IN ('scheduled', 'live') AND ends_at > ? AND starts_at < ?
-           AND ((? IS NOT NULL AND detainee_id = ?) OR (? IS NOT NULL AND device_id = ?))
+         WHERE status IN ('scheduled', 'live') AND ends_at > $1 AND starts_at < $2
+           AND (($3 IS NOT NULL AND detainee_id = $4) OR ($5 IS NOT NULL AND device_id = $6))
          ORDER BY starts_at",
     )
     .bind(from.timestamp())
@@ -172,12 +170,12 @@ pub async fn live_intervals(
 }
 
 pub async fn set_status(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: i64,
     status: SessionStatus,
     reason: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sessions SET status = ?, status_reason = ? WHERE id = ?")
+    sqlx::query("UPDATE sessions SET status = $1, status_reason = $2 WHERE id = $3")
         .bind(status.as_str())
         .bind(reason)
         .bind(id)
@@ -187,8 +185,8 @@ pub async fn set_status(
 }
 
 /// Marks a scheduled session live; a cancelled or ended one stays as it is.
-pub async fn mark_live(conn: &mut SqliteConnection, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sessions SET status = 'live' WHERE id = ? AND status = 'scheduled'")
+pub async fn mark_live(conn: &mut AnyConnection, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET status = 'live' WHERE id = $1 AND status = 'scheduled'")
         .bind(id)
         .execute(conn)
         .await?;
@@ -198,11 +196,11 @@ pub async fn mark_live(conn: &mut SqliteConnection, id: i64) -> Result<(), sqlx:
 /// Records that a participant was removed; they get no new token and cannot
 /// rejoin, across restarts.
 pub async fn mark_removed(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     participant_id: i64,
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE participants SET removed_at = ? WHERE id = ? AND removed_at IS NULL")
+    sqlx::query("UPDATE participants SET removed_at = $1 WHERE id = $2 AND removed_at IS NULL")
         .bind(at)
         .bind(participant_id)
         .execute(conn)
@@ -210,12 +208,8 @@ pub async fn mark_removed(
     Ok(())
 }
 
-pub async fn set_end(
-    conn: &mut SqliteConnection,
-    id: i64,
-    ends_at: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sessions SET ends_at = ? WHERE id = ?")
+pub async fn set_end(conn: &mut AnyConnection, id: i64, ends_at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET ends_at = $1 WHERE id = $2")
         .bind(ends_at)
         .bind(id)
         .execute(conn)
@@ -225,9 +219,9 @@ pub async fn set_end(
 
 /// Sessions whose scheduled end has passed but which were never closed
 /// (the service was down at their end): closed at startup.
-pub async fn overdue(conn: &mut SqliteConnection, now: i64) -> Result<Vec<i64>, sqlx::Error> {
+pub async fn overdue(conn: &mut AnyConnection, now: i64) -> Result<Vec<i64>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT id FROM sessions WHERE status IN ('scheduled', 'live') AND ends_at <= ? ORDER BY id",
+        "SELECT id FROM sessions WHERE status IN ('scheduled', 'live') AND ends_at <= $1 ORDER BY id",
     )
     .bind(now)
     .fetch_all(&mut *conn)

@@ -5,9 +5,9 @@ use crate::model::{
     ApprovedContact, Contact, Detainee, Device, DeviceKind, Facility, FacilityKind,
 };
 use crate::time::from_unix;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
-fn facility_from_row(row: &sqlx::sqlite::SqliteRow) -> Facility {
+fn facility_from_row(row: &sqlx::any::AnyRow) -> Facility {
     Facility {
         id: row.get("id"),
         name: row.get("name"),
@@ -17,7 +17,7 @@ fn facility_from_row(row: &sqlx::sqlite::SqliteRow) -> Facility {
     }
 }
 
-fn device_from_row(row: &sqlx::sqlite::SqliteRow) -> Device {
+fn device_from_row(row: &sqlx::any::AnyRow) -> Device {
     Device {
         id: row.get("id"),
         facility_id: row.get("facility_id"),
@@ -27,22 +27,21 @@ fn device_from_row(row: &sqlx::sqlite::SqliteRow) -> Device {
 }
 
 pub async fn insert_facility(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     name: &str,
     kind: FacilityKind,
     jurisdiction: &str,
     now: i64,
 ) -> Result<Facility, sqlx::Error> {
-    let id = sqlx::query(
-        "INSERT INTO facilities (name, kind, jurisdiction, created_at) VALUES (?, ?, ?, ?)",
+    let id = sqlx::query_scalar::<_, i64>(
+        "INSERT INTO facilities (name, kind, jurisdiction, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
     )
     .bind(name)
     .bind(kind.as_str())
     .bind(jurisdiction)
     .bind(now)
-    .execute(conn)
-    .await?
-    .last_insert_rowid();
+    .fetch_one(conn)
+    .await?;
     Ok(Facility {
         id,
         name: name.into(),
@@ -52,11 +51,8 @@ pub async fn insert_facility(
     })
 }
 
-pub async fn facility(
-    conn: &mut SqliteConnection,
-    id: i64,
-) -> Result<Option<Facility>, sqlx::Error> {
-    let Some(row) = sqlx::query("SELECT * FROM facilities WHERE id = ?")
+pub async fn facility(conn: &mut AnyConnection, id: i64) -> Result<Option<Facility>, sqlx::Error> {
+    let Some(row) = sqlx::query("SELECT * FROM facilities WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -68,7 +64,7 @@ pub async fn facility(
     Ok(Some(f))
 }
 
-pub async fn facilities(conn: &mut SqliteConnection) -> Result<Vec<Facility>, sqlx::Error> {
+pub async fn facilities(conn: &mut AnyConnection) -> Result<Vec<Facility>, sqlx::Error> {
     let rows = sqlx::query("SELECT * FROM facilities ORDER BY id")
         .fetch_all(&mut *conn)
         .await?;
@@ -82,18 +78,18 @@ pub async fn facilities(conn: &mut SqliteConnection) -> Result<Vec<Facility>, sq
 }
 
 pub async fn devices(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     facility_id: i64,
 ) -> Result<Vec<Device>, sqlx::Error> {
-    let rows = sqlx::query("SELECT * FROM devices WHERE facility_id = ? ORDER BY id")
+    let rows = sqlx::query("SELECT * FROM devices WHERE facility_id = $1 ORDER BY id")
         .bind(facility_id)
         .fetch_all(&mut *conn)
         .await?;
     Ok(rows.iter().map(device_from_row).collect())
 }
 
-pub async fn device(conn: &mut SqliteConnection, id: i64) -> Result<Option<Device>, sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM devices WHERE id = ?")
+pub async fn device(conn: &mut AnyConnection, id: i64) -> Result<Option<Device>, sqlx::Error> {
+    let row = sqlx::query("SELECT * FROM devices WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
@@ -101,22 +97,21 @@ pub async fn device(conn: &mut SqliteConnection, id: i64) -> Result<Option<Devic
 }
 
 pub async fn insert_device(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     facility_id: i64,
     name: &str,
     kind: DeviceKind,
     now: i64,
 ) -> Result<Device, sqlx::Error> {
-    let id = sqlx::query(
-        "INSERT INTO devices (facility_id, name, kind, created_at) VALUES (?, ?, ?, ?)",
+    let id = sqlx::query_scalar::<_, i64>(
+        "INSERT INTO devices (facility_id, name, kind, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
     )
     .bind(facility_id)
     .bind(name)
     .bind(kind.as_str())
     .bind(now)
-    .execute(conn)
-    .await?
-    .last_insert_rowid();
+    .fetch_one(conn)
+    .await?;
     Ok(Device {
         id,
         facility_id,
@@ -125,7 +120,7 @@ pub async fn insert_device(
     })
 }
 
-fn detainee_from_row(row: &sqlx::sqlite::SqliteRow) -> Detainee {
+fn detainee_from_row(row: &sqlx::any::AnyRow) -> Detainee {
     Detainee {
         id: row.get("id"),
         facility_id: row.get("facility_id"),
@@ -135,22 +130,21 @@ fn detainee_from_row(row: &sqlx::sqlite::SqliteRow) -> Detainee {
 }
 
 pub async fn insert_detainee(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     facility_id: i64,
     name: &str,
     number: &str,
     now: i64,
 ) -> Result<Detainee, sqlx::Error> {
-    let id = sqlx::query(
-        "INSERT INTO detainees (facility_id, name, number, created_at) VALUES (?, ?, ?, ?)",
+    let id = sqlx::query_scalar::<_, i64>(
+        "INSERT INTO detainees (facility_id, name, number, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
     )
     .bind(facility_id)
     .bind(name)
     .bind(number)
     .bind(now)
-    .execute(conn)
-    .await?
-    .last_insert_rowid();
+    .fetch_one(conn)
+    .await?;
     Ok(Detainee {
         id,
         facility_id,
@@ -159,11 +153,8 @@ pub async fn insert_detainee(
     })
 }
 
-pub async fn detainee(
-    conn: &mut SqliteConnection,
-    id: i64,
-) -> Result<Option<Detainee>, sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM detainees WHERE id = ?")
+pub async fn detainee(conn: &mut AnyConnection, id: i64) -> Result<Option<Detainee>, sqlx::Error> {
+    let row = sqlx::query("SELECT * FROM detainees WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
@@ -171,11 +162,11 @@ pub async fn detainee(
 }
 
 pub async fn detainee_by_number(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     facility_id: i64,
     number: &str,
 ) -> Result<Option<Detainee>, sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM detainees WHERE facility_id = ? AND number = ?")
+    let row = sqlx::query("SELECT * FROM detainees WHERE facility_id = $1 AND number = $2")
         .bind(facility_id)
         .bind(number)
         .fetch_optional(&mut *conn)
@@ -184,11 +175,11 @@ pub async fn detainee_by_number(
 }
 
 pub async fn detainees(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     facility_id: Option<i64>,
 ) -> Result<Vec<Detainee>, sqlx::Error> {
     let rows =
-        sqlx::query("SELECT * FROM detainees WHERE (? IS NULL OR facility_id = ?) ORDER BY id")
+        sqlx::query("SELECT * FROM detainees WHERE ($1 IS NULL OR facility_id = $2) ORDER BY id")
             .bind(facility_id)
             .bind(facility_id)
             .fetch_all(&mut *conn)
@@ -196,7 +187,7 @@ pub async fn detainees(
     Ok(rows.iter().map(detainee_from_row).collect())
 }
 
-fn contact_from_row(row: &sqlx::sqlite::SqliteRow) -> Contact {
+fn contact_from_row(row: &sqlx::any::AnyRow) -> Contact {
     Contact {
         id: row.get("id"),
         name: row.get("name"),
@@ -206,18 +197,19 @@ fn contact_from_row(row: &sqlx::sqlite::SqliteRow) -> Contact {
 }
 
 pub async fn insert_contact(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     name: &str,
     bar_number: Option<&str>,
     now: i64,
 ) -> Result<Contact, sqlx::Error> {
-    let id = sqlx::query("INSERT INTO contacts (name, bar_number, created_at) VALUES (?, ?, ?)")
-        .bind(name)
-        .bind(bar_number)
-        .bind(now)
-        .execute(conn)
-        .await?
-        .last_insert_rowid();
+    let id = sqlx::query_scalar::<_, i64>(
+        "INSERT INTO contacts (name, bar_number, created_at) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(name)
+    .bind(bar_number)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
     Ok(Contact {
         id,
         name: name.into(),
@@ -226,8 +218,8 @@ pub async fn insert_contact(
     })
 }
 
-pub async fn contact(conn: &mut SqliteConnection, id: i64) -> Result<Option<Contact>, sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM contacts WHERE id = ?")
+pub async fn contact(conn: &mut AnyConnection, id: i64) -> Result<Option<Contact>, sqlx::Error> {
+    let row = sqlx::query("SELECT * FROM contacts WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
@@ -235,11 +227,11 @@ pub async fn contact(conn: &mut SqliteConnection, id: i64) -> Result<Option<Cont
 }
 
 pub async fn set_bar_verified(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: i64,
     bar_number: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE contacts SET bar_number = ?, bar_verified = 1 WHERE id = ?")
+    sqlx::query("UPDATE contacts SET bar_number = $1, bar_verified = 1 WHERE id = $2")
         .bind(bar_number)
         .bind(id)
         .execute(conn)
@@ -249,14 +241,14 @@ pub async fn set_bar_verified(
 
 /// Approves (or re-approves) `contact_id` for `detainee_id`.
 pub async fn approve(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     detainee_id: i64,
     contact_id: i64,
     relationship: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO approvals (detainee_id, contact_id, relationship, approved_at, revoked_at) VALUES (?, ?, ?, ?, NULL)
+        "INSERT INTO approvals (detainee_id, contact_id, relationship, approved_at, revoked_at) VALUES ($1, $2, $3, $4, NULL)
          ON CONFLICT (detainee_id, contact_id) DO UPDATE SET relationship = excluded.relationship, approved_at = excluded.approved_at, revoked_at = NULL",
     )
     .bind(detainee_id)
@@ -270,13 +262,13 @@ pub async fn approve(
 
 /// Revokes an approval; returns whether one was in force.
 pub async fn revoke(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     detainee_id: i64,
     contact_id: i64,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE approvals SET revoked_at = ? WHERE detainee_id = ? AND contact_id = ? AND revoked_at IS NULL",
+        "UPDATE approvals SET revoked_at = $1 WHERE detainee_id = $2 AND contact_id = $3 AND revoked_at IS NULL",
     )
     .bind(now)
     .bind(detainee_id)
@@ -288,12 +280,12 @@ pub async fn revoke(
 
 /// Contacts currently approved for a detainee.
 pub async fn approved_contacts(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     detainee_id: i64,
 ) -> Result<Vec<ApprovedContact>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT c.*, a.relationship, a.approved_at FROM approvals a JOIN contacts c ON c.id = a.contact_id
-         WHERE a.detainee_id = ? AND a.revoked_at IS NULL ORDER BY c.id",
+         WHERE a.detainee_id = $1 AND a.revoked_at IS NULL ORDER BY c.id",
     )
     .bind(detainee_id)
     .fetch_all(&mut *conn)
@@ -311,12 +303,12 @@ pub async fn approved_contacts(
 
 /// Whether `contact_id` is currently approved by `detainee_id`.
 pub async fn is_approved(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     detainee_id: i64,
     contact_id: i64,
 ) -> Result<bool, sqlx::Error> {
     let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM approvals WHERE detainee_id = ? AND contact_id = ? AND revoked_at IS NULL",
+        "SELECT COUNT(*) FROM approvals WHERE detainee_id = $1 AND contact_id = $2 AND revoked_at IS NULL",
     )
     .bind(detainee_id)
     .bind(contact_id)
