@@ -84,7 +84,7 @@ impl SqlStore {
                 let path = dir.join(DB_FILE);
                 let shown = format!("{} (SQLite)", path.display());
                 (
-                    format!("sqlite://{}?mode=rwc", path.display()),
+                    format!("sqlite://{}?mode=rwc", url_path(&path)),
                     Engine::Sqlite,
                     shown,
                 )
@@ -128,6 +128,22 @@ impl SqlStore {
             shown,
         })
     }
+}
+
+/// A file path as the path of a `sqlite://` URL: every byte but letters,
+/// digits, `/`, `-`, `.` and `_` percent-encoded, so that a directory named
+/// with `?`, `#`, `%` or a space still names that directory.
+fn url_path(path: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// A database URL with its password, if any, replaced by `***`.
@@ -467,6 +483,17 @@ mod tests {
             "postgres://parley@localhost/parley?host=/run/postgresql"
         );
         assert_eq!(redact("not a url"), "not a url");
+    }
+
+    #[tokio::test]
+    async fn a_data_directory_with_url_characters_in_its_name_works() {
+        let root = tempfile::TempDir::new().unwrap();
+        let dir = root.path().join("visits #1 ?100% é");
+        let store = SqlStore::open(&StoreLocation::SqliteIn(dir.clone()))
+            .await
+            .unwrap();
+        store.close().await;
+        assert!(dir.join(DB_FILE).is_file(), "{}", dir.display());
     }
 
     #[test]
