@@ -15,7 +15,11 @@ pub const START: &str = "eval \"$(scripts/test-postgres start)\"";
 /// `Some(url)` of a new, empty PostgreSQL database when the run is on
 /// PostgreSQL; `None` for SQLite.
 pub async fn store_url() -> Option<String> {
-    on_postgres().then_some(fresh_database().await)
+    if on_postgres() {
+        Some(fresh_database().await)
+    } else {
+        None
+    }
 }
 
 /// This run's store is PostgreSQL (`PARLEY_TEST_STORE=postgres`).

@@ -68,6 +68,8 @@ pub struct AppState {
     /// The media server, if there is one (metrics, where media flows).
     pub media: Option<Arc<dyn MediaPlane>>,
     pub public_url: String,
+    /// How many refused joins per session are still audited this minute.
+    pub refusals: Arc<std::sync::Mutex<crate::live::refusals::RefusalBudget>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -232,6 +234,7 @@ impl AppState {
             clock,
             metrics,
             public_url,
+            refusals: Arc::default(),
         };
         Ok((
             state,

@@ -1,9 +1,11 @@
 //! Live sessions: the pure [`state::LiveSession`] machine, one task per live
 //! session that drives it ([`hub`]), the WebSocket edge ([`ws`]), and the
-//! media server's events ([`media_plane`]).
+//! media server's events ([`media_plane`]), and the bound on audited
+//! refused joins ([`refusals`]).
 
 pub mod hub;
 pub mod media_plane;
+pub mod refusals;
 pub mod state;
 pub mod ws;
 

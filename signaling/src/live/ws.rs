@@ -71,6 +71,42 @@ async fn refuse(
     close(socket, CloseCode::JoinRefused(code)).await;
 }
 
+/// Audits a join refused despite a token, within the session's budget of
+/// [`AUDITED_PER_MINUTE`](super::refusals::AUDITED_PER_MINUTE). A failure to
+/// write is logged: the refusal stands either way.
+async fn audit_refusal(state: &AppState, session_id: i64, r: &Refusal) {
+    let now = state.now();
+    let admitted = state
+        .refusals
+        .lock()
+        .map(|mut b| b.admit(session_id, now.timestamp()))
+        .unwrap_or(false);
+    if !admitted {
+        return;
+    }
+    let actor = match r.participant {
+        Some(id) => format!("participant:{id}"),
+        None => "unverified-token".to_string(),
+    };
+    // The wire name of the code, e.g. `invalid_token`.
+    let code = serde_json::to_value(r.code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let record = crate::store::audit::AuditRecord::new(actor, "join.refused", code)
+        .session(session_id)
+        .details(serde_json::json!({ "message": r.message }));
+    let written = async {
+        let mut w = state.store.write().await?;
+        state.audit(w.as_mut(), &record).await?;
+        w.commit().await
+    }
+    .await;
+    if let Err(e) = written {
+        tracing::error!(session = session_id, error = %e, "cannot audit a refused join");
+    }
+}
+
 /// Who joined, once the token and the store agree.
 struct Joined {
     spec: SessionSpec,
@@ -104,19 +140,50 @@ async fn first_text(socket: &mut WebSocket) -> Option<Result<String, ()>> {
     }
 }
 
+/// Why a join was refused, and who asked when their token was genuine.
+struct Refusal {
+    code: ErrorCode,
+    message: String,
+    /// A token was presented (the attempt is audited).
+    token: bool,
+    /// The participant a verified token names.
+    participant: Option<i64>,
+}
+
+impl Refusal {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            token: false,
+            participant: None,
+        }
+    }
+
+    /// A refusal of a join that presented a token; `participant` when the
+    /// token verified.
+    fn of_token(code: ErrorCode, message: impl Into<String>, participant: Option<i64>) -> Self {
+        Self {
+            token: true,
+            participant,
+            ..Self::new(code, message)
+        }
+    }
+}
+
 async fn authorize(
     state: &AppState,
     session_id: i64,
     message: ClientMessage,
-) -> Result<Joined, (ErrorCode, String)> {
+) -> Result<Joined, Refusal> {
     let ClientMessage::Join { version, token } = message else {
-        return Err((
+        return Err(Refusal::new(
             ErrorCode::NotJoined,
-            "the first message must be `join`".into(),
+            "the first message must be `join`",
         ));
     };
     if version != PROTOCOL_VERSION {
-        return Err((
+        return Err(Refusal::new(
             ErrorCode::UnsupportedVersion,
             format!(
                 "this server speaks protocol version {PROTOCOL_VERSION}, not {version}; reload the page"
@@ -129,35 +196,32 @@ async fn authorize(
         .verify(&token, session_id, now)
         .map_err(|e| match e {
             parley_grants::GrantError::WrongSession { .. } => {
-                (ErrorCode::WrongSession, e.to_string())
+                Refusal::of_token(ErrorCode::WrongSession, e.to_string(), None)
             }
-            _ => (ErrorCode::InvalidToken, e.to_string()),
+            _ => Refusal::of_token(ErrorCode::InvalidToken, e.to_string(), None),
         })?;
     let participant_id = claims
         .participant_id()
-        .map_err(|e| (ErrorCode::InvalidToken, e.to_string()))?;
-    let internal = |_| {
-        (
-            ErrorCode::Internal,
-            "the store could not be read".to_string(),
-        )
-    };
+        .map_err(|e| Refusal::of_token(ErrorCode::InvalidToken, e.to_string(), None))?;
+    let refused = |code, message: String| Refusal::of_token(code, message, Some(participant_id));
     let session = state
         .store
         .read()
         .session(session_id)
         .await
-        .map_err(internal)?
-        .ok_or((
-            ErrorCode::WrongSession,
-            format!("there is no session {session_id}"),
-        ))?;
+        .map_err(|_| refused(ErrorCode::Internal, "the store could not be read".into()))?
+        .ok_or_else(|| {
+            refused(
+                ErrorCode::WrongSession,
+                format!("there is no session {session_id}"),
+            )
+        })?;
     if matches!(
         session.status,
         SessionStatus::Ended | SessionStatus::Cancelled
     ) || now >= session.ends_at
     {
-        return Err((
+        return Err(refused(
             ErrorCode::SessionOver,
             format!(
                 "this session is over ({})",
@@ -172,27 +236,31 @@ async fn authorize(
         .participants
         .iter()
         .find(|p| p.id == participant_id && p.role == claims.role)
-        .ok_or((
-            ErrorCode::InvalidToken,
-            "the token's participant is not part of this session".to_string(),
-        ))?;
+        .ok_or_else(|| {
+            refused(
+                ErrorCode::InvalidToken,
+                "the token's participant is not part of this session".into(),
+            )
+        })?;
     if participant.removed {
-        return Err((
+        return Err(refused(
             ErrorCode::Forbidden,
-            "you were removed from this session and cannot rejoin it".to_string(),
+            "you were removed from this session and cannot rejoin it".into(),
         ));
     }
     let jurisdiction = state
         .jurisdictions
         .get(&session.jurisdiction)
         .cloned()
-        .ok_or((
-            ErrorCode::Internal,
-            format!(
-                "jurisdiction {} is no longer configured",
-                session.jurisdiction
-            ),
-        ))?;
+        .ok_or_else(|| {
+            refused(
+                ErrorCode::Internal,
+                format!(
+                    "jurisdiction {} is no longer configured",
+                    session.jurisdiction
+                ),
+            )
+        })?;
     let decision = policy_view::decide_for(&jurisdiction, &session, now);
     let spec = SessionSpec {
         session_id,
@@ -269,8 +337,11 @@ async fn serve(state: AppState, session_id: i64, mut socket: WebSocket) {
     let id = frame.id;
     let joined = match authorize(&state, session_id, frame.message).await {
         Ok(j) => j,
-        Err((code, message)) => {
-            return refuse(&state, &mut socket, id.as_ref(), code, message).await;
+        Err(r) => {
+            if r.token {
+                audit_refusal(&state, session_id, &r).await;
+            }
+            return refuse(&state, &mut socket, id.as_ref(), r.code, r.message).await;
         }
     };
     let connection = state.live.new_connection_id();

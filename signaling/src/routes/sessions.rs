@@ -331,7 +331,26 @@ pub async fn monitor(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<JoinToken>> {
     caller.require(ApiAction::MonitorSessions)?;
-    let s = load(&state, &caller, id).await?;
+    let found = state.store.read().session(id).await?;
+    let s = match found {
+        Some(s) if caller.may_view(&s) => s,
+        Some(s) => {
+            // Another facility's session: audited, and answered as if it
+            // did not exist.
+            let mut w = state.store.write().await?;
+            state
+                .audit(
+                    w.as_mut(),
+                    &AuditRecord::new(caller.actor(), "session.monitor", "denied")
+                        .session(s.id)
+                        .details(serde_json::json!({"message": "outside the caller's facility"})),
+                )
+                .await?;
+            w.commit().await?;
+            return Err(ApiError::not_found("session", id));
+        }
+        None => return Err(ApiError::not_found("session", id)),
+    };
     let j = state.jurisdiction(&s.jurisdiction)?;
     let now = state.now();
     let decision = policy_view::decide_for(j, &s, now);

@@ -12,5 +12,6 @@ mod live;
 mod media;
 mod openapi_check;
 mod protocol;
+mod token_attacks;
 mod web;
 mod ws;
