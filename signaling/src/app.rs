@@ -263,6 +263,15 @@ impl AppState {
         Ok(seq)
     }
 
+    /// Appends `record` in a write transaction of its own: for a decision
+    /// that changes nothing else (a refusal, a token handed out).
+    pub async fn audit_alone(&self, record: &audit::AuditRecord) -> Result<i64, sqlx::Error> {
+        let mut w = self.store.write().await?;
+        let seq = self.audit(w.as_mut(), record).await?;
+        w.commit().await?;
+        Ok(seq)
+    }
+
     /// The jurisdiction a stored record names; an error if it was removed
     /// from the configuration since.
     pub fn jurisdiction(

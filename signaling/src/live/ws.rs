@@ -96,13 +96,7 @@ async fn audit_refusal(state: &AppState, session_id: i64, r: &Refusal) {
     let record = crate::store::audit::AuditRecord::new(actor, "join.refused", code)
         .session(session_id)
         .details(serde_json::json!({ "message": r.message }));
-    let written = async {
-        let mut w = state.store.write().await?;
-        state.audit(w.as_mut(), &record).await?;
-        w.commit().await
-    }
-    .await;
-    if let Err(e) = written {
+    if let Err(e) = state.audit_alone(&record).await {
         tracing::error!(session = session_id, error = %e, "cannot audit a refused join");
     }
 }

@@ -303,17 +303,10 @@ pub async fn join_token(
         return Err(e);
     }
     let token = issue(&state, &s, p.id, p.role)?;
-    let mut w = state.store.write().await?;
-    state
-        .audit(
-            w.as_mut(),
-            &AuditRecord::new(caller.actor(), "session.token", "issued")
+    state.audit_alone(&AuditRecord::new(caller.actor(), "session.token", "issued")
                 .session(s.id)
                 .rules([RuleId::of(&j.id, "window/join-window")])
-                .details(serde_json::json!({"participant_id": p.id, "role": p.role, "expires_at": s.ends_at})),
-        )
-        .await?;
-    w.commit().await?;
+                .details(serde_json::json!({"participant_id": p.id, "role": p.role, "expires_at": s.ends_at}))).await?;
     state
         .metrics
         .join_tokens
@@ -337,16 +330,13 @@ pub async fn monitor(
         Some(s) => {
             // Another facility's session: audited, and answered as if it
             // did not exist.
-            let mut w = state.store.write().await?;
             state
-                .audit(
-                    w.as_mut(),
+                .audit_alone(
                     &AuditRecord::new(caller.actor(), "session.monitor", "denied")
                         .session(s.id)
                         .details(serde_json::json!({"message": "outside the caller's facility"})),
                 )
                 .await?;
-            w.commit().await?;
             return Err(ApiError::not_found("session", id));
         }
         None => return Err(ApiError::not_found("session", id)),
@@ -355,16 +345,13 @@ pub async fn monitor(
     let now = state.now();
     let decision = policy_view::decide_for(j, &s, now);
     if !decision.monitoring {
-        let mut w = state.store.write().await?;
         state
-            .audit(
-                w.as_mut(),
+            .audit_alone(
                 &AuditRecord::new(caller.actor(), "session.monitor", "denied")
                     .session(s.id)
                     .rules(decision.rules.iter().map(|r| r.to_string())),
             )
             .await?;
-        w.commit().await?;
         let why = if s.privileged {
             format!("a {} is privileged: it is never monitored", s.kind.label())
         } else {

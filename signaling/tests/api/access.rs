@@ -149,17 +149,8 @@ async fn a_visitor_books_only_for_a_detainee_who_approved_them() {
 async fn officers_see_only_time_and_parties_of_privileged_sessions() {
     let s = start().await;
     let p = prison(&s, "demo", 0).await;
-    let counsel = contact(&s, "Counsel", Some("BAR-9")).await;
-    approve(&s, p.detainee, counsel).await;
-    verify_bar(&s, counsel, "BAR-9").await;
     let at = s.now() + Duration::hours(2);
-    let legal = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit("legal_visit", &p, at, 30, &[counsel]),
-        )
-        .await;
+    let (legal, _) = book_legal_visit(&s, &p, at).await;
     let id = legal["id"].as_i64().expect("id");
     assert!(legal["title"].is_string());
     let officer = s.user("officer", Some(p.facility), None).await;

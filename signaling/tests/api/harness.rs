@@ -434,6 +434,23 @@ pub fn visit(
 
 /// A request for a social visit to `p`'s detainee by all of its approved
 /// contacts on its first kiosk.
+/// A 30-minute legal visit of `p`'s detainee at `start` with a counsel
+/// ("Counsel", bar number verified, approved): the booking and the
+/// counsel's contact id.
+pub async fn book_legal_visit(s: &Server, p: &Prison, start: DateTime<Utc>) -> (Value, i64) {
+    let counsel = contact(s, "Counsel", Some("BAR-9")).await;
+    approve(s, p.detainee, counsel).await;
+    verify_bar(s, counsel, "BAR-9").await;
+    let legal = s
+        .create(
+            &s.admin,
+            "/v1/bookings",
+            visit("legal_visit", p, start, 30, &[counsel]),
+        )
+        .await;
+    (legal, counsel)
+}
+
 pub fn social_visit(p: &Prison, start: DateTime<Utc>, minutes: i64) -> Value {
     visit("social_visit", p, start, minutes, &p.contacts)
 }

@@ -289,17 +289,8 @@ async fn a_removed_participant_cannot_come_back_with_the_same_token() {
 async fn officers_cannot_monitor_a_legal_visit_or_another_facilitys_visit() {
     let s = start().await;
     let p = prison(&s, "demo", 1).await;
-    let counsel = contact(&s, "Counsel", Some("BAR-7")).await;
-    approve(&s, p.detainee, counsel).await;
-    verify_bar(&s, counsel, "BAR-7").await;
     let at = s.now() + Duration::minutes(5);
-    let legal = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit("legal_visit", &p, at, 30, &[counsel]),
-        )
-        .await;
+    let (legal, _) = book_legal_visit(&s, &p, at).await;
     let legal_id = legal["id"].as_i64().expect("id");
     let social = book_social_visit(&s, &p, at + Duration::minutes(40), 30).await;
     let social_id = social["id"].as_i64().expect("id");
