@@ -181,16 +181,15 @@ pub struct StoreSection {
 }
 
 impl StoreSection {
-    /// The url's scheme is one Parley speaks.
+    /// The url's scheme is one the store speaks (its own rule,
+    /// `StoreLocation::from_config`).
     fn check(&self) -> Result<(), String> {
-        if self.url.starts_with("postgres://") || self.url.starts_with("postgresql://") {
-            Ok(())
-        } else {
-            Err(format!(
-                "store.url must be a postgres:// URL (leave [store] out for SQLite in the data directory); got `{}`",
-                self.url.split("://").next().unwrap_or(&self.url)
-            ))
-        }
+        parley_signaling::store::StoreLocation::from_config(
+            Some(&self.url),
+            std::path::Path::new(""),
+        )
+        .map(drop)
+        .map_err(|e| format!("store.url: {e}"))
     }
 }
 

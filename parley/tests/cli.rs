@@ -156,6 +156,15 @@ fn config_check_reports_file_line_and_key() {
         .assert_failure()
         .assert_stderr_contains("coalesce_us")
         .assert_stderr_contains("at most 5000 µs");
+    // A store URL of a database Parley does not speak is refused, naming it.
+    write(
+        &cfg.deployment(),
+        &format!("{deployment}\n[store]\nurl = \"mysql://parley@db/parley\"\n"),
+    );
+    cfg.check()
+        .assert_failure()
+        .assert_stderr_contains("store.url")
+        .assert_stderr_contains("`mysql` is not supported");
     write(&cfg.deployment(), &deployment);
     cfg.check().assert_success();
 }
