@@ -244,7 +244,11 @@ pub fn decode(kind: u8, body: &[u8]) -> Result<Message, ProtocolError> {
         TYPE_END => Ok(Message::End {
             reason: text("End", body)?,
         }),
-        TYPE_ACCEPTED => Ok(Message::Accepted),
+        TYPE_ACCEPTED if body.is_empty() => Ok(Message::Accepted),
+        TYPE_ACCEPTED => Err(ProtocolError::Malformed {
+            what: "Accepted",
+            detail: format!("{} bytes of body; it carries none", body.len()),
+        }),
         TYPE_REFUSED => Ok(Message::Refused {
             reason: text("Refused", body)?,
         }),
@@ -336,6 +340,18 @@ mod tests {
         assert_eq!(
             parse_header([2, 0, 1, 0, 1]),
             Err(ProtocolError::TooLarge(65537))
+        );
+    }
+
+    /// Found by the `recorder_stream` fuzz target: an Accepted frame with a
+    /// body was taken as if it had none.
+    #[test]
+    fn an_accepted_frame_with_a_body_is_refused() {
+        assert_eq!(decode(TYPE_ACCEPTED, &[]), Ok(Message::Accepted));
+        let refused = decode(TYPE_ACCEPTED, b"{}").expect_err("a body is refused");
+        assert_eq!(
+            refused.to_string(),
+            "malformed Accepted frame: 2 bytes of body; it carries none"
         );
     }
 

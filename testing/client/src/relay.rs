@@ -7,12 +7,21 @@
 //! ([`Relay::rewrite_answer`]); the relay forwards each datagram from its
 //! own upstream socket, so the SFU sees the relay as the client's address.
 //! Loss is drawn from a seeded generator: a test is repeatable.
+//!
+//! The relay also keeps the first [`KEPT_FROM_CLIENT`] datagrams the client
+//! sent (real captures, for the fuzzers' seed corpora) and can send a
+//! datagram of the test's own to the SFU from the client's address
+//! ([`Relay::inject`]): what the SFU takes for that peer's traffic.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+/// Datagrams from the client the relay keeps, the first ones it saw.
+pub const KEPT_FROM_CLIENT: usize = 512;
 
 /// What crossed the relay, per direction and kind.
 #[derive(Debug, Default)]
@@ -30,6 +39,11 @@ pub struct Crossed {
     /// RTCP datagrams to the client, by the packet type and count/format
     /// field of the first packet's header (the part SRTCP leaves in clear).
     pub rtcp_to_client: Mutex<HashMap<(u8, u8), u64>>,
+    /// STUN binding success responses the SFU sent (to the client's or an
+    /// injected request).
+    pub responses_to_client: AtomicU64,
+    /// The first [`KEPT_FROM_CLIENT`] datagrams the client sent, as sent.
+    pub kept_from_client: Mutex<Vec<Vec<u8>>>,
 }
 
 impl Crossed {
@@ -66,6 +80,7 @@ pub struct Relay {
     pub addr: SocketAddr,
     pub crossed: Arc<Crossed>,
     pub cuts: Arc<Cuts>,
+    inject: mpsc::UnboundedSender<Vec<u8>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -81,6 +96,10 @@ fn is_stun(d: &[u8]) -> bool {
 
 fn is_binding_request(d: &[u8]) -> bool {
     is_stun(d) && d[0] == 0x00 && d[1] == 0x01
+}
+
+fn is_binding_response(d: &[u8]) -> bool {
+    is_stun(d) && d[0] == 0x01 && d[1] == 0x01
 }
 
 /// RTP, not RTCP (RFC 5761 §4: RTCP packet types 192–223).
@@ -105,6 +124,7 @@ impl Relay {
         let cuts = Arc::new(Cuts::default());
         let (c, k) = (crossed.clone(), cuts.clone());
         let client: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
+        let (inject, mut injected) = mpsc::unbounded_channel::<Vec<u8>>();
         let task = tokio::spawn(async move {
             let mut rng = seed | 1;
             let mut next = move || {
@@ -126,6 +146,11 @@ impl Relay {
                         if is_binding_request(d) {
                             c.requests_from_client.fetch_add(1, Ordering::Relaxed);
                         }
+                        if let Ok(mut kept) = c.kept_from_client.lock()
+                            && kept.len() < KEPT_FROM_CLIENT
+                        {
+                            kept.push(d.to_vec());
+                        }
                         let lossy = is_rtp(d) && {
                             let percent = u64::from(k.rtp_from_client_percent.load(Ordering::Relaxed));
                             percent > 0 && next() < percent
@@ -145,6 +170,9 @@ impl Relay {
                         if is_binding_request(d) {
                             c.requests_to_client.fetch_add(1, Ordering::Relaxed);
                         }
+                        if is_binding_response(d) {
+                            c.responses_to_client.fetch_add(1, Ordering::Relaxed);
+                        }
                         if is_rtp(d) {
                             let percent = u64::from(k.rtp_to_client_percent.load(Ordering::Relaxed));
                             if percent > 0 && next() < percent {
@@ -162,6 +190,9 @@ impl Relay {
                             let _ = front.send_to(d, to).await;
                         }
                     }
+                    Some(d) = injected.recv() => {
+                        let _ = back.send(&d).await;
+                    }
                 }
             }
         });
@@ -169,8 +200,16 @@ impl Relay {
             addr,
             crossed,
             cuts,
+            inject,
             task,
         })
+    }
+
+    /// Sends `datagram` to the SFU from the relay's upstream socket, the
+    /// address the SFU knows as the client's, after what the relay has
+    /// already forwarded.
+    pub fn inject(&self, datagram: Vec<u8>) {
+        let _ = self.inject.send(datagram);
     }
 
     /// The SFU's answer with its UDP candidates pointed at this relay and
@@ -211,6 +250,7 @@ mod tests {
         let mut response = request.clone();
         response[0] = 0x01;
         assert!(is_stun(&response) && !is_binding_request(&response));
+        assert!(is_binding_response(&response) && !is_binding_response(&request));
         let mut rtp = vec![0x80, 96];
         rtp.resize(12, 0);
         assert!(is_rtp(&rtp));
