@@ -22,6 +22,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// STUN magic cookie (RFC 5389 §6).
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
@@ -126,6 +127,9 @@ pub enum Unrouted {
     BadIntegrity,
     /// DTLS or SRTP from an address no peer has used.
     UnknownAddress,
+    /// STUN from an unlearned address whose source has spent its budget of
+    /// refused requests ([`source_budget`]): dropped unread.
+    Limited,
 }
 
 /// A routed datagram.
@@ -151,6 +155,7 @@ pub struct Demux<P> {
     by_addr: HashMap<SocketAddr, P>,
     addrs_of: HashMap<P, VecDeque<SocketAddr>>,
     crypto: Option<Arc<dyn RTCCryptoProvider>>,
+    budget: SourceBudget,
 }
 
 impl<P> Default for Demux<P> {
@@ -160,6 +165,7 @@ impl<P> Default for Demux<P> {
             by_addr: HashMap::new(),
             addrs_of: HashMap::new(),
             crypto: rtc::crypto::default_provider().ok(),
+            budget: SourceBudget::default(),
         }
     }
 }
@@ -226,9 +232,39 @@ impl<P: Copy + Eq + Hash> Demux<P> {
         }
     }
 
+    /// Whether `from` is an address a peer has proven.
+    pub fn is_learned(&self, from: SocketAddr) -> bool {
+        self.by_addr.contains_key(&from)
+    }
+
     /// Number of addresses learned (bounded by the peers' ICE checks).
     pub fn addresses(&self) -> usize {
         self.by_addr.len()
+    }
+
+    /// Routes a datagram from `from` as [`Demux::route`] does, unless it
+    /// is STUN from an unlearned address whose source has spent its budget
+    /// of refused requests; each refusal of such STUN is charged to its
+    /// source at `now`. Other datagrams cost a table lookup to refuse and
+    /// are never charged: a peer's media still in flight when it was
+    /// removed does not hold up the next join from its address.
+    pub fn route_within_budget(
+        &mut self,
+        datagram: &[u8],
+        from: SocketAddr,
+        now: Instant,
+    ) -> Result<Routed<P>, Unrouted> {
+        if classify(datagram) != PacketClass::Stun || self.by_addr.contains_key(&from) {
+            return self.route(datagram, from);
+        }
+        if !self.budget.allows(from.ip(), now) {
+            return Err(Unrouted::Limited);
+        }
+        let routed = self.route(datagram, from);
+        if routed.is_err() {
+            self.budget.charge(from.ip(), now);
+        }
+        routed
     }
 
     /// Routes a datagram from `from`. A binding request to a known ufrag
@@ -266,6 +302,9 @@ impl<P: Copy + Eq + Hash> Demux<P> {
         }
     }
 }
+
+pub mod source_budget;
+use source_budget::SourceBudget;
 
 #[cfg(test)]
 mod tests;

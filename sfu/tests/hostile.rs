@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ORDINARY, join, sfu_with_room, token};
+use common::{ORDINARY, answer, join, sfu_with_room, token};
 use parley_client::Client;
 use parley_policy::Role;
 use parley_sfu::engine::{JoinRequest, SfuError};
@@ -95,14 +95,125 @@ async fn a_flood_of_garbage_does_not_stop_a_live_call() -> anyhow::Result<()> {
     }
     let stats = sfu.stats();
     assert!(
-        stats.datagrams_unrouted >= u64::from(flooded) * 9 / 10,
-        "garbage is counted: {stats:?}, {flooded} sent"
+        stats.datagrams_unrouted + stats.datagrams_limited >= u64::from(flooded) * 9 / 10,
+        "garbage is counted: refused, or STUN dropped unread: {stats:?}, {flooded} sent"
     );
     // Still alive after the flood: more media goes through.
     let before = b.got("a", "video");
     a.send(sent_packets, 10).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(b.got("a", "video") > before);
+    Ok(())
+}
+
+/// A binding request to `username` signed with a password that is not the
+/// SFU's: valid-looking STUN that costs an HMAC to refuse.
+fn forged_check(username: &str) -> Vec<u8> {
+    use rtc::stun::fingerprint::FINGERPRINT;
+    use rtc::stun::integrity::MessageIntegrity;
+    use rtc::stun::message::{BINDING_REQUEST, Message, TransactionId};
+    use rtc::stun::textattrs::Username;
+    let provider = rtc::crypto::default_provider().expect("rtc's crypto provider");
+    let mut m = Message::new();
+    m.build(&[
+        Box::new(BINDING_REQUEST),
+        Box::new(TransactionId::new()),
+        Box::new(Username::new(
+            rtc::stun::attributes::ATTR_USERNAME,
+            username.to_owned(),
+        )),
+        Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
+            "not-the-password-of-this-peer".to_owned(),
+            provider.crypto(),
+        )),
+        Box::new(FINGERPRINT),
+    ])
+    .expect("a STUN message");
+    m.raw
+}
+
+fn ice_ufrag(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|l| l.trim_end().strip_prefix("a=ice-ufrag:"))
+}
+
+/// Datagrams a second in [`a_flood_at_50k_per_second_costs_the_call_under_1_percent`].
+const FLOOD_PER_SECOND: u64 = 50_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_at_50k_per_second_costs_the_call_under_1_percent() -> anyhow::Result<()> {
+    let sfu = sfu_with_room(1, ORDINARY)?;
+    let mut a = Client::new("a", true, 1, 100).await?;
+    let mut b = Client::new("b", true, 1, 200).await?;
+    join(&mut a, &sfu, 1, token(1, 1, Role::Visitor), 1).await?;
+    let offer = b.offer().await?;
+    let answered = answer(&sfu, 1, token(1, 2, Role::Detainee), offer.clone(), 1).await?;
+    b.accept(answered.sdp.clone()).await?;
+    // The flood names b's real ICE ufrags, so each forged check reaches the
+    // integrity check unless its source is held back first.
+    let username = format!(
+        "{}:{}",
+        ice_ufrag(&answered.sdp).ok_or_else(|| anyhow::anyhow!("no ufrag in the answer"))?,
+        ice_ufrag(&offer).ok_or_else(|| anyhow::anyhow!("no ufrag in the offer"))?
+    );
+    let targets = sfu.udp_addrs();
+    let packets: u16 = 150;
+    let seconds = u64::from(packets) * 20 / 1000;
+    let flood = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+        let attacker = UdpSocket::bind("127.0.0.1:0")?;
+        let start = std::time::Instant::now();
+        let mut sent = 0u64;
+        let total = FLOOD_PER_SECOND * seconds;
+        while sent < total {
+            // Paced by the clock: what 50k/s owes by now, then a short rest.
+            let due =
+                (start.elapsed().as_micros() as u64 * FLOOD_PER_SECOND / 1_000_000).min(total);
+            while sent < due {
+                let datagram = if sent.is_multiple_of(2) {
+                    forged_check(&username)
+                } else {
+                    garbage(sent as u32)
+                };
+                for t in &targets {
+                    let _ = attacker.send_to(&datagram, t);
+                }
+                sent += 1;
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        Ok(sent)
+    });
+    a.send(0, packets).await?;
+    let flooded = flood.await??;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for kind in ["audio", "video"] {
+        let got = b.got("a", kind);
+        assert!(
+            got * 100 > u64::from(packets) * 99,
+            "b got {got} of {packets} {kind} packets during a flood of {flooded} datagrams"
+        );
+    }
+    let stats = sfu.stats();
+    eprintln!(
+        "flood: {flooded} datagrams to each of {} workers in {seconds} s; dropped unread {}, \
+         forged checks refused {}, other refused {}; b got {} audio and {} video of {packets}",
+        sfu.udp_addrs().len(),
+        stats.datagrams_limited,
+        stats.stun_forged,
+        stats.datagrams_unrouted,
+        b.got("a", "audio"),
+        b.got("a", "video"),
+    );
+    // Half the flood is forged checks, sent to each worker.
+    let forged = flooded / 2 * sfu.udp_addrs().len() as u64;
+    assert!(
+        stats.datagrams_limited >= forged * 9 / 10,
+        "nearly all forged checks are dropped unread: {stats:?}, {forged} sent"
+    );
+    assert!(
+        stats.stun_forged <= 2 * u64::from(parley_sfu::demux::source_budget::BURST) * (seconds + 1),
+        "integrity checks are bounded by the source's budget: {stats:?}"
+    );
     Ok(())
 }
 

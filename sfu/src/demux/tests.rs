@@ -191,6 +191,54 @@ fn forged_checks_are_refused_and_never_learned() {
 }
 
 #[test]
+fn a_source_that_floods_with_refused_datagrams_is_dropped_unread_but_peers_are_not() {
+    use source_budget::BURST;
+    let mut d = Demux::default();
+    d.add("alice", "alice-password-0123456789", 1u32);
+    let now = Instant::now();
+    let genuine = request("alice:x", "alice-password-0123456789");
+    assert_eq!(d.route_within_budget(&genuine, addr(5000), now), consent(1));
+    let forged = request("alice:x", "not-alice-password-at-all");
+    let attacker = SocketAddr::from(([127, 0, 0, 1], 6666));
+    for _ in 0..BURST {
+        assert_eq!(
+            d.route_within_budget(&forged, attacker, now),
+            Err(Unrouted::BadIntegrity)
+        );
+    }
+    assert_eq!(
+        d.route_within_budget(&forged, attacker, now),
+        Err(Unrouted::Limited),
+        "the source's budget is spent: not even checked"
+    );
+    assert_eq!(
+        d.route_within_budget(&genuine, SocketAddr::from(([127, 0, 0, 1], 6667)), now),
+        Err(Unrouted::Limited),
+        "another port of the same source shares its budget"
+    );
+    let dtls = [22u8, 254, 253, 0, 0, 0, 0];
+    assert_eq!(
+        d.route_within_budget(&dtls, addr(5000), now),
+        media(1),
+        "a learned address of the same IP is not held up"
+    );
+    for _ in 0..2 * BURST {
+        assert_eq!(
+            d.route_within_budget(&dtls, attacker, now),
+            Err(Unrouted::UnknownAddress),
+            "what is not STUN costs a lookup: refused, never charged"
+        );
+    }
+    assert_eq!(d.route_within_budget(&genuine, addr(5000), now), consent(1));
+    let later = now + std::time::Duration::from_secs(5);
+    assert_eq!(
+        d.route_within_budget(&genuine, SocketAddr::from(([127, 0, 0, 1], 6667)), later),
+        consent(1),
+        "once the budget refills, a new address is learned again"
+    );
+}
+
+#[test]
 fn addresses_per_peer_are_bounded() {
     let mut d = Demux::default();
     d.add("alice", "alice-password-0123456789", 1u32);

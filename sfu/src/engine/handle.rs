@@ -235,6 +235,9 @@ pub struct Counters {
     /// Binding requests naming a peer's ufrag whose MESSAGE-INTEGRITY did
     /// not check out: dropped, nothing learned.
     pub stun_forged: AtomicU64,
+    /// STUN from unlearned addresses dropped unread because its source
+    /// spent its budget of refused requests (`crate::demux::source_budget`).
+    pub datagrams_limited: AtomicU64,
 }
 
 /// A snapshot of the counters.
@@ -294,6 +297,7 @@ pub struct SfuStats {
     pub consent_expired: u64,
     pub peers_silent: u64,
     pub stun_forged: u64,
+    pub datagrams_limited: u64,
 }
 
 struct WorkerHandle {
@@ -471,6 +475,7 @@ impl Sfu {
             consent_expired: get(|c| &c.consent_expired),
             peers_silent: get(|c| &c.peers_silent),
             stun_forged: get(|c| &c.stun_forged),
+            datagrams_limited: get(|c| &c.datagrams_limited),
         }
     }
 

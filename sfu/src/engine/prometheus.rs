@@ -24,7 +24,7 @@ type HistogramOf = fn(&SfuStats) -> &LatencySnapshot;
 /// A worker gauge's value in a worker's load.
 type WorkerGaugeOf = fn(&WorkerLoadSnapshot) -> f64;
 
-const COUNTERS: [Series<CounterOf>; 49] = [
+const COUNTERS: [Series<CounterOf>; 50] = [
     (
         "parley_sfu_datagrams_in_total",
         "UDP datagrams received by the media workers",
@@ -269,6 +269,11 @@ const COUNTERS: [Series<CounterOf>; 49] = [
         "parley_sfu_stun_forged_total",
         "Binding requests naming a peer's ufrag whose MESSAGE-INTEGRITY did not check out",
         |s| s.stun_forged,
+    ),
+    (
+        "parley_sfu_datagrams_limited_total",
+        "STUN from unlearned addresses dropped unread: its source had spent its budget of refused requests",
+        |s| s.datagrams_limited,
     ),
 ];
 

@@ -19,13 +19,13 @@ impl Worker {
             fds.get(1..).unwrap_or(&[]),
             Instant::now(),
             |from, frame| {
-                let Ok(routed) = demux.route(frame, from) else {
+                let now = Instant::now();
+                let Ok(routed) = demux.route_within_budget(frame, from, now) else {
                     return false;
                 };
                 let Some(peer) = peers.get_mut(&routed.peer) else {
                     return false;
                 };
-                let now = Instant::now();
                 let message = TaggedBytesMut {
                     now,
                     transport: TransportContext {
@@ -179,11 +179,13 @@ fn hand_datagram(
     datagram: &[u8],
 ) {
     counters.datagrams_in.fetch_add(1, Ordering::Relaxed);
-    let routed = match demux.route(datagram, from) {
+    let now = Instant::now();
+    let routed = match demux.route_within_budget(datagram, from, now) {
         Ok(routed) => routed,
         Err(why) => {
             let counter = match why {
                 crate::demux::Unrouted::BadIntegrity => &counters.stun_forged,
+                crate::demux::Unrouted::Limited => &counters.datagrams_limited,
                 _ => &counters.datagrams_unrouted,
             };
             counter.fetch_add(1, Ordering::Relaxed);
@@ -193,7 +195,6 @@ fn hand_datagram(
     let Some(peer) = peers.get_mut(&routed.peer) else {
         return;
     };
-    let now = Instant::now();
     if read_path == ReadPath::Opened {
         let opened = match open_rtp(peer, datagram, now, counters) {
             Opened::NotHere => open_rtcp(peer, datagram, now, counters),
