@@ -91,6 +91,11 @@ impl Parley {
             store_url: None,
             jurisdictions,
             join_token_leeway_seconds: 5,
+            // Every simulated participant connects from 127.0.0.1.
+            connections: parley_signaling::http_server::ConnectionLimits {
+                per_ip: 65_535,
+                ..Default::default()
+            },
             media: Some(
                 parley_sfu::plane::InProcessPlane::launcher(parley_sfu::plane::InProcessSettings {
                     listen: loopback(0),

@@ -155,6 +155,48 @@ pub struct ServerSection {
     pub http: SocketAddr,
     /// URL people open, when behind a proxy; default `http://{http}`.
     pub public_url: Option<String>,
+    /// Connections open at once from one IP address (1 to 65 535).
+    #[serde(default = "default_connections_per_ip")]
+    pub max_connections_per_ip: usize,
+    /// Seconds a client may take to send a whole request head (1 to 300).
+    #[serde(default = "default_request_head_timeout")]
+    pub request_head_timeout_seconds: u64,
+}
+
+fn default_connections_per_ip() -> usize {
+    parley_signaling::http_server::ConnectionLimits::default().per_ip
+}
+
+fn default_request_head_timeout() -> u64 {
+    parley_signaling::http_server::ConnectionLimits::default()
+        .head_timeout
+        .as_secs()
+}
+
+impl ServerSection {
+    /// The limits of one client's share of the HTTP service.
+    pub fn connection_limits(&self) -> parley_signaling::http_server::ConnectionLimits {
+        parley_signaling::http_server::ConnectionLimits {
+            per_ip: self.max_connections_per_ip,
+            head_timeout: std::time::Duration::from_secs(self.request_head_timeout_seconds),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !(1..=65_535).contains(&self.max_connections_per_ip) {
+            return Err(format!(
+                "server.max_connections_per_ip is {}; give 1 to 65535",
+                self.max_connections_per_ip
+            ));
+        }
+        if !(1..=300).contains(&self.request_head_timeout_seconds) {
+            return Err(format!(
+                "server.request_head_timeout_seconds is {}; give 1 to 300",
+                self.request_head_timeout_seconds
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -256,6 +298,12 @@ impl Deployment {
                 ),
             });
         }
+        file.server
+            .check()
+            .map_err(|message| DeploymentError::Invalid {
+                path: path.into(),
+                message,
+            })?;
         if let Some(sfu) = &file.sfu {
             sfu.check().map_err(|message| DeploymentError::Invalid {
                 path: path.into(),

@@ -412,6 +412,7 @@ async fn up(
         jurisdictions: d.jurisdictions.clone(),
         join_token_leeway_seconds: d.file.tokens.join_token_leeway_seconds,
         media,
+        connections: d.file.server.connection_limits(),
     };
     let data_dir = signaling.data_dir.clone();
     let running = parley_signaling::start(&signaling)

@@ -156,6 +156,23 @@ fn config_check_reports_file_line_and_key() {
         .assert_failure()
         .assert_stderr_contains("coalesce_us")
         .assert_stderr_contains("at most 5000 µs");
+    // HTTP limits outside their ranges are refused, naming the key.
+    for (line, key) in [
+        ("max_connections_per_ip = 0", "server.max_connections_per_ip"),
+        ("request_head_timeout_seconds = 0", "server.request_head_timeout_seconds"),
+    ] {
+        let bad = replace_in_section(
+            &deployment,
+            "server",
+            "http = \"127.0.0.1:8080\"",
+            &format!("http = \"127.0.0.1:8080\"\n{line}"),
+        );
+        write(&cfg.deployment(), &bad);
+        cfg.check()
+            .assert_failure()
+            .assert_stderr_contains(key)
+            .assert_stderr_contains("give 1 to");
+    }
     // A store URL of a database Parley does not speak is refused, naming it.
     write(
         &cfg.deployment(),

@@ -41,6 +41,8 @@ pub struct SignalingConfig {
     /// (the binary that composes the services chooses). `None` runs
     /// signaling alone (offers are then refused).
     pub media: Option<LaunchMedia>,
+    /// What one client may hold of the HTTP service.
+    pub connections: crate::http_server::ConnectionLimits,
 }
 
 impl std::fmt::Debug for SignalingConfig {
@@ -52,6 +54,7 @@ impl std::fmt::Debug for SignalingConfig {
             .field("jurisdictions", &self.jurisdictions.ids())
             .field("join_token_leeway_seconds", &self.join_token_leeway_seconds)
             .field("media", &self.media.is_some())
+            .field("connections", &self.connections)
             .finish()
     }
 }
@@ -334,7 +337,9 @@ pub async fn start_with_clock(
     }
     state.live.close_overdue().await;
     let app = router(state.clone());
-    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let refused = state.metrics.http_connections_refused.clone();
+    let limits = config.connections;
+    let task = tokio::spawn(crate::http_server::serve(listener, app, limits, refused));
     Ok(Running {
         addr,
         state,

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod http_server;
 pub mod live;
 pub mod metrics;
 pub mod model;

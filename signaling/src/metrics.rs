@@ -4,7 +4,7 @@ use crate::app::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus::{IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 /// The service's metrics; clones share the same series.
 #[derive(Clone)]
@@ -18,11 +18,22 @@ pub struct Metrics {
     pub ws_connections: IntGauge,
     pub live_sessions: IntGauge,
     pub ws_rejected: IntCounterVec,
+    /// Connections closed on accept: their IP address had its limit open.
+    pub http_connections_refused: IntCounter,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels)
         .unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
+    registry
+        .register(Box::new(c.clone()))
+        .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
+    c
+}
+
+fn plain_counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let c =
+        IntCounter::new(name, help).unwrap_or_else(|e| panic!("metric {name} is malformed: {e}"));
     registry
         .register(Box::new(c.clone()))
         .unwrap_or_else(|e| panic!("metric {name} registered twice: {e}"));
@@ -93,6 +104,11 @@ impl Metrics {
                 "parley_ws_rejected_total",
                 "Live-session joins or messages refused, by error code",
                 &["code"],
+            ),
+            http_connections_refused: plain_counter(
+                &registry,
+                "parley_http_connections_refused_total",
+                "HTTP connections closed on accept: their IP address had as many open as it may",
             ),
             registry,
         }

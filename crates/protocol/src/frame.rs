@@ -125,6 +125,10 @@ pub enum CloseCode {
     Ended(EndReason),
     /// The client did not read its messages fast enough; its queue filled.
     TooSlow,
+    /// The client sent messages faster than a socket may
+    /// ([`crate::MESSAGE_BURST`] at once, [`crate::MESSAGES_PER_SECOND`]
+    /// after).
+    TooFast,
 }
 
 impl CloseCode {
@@ -153,6 +157,7 @@ impl CloseCode {
                 EndReason::Cancelled => 4013,
             },
             CloseCode::TooSlow => 4020,
+            CloseCode::TooFast => 4021,
         }
     }
 
@@ -182,6 +187,7 @@ impl CloseCode {
                 EndReason::Cancelled => "cancelled",
             },
             CloseCode::TooSlow => "too_slow",
+            CloseCode::TooFast => "too_fast",
         }
     }
 }
@@ -247,6 +253,7 @@ mod tests {
             CloseCode::Ended(EndReason::Removed),
             CloseCode::Ended(EndReason::Cancelled),
             CloseCode::TooSlow,
+            CloseCode::TooFast,
         ];
         let codes: std::collections::BTreeSet<u16> = all.iter().map(|c| c.code()).collect();
         assert_eq!(codes.len(), all.len());

@@ -29,6 +29,14 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// offer with many receive slots runs to tens of KiB).
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
 
+/// Messages a client may send on one socket at once; after those, at most
+/// [`MESSAGES_PER_SECOND`]. A person's clicks and a client's offers stay
+/// far below; a socket that goes past is closed ([`CloseCode::TooFast`]).
+pub const MESSAGE_BURST: u32 = 60;
+/// Messages a second a client may send on one socket once its
+/// [`MESSAGE_BURST`] is spent.
+pub const MESSAGES_PER_SECOND: u32 = 10;
+
 /// Why a client message could not be understood.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {

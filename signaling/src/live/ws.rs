@@ -15,8 +15,8 @@ use axum::extract::ws::CloseFrame;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use parley_protocol::{
-    ClientMessage, CloseCode, ErrorCode, MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, RequestId,
-    ServerMessage, decode_frame, encode_reply,
+    ClientMessage, CloseCode, ErrorCode, MAX_CLIENT_MESSAGE_BYTES, MESSAGE_BURST,
+    MESSAGES_PER_SECOND, PROTOCOL_VERSION, RequestId, ServerMessage, decode_frame, encode_reply,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -400,6 +400,7 @@ async fn pump(
     socket: &mut WebSocket,
     inbox: &mut mpsc::Receiver<Outgoing>,
 ) {
+    let mut rate = super::message_rate::MessageRate::new(std::time::Instant::now());
     loop {
         tokio::select! {
             outgoing = inbox.recv() => match outgoing {
@@ -428,6 +429,18 @@ async fn pump(
                     }
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
                 };
+                if !rate.take(std::time::Instant::now()) {
+                    state.metrics.ws_rejected.with_label_values(&["TooFast"]).inc();
+                    let reply = ServerMessage::Error {
+                        code: ErrorCode::BadMessage,
+                        message: format!(
+                            "more than {MESSAGE_BURST} messages at once, or {MESSAGES_PER_SECOND} a second after that; this socket is closed"
+                        ),
+                    };
+                    let _ = send(socket, &reply, None).await;
+                    close(socket, CloseCode::TooFast).await;
+                    return;
+                }
                 let (result, id) = match decode_frame(&text) {
                     Ok(frame) => (
                         state.live.client(session_id, participant_id, connection, frame.message, frame.id.clone()).await,

@@ -121,6 +121,7 @@ async fn start_with(remote_sfu: bool) -> Server {
         jurisdictions: jurisdictions(),
         join_token_leeway_seconds: 5,
         media: Some(media),
+        connections: Default::default(),
     };
     let running = start_with_clock(&config, Arc::new(clock.clone()))
         .await

@@ -60,6 +60,41 @@ async fn replies_carry_the_id_of_the_request_they_answer() {
 }
 
 #[tokio::test]
+async fn a_socket_that_floods_with_messages_is_closed_and_the_session_goes_on() {
+    let s = start().await;
+    let v = booked_visit(&s, 0, 30).await;
+    let (mut flooding, _) = join(&s, v.id, &v.family_token).await;
+    // Pings cost the session task a round trip each; the first 60 are
+    // answered, then the socket is past its rate.
+    for i in 0..parley_protocol::MESSAGE_BURST + 20 {
+        send(&mut flooding, json!({"type": "ping", "id": i})).await;
+    }
+    let refusal = until(&mut flooding, "error").await;
+    assert_eq!(refusal["code"], "bad_message", "{refusal}");
+    assert!(
+        refusal["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("60 messages at once")),
+        "{refusal}"
+    );
+    assert_eq!(
+        close_frame(&mut flooding).await,
+        Some((4021, "too_fast".into()))
+    );
+    assert!(
+        s.metrics()
+            .await
+            .contains("parley_ws_rejected_total{code=\"TooFast\"} 1"),
+        "counted"
+    );
+    // The session is unharmed: the same person joins again at once.
+    let (mut again, welcome) = join(&s, v.id, &v.family_token).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    send(&mut again, json!({"type": "ping", "id": "after"})).await;
+    assert_eq!(until(&mut again, "pong").await["id"], "after");
+}
+
+#[tokio::test]
 async fn every_close_by_the_server_says_why() {
     let s = start().await;
     let v = booked_visit(&s, 0, 10).await;
