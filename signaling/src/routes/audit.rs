@@ -27,7 +27,8 @@ pub struct AuditQuery {
 }
 
 #[utoipa::path(get, path = "/v1/audit", params(AuditQuery), security(("bearer" = [])),
-    responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<AuditEntry>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, description = "No such session (when filtering by one)", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,

@@ -62,7 +62,9 @@ pub struct NewHearing {
 }
 
 #[utoipa::path(post, path = "/v1/hearings", request_body = NewHearing, security(("bearer" = [])),
-    responses((status = 201, body = Session), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Session), (status = 400, body = ErrorBody),
+              (status = 404, description = "No such facility, device, detainee or contact", body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,

@@ -65,7 +65,8 @@ async fn detainee_for(state: &AppState, caller: &Caller, id: i64) -> ApiResult<D
 }
 
 #[utoipa::path(post, path = "/v1/detainees", request_body = NewDetainee, security(("bearer" = [])),
-    responses((status = 201, body = Detainee), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = Detainee), (status = 400, body = ErrorBody),
+              (status = 404, description = "No such facility", body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_detainee(
     State(state): State<AppState>,
     caller: Caller,

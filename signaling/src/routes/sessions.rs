@@ -317,7 +317,8 @@ pub async fn join_token(
 
 #[utoipa::path(post, path = "/v1/sessions/{id}/monitor", security(("bearer" = [])),
     responses((status = 200, description = "A hidden, receive-only monitor's join token", body = JoinToken),
-              (status = 403, description = "The law shields this session from monitoring", body = ErrorBody)))]
+              (status = 403, description = "The law shields this session from monitoring", body = ErrorBody),
+              (status = 404, description = "No such session, or one of another facility than the officer's", body = ErrorBody)))]
 pub async fn monitor(
     State(state): State<AppState>,
     caller: Caller,

@@ -34,7 +34,8 @@ pub struct CreatedUser {
 }
 
 #[utoipa::path(post, path = "/v1/users", request_body = NewUser, security(("bearer" = [])),
-    responses((status = 201, body = CreatedUser), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = CreatedUser), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, description = "No such facility or contact", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
