@@ -158,8 +158,14 @@ fn config_check_reports_file_line_and_key() {
         .assert_stderr_contains("at most 5000 µs");
     // HTTP limits outside their ranges are refused, naming the key.
     for (line, key) in [
-        ("max_connections_per_ip = 0", "server.max_connections_per_ip"),
-        ("request_head_timeout_seconds = 0", "server.request_head_timeout_seconds"),
+        (
+            "max_connections_per_ip = 0",
+            "server.max_connections_per_ip",
+        ),
+        (
+            "request_head_timeout_seconds = 0",
+            "server.request_head_timeout_seconds",
+        ),
     ] {
         let bad = replace_in_section(
             &deployment,

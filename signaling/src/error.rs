@@ -42,6 +42,10 @@ pub enum ApiError {
         message: String,
         refusals: Vec<Refusal>,
     },
+    /// The store cannot write (its disk is full, or its files are
+    /// read-only): nothing was changed, and trying later may succeed.
+    #[error("{0}")]
+    StorageUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -58,6 +62,7 @@ impl ApiError {
             Self::Unprocessable(_) | Self::BookingRefused { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            Self::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -72,6 +77,7 @@ impl ApiError {
             Self::TooLarge(_) => "too_large",
             Self::Unprocessable(_) => "invalid",
             Self::BookingRefused { .. } => "booking_refused",
+            Self::StorageUnavailable(_) => "storage_unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -81,10 +87,43 @@ impl ApiError {
     }
 }
 
+/// Why the store cannot write, when that is the disk's doing rather than
+/// the request's: the words a person is told.
+fn storage_fault(e: &sqlx::Error) -> Option<&'static str> {
+    const FULL: &str = "the server's disk is full";
+    const READ_ONLY: &str = "the server's data is read-only";
+    match e {
+        sqlx::Error::Database(db) => {
+            let code = db.code()?;
+            // SQLite: the primary result code is the low byte of the
+            // extended one (SQLITE_FULL 13, SQLITE_READONLY 8);
+            // PostgreSQL: SQLSTATE disk_full, read_only_sql_transaction.
+            match (code.parse::<i64>().ok().map(|c| c & 0xff), code.as_ref()) {
+                (Some(13), _) | (_, "53100") => Some(FULL),
+                (Some(8), _) | (_, "25006") => Some(READ_ONLY),
+                _ => None,
+            }
+        }
+        sqlx::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::StorageFull => Some(FULL),
+            std::io::ErrorKind::ReadOnlyFilesystem => Some(READ_ONLY),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         tracing::error!(error = %e, "store error");
-        Self::Internal("the store could not complete the request; nothing was changed".into())
+        match storage_fault(&e) {
+            Some(cause) => Self::StorageUnavailable(format!(
+                "{cause}, so nothing can be stored right now; nothing was changed. Try again later"
+            )),
+            None => Self::Internal(
+                "the store could not complete the request; nothing was changed".into(),
+            ),
+        }
     }
 }
 

@@ -34,7 +34,8 @@ impl Modify for BearerAuth {
 ///   for one that is not a number and `404` for one that names nothing;
 /// - `400` (not JSON, wrong fields) and `413` (over 64 KiB) with a body;
 /// - `500` everywhere: the store could not complete the request, and
-///   nothing was changed.
+///   nothing was changed; `503` everywhere: the store cannot write (a full
+///   disk, read-only data), nothing was changed, and later may succeed.
 struct StandardResponses;
 
 /// Operations any authenticated caller may use: no `403`.
@@ -126,6 +127,10 @@ fn complete(path: &str, op: &mut Operation) {
     add(
         "500",
         "The store could not complete the request (`internal`); nothing was changed.",
+    );
+    add(
+        "503",
+        "The store cannot write: the server's disk is full or its data is read-only (`storage_unavailable`); nothing was changed. Try again later.",
     );
 }
 

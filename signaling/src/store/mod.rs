@@ -64,6 +64,13 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(
+        "cannot write in the data directory {path} ({source}): Parley keeps its database there; make it writable, or free space on its disk"
+    )]
+    DataDirNotWritable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
         "store url scheme `{0}` is not supported: give a postgres:// URL, or no url for SQLite in the data directory"
     )]
     Url(String),

@@ -6,7 +6,14 @@
 //! - **PostgreSQL**, for several signaling instances sharing one database.
 //!
 //! One writer at a time per process behind a lock, so that each write is one
-//! transaction, durable at commit. Across processes (PostgreSQL) the audit
+//! transaction, durable at commit. A write that fails or is abandoned is
+//! rolled back before the next writer starts, and its connection is closed
+//! rather than pooled if the rollback fails too. The transactions are the
+//! store's own (`BEGIN`, `COMMIT`, `ROLLBACK`), not sqlx's: after a full
+//! disk, a connection that sqlx had rolled back on drop could go back to
+//! the pool with its idea of the transaction no longer SQLite's, and a
+//! later write on it was answered as committed yet gone after a restart
+//! (found by `parley/tests/full_disk.rs`). Across processes (PostgreSQL) the audit
 //! chain's head row is locked (`SELECT … FOR UPDATE`) before it is read, so
 //! concurrent appenders take turns and the chain never forks.
 //!
@@ -31,9 +38,10 @@ use chrono::{DateTime, Utc};
 use parley_policy::BookedInterval;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
 use std::str::FromStr;
-use tokio::sync::{Mutex, MutexGuard};
+use std::sync::Arc;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// Which engine a [`SqlStore`] talks to; the few statements that differ
 /// ask it.
@@ -59,7 +67,7 @@ impl Engine {
 #[derive(Debug)]
 pub struct SqlStore {
     pool: AnyPool,
-    writer: Mutex<()>,
+    writer: Arc<Mutex<()>>,
     engine: Engine,
     /// For the operator: the file, or the URL without its password.
     shown: String,
@@ -70,6 +78,18 @@ pub struct SqlStore {
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
 
+/// Whether a file can be created, written, synced and removed in `dir`.
+fn writable(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let probe = dir.join(".parley-write-check");
+    let written = std::fs::File::create(&probe).and_then(|mut f| {
+        f.write_all(b"parley")?;
+        f.sync_all()
+    });
+    let removed = std::fs::remove_file(&probe);
+    written.and(removed)
+}
+
 impl SqlStore {
     /// Opens (creating a SQLite file if needed) the store at `location` and
     /// applies its engine's migrations.
@@ -78,6 +98,12 @@ impl SqlStore {
         let (url, engine, shown) = match location {
             StoreLocation::SqliteIn(dir) => {
                 std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                    path: dir.clone(),
+                    source,
+                })?;
+                // SQLite cannot say so itself: on a read-only directory the
+                // pool retries "unable to open database file" for ever.
+                writable(dir).map_err(|source| StoreError::DataDirNotWritable {
                     path: dir.clone(),
                     source,
                 })?;
@@ -123,7 +149,7 @@ impl SqlStore {
         })?;
         Ok(Self {
             pool,
-            writer: Mutex::new(()),
+            writer: Arc::new(Mutex::new(())),
             engine,
             shown,
         })
@@ -170,12 +196,13 @@ impl Backend for SqlStore {
     }
 
     async fn write(&self) -> Result<Box<dyn Write + '_>, sqlx::Error> {
-        let writer = self.writer.lock().await;
-        let tx = self.pool.begin().await?;
+        let writer = self.writer.clone().lock_owned().await;
+        let mut conn = self.pool.acquire().await?;
+        conn.execute("BEGIN").await?;
         Ok(Box::new(Statements(Tx {
-            _writer: writer,
-            tx,
+            tx: OpenTx(Some((writer, conn))),
             engine: self.engine,
+            _store: std::marker::PhantomData,
         })))
     }
 
@@ -218,9 +245,67 @@ impl Conn for Pooled<'_> {
 /// The write transaction, holding the writer lock until commit or drop
 /// (drop rolls back).
 pub struct Tx<'a> {
-    _writer: MutexGuard<'a, ()>,
-    tx: Transaction<'static, Any>,
+    tx: OpenTx,
     engine: Engine,
+    _store: std::marker::PhantomData<&'a SqlStore>,
+}
+
+/// The connection of an open transaction and the writer lock; `None` once
+/// committed or handed to the rollback.
+pub struct OpenTx(Option<(OwnedMutexGuard<()>, PoolConnection<Any>)>);
+
+const HELD: &str = "a write transaction holds its connection until commit or drop";
+
+impl std::ops::Deref for OpenTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.0.as_ref().expect(HELD).1
+    }
+}
+
+impl std::ops::DerefMut for OpenTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.0.as_mut().expect(HELD).1
+    }
+}
+
+impl OpenTx {
+    async fn commit(mut self) -> Result<(), sqlx::Error> {
+        let Some((writer, mut conn)) = self.0.take() else {
+            return Ok(());
+        };
+        match conn.execute("COMMIT").await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                roll_back(writer, conn).await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Rolls back, then lets the next writer in; a connection that cannot roll
+/// back is closed, never pooled.
+async fn roll_back(writer: OwnedMutexGuard<()>, mut conn: PoolConnection<Any>) {
+    if let Err(e) = conn.execute("ROLLBACK").await {
+        tracing::warn!(error = %e, "a failed write could not be rolled back; its connection is closed");
+        drop(conn.detach());
+    }
+    drop(writer);
+}
+
+impl Drop for OpenTx {
+    fn drop(&mut self) {
+        if let Some((writer, conn)) = self.0.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(roll_back(writer, conn));
+                }
+                // Closing the connection ends its transaction.
+                Err(_) => drop(conn.detach()),
+            }
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -464,7 +549,8 @@ impl AuditWrites for Statements<Tx<'_>> {
 #[async_trait::async_trait]
 impl Write for Statements<Tx<'_>> {
     async fn commit(self: Box<Self>) -> Result<(), sqlx::Error> {
-        self.0.tx.commit().await
+        let Statements(Tx { tx, .. }) = *self;
+        tx.commit().await
     }
 }
 

@@ -1,0 +1,147 @@
+//! `parley up` with its data on a small tmpfs: a full disk, then a
+//! read-only one. Writes are refused with a clear error (503
+//! `storage_unavailable`) and change nothing; reads go on; once space is
+//! free, writes succeed again, and the audit chain verifies. Started on a
+//! read-only data directory, `parley up` stops at once and says why.
+//!
+//! Mounting needs root, as the weak-link test's namespaces do; the test
+//! command runs as root. Without it the test fails, naming why.
+
+mod common;
+
+use common::{Server, audit_verify};
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A tmpfs mounted for the test; unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, options: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).expect("mount point");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(at)
+            .output()
+            .expect("mount runs");
+        assert!(
+            out.status.success(),
+            "cannot mount a tmpfs at {} (this test needs root, as scripts/test is run in CI): {}",
+            at.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(at.to_path_buf())
+    }
+
+    fn remount(&self, options: &str) {
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.0)
+            .output()
+            .expect("mount runs");
+        assert!(
+            out.status.success(),
+            "remount {options}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system of `dir` with a file until it is full; the file.
+fn fill(dir: &Path) -> PathBuf {
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).expect("filler");
+    let block = vec![0u8; 4096];
+    // At most the tmpfs's size: the loop ends by itself.
+    for _ in 0..4096 {
+        if file.write_all(&block).is_err() {
+            break;
+        }
+    }
+    path
+}
+
+async fn facility(server: &Server, name: &str) -> (u16, serde_json::Value) {
+    server
+        .api()
+        .post(
+            "/v1/facilities",
+            &json!({"name": name, "kind": "prison", "jurisdiction": "demo"}),
+        )
+        .await
+}
+
+async fn facilities(server: &Server) -> usize {
+    server
+        .api()
+        .get_ok("/v1/facilities")
+        .await
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+#[tokio::test]
+async fn a_full_or_read_only_disk_refuses_writes_clearly_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let disk = Tmpfs::mount(&dir.path().join("disk"), "size=2m");
+    let data = disk.0.join("data");
+    let server = Server::start(&data);
+    assert_eq!(facility(&server, "Before").await.0, 201);
+    let before = facilities(&server).await;
+
+    // Full: a clear refusal, nothing written, reads unharmed.
+    let filler = fill(&disk.0);
+    for name in ["While full", "Still full"] {
+        let (status, body) = facility(&server, name).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["code"], "storage_unavailable", "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("disk is full") && m.contains("nothing was changed")),
+            "{body}"
+        );
+    }
+    assert_eq!(facilities(&server).await, before);
+
+    // Space again: writes succeed with no restart.
+    std::fs::remove_file(&filler).expect("filler removed");
+    assert_eq!(facility(&server, "After").await.0, 201);
+    assert_eq!(facilities(&server).await, before + 1);
+    let _ = server.kill9();
+    audit_verify(&data)
+        .assert_success()
+        .assert_stdout_contains("intact");
+
+    // Read-only: `parley up` stops at once, naming the directory.
+    disk.remount("ro");
+    let out = Command::new(common::BIN)
+        .args(["up", "--config"])
+        .arg(common::demo_config())
+        .args(["--http", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .output()
+        .expect("parley runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "it started on a read-only disk");
+    assert!(
+        stderr.contains("cannot write in the data directory")
+            && stderr.contains(&data.display().to_string())
+            && stderr.contains("Read-only file system"),
+        "{stderr}"
+    );
+
+    // Writable again: everything accepted is there.
+    disk.remount("rw");
+    let server = Server::start(&data);
+    let listed = server.api().get_ok("/v1/facilities").await;
+    assert_eq!(facilities(&server).await, before + 1, "{listed}");
+}
