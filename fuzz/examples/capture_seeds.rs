@@ -147,7 +147,11 @@ fn recorder_streams() -> Vec<Vec<u8>> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let call = LiveCall::start();
     write_seeds("media_datagram", &call.captured())?;
-    let offers: Vec<Vec<u8>> = call.real_offers().into_iter().map(String::into_bytes).collect();
+    let offers: Vec<Vec<u8>> = call
+        .real_offers()
+        .into_iter()
+        .map(String::into_bytes)
+        .collect();
     write_seeds("sdp_offer", &offers)?;
     write_seeds(
         "signaling_frame",

@@ -11,9 +11,16 @@ fuzz_target!(|text: &str| {
         assert_eq!(e.file, FILE);
         assert!(!e.message.is_empty(), "an error without a message");
         let lines = text.split('\n').count();
-        assert!(e.line <= lines, "line {} of a {lines}-line file: {e}", e.line);
+        assert!(
+            e.line <= lines,
+            "line {} of a {lines}-line file: {e}",
+            e.line
+        );
         if e.line > 0 {
-            let width = text.split('\n').nth(e.line - 1).map_or(0, |l| l.chars().count());
+            let width = text
+                .split('\n')
+                .nth(e.line - 1)
+                .map_or(0, |l| l.chars().count());
             assert!(
                 e.column <= width + 1,
                 "column {} of a {width}-character line: {e}",

@@ -11,6 +11,9 @@ fuzz_target!(|text: &str| {
             let decoded = parley_protocol::decode_client(&encoded).expect("its encoding decodes");
             assert_eq!(decoded, frame.message);
         }
-        Err(refused) => assert!(!refused.to_string().is_empty(), "a refusal without a reason"),
+        Err(refused) => assert!(
+            !refused.to_string().is_empty(),
+            "a refusal without a reason"
+        ),
     }
 });

@@ -98,8 +98,7 @@ impl LiveCall {
             recorded: false,
             monitoring_allowed: false,
         };
-        sfu.open_room(ROOM, ordinary)
-            .expect("the room opens");
+        sfu.open_room(ROOM, ordinary).expect("the room opens");
         let call = runtime
             .block_on(connect(&sfu, 1))
             .expect("the call connects");
@@ -259,5 +258,7 @@ fn udp_candidate(line: &str) -> Option<std::net::SocketAddr> {
     if !fields.get(2)?.eq_ignore_ascii_case("udp") {
         return None;
     }
-    format!("{}:{}", fields.get(4)?, fields.get(5)?).parse().ok()
+    format!("{}:{}", fields.get(4)?, fields.get(5)?)
+        .parse()
+        .ok()
 }
