@@ -61,27 +61,7 @@ fn password(ufrag: &str) -> String {
 /// A binding request whose USERNAME is `<ufrag>:remote`, signed with the
 /// peer's password as a client's consent check is.
 fn stun_request(ufrag: &str) -> Vec<u8> {
-    use rtc::stun::fingerprint::FINGERPRINT;
-    use rtc::stun::integrity::MessageIntegrity;
-    use rtc::stun::message::{BINDING_REQUEST, Message, TransactionId};
-    use rtc::stun::textattrs::Username;
-    let provider = rtc::crypto::default_provider().expect("crypto provider");
-    let mut m = Message::new();
-    m.build(&[
-        Box::new(BINDING_REQUEST),
-        Box::new(TransactionId::new()),
-        Box::new(Username::new(
-            rtc::stun::attributes::ATTR_USERNAME,
-            format!("{ufrag}:remote"),
-        )),
-        Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
-            password(ufrag),
-            provider.crypto(),
-        )),
-        Box::new(FINGERPRINT),
-    ])
-    .expect("binding request");
-    m.raw
+    parley_client::stun::binding_request(&format!("{ufrag}:remote"), &password(ufrag))
 }
 
 fn addr(i: u16) -> SocketAddr {

@@ -5,6 +5,7 @@ mod common;
 
 use common::{ORDINARY, answer, join, sfu_with_room, token};
 use parley_client::Client;
+use parley_client::stun::binding_request;
 use parley_policy::Role;
 use parley_sfu::engine::{JoinRequest, SfuError};
 use std::net::UdpSocket;
@@ -106,32 +107,6 @@ async fn a_flood_of_garbage_does_not_stop_a_live_call() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A binding request to `username` signed with a password that is not the
-/// SFU's: valid-looking STUN that costs an HMAC to refuse.
-fn forged_check(username: &str) -> Vec<u8> {
-    use rtc::stun::fingerprint::FINGERPRINT;
-    use rtc::stun::integrity::MessageIntegrity;
-    use rtc::stun::message::{BINDING_REQUEST, Message, TransactionId};
-    use rtc::stun::textattrs::Username;
-    let provider = rtc::crypto::default_provider().expect("rtc's crypto provider");
-    let mut m = Message::new();
-    m.build(&[
-        Box::new(BINDING_REQUEST),
-        Box::new(TransactionId::new()),
-        Box::new(Username::new(
-            rtc::stun::attributes::ATTR_USERNAME,
-            username.to_owned(),
-        )),
-        Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
-            "not-the-password-of-this-peer".to_owned(),
-            provider.crypto(),
-        )),
-        Box::new(FINGERPRINT),
-    ])
-    .expect("a STUN message");
-    m.raw
-}
-
 fn ice_ufrag(sdp: &str) -> Option<&str> {
     sdp.lines()
         .find_map(|l| l.trim_end().strip_prefix("a=ice-ufrag:"))
@@ -170,7 +145,8 @@ async fn a_flood_at_50k_per_second_costs_the_call_under_1_percent() -> anyhow::R
                 (start.elapsed().as_micros() as u64 * FLOOD_PER_SECOND / 1_000_000).min(total);
             while sent < due {
                 let datagram = if sent.is_multiple_of(2) {
-                    forged_check(&username)
+                    // Valid-looking STUN that costs an HMAC to refuse.
+                    binding_request(&username, "not-the-password-of-this-peer")
                 } else {
                     garbage(sent as u32)
                 };

@@ -1,4 +1,5 @@
 use super::*;
+use parley_client::stun::binding_request as request;
 use proptest::prelude::*;
 
 /// A STUN binding request with the given attributes (type, value).
@@ -18,30 +19,6 @@ fn stun(attributes: &[(u16, &[u8])]) -> Vec<u8> {
     m.extend_from_slice(&[7u8; 12]);
     m.extend_from_slice(&body);
     m
-}
-
-/// A binding request from a client, signed with `password` as ICE does.
-fn request(username: &str, password: &str) -> Vec<u8> {
-    use rtc::stun::fingerprint::FINGERPRINT;
-    use rtc::stun::message::{BINDING_REQUEST, Message, TransactionId};
-    use rtc::stun::textattrs::Username;
-    let provider = rtc::crypto::default_provider().unwrap();
-    let mut m = Message::new();
-    m.build(&[
-        Box::new(BINDING_REQUEST),
-        Box::new(TransactionId::new()),
-        Box::new(Username::new(
-            rtc::stun::attributes::ATTR_USERNAME,
-            username.to_owned(),
-        )),
-        Box::new(MessageIntegrity::new_short_term_integrity_with_provider(
-            password.to_owned(),
-            provider.crypto(),
-        )),
-        Box::new(FINGERPRINT),
-    ])
-    .unwrap();
-    m.raw
 }
 
 fn consent<P>(peer: P) -> Result<Routed<P>, Unrouted> {

@@ -4,6 +4,7 @@
 //! to 127.0.0.1 only.
 
 pub mod relay;
+pub mod stun;
 
 use parley_media::{DeliverRtcp, PT_H264, PT_OPUS, PT_VP8, h264, opus, vp8};
 use rtc::interceptor::{Registry, Slot};
