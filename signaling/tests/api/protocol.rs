@@ -400,9 +400,10 @@ async fn every_documented_message_is_one_the_server_really_sends() {
     kinds.dedup();
     let examples = documented_examples();
     for kind in &kinds {
+        let sent = seen.iter().find(|m| m["type"] == kind.as_str());
         assert!(
             examples.iter().any(|(_, e, _)| e["type"] == kind.as_str()),
-            "the server sends `{kind}`, which protocol.md shows no example of"
+            "the server sends `{kind}`, which protocol.md shows no example of: {sent:?}"
         );
     }
     let mut checked = 0;
