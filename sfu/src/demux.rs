@@ -14,10 +14,13 @@
 //! authentication are checked by the peer connection the datagram is
 //! handed to.
 
+pub mod source_budget;
+
 use rtc::crypto::RTCCryptoProvider;
 use rtc::stun::attributes::ATTR_MESSAGE_INTEGRITY;
 use rtc::stun::integrity::MessageIntegrity;
 use rtc::stun::message::{BINDING_REQUEST, Message};
+use source_budget::SourceBudget;
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::net::SocketAddr;
@@ -232,11 +235,6 @@ impl<P: Copy + Eq + Hash> Demux<P> {
         }
     }
 
-    /// Whether `from` is an address a peer has proven.
-    pub fn is_learned(&self, from: SocketAddr) -> bool {
-        self.by_addr.contains_key(&from)
-    }
-
     /// Number of addresses learned (bounded by the peers' ICE checks).
     pub fn addresses(&self) -> usize {
         self.by_addr.len()
@@ -302,9 +300,6 @@ impl<P: Copy + Eq + Hash> Demux<P> {
         }
     }
 }
-
-pub mod source_budget;
-use source_budget::SourceBudget;
 
 #[cfg(test)]
 mod tests;
