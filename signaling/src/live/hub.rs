@@ -2,6 +2,7 @@
 //! connections and client messages, wakes at the session's deadlines, and
 //! carries out the effects (audit first, then messages and persistence).
 
+use super::media_lane::{MediaCall, MediaLane, ReplyTo};
 use super::state::{Effect, LiveSession, Refused};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
@@ -9,9 +10,7 @@ use crate::model::SessionStatus;
 use crate::store::Store;
 use crate::store::audit::AuditRecord;
 use chrono::{DateTime, Utc};
-use parley_control::{
-    FailureCode, JoinRequest, MediaEvent, MediaPlane, RecordingOrder, RoomPolicy, Standing,
-};
+use parley_control::{JoinRequest, MediaEvent, MediaPlane, RoomPolicy, Standing};
 use parley_policy::{Jurisdiction, Role, RuleId, SessionKind};
 use parley_protocol::{ClientMessage, CloseCode, ParticipantState, RequestId, ServerMessage};
 use std::collections::HashMap;
@@ -383,11 +382,16 @@ impl LiveHub {
 
     async fn run(self, spec: SessionSpec, mut state: LiveSession, mut rx: mpsc::Receiver<Command>) {
         let session_id = spec.session_id;
+        let media = MediaLane::start(
+            self.inner.media.clone(),
+            self.inner.store.clone(),
+            self.inner.metrics.clone(),
+            spec.clone(),
+        );
         let mut task = Task {
             spec,
             connections: HashMap::new(),
-            room_open: false,
-            recording: false,
+            media,
             replying_to: None,
         };
         loop {
@@ -421,7 +425,7 @@ impl LiveHub {
         if let Ok(mut map) = self.inner.sessions.lock() {
             map.remove(&session_id);
         }
-        self.close_media(&mut task).await;
+        self.close_media(&task);
         self.inner.metrics.live_sessions.dec();
         // Answer commands that raced with the end.
         rx.close();
@@ -476,7 +480,7 @@ impl LiveHub {
                     let answer = if self.apply(task, effects).await {
                         if let Some(old) = replaced {
                             // The older device stops receiving at once.
-                            self.remove_media(task, participant_id).await;
+                            self.remove_media(task, participant_id);
                             let _ = old.outbox.try_send(Outgoing::Message(
                                 ServerMessage::Error {
                                     code: parley_protocol::ErrorCode::AlreadyJoined,
@@ -548,7 +552,7 @@ impl LiveHub {
             } => {
                 if task.connections.get(&participant_id).map(|c| c.id) == Some(connection) {
                     task.connections.remove(&participant_id);
-                    self.remove_media(task, participant_id).await;
+                    self.remove_media(task, participant_id);
                     let effects = state.disconnect(participant_id);
                     self.apply(task, effects).await;
                 }
@@ -592,7 +596,7 @@ impl LiveHub {
                 }
                 Effect::Send(to, message) => task.send(to, message),
                 Effect::Close(to, code) => {
-                    self.remove_media(task, to).await;
+                    self.remove_media(task, to);
                     if let Some(c) = task.connections.remove(&to) {
                         let _ = c.outbox.try_send(Outgoing::Close(code));
                     }
@@ -610,70 +614,48 @@ impl LiveHub {
                         consultation,
                         protected_from,
                     };
-                    let reply = match self
-                        .media_offer(task, participant_id, sdp, ends_at, standing)
-                        .await
-                    {
-                        Ok(answer) => ServerMessage::Answer { sdp: answer },
+                    match self.media_request(task, participant_id, sdp, ends_at, standing) {
+                        Ok((request, reply)) => {
+                            task.media.call(MediaCall::Offer { request, reply })
+                        }
                         Err(message) => {
                             self.inner
                                 .metrics
                                 .ws_rejected
                                 .with_label_values(&["MediaRefused"])
                                 .inc();
-                            ServerMessage::Error {
-                                code: parley_protocol::ErrorCode::MediaRefused,
-                                message,
-                            }
+                            task.send(
+                                participant_id,
+                                ServerMessage::Error {
+                                    code: parley_protocol::ErrorCode::MediaRefused,
+                                    message,
+                                },
+                            );
                         }
-                    };
-                    task.send(participant_id, reply);
+                    }
                 }
                 Effect::MediaMute {
                     participant_id,
                     media,
                     muted,
                 } => {
-                    if let (Some(sfu), true) = (self.inner.media.clone(), task.room_open) {
-                        let kind = match media {
-                            parley_protocol::MediaKind::Audio => parley_control::MediaKind::Audio,
-                            parley_protocol::MediaKind::Video => parley_control::MediaKind::Video,
-                        };
-                        // Not yet in the room (no offer yet): the mute goes
-                        // with their join instead.
-                        if let Err(e) = sfu.set_muted(session_id, participant_id, kind, muted).await
-                            && e.code != FailureCode::RoomRefused
-                        {
-                            tracing::warn!(session = session_id, participant_id, error = %e, "mute not applied by the media server");
-                        }
-                    }
+                    let media = match media {
+                        parley_protocol::MediaKind::Audio => parley_control::MediaKind::Audio,
+                        parley_protocol::MediaKind::Video => parley_control::MediaKind::Video,
+                    };
+                    task.media.call(MediaCall::Mute {
+                        member: participant_id,
+                        media,
+                        muted,
+                    });
                 }
                 Effect::MediaHearing(change) => {
-                    // Before anyone's offer the room is not open: later
-                    // joins carry the court's decisions instead.
-                    if let (Some(sfu), true) = (self.inner.media.clone(), task.room_open) {
-                        // Privacy fails closed: if the SFU cannot isolate a
-                        // consultation or hide a witness, those members'
-                        // media stops and they offer again, joining with the
-                        // court's decision applied from the first packet.
-                        let affected = change.members();
-                        if let Err(e) = sfu.change_hearing(session_id, change).await {
-                            tracing::warn!(session = session_id, error = %e, "hearing change not applied by the media server; dropping the media of those it concerns");
-                            for member in affected {
-                                if let Err(e) = sfu.remove(session_id, member).await {
-                                    tracing::debug!(session = session_id, member, error = %e, "media removal");
-                                }
-                                task.send(
-                                    member,
-                                    ServerMessage::MediaLost {
-                                        message:
-                                            "the court changed the hearing; reconnecting your media"
-                                                .into(),
-                                    },
-                                );
-                            }
-                        }
-                    }
+                    let concerned = change
+                        .members()
+                        .into_iter()
+                        .map(|m| (m, task.connections.get(&m).map(|c| c.outbox.clone())))
+                        .collect();
+                    task.media.call(MediaCall::Hearing { change, concerned });
                 }
                 Effect::PersistEnd(ends_at) => {
                     if let Err(e) = self.persist(session_id, Persist::End(ends_at)).await {
@@ -687,13 +669,13 @@ impl LiveHub {
                     }
                 }
                 Effect::Finish(reason) => {
-                    self.close_media(task).await;
+                    self.close_media(task);
                     if let Err(e) = self.persist(session_id, Persist::Ended(reason)).await {
                         tracing::error!(session = session_id, error = %e, "cannot mark session ended");
                     }
                 }
                 Effect::Cancelled(reason) => {
-                    self.close_media(task).await;
+                    self.close_media(task);
                     if let Err(e) = self.persist(session_id, Persist::Cancelled(reason)).await {
                         tracing::error!(session = session_id, error = %e, "cannot mark session cancelled");
                     }
@@ -712,38 +694,24 @@ impl LiveHub {
         true
     }
 
-    /// Opens the media room on first use and hands the SFU the participant's
-    /// offer and token; returns the answer SDP or what went wrong.
-    async fn media_offer(
+    /// The participant's join for the media server: their offer and a
+    /// fresh media token that expires at the current end (so that a
+    /// hearing the judge extended keeps its media), and where the answer
+    /// goes; or why there is none.
+    fn media_request(
         &self,
-        task: &mut Task,
+        task: &Task,
         participant_id: i64,
         sdp: String,
         ends_at: DateTime<Utc>,
         standing: Standing,
-    ) -> Result<String, String> {
-        let sfu = self
-            .inner
-            .media
-            .clone()
-            .ok_or_else(|| "this Parley runs without a media server".to_string())?;
-        let grant = task
+    ) -> Result<(JoinRequest, ReplyTo), String> {
+        let connection = task
             .connections
             .get(&participant_id)
-            .map(|c| c.media.clone())
             .ok_or_else(|| "not connected".to_string())?;
+        let grant = &connection.media;
         let room = task.spec.session_id;
-        if !task.room_open {
-            match sfu.open_room(room, task.spec.policy).await {
-                Ok(()) => {}
-                Err(e) if e.is_room_exists() => {}
-                Err(e) => return Err(e.message),
-            }
-            task.room_open = true;
-            self.start_recording(task, &sfu).await;
-        }
-        // A fresh media token that expires at the current end, so that a
-        // hearing the judge extended keeps its media.
         let now = self.inner.clock.now();
         let token = self
             .inner
@@ -767,76 +735,26 @@ impl LiveHub {
             receive_slots: grant.receive_slots,
             standing,
         };
-        sfu.join(request).await.map_err(|e| e.message)
+        let id = match &task.replying_to {
+            Some((requester, id)) if *requester == participant_id => Some(id.clone()),
+            _ => None,
+        };
+        let reply = ReplyTo {
+            outbox: connection.outbox.clone(),
+            id,
+        };
+        Ok((request, reply))
     }
 
-    /// Asks the media server to record the session when its policy
-    /// records it (never a privileged session: the SFU and the recorder
-    /// both refuse one). A failure is logged; the session goes on, and the
-    /// recorder's audit log shows a refusal.
-    async fn start_recording(&self, task: &mut Task, sfu: &Arc<dyn MediaPlane>) {
-        let policy = task.spec.policy;
-        if !policy.recorded || policy.privileged || task.recording {
-            return;
-        }
-        let room = task.spec.session_id;
-        let publishers: Vec<i64> = match self.inner.store.read().session(room).await {
-            Ok(Some(session)) => session
-                .participants
-                .iter()
-                .filter(|p| !p.removed && !p.role.is_receive_only())
-                .map(|p| p.id)
-                .collect(),
-            Ok(None) => return,
-            Err(e) => {
-                tracing::error!(session = room, error = %e, "cannot read the session to record it");
-                return;
-            }
-        };
-        let jurisdiction = &task.spec.jurisdiction;
-        let order = RecordingOrder {
-            room,
-            session_kind: task.spec.kind,
-            jurisdiction: jurisdiction.id.clone(),
-            languages: jurisdiction.languages.clone(),
-            publishers,
-        };
-        match sfu.start_recording(order).await {
-            Ok(()) => task.recording = true,
-            Err(e) if e.code == FailureCode::NoRecorder => {
-                tracing::warn!(session = room, error = %e, "the policy records this session but no recorder runs");
-            }
-            Err(e) => {
-                tracing::error!(session = room, error = %e, "recording not started");
-            }
-        }
-    }
-
-    /// Stops forwarding to and from a participant (removal, leave, socket closed).
-    async fn remove_media(&self, task: &Task, participant_id: i64) {
-        let (Some(sfu), true) = (self.inner.media.clone(), task.room_open) else {
-            return;
-        };
-        if let Err(e) = sfu.remove(task.spec.session_id, participant_id).await {
-            tracing::debug!(session = task.spec.session_id, participant_id, error = %e, "media removal");
-        }
+    /// Stops forwarding to and from a participant (removal, leave, socket
+    /// closed).
+    fn remove_media(&self, task: &Task, participant_id: i64) {
+        task.media.call(MediaCall::Remove(participant_id));
     }
 
     /// Closes the media room: every peer connection of the session ends.
-    async fn close_media(&self, task: &mut Task) {
-        let (Some(sfu), true) = (self.inner.media.clone(), task.room_open) else {
-            return;
-        };
-        task.room_open = false;
-        if std::mem::take(&mut task.recording) {
-            let room = task.spec.session_id;
-            if let Err(e) = sfu.stop_recording(room, "the session ended").await {
-                tracing::warn!(session = room, error = %e, "recording did not end cleanly; its finished segments stand");
-            }
-        }
-        if let Err(e) = sfu.close_room(task.spec.session_id).await {
-            tracing::debug!(session = task.spec.session_id, error = %e, "media room close");
-        }
+    fn close_media(&self, task: &Task) {
+        task.media.call(MediaCall::Close);
     }
 
     async fn append(&self, record: &AuditRecord) -> Result<(), sqlx::Error> {
@@ -877,10 +795,9 @@ impl LiveHub {
 struct Task {
     spec: SessionSpec,
     connections: Connections,
-    /// Whether the SFU has this session's room open.
-    room_open: bool,
-    /// The media server records this session.
-    recording: bool,
+    /// The session's calls to the media server, carried out on their own
+    /// task.
+    media: MediaLane,
     /// The participant whose request is being handled, and its id: replies
     /// to them carry it.
     replying_to: Option<(i64, RequestId)>,

@@ -5,6 +5,7 @@
 //! ([`message_rate`]).
 
 pub mod hub;
+pub mod media_lane;
 pub mod media_plane;
 pub mod message_rate;
 pub mod refusals;

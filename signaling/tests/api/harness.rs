@@ -53,16 +53,105 @@ pub fn jurisdictions() -> parley_policy::Jurisdictions {
 
 /// Signaling with an SFU in the same process.
 pub async fn start() -> Server {
-    start_with(false).await
+    start_with(false, None).await
 }
 
 /// Signaling with an SFU that it reaches over the SFU's network control API
 /// (as with `parley sfu`), sharing the join-token key and the test clock.
 pub async fn start_with_remote_sfu() -> Server {
-    start_with(true).await
+    start_with(true, None).await
 }
 
-async fn start_with(remote_sfu: bool) -> Server {
+/// Signaling with an SFU in the same process whose rooms take `stall` to
+/// open and whose joins take `stall` to answer, as when a media worker
+/// hangs until its control timeout.
+pub async fn start_with_stalling_sfu(stall: std::time::Duration) -> Server {
+    start_with(false, Some(stall)).await
+}
+
+/// The real media plane, with its room openings and joins held up.
+struct Stalling {
+    inner: Arc<dyn parley_control::MediaPlane>,
+    stall: std::time::Duration,
+}
+
+#[async_trait::async_trait]
+impl parley_control::MediaPlane for Stalling {
+    async fn open_room(
+        &self,
+        room: parley_control::RoomId,
+        policy: parley_control::RoomPolicy,
+    ) -> Result<(), parley_control::MediaFailure> {
+        tokio::time::sleep(self.stall).await;
+        self.inner.open_room(room, policy).await
+    }
+    async fn join(
+        &self,
+        request: parley_control::JoinRequest,
+    ) -> Result<String, parley_control::MediaFailure> {
+        tokio::time::sleep(self.stall).await;
+        self.inner.join(request).await
+    }
+    async fn remove(
+        &self,
+        room: parley_control::RoomId,
+        member: parley_control::MemberId,
+    ) -> Result<(), parley_control::MediaFailure> {
+        self.inner.remove(room, member).await
+    }
+    async fn set_muted(
+        &self,
+        room: parley_control::RoomId,
+        member: parley_control::MemberId,
+        media: parley_control::MediaKind,
+        muted: bool,
+    ) -> Result<(), parley_control::MediaFailure> {
+        self.inner.set_muted(room, member, media, muted).await
+    }
+    async fn change_hearing(
+        &self,
+        room: parley_control::RoomId,
+        change: parley_control::HearingChange,
+    ) -> Result<(), parley_control::MediaFailure> {
+        self.inner.change_hearing(room, change).await
+    }
+    async fn start_recording(
+        &self,
+        order: parley_control::RecordingOrder,
+    ) -> Result<(), parley_control::MediaFailure> {
+        self.inner.start_recording(order).await
+    }
+    async fn stop_recording(
+        &self,
+        room: parley_control::RoomId,
+        reason: &str,
+    ) -> Result<(), parley_control::MediaFailure> {
+        self.inner.stop_recording(room, reason).await
+    }
+    async fn downlinks(
+        &self,
+        room: parley_control::RoomId,
+    ) -> Result<Vec<parley_control::Downlink>, parley_control::MediaFailure> {
+        self.inner.downlinks(room).await
+    }
+    async fn close_room(
+        &self,
+        room: parley_control::RoomId,
+    ) -> Result<(), parley_control::MediaFailure> {
+        self.inner.close_room(room).await
+    }
+    fn events(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<parley_control::MediaEvent>> {
+        self.inner.events()
+    }
+    fn collector(&self) -> Option<Box<dyn prometheus::core::Collector>> {
+        self.inner.collector()
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+async fn start_with(remote_sfu: bool, stall: Option<std::time::Duration>) -> Server {
     let data = tempfile::tempdir().expect("temp dir");
     let clock = OffsetClock::default();
     clock.advance(base_instant() - Utc::now());
@@ -112,6 +201,13 @@ async fn start_with(remote_sfu: bool) -> Server {
                 coalescing: Default::default(),
             });
         (launch, launched, None)
+    };
+    let media: parley_control::LaunchMedia = match stall {
+        None => media,
+        Some(stall) => Arc::new(move |context| {
+            let inner = media(context)?;
+            Ok(Arc::new(Stalling { inner, stall }) as Arc<dyn parley_control::MediaPlane>)
+        }),
     };
     let config = SignalingConfig {
         http: "127.0.0.1:0".parse().expect("addr"),

@@ -328,3 +328,36 @@ async fn a_removed_participant_gets_no_new_token() {
         .map(|p| p["removed"].clone());
     assert_eq!(removed, Some(json!(true)));
 }
+
+#[tokio::test]
+async fn a_stalled_media_server_does_not_hold_up_the_session() {
+    use futures_util::StreamExt;
+    // Every room opening and join waits 5 s, as behind a hung media worker.
+    let s = start_with_stalling_sfu(std::time::Duration::from_secs(5)).await;
+    let v = visit_under_way(&s, 30).await;
+    let (mut family, _) = join(&s, v.id, &v.family_token).await;
+    let (mut cell, _) = join(&s, v.id, &v.cell_token).await;
+    send(
+        &mut family,
+        json!({"type": "offer", "sdp": "v=0\r\n", "id": "offer-1"}),
+    )
+    .await;
+    // The session answers the other side at once, while the offer waits
+    // for the media server.
+    send(&mut cell, json!({"type": "ping", "id": "ping-1"})).await;
+    assert_eq!(until(&mut cell, "pong").await["id"], "ping-1");
+    while let Ok(Some(Ok(Message::Text(text)))) =
+        tokio::time::timeout(std::time::Duration::from_millis(100), family.next()).await
+    {
+        let m: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_ne!(
+            m["id"], "offer-1",
+            "the offer was answered before the ping, so the ping waited: {m}"
+        );
+    }
+    // The offer's turn comes once the media server answers (this one is no
+    // SDP, so it is refused).
+    let reply = until(&mut family, "error").await;
+    assert_eq!(reply["id"], "offer-1", "{reply}");
+    assert_eq!(reply["code"], "media_refused", "{reply}");
+}
