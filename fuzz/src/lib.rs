@@ -78,19 +78,12 @@ impl LiveCall {
             .build()
             .expect("a tokio runtime");
         let sfu = Arc::new(
-            Sfu::start(&SfuConfig {
-                listen: "127.0.0.1:0".parse().expect("an address"),
-                advertised_ip: None,
-                workers: 1,
-                tokens: tokens(),
-                clock: Arc::new(Utc::now),
-                send_mode: Default::default(),
-                write_path: Default::default(),
-                read_path: Default::default(),
-                downlink_estimation: Default::default(),
-                ice_tcp: false,
-                coalescing: Default::default(),
-            })
+            Sfu::start(&SfuConfig::new(
+                "127.0.0.1:0".parse().expect("an address"),
+                1,
+                tokens(),
+                Arc::new(Utc::now),
+            ))
             .expect("the SFU starts"),
         );
         let ordinary = RoomPolicy {

@@ -125,17 +125,15 @@ pub async fn run(config: PathBuf) -> Result<(), String> {
     let tokens = parley_grants::JoinTokens::new(&key, file.tokens.join_token_leeway_seconds)
         .map_err(|e| format!("the join-token key cannot be used: {e}"))?;
     let sfu = parley_sfu::engine::Sfu::start(&parley_sfu::engine::SfuConfig {
-        listen: file.media.listen,
         advertised_ip: file.media.advertised_ip,
-        workers: file.media.workers,
-        tokens,
-        clock: Arc::new(chrono::Utc::now),
-        send_mode: Default::default(),
-        write_path: Default::default(),
-        read_path: Default::default(),
-        downlink_estimation: Default::default(),
         ice_tcp: file.media.ice_tcp,
         coalescing: file.media.coalesce_us,
+        ..parley_sfu::engine::SfuConfig::new(
+            file.media.listen,
+            file.media.workers,
+            tokens,
+            Arc::new(chrono::Utc::now),
+        )
     })
     .map_err(|e| e.to_string())?;
     let plane = Arc::new(parley_sfu::plane::InProcessPlane::new(Arc::new(sfu)));

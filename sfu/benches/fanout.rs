@@ -256,17 +256,12 @@ async fn run(
     idle_secs: u64,
 ) -> anyhow::Result<Row> {
     let sfu = Arc::new(Sfu::start(&SfuConfig {
-        listen: "127.0.0.1:0".parse()?,
-        advertised_ip: None,
-        workers: 1,
-        tokens: tokens(),
-        clock: Arc::new(Utc::now),
         send_mode: mode,
         write_path: write,
         read_path: read,
         downlink_estimation: estimation,
         ice_tcp: true,
-        coalescing: Default::default(),
+        ..SfuConfig::new("127.0.0.1:0".parse()?, 1, tokens(), Arc::new(Utc::now))
     })?);
     sfu.open_room(
         ROOM,

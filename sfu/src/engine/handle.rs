@@ -55,6 +55,29 @@ pub struct SfuConfig {
     pub coalescing: super::coalescing::Coalescing,
 }
 
+impl SfuConfig {
+    /// An SFU on `listen` (worker `i` on its port + `i`; port 0: any) with
+    /// `workers` workers, checking join tokens with `tokens` against
+    /// `clock`, every other setting at its default: no advertised address,
+    /// batched sends, the default write, read and estimation paths, no
+    /// ICE-TCP, no coalescing. Change the rest with `..SfuConfig::new(…)`.
+    pub fn new(listen: SocketAddr, workers: usize, tokens: JoinTokens, clock: WallClock) -> Self {
+        Self {
+            listen,
+            advertised_ip: None,
+            workers,
+            tokens,
+            clock,
+            send_mode: Default::default(),
+            write_path: Default::default(),
+            read_path: Default::default(),
+            downlink_estimation: Default::default(),
+            ice_tcp: false,
+            coalescing: Default::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SfuError {
     #[error("cannot open the media socket {addr}: {message}")]

@@ -62,17 +62,15 @@ impl InProcessPlane {
         let slot = launched.clone();
         let launch: LaunchMedia = Arc::new(move |context: MediaContext| {
             let sfu = Sfu::start(&SfuConfig {
-                listen: settings.listen,
                 advertised_ip: settings.advertised_ip,
-                workers: settings.workers,
-                tokens: context.tokens,
-                clock: context.clock,
-                send_mode: Default::default(),
-                write_path: Default::default(),
-                read_path: Default::default(),
-                downlink_estimation: Default::default(),
                 ice_tcp: settings.ice_tcp,
                 coalescing: settings.coalescing,
+                ..SfuConfig::new(
+                    settings.listen,
+                    settings.workers,
+                    context.tokens,
+                    context.clock,
+                )
             })
             .map_err(|e| e.to_string())?;
             let plane = Arc::new(Self::new(Arc::new(sfu)));

@@ -28,17 +28,13 @@ pub fn tokens() -> JoinTokens {
 pub fn sfu() -> Arc<Sfu> {
     Arc::new(
         Sfu::start(&SfuConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            advertised_ip: None,
-            workers: 2,
-            tokens: tokens(),
-            clock: Arc::new(Utc::now),
-            send_mode: Default::default(),
-            write_path: Default::default(),
-            read_path: Default::default(),
-            downlink_estimation: Default::default(),
             ice_tcp: true,
-            coalescing: Default::default(),
+            ..SfuConfig::new(
+                "127.0.0.1:0".parse().expect("addr"),
+                2,
+                tokens(),
+                Arc::new(Utc::now),
+            )
         })
         .expect("sfu starts"),
     )

@@ -164,17 +164,13 @@ async fn start_with(remote_sfu: bool, stall: Option<std::time::Duration>) -> Ser
         .expect("key written");
         let wall = clock.clone();
         let sfu = parley_sfu::engine::Sfu::start(&parley_sfu::engine::SfuConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            advertised_ip: None,
-            workers: 1,
-            tokens: parley_grants::JoinTokens::new(&key, 5).expect("key"),
-            clock: Arc::new(move || parley_signaling::clock::Clock::now(&wall)),
-            send_mode: Default::default(),
-            write_path: Default::default(),
-            read_path: Default::default(),
-            downlink_estimation: Default::default(),
             ice_tcp: true,
-            coalescing: Default::default(),
+            ..parley_sfu::engine::SfuConfig::new(
+                "127.0.0.1:0".parse().expect("addr"),
+                1,
+                parley_grants::JoinTokens::new(&key, 5).expect("key"),
+                Arc::new(move || parley_signaling::clock::Clock::now(&wall)),
+            )
         })
         .expect("sfu starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
