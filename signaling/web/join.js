@@ -168,7 +168,10 @@ function onMessage(msg) {
       break;
     case 'active_speaker':
       state.speaker = msg.participant_id;
-      renderRoster();
+      // The people list only: rebuilding the staff controls as the speaker
+      // changes would replace a button under the judge's pointer and lose
+      // the click.
+      renderPeople();
       break;
     case 'video_paused':
       if (msg.paused) state.videoPaused.add(msg.participant_id);
@@ -267,6 +270,12 @@ function renderKind() {
 }
 
 function renderRoster() {
+  renderPeople();
+  renderControls();
+}
+
+/// The list of people and the video tiles' labels.
+function renderPeople() {
   $('roster').replaceChildren(...state.roster.map((p) => el('li', {
     'data-participant': String(p.participant_id),
     class: p.participant_id === state.speaker ? 'speaking' : '',
@@ -274,7 +283,6 @@ function renderRoster() {
   el('span', { class: 'muted', text: ` — ${p.state === 'lobby' ? t('in_lobby') : t('admitted')}${p.participant_id === state.speaker ? `, ${t('speaking')}` : ''}` }),
   ...(p.weak_connection ? [el('span', { class: 'weak-badge', text: t('weak_connection') })] : []))));
   labelTiles();
-  renderControls();
 }
 
 function renderControls() {

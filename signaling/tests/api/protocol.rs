@@ -143,6 +143,10 @@ async fn every_close_by_the_server_says_why() {
 
 /// Every JSON message shown in docs/protocol.md (code blocks and inline
 /// `{"type": …}` spans), and what it must match.
+/// Messages the server sends only when a participant's link is weak (the
+/// weak-link browser test sees them for real).
+const ONLY_ON_A_WEAK_LINK: &[&str] = &["video_paused"];
+
 fn documented_examples() -> Vec<(usize, serde_json::Value, String)> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
     let doc = std::fs::read_to_string(path).expect("docs/protocol.md");
@@ -166,7 +170,12 @@ fn documented_examples() -> Vec<(usize, serde_json::Value, String)> {
                 let mut rest = line;
                 while let Some(at) = rest.find("`{\"type\"") {
                     let span = &rest[at + 1..];
-                    let Some(end) = span.find("}`") else { break };
+                    // An example split over lines would be missed, and the
+                    // kind found undocumented only when the server happens
+                    // to send it.
+                    let end = span.find("}`").unwrap_or_else(|| {
+                        panic!("protocol.md:{}: an example split over lines: {span}", n + 1)
+                    });
                     let text = &span[..=end];
                     let value = serde_json::from_str(text)
                         .unwrap_or_else(|e| panic!("protocol.md:{}: not JSON: {e}: {text}", n + 1));
@@ -410,8 +419,12 @@ async fn every_documented_message_is_one_the_server_really_sends() {
     for (line, example, text) in examples {
         let client = parley_protocol::decode_frame(&example.to_string()).is_ok();
         let server = seen.iter().any(|real| same_shape(&example, real));
+        // Sent only when a link is weak, which this run's loopback is only
+        // under load: its example must at least be the server's own type.
+        let weak_link_only = ONLY_ON_A_WEAK_LINK.contains(&example["type"].as_str().unwrap_or(""))
+            && serde_json::from_value::<parley_protocol::ServerMessage>(example.clone()).is_ok();
         assert!(
-            client || server,
+            client || server || weak_link_only,
             "protocol.md:{line}: this example is neither a valid client message nor shaped like \
              any message the server sent ({kinds:?}):\n{text}"
         );
