@@ -57,7 +57,14 @@ enum Command {
     },
     /// Start like `up`, then create a demo visit starting now and print the
     /// two join links (family and detainee kiosk) and the officer console.
-    Demo(Serve),
+    Demo {
+        #[command(flatten)]
+        serve: Serve,
+        /// Everyone in the demo visit consents to recording, so the demo
+        /// jurisdiction records it (with a `[recorder]` in the deployment).
+        #[arg(long)]
+        recorded: bool,
+    },
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -199,8 +206,11 @@ enum AuditCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Up(Serve { config, http, data }) => run_async(up(config, http, data, false)),
-        Command::Demo(Serve { config, http, data }) => run_async(up(config, http, data, true)),
+        Command::Up(Serve { config, http, data }) => run_async(up(config, http, data, None)),
+        Command::Demo {
+            serve: Serve { config, http, data },
+            recorded,
+        } => run_async(up(config, http, data, Some(DemoOptions { recorded }))),
         Command::Sfu { config } => run_async(sfu_node::run(config)),
         Command::Config {
             command: ConfigCommand::Check { config },
@@ -388,12 +398,18 @@ async fn audit_verify(data: PathBuf, url: Option<String>) -> Result<(), String> 
     }
 }
 
+/// What `parley demo` books.
+struct DemoOptions {
+    /// Everyone consents to recording.
+    recorded: bool,
+}
+
 /// `parley up`; with `demo`, also seeds a demo visit and prints its links.
 async fn up(
     config: PathBuf,
     http: Option<SocketAddr>,
     data: Option<PathBuf>,
-    demo: bool,
+    demo: Option<DemoOptions>,
 ) -> Result<(), String> {
     init_tracing();
     let d = Deployment::load(&config).map_err(|e| e.to_string())?;
@@ -483,7 +499,7 @@ async fn up(
     if let Some((r, _)) = &recorder {
         recorder_cmd::print_running(r);
     }
-    if demo {
+    if let Some(demo) = demo {
         let admin = match &running.bootstrap.new_admin_token {
             Some(token) => token.clone(),
             None => std::fs::read_to_string(&running.bootstrap.admin_token_file)
@@ -495,7 +511,7 @@ async fn up(
                     )
                 })?,
         };
-        let visit = parley_signaling::demo::seed(&running.state, &admin)
+        let visit = parley_signaling::demo::seed(&running.state, &admin, demo.recorded)
             .await
             .map_err(|e| e.to_string())?;
         print_demo(&visit);

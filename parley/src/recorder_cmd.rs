@@ -113,6 +113,7 @@ pub struct StoreAudit {
 fn audit_record(event: &RecordingEvent) -> AuditRecord {
     let (start, action, decision) = match event {
         RecordingEvent::Started { start, .. } => (start, "recording_started", "allowed"),
+        RecordingEvent::Resumed { start, .. } => (start, "recording_resumed", "allowed"),
         RecordingEvent::Refused { start, .. } => (start, "recording_refused", "denied"),
         RecordingEvent::Stopped { start, .. } => (start, "recording_stopped", "allowed"),
         RecordingEvent::Interrupted { start, .. } => {
@@ -128,6 +129,17 @@ fn audit_record(event: &RecordingEvent) -> AuditRecord {
                 format!("{j}/retention_days/{kind}"),
             ],
             serde_json::json!({ "recording_id": start.recording_id, "retention_days": retention_days }),
+        ),
+        RecordingEvent::Resumed {
+            retention_days,
+            reason,
+            ..
+        } => (
+            vec![
+                format!("{j}/recording/{kind}"),
+                format!("{j}/retention_days/{kind}"),
+            ],
+            serde_json::json!({ "recording_id": start.recording_id, "retention_days": retention_days, "gap_reason": reason }),
         ),
         RecordingEvent::Refused { reason, .. } => (
             vec![format!("{j}/recording/{kind}")],

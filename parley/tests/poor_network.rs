@@ -26,6 +26,8 @@ mod common;
 #[path = "../../signaling/tests/browser/chromium/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod chromium;
+#[path = "common/demo_visit.rs"]
+mod demo_visit;
 #[path = "../../signaling/tests/browser/rpc.rs"]
 #[allow(dead_code)]
 mod rpc;
@@ -36,6 +38,7 @@ mod window;
 use chromium::{Browser, Screen};
 use common::demo_link;
 use common::netns::{Flow, Namespace};
+use demo_visit::join_visit;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -178,34 +181,6 @@ fn plot_estimate(trace: &[(f64, Value)]) {
     ) {
         Ok(()) => eprintln!("plot: {}", file.display()),
         Err(e) => eprintln!("no plot: {e}"),
-    }
-}
-
-/// The family joins from the pre-call check, the kiosk joins, and both
-/// pages reach the call.
-async fn join_visit(
-    family: &chromium::Page,
-    family_link: &str,
-    detainee: &chromium::Page,
-    detainee_link: &str,
-) {
-    family.goto(family_link).await;
-    family
-        .wait(
-            "!document.querySelector('#join').disabled",
-            "the pre-call check",
-            Duration::from_secs(15),
-        )
-        .await;
-    family.click("#join").await;
-    detainee.goto(detainee_link).await;
-    for page in [family, detainee] {
-        page.wait(
-            "window.parley.screen() === 'call'",
-            "the call",
-            Duration::from_secs(20),
-        )
-        .await;
     }
 }
 

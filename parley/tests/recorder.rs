@@ -209,18 +209,22 @@ async fn kill_9_mid_recording_leaves_every_finished_segment_verifiable() {
     assert!(manifest_segments(&dir) > before);
     let out = recorder(&config, &["verify", "hearing-1"]);
     out.assert_success()
-        .assert_stdout_contains("hearing closed");
-    // Each start and the lawful stop were audited by the recorder (the
-    // killed process wrote nothing after its start).
+        .assert_stdout_contains("hearing closed")
+        .assert_stdout_contains(&format!("interrupted after segment {before}"))
+        .assert_stdout_contains("the recorder stopped");
+    // The start, the going on after the gap (with its reason) and the
+    // lawful stop were audited by the recorder (the killed process wrote
+    // nothing after its start).
     let rows = audit_rows(&data).await;
     assert_eq!(
         actor_actions(&rows),
         [
             ("recorder", "recording_started"),
-            ("recorder", "recording_started"),
+            ("recorder", "recording_resumed"),
             ("recorder", "recording_stopped")
         ]
     );
+    assert!(rows[1].2.contains("the recorder stopped"), "{}", rows[1].2);
     assert!(rows[2].2.contains("hearing closed"), "{}", rows[2].2);
 }
 

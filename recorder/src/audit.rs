@@ -13,6 +13,13 @@ use std::pin::Pin;
 pub enum RecordingEvent {
     /// Admitted: media of this room will be stored for `retention_days`.
     Started { start: Start, retention_days: u32 },
+    /// Admitted again after its stream broke off for `reason`: the
+    /// recording goes on in a new segment, with the gap in its manifest.
+    Resumed {
+        start: Start,
+        retention_days: u32,
+        reason: String,
+    },
     /// Refused (privileged kind, policy, storage): nothing is stored.
     Refused { start: Start, reason: String },
     /// Stopped lawfully with `reason`; the recording is closed.

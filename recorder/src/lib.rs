@@ -8,6 +8,7 @@
 //! bytes and return bytes; the shells ([`server`], [`link`]) do the I/O.
 
 pub mod audit;
+mod claim;
 pub mod demux;
 pub mod depacketize;
 pub mod ebml;

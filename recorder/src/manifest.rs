@@ -35,6 +35,11 @@ pub struct Manifest {
     pub tracks: Vec<TrackInfo>,
     /// In sequence order, 1, 2, 3…
     pub segments: Vec<SegmentEntry>,
+    /// Each time the recording went on after its stream broke off without
+    /// a lawful stop, in order. Absent from manifests with none (so older
+    /// manifests verify as they were signed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<Gap>,
     /// Set when the recording was stopped lawfully; absent while it runs or
     /// after a crash.
     pub ended: Option<Ending>,
@@ -58,6 +63,22 @@ pub struct SegmentEntry {
     /// Milliseconds from the recording's start to the end of its last frame.
     pub end_ms: u64,
     pub frames: u64,
+}
+
+/// A break in a recording: its stream broke off after segment
+/// `after_segment`, and the recording went on at `resumed_at`. No media
+/// between the end of that segment and the next segment's start was
+/// recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gap {
+    /// The last segment before the break (0: none).
+    pub after_segment: u64,
+    /// When the recording went on: RFC 3339, UTC, milliseconds.
+    pub resumed_at: String,
+    pub resumed_at_unix_ms: u64,
+    /// Why the stream broke off, as far as the recorder knows.
+    pub reason: String,
 }
 
 /// How and when the recording stopped.
@@ -180,6 +201,7 @@ mod tests {
                 end_ms: 5_000,
                 frames: 3,
             }],
+            gaps: Vec::new(),
             ended: None,
         }
     }
@@ -205,6 +227,30 @@ mod tests {
             verify(b"{", &key.verifying_key()),
             Err(ManifestError::Parse(_))
         ));
+    }
+
+    #[test]
+    fn a_gap_is_signed_and_a_manifest_without_one_reads_as_before() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let plain = String::from_utf8(manifest().sign(&key)).unwrap();
+        assert!(!plain.contains("gaps"), "no gap, no field: {plain}");
+        let mut m = manifest();
+        m.gaps.push(Gap {
+            after_segment: 1,
+            resumed_at: "2030-01-01T00:00:09.000Z".into(),
+            resumed_at_unix_ms: 10_000,
+            reason: "the recorder stopped".into(),
+        });
+        let bytes = m.sign(&key);
+        assert_eq!(verify(&bytes, &key.verifying_key()).unwrap(), m);
+        let text = String::from_utf8(bytes).unwrap();
+        let hidden = text.replace("the recorder stopped", "nothing happened");
+        assert_ne!(hidden, text);
+        assert_eq!(
+            verify(hidden.as_bytes(), &key.verifying_key()),
+            Err(ManifestError::BadSignature),
+            "a gap's reason cannot be changed"
+        );
     }
 
     #[test]

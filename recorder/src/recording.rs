@@ -10,7 +10,7 @@
 
 use crate::fsutil;
 use crate::keys::{KeyError, KeyStore, RecordingKey, WrappedKey};
-use crate::manifest::{self, Ending, Manifest, ManifestError, SegmentEntry};
+use crate::manifest::{self, Ending, Gap, Manifest, ManifestError, SegmentEntry};
 use crate::protocol::Start;
 use crate::seal;
 use crate::segmenter::FinishedSegment;
@@ -184,6 +184,7 @@ impl RecordingWriter {
             started_at_unix_ms: unix_ms(now),
             tracks: start.tracks.clone(),
             segments: Vec::new(),
+            gaps: Vec::new(),
             ended: None,
         };
         let mut w = Self {
@@ -240,6 +241,18 @@ impl RecordingWriter {
         self.manifest.segments.push(entry.clone());
         self.write_manifest()?;
         Ok(entry)
+    }
+
+    /// Records that the recording goes on after its stream broke off for
+    /// `reason`, after the segments it has.
+    pub fn record_gap(&mut self, reason: &str, now: DateTime<Utc>) -> Result<(), RecordingError> {
+        self.manifest.gaps.push(Gap {
+            after_segment: self.manifest.segments.len() as u64,
+            resumed_at: rfc3339(now),
+            resumed_at_unix_ms: unix_ms(now),
+            reason: reason.into(),
+        });
+        self.write_manifest()
     }
 
     /// Records a lawful stop; the recording can no longer be continued.

@@ -6,6 +6,7 @@
 //! a new stream continues it in a new segment.
 
 use crate::audit::{AuditSink, RecordingEvent};
+use crate::claim::Claims;
 use crate::keys::KeyStore;
 use crate::protocol::Start;
 use crate::protocol::{self, Message};
@@ -71,8 +72,18 @@ struct Shared {
     jurisdictions: Jurisdictions,
     audit: Arc<dyn AuditSink>,
     /// Recording ids being written by a stream.
-    active: Arc<Mutex<HashSet<String>>>,
+    claims: Claims,
+    /// Recording ids whose stream broke off (no lawful stop) in this
+    /// process, until they go on.
+    broken_off: Mutex<HashSet<String>>,
 }
+
+/// Why a recording goes on after a break, when its stream broke off while
+/// this recorder ran.
+const STREAM_BROKE_OFF: &str = "the media server's stream broke off without a stop (the media server stopped, or the network between them failed)";
+/// Why, when it did not: the recorder itself was not running.
+const RECORDER_STOPPED: &str =
+    "the recorder stopped (a crash or a restart) while the recording ran";
 
 /// Starts the recorder: certificates and keys (generated on first start),
 /// then the QUIC endpoint.
@@ -99,7 +110,8 @@ pub async fn start(config: RecorderConfig) -> Result<Recorder, ServerError> {
         keys,
         jurisdictions: config.jurisdictions,
         audit: config.audit,
-        active: Arc::default(),
+        claims: Claims::default(),
+        broken_off: Mutex::default(),
     });
     let accept = endpoint.clone();
     let task = tokio::spawn(async move {
@@ -124,13 +136,14 @@ pub async fn start(config: RecorderConfig) -> Result<Recorder, ServerError> {
 
 async fn serve_connection(conn: quinn::Connection, shared: Arc<Shared>) {
     let peer = conn.remote_address();
+    let conn_id = conn.stable_id();
     tracing::info!(%peer, "recorder: SFU connected");
     loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {
                 let shared = shared.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = serve_room(send, recv, &shared).await {
+                    if let Err(e) = serve_room(send, recv, conn_id, &shared).await {
                         tracing::warn!(%peer, "recorder: room stream: {e}");
                     }
                 });
@@ -182,30 +195,6 @@ fn now_us() -> u64 {
 /// link drops and counts).
 const ROOM_QUEUE: usize = 1024;
 
-/// Exclusive right to write one recording: two streams never write the
-/// same recording directory at once.
-struct Claim {
-    active: Arc<Mutex<HashSet<String>>>,
-    id: String,
-}
-
-impl Claim {
-    fn take(active: &Arc<Mutex<HashSet<String>>>, id: &str) -> Option<Self> {
-        let mut set = active.lock().unwrap_or_else(|p| p.into_inner());
-        set.insert(id.to_string()).then(|| Self {
-            active: active.clone(),
-            id: id.to_string(),
-        })
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        let mut set = self.active.lock().unwrap_or_else(|p| p.into_inner());
-        set.remove(&self.id);
-    }
-}
-
 /// What the stream hands to the room's storage thread.
 enum RoomInput {
     Rtp {
@@ -220,9 +209,34 @@ enum RoomInput {
 async fn open_room(start: &Start, shared: &Arc<Shared>) -> Result<RoomRecorder, String> {
     let retention_days =
         crate::session::admit(start, &shared.jurisdictions).map_err(|r| r.to_string())?;
-    let started = RecordingEvent::Started {
-        start: start.clone(),
-        retention_days,
+    let dir = crate::recording::dir_of(&shared.settings.recordings_dir, &start.recording_id);
+    let existing = crate::recording::read_manifest(&dir, &shared.keys).ok();
+    if let Some(ended) = existing.as_ref().and_then(|m| m.ended.as_ref()) {
+        // Refused before anything is audited as started.
+        return Err(crate::recording::RecordingError::Ended {
+            id: start.recording_id.clone(),
+            at: ended.at.clone(),
+        }
+        .to_string());
+    }
+    let gap = existing.is_some().then(|| {
+        let mut broken = shared.broken_off.lock().unwrap_or_else(|p| p.into_inner());
+        if broken.remove(&start.recording_id) {
+            STREAM_BROKE_OFF
+        } else {
+            RECORDER_STOPPED
+        }
+    });
+    let started = match gap {
+        None => RecordingEvent::Started {
+            start: start.clone(),
+            retention_days,
+        },
+        Some(reason) => RecordingEvent::Resumed {
+            start: start.clone(),
+            retention_days,
+            reason: reason.into(),
+        },
     };
     shared
         .audit
@@ -231,14 +245,19 @@ async fn open_room(start: &Start, shared: &Arc<Shared>) -> Result<RoomRecorder, 
         .map_err(|e| format!("the audit log cannot be written ({e}); nothing is recorded"))?;
     let (shared2, start2) = (shared.clone(), start.clone());
     tokio::task::spawn_blocking(move || {
-        RoomRecorder::start(
+        let now = chrono::Utc::now();
+        let mut room = RoomRecorder::start(
             &shared2.settings,
             &shared2.keys,
             &shared2.jurisdictions,
             &start2,
-            chrono::Utc::now(),
+            now,
         )
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+        if let Some(reason) = gap {
+            room.record_gap(reason, now).map_err(|e| e.to_string())?;
+        }
+        Ok(room)
     })
     .await
     .map_err(|e| format!("the recorder failed while opening the recording: {e}"))?
@@ -247,19 +266,17 @@ async fn open_room(start: &Start, shared: &Arc<Shared>) -> Result<RoomRecorder, 
 async fn serve_room(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
+    connection: usize,
     shared: &Arc<Shared>,
 ) -> Result<(), StreamError> {
     let start = match read_frame(&mut recv).await? {
         Some(Message::Start(s)) => s,
         _ => return Err(StreamError::NoStart),
     };
-    let claim = Claim::take(&shared.active, &start.recording_id);
+    let claim = shared.claims.take(&start.recording_id, connection).await;
     let room = match &claim {
-        None => Err(format!(
-            "recording {} is already being written by another stream",
-            start.recording_id
-        )),
-        Some(_) => open_room(&start, shared).await,
+        Err(refused) => Err(refused.to_string()),
+        Ok(_) => open_room(&start, shared).await,
     };
     let room = match room {
         Ok(r) => r,
@@ -298,8 +315,23 @@ async fn serve_room(
         Ok::<_, crate::session::RoomError>(room)
     });
     let mut ending: Option<String> = None;
+    let stop = claim.as_ref().map(|c| c.stop.clone()).ok();
+    let taken_over = async {
+        match &stop {
+            Some(stop) => stop.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(taken_over);
     let result = loop {
-        match read_frame(&mut recv).await {
+        let frame = tokio::select! {
+            frame = read_frame(&mut recv) => frame,
+            () = &mut taken_over => {
+                tracing::warn!(recording = %start.recording_id, "recorder: stream stopped: another connection took the recording over");
+                break Ok(());
+            }
+        };
+        match frame {
             Ok(Some(Message::Rtp {
                 track_id,
                 received_at_us,
@@ -335,10 +367,17 @@ async fn serve_room(
             reason: reason.clone(),
             segments,
         },
-        None => RecordingEvent::Interrupted {
-            start: start.clone(),
-            segments,
-        },
+        None => {
+            shared
+                .broken_off
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(start.recording_id.clone());
+            RecordingEvent::Interrupted {
+                start: start.clone(),
+                segments,
+            }
+        }
     };
     if let Err(e) = shared.audit.record(&event).await {
         tracing::error!(recording = %start.recording_id, "recorder: cannot audit the end of a recording: {e}");

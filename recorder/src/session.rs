@@ -199,6 +199,12 @@ impl RoomRecorder {
         self.writer.manifest()
     }
 
+    /// Records in the manifest that this continued recording goes on after
+    /// a break for `reason`.
+    pub fn record_gap(&mut self, reason: &str, now: DateTime<Utc>) -> Result<(), RoomError> {
+        Ok(self.writer.record_gap(reason, now)?)
+    }
+
     pub fn stats(&self) -> RoomStats {
         let mut s = self.stats;
         s.frames_dropped = self

@@ -112,6 +112,12 @@ pub fn verify(dir: &Path, key: &VerifyingKey) -> Result<VerifyReport, VerifyErro
                 s.sequence
             )));
         }
+        for gap in m.gaps.iter().filter(|g| g.after_segment == s.sequence - 1) {
+            notes.push(format!(
+                "interrupted after segment {}; recording again from {}: {}",
+                gap.after_segment, gap.resumed_at, gap.reason
+            ));
+        }
         if let Some(p) = previous {
             if s.start_ms < p.start_ms {
                 return Err(continuity(format!(

@@ -53,6 +53,7 @@ impl MemoryAudit {
                 RecordingEvent::Refused { .. } => "refused",
                 RecordingEvent::Stopped { .. } => "stopped",
                 RecordingEvent::Interrupted { .. } => "interrupted",
+                RecordingEvent::Resumed { .. } => "resumed",
             })
             .collect()
     }
@@ -282,7 +283,8 @@ async fn nothing_is_recorded_when_the_audit_log_cannot_be_written() {
 async fn one_recording_is_written_by_one_stream_at_a_time() {
     within_a_minute(async {
         let tmp = tempfile::tempdir().unwrap();
-        let r = recorder(tmp.path()).await;
+        let audit = Arc::new(MemoryAudit::default());
+        let r = recorder_with(tmp.path(), audit.clone()).await;
         let l = link(&r).await;
         let first = l
             .open_room(&start("shared-id", SessionKind::CourtHearing), 64)
@@ -299,7 +301,92 @@ async fn one_recording_is_written_by_one_stream_at_a_time() {
         again.end("hearing closed").await.unwrap();
         let e = open_refused(&l, &start("shared-id", SessionKind::CourtHearing), 64).await;
         assert!(e.to_string().contains("ended"), "{e}");
+        // The break is a gap in the record, with its reason, and audited.
+        assert_eq!(
+            audit.kinds(),
+            [
+                "started",
+                "refused",
+                "interrupted",
+                "resumed",
+                "stopped",
+                "refused"
+            ]
+        );
+        let (dir, keys) = stored(tmp.path(), "shared-id");
+        let manifest = recording::read_manifest(&dir, &keys).unwrap();
+        assert_eq!(manifest.gaps.len(), 1, "{:?}", manifest.gaps);
+        assert_eq!(manifest.gaps[0].after_segment, 0);
+        assert!(
+            manifest.gaps[0].reason.contains("stream broke off"),
+            "{}",
+            manifest.gaps[0].reason
+        );
         l.close().await;
+        r.shutdown().await;
+    })
+    .await;
+}
+
+/// An SFU killed mid-recording never closes its connection; the recorder
+/// would hold the recording until QUIC's idle timeout. A new SFU's link
+/// asking for the same recording takes it over at once: the old stream
+/// ends as interrupted, its media kept, and the recording goes on with the
+/// gap and its reason in the manifest and the audit.
+#[tokio::test]
+async fn a_new_connection_takes_over_a_recording_from_a_dead_one() {
+    within_a_minute(async {
+        let tmp = tempfile::tempdir().unwrap();
+        let audit = Arc::new(MemoryAudit::default());
+        let r = recorder_with(tmp.path(), audit.clone()).await;
+        let killed = link(&r).await;
+        let old = killed
+            .open_room(&start("taken-over", SessionKind::CourtHearing), 4096)
+            .await
+            .unwrap();
+        for (track, t, p) in media(5, now_us()) {
+            assert!(old.send_rtp(track, t, &p));
+        }
+        let (dir, keys) = stored(tmp.path(), "taken-over");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while recording::read_manifest(&dir, &keys).map_or(0, |m| m.segments.len()) < 2 {
+            assert!(std::time::Instant::now() < deadline, "no segments stored");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The old link stays open and silent, as a killed process's does.
+        let fresh = link(&r).await;
+        let again = fresh
+            .open_room(&start("taken-over", SessionKind::CourtHearing), 4096)
+            .await
+            .expect("taken over");
+        for (track, t, p) in media(3, now_us()) {
+            assert!(again.send_rtp(track, t, &p));
+        }
+        again.end("hearing closed").await.unwrap();
+        assert_eq!(
+            audit.kinds(),
+            ["started", "interrupted", "resumed", "stopped"]
+        );
+        let report = verify::verify(&dir, &keys.verifying_key().unwrap()).unwrap();
+        let gaps = &report.manifest.gaps;
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert!(gaps[0].after_segment >= 2, "{gaps:?}");
+        assert!(gaps[0].reason.contains("stream broke off"), "{gaps:?}");
+        assert!(
+            report.manifest.segments.len() as u64 > gaps[0].after_segment,
+            "the recording went on after the gap"
+        );
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("interrupted after segment")),
+            "{:?}",
+            report.notes
+        );
+        drop(old);
+        killed.close().await;
+        fresh.close().await;
         r.shutdown().await;
     })
     .await;

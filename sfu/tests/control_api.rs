@@ -57,11 +57,25 @@ async fn a_visit_through_the_network_api() -> anyhow::Result<()> {
     join(&mut a, &sfu, 1, token(1, 11, Role::Visitor)).await?;
     join(&mut b, &sfu, 1, token(1, 12, Role::Visitor)).await?;
     // Events from now on; the active speaker comes after a 1.5 s hold.
-    let start = sfu.events_after(None).await?;
+    let start = sfu.events_after(None, None).await?;
+    // A caller that knew another SFU process is answered at once, with no
+    // 20 s wait: it learns of the restart without delay.
+    let asked = std::time::Instant::now();
+    let other = sfu
+        .events_after(Some(start.next + 5), Some("an-earlier-process"))
+        .await?;
+    assert_eq!(other.boot, start.boot, "the same process answers both");
+    assert_ne!(other.boot, "an-earlier-process");
+    assert!(
+        asked.elapsed() < Duration::from_secs(15),
+        "answered at once"
+    );
     send_together(&[&a, &b], 0, 100).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(b.got("a", "video") >= 90 && a.got("b", "audio") >= 90);
-    let events = sfu.events_after(Some(start.next)).await?;
+    let events = sfu
+        .events_after(Some(start.next), Some(&start.boot))
+        .await?;
     assert!(
         events.events.contains(&MediaEvent::ActiveSpeaker {
             room: 1,

@@ -96,8 +96,14 @@ fn participant(session: &Value, role: &str) -> Result<i64, DemoError> {
 }
 
 /// Creates the demo people and a visit starting within seconds, as the
-/// administrator whose API token is `admin_token`.
-pub async fn seed(state: &AppState, admin_token: &str) -> Result<DemoVisit, DemoError> {
+/// administrator whose API token is `admin_token`; with `recorded`,
+/// everyone in it consents to recording (so the demo jurisdiction records
+/// it).
+pub async fn seed(
+    state: &AppState,
+    admin_token: &str,
+    recorded: bool,
+) -> Result<DemoVisit, DemoError> {
     if state.jurisdictions.get(JURISDICTION).is_none() {
         return Err(DemoError::NoDemoJurisdiction);
     }
@@ -158,8 +164,8 @@ pub async fn seed(state: &AppState, admin_token: &str) -> Result<DemoVisit, Demo
         "/v1/bookings",
         json!({"kind": "social_visit", "detainee_id": detainee, "device_id": id(&kiosk, "kiosk")?,
                "starts_at": starts_at, "ends_at": ends_at,
-               "visitors": [{"contact_id": visitor, "consents_to_recording": false}],
-               "detainee_consents_to_recording": false}),
+               "visitors": [{"contact_id": visitor, "consents_to_recording": recorded}],
+               "detainee_consents_to_recording": recorded}),
         "visit",
     )
     .await?;

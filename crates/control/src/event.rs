@@ -36,17 +36,27 @@ pub enum MediaEvent {
         member: MemberId,
         weak: bool,
     },
+    /// A media server running apart stopped answering (killed, crashed or
+    /// cut off): every room on it may have lost its media. Sent once per
+    /// outage, by the caller of its control API, never by an SFU.
+    PlaneDown,
+    /// A media server running apart answers again as a new process (a new
+    /// boot id): it holds no room, peer connection or recording any more.
+    /// Sent by the caller of its control API, never by an SFU.
+    PlaneRestarted,
 }
 
 impl MediaEvent {
-    /// The room (session) the event concerns.
-    pub fn room(&self) -> RoomId {
+    /// The room (session) the event concerns; `None` for an event about
+    /// the media server itself, which concerns every room on it.
+    pub fn room(&self) -> Option<RoomId> {
         match self {
             Self::ActiveSpeaker { room, .. }
             | Self::MediaLost { room, .. }
             | Self::PublishLayers { room, .. }
             | Self::VideoPaused { room, .. }
-            | Self::ConnectionStrength { room, .. } => *room,
+            | Self::ConnectionStrength { room, .. } => Some(*room),
+            Self::PlaneDown | Self::PlaneRestarted => None,
         }
     }
 }
@@ -68,8 +78,11 @@ mod tests {
             r#"{"type":"publish_layers","room":1,"member":2,"rids":["q","h"]}"#
         );
         assert_eq!(serde_json::from_str::<MediaEvent>(&text).expect("back"), e);
-        assert_eq!(e.room(), 1);
+        assert_eq!(e.room(), Some(1));
         let lost = MediaEvent::MediaLost { room: 7, member: 3 };
-        assert_eq!(lost.room(), 7);
+        assert_eq!(lost.room(), Some(7));
+        let restarted = serde_json::to_string(&MediaEvent::PlaneRestarted).expect("json");
+        assert_eq!(restarted, r#"{"type":"plane_restarted"}"#);
+        assert_eq!(MediaEvent::PlaneRestarted.room(), None);
     }
 }

@@ -138,15 +138,27 @@ impl Server {
 
     /// Like [`Server::start_command`] with deployment file `config`.
     pub fn start_command_with(subcommand: &str, config: &Path, data: &Path) -> Server {
+        Self::start_command_at(subcommand, config, "127.0.0.1:0", data)
+    }
+
+    /// Like [`Server::start_command_with`], serving HTTP on `http` (to come
+    /// back on the same address after a restart).
+    pub fn start_command_at(subcommand: &str, config: &Path, http: &str, data: &Path) -> Server {
         let args: Vec<std::ffi::OsString> = vec![
             subcommand.into(),
             "--config".into(),
             config.into(),
             "--http".into(),
-            "127.0.0.1:0".into(),
+            http.into(),
             "--data".into(),
             data.into(),
         ];
+        Self::launch(&args, "Open:", data)
+    }
+
+    /// Runs `parley ARGS` (a subcommand that serves and prints `Open:`).
+    pub fn start_args(args: &[&std::ffi::OsStr], data: &Path) -> Server {
+        let args: Vec<std::ffi::OsString> = args.iter().map(|a| a.into()).collect();
         Self::launch(&args, "Open:", data)
     }
 

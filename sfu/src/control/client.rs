@@ -1,7 +1,7 @@
 //! A caller of a remote SFU's control API: the [`MediaPlane`] signaling
 //! uses when the SFU runs as its own process (`parley sfu`).
 
-use super::{EventsReply, JoinBody, JoinReply, MuteBody, StopRecordingBody};
+use super::{EventsReply, JoinBody, JoinReply, MuteBody, PlaneWatch, Poll, StopRecordingBody};
 use parley_control::{
     Downlink, FailureCode, HearingChange, JoinRequest, LaunchMedia, MediaEvent, MediaFailure,
     MediaKind, MediaPlane, MemberId, RecordingOrder, RoomId, RoomPolicy,
@@ -86,11 +86,20 @@ impl RemoteSfu {
     }
 
     /// Events after `after`, waiting up to 20 s for one; `None` answers at
-    /// once with the current position (`next`) and no events.
-    pub async fn events_after(&self, after: Option<u64>) -> Result<EventsReply, MediaFailure> {
+    /// once with the current position (`next`) and no events. With the
+    /// `boot` id of the process the caller knew, a new process answers at
+    /// once.
+    pub async fn events_after(
+        &self,
+        after: Option<u64>,
+        boot: Option<&str>,
+    ) -> Result<EventsReply, MediaFailure> {
         let mut request = self.http.get(format!("{}/v1/events", self.base));
         if let Some(after) = after {
             request = request.query(&[("after", after)]);
+        }
+        if let Some(boot) = boot {
+            request = request.query(&[("boot", boot)]);
         }
         let response = self.send(request, POLL_TIMEOUT).await?;
         self.decode(response).await
@@ -153,11 +162,30 @@ impl RemoteSfu {
 
     /// Long-polls the events into `sink`; after a failure, waits a second
     /// and picks up where it left off (events the SFU forgot meanwhile are
-    /// logged). Ends when the receiver is dropped.
+    /// logged). Raises [`MediaEvent::PlaneDown`] when the SFU stops
+    /// answering and [`MediaEvent::PlaneRestarted`] when a new process
+    /// answers ([`PlaneWatch`]). Ends when the receiver is dropped.
     async fn follow(self, sink: tokio::sync::mpsc::UnboundedSender<MediaEvent>) {
         let mut after: Option<u64> = None;
+        let mut watch = PlaneWatch::new();
         while !sink.is_closed() {
-            match self.events_after(after).await {
+            let reply = self.events_after(after, watch.boot()).await;
+            let verdict = watch.observe(match &reply {
+                Ok(reply) => Poll::Answered { boot: &reply.boot },
+                Err(_) => Poll::Failed,
+            });
+            if let Some(event) = verdict.event {
+                tracing::warn!(
+                    sfu = self.base,
+                    ?event,
+                    "the media server went or came back"
+                );
+                if sink.send(event).is_err() {
+                    return;
+                }
+            }
+            match reply {
+                Ok(_) if verdict.restart_from_zero => after = Some(0),
                 Ok(reply) => {
                     if reply.missed > 0 {
                         tracing::warn!(

@@ -14,7 +14,7 @@
 //! | `DELETE /v1/rooms/{room}/recording` `{reason}` | stops recording and ends the recording |
 //! | `GET /v1/rooms/{room}/downlinks` | each member's downlink ([`parley_control::Downlink`]) |
 //! | `DELETE /v1/rooms/{room}` | closes the room |
-//! | `GET /v1/events?after=N` | events after sequence `N`, waiting up to 20 s for one; without `after`, the current position at once |
+//! | `GET /v1/events?after=N` | events after sequence `N`, waiting up to 20 s for one; without `after`, the current position at once; with the process's `boot` id |
 //! | `GET /healthz`, `GET /metrics` | liveness, Prometheus text (no secret) |
 //!
 //! A refusal is a [`parley_control::MediaFailure`], `{code, message}`, with
@@ -23,10 +23,12 @@
 
 pub mod client;
 mod event_log;
+mod plane_watch;
 pub mod server;
 
 pub use client::RemoteSfu;
 pub use event_log::{EventLog, Sequenced};
+pub use plane_watch::{PlaneWatch, Poll, Verdict};
 
 use crate::engine::{DownlinkReport, SfuError};
 use crate::room::{MediaKind, MemberKind};
@@ -131,6 +133,9 @@ pub struct EventsReply {
     /// Events between the asked number and the first returned were
     /// forgotten (the caller was away too long).
     pub missed: u64,
+    /// This SFU process's boot id (random, new at every start): a caller
+    /// that sees it change knows the SFU restarted and holds no room.
+    pub boot: String,
 }
 
 /// The wire name of a member kind.

@@ -32,6 +32,8 @@ const POLL_WAIT: Duration = Duration::from_secs(20);
 struct EventFeed {
     log: Mutex<EventLog<MediaEvent>>,
     arrived: Notify,
+    /// This process's boot id, in every reply.
+    boot: String,
 }
 
 #[derive(Clone)]
@@ -47,6 +49,7 @@ pub fn router(plane: Arc<InProcessPlane>, secret: String) -> Router {
     let feed = Arc::new(EventFeed {
         log: Mutex::new(EventLog::new(EVENTS_KEPT)),
         arrived: Notify::new(),
+        boot: format!("{:016x}", rand::random::<u64>()),
     });
     if let Some(mut events) = plane.events() {
         let pump = feed.clone();
@@ -282,6 +285,9 @@ struct EventsQuery {
     /// Sequence number of the last event the caller has; absent: answer
     /// at once with no events and the current position.
     after: Option<u64>,
+    /// The boot id the caller last saw: if it is not this process's, the
+    /// answer comes at once (the caller's position means nothing here).
+    boot: Option<String>,
 }
 
 async fn events(
@@ -299,6 +305,7 @@ async fn events(
                 events: Vec::new(),
                 next: 0,
                 missed: 0,
+                boot: feed.boot.clone(),
             };
         };
         let after = after.unwrap_or(log.last_seq());
@@ -307,6 +314,7 @@ async fn events(
             next: events.last().map_or(after.min(log.last_seq()), |e| e.seq),
             events: events.iter().map(|e| e.event.clone()).collect(),
             missed,
+            boot: feed.boot.clone(),
         }
     };
     // Listen before looking, so an event between the two is not missed.
@@ -314,8 +322,10 @@ async fn events(
     tokio::pin!(arrived);
     arrived.as_mut().enable();
     let first = read(query.after);
-    // Without `after` the caller only asks where the log stands.
-    if !first.events.is_empty() || query.after.is_none() {
+    // Without `after` the caller only asks where the log stands; a caller
+    // that knew another process learns of this one at once.
+    let other_process = query.boot.as_ref().is_some_and(|b| *b != feed.boot);
+    if !first.events.is_empty() || query.after.is_none() || other_process {
         return Json(first).into_response();
     }
     let _ = tokio::time::timeout(POLL_WAIT, arrived).await;

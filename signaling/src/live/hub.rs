@@ -3,7 +3,7 @@
 //! carries out the effects (audit first, then messages and persistence).
 
 use super::media_lane::{MediaCall, MediaLane, ReplyTo};
-use super::state::{Effect, LiveSession, Refused};
+use super::state::{Booked, Effect, LiveSession, Recorded, Refused};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::model::SessionStatus;
@@ -264,11 +264,21 @@ impl LiveHub {
         }
     }
 
-    /// Hands a media server's event to the session it concerns (its room);
-    /// an event for a session not live any more is dropped.
+    /// Hands a media server's event to the session it concerns (its room),
+    /// or to every live session for an event about the media server
+    /// itself; an event for a session not live any more is dropped.
     pub async fn media_event(&self, event: MediaEvent) {
-        if let Some(tx) = self.sender(event.room()) {
-            let _ = tx.send(Command::Media(event)).await;
+        let senders: Vec<_> = match event.room() {
+            Some(room) => self.sender(room).into_iter().collect(),
+            None => self
+                .inner
+                .sessions
+                .lock()
+                .map(|m| m.values().cloned().collect())
+                .unwrap_or_default(),
+        };
+        for tx in senders {
+            let _ = tx.send(Command::Media(event.clone())).await;
         }
     }
 
@@ -394,6 +404,15 @@ impl LiveHub {
             media,
             replying_to: None,
         };
+        match self.recorded_decisions(session_id).await {
+            Ok((booked, entries)) => {
+                let effects = state.restore(&booked, &entries);
+                self.apply(&mut task, effects).await;
+            }
+            Err(e) => {
+                tracing::error!(session = session_id, error = %e, "cannot read the court's earlier decisions in this session; it goes on without them");
+            }
+        }
         loop {
             let now = self.inner.clock.now();
             let wait = (state.next_deadline() - now)
@@ -558,6 +577,11 @@ impl LiveHub {
                 }
             }
             Command::Media(event) => {
+                if event.room().is_none() {
+                    // The media server's rooms and recordings are gone: the
+                    // lane opens the room again at the next offer.
+                    task.media.call(MediaCall::PlaneGone);
+                }
                 let effects = state.on_media(event);
                 self.apply(task, effects).await;
             }
@@ -579,6 +603,48 @@ impl LiveHub {
                 let _ = reply.send(done);
             }
         }
+    }
+
+    /// The session's booked participants and its audit entries, oldest
+    /// first, for [`LiveSession::restore`].
+    async fn recorded_decisions(
+        &self,
+        session_id: i64,
+    ) -> Result<(Vec<Booked>, Vec<Recorded>), sqlx::Error> {
+        /// Entries read per query.
+        const PAGE: i64 = 500;
+        let mut read = self.inner.store.read();
+        let booked = read
+            .session(session_id)
+            .await?
+            .map(|s| {
+                s.participants
+                    .into_iter()
+                    .map(|p| Booked {
+                        id: p.id,
+                        name: p.name,
+                        role: p.role,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut entries = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = read.audit_entries(Some(session_id), after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            let full = page.len() as i64 == PAGE;
+            entries.extend(page.into_iter().map(|e| Recorded {
+                action: e.action,
+                decision: e.decision,
+                details: e.details,
+            }));
+            if !full {
+                break;
+            }
+        }
+        Ok((booked, entries))
     }
 
     /// Carries out effects in order; stops at the first audit or store write

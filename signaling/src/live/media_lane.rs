@@ -14,7 +14,7 @@ use super::hub::{Outgoing, SessionSpec};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use parley_control::{FailureCode, HearingChange, JoinRequest, MediaKind, MediaPlane};
-use parley_control::{MemberId, RecordingOrder};
+use parley_control::{MediaFailure, MemberId, RecordingOrder};
 use parley_protocol::{ErrorCode, RequestId, ServerMessage};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -48,6 +48,9 @@ pub enum MediaCall {
         concerned: Vec<(MemberId, Option<mpsc::Sender<Outgoing>>)>,
     },
     Remove(MemberId),
+    /// The media server went away or restarted: it holds this session's
+    /// room and recording no more.
+    PlaneGone,
     /// Stops the recording and closes the room.
     Close,
 }
@@ -74,6 +77,7 @@ impl MediaLane {
             spec,
             room_open: false,
             recording: false,
+            observers_admitted: true,
         };
         tokio::spawn(lane.run(queue));
         Self { calls }
@@ -95,6 +99,9 @@ struct Lane {
     room_open: bool,
     /// The media server records this session.
     recording: bool,
+    /// The court's last word on observers (they are admitted until it
+    /// closes the hearing), applied to the room whenever it opens.
+    observers_admitted: bool,
 }
 
 impl Lane {
@@ -144,8 +151,12 @@ impl Lane {
                 }
             }
             MediaCall::Hearing { change, concerned } => {
+                if let HearingChange::Observers { admitted } = change {
+                    self.observers_admitted = admitted;
+                }
                 // Before anyone's offer the room is not open: later joins
-                // carry the court's decisions instead.
+                // carry the court's decisions about members, and the room
+                // is closed to observers as it opens.
                 let Some(sfu) = self.open_room() else { return };
                 if let Err(e) = sfu.change_hearing(room, change).await {
                     tracing::warn!(session = room, error = %e, "hearing change not applied by the media server; dropping the media of those it concerns");
@@ -172,6 +183,10 @@ impl Lane {
                     tracing::debug!(session = room, member, error = %e, "media removal");
                 }
             }
+            MediaCall::PlaneGone => {
+                self.room_open = false;
+                self.recording = false;
+            }
             MediaCall::Close => {
                 let Some(sfu) = self.open_room() else { return };
                 self.room_open = false;
@@ -193,22 +208,51 @@ impl Lane {
     }
 
     /// Opens the room on first use, then joins; the answer SDP or what went
-    /// wrong.
+    /// wrong. A media server that no longer knows the room (it restarted
+    /// before signaling noticed) gets it opened again, once.
     async fn offer(&mut self, request: JoinRequest) -> Result<String, String> {
         let sfu = self
             .media
             .clone()
             .ok_or_else(|| "this Parley runs without a media server".to_string())?;
-        if !self.room_open {
-            match sfu.open_room(request.room, self.spec.policy).await {
-                Ok(()) => {}
-                Err(e) if e.is_room_exists() => {}
-                Err(e) => return Err(e.message),
+        self.ensure_room(&sfu).await.map_err(failure_text)?;
+        match sfu.join(request.clone()).await {
+            Err(e) if e.code == FailureCode::UnknownRoom => {
+                tracing::warn!(
+                    session = self.spec.session_id,
+                    "the media server no longer knows this room; opening it again"
+                );
+                self.room_open = false;
+                self.recording = false;
+                self.ensure_room(&sfu).await.map_err(failure_text)?;
+                sfu.join(request).await.map_err(failure_text)
             }
-            self.room_open = true;
-            self.start_recording(&sfu).await;
+            other => other.map_err(failure_text),
         }
-        sfu.join(request).await.map_err(|e| e.message)
+    }
+
+    /// Opens the room (and starts its recording) unless it is open.
+    async fn ensure_room(&mut self, sfu: &Arc<dyn MediaPlane>) -> Result<(), MediaFailure> {
+        if self.room_open {
+            return Ok(());
+        }
+        match sfu.open_room(self.spec.session_id, self.spec.policy).await {
+            Ok(()) => {}
+            Err(e) if e.is_room_exists() => {}
+            Err(e) => return Err(e),
+        }
+        if !self.observers_admitted {
+            // Fails closed: no join into a room open to observers that the
+            // court closed.
+            sfu.change_hearing(
+                self.spec.session_id,
+                HearingChange::Observers { admitted: false },
+            )
+            .await?;
+        }
+        self.room_open = true;
+        self.start_recording(sfu).await;
+        Ok(())
     }
 
     /// Asks the media server to record the session when its policy
@@ -251,5 +295,17 @@ impl Lane {
                 tracing::error!(session = room, error = %e, "recording not started");
             }
         }
+    }
+}
+
+/// What a participant is told when the media server refused or failed
+/// their offer: its own message, except that an unreachable media server
+/// is said plainly (the technical cause goes to the log).
+fn failure_text(failure: MediaFailure) -> String {
+    if failure.code == FailureCode::Unreachable {
+        tracing::warn!(error = %failure, "the media server cannot be reached");
+        "the media server cannot be reached; your call resumes as soon as it is back".into()
+    } else {
+        failure.message
     }
 }

@@ -26,8 +26,11 @@ mod admission;
 mod captions;
 mod hearing;
 mod media;
+mod restore;
 mod roster;
 mod schedule;
+
+pub use restore::{Booked, Recorded};
 
 /// Longest reason text accepted for an end or a removal, in bytes.
 pub const MAX_REASON_BYTES: usize = 500;

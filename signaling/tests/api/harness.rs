@@ -28,6 +28,70 @@ pub struct Server {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     /// A standalone SFU's control API, when the test uses one.
     sfu_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// What a standalone SFU is started from, to start it again.
+    standalone: Option<Standalone>,
+}
+
+/// The key, clock and control address of a standalone SFU.
+struct Standalone {
+    key: Vec<u8>,
+    clock: OffsetClock,
+    control: SocketAddr,
+}
+
+/// Starts an SFU with the key and clock, serving its control API on
+/// `control`: the plane and the control API's task.
+async fn standalone_sfu(
+    key: &[u8],
+    clock: &OffsetClock,
+    control: SocketAddr,
+) -> (
+    Arc<parley_sfu::plane::InProcessPlane>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+    SocketAddr,
+) {
+    let wall = clock.clone();
+    let sfu = parley_sfu::engine::Sfu::start(&parley_sfu::engine::SfuConfig {
+        ice_tcp: true,
+        ..parley_sfu::engine::SfuConfig::new(
+            "127.0.0.1:0".parse().expect("addr"),
+            1,
+            parley_grants::JoinTokens::new(key, 5).expect("key"),
+            Arc::new(move || parley_signaling::clock::Clock::now(&wall)),
+        )
+    })
+    .expect("sfu starts");
+    let listener = tokio::net::TcpListener::bind(control)
+        .await
+        .expect("control port");
+    let control = listener.local_addr().expect("addr");
+    let plane = Arc::new(parley_sfu::plane::InProcessPlane::new(Arc::new(sfu)));
+    let app =
+        parley_sfu::control::server::router(plane.clone(), parley_grants::control_secret(key));
+    (
+        plane,
+        tokio::spawn(serve_until_killed(listener, app)),
+        control,
+    )
+}
+
+/// Serves `app` on `listener` until the task is aborted, which closes
+/// every connection at once, as a killed process's would.
+async fn serve_until_killed(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+) -> std::io::Result<()> {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        connections.spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+        while connections.try_join_next().is_some() {}
+    }
 }
 
 impl Drop for Server {
@@ -36,6 +100,27 @@ impl Drop for Server {
         if let Some(t) = &self.sfu_task {
             t.abort();
         }
+    }
+}
+
+impl Server {
+    /// Kills the standalone SFU as a crash would (its control API's
+    /// connections close at once; the peer connections of `rooms` end) and
+    /// starts a new one on the same control address: a new process, with
+    /// no room.
+    pub async fn restart_sfu(&mut self, rooms: &[i64]) {
+        let standalone = self.standalone.as_ref().expect("a standalone SFU");
+        if let Some(task) = self.sfu_task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        for room in rooms {
+            let _ = parley_control::MediaPlane::close_room(self.sfu.as_ref(), *room).await;
+        }
+        let (plane, task, _) =
+            standalone_sfu(&standalone.key, &standalone.clock, standalone.control).await;
+        self.sfu = plane;
+        self.sfu_task = Some(task);
     }
 }
 
@@ -155,6 +240,7 @@ async fn start_with(remote_sfu: bool, stall: Option<std::time::Duration>) -> Ser
     let data = tempfile::tempdir().expect("temp dir");
     let clock = OffsetClock::default();
     clock.advance(base_instant() - Utc::now());
+    let mut standalone = None;
     let (media, launched, sfu_task) = if remote_sfu {
         let key = parley_grants::JoinTokens::generate_key();
         std::fs::write(
@@ -162,26 +248,16 @@ async fn start_with(remote_sfu: bool, stall: Option<std::time::Duration>) -> Ser
             hex::encode(key),
         )
         .expect("key written");
-        let wall = clock.clone();
-        let sfu = parley_sfu::engine::Sfu::start(&parley_sfu::engine::SfuConfig {
-            ice_tcp: true,
-            ..parley_sfu::engine::SfuConfig::new(
-                "127.0.0.1:0".parse().expect("addr"),
-                1,
-                parley_grants::JoinTokens::new(&key, 5).expect("key"),
-                Arc::new(move || parley_signaling::clock::Clock::now(&wall)),
-            )
-        })
-        .expect("sfu starts");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("control port");
-        let control_url = format!("http://{}", listener.local_addr().expect("addr"));
-        let plane = Arc::new(parley_sfu::plane::InProcessPlane::new(Arc::new(sfu)));
+        let (plane, task, control) =
+            standalone_sfu(&key, &clock, "127.0.0.1:0".parse().expect("addr")).await;
+        let control_url = format!("http://{control}");
         let launched: parley_sfu::plane::Launched = Arc::new(std::sync::OnceLock::new());
-        let _ = launched.set(plane.clone());
-        let app = parley_sfu::control::server::router(plane, parley_grants::control_secret(&key));
-        let task = tokio::spawn(async move { axum::serve(listener, app).await });
+        let _ = launched.set(plane);
+        standalone = Some(Standalone {
+            key: key.to_vec(),
+            clock: clock.clone(),
+            control,
+        });
         (
             parley_sfu::control::RemoteSfu::launcher(control_url),
             launched,
@@ -233,6 +309,7 @@ async fn start_with(remote_sfu: bool, stall: Option<std::time::Duration>) -> Ser
         remote_sfu,
         task: running.task,
         sfu_task,
+        standalone,
     }
 }
 

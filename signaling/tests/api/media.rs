@@ -572,6 +572,7 @@ impl parley_recorder::audit::AuditSink for Audited {
             E::Refused { .. } => "refused",
             E::Stopped { .. } => "stopped",
             E::Interrupted { .. } => "interrupted",
+            E::Resumed { .. } => "resumed",
         };
         if let Ok(mut v) = self.0.lock() {
             v.push(kind.to_string());
@@ -711,4 +712,85 @@ async fn recorded(s: &Server) -> u64 {
         .find_map(|l| l.strip_prefix("parley_sfu_recorded_packets_total "))
         .and_then(|v| v.parse().ok())
         .expect("recorded counter")
+}
+
+/// Reads `ws` until a `media_lost` whose message contains `words`.
+async fn media_lost_saying(ws: &mut Ws, words: &str) -> Value {
+    loop {
+        match next_within(ws, std::time::Duration::from_secs(20)).await {
+            Some(m) if m["type"] == "media_lost" && m.to_string().contains(words) => break m,
+            Some(_) => continue,
+            None => panic!("socket closed before a media_lost saying {words:?}"),
+        }
+    }
+}
+
+/// A standalone SFU dies in a hearing the court closed to the public and a
+/// new one starts in its place. Signaling sees it go and come back, tells
+/// everyone, and opens the room again, still closed: the gallery's new
+/// connection gets nothing, the court's gets the hearing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_media_server_keeps_a_closed_hearing_closed() {
+    let mut s = start_with_remote_sfu().await;
+    let at = s.now() + Duration::minutes(5);
+    let hearing = hearing(
+        &s,
+        "Court",
+        at,
+        &[
+            ("Judge J", "judge"),
+            ("Dan Defendant", "defendant"),
+            ("Press P", "observer"),
+        ],
+    )
+    .await;
+    let room = hearing["id"].as_i64().expect("id");
+    let (mut judge_ws, welcome) = join_as(&s, &hearing, "judge").await;
+    let slots = welcome["receive_slots"].as_u64().expect("slots") as usize;
+    let mut judge = Client::new("judge", true, slots, 10_000)
+        .await
+        .expect("client");
+    negotiate(&mut judge_ws, &mut judge).await;
+    let (mut defendant_ws, _) =
+        admitted_with_media(&s, &hearing, &mut judge_ws, "defendant", 20_000).await;
+    let (mut gallery_ws, gallery) =
+        admitted_with_media(&s, &hearing, &mut judge_ws, "observer", 23_000).await;
+    send(
+        &mut judge_ws,
+        json!({"type": "observers", "admitted": false}),
+    )
+    .await;
+    assert_eq!(until(&mut gallery_ws, "observers").await["admitted"], false);
+    drop(gallery);
+
+    s.restart_sfu(&[room]).await;
+    for ws in [&mut judge_ws, &mut defendant_ws, &mut gallery_ws] {
+        media_lost_saying(ws, "restarted").await;
+    }
+    // New connections, as the clients make on `media_lost`.
+    let mut judge = Client::new("judge", true, slots, 30_000)
+        .await
+        .expect("client");
+    negotiate(&mut judge_ws, &mut judge).await;
+    let mut defendant = Client::new("defendant", true, slots, 31_000)
+        .await
+        .expect("client");
+    negotiate(&mut defendant_ws, &mut defendant).await;
+    let mut gallery = Client::new("observer", false, slots, 32_000)
+        .await
+        .expect("client");
+    negotiate(&mut gallery_ws, &mut gallery).await;
+    all_send(&[&judge, &defendant], 0).await;
+    assert!(
+        defendant.got("judge", "audio") >= 20 && judge.got("defendant", "video") >= 20,
+        "the hearing goes on: {} {}",
+        defendant.got("judge", "audio"),
+        judge.got("defendant", "video")
+    );
+    assert_eq!(gallery.total(), 0, "the gallery stays closed");
+    let actions = s.audited_actions(&s.admin, room).await;
+    assert!(
+        actions.iter().any(|a| a == "session.media"),
+        "the interruption is audited: {actions:?}"
+    );
 }

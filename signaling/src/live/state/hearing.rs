@@ -262,6 +262,7 @@ impl LiveSession {
             )
             .details(serde_json::json!({
                 "participant_id": participant_id,
+                "pseudonym": protection.pseudonym,
                 "hide_from_defendant": hide_from_defendant,
             })),
         )];

@@ -21,7 +21,42 @@ impl LiveSession {
             MediaEvent::ConnectionStrength { member, weak, .. } => {
                 self.connection_strength(member, weak)
             }
+            MediaEvent::PlaneDown => self.media_server_gone(
+                "lost",
+                "the media server stopped answering; your call resumes as soon as it is back",
+            ),
+            MediaEvent::PlaneRestarted => self.media_server_gone(
+                "restarted",
+                "the media server restarted; reconnecting your media",
+            ),
         }
+    }
+
+    /// The media server this session's media ran on went away (`decision`:
+    /// `lost`) or came back as a new process (`restarted`), taking every
+    /// peer connection with it: audited, and everyone admitted and
+    /// connected is asked to offer again, which opens the room anew.
+    pub fn media_server_gone(&self, decision: &str, message: &str) -> Vec<Effect> {
+        let mut effects = vec![Effect::Audit(self.audit(
+            "system",
+            "session.media",
+            decision,
+            vec![RuleId::core("media/server-gone").to_string()],
+        ))];
+        effects.extend(
+            self.members
+                .iter()
+                .filter(|(_, m)| m.connected && m.state == ParticipantState::Admitted)
+                .map(|(id, _)| {
+                    Effect::Send(
+                        *id,
+                        ServerMessage::MediaLost {
+                            message: message.into(),
+                        },
+                    )
+                }),
+        );
+        effects
     }
 
     /// The media server names the active speaker, if they are a visible,

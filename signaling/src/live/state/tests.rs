@@ -2,6 +2,7 @@
 //! and a deterministic random walk that checks its invariants.
 
 use super::*;
+use parley_control::MediaEvent;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -265,6 +266,47 @@ fn visit_in_progress() -> LiveSession {
 }
 
 // ---------------------------------------------------------------- visits
+
+#[test]
+fn a_media_server_that_goes_and_comes_back_is_audited_and_everyone_admitted_offers_again() {
+    // Judge 1, clerk 2 and defendant 3 admitted; a witness 4 waits in the
+    // lobby and has no media to lose.
+    let mut s = hearing_in_progress();
+    connect(&mut s, 4, Role::Witness, start() + mins(1));
+    for (event, decision, says) in [
+        (MediaEvent::PlaneDown, "lost", "stopped answering"),
+        (MediaEvent::PlaneRestarted, "restarted", "restarted"),
+    ] {
+        let effects = s.on_media(event);
+        assert_eq!(
+            effects[0],
+            Effect::Audit(
+                AuditRecord::new("system", "session.media", decision)
+                    .session(SESSION)
+                    .rules(["core/media/server-gone".to_string()])
+            )
+        );
+        let mut told: Vec<i64> = effects[1..]
+            .iter()
+            .map(|e| match e {
+                Effect::Send(to, ServerMessage::MediaLost { message }) => {
+                    assert!(message.contains(says), "{message}");
+                    *to
+                }
+                other => panic!("only media_lost: {other:?}"),
+            })
+            .collect();
+        told.sort_unstable();
+        assert_eq!(told, [1, 2, 3], "the admitted, not the lobby");
+    }
+    s.disconnect(3);
+    let effects = s.on_media(MediaEvent::PlaneRestarted);
+    assert_eq!(
+        effects.len(),
+        3,
+        "the audit, and the two still connected: {effects:?}"
+    );
+}
 
 #[test]
 fn a_weak_connection_is_shown_in_everyones_roster_until_it_recovers() {
@@ -2064,4 +2106,188 @@ fn the_active_speaker_reaches_only_those_who_hear_them() {
         vec![1, 2, 5, 6],
         "the hearing meanwhile"
     );
+}
+
+// ---------------------------------------------------------------- restart
+
+/// The audit entries among `effects`, as the store gives them back.
+fn recorded(effects: &[Effect]) -> Vec<Recorded> {
+    audits(effects)
+        .into_iter()
+        .map(|a| Recorded {
+            action: a.action.clone(),
+            decision: a.decision.clone(),
+            details: a.details.clone(),
+        })
+        .collect()
+}
+
+/// The standing a participant's offer hands the media server.
+fn offer_standing(s: &mut LiveSession, id: i64, at: DateTime<Utc>) -> Effect {
+    let effects = client_ok(s, id, offer(), at);
+    effects
+        .into_iter()
+        .find(|e| matches!(e, Effect::MediaOffer { .. }))
+        .unwrap_or_else(|| panic!("an offer for {id}"))
+}
+
+/// Everything the court decided survives a restart of signaling: a session
+/// rebuilt from the first one's audit entries, everyone joining again,
+/// shows each of them the same roster and hands the media server the same
+/// standing for each offer; the removed stay out and the hearing stays
+/// closed to the public.
+#[test]
+fn a_restart_restores_every_decision_of_the_court_from_the_audit_log() {
+    let people = [
+        (1, Role::Judge),
+        (2, Role::Clerk),
+        (3, Role::Defendant),
+        (4, Role::Counsel),
+        (5, Role::Witness),
+        (6, Role::Observer),
+        (7, Role::Observer),
+        (8, Role::Interpreter),
+    ];
+    let mut s = session(SessionKind::CourtHearing);
+    let mut log = Vec::new();
+    for &(id, role) in &people {
+        log.extend(connect(&mut s, id, role, start() - mins(5)));
+    }
+    let at = start() + mins(1);
+    // The interpreter (8) is left in the lobby.
+    for id in [3, 4, 5, 6, 7] {
+        log.extend(client_ok(&mut s, 1, admit(id), at));
+    }
+    for message in [
+        ClientMessage::Mute {
+            participant_id: 4,
+            media: MediaKind::Audio,
+            muted: true,
+        },
+        ClientMessage::Mute {
+            participant_id: 5,
+            media: MediaKind::Video,
+            muted: true,
+        },
+        ClientMessage::Mute {
+            participant_id: 5,
+            media: MediaKind::Video,
+            muted: false,
+        },
+        ClientMessage::Protect {
+            participant_id: 5,
+            pseudonym: "Witness A".into(),
+            hide_from_defendant: true,
+        },
+        ClientMessage::Observers { admitted: false },
+        remove(7, "disruptive"),
+    ] {
+        log.extend(client_ok(&mut s, 1, message, at));
+    }
+    log.extend(client_ok(
+        &mut s,
+        4,
+        ClientMessage::Consult {
+            participant_ids: vec![3, 4],
+        },
+        at,
+    ));
+
+    let booked: Vec<Booked> = people
+        .iter()
+        .map(|&(id, role)| Booked {
+            id,
+            name: name(id),
+            role,
+        })
+        .collect();
+    let mut r = session(SessionKind::CourtHearing);
+    assert_eq!(
+        r.restore(&booked, &recorded(&log)),
+        vec![Effect::MediaHearing(
+            parley_control::HearingChange::Observers { admitted: false }
+        )],
+        "the room opens closed to the public"
+    );
+    let later = start() + mins(2);
+    for &(id, role) in &people {
+        if id == 7 {
+            assert_eq!(
+                refusal(r.connect(id, &name(id), role, later)),
+                ErrorCode::Forbidden,
+                "the removed observer stays out"
+            );
+            continue;
+        }
+        let (state, _) = r.connect(id, &name(id), role, later).expect("joins again");
+        assert_eq!(Some(state), s.state_of(id), "{id} ({role}) lands as before");
+    }
+    for &(id, role) in &people {
+        if id == 7 {
+            continue;
+        }
+        assert_eq!(
+            r.roster_for(id, role),
+            s.roster_for(id, role),
+            "{id} ({role}) sees the same roster"
+        );
+        if s.state_of(id) == Some(ParticipantState::Admitted) {
+            assert_eq!(
+                offer_standing(&mut r, id, later),
+                offer_standing(&mut s, id, later),
+                "{id} ({role}) joins the media with the same standing"
+            );
+        }
+    }
+    let witness = offer_standing(&mut r, 5, later + mins(1));
+    let Effect::MediaOffer { protected_from, .. } = witness else {
+        unreachable!()
+    };
+    assert_eq!(protected_from, Some(vec![3]), "hidden from the defendant");
+}
+
+#[test]
+fn restoring_skips_what_it_does_not_know() {
+    let booked = [Booked {
+        id: 3,
+        name: name(3),
+        role: Role::Defendant,
+    }];
+    let entries = [
+        Recorded {
+            action: "session.admit".into(),
+            decision: "admitted".into(),
+            details: serde_json::json!({"participant_id": 99}),
+        },
+        Recorded {
+            action: "session.mute".into(),
+            decision: "muted".into(),
+            details: serde_json::json!({"participant_id": 3, "media": "smell", "muted": true}),
+        },
+        Recorded {
+            action: "session.consult".into(),
+            decision: "opened".into(),
+            details: serde_json::json!({"consultation_id": "one"}),
+        },
+        Recorded {
+            action: "session.unknown".into(),
+            decision: "whatever".into(),
+            details: serde_json::Value::Null,
+        },
+    ];
+    let mut r = session(SessionKind::CourtHearing);
+    assert!(r.restore(&booked, &entries).is_empty());
+    assert_eq!(r.state_of(99), None, "not booked, not restored");
+    let (state, _) = r
+        .connect(3, &name(3), Role::Defendant, start())
+        .expect("joins");
+    assert_eq!(state, ParticipantState::Lobby);
+    assert_eq!(
+        r.roster_for(3, Role::Defendant),
+        session_roster_of_one_defendant()
+    );
+}
+
+fn session_roster_of_one_defendant() -> ServerMessage {
+    roster(&[(3, Role::Defendant, ParticipantState::Lobby)])
 }
