@@ -119,6 +119,7 @@ fn audit_record(event: &RecordingEvent) -> AuditRecord {
         RecordingEvent::Interrupted { start, .. } => {
             (start, "recording_interrupted", "interrupted")
         }
+        RecordingEvent::Failed { start, .. } => (start, "recording_failed", "failed"),
     };
     let j = &start.jurisdiction;
     let kind = start.session_kind;
@@ -140,6 +141,10 @@ fn audit_record(event: &RecordingEvent) -> AuditRecord {
                 format!("{j}/retention_days/{kind}"),
             ],
             serde_json::json!({ "recording_id": start.recording_id, "retention_days": retention_days, "gap_reason": reason }),
+        ),
+        RecordingEvent::Failed { reason, .. } => (
+            Vec::new(),
+            serde_json::json!({ "recording_id": start.recording_id, "reason": reason }),
         ),
         RecordingEvent::Refused { reason, .. } => (
             vec![format!("{j}/recording/{kind}")],

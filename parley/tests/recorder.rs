@@ -3,6 +3,9 @@
 //! legal hold.
 
 mod common;
+#[path = "common/tmpfs.rs"]
+#[allow(dead_code)]
+mod tmpfs;
 
 use chrono::{Duration, Utc};
 use common::{Output, audit_verify, config_check, config_dir, parley};
@@ -97,8 +100,29 @@ fn media(ms: u64, base_us: u64) -> Vec<(u32, u64, Vec<u8>)> {
     out
 }
 
+/// A `parley recorder` child process, killed when dropped (a failing test
+/// leaves none behind).
+struct RecorderProcess(Child);
+
+impl RecorderProcess {
+    fn kill(&mut self) -> std::io::Result<()> {
+        self.0.kill()
+    }
+
+    fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.0.wait()
+    }
+}
+
+impl Drop for RecorderProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `parley recorder` as a child process, and the address it prints.
-fn spawn_recorder(config: &Path) -> (Child, std::net::SocketAddr) {
+fn spawn_recorder(config: &Path) -> (RecorderProcess, std::net::SocketAddr) {
     let mut child = Command::new(common::BIN)
         .args(["recorder", "--config"])
         .arg(config)
@@ -119,7 +143,7 @@ fn spawn_recorder(config: &Path) -> (Child, std::net::SocketAddr) {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    (RecorderProcess(child), addr)
 }
 
 /// `parley recorder ARGS --config CONFIG`.
@@ -226,6 +250,103 @@ async fn kill_9_mid_recording_leaves_every_finished_segment_verifiable() {
     );
     assert!(rows[1].2.contains("the recorder stopped"), "{}", rows[1].2);
     assert!(rows[2].2.contains("hearing closed"), "{}", rows[2].2);
+}
+
+/// The recordings' disk fills up mid-recording (a 1 MB tmpfs, filled while
+/// media flows): the recorder stops with a clear error, audited
+/// (`recording_failed`); every segment the manifest lists verifies and no
+/// partial file is left behind or counted. With space again, the next
+/// stream continues the recording, the gap and its reason in the manifest.
+#[tokio::test]
+async fn a_full_disk_mid_recording_loses_no_listed_segment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = tmpfs::Tmpfs::mount(&tmp.path().join("disk"), "size=1m");
+    let recordings = disk.0.join("recordings");
+    let config = tmp.path().join("deployment.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nhttp = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n[policy]\njurisdictions_dir = {:?}\n\
+             [recorder]\nlisten = \"127.0.0.1:0\"\nsegment_seconds = 1\nrecordings_dir = {:?}\n",
+            tmp.path().join("data"),
+            config_dir().join("jurisdictions"),
+            recordings,
+        ),
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let tls = data.join("tls/recorder");
+    let (mut child, addr) = spawn_recorder(&config);
+    let (link, room) = open_hearing_1(addr, &tls).await;
+    send_media_from_now(&room, 3_000);
+    let dir = recordings.join("hearing-1");
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while manifest_segments(&dir) < 2 {
+        assert!(Instant::now() < deadline, "no segments stored within 20 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The disk is full; media goes on.
+    let filler = tmpfs::fill(&disk.0);
+    send_media_from_now(&room, 5_000);
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    let failed = loop {
+        let rows = audit_rows(&data).await;
+        if let Some(row) = rows.iter().find(|r| r.1 == "recording_failed") {
+            break row.2.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recording_failed within 20 s: {rows:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(failed.contains("No space left"), "{failed}");
+    drop(room);
+    let listed = manifest_segments(&dir);
+    let out = recorder(&config, &["verify", "hearing-1"]);
+    out.assert_success().assert_stdout_contains("intact");
+    assert!(
+        !out.stdout.contains("not listed"),
+        "no partial segment left behind: {}",
+        out.stdout
+    );
+    let files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        files.iter().filter(|f| f.ends_with(".enc")).count(),
+        listed,
+        "only listed segments on disk: {files:?}"
+    );
+
+    // Space again: the recording goes on after the gap.
+    std::fs::remove_file(filler).unwrap();
+    let again = link
+        .open_room(&start("hearing-1", SessionKind::CourtHearing), 8192)
+        .await
+        .unwrap();
+    send_media_from_now(&again, 2_500);
+    again.end("hearing closed").await.unwrap();
+    link.close().await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(manifest_segments(&dir) > listed);
+    recorder(&config, &["verify", "hearing-1"])
+        .assert_success()
+        .assert_stdout_contains("hearing closed")
+        .assert_stdout_contains("could not store the media");
+    let rows = audit_rows(&data).await;
+    assert_eq!(
+        actor_actions(&rows),
+        [
+            ("recorder", "recording_started"),
+            ("recorder", "recording_failed"),
+            ("recorder", "recording_resumed"),
+            ("recorder", "recording_stopped")
+        ]
+    );
 }
 
 fn record(data: &Path, id: &str, kind: SessionKind, at: chrono::DateTime<Utc>) {

@@ -31,6 +31,10 @@ pub enum RecordingEvent {
     /// The stream ended without a lawful stop (SFU or network failure);
     /// the recording stays open for a reconnect.
     Interrupted { start: Start, segments: usize },
+    /// Storing failed (a full or read-only disk): the media of the open
+    /// segment is lost and the stream is closed; the segments already
+    /// listed stand, and a reconnect continues the recording.
+    Failed { start: Start, reason: String },
 }
 
 /// Where recording decisions are written.

@@ -13,7 +13,7 @@ use crate::protocol::{self, Message};
 use crate::session::{RoomRecorder, RoomSettings};
 use crate::tls::{self, TlsFiles};
 use parley_policy::Jurisdictions;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -74,8 +74,18 @@ struct Shared {
     /// Recording ids being written by a stream.
     claims: Claims,
     /// Recording ids whose stream broke off (no lawful stop) in this
-    /// process, until they go on.
-    broken_off: Mutex<HashSet<String>>,
+    /// process, and why, until they go on.
+    broken_off: Mutex<HashMap<String, String>>,
+}
+
+impl Shared {
+    /// Remembers why recording `id`'s stream broke off, for its gap.
+    fn broke_off(&self, id: &str, reason: &str) {
+        self.broken_off
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string(), reason.to_string());
+    }
 }
 
 /// Why a recording goes on after a break, when its stream broke off while
@@ -221,13 +231,11 @@ async fn open_room(start: &Start, shared: &Arc<Shared>) -> Result<RoomRecorder, 
     }
     let gap = existing.is_some().then(|| {
         let mut broken = shared.broken_off.lock().unwrap_or_else(|p| p.into_inner());
-        if broken.remove(&start.recording_id) {
-            STREAM_BROKE_OFF
-        } else {
-            RECORDER_STOPPED
-        }
+        broken
+            .remove(&start.recording_id)
+            .unwrap_or_else(|| RECORDER_STOPPED.to_string())
     });
-    let started = match gap {
+    let started = match &gap {
         None => RecordingEvent::Started {
             start: start.clone(),
             retention_days,
@@ -235,7 +243,7 @@ async fn open_room(start: &Start, shared: &Arc<Shared>) -> Result<RoomRecorder, 
         Some(reason) => RecordingEvent::Resumed {
             start: start.clone(),
             retention_days,
-            reason: reason.into(),
+            reason: reason.clone(),
         },
     };
     shared
@@ -255,7 +263,7 @@ async fn open_room(start: &Start, shared: &Arc<Shared>) -> Result<RoomRecorder, 
         )
         .map_err(|e| e.to_string())?;
         if let Some(reason) = gap {
-            room.record_gap(reason, now).map_err(|e| e.to_string())?;
+            room.record_gap(&reason, now).map_err(|e| e.to_string())?;
         }
         Ok(room)
     })
@@ -326,6 +334,9 @@ async fn serve_room(
     let result = loop {
         let frame = tokio::select! {
             frame = read_frame(&mut recv) => frame,
+            // Storage stopped (its error is reported below): no need to
+            // wait for the next frame to notice.
+            () = tx.closed() => break Ok(()),
             () = &mut taken_over => {
                 tracing::warn!(recording = %start.recording_id, "recorder: stream stopped: another connection took the recording over");
                 break Ok(());
@@ -356,9 +367,28 @@ async fn serve_room(
         }
     };
     drop(tx);
-    let room = storage
-        .await
-        .map_err(|e| StreamError::Storage(e.to_string()))??;
+    let stored = match storage.await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let room = match stored {
+        Ok(room) => room,
+        Err(reason) => {
+            // The open segment is lost; every segment the manifest lists
+            // is whole (a failed write leaves no file behind).
+            let reason = format!("the recorder could not store the media: {reason}");
+            tracing::error!(recording = %start.recording_id, "recorder: {reason}");
+            shared.broke_off(&start.recording_id, &reason);
+            let failed = RecordingEvent::Failed {
+                start: start.clone(),
+                reason: reason.clone(),
+            };
+            if let Err(e) = shared.audit.record(&failed).await {
+                tracing::error!(recording = %start.recording_id, "recorder: cannot audit a storage failure: {e}");
+            }
+            return Err(StreamError::Storage(reason));
+        }
+    };
     let stats = room.stats();
     let segments = room.manifest().segments.len();
     let event = match &ending {
@@ -368,11 +398,7 @@ async fn serve_room(
             segments,
         },
         None => {
-            shared
-                .broken_off
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(start.recording_id.clone());
+            shared.broke_off(&start.recording_id, STREAM_BROKE_OFF);
             RecordingEvent::Interrupted {
                 start: start.clone(),
                 segments,

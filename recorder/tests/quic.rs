@@ -54,6 +54,7 @@ impl MemoryAudit {
                 RecordingEvent::Stopped { .. } => "stopped",
                 RecordingEvent::Interrupted { .. } => "interrupted",
                 RecordingEvent::Resumed { .. } => "resumed",
+                RecordingEvent::Failed { .. } => "failed",
             })
             .collect()
     }

@@ -573,6 +573,7 @@ impl parley_recorder::audit::AuditSink for Audited {
             E::Stopped { .. } => "stopped",
             E::Interrupted { .. } => "interrupted",
             E::Resumed { .. } => "resumed",
+            E::Failed { .. } => "failed",
         };
         if let Ok(mut v) = self.0.lock() {
             v.push(kind.to_string());
