@@ -155,7 +155,7 @@ pub fn draw_all(
     if !rss.is_empty() {
         line_chart(
             &dir.join("memory.png"),
-            "Resident memory of the process (MB)",
+            "Resident memory of Parley (MB)",
             "time since start, s",
             "MB",
             &[("RSS", rss)],

@@ -94,6 +94,8 @@ pub struct MemoryReport {
     pub end_mb: Option<f64>,
     /// Growth from `warmup_s` into the measured phase to its end, MB.
     pub growth_after_warmup_mb: Option<f64>,
+    /// That growth as a share of the RSS at `warmup_s`, %.
+    pub growth_after_warmup_pct: Option<f64>,
     pub warmup_s: f64,
     /// (RSS at the measured start − before joins) / participants, kB: an
     /// upper bound for the SFU's share, as the clients live in the same
@@ -227,6 +229,11 @@ pub fn check_targets(t: &Targets, r: &Report) -> Vec<TargetCheck> {
         "memory_growth_max_mb",
         t.memory_growth_max_mb,
         r.memory.growth_after_warmup_mb,
+    );
+    check(
+        "memory_growth_max_pct",
+        t.memory_growth_max_pct,
+        r.memory.growth_after_warmup_pct,
     );
     out
 }
@@ -377,8 +384,12 @@ impl Report {
                 ),
             ),
             (
-                "RSS growth after warm-up MB".into(),
-                opt(self.memory.growth_after_warmup_mb, 1),
+                "RSS growth after warm-up MB (%)".into(),
+                format!(
+                    "{} ({})",
+                    opt(self.memory.growth_after_warmup_mb, 1),
+                    opt(self.memory.growth_after_warmup_pct, 1)
+                ),
             ),
             (
                 "RSS per participant kB (upper bound)".into(),

@@ -864,6 +864,10 @@ fn build_report(
         measured_start_mb: mb(ph.measure_start.rss_bytes),
         end_mb: mb(ph.measure_end.rss_bytes),
         growth_after_warmup_mb: tail_mean.zip(mb(at_warm)).map(|(t, w)| t - w),
+        growth_after_warmup_pct: tail_mean
+            .zip(mb(at_warm))
+            .filter(|(_, w)| *w > 0.0)
+            .map(|(t, w)| (t - w) / w * 100.0),
         warmup_s: sc.memory_warmup_s(),
         per_participant_kb: ph
             .measure_start

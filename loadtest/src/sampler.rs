@@ -83,8 +83,9 @@ pub struct Sample {
     /// CPU of the lightweight client's threads, seconds, cumulative (none
     /// when it is not used).
     pub light_cpu_s: Option<f64>,
-    /// Resident memory of this process, bytes (in-process Parley only:
-    /// the SFU, signaling and the load clients share it).
+    /// Resident memory of Parley, bytes: of this process for an
+    /// in-process Parley (the SFU, signaling and the load clients share
+    /// it); else the target's `process_resident_memory_bytes`.
     pub rss_bytes: Option<u64>,
     /// `parley_sfu_rtp_packets_forwarded_total`.
     pub forwarded: Option<f64>,
@@ -107,7 +108,11 @@ pub fn sample(t_s: f64, metrics: &str, in_process: bool, sent: u64, received: u6
         sfu_cpu_s,
         process_cpu_s: process_cpu_ns().map(|ns| ns as f64 / 1e9),
         light_cpu_s: threads_cpu_ns(crate::light::THREAD_PREFIX).map(|ns| ns as f64 / 1e9),
-        rss_bytes: if in_process { rss_bytes() } else { None },
+        rss_bytes: if in_process {
+            rss_bytes()
+        } else {
+            metric_sum(metrics, "process_resident_memory_bytes").map(|b| b as u64)
+        },
         forwarded: metric_sum(metrics, "parley_sfu_rtp_packets_forwarded_total"),
         received,
         sent,

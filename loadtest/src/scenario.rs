@@ -191,6 +191,9 @@ pub struct Targets {
     pub cpu_us_per_packet_max: Option<f64>,
     /// Process memory growth after the memory warm-up, MB (10^6 bytes).
     pub memory_growth_max_mb: Option<f64>,
+    /// The same growth as a share of the resident memory at the end of
+    /// the warm-up, %.
+    pub memory_growth_max_pct: Option<f64>,
 }
 
 /// Above zero (false for NaN).

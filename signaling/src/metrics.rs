@@ -58,6 +58,13 @@ impl Metrics {
     /// Registers every series; names are fixed, so this cannot fail at run time.
     pub fn new() -> Self {
         let registry = Registry::new();
+        // The process's own series (`process_resident_memory_bytes`,
+        // `process_cpu_seconds_total`, open file descriptors), from /proc.
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .unwrap_or_else(|e| panic!("process metrics registered twice: {e}"));
         Self {
             http_requests: counter(
                 &registry,

@@ -257,6 +257,13 @@ async fn refusals_are_audited_and_counted() {
         "{metrics}"
     );
     assert!(metrics.contains(r#"parley_bookings_total{kind="social_visit",outcome="refused"} 1"#));
+    // The process's own memory, for an operator watching it grow.
+    let rss = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no process_resident_memory_bytes in {metrics}"));
+    assert!(rss > 1e6, "{rss}");
 }
 
 #[tokio::test]
