@@ -7,6 +7,8 @@ mod common;
 #[path = "../../signaling/tests/browser/chromium/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod chromium;
+#[path = "common/demo_visit.rs"]
+mod demo_visit;
 #[path = "../../signaling/tests/browser/rpc.rs"]
 #[allow(dead_code)]
 mod rpc;
@@ -16,6 +18,7 @@ mod window;
 
 use chromium::{Browser, Screen};
 use common::demo_link;
+use demo_visit::join_visit;
 use std::time::Duration;
 use window::Window;
 
@@ -39,24 +42,7 @@ async fn the_demo_links_connect_two_browsers() {
     let browser = Browser::launch().await;
     let family = browser.page("demo-family", Screen::Phone).await;
     let detainee = browser.page("demo-detainee", Screen::Tablet).await;
-    family.goto(&family_link).await;
-    family
-        .wait(
-            "!document.querySelector('#join').disabled",
-            "the pre-call check",
-            Duration::from_secs(15),
-        )
-        .await;
-    family.click("#join").await;
-    detainee.goto(&detainee_link).await;
-    for page in [&family, &detainee] {
-        page.wait(
-            "window.parley.screen() === 'call'",
-            "the demo visit's call",
-            Duration::from_secs(20),
-        )
-        .await;
-    }
+    join_visit(&family, &family_link, &detainee, &detainee_link).await;
     family.wait_for_media(10, 20, Duration::from_secs(30)).await;
     detainee
         .wait_for_media(10, 20, Duration::from_secs(30))

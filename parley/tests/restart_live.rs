@@ -54,6 +54,26 @@ async fn media_back(page: &Page, since: Instant) -> Duration {
     since.elapsed()
 }
 
+/// Waits until both pages (the family's first) have media again after a
+/// restart at `restarted`, then checks that they are in the same visit:
+/// the same sessions with the same end as `before` (nothing was booked
+/// again), and no notice left on the family's screen. How long each took.
+async fn back_in_the_same_visit(
+    server: &Server,
+    before: (usize, String),
+    [family, kiosk]: [&Page; 2],
+    restarted: Instant,
+) -> (Duration, Duration) {
+    let back = tokio::join!(media_back(family, restarted), media_back(kiosk, restarted));
+    assert_eq!(
+        sessions(server).await,
+        before,
+        "the same one session, with the same end: nothing was booked again"
+    );
+    assert_eq!(family.text("#status").await, "", "no notice left on screen");
+    back
+}
+
 /// Waits until both pages have noticed their media connection is gone.
 async fn noticed(pages: [&Page; 2]) {
     for page in pages {
@@ -125,10 +145,8 @@ async fn a_visit_goes_on_after_parley_up_is_killed() {
     noticed([&family, &kiosk]).await;
     let server = Server::start_command_at("up", &demo_config(), &http, &data);
     let restarted = Instant::now();
-    let (family_back, kiosk_back) = tokio::join!(
-        media_back(&family, restarted),
-        media_back(&kiosk, restarted)
-    );
+    let (family_back, kiosk_back) =
+        back_in_the_same_visit(&server, before, [&family, &kiosk], restarted).await;
     eprintln!(
         "parley up killed: back {:.1} s after the kill ({:.1} s of it the restart); \
          media again {:.1} s (family) and {:.1} s (kiosk) after the restart",
@@ -137,12 +155,6 @@ async fn a_visit_goes_on_after_parley_up_is_killed() {
         family_back.as_secs_f64(),
         kiosk_back.as_secs_f64(),
     );
-    assert_eq!(
-        sessions(&server).await,
-        before,
-        "the same one session, with the same end: nothing was booked again"
-    );
-    assert_eq!(family.text("#status").await, "", "no notice left on screen");
     drop(server);
     audit_verify(&data).assert_success();
 }
@@ -216,10 +228,8 @@ async fn a_recorded_visit_goes_on_after_its_sfu_is_killed() {
     let noticed_after = killed.elapsed();
     let sfu = Server::start_sfu(&node, dir.path());
     let restarted = Instant::now();
-    let (family_back, kiosk_back) = tokio::join!(
-        media_back(&family, restarted),
-        media_back(&kiosk, restarted)
-    );
+    let (family_back, kiosk_back) =
+        back_in_the_same_visit(&server, before, [&family, &kiosk], restarted).await;
     eprintln!(
         "parley sfu killed: the pages knew {:.1} s after the kill; the SFU was back {:.1} s \
          after it; media again {:.1} s (family) and {:.1} s (kiosk) after the restart",
@@ -228,12 +238,6 @@ async fn a_recorded_visit_goes_on_after_its_sfu_is_killed() {
         family_back.as_secs_f64(),
         kiosk_back.as_secs_f64(),
     );
-    assert_eq!(
-        sessions(&server).await,
-        before,
-        "the same one session, with the same end"
-    );
-    assert_eq!(family.text("#status").await, "", "no notice left on screen");
     // More of the recording after the gap, then the officer ends the visit.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let api = server.api();

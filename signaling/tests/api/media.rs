@@ -380,6 +380,18 @@ async fn all_send(publishers: &[&Client], first: u16) {
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
 }
 
+/// The judge of `hearing` joins and connects their media: their socket,
+/// their client and how many publishers they receive.
+async fn judge_with_media(s: &Server, hearing: &Value, ssrc_base: u32) -> (Ws, Client, usize) {
+    let (mut ws, welcome) = join_as(s, hearing, "judge").await;
+    let slots = welcome["receive_slots"].as_u64().expect("slots") as usize;
+    let mut judge = Client::new("judge", true, slots, ssrc_base)
+        .await
+        .expect("client");
+    negotiate(&mut ws, &mut judge).await;
+    (ws, judge, slots)
+}
+
 /// Joins `role` of `hearing`, has the judge admit them, and connects their
 /// media; returns their socket and client.
 async fn admitted_with_media(
@@ -418,16 +430,7 @@ async fn a_scripted_hearing_consultation_protection_and_a_closed_gallery() {
         ],
     )
     .await;
-    let (mut judge_ws, welcome) = join_as(&s, &hearing, "judge").await;
-    let mut judge = Client::new(
-        "judge",
-        true,
-        welcome["receive_slots"].as_u64().expect("slots") as usize,
-        10_000,
-    )
-    .await
-    .expect("client");
-    negotiate(&mut judge_ws, &mut judge).await;
+    let (mut judge_ws, judge, _) = judge_with_media(&s, &hearing, 10_000).await;
     let (_defendant_ws, defendant) =
         admitted_with_media(&s, &hearing, &mut judge_ws, "defendant", 20_000).await;
     let (mut counsel_ws, counsel) =
@@ -746,12 +749,7 @@ async fn a_restarted_media_server_keeps_a_closed_hearing_closed() {
     )
     .await;
     let room = hearing["id"].as_i64().expect("id");
-    let (mut judge_ws, welcome) = join_as(&s, &hearing, "judge").await;
-    let slots = welcome["receive_slots"].as_u64().expect("slots") as usize;
-    let mut judge = Client::new("judge", true, slots, 10_000)
-        .await
-        .expect("client");
-    negotiate(&mut judge_ws, &mut judge).await;
+    let (mut judge_ws, _judge, slots) = judge_with_media(&s, &hearing, 10_000).await;
     let (mut defendant_ws, _) =
         admitted_with_media(&s, &hearing, &mut judge_ws, "defendant", 20_000).await;
     let (mut gallery_ws, gallery) =
