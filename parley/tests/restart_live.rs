@@ -1,15 +1,20 @@
-//! `kill -9` during a live visit, in real browsers: the family's and the
-//! kiosk's pages (headless Chromium) are in a call when a Parley process
-//! dies without warning and comes back on the same address. The pages are
-//! not touched: they find their way back by themselves, media flows again
-//! both ways, the visit keeps its booking and its end, and the audit chain
-//! verifies. Each test prints how long the pages took to get media again.
+//! `kill -9` during a live visit or hearing, in real browsers: the two
+//! pages of a call (the family's and the kiosk's, or the judge's and the
+//! defendant's; headless Chromium) are in it when a Parley process dies
+//! without warning and comes back on the same address. The pages are not
+//! touched: they find their way back by themselves, media flows again both
+//! ways, the session keeps its booking, its end and the court's admissions,
+//! the recording goes on with the gap in its signed manifest, and the audit
+//! chain verifies. Each test prints how long the pages took to get media
+//! again.
 //!
-//! - `parley up` (signaling and the SFU in one process): the sockets drop,
-//!   the pages join again with their links, and offer again.
+//! - `parley up` (signaling, the SFU and the recorder in one process): the
+//!   sockets drop, the pages join again with their links, and offer again.
 //! - `parley sfu` running apart, under `parley up`: signaling's sockets stay
 //!   up; signaling notices the media server went and came back (a new boot
 //!   id), opens the room again and asks each page to offer again.
+//! - `parley up` in a hearing over WebSockets: the court's decisions
+//!   (admissions, a protected witness, a mute) are read back from the audit.
 
 mod common;
 
@@ -26,9 +31,9 @@ mod rpc;
 mod window;
 
 use chromium::{Browser, Page, Screen};
-use common::{Server, audit_verify, config_dir, demo_config, demo_link};
+use common::{Server, audit_verify, config_dir, demo_config, demo_link, write_in};
 use demo_visit::join_visit;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use window::Window;
 
@@ -54,23 +59,23 @@ async fn media_back(page: &Page, since: Instant) -> Duration {
     since.elapsed()
 }
 
-/// Waits until both pages (the family's first) have media again after a
-/// restart at `restarted`, then checks that they are in the same visit:
-/// the same sessions with the same end as `before` (nothing was booked
-/// again), and no notice left on the family's screen. How long each took.
-async fn back_in_the_same_visit(
+/// Waits until both pages have media again after a restart at
+/// `restarted`, then checks that they are in the same session: the same
+/// sessions with the same end as `before` (nothing was booked again), and
+/// no notice left on the first page's screen. How long each took.
+async fn back_in_the_same_session(
     server: &Server,
     before: (usize, String),
-    [family, kiosk]: [&Page; 2],
+    [first, second]: [&Page; 2],
     restarted: Instant,
 ) -> (Duration, Duration) {
-    let back = tokio::join!(media_back(family, restarted), media_back(kiosk, restarted));
+    let back = tokio::join!(media_back(first, restarted), media_back(second, restarted));
     assert_eq!(
         sessions(server).await,
         before,
         "the same one session, with the same end: nothing was booked again"
     );
-    assert_eq!(family.text("#status").await, "", "no notice left on screen");
+    assert_eq!(first.text("#status").await, "", "no notice left on screen");
     back
 }
 
@@ -146,7 +151,7 @@ async fn a_visit_goes_on_after_parley_up_is_killed() {
     let server = Server::start_command_at("up", &demo_config(), &http, &data);
     let restarted = Instant::now();
     let (family_back, kiosk_back) =
-        back_in_the_same_visit(&server, before, [&family, &kiosk], restarted).await;
+        back_in_the_same_session(&server, before, [&family, &kiosk], restarted).await;
     eprintln!(
         "parley up killed: back {:.1} s after the kill ({:.1} s of it the restart); \
          media again {:.1} s (family) and {:.1} s (kiosk) after the restart",
@@ -159,15 +164,63 @@ async fn a_visit_goes_on_after_parley_up_is_killed() {
     audit_verify(&data).assert_success();
 }
 
-/// Writes `text` to `dir/name`; its path.
-fn write_in(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    path
+/// What is live when a process is killed: the demo's visit (the family
+/// and the kiosk) or a hearing (the judge and the defendant).
+#[derive(Clone, Copy)]
+enum Call {
+    Visit,
+    Hearing,
+}
+
+impl Call {
+    /// Starts Parley on `deployment` with this call booked; recorded.
+    fn start(self, deployment: &Path, data: &Path) -> Server {
+        let subcommand: &[&std::ffi::OsStr] = match self {
+            // `demo --recorded`: everyone consents, so the visit is recorded.
+            Call::Visit => &["demo".as_ref(), "--recorded".as_ref()],
+            // The demo jurisdiction requires hearings to be recorded.
+            Call::Hearing => &["up".as_ref()],
+        };
+        let rest: [&std::ffi::OsStr; 6] = [
+            "--config".as_ref(),
+            deployment.as_os_str(),
+            "--http".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--data".as_ref(),
+            data.as_os_str(),
+        ];
+        Server::start_args(&[subcommand, &rest].concat(), data)
+    }
+
+    /// Two pages in this call with media: the session id and the pages,
+    /// the outside person's (family, judge) first.
+    async fn join(self, browser: &Browser, server: &Server) -> (i64, [Page; 2]) {
+        match self {
+            Call::Visit => {
+                let (family, kiosk) = in_call(browser, &server.stdout()).await;
+                (live_session(server).await, [family, kiosk])
+            }
+            Call::Hearing => {
+                let (session, judge, defendant) = in_hearing(browser, server).await;
+                (session, [judge, defendant])
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_visit_goes_on_after_its_sfu_is_killed() {
+    sfu_killed_during(Call::Visit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_hearing_goes_on_after_its_sfu_is_killed() {
+    sfu_killed_during(Call::Hearing).await;
+}
+
+/// `kill -9` of `parley sfu`, running apart under `parley up`, during a
+/// recorded `call`; the SFU restarts on the same control address.
+async fn sfu_killed_during(call: Call) {
     let _one = chromium::one_at_a_time().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
@@ -200,91 +253,109 @@ async fn a_recorded_visit_goes_on_after_its_sfu_is_killed() {
         ),
     );
     let sfu = Server::start_sfu(&node, dir.path());
-    // `demo --recorded`: everyone consents, so the visit is recorded.
-    let server = Server::start_args(
-        &[
-            "demo".as_ref(),
-            "--recorded".as_ref(),
-            "--config".as_ref(),
-            deployment.as_os_str(),
-            "--http".as_ref(),
-            "127.0.0.1:0".as_ref(),
-            "--data".as_ref(),
-            data.as_os_str(),
-        ],
-        &data,
-    );
+    let server = call.start(&deployment, &data);
     let browser = Browser::launch().await;
-    let (family, kiosk) = in_call(&browser, &server.stdout()).await;
+    let (session, [outside, inside]) = call.join(&browser, &server).await;
     let before = sessions(&server).await;
-    let session = live_session(&server).await;
-    // Some of the recording is stored before the kill.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    recorded_for_a_while(&server).await;
 
     let killed = Instant::now();
     sfu.kill9();
     // Signaling notices at its next event poll and tells the pages.
-    noticed([&family, &kiosk]).await;
+    noticed([&outside, &inside]).await;
     let noticed_after = killed.elapsed();
     let sfu = Server::start_sfu(&node, dir.path());
     let restarted = Instant::now();
-    let (family_back, kiosk_back) =
-        back_in_the_same_visit(&server, before, [&family, &kiosk], restarted).await;
+    let (outside_back, inside_back) =
+        back_in_the_same_session(&server, before, [&outside, &inside], restarted).await;
     eprintln!(
         "parley sfu killed: the pages knew {:.1} s after the kill; the SFU was back {:.1} s \
-         after it; media again {:.1} s (family) and {:.1} s (kiosk) after the restart",
+         after it; media again {:.1} s and {:.1} s (the two pages) after the restart",
         noticed_after.as_secs_f64(),
         (restarted - killed).as_secs_f64(),
-        family_back.as_secs_f64(),
-        kiosk_back.as_secs_f64(),
+        outside_back.as_secs_f64(),
+        inside_back.as_secs_f64(),
     );
-    // More of the recording after the gap, then the officer ends the visit.
+    let audit = server.api().audit().await;
+    let media: Vec<String> = audit
+        .iter()
+        .filter(|e| e["action"] == "session.media")
+        .map(|e| format!("{} {}", e["decision"], e["details"]))
+        .collect();
+    assert_eq!(media.len(), 2, "lost, then restarted: {media:?}");
+    assert!(
+        media[0].starts_with("\"lost\"") && media[1].starts_with("\"restarted\""),
+        "{media:?}"
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let api = server.api();
-    let (status, body) = api
+    end_and_verify(
+        server,
+        session,
+        &inside,
+        (&deployment, &data),
+        &[
+            "recording_started",
+            "recording_interrupted",
+            "recording_resumed",
+            "recording_stopped",
+        ],
+        "stream broke off",
+    )
+    .await;
+    drop(sfu);
+}
+
+/// Waits until `server` has audited a recording, then 3 s more, so that
+/// some of it is stored.
+async fn recorded_for_a_while(server: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while recording_actions(server).await.is_empty() {
+        assert!(Instant::now() < deadline, "the call is not recorded");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+}
+
+/// The officer ends `session`, whose `inside` page then shows the end; the
+/// audit log's `recording_*` actions are `expected`, the audit chain
+/// verifies, and `parley recorder verify` finds the recording intact with
+/// a gap whose reason contains `gap`.
+async fn end_and_verify(
+    server: Server,
+    session: i64,
+    inside: &Page,
+    (deployment, data): (&Path, &Path),
+    expected: &[&str],
+    gap: &str,
+) {
+    let (status, body) = server
+        .api()
         .post(
             &format!("/v1/sessions/{session}/end"),
             &serde_json::json!({"reason": "the test is over"}),
         )
         .await;
     assert!(status < 300, "{status} {body}");
-    kiosk
+    inside
         .wait(
             "window.parley.screen() === 'ended'",
             "the end",
             Duration::from_secs(20),
         )
         .await;
-    let audit = api.audit().await;
-    let of = |action: &str| -> Vec<String> {
-        audit
-            .iter()
-            .filter(|e| e["action"] == action)
-            .map(|e| format!("{} {}", e["decision"], e["details"]))
-            .collect()
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let recording = loop {
+        let actions = recording_actions(&server).await;
+        if actions.last().map(String::as_str) == Some("recording_stopped")
+            || Instant::now() > deadline
+        {
+            break actions;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let media = of("session.media");
-    assert_eq!(media.len(), 2, "lost, then restarted: {media:?}");
-    assert!(
-        media[0].starts_with("\"lost\"") && media[1].starts_with("\"restarted\""),
-        "{media:?}"
-    );
-    let recording: Vec<&str> = audit
-        .iter()
-        .filter_map(|e| e["action"].as_str())
-        .filter(|a| a.starts_with("recording_"))
-        .collect();
-    assert_eq!(
-        recording,
-        [
-            "recording_started",
-            "recording_interrupted",
-            "recording_resumed",
-            "recording_stopped"
-        ]
-    );
-    drop((sfu, server));
-    audit_verify(&data).assert_success();
+    assert_eq!(recording, expected);
+    drop(server);
+    audit_verify(data).assert_success();
     let verified = common::parley([
         "recorder".as_ref(),
         "verify".as_ref(),
@@ -299,7 +370,7 @@ async fn a_recorded_visit_goes_on_after_its_sfu_is_killed() {
         .assert_success()
         .assert_stdout_contains("intact")
         .assert_stdout_contains("interrupted after segment")
-        .assert_stdout_contains("stream broke off")
+        .assert_stdout_contains(gap)
         .assert_stdout_contains("the session ended");
 }
 
@@ -467,4 +538,334 @@ async fn a_hearing_keeps_the_courts_decisions_after_parley_up_is_killed() {
     assert_eq!(counsel_entry["muted_audio"], true, "{roster}");
     drop(server);
     audit_verify(&data).assert_success();
+}
+
+/// A hearing at a new court in `server`, starting now: the judge's and the
+/// defendant's pages in it, the defendant admitted from the lobby by the
+/// judge's click; both receive media. The session id and the pages.
+async fn in_hearing(browser: &Browser, server: &Server) -> (i64, Page, Page) {
+    let api = server.api();
+    let court = api
+        .create(
+            "/v1/facilities",
+            &serde_json::json!({"name": "Court 2", "kind": "court", "jurisdiction": "demo"}),
+        )
+        .await;
+    let starts = chrono::Utc::now() + chrono::Duration::minutes(1);
+    let hearing = api
+        .create(
+            "/v1/hearings",
+            &serde_json::json!({
+            "facility_id": court["id"], "title": "R v Roe",
+            "starts_at": starts, "ends_at": starts + chrono::Duration::hours(1),
+            "participants": [
+                {"name": "Judge Okafor", "role": "judge"},
+                {"name": "Dan Roe", "role": "defendant"},
+            ]}),
+        )
+        .await;
+    let session = common::id(&hearing);
+    let link = |role: &str| {
+        let pid = hearing["participants"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["role"] == role))
+            .and_then(|p| p["id"].as_i64())
+            .unwrap_or_else(|| panic!("no {role} in {hearing}"));
+        let api = server.api();
+        async move {
+            let (status, grant) = api
+                .post(
+                    &format!("/v1/sessions/{session}/participants/{pid}/join-token"),
+                    &serde_json::json!({}),
+                )
+                .await;
+            assert_eq!(status, 200, "{grant}");
+            let token = grant["token"].as_str().unwrap_or_default().to_string();
+            (pid, format!("{}/join?lang=en#token={token}", server.url))
+        }
+    };
+    let (_, judge_link) = link("judge").await;
+    let (defendant_id, defendant_link) = link("defendant").await;
+    let judge = browser.page("restart-judge", Screen::Desktop).await;
+    let defendant = browser.page("restart-defendant", Screen::Tablet).await;
+    for (page, link) in [(&judge, &judge_link), (&defendant, &defendant_link)] {
+        page.goto(link).await;
+        page.wait(
+            "!document.querySelector('#join').disabled",
+            "the pre-call check",
+            Duration::from_secs(15),
+        )
+        .await;
+        page.click("#join").await;
+    }
+    let admit =
+        format!("#staff [data-list=lobby] [data-participant='{defendant_id}'] [data-action=admit]");
+    judge
+        .wait(
+            &format!("document.querySelector(\"{admit}\")"),
+            "the defendant in the judge's lobby list",
+            Duration::from_secs(20),
+        )
+        .await;
+    judge.click(&admit).await;
+    for page in [&judge, &defendant] {
+        page.wait(
+            "window.parley.screen() === 'call'",
+            "the hearing",
+            Duration::from_secs(20),
+        )
+        .await;
+        page.wait_for_media(10, 20, Duration::from_secs(30)).await;
+    }
+    (session, judge, defendant)
+}
+
+/// The `recording_*` actions of the audit log, in order.
+async fn recording_actions(server: &Server) -> Vec<String> {
+    server
+        .api()
+        .audit()
+        .await
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .filter(|a| a.starts_with("recording_"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `kill -9` of `parley up` (signaling, the SFU and the recorder in one
+/// process) during a recorded hearing in two Chromium pages: after the
+/// restart both pages are back in the hearing with media, the defendant
+/// straight in (the judge's admission stands), and the official record goes
+/// on: its finished segments verify and the time the server was down is a
+/// gap in the signed manifest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_hearing_goes_on_after_parley_up_is_killed() {
+    let _one = chromium::one_at_a_time().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let http = format!("127.0.0.1:{}", free_port());
+    let deployment = write_in(
+        dir.path(),
+        "parley.toml",
+        &format!(
+            "[server]\nhttp = \"{http}\"\n[policy]\njurisdictions_dir = \"{}\"\n\
+             [sfu]\nlisten = \"127.0.0.1:0\"\nworkers = 1\n\
+             [recorder]\nlisten = \"127.0.0.1:0\"\nsegment_seconds = 1\n",
+            config_dir().join("jurisdictions").display()
+        ),
+    );
+    let server = Server::start_command_at("up", &deployment, &http, &data);
+    let browser = Browser::launch().await;
+    let (session, judge, defendant) = in_hearing(&browser, &server).await;
+    let before = sessions(&server).await;
+    recorded_for_a_while(&server).await;
+
+    let killed = Instant::now();
+    server.kill9();
+    noticed([&judge, &defendant]).await;
+    let server = Server::start_command_at("up", &deployment, &http, &data);
+    let restarted = Instant::now();
+    // Back in the call means no lobby: the judge's admission stands.
+    let (judge_back, defendant_back) =
+        back_in_the_same_session(&server, before, [&judge, &defendant], restarted).await;
+    eprintln!(
+        "parley up killed under a recorded hearing: media again {:.1} s (judge) and {:.1} s \
+         (defendant) after the restart, {:.1} s after the kill",
+        judge_back.as_secs_f64(),
+        defendant_back.as_secs_f64(),
+        (restarted + judge_back.max(defendant_back) - killed).as_secs_f64(),
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Nothing was left running to audit the interruption; the resumption
+    // audits the gap and its reason.
+    end_and_verify(
+        server,
+        session,
+        &defendant,
+        (&deployment, &data),
+        &[
+            "recording_started",
+            "recording_resumed",
+            "recording_stopped",
+        ],
+        "the recorder stopped",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_visit_goes_on_after_its_recorder_is_killed() {
+    recorder_killed_during(Call::Visit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_hearing_goes_on_after_its_recorder_is_killed() {
+    recorder_killed_during(Call::Hearing).await;
+}
+
+/// Waits until `page` shows a notice containing `text`.
+async fn notice_on(page: &Page, text: &str) {
+    page.wait(
+        &format!("document.querySelector('#warning').textContent.includes('{text}')"),
+        text,
+        Duration::from_secs(30),
+    )
+    .await;
+}
+
+/// `kill -9` of `parley recorder`, running apart (with its own data
+/// directory) under `parley up` and `parley sfu`, during a recorded `call`:
+/// the call goes on without a break, the SFU notices the link is dead and
+/// everyone is told the recording stopped; when the recorder is back on the
+/// same address the SFU opens the recording again, everyone is told, and
+/// the recording verifies with the gap and its reason in its manifest.
+async fn recorder_killed_during(call: Call) {
+    let _one = chromium::one_at_a_time().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let recorder_data = dir.path().join("recorder");
+    let control = format!("127.0.0.1:{}", free_port());
+    let quic = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free UDP port");
+    let jurisdictions = config_dir().join("jurisdictions");
+    let deployment = write_in(
+        dir.path(),
+        "parley.toml",
+        &format!(
+            "[server]\nhttp = \"127.0.0.1:0\"\n[policy]\njurisdictions_dir = \"{}\"\n\
+             [sfu]\nremote = \"http://{control}\"\n",
+            jurisdictions.display()
+        ),
+    );
+    let recorder_file = write_in(
+        dir.path(),
+        "recorder.toml",
+        &format!(
+            "[server]\nhttp = \"127.0.0.1:0\"\n[policy]\njurisdictions_dir = \"{}\"\n\
+             [recorder]\nlisten = \"{quic}\"\nsegment_seconds = 1\n",
+            jurisdictions.display()
+        ),
+    );
+    // A first start makes the join-token key the SFU node shares; the
+    // recorder makes the link's certificates.
+    drop(Server::start_command_with("up", &deployment, &data));
+    let recorder = Server::start_recorder(&recorder_file, &recorder_data, quic);
+    let node = write_in(
+        dir.path(),
+        "sfu.toml",
+        &format!(
+            "[control]\nlisten = \"{control}\"\n[tokens]\nkey_file = \"{}\"\n\
+             [media]\nlisten = \"127.0.0.1:0\"\nworkers = 1\n\
+             [recorder]\naddress = \"{quic}\"\ntls_dir = \"{}\"\n",
+            data.join("join-token.key").display(),
+            recorder_data.join("tls/recorder").display()
+        ),
+    );
+    let _sfu = Server::start_sfu(&node, dir.path());
+    let server = call.start(&deployment, &data);
+    let browser = Browser::launch().await;
+    let (session, [outside, inside]) = call.join(&browser, &server).await;
+    let segments = recorder_data.join(format!("recordings/session-{session}"));
+    let stored = || {
+        std::fs::read_dir(&segments)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "enc"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stored() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing recorded in {}",
+            segments.display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let killed = Instant::now();
+    recorder.kill9();
+    let received = inside.received().await;
+    for page in [&outside, &inside] {
+        notice_on(page, "recording has stopped").await;
+    }
+    let told = killed.elapsed();
+    let recorder = Server::start_recorder(&recorder_file, &recorder_data, quic);
+    let restarted = Instant::now();
+    for page in [&outside, &inside] {
+        notice_on(page, "recording goes on again").await;
+    }
+    eprintln!(
+        "parley recorder killed: everyone told {:.1} s after the kill; recording again {:.1} s \
+         after the restart",
+        told.as_secs_f64(),
+        restarted.elapsed().as_secs_f64()
+    );
+    // The call itself never broke.
+    let later = inside.received().await;
+    assert!(
+        later.0 > received.0 && later.1 > received.1,
+        "media went on: {received:?} then {later:?}"
+    );
+    assert_eq!(
+        inside.eval("window.parley.connectionState()").await,
+        "connected"
+    );
+    let audit = server.api().audit().await;
+    let told: Vec<&str> = audit
+        .iter()
+        .filter(|e| e["action"] == "session.recording")
+        .filter_map(|e| e["decision"].as_str())
+        .collect();
+    assert_eq!(told, ["interrupted", "resumed"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, body) = server
+        .api()
+        .post(
+            &format!("/v1/sessions/{session}/end"),
+            &serde_json::json!({"reason": "the test is over"}),
+        )
+        .await;
+    assert!(status < 300, "{status} {body}");
+    inside
+        .wait(
+            "window.parley.screen() === 'ended'",
+            "the end",
+            Duration::from_secs(20),
+        )
+        .await;
+    let verify = || {
+        common::parley([
+            "recorder".as_ref(),
+            "verify".as_ref(),
+            std::ffi::OsStr::new(&format!("session-{session}")),
+            "--config".as_ref(),
+            recorder_file.as_os_str(),
+            "--data".as_ref(),
+            recorder_data.as_os_str(),
+        ])
+    };
+    // The end reaches the recorder once the SFU has sent the last segment.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let verified = loop {
+        let out = verify();
+        if out.stdout.contains("the session ended") || Instant::now() > deadline {
+            break out;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    eprintln!("{}", verified.stdout);
+    verified
+        .assert_success()
+        .assert_stdout_contains("intact")
+        .assert_stdout_contains("interrupted after segment")
+        .assert_stdout_contains("the recorder stopped")
+        .assert_stdout_contains("the session ended");
+    drop((recorder, server));
+    audit_verify(&data).assert_success();
+    audit_verify(&recorder_data).assert_success();
 }

@@ -3,18 +3,11 @@
 
 mod common;
 
-use common::{Output, Server, config_check, config_dir, parley};
+use common::{Output, Server, config_check, config_dir, parley, write_in};
 use std::path::{Path, PathBuf};
 
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-}
-
-/// Writes `text` to the file `name` in `dir`: its path.
-fn write_in(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    write(&path, text);
-    path
 }
 
 /// A node file for a fresh SFU on 127.0.0.1 using `key_file`.

@@ -155,6 +155,9 @@ function onMessage(msg) {
       setStatus(t('media_reconnecting'));
       startMedia();
       break;
+    case 'recording':
+      showWarning(t(msg.interrupted ? 'recording_interrupted' : 'recording_resumed'));
+      break;
     case 'caption':
       showCaption(msg);
       break;

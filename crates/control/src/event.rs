@@ -36,6 +36,13 @@ pub enum MediaEvent {
         member: MemberId,
         weak: bool,
     },
+    /// The room's recording broke off (the recorder stopped or cannot be
+    /// reached, or refused to go on): the media goes on unrecorded while
+    /// the media server tries again. `reason` says what broke it.
+    RecordingInterrupted { room: RoomId, reason: String },
+    /// The room's recording goes on again after [`Self::RecordingInterrupted`]
+    /// (the recorder writes the gap into the recording's manifest).
+    RecordingResumed { room: RoomId },
     /// A media server running apart stopped answering (killed, crashed or
     /// cut off): every room on it may have lost its media. Sent once per
     /// outage, by the caller of its control API, never by an SFU.
@@ -55,7 +62,9 @@ impl MediaEvent {
             | Self::MediaLost { room, .. }
             | Self::PublishLayers { room, .. }
             | Self::VideoPaused { room, .. }
-            | Self::ConnectionStrength { room, .. } => Some(*room),
+            | Self::ConnectionStrength { room, .. }
+            | Self::RecordingInterrupted { room, .. }
+            | Self::RecordingResumed { room } => Some(*room),
             Self::PlaneDown | Self::PlaneRestarted => None,
         }
     }

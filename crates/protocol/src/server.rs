@@ -134,6 +134,15 @@ pub enum ServerMessage {
     MediaLost {
         message: String,
     },
+    /// The session's recording broke off (`interrupted: true`; the media
+    /// goes on unrecorded while the media server opens the recording
+    /// again) or goes on again (`false`; the gap is kept in the
+    /// recording's manifest). Sent to everyone admitted, who were told the
+    /// session is recorded.
+    Recording {
+        interrupted: bool,
+        message: String,
+    },
     /// The visible participants and their states, sent on every change.
     Roster {
         participants: Vec<LiveParticipant>,

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -87,20 +87,41 @@ impl RecorderLink {
             other => return Err(stream_err(format!("unexpected answer to Start: {other:?}"))),
         }
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(queue.max(1));
+        let (broke, broken) = watch::channel(None);
+        let connection = self.connection.clone();
         let task = tokio::spawn(async move {
-            while let Some(frame) = rx.recv().await {
-                send.write_all(&frame).await.map_err(stream_err)?;
+            let written = async {
+                loop {
+                    let frame = tokio::select! {
+                        frame = rx.recv() => frame,
+                        gone = connection.closed() => return Err(stream_err(gone)),
+                    };
+                    let Some(frame) = frame else { break };
+                    send.write_all(&frame).await.map_err(stream_err)?;
+                }
+                send.finish().map_err(stream_err)?;
+                // The recorder finishes its side once the last segment is stored.
+                recv.read_to_end(1024).await.map_err(stream_err)?;
+                Ok(())
             }
-            send.finish().map_err(stream_err)?;
-            // The recorder finishes its side once the last segment is stored.
-            recv.read_to_end(1024).await.map_err(stream_err)?;
-            Ok(())
+            .await;
+            if let Err(e) = &written {
+                broke.send_replace(Some(e.to_string()));
+            }
+            written
         });
         Ok(RoomSender {
             tx,
             dropped: Arc::new(AtomicU64::new(0)),
             task,
+            broken,
         })
+    }
+
+    /// Whether the connection is over (closed, timed out or refused):
+    /// another must be made.
+    pub fn is_closed(&self) -> bool {
+        self.connection.close_reason().is_some()
     }
 
     /// Closes the connection (every room stream with it).
@@ -115,6 +136,22 @@ pub struct RoomSender {
     tx: mpsc::Sender<Vec<u8>>,
     dropped: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<Result<(), LinkError>>,
+    broken: watch::Receiver<Option<String>>,
+}
+
+/// Tells when a room's stream broke off (the recorder stopped, refused to
+/// go on, or the link failed) rather than ended.
+pub struct Breakage(watch::Receiver<Option<String>>);
+
+impl Breakage {
+    /// Waits until the stream breaks off: what broke it. `None` once the
+    /// stream is over without breaking (it was ended or finished).
+    pub async fn wait(&mut self) -> Option<String> {
+        match self.0.wait_for(Option::is_some).await {
+            Ok(cause) => cause.clone(),
+            Err(_) => None,
+        }
+    }
 }
 
 impl RoomSender {
@@ -131,6 +168,11 @@ impl RoomSender {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
         ok
+    }
+
+    /// Tells when this stream breaks off.
+    pub fn breakage(&self) -> Breakage {
+        Breakage(self.broken.clone())
     }
 
     /// Packets dropped because the queue was full or the stream closed.

@@ -210,7 +210,26 @@ pub fn client_config(
         .map_err(config_err)?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(config_err)?;
-    Ok(quinn::ClientConfig::new(Arc::new(quic)))
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    config.transport_config(Arc::new(link_transport()));
+    Ok(config)
+}
+
+/// How often the SFU's side pings an idle link, in ms.
+pub const KEEP_ALIVE_MS: u64 = 1_000;
+/// How long the link may go unanswered before it counts as broken, in ms:
+/// a recorder that was killed, or a network cut, is noticed within this
+/// (quinn's default, 30 s, would leave the record's gap that much longer
+/// before the SFU connects again).
+pub const IDLE_TIMEOUT_MS: u32 = 5_000;
+
+/// The link's QUIC transport: keep-alives, so that a quiet link stays up,
+/// and an idle timeout that notices a dead recorder in seconds.
+fn link_transport() -> quinn::TransportConfig {
+    let mut transport = quinn::TransportConfig::default();
+    transport.keep_alive_interval(Some(std::time::Duration::from_millis(KEEP_ALIVE_MS)));
+    transport.max_idle_timeout(Some(quinn::VarInt::from_u32(IDLE_TIMEOUT_MS).into()));
+    transport
 }
 
 #[cfg(test)]

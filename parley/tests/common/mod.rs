@@ -37,6 +37,13 @@ pub fn config_dir() -> PathBuf {
 }
 
 /// The URL after `label` in the demo's output.
+/// Writes `text` to the file `name` in `dir`: its path.
+pub fn write_in(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    path
+}
+
 pub fn demo_link(out: &str, label: &str) -> String {
     out.lines()
         .find_map(|l| l.trim_start().strip_prefix(label))
@@ -174,6 +181,21 @@ impl Server {
         let mut command = Command::new(BIN);
         command.args(args);
         Self::spawn(command, url_label, data, "http://127.0.0.1:")
+    }
+
+    /// Starts `parley recorder --config CONFIG --data DATA --listen LISTEN`
+    /// (an address on 127.0.0.1); `url` is its QUIC address.
+    pub fn start_recorder(config: &Path, data: &Path, listen: std::net::SocketAddr) -> Server {
+        let mut command = Command::new(BIN);
+        command
+            .arg("recorder")
+            .arg("--config")
+            .arg(config)
+            .arg("--data")
+            .arg(data)
+            .arg("--listen")
+            .arg(listen.to_string());
+        Self::spawn(command, "Recorder:", data, "127.0.0.1:")
     }
 
     /// Starts `parley SUBCOMMAND --config CONFIG --http HTTP --data DATA`

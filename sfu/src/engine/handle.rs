@@ -341,6 +341,9 @@ pub struct Sfu {
     /// Each worker's own counters, by worker index.
     counters: Vec<Arc<Counters>>,
     events: Mutex<Option<mpsc::Receiver<MediaEvent>>>,
+    /// Where events about this SFU that no worker sees (a recording's link
+    /// broke) join the workers' events.
+    also: mpsc::Sender<MediaEvent>,
 }
 
 impl Sfu {
@@ -423,6 +426,7 @@ impl Sfu {
             placement: Mutex::new(HashMap::new()),
             counters,
             events: Mutex::new(Some(events_rx)),
+            also: events_tx,
         })
     }
 
@@ -430,6 +434,13 @@ impl Sfu {
     /// ends when the SFU stops.
     pub fn take_events(&self) -> Option<mpsc::Receiver<MediaEvent>> {
         self.events.lock().ok()?.take()
+    }
+
+    /// Sends `event` on the stream [`Sfu::take_events`] gives, after the
+    /// workers' events sent before it.
+    pub fn report(&self, event: MediaEvent) {
+        // Nobody listens once the stream was dropped; nothing to tell.
+        let _ = self.also.send(event);
     }
 
     /// The workers' UDP addresses.

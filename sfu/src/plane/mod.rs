@@ -3,19 +3,20 @@
 //! recording, which belongs to the media plane: the plane holds the
 //! recorder link, plays the notice and ends each recording.
 
+pub mod keeper;
 pub mod notice;
 pub mod recording;
 
 use crate::engine::coalescing::Coalescing;
 use crate::engine::{JoinAnswer, Sfu, SfuConfig, SfuError};
+use keeper::{Keeper, Recorded, Recordings};
 use parley_control::{
     Downlink, FailureCode, HearingChange, JoinRequest, LaunchMedia, MediaContext, MediaEvent,
     MediaFailure, MediaKind, MediaPlane, MemberId, RecordingOrder, RoomId, RoomPolicy,
 };
-use recording::{RecorderAddress, RecorderConnection, RoomRecording};
-use std::collections::HashMap;
+use recording::{RecorderAddress, RecorderConnection};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 /// Where the SFU of this process listens and how its workers run.
 #[derive(Debug, Clone)]
@@ -40,9 +41,9 @@ pub type Launched = Arc<OnceLock<Arc<InProcessPlane>>>;
 /// The SFU of this process, with the recorder link once one is given.
 pub struct InProcessPlane {
     sfu: Arc<Sfu>,
-    recorder: OnceLock<RecorderConnection>,
+    recorder: OnceLock<Arc<RecorderConnection>>,
     /// Rooms being recorded, with their recorder stream.
-    recordings: Mutex<HashMap<RoomId, RoomRecording>>,
+    recordings: Recordings,
 }
 
 impl InProcessPlane {
@@ -50,7 +51,7 @@ impl InProcessPlane {
         Self {
             sfu,
             recorder: OnceLock::new(),
-            recordings: Mutex::new(HashMap::new()),
+            recordings: Recordings::default(),
         }
     }
 
@@ -89,7 +90,9 @@ impl InProcessPlane {
     /// Sessions whose policy records them are sent to this recorder from
     /// now on. False if a recorder was given already (the first stays).
     pub fn set_recorder(&self, address: RecorderAddress) -> bool {
-        self.recorder.set(RecorderConnection::new(address)).is_ok()
+        self.recorder
+            .set(Arc::new(RecorderConnection::new(address)))
+            .is_ok()
     }
 
     /// The SFU's series in Prometheus text (the node's `/metrics`).
@@ -119,10 +122,8 @@ impl InProcessPlane {
         }
     }
 
-    fn recordings(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, RoomRecording>> {
-        self.recordings
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn recordings(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<RoomId, Recorded>> {
+        keeper::locked(&self.recordings)
     }
 }
 
@@ -194,7 +195,14 @@ impl MediaPlane for InProcessPlane {
             .await
         {
             Ok(()) => {
-                self.recordings().insert(room, stream);
+                let breakage = stream.breakage();
+                self.recordings().insert(room, Recorded::Streaming(stream));
+                let keeper = Keeper {
+                    sfu: self.sfu.clone(),
+                    recorder: recorder.clone(),
+                    recordings: self.recordings.clone(),
+                };
+                tokio::spawn(keeper.keep(room, start, breakage));
                 Ok(())
             }
             Err(e) => {
@@ -207,7 +215,9 @@ impl MediaPlane for InProcessPlane {
     }
 
     async fn stop_recording(&self, room: RoomId, reason: &str) -> Result<(), MediaFailure> {
-        let Some(stream) = self.recordings().remove(&room) else {
+        let Some(Recorded::Streaming(stream)) = self.recordings().remove(&room) else {
+            // Not recorded, or its stream broke off and the recorder is not
+            // back: nothing to end.
             return Ok(());
         };
         if let Err(e) = self.call(move |sfu| sfu.stop_recording(room)).await {

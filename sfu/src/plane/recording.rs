@@ -45,6 +45,11 @@ impl RecordingTap for RoomRecording {
 }
 
 impl RoomRecording {
+    /// Tells when this stream breaks off rather than ends.
+    pub fn breakage(&self) -> parley_recorder_link::link::Breakage {
+        self.0.breakage()
+    }
+
     /// Ends the recording lawfully (`reason` goes into the manifest) once
     /// the SFU has let go of its handle; waits for the last segment.
     pub async fn end(self, reason: &str) -> Result<(), LinkError> {
@@ -123,7 +128,7 @@ impl RecorderConnection {
     /// Opens a room's recording stream (connecting first if need be).
     pub async fn open(&self, start: &Start) -> Result<RoomRecording, LinkError> {
         let mut link = self.link.lock().await;
-        if link.is_none() {
+        if link.as_ref().is_none_or(RecorderLink::is_closed) {
             let tls = &self.address.tls;
             *link = Some(
                 RecorderLink::connect(

@@ -21,6 +21,8 @@ impl LiveSession {
             MediaEvent::ConnectionStrength { member, weak, .. } => {
                 self.connection_strength(member, weak)
             }
+            MediaEvent::RecordingInterrupted { reason, .. } => self.recording_broke_off(reason),
+            MediaEvent::RecordingResumed { .. } => self.recording_resumed(),
             MediaEvent::PlaneDown => self.media_server_gone(
                 "lost",
                 "the media server stopped answering; your call resumes as soon as it is back",
@@ -43,20 +45,73 @@ impl LiveSession {
             decision,
             vec![RuleId::core("media/server-gone").to_string()],
         ))];
-        effects.extend(
-            self.members
-                .iter()
-                .filter(|(_, m)| m.connected && m.state == ParticipantState::Admitted)
-                .map(|(id, _)| {
-                    Effect::Send(
-                        *id,
-                        ServerMessage::MediaLost {
-                            message: message.into(),
-                        },
-                    )
-                }),
-        );
+        effects.extend(self.admitted_and_connected().map(|id| {
+            Effect::Send(
+                id,
+                ServerMessage::MediaLost {
+                    message: message.into(),
+                },
+            )
+        }));
         effects
+    }
+
+    /// The session's recording broke off (`reason`: what broke it) while
+    /// its media goes on: audited, and everyone admitted and connected is
+    /// told, since they were told the session is recorded.
+    pub fn recording_broke_off(&self, reason: String) -> Vec<Effect> {
+        self.recording_changed(
+            "interrupted",
+            serde_json::json!({ "reason": reason }),
+            true,
+            "the recording has stopped; your call goes on, and the recording resumes as soon as the recorder takes it again",
+        )
+    }
+
+    /// The session's recording goes on again after it broke off.
+    pub fn recording_resumed(&self) -> Vec<Effect> {
+        self.recording_changed(
+            "resumed",
+            serde_json::json!({}),
+            false,
+            "the recording goes on again; the gap is kept in the recording",
+        )
+    }
+
+    fn recording_changed(
+        &self,
+        decision: &str,
+        details: serde_json::Value,
+        interrupted: bool,
+        message: &str,
+    ) -> Vec<Effect> {
+        let mut effects = vec![Effect::Audit(
+            self.audit(
+                "system",
+                "session.recording",
+                decision,
+                vec![RuleId::core("recording/link").to_string()],
+            )
+            .details(details),
+        )];
+        effects.extend(self.admitted_and_connected().map(|id| {
+            Effect::Send(
+                id,
+                ServerMessage::Recording {
+                    interrupted,
+                    message: message.into(),
+                },
+            )
+        }));
+        effects
+    }
+
+    /// Everyone admitted whose socket is connected.
+    fn admitted_and_connected(&self) -> impl Iterator<Item = i64> + '_ {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.connected && m.state == ParticipantState::Admitted)
+            .map(|(id, _)| *id)
     }
 
     /// The media server names the active speaker, if they are a visible,

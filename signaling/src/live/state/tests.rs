@@ -309,6 +309,52 @@ fn a_media_server_that_goes_and_comes_back_is_audited_and_everyone_admitted_offe
 }
 
 #[test]
+fn a_recording_that_breaks_off_and_resumes_is_audited_and_told_to_everyone_admitted() {
+    let mut s = hearing_in_progress();
+    connect(&mut s, 4, Role::Witness, start() + mins(1));
+    for (event, decision, details, interrupted) in [
+        (
+            MediaEvent::RecordingInterrupted {
+                room: SESSION,
+                reason: "recorder link: timed out".into(),
+            },
+            "interrupted",
+            serde_json::json!({"reason": "recorder link: timed out"}),
+            true,
+        ),
+        (
+            MediaEvent::RecordingResumed { room: SESSION },
+            "resumed",
+            serde_json::json!({}),
+            false,
+        ),
+    ] {
+        let effects = s.on_media(event);
+        assert_eq!(
+            effects[0],
+            Effect::Audit(
+                AuditRecord::new("system", "session.recording", decision)
+                    .session(SESSION)
+                    .rules(["core/recording/link".to_string()])
+                    .details(details)
+            )
+        );
+        let mut told: Vec<i64> = effects[1..]
+            .iter()
+            .map(|e| match e {
+                Effect::Send(to, ServerMessage::Recording { interrupted: i, .. }) => {
+                    assert_eq!(*i, interrupted);
+                    *to
+                }
+                other => panic!("only `recording`: {other:?}"),
+            })
+            .collect();
+        told.sort_unstable();
+        assert_eq!(told, [1, 2, 3], "the admitted, not the lobby");
+    }
+}
+
+#[test]
 fn a_weak_connection_is_shown_in_everyones_roster_until_it_recovers() {
     let mut s = visit_in_progress();
     let effects = s.connection_strength(11, true);
