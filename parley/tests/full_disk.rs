@@ -2,7 +2,10 @@
 //! read-only one. Writes are refused with a clear error (503
 //! `storage_unavailable`) and change nothing; reads go on; once space is
 //! free, writes succeed again, and the audit chain verifies. Started on a
-//! read-only data directory, `parley up` stops at once and says why.
+//! read-only data directory, `parley up` stops at once and says why. On
+//! an ext4 image that the kernel turns read-only while it runs (as a
+//! failing disk does), writes are refused the same way and, after a repair,
+//! nothing accepted is lost.
 //!
 //! Mounting needs root, as the weak-link test's namespaces do; the test
 //! command runs as root. Without it the test fails, naming why.
@@ -14,7 +17,7 @@ mod tmpfs;
 use common::{Server, audit_verify};
 use serde_json::json;
 use std::process::Command;
-use tmpfs::{Tmpfs, fill};
+use tmpfs::{Ext4Image, Tmpfs, fill};
 
 async fn facility(server: &Server, name: &str) -> (u16, serde_json::Value) {
     server
@@ -91,4 +94,44 @@ async fn a_full_or_read_only_disk_refuses_writes_clearly_and_loses_nothing() {
     let server = Server::start(&data);
     let listed = server.api().get_ok("/v1/facilities").await;
     assert_eq!(facilities(&server).await, before + 1, "{listed}");
+}
+
+/// A disk that fails while `parley up` runs: the kernel turns its ext4 file
+/// system read-only under the open database. Writes are refused with a
+/// clear error and change nothing, reads go on; after the operator repairs
+/// the file system, the audit chain verifies and everything accepted is
+/// there.
+#[tokio::test]
+async fn a_data_directory_that_turns_read_only_while_running_loses_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let disk = Ext4Image::mount(&dir.path().join("disk.img"), &dir.path().join("disk"), 32);
+    let data = disk.dir.join("data");
+    let server = Server::start(&data);
+    for name in ["One", "Two"] {
+        assert_eq!(facility(&server, name).await.0, 201);
+    }
+    let before = facilities(&server).await;
+
+    disk.fail();
+    for name in ["While read-only", "Still read-only"] {
+        let (status, body) = facility(&server, name).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["code"], "storage_unavailable", "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("read-only") && m.contains("nothing was changed")),
+            "{body}"
+        );
+    }
+    assert_eq!(facilities(&server).await, before, "reads go on");
+    let _ = server.kill9();
+
+    disk.repair();
+    audit_verify(&data)
+        .assert_success()
+        .assert_stdout_contains("intact");
+    let server = Server::start(&data);
+    assert_eq!(facilities(&server).await, before);
+    assert_eq!(facility(&server, "After").await.0, 201);
 }

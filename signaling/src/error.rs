@@ -92,15 +92,20 @@ impl ApiError {
 fn storage_fault(e: &sqlx::Error) -> Option<&'static str> {
     const FULL: &str = "the server's disk is full";
     const READ_ONLY: &str = "the server's data is read-only";
+    const FAILED: &str =
+        "the server's disk failed to store the change (it may have turned read-only)";
     match e {
         sqlx::Error::Database(db) => {
             let code = db.code()?;
             // SQLite: the primary result code is the low byte of the
-            // extended one (SQLITE_FULL 13, SQLITE_READONLY 8);
-            // PostgreSQL: SQLSTATE disk_full, read_only_sql_transaction.
+            // extended one (SQLITE_FULL 13, SQLITE_READONLY 8, SQLITE_IOERR
+            // 10: a write the file system refused, as one the kernel turned
+            // read-only under an open database does); PostgreSQL: SQLSTATE
+            // disk_full, read_only_sql_transaction, io_error.
             match (code.parse::<i64>().ok().map(|c| c & 0xff), code.as_ref()) {
                 (Some(13), _) | (_, "53100") => Some(FULL),
                 (Some(8), _) | (_, "25006") => Some(READ_ONLY),
+                (Some(10), _) | (_, "58030") => Some(FAILED),
                 _ => None,
             }
         }
