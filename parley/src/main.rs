@@ -444,6 +444,9 @@ async fn up(
                     .await
                     .map_err(|e| e.to_string())?;
             let sweeper = recorder_cmd::spawn_sweeper(paths, store);
+            for (name, at) in recorder_cmd::certificate_expiry(&server.tls) {
+                running.state.metrics.certificate_expires(name, at);
+            }
             // Sessions whose policy records them are sent to this recorder.
             let addr = if server.addr.ip().is_unspecified() {
                 SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), server.addr.port())

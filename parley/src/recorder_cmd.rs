@@ -198,6 +198,28 @@ pub fn print_running(r: &server::Recorder) {
     );
 }
 
+/// When each of the recorder link's certificates runs out (seconds since
+/// the Unix epoch), by name; one that cannot be read is logged and left
+/// out (the link itself then refuses to start).
+pub fn certificate_expiry(tls: &parley_recorder::tls::TlsFiles) -> Vec<(&'static str, i64)> {
+    [
+        ("recorder_link_ca", &tls.ca_cert),
+        ("recorder_link_recorder", &tls.server_cert),
+        ("recorder_link_sfu", &tls.client_cert),
+    ]
+    .into_iter()
+    .filter_map(
+        |(name, path)| match parley_recorder::tls::expires_at(path) {
+            Ok(at) => Some((name, at)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell when a certificate runs out");
+                None
+            }
+        },
+    )
+    .collect()
+}
+
 /// `parley recorder`: the recorder alone, until Ctrl-C.
 pub async fn run(
     d: Deployment,

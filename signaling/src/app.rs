@@ -258,7 +258,9 @@ impl AppState {
         w: &mut dyn crate::store::Write,
         record: &audit::AuditRecord,
     ) -> Result<i64, sqlx::Error> {
-        let seq = w.append_audit(record, self.now()).await?;
+        let seq = self
+            .metrics
+            .audit_written(w.append_audit(record, self.now()).await)?;
         self.metrics
             .audit_entries
             .with_label_values(&[record.action.as_str()])
@@ -269,9 +271,9 @@ impl AppState {
     /// Appends `record` in a write transaction of its own: for a decision
     /// that changes nothing else (a refusal, a token handed out).
     pub async fn audit_alone(&self, record: &audit::AuditRecord) -> Result<i64, sqlx::Error> {
-        let mut w = self.store.write().await?;
+        let mut w = self.metrics.audit_written(self.store.write().await)?;
         let seq = self.audit(w.as_mut(), record).await?;
-        w.commit().await?;
+        self.metrics.audit_written(w.commit().await)?;
         Ok(seq)
     }
 

@@ -4,7 +4,7 @@ use crate::app::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 /// The service's metrics; clones share the same series.
 #[derive(Clone)]
@@ -20,6 +20,13 @@ pub struct Metrics {
     pub ws_rejected: IntCounterVec,
     /// Connections closed on accept: their IP address had its limit open.
     pub http_connections_refused: IntCounter,
+    /// Audit entries the store could not write (with them, the change they
+    /// record: neither is kept).
+    pub audit_write_failures: IntCounter,
+    /// When each certificate this process serves with runs out, in seconds
+    /// since the Unix epoch (the binary that composes the services sets
+    /// it).
+    pub certificate_expiry: IntGaugeVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -117,8 +124,42 @@ impl Metrics {
                 "parley_http_connections_refused_total",
                 "HTTP connections closed on accept: their IP address had as many open as it may",
             ),
+            audit_write_failures: plain_counter(
+                &registry,
+                "parley_audit_write_failures_total",
+                "Audit entries the store could not write; the change each records was not kept either",
+            ),
+            certificate_expiry: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "parley_certificate_expiry_timestamp_seconds",
+                        "When each certificate in use runs out (its notAfter), seconds since the Unix epoch",
+                    ),
+                    &["certificate"],
+                )
+                .unwrap_or_else(|e| panic!("certificate expiry metric is malformed: {e}"));
+                registry
+                    .register(Box::new(g.clone()))
+                    .unwrap_or_else(|e| panic!("certificate expiry registered twice: {e}"));
+                g
+            },
             registry,
         }
+    }
+
+    /// Says when the certificate `name` runs out (seconds since the Unix
+    /// epoch).
+    pub fn certificate_expires(&self, name: &str, at: i64) {
+        self.certificate_expiry.with_label_values(&[name]).set(at);
+    }
+
+    /// Counts `written` as an audit write failure when it is an error;
+    /// passes it on.
+    pub fn audit_written<T, E>(&self, written: Result<T, E>) -> Result<T, E> {
+        if written.is_err() {
+            self.audit_write_failures.inc();
+        }
+        written
     }
 
     /// Serves another component's series (the media server's) from this

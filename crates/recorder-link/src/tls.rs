@@ -215,6 +215,22 @@ pub fn client_config(
     Ok(config)
 }
 
+/// When the certificate in the PEM file `path` stops being valid: its
+/// `notAfter`, in seconds since the Unix epoch.
+pub fn expires_at(path: &Path) -> Result<i64, TlsError> {
+    let unreadable = |detail: String| TlsError::Read {
+        path: path.into(),
+        detail,
+    };
+    let pem = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem)
+        .map_err(|e| unreadable(format!("not a PEM certificate: {e}")))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|e| unreadable(format!("not an X.509 certificate: {e}")))?;
+    Ok(cert.validity().not_after.timestamp())
+}
+
 /// How often the SFU's side pings an idle link, in ms.
 pub const KEEP_ALIVE_MS: u64 = 1_000;
 /// How long the link may go unanswered before it counts as broken, in ms:
@@ -235,6 +251,25 @@ fn link_transport() -> quinn::TransportConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_generated_certificate_expires_far_ahead_and_a_broken_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = ensure(dir.path()).unwrap();
+        // rcgen's default validity ends in 4096.
+        let year_3000 = 32_503_680_000;
+        for cert in [&f.ca_cert, &f.server_cert, &f.client_cert] {
+            assert!(expires_at(cert).unwrap() > year_3000);
+        }
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let e = expires_at(&broken).unwrap_err().to_string();
+        assert!(e.contains("broken.pem"), "{e}");
+    }
 
     #[test]
     fn generates_once_and_builds_both_configs() {

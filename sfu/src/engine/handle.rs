@@ -249,6 +249,10 @@ pub struct Counters {
     /// Packets handed to the recorder, and those it could not take.
     pub recorded_packets: AtomicU64,
     pub recorder_drops: AtomicU64,
+    /// Recordings whose stream to the recorder broke off, and those the
+    /// recorder took again (counted by [`Sfu::report`], not by a worker).
+    pub recordings_interrupted: AtomicU64,
+    pub recordings_resumed: AtomicU64,
     /// Announcement frames played to members.
     pub announcement_packets: AtomicU64,
     /// Peers dropped because their ICE consent expired (no authenticated
@@ -316,6 +320,8 @@ pub struct SfuStats {
     pub rtt: LatencySnapshot,
     pub recorded_packets: u64,
     pub recorder_drops: u64,
+    pub recordings_interrupted: u64,
+    pub recordings_resumed: u64,
     pub announcement_packets: u64,
     pub consent_expired: u64,
     pub peers_silent: u64,
@@ -437,8 +443,17 @@ impl Sfu {
     }
 
     /// Sends `event` on the stream [`Sfu::take_events`] gives, after the
-    /// workers' events sent before it.
+    /// workers' events sent before it; a recording's interruption or
+    /// resumption is counted.
     pub fn report(&self, event: MediaEvent) {
+        let counter = match (&event, self.counters.first()) {
+            (MediaEvent::RecordingInterrupted { .. }, Some(c)) => Some(&c.recordings_interrupted),
+            (MediaEvent::RecordingResumed { .. }, Some(c)) => Some(&c.recordings_resumed),
+            _ => None,
+        };
+        if let Some(counter) = counter {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
         // Nobody listens once the stream was dropped; nothing to tell.
         let _ = self.also.send(event);
     }
@@ -505,6 +520,8 @@ impl Sfu {
             rtt: LatencyHistogram::snapshot_of(all.iter().map(|c| &c.rtt)),
             recorded_packets: get(|c| &c.recorded_packets),
             recorder_drops: get(|c| &c.recorder_drops),
+            recordings_interrupted: get(|c| &c.recordings_interrupted),
+            recordings_resumed: get(|c| &c.recordings_resumed),
             announcement_packets: get(|c| &c.announcement_packets),
             consent_expired: get(|c| &c.consent_expired),
             peers_silent: get(|c| &c.peers_silent),

@@ -24,7 +24,7 @@ type HistogramOf = fn(&SfuStats) -> &LatencySnapshot;
 /// A worker gauge's value in a worker's load.
 type WorkerGaugeOf = fn(&WorkerLoadSnapshot) -> f64;
 
-const COUNTERS: [Series<CounterOf>; 50] = [
+const COUNTERS: [Series<CounterOf>; 52] = [
     (
         "parley_sfu_datagrams_in_total",
         "UDP datagrams received by the media workers",
@@ -249,6 +249,16 @@ const COUNTERS: [Series<CounterOf>; 50] = [
         "parley_sfu_recorder_drops_total",
         "RTP packets the recorder link could not take (queue full or gone)",
         |s| s.recorder_drops,
+    ),
+    (
+        "parley_sfu_recordings_interrupted_total",
+        "Recordings whose stream to the recorder broke off (the media went on unrecorded)",
+        |s| s.recordings_interrupted,
+    ),
+    (
+        "parley_sfu_recordings_resumed_total",
+        "Recordings the recorder took again after their stream broke off",
+        |s| s.recordings_resumed,
     ),
     (
         "parley_sfu_announcement_packets_total",

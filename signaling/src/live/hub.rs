@@ -347,10 +347,14 @@ impl LiveHub {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
-        let mut w = self.inner.store.write().await?;
-        w.append_audit(record, at).await?;
-        w.set_status(session_id, status, Some(reason)).await?;
-        w.commit().await?;
+        let written = async {
+            let mut w = self.inner.store.write().await?;
+            w.append_audit(record, at).await?;
+            w.set_status(session_id, status, Some(reason)).await?;
+            w.commit().await
+        }
+        .await;
+        self.inner.metrics.audit_written(written)?;
         self.inner
             .metrics
             .audit_entries
@@ -824,9 +828,13 @@ impl LiveHub {
     }
 
     async fn append(&self, record: &AuditRecord) -> Result<(), sqlx::Error> {
-        let mut w = self.inner.store.write().await?;
-        w.append_audit(record, self.inner.clock.now()).await?;
-        w.commit().await?;
+        let written = async {
+            let mut w = self.inner.store.write().await?;
+            w.append_audit(record, self.inner.clock.now()).await?;
+            w.commit().await
+        }
+        .await;
+        self.inner.metrics.audit_written(written)?;
         self.inner
             .metrics
             .audit_entries

@@ -143,9 +143,12 @@ async fn every_close_by_the_server_says_why() {
 
 /// Every JSON message shown in docs/protocol.md (code blocks and inline
 /// `{"type": …}` spans), and what it must match.
-/// Messages the server sends only when a participant's link is weak (the
-/// weak-link browser test sees them for real).
-const ONLY_ON_A_WEAK_LINK: &[&str] = &["video_paused"];
+/// Messages the server sends only when something breaks that this test
+/// does not break: a participant's weak link (`video_paused`; the weak-link
+/// browser test sees it for real) and a recorder that went away
+/// (`recording`; `parley/tests/restart_live.rs` kills one under pages that
+/// show it).
+const ONLY_WHEN_SOMETHING_BREAKS: &[&str] = &["video_paused", "recording"];
 
 fn documented_examples() -> Vec<(usize, serde_json::Value, String)> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
@@ -419,12 +422,14 @@ async fn every_documented_message_is_one_the_server_really_sends() {
     for (line, example, text) in examples {
         let client = parley_protocol::decode_frame(&example.to_string()).is_ok();
         let server = seen.iter().any(|real| same_shape(&example, real));
-        // Sent only when a link is weak, which this run's loopback is only
-        // under load: its example must at least be the server's own type.
-        let weak_link_only = ONLY_ON_A_WEAK_LINK.contains(&example["type"].as_str().unwrap_or(""))
+        // Sent only when something breaks (a weak link, which this run's
+        // loopback is only under load; a recorder gone): its example must at
+        // least be the server's own type.
+        let when_broken = ONLY_WHEN_SOMETHING_BREAKS
+            .contains(&example["type"].as_str().unwrap_or(""))
             && serde_json::from_value::<parley_protocol::ServerMessage>(example.clone()).is_ok();
         assert!(
-            client || server || weak_link_only,
+            client || server || when_broken,
             "protocol.md:{line}: this example is neither a valid client message nor shaped like \
              any message the server sent ({kinds:?}):\n{text}"
         );
