@@ -696,12 +696,26 @@ async fn a_recorded_hearing_goes_on_after_parley_up_is_killed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_visit_goes_on_after_its_recorder_is_killed() {
-    recorder_killed_during(Call::Visit).await;
+    recorder_away_during(Call::Visit, Away::KilledMidway).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_hearing_goes_on_after_its_recorder_is_killed() {
-    recorder_killed_during(Call::Hearing).await;
+    recorder_away_during(Call::Hearing, Away::KilledMidway).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hearing_whose_recorder_is_down_at_the_start_is_recorded_once_it_is_up() {
+    recorder_away_during(Call::Hearing, Away::DownAtStart).await;
+}
+
+/// When the recorder is away.
+#[derive(Clone, Copy, PartialEq)]
+enum Away {
+    /// Killed (`kill -9`) once some of the recording is stored.
+    KilledMidway,
+    /// Not running when the call starts.
+    DownAtStart,
 }
 
 /// Waits until `page` shows a notice containing `text`.
@@ -714,13 +728,14 @@ async fn notice_on(page: &Page, text: &str) {
     .await;
 }
 
-/// `kill -9` of `parley recorder`, running apart (with its own data
-/// directory) under `parley up` and `parley sfu`, during a recorded `call`:
-/// the call goes on without a break, the SFU notices the link is dead and
-/// everyone is told the recording stopped; when the recorder is back on the
-/// same address the SFU opens the recording again, everyone is told, and
-/// the recording verifies with the gap and its reason in its manifest.
-async fn recorder_killed_during(call: Call) {
+/// `parley recorder`, running apart (with its own data directory) under
+/// `parley up` and `parley sfu`, is away during a recorded `call`: killed
+/// midway, or down when the call starts. The call goes on without a break;
+/// the SFU notices it cannot reach the recorder and everyone is told the
+/// recording stopped; when the recorder is up on its address the SFU opens
+/// the recording (again), everyone is told, and the recording verifies (a
+/// killed recorder's gap and its reason in the manifest).
+async fn recorder_away_during(call: Call, away: Away) {
     let _one = chromium::one_at_a_time().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
@@ -763,6 +778,13 @@ async fn recorder_killed_during(call: Call) {
             recorder_data.join("tls/recorder").display()
         ),
     );
+    let recorder = match away {
+        Away::KilledMidway => Some(recorder),
+        Away::DownAtStart => {
+            drop(recorder);
+            None
+        }
+    };
     let _sfu = Server::start_sfu(&node, dir.path());
     let server = call.start(&deployment, &data);
     let browser = Browser::launch().await;
@@ -777,18 +799,20 @@ async fn recorder_killed_during(call: Call) {
             })
             .unwrap_or(0)
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while stored() < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "nothing recorded in {}",
-            segments.display()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut killed = Instant::now();
+    if let Some(recorder) = recorder {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stored() < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "nothing recorded in {}",
+                segments.display()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        killed = Instant::now();
+        recorder.kill9();
     }
-
-    let killed = Instant::now();
-    recorder.kill9();
     let received = inside.received().await;
     for page in [&outside, &inside] {
         notice_on(page, "recording has stopped").await;
@@ -800,9 +824,19 @@ async fn recorder_killed_during(call: Call) {
         notice_on(page, "recording goes on again").await;
     }
     eprintln!(
-        "parley recorder killed: everyone told {:.1} s after the kill; recording again {:.1} s \
-         after the restart",
+        "parley recorder {}: everyone told {:.1} s after {}; recording again {:.1} s after \
+         it started",
+        if away == Away::DownAtStart {
+            "down at the start"
+        } else {
+            "killed"
+        },
         told.as_secs_f64(),
+        if away == Away::DownAtStart {
+            "the call began"
+        } else {
+            "the kill"
+        },
         restarted.elapsed().as_secs_f64()
     );
     // The call itself never broke.
@@ -859,12 +893,15 @@ async fn recorder_killed_during(call: Call) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     eprintln!("{}", verified.stdout);
-    verified
+    let verified = verified
         .assert_success()
         .assert_stdout_contains("intact")
-        .assert_stdout_contains("interrupted after segment")
-        .assert_stdout_contains("the recorder stopped")
         .assert_stdout_contains("the session ended");
+    if away == Away::KilledMidway {
+        verified
+            .assert_stdout_contains("interrupted after segment")
+            .assert_stdout_contains("the recorder stopped");
+    }
     drop((recorder, server));
     audit_verify(&data).assert_success();
     audit_verify(&recorder_data).assert_success();

@@ -4,7 +4,8 @@
 //! (`RecordingInterrupted`), and opens the recording again, sooner at
 //! first and then less often, until the recorder takes it
 //! (`RecordingResumed`; the recorder writes the gap and its cause into the
-//! manifest) or the recording is stopped or refused.
+//! manifest) or the recording is stopped or refused. A recorder that cannot
+//! be reached when a recording is to start is waited for the same way.
 
 use super::recording::{RecorderConnection, RoomRecording};
 use crate::engine::Sfu;
@@ -52,35 +53,65 @@ impl Keeper {
     /// is over; each time it breaks off, opens it again.
     pub async fn keep(self, room: RoomId, start: Start, mut breakage: Breakage) {
         while let Some(cause) = breakage.wait().await {
-            match self.interrupted(room, &start, cause).await {
+            {
+                let mut recordings = locked(&self.recordings);
+                if !matches!(recordings.get(&room), Some(Recorded::Streaming(_))) {
+                    return;
+                }
+                recordings.insert(room, Recorded::Reconnecting);
+            }
+            tracing::warn!(
+                room,
+                cause,
+                "the room's recording broke off; opening it again"
+            );
+            // The worker lets go of the broken stream.
+            self.blocking(move |sfu| sfu.stop_recording(room)).await;
+            self.sfu.report(MediaEvent::RecordingInterrupted {
+                room,
+                reason: cause,
+            });
+            match self.reopen(room, &start, Vec::new()).await {
                 Some(next) => breakage = next,
                 None => return,
             }
         }
     }
 
-    /// The room's stream broke off with `cause`: tells, then opens the
-    /// recording again. The new stream's breakage, or `None` when the
-    /// recording is over (stopped, refused or its room closed).
-    async fn interrupted(&self, room: RoomId, start: &Start, cause: String) -> Option<Breakage> {
-        {
-            let mut recordings = locked(&self.recordings);
-            if !matches!(recordings.get(&room), Some(Recorded::Streaming(_))) {
-                return None;
-            }
-            recordings.insert(room, Recorded::Reconnecting);
-        }
+    /// The recorder could not be reached (`cause`) when the room's
+    /// recording was to start; the room is marked [`Recorded::Reconnecting`].
+    /// Tells, opens the recording once the recorder answers (the spoken
+    /// `notice` plays first, as at any start), then keeps it.
+    pub async fn start_later(
+        self,
+        room: RoomId,
+        start: Start,
+        notice: Vec<bytes::Bytes>,
+        cause: String,
+    ) {
         tracing::warn!(
             room,
             cause,
-            "the room's recording broke off; opening it again"
+            "the recorder cannot be reached; the recording starts when it can"
         );
-        // The worker lets go of the broken stream.
-        self.blocking(move |sfu| sfu.stop_recording(room)).await;
         self.sfu.report(MediaEvent::RecordingInterrupted {
             room,
             reason: cause,
         });
+        if let Some(breakage) = self.reopen(room, &start, notice).await {
+            self.keep(room, start, breakage).await;
+        }
+    }
+
+    /// Opens the room's recording, sooner at first and then less often,
+    /// until the recorder takes it. The new stream's breakage, or `None`
+    /// when the recording is over (stopped, refused or its room closed).
+    async fn reopen(
+        &self,
+        room: RoomId,
+        start: &Start,
+        notice: Vec<bytes::Bytes>,
+    ) -> Option<Breakage> {
         for attempt in 0.. {
             tokio::time::sleep(Duration::from_millis(retry_delay_ms(attempt))).await;
             if !matches!(
@@ -90,7 +121,7 @@ impl Keeper {
                 return None;
             }
             match self.recorder.open(start).await {
-                Ok(stream) => return self.resumed(room, stream).await,
+                Ok(stream) => return self.resumed(room, stream, notice).await,
                 Err(LinkError::Refused(why)) => {
                     tracing::error!(
                         room,
@@ -108,10 +139,15 @@ impl Keeper {
 
     /// The recorder took the recording again on `stream`: the worker sends
     /// to it unless the recording was stopped (or its room closed) meanwhile.
-    async fn resumed(&self, room: RoomId, stream: RoomRecording) -> Option<Breakage> {
+    async fn resumed(
+        &self,
+        room: RoomId,
+        stream: RoomRecording,
+        notice: Vec<bytes::Bytes>,
+    ) -> Option<Breakage> {
         let tap = stream.clone();
         let taken = self
-            .blocking(move |sfu| sfu.start_recording_after(room, Box::new(tap), Vec::new()))
+            .blocking(move |sfu| sfu.start_recording_after(room, Box::new(tap), notice))
             .await;
         let kept = taken && {
             let mut recordings = locked(&self.recordings);

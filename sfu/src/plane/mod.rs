@@ -14,6 +14,7 @@ use parley_control::{
     Downlink, FailureCode, HearingChange, JoinRequest, LaunchMedia, MediaContext, MediaEvent,
     MediaFailure, MediaKind, MediaPlane, MemberId, RecordingOrder, RoomId, RoomPolicy,
 };
+use parley_recorder_link::link::LinkError;
 use recording::{RecorderAddress, RecorderConnection};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
@@ -178,17 +179,31 @@ impl MediaPlane for InProcessPlane {
             jurisdiction: order.jurisdiction.clone(),
             tracks: recording::tracks(&order.publishers),
         };
-        let stream = recorder.open(&start).await.map_err(|e| {
-            MediaFailure::new(
-                FailureCode::RecorderFailed,
-                format!("the recorder did not start recording room {room}: {e}"),
-            )
-        })?;
         let notice = recording::announcement(
             recorder.address().announcements.as_deref(),
             &order.jurisdiction,
             &order.languages,
         );
+        let keeper = Keeper {
+            sfu: self.sfu.clone(),
+            recorder: recorder.clone(),
+            recordings: self.recordings.clone(),
+        };
+        let stream = match recorder.open(&start).await {
+            Ok(stream) => stream,
+            Err(e @ LinkError::Refused(_)) => {
+                return Err(MediaFailure::new(
+                    FailureCode::RecorderFailed,
+                    format!("the recorder did not start recording room {room}: {e}"),
+                ));
+            }
+            Err(e) => {
+                // Unreachable for now: the recording starts when it answers.
+                self.recordings().insert(room, Recorded::Reconnecting);
+                tokio::spawn(keeper.start_later(room, start, notice, e.to_string()));
+                return Ok(());
+            }
+        };
         let tap = stream.clone();
         match self
             .call(move |sfu| sfu.start_recording_after(room, Box::new(tap), notice))
@@ -197,11 +212,6 @@ impl MediaPlane for InProcessPlane {
             Ok(()) => {
                 let breakage = stream.breakage();
                 self.recordings().insert(room, Recorded::Streaming(stream));
-                let keeper = Keeper {
-                    sfu: self.sfu.clone(),
-                    recorder: recorder.clone(),
-                    recordings: self.recordings.clone(),
-                };
                 tokio::spawn(keeper.keep(room, start, breakage));
                 Ok(())
             }
