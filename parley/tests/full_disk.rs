@@ -38,6 +38,23 @@ async fn facilities(server: &Server) -> usize {
         .map_or(0, Vec::len)
 }
 
+/// Creating a facility named each of `names` is refused: 503
+/// `storage_unavailable`, with a message naming `cause` and saying nothing
+/// was changed.
+async fn refused_for_storage(server: &Server, names: [&str; 2], cause: &str) {
+    for name in names {
+        let (status, body) = facility(server, name).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["code"], "storage_unavailable", "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(cause) && m.contains("nothing was changed")),
+            "{body}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_full_or_read_only_disk_refuses_writes_clearly_and_loses_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -49,17 +66,7 @@ async fn a_full_or_read_only_disk_refuses_writes_clearly_and_loses_nothing() {
 
     // Full: a clear refusal, nothing written, reads unharmed.
     let filler = fill(&disk.0);
-    for name in ["While full", "Still full"] {
-        let (status, body) = facility(&server, name).await;
-        assert_eq!(status, 503, "{body}");
-        assert_eq!(body["code"], "storage_unavailable", "{body}");
-        assert!(
-            body["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("disk is full") && m.contains("nothing was changed")),
-            "{body}"
-        );
-    }
+    refused_for_storage(&server, ["While full", "Still full"], "disk is full").await;
     assert_eq!(facilities(&server).await, before);
 
     // Space again: writes succeed with no restart.
@@ -113,17 +120,7 @@ async fn a_data_directory_that_turns_read_only_while_running_loses_nothing() {
     let before = facilities(&server).await;
 
     disk.fail();
-    for name in ["While read-only", "Still read-only"] {
-        let (status, body) = facility(&server, name).await;
-        assert_eq!(status, 503, "{body}");
-        assert_eq!(body["code"], "storage_unavailable", "{body}");
-        assert!(
-            body["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("read-only") && m.contains("nothing was changed")),
-            "{body}"
-        );
-    }
+    refused_for_storage(&server, ["While read-only", "Still read-only"], "read-only").await;
     assert_eq!(facilities(&server).await, before, "reads go on");
     let _ = server.kill9();
 

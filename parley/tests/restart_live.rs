@@ -218,6 +218,30 @@ async fn a_recorded_hearing_goes_on_after_its_sfu_is_killed() {
     sfu_killed_during(Call::Hearing).await;
 }
 
+/// Writes `dir/sfu.toml` for a `parley sfu` node answering control calls
+/// on `control`, with signaling's join-token key from `signaling_data`,
+/// sending recordings to `recorder` with the link certificates in
+/// `recorder_data`: its path.
+fn sfu_node_file(
+    dir: &Path,
+    control: &str,
+    signaling_data: &Path,
+    recorder: std::net::SocketAddr,
+    recorder_data: &Path,
+) -> std::path::PathBuf {
+    write_in(
+        dir,
+        "sfu.toml",
+        &format!(
+            "[control]\nlisten = \"{control}\"\n[tokens]\nkey_file = \"{}\"\n\
+             [media]\nlisten = \"127.0.0.1:0\"\nworkers = 1\n\
+             [recorder]\naddress = \"{recorder}\"\ntls_dir = \"{}\"\n",
+            signaling_data.join("join-token.key").display(),
+            recorder_data.join("tls/recorder").display()
+        ),
+    )
+}
+
 /// `kill -9` of `parley sfu`, running apart under `parley up`, during a
 /// recorded `call`; the SFU restarts on the same control address.
 async fn sfu_killed_during(call: Call) {
@@ -241,17 +265,7 @@ async fn sfu_killed_during(call: Call) {
     // A first start makes the join-token key and the recorder's TLS
     // directory, which the SFU node shares.
     drop(Server::start_command_with("up", &deployment, &data));
-    let node = write_in(
-        dir.path(),
-        "sfu.toml",
-        &format!(
-            "[control]\nlisten = \"{control}\"\n[tokens]\nkey_file = \"{}\"\n\
-             [media]\nlisten = \"127.0.0.1:0\"\nworkers = 1\n\
-             [recorder]\naddress = \"{recorder}\"\ntls_dir = \"{}\"\n",
-            data.join("join-token.key").display(),
-            data.join("tls/recorder").display()
-        ),
-    );
+    let node = sfu_node_file(dir.path(), &control, &data, recorder, &data);
     let sfu = Server::start_sfu(&node, dir.path());
     let server = call.start(&deployment, &data);
     let browser = Browser::launch().await;
@@ -305,6 +319,39 @@ async fn sfu_killed_during(call: Call) {
     drop(sfu);
 }
 
+/// The officer ends `session`; `inside`'s page then shows the end.
+async fn end_session(server: &Server, session: i64, inside: &Page) {
+    let (status, body) = server
+        .api()
+        .post(
+            &format!("/v1/sessions/{session}/end"),
+            &serde_json::json!({"reason": "the test is over"}),
+        )
+        .await;
+    assert!(status < 300, "{status} {body}");
+    inside
+        .wait(
+            "window.parley.screen() === 'ended'",
+            "the end",
+            Duration::from_secs(20),
+        )
+        .await;
+}
+
+/// `parley recorder verify session-SESSION` with the recorder's `config`
+/// and `data`.
+fn verify_recording(config: &Path, data: &Path, session: i64) -> common::Output {
+    common::parley([
+        "recorder".as_ref(),
+        "verify".as_ref(),
+        std::ffi::OsStr::new(&format!("session-{session}")),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ])
+}
+
 /// Waits until `server` has audited a recording, then 3 s more, so that
 /// some of it is stored.
 async fn recorded_for_a_while(server: &Server) {
@@ -328,21 +375,7 @@ async fn end_and_verify(
     expected: &[&str],
     gap: &str,
 ) {
-    let (status, body) = server
-        .api()
-        .post(
-            &format!("/v1/sessions/{session}/end"),
-            &serde_json::json!({"reason": "the test is over"}),
-        )
-        .await;
-    assert!(status < 300, "{status} {body}");
-    inside
-        .wait(
-            "window.parley.screen() === 'ended'",
-            "the end",
-            Duration::from_secs(20),
-        )
-        .await;
+    end_session(&server, session, inside).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let recording = loop {
         let actions = recording_actions(&server).await;
@@ -356,15 +389,7 @@ async fn end_and_verify(
     assert_eq!(recording, expected);
     drop(server);
     audit_verify(data).assert_success();
-    let verified = common::parley([
-        "recorder".as_ref(),
-        "verify".as_ref(),
-        std::ffi::OsStr::new(&format!("session-{session}")),
-        "--config".as_ref(),
-        deployment.as_os_str(),
-        "--data".as_ref(),
-        data.as_os_str(),
-    ]);
+    let verified = verify_recording(deployment, data, session);
     eprintln!("{}", verified.stdout);
     verified
         .assert_success()
@@ -374,6 +399,55 @@ async fn end_and_verify(
         .assert_stdout_contains("the session ended");
 }
 
+/// A hearing at a new court of the demo jurisdiction in `server`, from a
+/// minute from now for an hour, with `people` (name, role): the hearing as
+/// the API answered.
+async fn book_hearing(server: &Server, title: &str, people: &[(&str, &str)]) -> serde_json::Value {
+    let api = server.api();
+    let court = api
+        .create(
+            "/v1/facilities",
+            &serde_json::json!({"name": format!("Court of {title}"), "kind": "court", "jurisdiction": "demo"}),
+        )
+        .await;
+    let starts = chrono::Utc::now() + chrono::Duration::minutes(1);
+    let participants: Vec<serde_json::Value> = people
+        .iter()
+        .map(|(name, role)| serde_json::json!({"name": name, "role": role}))
+        .collect();
+    api.create(
+        "/v1/hearings",
+        &serde_json::json!({
+            "facility_id": court["id"], "title": title,
+            "starts_at": starts, "ends_at": starts + chrono::Duration::hours(1),
+            "participants": participants,
+        }),
+    )
+    .await
+}
+
+/// The id of the participant with `role` in `hearing`.
+fn participant_id(hearing: &serde_json::Value, role: &str) -> i64 {
+    hearing["participants"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["role"] == role))
+        .and_then(|p| p["id"].as_i64())
+        .unwrap_or_else(|| panic!("no {role} in {hearing}"))
+}
+
+/// A fresh join token for participant `pid` of session `session`.
+async fn join_token(server: &Server, session: i64, pid: i64) -> String {
+    let (status, grant) = server
+        .api()
+        .post(
+            &format!("/v1/sessions/{session}/participants/{pid}/join-token"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{grant}");
+    grant["token"].as_str().unwrap_or_default().to_string()
+}
+
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -381,14 +455,7 @@ type Ws =
 /// with a fresh join token: the socket and the `welcome`.
 async fn join_ws(server: &Server, session: i64, pid: i64) -> (Ws, serde_json::Value) {
     use futures_util::SinkExt;
-    let api = server.api();
-    let (status, grant) = api
-        .post(
-            &format!("/v1/sessions/{session}/participants/{pid}/join-token"),
-            &serde_json::json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{grant}");
+    let token = join_token(server, session, pid).await;
     let url = format!(
         "{}/v1/sessions/{session}/ws",
         server.url.replacen("http", "ws", 1)
@@ -396,7 +463,7 @@ async fn join_ws(server: &Server, session: i64, pid: i64) -> (Ws, serde_json::Va
     let (mut ws, _) = tokio_tungstenite::connect_async(&url)
         .await
         .expect("socket");
-    let join = serde_json::json!({"type": "join", "version": 1, "token": grant["token"]});
+    let join = serde_json::json!({"type": "join", "version": 1, "token": token});
     ws.send(tokio_tungstenite::tungstenite::Message::Text(
         join.to_string().into(),
     ))
@@ -448,35 +515,19 @@ async fn a_hearing_keeps_the_courts_decisions_after_parley_up_is_killed() {
     let http = format!("127.0.0.1:{}", free_port());
     let server = Server::start_command_at("up", &demo_config(), &http, &data);
     let api = server.api();
-    let court = api
-        .create(
-            "/v1/facilities",
-            &serde_json::json!({"name": "Court 7", "kind": "court", "jurisdiction": "demo"}),
-        )
-        .await;
-    let starts = chrono::Utc::now() + chrono::Duration::minutes(1);
-    let hearing = api
-        .create(
-            "/v1/hearings",
-            &serde_json::json!({
-            "facility_id": court["id"], "title": "R v Doe",
-            "starts_at": starts, "ends_at": starts + chrono::Duration::hours(1),
-            "participants": [
-                {"name": "Judge J", "role": "judge"},
-                {"name": "Dan Defendant", "role": "defendant"},
-                {"name": "Cora Counsel", "role": "counsel"},
-                {"name": "Wendy Witness", "role": "witness"},
-            ]}),
-        )
-        .await;
+    let hearing = book_hearing(
+        &server,
+        "R v Doe",
+        &[
+            ("Judge J", "judge"),
+            ("Dan Defendant", "defendant"),
+            ("Cora Counsel", "counsel"),
+            ("Wendy Witness", "witness"),
+        ],
+    )
+    .await;
     let session = common::id(&hearing);
-    let pid = |role: &str| {
-        hearing["participants"]
-            .as_array()
-            .and_then(|ps| ps.iter().find(|p| p["role"] == role))
-            .and_then(|p| p["id"].as_i64())
-            .unwrap_or_else(|| panic!("no {role}"))
-    };
+    let pid = |role: &str| participant_id(&hearing, role);
     let (judge, defendant, counsel, witness) = (
         pid("judge"),
         pid("defendant"),
@@ -544,43 +595,17 @@ async fn a_hearing_keeps_the_courts_decisions_after_parley_up_is_killed() {
 /// defendant's pages in it, the defendant admitted from the lobby by the
 /// judge's click; both receive media. The session id and the pages.
 async fn in_hearing(browser: &Browser, server: &Server) -> (i64, Page, Page) {
-    let api = server.api();
-    let court = api
-        .create(
-            "/v1/facilities",
-            &serde_json::json!({"name": "Court 2", "kind": "court", "jurisdiction": "demo"}),
-        )
-        .await;
-    let starts = chrono::Utc::now() + chrono::Duration::minutes(1);
-    let hearing = api
-        .create(
-            "/v1/hearings",
-            &serde_json::json!({
-            "facility_id": court["id"], "title": "R v Roe",
-            "starts_at": starts, "ends_at": starts + chrono::Duration::hours(1),
-            "participants": [
-                {"name": "Judge Okafor", "role": "judge"},
-                {"name": "Dan Roe", "role": "defendant"},
-            ]}),
-        )
-        .await;
+    let hearing = book_hearing(
+        server,
+        "R v Roe",
+        &[("Judge Okafor", "judge"), ("Dan Roe", "defendant")],
+    )
+    .await;
     let session = common::id(&hearing);
     let link = |role: &str| {
-        let pid = hearing["participants"]
-            .as_array()
-            .and_then(|ps| ps.iter().find(|p| p["role"] == role))
-            .and_then(|p| p["id"].as_i64())
-            .unwrap_or_else(|| panic!("no {role} in {hearing}"));
-        let api = server.api();
+        let pid = participant_id(&hearing, role);
         async move {
-            let (status, grant) = api
-                .post(
-                    &format!("/v1/sessions/{session}/participants/{pid}/join-token"),
-                    &serde_json::json!({}),
-                )
-                .await;
-            assert_eq!(status, 200, "{grant}");
-            let token = grant["token"].as_str().unwrap_or_default().to_string();
+            let token = join_token(server, session, pid).await;
             (pid, format!("{}/join?lang=en#token={token}", server.url))
         }
     };
@@ -767,17 +792,7 @@ async fn recorder_away_during(call: Call, away: Away) {
     // recorder makes the link's certificates.
     drop(Server::start_command_with("up", &deployment, &data));
     let recorder = Server::start_recorder(&recorder_file, &recorder_data, quic);
-    let node = write_in(
-        dir.path(),
-        "sfu.toml",
-        &format!(
-            "[control]\nlisten = \"{control}\"\n[tokens]\nkey_file = \"{}\"\n\
-             [media]\nlisten = \"127.0.0.1:0\"\nworkers = 1\n\
-             [recorder]\naddress = \"{quic}\"\ntls_dir = \"{}\"\n",
-            data.join("join-token.key").display(),
-            recorder_data.join("tls/recorder").display()
-        ),
-    );
+    let node = sfu_node_file(dir.path(), &control, &data, quic, &recorder_data);
     let recorder = match away {
         Away::KilledMidway => Some(recorder),
         Away::DownAtStart => {
@@ -857,32 +872,8 @@ async fn recorder_away_during(call: Call, away: Away) {
         .collect();
     assert_eq!(told, ["interrupted", "resumed"]);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (status, body) = server
-        .api()
-        .post(
-            &format!("/v1/sessions/{session}/end"),
-            &serde_json::json!({"reason": "the test is over"}),
-        )
-        .await;
-    assert!(status < 300, "{status} {body}");
-    inside
-        .wait(
-            "window.parley.screen() === 'ended'",
-            "the end",
-            Duration::from_secs(20),
-        )
-        .await;
-    let verify = || {
-        common::parley([
-            "recorder".as_ref(),
-            "verify".as_ref(),
-            std::ffi::OsStr::new(&format!("session-{session}")),
-            "--config".as_ref(),
-            recorder_file.as_os_str(),
-            "--data".as_ref(),
-            recorder_data.as_os_str(),
-        ])
-    };
+    end_session(&server, session, &inside).await;
+    let verify = || verify_recording(&recorder_file, &recorder_data, session);
     // The end reaches the recorder once the SFU has sent the last segment.
     let deadline = Instant::now() + Duration::from_secs(20);
     let verified = loop {
