@@ -258,22 +258,19 @@ impl AppState {
         w: &mut dyn crate::store::Write,
         record: &audit::AuditRecord,
     ) -> Result<i64, sqlx::Error> {
-        let seq = self
-            .metrics
-            .audit_written(w.append_audit(record, self.now()).await)?;
-        self.metrics
-            .audit_entries
-            .with_label_values(&[record.action.as_str()])
-            .inc();
-        Ok(seq)
+        let appended = w.append_audit(record, self.now()).await;
+        self.metrics.audited(record.action.as_str(), appended)
     }
 
     /// Appends `record` in a write transaction of its own: for a decision
     /// that changes nothing else (a refusal, a token handed out).
     pub async fn audit_alone(&self, record: &audit::AuditRecord) -> Result<i64, sqlx::Error> {
-        let mut w = self.metrics.audit_written(self.store.write().await)?;
+        let mut w = self.store.write().await?;
         let seq = self.audit(w.as_mut(), record).await?;
-        self.metrics.audit_written(w.commit().await)?;
+        if let Err(e) = w.commit().await {
+            self.metrics.audit_write_failures.inc();
+            return Err(e);
+        }
         Ok(seq)
     }
 

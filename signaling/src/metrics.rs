@@ -153,11 +153,12 @@ impl Metrics {
         self.certificate_expiry.with_label_values(&[name]).set(at);
     }
 
-    /// Counts `written` as an audit write failure when it is an error;
-    /// passes it on.
-    pub fn audit_written<T, E>(&self, written: Result<T, E>) -> Result<T, E> {
-        if written.is_err() {
-            self.audit_write_failures.inc();
+    /// Counts the audit entry for `action` whose write ended in `written`:
+    /// appended, or a write failure. Passes `written` on.
+    pub fn audited<T, E>(&self, action: &str, written: Result<T, E>) -> Result<T, E> {
+        match &written {
+            Ok(_) => self.audit_entries.with_label_values(&[action]).inc(),
+            Err(_) => self.audit_write_failures.inc(),
         }
         written
     }

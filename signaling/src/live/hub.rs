@@ -354,13 +354,7 @@ impl LiveHub {
             w.commit().await
         }
         .await;
-        self.inner.metrics.audit_written(written)?;
-        self.inner
-            .metrics
-            .audit_entries
-            .with_label_values(&[record.action.as_str()])
-            .inc();
-        Ok(())
+        self.inner.metrics.audited(record.action.as_str(), written)
     }
 
     /// At startup: sessions whose end passed while the service was down are
@@ -834,13 +828,7 @@ impl LiveHub {
             w.commit().await
         }
         .await;
-        self.inner.metrics.audit_written(written)?;
-        self.inner
-            .metrics
-            .audit_entries
-            .with_label_values(&[record.action.as_str()])
-            .inc();
-        Ok(())
+        self.inner.metrics.audited(record.action.as_str(), written)
     }
 
     async fn persist(&self, session_id: i64, what: Persist) -> Result<(), sqlx::Error> {
