@@ -85,8 +85,20 @@ pub trait Window {
                 let text = self
                     .eval("document.body ? document.body.innerText : ''")
                     .await;
+                // How far the page got: a page that stays blank has a
+                // script that never arrived or never ran.
+                let loading = self
+                    .try_eval(
+                        "JSON.stringify({state: document.readyState, client: typeof window.parley, \
+                         resources: performance.getEntriesByType('resource').map(r => \
+                         `${r.name.split('/').pop()} at ${Math.round(r.startTime)} ms took \
+                         ${Math.round(r.duration)} ms`)})",
+                    )
+                    .await
+                    .unwrap_or(Value::Null);
                 panic!(
-                    "[{}] waited {limit:?} for {what} (`{condition}`); screenshot {}; page text:\n{}",
+                    "[{}] waited {limit:?} for {what} (`{condition}`); screenshot {}; loading: \
+                     {loading}; page text:\n{}",
                     self.name(),
                     shot.display(),
                     text.as_str().unwrap_or("")
