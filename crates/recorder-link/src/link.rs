@@ -91,10 +91,13 @@ impl RecorderLink {
         let connection = self.connection.clone();
         let task = tokio::spawn(async move {
             let written = async {
+                // One wait for the connection's end, for every frame.
+                let closed = connection.closed();
+                tokio::pin!(closed);
                 loop {
                     let frame = tokio::select! {
                         frame = rx.recv() => frame,
-                        gone = connection.closed() => return Err(stream_err(gone)),
+                        gone = &mut closed => return Err(stream_err(gone)),
                     };
                     let Some(frame) = frame else { break };
                     send.write_all(&frame).await.map_err(stream_err)?;
