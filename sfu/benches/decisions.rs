@@ -124,7 +124,7 @@ fn benches(c: &mut Criterion) {
     let payload = vp8_payload();
     c.bench_function("vp8/parse", |b| b.iter(|| vp8::parse(black_box(&payload))));
 
-    let mut continuity = Continuity::default();
+    let mut continuity = Continuity::new(90_000);
     let mut seq = 0u16;
     c.bench_function("continuity/rewrite", |b| {
         b.iter(|| {
@@ -133,6 +133,7 @@ fn benches(c: &mut Criterion) {
                 black_box(0x1234_5678),
                 black_box(seq),
                 u32::from(seq) * 3000,
+                u64::from(seq) * 33_333,
             )
         })
     });

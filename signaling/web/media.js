@@ -84,11 +84,14 @@ export class MediaLink {
   /// them, resends that came on an RTX repair stream); audio
   /// packets, samples received and samples concealed (played as made-up
   /// sound because packets were late or lost); and the sender reports seen.
+  /// For diagnostics also video frames dropped, keyframes decoded and the
+  /// jitter buffer's summed target delay (s) over frames it let out.
   async received() {
     const out = {
       videoFramesDecoded: 0, videoPacketsReceived: 0, videoPacketsLost: 0, videoNacksSent: 0,
       videoPlisSent: 0, videoFramesReceived: 0, videoRetransmittedPacketsReceived: 0,
-      freezeCount: 0, totalFreezesDuration: 0,
+      freezeCount: 0, totalFreezesDuration: 0, videoFramesDropped: 0, videoKeyFramesDecoded: 0,
+      videoJitterBufferTargetDelay: 0, videoJitterBufferEmittedCount: 0,
       audioPacketsReceived: 0, totalSamplesReceived: 0, concealedSamples: 0,
       senderReports: 0,
     };
@@ -108,6 +111,10 @@ export class MediaLink {
         out.videoRetransmittedPacketsReceived += s.retransmittedPacketsReceived || 0;
         out.freezeCount += s.freezeCount || 0;
         out.totalFreezesDuration += s.totalFreezesDuration || 0;
+        out.videoFramesDropped += s.framesDropped || 0;
+        out.videoKeyFramesDecoded += s.keyFramesDecoded || 0;
+        out.videoJitterBufferTargetDelay += s.jitterBufferTargetDelay || 0;
+        out.videoJitterBufferEmittedCount += s.jitterBufferEmittedCount || 0;
       } else if (s.kind === 'audio') {
         out.audioPacketsReceived += s.packetsReceived || 0;
         out.totalSamplesReceived += s.totalSamplesReceived || 0;

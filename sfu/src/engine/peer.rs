@@ -147,7 +147,7 @@ impl OutTrack {
             sender,
             ssrc,
             formats: Vec::new(),
-            continuity: Continuity::default(),
+            continuity: Continuity::new(clock_rate),
             layers: LayerSelector::default(),
             history: SendHistory::default(),
             budget: RetransmitBudget::default(),

@@ -30,6 +30,13 @@ pub struct Received {
     pub concealed: u64,
     /// RTCP sender reports seen on the inbound streams (`remote-outbound-rtp`).
     pub sender_reports: u64,
+    /// For diagnostics: video frames dropped before decoding, keyframes
+    /// decoded, and the jitter buffer's target delay summed over the frames
+    /// it let out (seconds) with their count.
+    pub frames_dropped: u64,
+    pub keyframes_decoded: u64,
+    pub jitter_target_s: f64,
+    pub jitter_emitted: u64,
 }
 
 impl Received {
@@ -49,6 +56,10 @@ impl Received {
             samples: u("totalSamplesReceived"),
             concealed: u("concealedSamples"),
             sender_reports: u("senderReports"),
+            frames_dropped: u("videoFramesDropped"),
+            keyframes_decoded: u("videoKeyFramesDecoded"),
+            jitter_target_s: r["videoJitterBufferTargetDelay"].as_f64().unwrap_or(0.0),
+            jitter_emitted: u("videoJitterBufferEmittedCount"),
         }
     }
 }

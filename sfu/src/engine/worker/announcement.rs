@@ -7,6 +7,7 @@ impl Worker {
     /// first audio slot, and starts the recording once one has ended.
     pub(super) fn play_announcements(&mut self, now: Instant) {
         let mut finished = Vec::new();
+        let now_us = self.micros(now);
         for (room, state) in &mut self.rooms {
             let Some(a) = state.announcement.as_mut() else {
                 continue;
@@ -25,7 +26,7 @@ impl Worker {
                         continue;
                     };
                     let out = &mut slot.audio;
-                    let (seq, ts) = out.continuity.rewrite(ANNOUNCEMENT_SSRC, seq, ts);
+                    let (seq, ts) = out.continuity.rewrite(ANNOUNCEMENT_SSRC, seq, ts, now_us);
                     let (sender_id, ssrc) = (out.sender, out.ssrc);
                     let known = out.leg_format(false);
                     let Some(leg) = known.or_else(|| {
@@ -37,9 +38,6 @@ impl Worker {
                     if let Some(slot) = peer.slots.first_mut() {
                         slot.audio.remember(false, leg);
                     }
-                    let now_us =
-                        u64::try_from(now.saturating_duration_since(self.epoch).as_micros())
-                            .unwrap_or(u64::MAX);
                     if self.downlink_estimation == DownlinkEstimation::FromFeedback {
                         peer.learn_transport_cc(&leg, now_us);
                     }

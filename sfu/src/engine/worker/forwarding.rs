@@ -87,6 +87,7 @@ impl Worker {
                 f.source_ssrc,
                 f.packet.header.sequence_number,
                 f.packet.header.timestamp,
+                now_us,
             );
             let leg = match out.leg_format(f.h264) {
                 Some(leg) => leg,
