@@ -47,17 +47,18 @@ impl Caller {
         }
     }
 
-    /// Officers act only for their own facility.
+    /// Officers and reviewers act only for their own facility.
     pub fn require_facility(&self, facility_id: i64) -> Result<(), ApiError> {
-        match (self.0.role, self.0.facility_id) {
-            (CallerRole::Officer, Some(own)) if own != facility_id => {
-                Err(ApiError::Forbidden(format!(
-                    "officers act only for their own facility ({own}), not facility {facility_id}"
-                )))
-            }
-            (CallerRole::Officer, None) => Err(ApiError::Forbidden(
-                "this officer account is not attached to a facility; ask an administrator".into(),
-            )),
+        let role = self.0.role;
+        match (role.has_facility(), self.0.facility_id) {
+            (true, Some(own)) if own != facility_id => Err(ApiError::Forbidden(format!(
+                "{}s act only for their own facility ({own}), not facility {facility_id}",
+                role.as_str()
+            ))),
+            (true, None) => Err(ApiError::Forbidden(format!(
+                "this {} account is not attached to a facility; ask an administrator",
+                role.as_str()
+            ))),
             _ => Ok(()),
         }
     }
@@ -73,6 +74,8 @@ impl Caller {
                 session.kind == parley_policy::SessionKind::CourtHearing
             }
             CallerRole::Officer => self.0.facility_id == Some(session.facility_id),
+            // A reviewer sees a session through the reviews asked about it.
+            CallerRole::Reviewer => false,
             CallerRole::Visitor => self
                 .0
                 .contact_id

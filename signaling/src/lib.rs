@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod model;
 pub mod openapi;
 pub mod policy_view;
+pub mod review;
 pub mod rights;
 pub mod routes;
 pub mod store;

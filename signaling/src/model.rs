@@ -22,17 +22,22 @@ pub enum CallerRole {
     Judge,
     /// A family member, friend or counsel: books for detainees who approved them.
     Visitor,
+    /// Reviews, for one facility, the decisions that ended someone's
+    /// contact when they ask (`crate::review`): sees those sessions' audit
+    /// trail, upholds or overturns.
+    Reviewer,
 }
 
 impl CallerRole {
     /// Every role, in declaration order.
-    pub const ALL: [CallerRole; 6] = [
+    pub const ALL: [CallerRole; 7] = [
         Self::Admin,
         Self::Scheduler,
         Self::Officer,
         Self::Clerk,
         Self::Judge,
         Self::Visitor,
+        Self::Reviewer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,7 +48,13 @@ impl CallerRole {
             Self::Clerk => "clerk",
             Self::Judge => "judge",
             Self::Visitor => "visitor",
+            Self::Reviewer => "reviewer",
         }
+    }
+
+    /// Officers and reviewers act for one facility.
+    pub fn has_facility(self) -> bool {
+        matches!(self, Self::Officer | Self::Reviewer)
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -56,7 +67,7 @@ pub struct ApiUser {
     pub id: i64,
     pub name: String,
     pub role: CallerRole,
-    /// Officers act for one facility.
+    /// Officers and reviewers act for one facility.
     pub facility_id: Option<i64>,
     /// Visitors are one contact.
     pub contact_id: Option<i64>,

@@ -21,6 +21,18 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        components.add_security_scheme(
+            "join_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A participant's join token (the `token` of their join link), good for this until 30 days after the session's scheduled end.",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -170,6 +182,8 @@ impl Modify for StandardResponses {
         routes::sessions::join_token, routes::sessions::monitor, routes::sessions::end, routes::sessions::cancel,
         routes::policy::jurisdictions, routes::policy::explain,
         routes::audit::list, routes::audit::verify,
+        routes::reviews::request, routes::reviews::mine, routes::reviews::list,
+        routes::reviews::get_one, routes::reviews::decide,
     ),
 )]
 pub struct ApiDoc;

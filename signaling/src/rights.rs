@@ -38,6 +38,9 @@ pub enum ApiAction {
     VerifyAuditLog,
     CreateUsers,
     ListUsers,
+    /// See the requests for review of decisions (with the sessions' audit
+    /// trail) and decide them.
+    ReviewDecisions,
     /// End a live session of this kind for everyone.
     End(SessionKind),
     /// Cancel a session of this kind before it starts.
@@ -70,6 +73,7 @@ impl ApiAction {
             A::VerifyAuditLog,
             A::CreateUsers,
             A::ListUsers,
+            A::ReviewDecisions,
         ];
         for kind in SessionKind::ALL {
             all.push(A::End(kind));
@@ -103,6 +107,7 @@ impl ApiAction {
             A::VerifyAuditLog => "verify the audit log".into(),
             A::CreateUsers => "create API users".into(),
             A::ListUsers => "list API users".into(),
+            A::ReviewDecisions => "review decisions".into(),
             A::End(kind) => format!("end a {}", kind.label()),
             A::Cancel(kind) => format!("cancel a {}", kind.label()),
         }
@@ -121,13 +126,14 @@ pub fn allowed(role: CallerRole, action: ApiAction) -> bool {
         | A::VerifyAuditLog
         | A::CreateUsers
         | A::ListUsers => role == R::Admin,
-        A::ListFacilities | A::ViewFacilities => role != R::Visitor,
+        A::ListFacilities | A::ViewFacilities => !matches!(role, R::Visitor | R::Reviewer),
         A::RegisterDetainees | A::RegisterContacts => {
             matches!(role, R::Admin | R::Scheduler | R::Officer)
         }
         A::ListDetainees | A::ViewDetainees | A::ViewContacts | A::ViewApprovedContacts => {
-            role != R::Visitor
+            !matches!(role, R::Visitor | R::Reviewer)
         }
+        A::ReviewDecisions => matches!(role, R::Admin | R::Reviewer),
         A::ApproveContacts | A::RevokeContacts => matches!(role, R::Admin | R::Officer),
         A::BookVisits => matches!(role, R::Admin | R::Scheduler | R::Officer | R::Visitor),
         A::ScheduleHearings => matches!(role, R::Admin | R::Scheduler | R::Clerk | R::Judge),
@@ -138,12 +144,13 @@ pub fn allowed(role: CallerRole, action: ApiAction) -> bool {
             R::Admin => true,
             R::Officer => kind == SessionKind::SocialVisit,
             R::Judge | R::Clerk => hearing(kind),
-            R::Scheduler | R::Visitor => false,
+            R::Scheduler | R::Visitor | R::Reviewer => false,
         },
         A::Cancel(kind) => match role {
             R::Admin | R::Scheduler => true,
             R::Visitor | R::Officer => kind.is_visit(),
             R::Judge | R::Clerk => hearing(kind),
+            R::Reviewer => false,
         },
     }
 }
@@ -180,6 +187,7 @@ mod tests {
             A::MonitorSessions => "officer",
             A::ReadAuditLog => "admin clerk judge",
             A::VerifyAuditLog | A::CreateUsers | A::ListUsers => "admin",
+            A::ReviewDecisions => "admin reviewer",
             A::End(K::SocialVisit) => "admin officer",
             A::End(K::CourtHearing) => "admin clerk judge",
             A::End(K::LegalVisit | K::Consultation) => "admin",

@@ -164,6 +164,30 @@ impl JoinTokens {
         session_id: i64,
         now: DateTime<Utc>,
     ) -> Result<JoinClaims, GrantError> {
+        self.verify_until(token, session_id, now, 0)
+    }
+
+    /// [`JoinTokens::verify`] for what a participant may still do after the
+    /// session: the token stays good for `after_end_seconds` past its
+    /// expiry (asking for a review of how it ended, reading the outcome),
+    /// never for joining.
+    pub fn verify_after_end(
+        &self,
+        token: &str,
+        session_id: i64,
+        now: DateTime<Utc>,
+        after_end_seconds: i64,
+    ) -> Result<JoinClaims, GrantError> {
+        self.verify_until(token, session_id, now, after_end_seconds.max(0))
+    }
+
+    fn verify_until(
+        &self,
+        token: &str,
+        session_id: i64,
+        now: DateTime<Utc>,
+        after_end_seconds: i64,
+    ) -> Result<JoinClaims, GrantError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
@@ -175,7 +199,11 @@ impl JoinTokens {
         let claims = data.claims;
         let leeway = i64::try_from(self.leeway_seconds).unwrap_or(0);
         let t = now.timestamp();
-        if t >= claims.exp.saturating_add(leeway) {
+        if t >= claims
+            .exp
+            .saturating_add(leeway)
+            .saturating_add(after_end_seconds)
+        {
             return Err(GrantError::Expired);
         }
         if t < claims.nbf.saturating_sub(leeway) {

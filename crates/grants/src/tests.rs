@@ -41,6 +41,36 @@ fn expiry_and_not_before_respect_leeway() {
 }
 
 #[test]
+fn after_the_end_a_token_serves_only_the_given_time_and_its_session() {
+    let t = tokens(0);
+    let token = t.issue(&grant(), at(0)).expect("issue");
+    let day = 86_400;
+    assert_eq!(t.verify(&token, 7, at(3600 + 1)), Err(GrantError::Expired));
+    assert!(
+        t.verify_after_end(&token, 7, at(3600 + day - 1), day)
+            .is_ok()
+    );
+    assert_eq!(
+        t.verify_after_end(&token, 7, at(3600 + day), day),
+        Err(GrantError::Expired)
+    );
+    assert!(matches!(
+        t.verify_after_end(&token, 8, at(3600 + 1), day),
+        Err(GrantError::WrongSession { .. })
+    ));
+    // Before the window opens it is as early as ever.
+    assert_eq!(
+        t.verify_after_end(&token, 7, at(-1), day),
+        Err(GrantError::NotYetValid)
+    );
+    // A negative grace is none.
+    assert_eq!(
+        t.verify_after_end(&token, 7, at(3600), -day),
+        Err(GrantError::Expired)
+    );
+}
+
+#[test]
 fn leeway_is_bounded() {
     let t = tokens(1_000_000);
     let token = t.issue(&grant(), at(0)).expect("issue");

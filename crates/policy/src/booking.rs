@@ -22,6 +22,25 @@ pub struct BookedInterval {
     pub start: DateTime<Utc>,
     /// Scheduled end (exclusive).
     pub end: DateTime<Utc>,
+    /// It has taken place (ended, at its time or earlier): it holds no time
+    /// any more, but a social visit still counts in its week's quota.
+    pub over: bool,
+    /// A replacement for a visit whose ending was overturned on review:
+    /// never counted in the weekly quota.
+    pub replacement: bool,
+}
+
+impl BookedInterval {
+    /// A booking still to come or under way, not a replacement.
+    pub fn upcoming(kind: SessionKind, start: DateTime<Utc>, end: DateTime<Utc>) -> Self {
+        Self {
+            kind,
+            start,
+            end,
+            over: false,
+            replacement: false,
+        }
+    }
 }
 
 /// What signaling knows about one visitor on a request.
@@ -51,10 +70,14 @@ pub struct BookingRequest {
 /// The other bookings a request must fit around.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BookingContext {
-    /// The detainee's other live bookings (any kind).
+    /// The detainee's other bookings (any kind) that are still to come,
+    /// under way, or over (ended) in the week of the request.
     pub detainee_bookings: Vec<BookedInterval>,
-    /// Live bookings on the same kiosk/tablet.
+    /// Bookings on the same kiosk/tablet.
     pub device_bookings: Vec<BookedInterval>,
+    /// The request uses a replacement visit granted on review: it does not
+    /// count against the weekly quota.
+    pub replacement: bool,
 }
 
 /// Why a booking is refused, for programs.
@@ -158,8 +181,10 @@ pub struct Refusal {
 ///   on; across a daylight-saving change the hours are read strictly (the
 ///   latest instant showing the opening time, the earliest showing the closing
 ///   time), so the local clock reads within the hours for the whole visit;
-/// - social visits only: fewer than `weekly_quota` of the detainee's social
-///   visits start in the local week of `start`;
+/// - social visits only, unless the request is a replacement granted on
+///   review: fewer than `weekly_quota` of the detainee's social visits start
+///   in the local week of `start`, counting those already over and not
+///   counting replacements;
 /// - at least one and at most `max_visitors` visitors; every visitor approved;
 ///   for legal visits every visitor is verified counsel;
 /// - no overlap (half-open intervals) with the detainee's or the device's bookings.
@@ -200,7 +225,7 @@ pub fn check_booking(
     if times_valid {
         check_hours(j, req, &mut out);
     }
-    if req.kind == SessionKind::SocialVisit {
+    if req.kind == SessionKind::SocialVisit && !ctx.replacement {
         check_quota(j, req, ctx, &mut out);
     }
     check_visitors(j, req, &mut out);
@@ -353,7 +378,10 @@ fn check_quota(
         .detainee_bookings
         .iter()
         .filter(|b| {
-            b.kind == SessionKind::SocialVisit && b.start >= week_start && b.start < week_end
+            b.kind == SessionKind::SocialVisit
+                && !b.replacement
+                && b.start >= week_start
+                && b.start < week_end
         })
         .count();
     let quota = j.visits.weekly_quota;
@@ -426,7 +454,7 @@ fn end_label(tz: chrono_tz::Tz, start: DateTime<Utc>, end: DateTime<Utc>) -> Str
 }
 
 fn overlaps(req: &BookingRequest, b: &BookedInterval) -> bool {
-    req.start < b.end && b.start < req.end
+    !b.over && req.start < b.end && b.start < req.end
 }
 
 fn check_overlaps(

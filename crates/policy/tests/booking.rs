@@ -39,11 +39,11 @@ fn good() -> BookingRequest {
 }
 
 fn social(start: DateTime<Utc>) -> BookedInterval {
-    BookedInterval {
-        kind: SessionKind::SocialVisit,
+    BookedInterval::upcoming(
+        SessionKind::SocialVisit,
         start,
-        end: start + TimeDelta::minutes(30),
-    }
+        start + TimeDelta::minutes(30),
+    )
 }
 
 fn codes(j: &Jurisdiction, req: &BookingRequest, ctx: &BookingContext) -> Vec<RefusalCode> {
@@ -330,11 +330,11 @@ fn weekly_quota_counts_social_visits_in_the_local_week() {
 
     // Legal visits never count.
     let mut with_legal = two.clone();
-    with_legal.detainee_bookings.push(BookedInterval {
-        kind: SessionKind::LegalVisit,
-        start: utc("2026-03-06 09:00"),
-        end: utc("2026-03-06 10:00"),
-    });
+    with_legal.detainee_bookings.push(BookedInterval::upcoming(
+        SessionKind::LegalVisit,
+        utc("2026-03-06 09:00"),
+        utc("2026-03-06 10:00"),
+    ));
     assert_eq!(codes(&j, &good(), &with_legal), []);
 
     // Sunday 2026-03-01 23:30 Paris (22:30 UTC) is the previous week; Monday 00:30 Paris (23:30 UTC Sunday) is this week.
@@ -422,31 +422,77 @@ fn legal_visits_need_verified_counsel() {
 }
 
 #[test]
+fn visits_over_count_in_the_quota_replacements_do_not() {
+    let j = base();
+    let week = [
+        utc("2026-03-02 13:00"),
+        utc("2026-03-03 13:00"),
+        utc("2026-03-05 13:00"),
+    ];
+    // Three visits that took place (one of them ended early) fill the week.
+    let over = BookingContext {
+        detainee_bookings: week
+            .iter()
+            .map(|&t| BookedInterval {
+                over: true,
+                ..social(t)
+            })
+            .collect(),
+        ..Default::default()
+    };
+    assert_eq!(codes(&j, &good(), &over), [RefusalCode::WeeklyQuota]);
+    // One of them a replacement granted on review: room for another.
+    let mut with_replacement = over.clone();
+    with_replacement.detainee_bookings[2].replacement = true;
+    assert_eq!(codes(&j, &good(), &with_replacement), []);
+    // The request itself a replacement: the quota is not asked.
+    let replacing = BookingContext {
+        replacement: true,
+        ..over.clone()
+    };
+    assert_eq!(codes(&j, &good(), &replacing), []);
+    // A visit that is over holds no time: its slot can be booked again.
+    let req = good();
+    let ended_there = BookingContext {
+        detainee_bookings: vec![BookedInterval {
+            over: true,
+            ..BookedInterval::upcoming(SessionKind::LegalVisit, req.start, req.end)
+        }],
+        device_bookings: vec![BookedInterval {
+            over: true,
+            ..BookedInterval::upcoming(SessionKind::LegalVisit, req.start, req.end)
+        }],
+        ..Default::default()
+    };
+    assert_eq!(codes(&j, &req, &ended_there), []);
+}
+
+#[test]
 fn detainee_double_booking() {
     let j = base();
     let req = good();
     let touching = BookingContext {
         detainee_bookings: vec![
-            BookedInterval {
-                kind: SessionKind::LegalVisit,
-                start: req.end,
-                end: req.end + TimeDelta::minutes(30),
-            },
-            BookedInterval {
-                kind: SessionKind::CourtHearing,
-                start: req.start - TimeDelta::hours(1),
-                end: req.start,
-            },
+            BookedInterval::upcoming(
+                SessionKind::LegalVisit,
+                req.end,
+                req.end + TimeDelta::minutes(30),
+            ),
+            BookedInterval::upcoming(
+                SessionKind::CourtHearing,
+                req.start - TimeDelta::hours(1),
+                req.start,
+            ),
         ],
         ..Default::default()
     };
     assert_eq!(codes(&j, &req, &touching), []);
     let clash = BookingContext {
-        detainee_bookings: vec![BookedInterval {
-            kind: SessionKind::CourtHearing,
-            start: req.start + TimeDelta::minutes(29),
-            end: req.end + TimeDelta::hours(1),
-        }],
+        detainee_bookings: vec![BookedInterval::upcoming(
+            SessionKind::CourtHearing,
+            req.start + TimeDelta::minutes(29),
+            req.end + TimeDelta::hours(1),
+        )],
         ..Default::default()
     };
     assert_eq!(codes(&j, &req, &clash), [RefusalCode::DetaineeDoubleBooked]);

@@ -52,11 +52,16 @@ pub struct NewBooking {
     #[serde(default)]
     pub detainee_consents_to_recording: bool,
     pub title: Option<String>,
+    /// A review that overturned the end of one of this detainee's visits
+    /// (`GET /v1/reviews/{id}` shows `replacement_available`): this booking
+    /// is its replacement, not counted against the weekly quota.
+    pub replacement_for_review: Option<i64>,
 }
 
 #[utoipa::path(post, path = "/v1/bookings", request_body = NewBooking, security(("bearer" = [])),
     responses((status = 201, body = Session), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 422, description = "Refused by a booking rule", body = ErrorBody)))]
+              (status = 404, body = ErrorBody), (status = 409, description = "The replacement visit named is already booked, or was not granted", body = ErrorBody),
+              (status = 422, description = "Refused by a booking rule", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -143,6 +148,9 @@ pub async fn create(
     // the writer.
     drop(read);
     let mut w = state.store.write().await?;
+    if let Some(review_id) = req.replacement_for_review {
+        replacement_granted(w.as_mut(), review_id, detainee.id, req.kind).await?;
+    }
     // Read the context inside the write transaction: two concurrent bookings
     // cannot both take the last slot.
     let context = BookingContext {
@@ -157,6 +165,7 @@ pub async fn create(
         device_bookings: w
             .live_intervals(None, Some(device.id), req.starts_at, req.ends_at)
             .await?,
+        replacement: req.replacement_for_review.is_some(),
     };
     if let Err(refusals) = check_booking(jurisdiction, &booking, &context, now) {
         let record = AuditRecord::new(caller.actor(), "booking.decide", "refused")
@@ -215,8 +224,12 @@ pub async fn create(
             ends_at: req.ends_at.timestamp(),
             created_by: caller.0.id,
             now: now.timestamp(),
+            replaces_review: req.replacement_for_review,
         })
         .await?;
+    if let Some(review_id) = req.replacement_for_review {
+        w.use_replacement(review_id, session_id).await?;
+    }
     let mut rules = vec![format!("{}/booking/all-rules-met", jurisdiction.id)];
     rules.extend(decision.rules.iter().map(|r| r.to_string()));
     state
@@ -229,6 +242,7 @@ pub async fn create(
                     "kind": req.kind, "detainee_id": detainee.id, "device_id": device.id,
                     "starts_at": req.starts_at, "ends_at": req.ends_at,
                     "recording": decision.recording, "monitoring": decision.monitoring,
+                    "replacement_for_review": req.replacement_for_review,
                 })),
         )
         .await?;
@@ -269,4 +283,37 @@ pub async fn create(
         .await?
         .ok_or_else(|| ApiError::Internal("the new booking could not be read back".into()))?;
     Ok((StatusCode::CREATED, Json(session)))
+}
+
+/// Checks that review `review_id` granted a replacement visit of `kind` for
+/// `detainee_id` that is still to be booked.
+async fn replacement_granted(
+    w: &mut dyn crate::store::Write,
+    review_id: i64,
+    detainee_id: i64,
+    kind: SessionKind,
+) -> ApiResult<()> {
+    let review = w
+        .review(review_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("review", review_id))?;
+    let reviewed = w
+        .session(review.session_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("session", review.session_id))?;
+    if reviewed.detainee_id != Some(detainee_id) || reviewed.kind != kind {
+        return Err(ApiError::Unprocessable(format!(
+            "review {review_id} is about a {} of another detainee or kind; a replacement is booked for the same detainee and kind of visit",
+            reviewed.kind.label()
+        )));
+    }
+    if !review.replacement_available {
+        return Err(ApiError::Conflict(match review.replacement_session_id {
+            Some(used) => format!(
+                "the replacement granted by review {review_id} is already booked as session {used}"
+            ),
+            None => format!("review {review_id} granted no replacement visit"),
+        }));
+    }
+    Ok(())
 }

@@ -193,6 +193,7 @@ pub async fn create(
             ends_at: req.ends_at.timestamp(),
             created_by: caller.0.id,
             now: now.timestamp(),
+            replaces_review: None,
         })
         .await?;
     state

@@ -6,6 +6,7 @@ pub mod facilities;
 pub mod hearings;
 pub mod people;
 pub mod policy;
+pub mod reviews;
 pub mod sessions;
 pub mod users;
 
@@ -87,6 +88,11 @@ pub fn router() -> Router<AppState> {
             post(sessions::join_token),
         )
         .route("/v1/sessions/{id}/ws", get(crate::live::ws::upgrade))
+        .route("/v1/sessions/{id}/reviews", post(reviews::request))
+        .route("/v1/sessions/{id}/reviews/mine", get(reviews::mine))
+        .route("/v1/reviews", get(reviews::list))
+        .route("/v1/reviews/{id}", get(reviews::get_one))
+        .route("/v1/reviews/{id}/decision", post(reviews::decide))
         .route("/v1/policy/jurisdictions", get(policy::jurisdictions))
         .route("/v1/policy/explain", get(policy::explain))
         .route("/v1/audit", get(audit::list))

@@ -270,6 +270,7 @@ pub async fn join_token(
         CallerRole::Officer => s.kind.is_visit() && p.role == Role::Detainee,
         CallerRole::Clerk | CallerRole::Judge => s.kind == SessionKind::CourtHearing,
         CallerRole::Visitor => caller.0.contact_id.is_some() && p.contact_id == caller.0.contact_id,
+        CallerRole::Reviewer => false,
     };
     if p.removed {
         state

@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 pub struct NewUser {
     pub name: String,
     pub role: CallerRole,
-    /// Required for officers: the facility they work for.
+    /// Required for officers and reviewers: the facility they work for.
     pub facility_id: Option<i64>,
     /// Required for visitors: the contact they are.
     pub contact_id: Option<i64>,
@@ -44,11 +44,16 @@ pub async fn create(
     caller.require(ApiAction::CreateUsers)?;
     let name = text("name", &req.name, MAX_TEXT_CHARS)?;
     match req.role {
-        CallerRole::Officer => {
+        CallerRole::Officer | CallerRole::Reviewer => {
             let id = req.facility_id.ok_or_else(|| {
-                ApiError::BadRequest(
-                    "an officer needs `facility_id`: the facility they work for".into(),
-                )
+                ApiError::BadRequest(format!(
+                    "{} needs `facility_id`: the facility they work for",
+                    if req.role == CallerRole::Officer {
+                        "an officer"
+                    } else {
+                        "a reviewer"
+                    }
+                ))
             })?;
             state
                 .store
@@ -70,9 +75,9 @@ pub async fn create(
         }
         _ => {}
     }
-    if req.role != CallerRole::Officer && req.facility_id.is_some() {
+    if !req.role.has_facility() && req.facility_id.is_some() {
         return Err(ApiError::BadRequest(
-            "only officers have a `facility_id`".into(),
+            "only officers and reviewers have a `facility_id`".into(),
         ));
     }
     if req.role != CallerRole::Visitor && req.contact_id.is_some() {

@@ -1,6 +1,6 @@
 //! The signaling store: bookings, hearings, people, API users and the audit
-//! log, behind one trait per aggregate ([`sessions`], [`people`],
-//! [`users`], [`audit`]). One backend, [`sql`], speaks to either engine:
+//! log and requests for review, behind one trait per aggregate
+//! ([`sessions`], [`people`], [`users`], [`audit`], [`reviews`]). One backend, [`sql`], speaks to either engine:
 //! a SQLite file in the data directory (the default) or a PostgreSQL
 //! database ([`StoreLocation`]). Another plugs in beside it by implementing
 //! [`Backend`] and the aggregates' traits.
@@ -14,12 +14,14 @@
 
 pub mod audit;
 pub mod people;
+pub mod reviews;
 pub mod sessions;
 pub mod sql;
 pub mod users;
 
 pub use audit::{AuditReads, AuditWrites};
 pub use people::{PeopleReads, PeopleWrites};
+pub use reviews::{ReviewReads, ReviewWrites};
 pub use sessions::{SessionReads, SessionWrites};
 pub use users::{UserReads, UserWrites};
 
@@ -84,14 +86,16 @@ pub enum StoreError {
 }
 
 /// Everything the store reads, outside a write or inside one.
-pub trait Read: SessionReads + PeopleReads + UserReads + AuditReads {}
+pub trait Read: SessionReads + PeopleReads + UserReads + AuditReads + ReviewReads {}
 
-impl<T: SessionReads + PeopleReads + UserReads + AuditReads> Read for T {}
+impl<T: SessionReads + PeopleReads + UserReads + AuditReads + ReviewReads> Read for T {}
 
 /// One write transaction: the only writer while it lives; dropped without
 /// [`Write::commit`], nothing of it is kept.
 #[async_trait::async_trait]
-pub trait Write: Read + SessionWrites + PeopleWrites + UserWrites + AuditWrites {
+pub trait Write:
+    Read + SessionWrites + PeopleWrites + UserWrites + AuditWrites + ReviewWrites
+{
     async fn commit(self: Box<Self>) -> Result<(), sqlx::Error>;
 }
 

@@ -18,6 +18,8 @@ pub struct NewSession<'a> {
     pub ends_at: i64,
     pub created_by: i64,
     pub now: i64,
+    /// The overturned review whose replacement visit this is.
+    pub replaces_review: Option<i64>,
 }
 
 /// A participant to insert.
@@ -55,8 +57,9 @@ pub trait SessionReads: Send {
         limit: i64,
     ) -> Result<Vec<Session>, sqlx::Error>;
     async fn participants(&mut self, session_id: i64) -> Result<Vec<Participant>, sqlx::Error>;
-    /// Scheduled or live sessions overlapping `[from, to)` of a detainee or
-    /// a device, as the booking rules want them. Read inside the write
+    /// Sessions scheduled, live or ended overlapping `[from, to)` of a
+    /// detainee or a device, as the booking rules want them (cancelled ones
+    /// left out). Read inside the write
     /// transaction so that two concurrent bookings cannot both pass.
     async fn live_intervals(
         &mut self,

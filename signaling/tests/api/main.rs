@@ -12,6 +12,7 @@ mod live;
 mod media;
 mod openapi_check;
 mod protocol;
+mod reviews;
 mod token_attacks;
 mod web;
 mod ws;

@@ -22,11 +22,13 @@
 
 pub mod audit;
 pub mod people;
+pub mod reviews;
 pub mod sessions;
 pub mod users;
 
 use super::audit::{AuditEntry, AuditReads, AuditRecord, AuditWrites, ChainSummary, VerifyError};
 use super::people::{PeopleReads, PeopleWrites};
+use super::reviews::{NewReview, ReviewReads, ReviewWrites};
 use super::sessions::{NewParticipant, NewSession, SessionFilter, SessionReads, SessionWrites};
 use super::users::{UserReads, UserWrites};
 use super::{Backend, DB_FILE, Read, StoreError, StoreLocation, Write};
@@ -34,6 +36,7 @@ use crate::model::{
     ApiUser, ApprovedContact, CallerRole, Contact, Detainee, Device, DeviceKind, Facility,
     FacilityKind, Participant, Session, SessionStatus,
 };
+use crate::review::{Outcome, Review};
 use chrono::{DateTime, Utc};
 use parley_policy::BookedInterval;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -543,6 +546,52 @@ impl AuditWrites for Statements<Tx<'_>> {
         at: DateTime<Utc>,
     ) -> Result<i64, sqlx::Error> {
         audit::append(&mut self.0.tx, self.0.engine.head_for_update(), record, at).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<C: Conn> ReviewReads for Statements<C> {
+    async fn review(&mut self, id: i64) -> Result<Option<Review>, sqlx::Error> {
+        reviews::get(self.0.conn().await?, id).await
+    }
+    async fn review_of(
+        &mut self,
+        session_id: i64,
+        participant_id: i64,
+    ) -> Result<Option<Review>, sqlx::Error> {
+        reviews::of(self.0.conn().await?, session_id, participant_id).await
+    }
+    async fn reviews(
+        &mut self,
+        facility_id: Option<i64>,
+        pending_only: bool,
+        limit: i64,
+    ) -> Result<Vec<Review>, sqlx::Error> {
+        reviews::list(self.0.conn().await?, facility_id, pending_only, limit).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ReviewWrites for Statements<Tx<'_>> {
+    async fn insert_review(&mut self, r: &NewReview<'_>) -> Result<i64, sqlx::Error> {
+        reviews::insert(&mut self.0.tx, r).await
+    }
+    async fn decide_review(
+        &mut self,
+        id: i64,
+        outcome: Outcome,
+        reason: &str,
+        reviewer_id: i64,
+        at: i64,
+    ) -> Result<(), sqlx::Error> {
+        reviews::decide(&mut self.0.tx, id, outcome, reason, reviewer_id, at).await
+    }
+    async fn use_replacement(
+        &mut self,
+        review_id: i64,
+        session_id: i64,
+    ) -> Result<(), sqlx::Error> {
+        reviews::use_replacement(&mut self.0.tx, review_id, session_id).await
     }
 }
 

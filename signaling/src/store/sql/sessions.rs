@@ -10,8 +10,8 @@ use sqlx::{AnyConnection, Row};
 
 pub async fn insert(conn: &mut AnyConnection, s: &NewSession<'_>) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar::<_, i64>(
-        "INSERT INTO sessions (kind, facility_id, jurisdiction, title, detainee_id, device_id, join_opens_at, starts_at, ends_at, status, created_by, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'scheduled', $10, $11) RETURNING id",
+        "INSERT INTO sessions (kind, facility_id, jurisdiction, title, detainee_id, device_id, join_opens_at, starts_at, ends_at, status, created_by, created_at, replaces_review)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'scheduled', $10, $11, $12) RETURNING id",
     )
     .bind(s.kind.as_str())
     .bind(s.facility_id)
@@ -24,6 +24,7 @@ pub async fn insert(conn: &mut AnyConnection, s: &NewSession<'_>) -> Result<i64,
     .bind(s.ends_at)
     .bind(s.created_by)
     .bind(s.now)
+    .bind(s.replaces_review)
     .fetch_one(conn)
     .await
 }
@@ -144,8 +145,8 @@ pub async fn live_intervals(
     to: DateTime<Utc>,
 ) -> Result<Vec<BookedInterval>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT kind, starts_at, ends_at FROM sessions
-         WHERE status IN ('scheduled', 'live') AND ends_at > $1 AND starts_at < $2
+        "SELECT kind, starts_at, ends_at, status, replaces_review FROM sessions
+         WHERE status IN ('scheduled', 'live', 'ended') AND ends_at > $1 AND starts_at < $2
            AND (($3 IS NOT NULL AND detainee_id = $4) OR ($5 IS NOT NULL AND device_id = $6))
          ORDER BY starts_at",
     )
@@ -164,6 +165,8 @@ pub async fn live_intervals(
                 kind: r.get::<&str, _>("kind").parse().ok()?,
                 start: from_unix(r.get("starts_at")),
                 end: from_unix(r.get("ends_at")),
+                over: r.get::<&str, _>("status") == SessionStatus::Ended.as_str(),
+                replacement: r.get::<Option<i64>, _>("replaces_review").is_some(),
             })
         })
         .collect())
