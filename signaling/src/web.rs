@@ -75,6 +75,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../web/controls.js"),
     },
     Asset {
+        name: "review.js",
+        media_type: JS,
+        body: include_str!("../web/review.js"),
+    },
+    Asset {
         name: "join.js",
         media_type: JS,
         body: include_str!("../web/join.js"),

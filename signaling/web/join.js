@@ -8,6 +8,7 @@ import { openDevices, MediaLink } from './media.js';
 import { hearingControls, officerControls } from './controls.js';
 import { el } from './dom.js';
 import { Tiles } from './tiles.js';
+import { ReviewPanel } from './review.js';
 
 /// Roles that receive only: they send no audio or video.
 const RECEIVE_ONLY = new Set(['observer', 'officer']);
@@ -20,7 +21,7 @@ const tiles = new Tiles($('tiles'), () => { $('sound').hidden = false; });
 
 const query = new URLSearchParams(location.search);
 const state = {
-  token: null, claims: null, local: null, live: null, link: null,
+  token: null, claims: null, local: null, live: null, link: null, review: null,
   welcome: null, roster: [], endsAt: null, admitted: false, ended: null, speaker: null,
   // Participants whose video the SFU paused for this connection (weak link).
   videoPaused: new Set(),
@@ -109,6 +110,10 @@ function join() {
       dropMedia();
       state.local?.getTracks().forEach((tr) => tr.stop());
       if (code === 'elsewhere') return ended('elsewhere', message);
+      // Over, or this person removed: the end screen, where a review can be asked for.
+      if (code === 'session_over' || (code === 'forbidden' && /removed/.test(message))) {
+        return ended('over', message);
+      }
       $('error-text').textContent = message;
       show('error');
     },
@@ -361,6 +366,7 @@ function renderEnded() {
   $('ended-message').hidden = !$('ended-message').textContent;
   $('rejoin').hidden = reason !== 'left';
   $('back-to-console').hidden = state.claims?.role !== 'officer';
+  state.review?.show(reason, state.claims?.role);
 }
 
 // ---- controls ----
@@ -445,6 +451,9 @@ async function main() {
   }
   renderToggles();
   setInterval(tick, 500);
+  state.review = new ReviewPanel(state.claims.sid, state.token);
+  // Someone who asked for a review has nothing more to join: the outcome.
+  if (await state.review.load()) return ended('over', '');
   show('check');
   const ready = await check();
   // A kiosk starts by itself at the slot; everyone else presses Join.

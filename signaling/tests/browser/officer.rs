@@ -1,6 +1,8 @@
 //! The officer console: a social visit of the officer's facility is listed
 //! with time left and can be monitored (hidden, receive-only) and ended with
-//! a reason the family sees; a legal visit is listed but cannot be opened.
+//! a reason the family sees, who asks for a review from the end screen and
+//! reads the outcome on the same link; a legal visit is listed but cannot
+//! be opened.
 
 use crate::chromium::{Browser, Screen, one_at_a_time};
 use crate::harness::*;
@@ -138,6 +140,67 @@ async fn an_officer_monitors_a_social_visit_and_cannot_open_a_legal_one() {
     }
     family.screenshot("officer-3-family-ended-by-staff").await;
     wait_for_screen(&desk, "ended", "the officer's end screen", 10).await;
+    assert!(
+        desk.eval("document.querySelector('#review').hidden").await == true,
+        "the monitoring officer is offered no review"
+    );
+
+    // The family asks for a review from the end screen …
+    family.click("#review-ask").await;
+    family
+        .type_into("#review-statement", "Nothing happened on our side.")
+        .await;
+    screenshot_and_check(&family, "officer-4-family-asks-review", "review request").await;
+    family.click("#review-send").await;
+    family
+        .wait(
+            "document.querySelector('#review-status').dataset.outcome === 'pending'",
+            "the request accepted",
+            Wait::from_secs(10),
+        )
+        .await;
+    assert!(
+        family
+            .text("#review-status")
+            .await
+            .contains("You asked for a review"),
+        "{}",
+        family.text("#review-status").await
+    );
+    assert!(
+        family
+            .eval("document.querySelector('#review-ask').hidden")
+            .await
+            == true
+    );
+    // … a reviewer of the facility overturns the end …
+    let reviewer = s.user("reviewer", Some(p.facility), None).await;
+    let pending = s.get(&reviewer, "/v1/reviews?pending=true").await;
+    let review = &pending.body[0];
+    assert_eq!(review["statement"], "Nothing happened on our side.");
+    assert_eq!(review["stated_reason"], "Visit ended early: wing lockdown");
+    let decided = s
+        .post(
+            &reviewer,
+            &format!("/v1/reviews/{}/decision", review["id"]),
+            json!({"outcome": "overturned", "reason": "The lockdown was on another wing."}),
+        )
+        .await;
+    assert_eq!(decided.status, StatusCode::OK, "{}", decided.body);
+    // … and the family, opening the link again, reads the outcome.
+    family.eval("location.reload()").await;
+    family
+        .wait(
+            "document.querySelector('#review-status')?.dataset.outcome === 'overturned'",
+            "the outcome on the reopened link",
+            Wait::from_secs(15),
+        )
+        .await;
+    let told = family.text("#review-status").await;
+    for part in ["overturned", "another wing", "replacement visit"] {
+        assert!(told.contains(part), "{part}: {told}");
+    }
+    screenshot_and_check(&family, "officer-5-family-review-outcome", "review outcome").await;
     desk.click("#back-to-console").await;
     desk.wait(
         "location.pathname === '/officer' && !document.querySelector('#live').hidden",
