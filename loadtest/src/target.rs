@@ -96,6 +96,7 @@ impl Parley {
                 per_ip: 65_535,
                 ..Default::default()
             },
+            webhook_retry: Default::default(),
             media: Some(
                 parley_sfu::plane::InProcessPlane::launcher(parley_sfu::plane::InProcessSettings {
                     listen: loopback(0),

@@ -429,6 +429,7 @@ async fn up(
         join_token_leeway_seconds: d.file.tokens.join_token_leeway_seconds,
         media,
         connections: d.file.server.connection_limits(),
+        webhook_retry: Default::default(),
     };
     let data_dir = signaling.data_dir.clone();
     let running = parley_signaling::start(&signaling)

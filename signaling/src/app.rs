@@ -43,6 +43,8 @@ pub struct SignalingConfig {
     pub media: Option<LaunchMedia>,
     /// What one client may hold of the HTTP service.
     pub connections: crate::http_server::ConnectionLimits,
+    /// How webhook deliveries are retried before a dead letter.
+    pub webhook_retry: crate::webhooks::retry::RetryPolicy,
 }
 
 impl std::fmt::Debug for SignalingConfig {
@@ -338,7 +340,20 @@ pub async fn start_with_clock(
     let app = router(state.clone());
     let refused = state.metrics.http_connections_refused.clone();
     let limits = config.connections;
-    let task = tokio::spawn(crate::http_server::serve(listener, app, limits, refused));
+    let server = crate::http_server::serve(listener, app, limits, refused);
+    let deliverer = crate::webhooks::delivery::Deliverer::new(
+        state.store.clone(),
+        state.clock.clone(),
+        state.metrics.clone(),
+        config.webhook_retry,
+    );
+    // The webhooks' sender lives and dies with the HTTP service.
+    let task = tokio::spawn(async move {
+        tokio::select! {
+            served = server => served,
+            () = deliverer.run() => Ok(()),
+        }
+    });
     Ok(Running {
         addr,
         state,

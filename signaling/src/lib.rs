@@ -24,5 +24,6 @@ pub mod routes;
 pub mod store;
 pub mod time;
 pub mod web;
+pub mod webhooks;
 
 pub use app::{Running, SignalingConfig, StartError, start, start_with_clock};

@@ -23,6 +23,9 @@ pub struct Metrics {
     /// Audit entries the store could not write (with them, the change they
     /// record: neither is kept).
     pub audit_write_failures: IntCounter,
+    /// Webhook deliveries by result: `delivered`, `retried` (an attempt
+    /// failed, another follows), `dead_lettered` (given up).
+    pub webhook_deliveries: IntCounterVec,
     /// When each certificate this process serves with runs out, in seconds
     /// since the Unix epoch (the binary that composes the services sets
     /// it).
@@ -129,6 +132,19 @@ impl Metrics {
                 "parley_audit_write_failures_total",
                 "Audit entries the store could not write; the change each records was not kept either",
             ),
+            webhook_deliveries: {
+                let c = counter(
+                    &registry,
+                    "parley_webhook_deliveries_total",
+                    "Webhook deliveries to case-management systems by result (delivered, retried, dead_lettered)",
+                    &["result"],
+                );
+                // Served at 0 from the start, so that an alert on a rise sees one.
+                for result in ["delivered", "retried", "dead_lettered"] {
+                    c.with_label_values(&[result]);
+                }
+                c
+            },
             certificate_expiry: {
                 let g = IntGaugeVec::new(
                     Opts::new(

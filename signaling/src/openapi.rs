@@ -184,7 +184,10 @@ impl Modify for StandardResponses {
         routes::audit::list, routes::audit::verify,
         routes::reviews::request, routes::reviews::mine, routes::reviews::list,
         routes::reviews::get_one, routes::reviews::decide,
+        routes::webhooks::create, routes::webhooks::list, routes::webhooks::remove,
+        routes::webhooks::dead_letters,
     ),
+    components(schemas(crate::webhooks::event::WebhookEvent)),
 )]
 pub struct ApiDoc;
 

@@ -41,6 +41,8 @@ pub enum ApiAction {
     /// See the requests for review of decisions (with the sessions' audit
     /// trail) and decide them.
     ReviewDecisions,
+    /// Add, list and remove a facility's webhooks for case systems.
+    ManageWebhooks,
     /// End a live session of this kind for everyone.
     End(SessionKind),
     /// Cancel a session of this kind before it starts.
@@ -74,6 +76,7 @@ impl ApiAction {
             A::CreateUsers,
             A::ListUsers,
             A::ReviewDecisions,
+            A::ManageWebhooks,
         ];
         for kind in SessionKind::ALL {
             all.push(A::End(kind));
@@ -108,6 +111,7 @@ impl ApiAction {
             A::CreateUsers => "create API users".into(),
             A::ListUsers => "list API users".into(),
             A::ReviewDecisions => "review decisions".into(),
+            A::ManageWebhooks => "manage webhooks".into(),
             A::End(kind) => format!("end a {}", kind.label()),
             A::Cancel(kind) => format!("cancel a {}", kind.label()),
         }
@@ -125,7 +129,8 @@ pub fn allowed(role: CallerRole, action: ApiAction) -> bool {
         | A::VerifyBarNumbers
         | A::VerifyAuditLog
         | A::CreateUsers
-        | A::ListUsers => role == R::Admin,
+        | A::ListUsers
+        | A::ManageWebhooks => role == R::Admin,
         A::ListFacilities | A::ViewFacilities => !matches!(role, R::Visitor | R::Reviewer),
         A::RegisterDetainees | A::RegisterContacts => {
             matches!(role, R::Admin | R::Scheduler | R::Officer)
@@ -186,7 +191,7 @@ mod tests {
             A::SeeConnections => "admin officer clerk judge",
             A::MonitorSessions => "officer",
             A::ReadAuditLog => "admin clerk judge",
-            A::VerifyAuditLog | A::CreateUsers | A::ListUsers => "admin",
+            A::VerifyAuditLog | A::CreateUsers | A::ListUsers | A::ManageWebhooks => "admin",
             A::ReviewDecisions => "admin reviewer",
             A::End(K::SocialVisit) => "admin officer",
             A::End(K::CourtHearing) => "admin clerk judge",

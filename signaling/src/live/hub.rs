@@ -835,7 +835,16 @@ impl LiveHub {
         let mut w = self.inner.store.write().await?;
         match what {
             Persist::End(at) => w.set_end(session_id, at.timestamp()).await?,
-            Persist::Live => w.mark_live(session_id).await?,
+            Persist::Live => {
+                // The start is an event for case systems (webhooks read the
+                // audit log): logged with the change, in its transaction.
+                let record = AuditRecord::new("system", "session.live", "started")
+                    .session(session_id)
+                    .rules([RuleId::core("session/went-live")]);
+                let appended = w.append_audit(&record, self.inner.clock.now()).await;
+                self.inner.metrics.audited("session.live", appended)?;
+                w.mark_live(session_id).await?
+            }
             Persist::Removal(participant_id) => {
                 w.mark_removed(participant_id, self.inner.clock.now().timestamp())
                     .await?

@@ -9,6 +9,7 @@ pub mod policy;
 pub mod reviews;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -58,6 +59,15 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/facilities/{id}", get(facilities::get_one))
         .route("/v1/facilities/{id}/devices", post(facilities::add_device))
+        .route(
+            "/v1/facilities/{id}/webhooks",
+            post(webhooks::create).get(webhooks::list),
+        )
+        .route("/v1/webhooks/{id}", delete(webhooks::remove))
+        .route(
+            "/v1/webhooks/{id}/dead-letters",
+            get(webhooks::dead_letters),
+        )
         .route(
             "/v1/detainees",
             post(people::create_detainee).get(people::list_detainees),

@@ -1,6 +1,7 @@
 //! The signaling store: bookings, hearings, people, API users and the audit
 //! log and requests for review, behind one trait per aggregate
-//! ([`sessions`], [`people`], [`users`], [`audit`], [`reviews`]). One backend, [`sql`], speaks to either engine:
+//! ([`sessions`], [`people`], [`users`], [`audit`], [`reviews`],
+//! [`webhooks`]). One backend, [`sql`], speaks to either engine:
 //! a SQLite file in the data directory (the default) or a PostgreSQL
 //! database ([`StoreLocation`]). Another plugs in beside it by implementing
 //! [`Backend`] and the aggregates' traits.
@@ -18,12 +19,14 @@ pub mod reviews;
 pub mod sessions;
 pub mod sql;
 pub mod users;
+pub mod webhooks;
 
 pub use audit::{AuditReads, AuditWrites};
 pub use people::{PeopleReads, PeopleWrites};
 pub use reviews::{ReviewReads, ReviewWrites};
 pub use sessions::{SessionReads, SessionWrites};
 pub use users::{UserReads, UserWrites};
+pub use webhooks::{WebhookReads, WebhookWrites};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -86,15 +89,21 @@ pub enum StoreError {
 }
 
 /// Everything the store reads, outside a write or inside one.
-pub trait Read: SessionReads + PeopleReads + UserReads + AuditReads + ReviewReads {}
+pub trait Read:
+    SessionReads + PeopleReads + UserReads + AuditReads + ReviewReads + WebhookReads
+{
+}
 
-impl<T: SessionReads + PeopleReads + UserReads + AuditReads + ReviewReads> Read for T {}
+impl<T: SessionReads + PeopleReads + UserReads + AuditReads + ReviewReads + WebhookReads> Read
+    for T
+{
+}
 
 /// One write transaction: the only writer while it lives; dropped without
 /// [`Write::commit`], nothing of it is kept.
 #[async_trait::async_trait]
 pub trait Write:
-    Read + SessionWrites + PeopleWrites + UserWrites + AuditWrites + ReviewWrites
+    Read + SessionWrites + PeopleWrites + UserWrites + AuditWrites + ReviewWrites + WebhookWrites
 {
     async fn commit(self: Box<Self>) -> Result<(), sqlx::Error>;
 }

@@ -290,6 +290,12 @@ async fn start_with(remote_sfu: bool, stall: Option<std::time::Duration>) -> Ser
         join_token_leeway_seconds: 5,
         media: Some(media),
         connections: Default::default(),
+        // Webhook retries in tenths of a second: a dead letter within the test.
+        webhook_retry: parley_signaling::webhooks::retry::RetryPolicy {
+            first_wait_ms: 100,
+            max_wait_ms: 400,
+            attempts: 4,
+        },
     };
     let running = start_with_clock(&config, Arc::new(clock.clone()))
         .await

@@ -15,4 +15,5 @@ mod protocol;
 mod reviews;
 mod token_attacks;
 mod web;
+mod webhooks;
 mod ws;

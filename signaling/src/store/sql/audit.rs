@@ -184,3 +184,31 @@ pub async fn verify(conn: &mut AnyConnection) -> Result<ChainSummary, VerifyErro
         head_hash: prev_hash,
     })
 }
+
+/// Entries of `facility_id`'s sessions after `after_seq`, oldest first.
+pub async fn of_facility(
+    conn: &mut AnyConnection,
+    facility_id: i64,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT a.* FROM audit_log a JOIN sessions s ON s.id = a.session_id
+         WHERE a.seq > $1 AND s.facility_id = $2 ORDER BY a.seq LIMIT $3",
+    )
+    .bind(after_seq)
+    .bind(facility_id)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| raw_from_row(r).map(AuditEntry::from))
+        .collect()
+}
+
+/// The newest entry's sequence number, 0 for an empty log.
+pub async fn head_seq(conn: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(seq), 0) FROM audit_log")
+        .fetch_one(conn)
+        .await
+}

@@ -25,12 +25,14 @@ pub mod people;
 pub mod reviews;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;
 
 use super::audit::{AuditEntry, AuditReads, AuditRecord, AuditWrites, ChainSummary, VerifyError};
 use super::people::{PeopleReads, PeopleWrites};
 use super::reviews::{NewReview, ReviewReads, ReviewWrites};
 use super::sessions::{NewParticipant, NewSession, SessionFilter, SessionReads, SessionWrites};
 use super::users::{UserReads, UserWrites};
+use super::webhooks::{DeadLetter, NewWebhook, Webhook, WebhookReads, WebhookWrites};
 use super::{Backend, DB_FILE, Read, StoreError, StoreLocation, Write};
 use crate::model::{
     ApiUser, ApprovedContact, CallerRole, Contact, Detainee, Device, DeviceKind, Facility,
@@ -592,6 +594,67 @@ impl ReviewWrites for Statements<Tx<'_>> {
         session_id: i64,
     ) -> Result<(), sqlx::Error> {
         reviews::use_replacement(&mut self.0.tx, review_id, session_id).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<C: Conn> WebhookReads for Statements<C> {
+    async fn webhooks(
+        &mut self,
+        facility_id: Option<i64>,
+        active_only: bool,
+    ) -> Result<Vec<(Webhook, String)>, sqlx::Error> {
+        webhooks::list(self.0.conn().await?, facility_id, active_only).await
+    }
+    async fn webhook(&mut self, id: i64) -> Result<Option<Webhook>, sqlx::Error> {
+        webhooks::get(self.0.conn().await?, id).await
+    }
+    async fn dead_letters(&mut self, webhook_id: i64) -> Result<Vec<DeadLetter>, sqlx::Error> {
+        webhooks::dead_letters(self.0.conn().await?, webhook_id).await
+    }
+    async fn facility_audit(
+        &mut self,
+        facility_id: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, sqlx::Error> {
+        audit::of_facility(self.0.conn().await?, facility_id, after_seq, limit).await
+    }
+    async fn audit_head_seq(&mut self) -> Result<i64, sqlx::Error> {
+        audit::head_seq(self.0.conn().await?).await
+    }
+}
+
+#[async_trait::async_trait]
+impl WebhookWrites for Statements<Tx<'_>> {
+    async fn insert_webhook(&mut self, w: &NewWebhook<'_>) -> Result<i64, sqlx::Error> {
+        webhooks::insert(&mut self.0.tx, w).await
+    }
+    async fn webhook_delivered(&mut self, id: i64, seq: i64) -> Result<(), sqlx::Error> {
+        webhooks::delivered(&mut self.0.tx, id, seq).await
+    }
+    async fn dead_letter(
+        &mut self,
+        webhook_id: i64,
+        seq: i64,
+        event: &str,
+        attempts: i64,
+        last_error: &str,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        webhooks::dead_letter(
+            &mut self.0.tx,
+            webhook_id,
+            seq,
+            event,
+            attempts,
+            last_error,
+            now,
+        )
+        .await
+    }
+    async fn deactivate_webhook(&mut self, id: i64) -> Result<(), sqlx::Error> {
+        webhooks::deactivate(&mut self.0.tx, id).await
     }
 }
 
