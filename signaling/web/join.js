@@ -150,7 +150,10 @@ function onMessage(msg) {
       break;
     case 'extended':
       state.endsAt = msg.ends_at;
-      showWarning(t('extended', { time: clockTime(msg.ends_at, currentLang()) }));
+      // With lost_seconds: the visit's clock stopped while media was lost.
+      showWarning(msg.lost_seconds
+        ? t('extended_fair_use', { lost: Math.ceil(msg.lost_seconds / 60), time: clockTime(msg.ends_at, currentLang()) })
+        : t('extended', { time: clockTime(msg.ends_at, currentLang()) }));
       tick();
       break;
     case 'answer':

@@ -35,6 +35,8 @@ export class ReviewPanel {
       headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
       body: body ? JSON.stringify(body) : undefined,
       cache: 'no-store',
+      // The page waits for this at start: never for long.
+      signal: AbortSignal.timeout(5000),
     });
     const json = await r.json().catch(() => ({}));
     return { ok: r.ok, status: r.status, json };

@@ -103,6 +103,9 @@ pub struct Jurisdiction {
     pub warning_minutes: Vec<u32>,
     /// Rules for booking and running visits.
     pub visits: VisitRules,
+    /// What a visit gets back of the time its media was lost (`[fair_use]`;
+    /// off when the file has none).
+    pub fair_use: crate::fair_use::FairUse,
 }
 
 fn serialize_tz<S: Serializer>(tz: &chrono_tz::Tz, s: S) -> Result<S::Ok, S::Error> {

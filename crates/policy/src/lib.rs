@@ -12,6 +12,7 @@
 mod booking;
 mod decision;
 mod error;
+mod fair_use;
 mod jurisdiction;
 mod kinds;
 mod load;
@@ -30,6 +31,7 @@ pub use booking::{
 };
 pub use decision::{Announcement, Decision, Participant, RecordingDecision, decide};
 pub use error::ConfigError;
+pub use fair_use::{FairUse, FairUseMode};
 pub use jurisdiction::{Jurisdiction, Jurisdictions, VisitRules, VisitingHours};
 pub use kinds::{SessionKind, UnknownSessionKind};
 pub use load::{load_dir, load_file, load_str};

@@ -24,6 +24,18 @@ pub(crate) struct RawFile {
     pub retention_days: Option<Spanned<PerKindOptional<Spanned<u32>>>>,
     pub announcements: Spanned<BTreeMap<String, Spanned<String>>>,
     pub visits: Spanned<RawVisits>,
+    #[serde(default)]
+    pub fair_use: Option<Spanned<RawFairUse>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFairUse {
+    pub mode: Spanned<String>,
+    #[serde(default)]
+    pub cap_minutes: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub min_outage_seconds: Option<Spanned<u32>>,
 }
 
 /// One value per session kind; all four keys are required.

@@ -11,10 +11,11 @@ use chrono::NaiveTime;
 use toml::Spanned;
 
 use crate::error::ConfigError;
+use crate::fair_use::{FairUse, FairUseMode, MAX_CAP_MINUTES, MAX_MIN_OUTAGE_SECONDS};
 use crate::jurisdiction::{Jurisdiction, VisitRules, VisitingHours};
 use crate::kinds::SessionKind;
 use crate::position::line_column;
-use crate::raw::{PerKind, PerKindOptional, RawFile, RawVisits};
+use crate::raw::{PerKind, PerKindOptional, RawFairUse, RawFile, RawVisits};
 use crate::rules::{MonitoringRule, RecordingRule};
 
 /// Longest warning lead, in minutes.
@@ -74,6 +75,7 @@ pub(crate) fn validate(raw: RawFile, src: &Source<'_>) -> Result<Jurisdiction, C
     let retention_days = check_retention(raw.retention_days.as_ref(), &raw.recording, src)?;
     let announcements = check_announcements(&raw.announcements, &languages, src)?;
     let visits = check_visits(&raw.visits, src)?;
+    let fair_use = check_fair_use(raw.fair_use.as_ref(), src)?;
     Ok(Jurisdiction {
         id,
         name: raw.name.into_inner(),
@@ -85,6 +87,66 @@ pub(crate) fn validate(raw: RawFile, src: &Source<'_>) -> Result<Jurisdiction, C
         announcements,
         warning_minutes,
         visits,
+        fair_use,
+    })
+}
+
+/// `[fair_use]`: `mode` is `off` or `pause_clock`; `cap_minutes` in
+/// `1..=60` (default 10); `min_outage_seconds` in `0..=300` (default 20).
+fn check_fair_use(
+    raw: Option<&Spanned<RawFairUse>>,
+    src: &Source<'_>,
+) -> Result<FairUse, ConfigError> {
+    let defaults = FairUse::default();
+    let Some(raw) = raw else {
+        return Ok(defaults);
+    };
+    let f = raw.get_ref();
+    let mode = match f.mode.get_ref().as_str() {
+        "off" => FairUseMode::Off,
+        "pause_clock" => FairUseMode::PauseClock,
+        other => {
+            return Err(src.error(
+                f.mode.span(),
+                "fair_use.mode",
+                format!("fair_use.mode must be \"off\" or \"pause_clock\" (got {other:?})"),
+            ));
+        }
+    };
+    let ranged =
+        |value: &Option<Spanned<u32>>, key: &str, min: u32, max: u32, default: u32, unit: &str| {
+            let Some(value) = value else {
+                return Ok(default);
+            };
+            let v = *value.get_ref();
+            if (min..=max).contains(&v) {
+                Ok(v)
+            } else {
+                Err(src.error(
+                    value.span(),
+                    &format!("fair_use.{key}"),
+                    format!("{key} must be between {min} and {max} {unit} (got {v})"),
+                ))
+            }
+        };
+    Ok(FairUse {
+        mode,
+        cap_minutes: ranged(
+            &f.cap_minutes,
+            "cap_minutes",
+            1,
+            MAX_CAP_MINUTES,
+            defaults.cap_minutes,
+            "minutes",
+        )?,
+        min_outage_seconds: ranged(
+            &f.min_outage_seconds,
+            "min_outage_seconds",
+            0,
+            MAX_MIN_OUTAGE_SECONDS,
+            defaults.min_outage_seconds,
+            "seconds",
+        )?,
     })
 }
 

@@ -41,6 +41,28 @@ fn base_fixture_loads() {
 }
 
 #[test]
+fn fair_use_is_off_without_its_table_and_read_with_defaults() {
+    use parley_policy::{FairUse, FairUseMode};
+    assert_eq!(
+        load_str(BASE, "base.toml").unwrap().fair_use,
+        FairUse::default()
+    );
+    let j = load_str(
+        &format!("{BASE}\n[fair_use]\nmode = \"pause_clock\"\n"),
+        "base.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        j.fair_use,
+        FairUse {
+            mode: FairUseMode::PauseClock,
+            cap_minutes: 10,
+            min_outage_seconds: 20
+        }
+    );
+}
+
+#[test]
 fn syntax_error_names_line() {
     let text = edit("name = \"Test Land\"", "name = \"Test Land");
     let e = refused(&text);
@@ -72,6 +94,15 @@ macro_rules! refused_edits {
 }
 
 refused_edits! {
+    fair_use_mode_unknown: format!("{BASE}\n[fair_use]\nmode = \"credit\"\n")
+        => "mode = ", "fair_use.mode", &["\"off\" or \"pause_clock\"", "credit"];
+
+    fair_use_cap_too_long: format!("{BASE}\n[fair_use]\nmode = \"pause_clock\"\ncap_minutes = 90\n")
+        => "cap_minutes", "fair_use.cap_minutes", &["between 1 and 60 minutes", "90"];
+
+    fair_use_unknown_key: format!("{BASE}\n[fair_use]\nmode = \"off\"\ncredit = true\n")
+        => "credit", "fair_use.credit", &["unknown key"];
+
     unknown_top_level_key: edit(
         "name = \"Test Land\"",
         "name = \"Test Land\"\ncolour = \"blue\"",

@@ -149,9 +149,14 @@ pub enum ServerMessage {
     },
     /// This participant has been let in.
     Admitted,
-    /// The scheduled end moved (a judge extended the hearing).
+    /// The scheduled end moved: a judge extended the hearing, or (with
+    /// `lost_seconds`) a visit's clock stopped while its media was lost
+    /// (the jurisdiction's fair-use rule).
     Extended {
         ends_at: DateTime<Utc>,
+        /// Seconds of lost media the visit was given back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lost_seconds: Option<u32>,
     },
     /// Countdown warning before the scheduled end.
     Warning {

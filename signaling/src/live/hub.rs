@@ -63,6 +63,9 @@ enum Command {
     },
     /// Something the media server reported about this session.
     Media(MediaEvent),
+    /// The media server answered this participant's offer: their media is
+    /// back.
+    MediaAnswered { participant_id: i64 },
     End {
         actor: String,
         reason: String,
@@ -192,7 +195,14 @@ impl LiveHub {
         );
         let hub = self.clone();
         self.inner.metrics.live_sessions.inc();
-        tokio::spawn(hub.run(spec.clone(), state, rx));
+        // Weak: the lane must not keep the session's channel open.
+        let session = tx.downgrade();
+        let answered: super::media_lane::Answered = Box::new(move |participant_id| {
+            if let Some(tx) = session.upgrade() {
+                let _ = tx.try_send(Command::MediaAnswered { participant_id });
+            }
+        });
+        tokio::spawn(hub.run(spec.clone(), state, rx, answered));
         Some(tx)
     }
 
@@ -388,13 +398,20 @@ impl LiveHub {
         }
     }
 
-    async fn run(self, spec: SessionSpec, mut state: LiveSession, mut rx: mpsc::Receiver<Command>) {
+    async fn run(
+        self,
+        spec: SessionSpec,
+        mut state: LiveSession,
+        mut rx: mpsc::Receiver<Command>,
+        answered: super::media_lane::Answered,
+    ) {
         let session_id = spec.session_id;
         let media = MediaLane::start(
             self.inner.media.clone(),
             self.inner.store.clone(),
             self.inner.metrics.clone(),
             spec.clone(),
+            answered,
         );
         let mut task = Task {
             spec,
@@ -463,7 +480,7 @@ impl LiveHub {
                 Command::End { reply, .. } => {
                     let _ = reply.send(true);
                 }
-                Command::Disconnect { .. } | Command::Media(_) => {}
+                Command::Disconnect { .. } | Command::Media(_) | Command::MediaAnswered { .. } => {}
             }
         }
     }
@@ -574,13 +591,17 @@ impl LiveHub {
                     self.apply(task, effects).await;
                 }
             }
+            Command::MediaAnswered { participant_id } => {
+                let effects = state.media_answered(participant_id, self.inner.clock.now());
+                self.apply(task, effects).await;
+            }
             Command::Media(event) => {
                 if event.room().is_none() {
                     // The media server's rooms and recordings are gone: the
                     // lane opens the room again at the next offer.
                     task.media.call(MediaCall::PlaneGone);
                 }
-                let effects = state.on_media(event);
+                let effects = state.on_media(event, self.inner.clock.now());
                 self.apply(task, effects).await;
             }
             Command::End {
@@ -679,9 +700,11 @@ impl LiveHub {
                         protected_from,
                     };
                     match self.media_request(task, participant_id, sdp, ends_at, standing) {
-                        Ok((request, reply)) => {
-                            task.media.call(MediaCall::Offer { request, reply })
-                        }
+                        Ok((request, reply)) => task.media.call(MediaCall::Offer {
+                            request,
+                            reply,
+                            participant_id,
+                        }),
                         Err(message) => {
                             self.inner
                                 .metrics

@@ -33,6 +33,8 @@ pub enum MediaCall {
     Offer {
         request: JoinRequest,
         reply: ReplyTo,
+        /// Whose offer: the lane reports it answered ([`Answered`]).
+        participant_id: i64,
     },
     Mute {
         member: MemberId,
@@ -55,6 +57,9 @@ pub enum MediaCall {
     Close,
 }
 
+/// Told that a participant's offer was answered: their media is back.
+pub type Answered = Box<dyn Fn(i64) + Send + Sync>;
+
 /// The sending end of a session's lane; the lane's task ends once this is
 /// dropped and every queued call is done.
 pub struct MediaLane {
@@ -68,6 +73,7 @@ impl MediaLane {
         store: Store,
         metrics: Metrics,
         spec: SessionSpec,
+        answered: Answered,
     ) -> Self {
         let (calls, queue) = mpsc::unbounded_channel();
         let lane = Lane {
@@ -75,6 +81,7 @@ impl MediaLane {
             store,
             metrics,
             spec,
+            answered,
             room_open: false,
             recording: false,
             observers_admitted: true,
@@ -92,6 +99,7 @@ impl MediaLane {
 
 struct Lane {
     media: Option<Arc<dyn MediaPlane>>,
+    answered: Answered,
     store: Store,
     metrics: Metrics,
     spec: SessionSpec,
@@ -114,9 +122,16 @@ impl Lane {
     async fn carry_out(&mut self, call: MediaCall) {
         let room = self.spec.session_id;
         match call {
-            MediaCall::Offer { request, reply } => {
+            MediaCall::Offer {
+                request,
+                reply,
+                participant_id,
+            } => {
                 let message = match self.offer(request).await {
-                    Ok(sdp) => ServerMessage::Answer { sdp },
+                    Ok(sdp) => {
+                        (self.answered)(participant_id);
+                        ServerMessage::Answer { sdp }
+                    }
                     Err(message) => {
                         self.metrics
                             .ws_rejected

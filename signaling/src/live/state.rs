@@ -7,14 +7,15 @@
 //! decision with legal weight takes effect unlogged (invariant 4).
 //!
 //! Invariants:
-//! - a late joiner never moves the end: only a judge's `extend` does;
+//! - a late joiner never moves the end: only a judge's `extend` does, or a
+//!   visit's media outage under the jurisdiction's fair-use rule;
 //! - at `ends_at` every participant gets `ended` and is disconnected;
 //! - a participant removed from the session cannot rejoin it.
 
 use crate::store::audit::AuditRecord;
 use chrono::{DateTime, Duration, Utc};
 use parley_policy::rights::{self, Grant, LiveAction};
-use parley_policy::{Jurisdiction, Role, RuleId, SessionKind, warning_instants};
+use parley_policy::{FairUseMode, Jurisdiction, Role, RuleId, SessionKind, warning_instants};
 use parley_protocol::{
     ClientMessage, CloseCode, EndReason, ErrorCode, LiveParticipant, MediaKind, ParticipantState,
     ServerMessage,
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 mod admission;
 mod captions;
+mod fair_use;
 mod hearing;
 mod media;
 mod restore;
@@ -157,6 +159,8 @@ pub struct LiveSession {
     observers_admitted: bool,
     /// The id the next consultation gets.
     next_consultation: u32,
+    /// A visit's media outage and the time given back for it.
+    outage: fair_use::Outage,
 }
 
 impl LiveSession {
@@ -182,6 +186,7 @@ impl LiveSession {
             ended: false,
             observers_admitted: true,
             next_consultation: 1,
+            outage: fair_use::Outage::default(),
         }
     }
 

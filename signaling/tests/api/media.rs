@@ -321,9 +321,11 @@ async fn a_simulcast_publisher_is_asked_to_pause_the_layers_nobody_needs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_media_connection_is_reported_and_restored_by_a_new_offer() {
+async fn a_lost_media_connection_is_reported_restored_and_its_time_given_back() {
     let s = start().await;
     let booking = visit_under_way(&s, 10).await.booking;
+    let id = booking["id"].as_i64().expect("id");
+    let booked_end = s.get(&s.admin, &format!("/v1/sessions/{id}")).await.body["ends_at"].clone();
     let (mut cell_ws, _) = join_as(&s, &booking, "detainee").await;
     let (mut home_ws, _) = join_as(&s, &booking, "visitor").await;
     let cell = connected(&mut cell_ws, "cell", 7000).await;
@@ -342,8 +344,29 @@ async fn a_lost_media_connection_is_reported_and_restored_by_a_new_offer() {
         lost["message"].as_str().unwrap_or("").contains("lost"),
         "{lost}"
     );
-    // A new connection and offer on the same socket restores media.
-    let again = connected(&mut home_ws, "home", 9000).await;
+    // The family takes a minute and a half to come back (the test's clock).
+    s.clock.advance(Duration::seconds(90));
+    // A new connection and offer on the same socket restores media; the
+    // new end comes with the answer (either may come first).
+    let mut again = Client::new("home", true, 1, 9000).await.expect("client");
+    let offer = again.offer().await.expect("offer");
+    send(&mut home_ws, json!({"type": "offer", "sdp": offer})).await;
+    let (mut answer, mut home_extended) = (None, None);
+    while answer.is_none() || home_extended.is_none() {
+        let m = next(&mut home_ws)
+            .await
+            .expect("the answer and the new end");
+        match m["type"].as_str() {
+            Some("answer") => answer = Some(m),
+            Some("extended") => home_extended = Some(m),
+            _ => {}
+        }
+    }
+    let answer = answer.expect("answer");
+    again
+        .accept(answer["sdp"].as_str().expect("sdp").to_string())
+        .await
+        .expect("connected");
     cell.send(0, 30).await.expect("sent");
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     assert!(
@@ -351,6 +374,29 @@ async fn a_lost_media_connection_is_reported_and_restored_by_a_new_offer() {
         "{}",
         again.got("cell", "video")
     );
+    // demo's [fair_use] pauses the clock: both sides are given the outage
+    // back (90 s of clock, plus the real seconds to notice and reconnect).
+    let cell_extended = until(&mut cell_ws, "extended").await;
+    for extended in [home_extended.expect("extended"), cell_extended] {
+        let given = extended["lost_seconds"].as_i64().expect("lost_seconds");
+        assert!((90..=150).contains(&given), "{extended}");
+        let ends_at: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(extended["ends_at"].clone()).expect("ends_at");
+        let booked: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(booked_end.clone()).expect("booked end");
+        assert_eq!(ends_at - booked, Duration::seconds(given));
+    }
+    let stored = s.get(&s.admin, &format!("/v1/sessions/{id}")).await;
+    assert_ne!(stored.body["ends_at"], booked_end, "the new end is stored");
+    let audit = s.get(&s.admin, &format!("/v1/audit?session_id={id}")).await;
+    let entry = audit
+        .body
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["action"] == "session.fair_use"))
+        .cloned()
+        .expect("the extension is audited");
+    assert_eq!(entry["rules"], json!(["demo/fair_use/pause_clock"]));
+    assert_eq!(entry["decision"], "clock paused");
 }
 
 /// Packets `receiver` got from `from` of `kind` since `before`.

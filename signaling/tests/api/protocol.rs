@@ -403,6 +403,13 @@ async fn every_documented_message_is_one_the_server_really_sends() {
         std::time::Duration::from_secs(25),
     )
     .await;
+    // Back after half a minute: the visit gets the time back (demo's
+    // [fair_use]), `extended` with `lost_seconds`.
+    s.clock.advance(Duration::seconds(30));
+    let mut again = Client::new("home", true, 1, 22_000).await.expect("client");
+    let offer = again.offer().await.expect("offer");
+    send(&mut home_ws, json!({"type": "offer", "sdp": offer})).await;
+    until_kept(&mut cell_ws, "extended", &mut seen).await;
 
     let mut kinds: Vec<String> = seen
         .iter()

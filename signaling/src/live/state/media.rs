@@ -6,8 +6,17 @@ use super::*;
 use parley_control::MediaEvent;
 
 impl LiveSession {
-    /// What the media server reported about a member of this session.
-    pub fn on_media(&mut self, event: MediaEvent) -> Vec<Effect> {
+    /// What the media server reported about a member of this session, at
+    /// `now`.
+    pub fn on_media(&mut self, event: MediaEvent, now: DateTime<Utc>) -> Vec<Effect> {
+        match &event {
+            MediaEvent::MediaLost { member, .. } => self.media_went(&[*member], now),
+            MediaEvent::PlaneDown | MediaEvent::PlaneRestarted => {
+                let everyone: Vec<i64> = self.admitted_and_connected().collect();
+                self.media_went(&everyone, now);
+            }
+            _ => {}
+        }
         match event {
             MediaEvent::ActiveSpeaker { member, .. } => self.active_speaker(member),
             MediaEvent::MediaLost { member, .. } => self.media_lost(member),
@@ -221,7 +230,7 @@ impl LiveSession {
         }
         self.last_offer.insert(from, now);
         let member = self.members.get(&from);
-        Ok(vec![Effect::MediaOffer {
+        let effects = vec![Effect::MediaOffer {
             participant_id: from,
             sdp,
             ends_at: self.ends_at,
@@ -230,6 +239,13 @@ impl LiveSession {
             protected_from: member
                 .and_then(|m| m.protection.as_ref())
                 .map(|p| self.hidden_from(p)),
-        }])
+        }];
+        Ok(effects)
+    }
+
+    /// The media server answered `participant_id`'s offer at `now`: their
+    /// media is back (the end of an outage, [`fair_use`](super::fair_use)).
+    pub fn media_answered(&mut self, participant_id: i64, now: DateTime<Utc>) -> Vec<Effect> {
+        self.media_came_back(participant_id, now)
     }
 }

@@ -64,6 +64,9 @@ impl LiveSession {
                     }
                     self.next_consultation = self.next_consultation.max(consultation + 1);
                 }
+                ("session.fair_use", _) => {
+                    self.restore_given(entry.details["given_seconds"].as_i64().unwrap_or(0));
+                }
                 ("session.observers", decision) => {
                     self.observers_admitted = decision == "opened";
                 }

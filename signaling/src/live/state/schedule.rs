@@ -191,6 +191,18 @@ impl LiveSession {
             self.audit(actor, "session.extend", "extended", vec![self.rule("hearing/extended-by-judge")])
                 .details(serde_json::json!({"minutes": minutes, "old_end": self.ends_at, "new_end": new_end})),
         )];
+        self.move_end(new_end, now);
+        effects.push(Effect::PersistEnd(new_end));
+        effects.extend(self.to_all(&ServerMessage::Extended {
+            ends_at: new_end,
+            lost_seconds: None,
+        }));
+        Ok(effects)
+    }
+
+    /// The end moves to `new_end` at `now`: countdown warnings still ahead
+    /// fire again before it.
+    pub(super) fn move_end(&mut self, new_end: DateTime<Utc>, now: DateTime<Utc>) {
         self.ends_at = new_end;
         let still_ahead: Vec<u32> =
             warning_instants(&self.jurisdiction, self.starts_at, self.ends_at)
@@ -201,9 +213,6 @@ impl LiveSession {
         for m in still_ahead {
             self.warned.remove(&m);
         }
-        effects.push(Effect::PersistEnd(new_end));
-        effects.extend(self.to_all(&ServerMessage::Extended { ends_at: new_end }));
-        Ok(effects)
     }
 
     /// The court ends a hearing, or an officer a visit, for everyone.

@@ -277,7 +277,7 @@ fn a_media_server_that_goes_and_comes_back_is_audited_and_everyone_admitted_offe
         (MediaEvent::PlaneDown, "lost", "stopped answering"),
         (MediaEvent::PlaneRestarted, "restarted", "restarted"),
     ] {
-        let effects = s.on_media(event);
+        let effects = s.on_media(event, start());
         assert_eq!(
             effects[0],
             Effect::Audit(
@@ -300,7 +300,7 @@ fn a_media_server_that_goes_and_comes_back_is_audited_and_everyone_admitted_offe
         assert_eq!(told, [1, 2, 3], "the admitted, not the lobby");
     }
     s.disconnect(3);
-    let effects = s.on_media(MediaEvent::PlaneRestarted);
+    let effects = s.on_media(MediaEvent::PlaneRestarted, start());
     assert_eq!(
         effects.len(),
         3,
@@ -329,7 +329,7 @@ fn a_recording_that_breaks_off_and_resumes_is_audited_and_told_to_everyone_admit
             false,
         ),
     ] {
-        let effects = s.on_media(event);
+        let effects = s.on_media(event, start());
         assert_eq!(
             effects[0],
             Effect::Audit(
@@ -880,7 +880,10 @@ fn extend_is_audited_persisted_announced_and_rearms_warnings() {
 
     let new_end = end() + mins(10);
     let effects = client_ok(&mut s, 1, extend(10), end() - mins(4));
-    let extended = ServerMessage::Extended { ends_at: new_end };
+    let extended = ServerMessage::Extended {
+        ends_at: new_end,
+        lost_seconds: None,
+    };
     assert_eq!(
         effects,
         vec![
@@ -2336,4 +2339,124 @@ fn restoring_skips_what_it_does_not_know() {
 
 fn session_roster_of_one_defendant() -> ServerMessage {
     roster(&[(3, Role::Defendant, ParticipantState::Lobby)])
+}
+
+// ---------------------------------------------------------------- fair use
+
+/// What `s` does when `from` offers at `at` and the media server answers:
+/// the offer is handed on, and the answer may end an outage.
+fn offer_at(s: &mut LiveSession, from: i64, at: DateTime<Utc>) -> Vec<Effect> {
+    let effects = client_ok(s, from, offer(), at);
+    assert!(
+        matches!(effects[..], [Effect::MediaOffer { .. }]),
+        "{effects:?}"
+    );
+    s.media_answered(from, at)
+}
+
+fn lost(member: i64) -> MediaEvent {
+    MediaEvent::MediaLost {
+        room: SESSION,
+        member,
+    }
+}
+
+#[test]
+fn a_visits_media_outage_is_given_back_as_a_later_end() {
+    // demo: pause_clock, cap 10 min, outages under 20 s not given back.
+    let mut s = visit_in_progress();
+    let t = |secs: i64| start() + mins(2) + Duration::seconds(secs);
+    s.on_media(lost(11), t(0));
+    // The detainee's own offer does not end the family's outage, nor does
+    // the family's offer the media server does not answer.
+    assert_eq!(offer_at(&mut s, 10, t(30)), vec![]);
+    client_ok(&mut s, 11, offer(), t(60));
+    assert_eq!(s.ends_at(), end());
+    let effects = offer_at(&mut s, 11, t(95));
+    let new_end = end() + Duration::seconds(95);
+    let mut expected = vec![
+        Effect::Audit(
+            audit("system", "session.fair_use", "clock paused", "fair_use/pause_clock").details(
+                serde_json::json!({"lost_seconds": 95, "given_seconds": 95, "old_end": end(), "new_end": new_end}),
+            ),
+        ),
+        Effect::PersistEnd(new_end),
+    ];
+    for to in [10, 11] {
+        expected.push(Effect::Send(
+            to,
+            ServerMessage::Extended {
+                ends_at: new_end,
+                lost_seconds: Some(95),
+            },
+        ));
+    }
+    assert_eq!(effects, expected);
+    assert_eq!(s.ends_at(), new_end);
+    // A second offer is not a second outage.
+    assert_eq!(offer_at(&mut s, 11, t(200)), vec![]);
+}
+
+#[test]
+fn an_outage_lasts_until_everyone_it_took_is_back_and_the_cap_holds() {
+    let mut s = visit_in_progress();
+    let t = |secs: i64| start() + mins(2) + Duration::seconds(secs);
+    // The media server goes: both lost at once, back at 40 s and 70 s.
+    s.on_media(MediaEvent::PlaneDown, t(0));
+    assert_eq!(offer_at(&mut s, 10, t(40)), vec![]);
+    let effects = offer_at(&mut s, 11, t(70));
+    assert_eq!(s.ends_at(), end() + Duration::seconds(70), "{effects:?}");
+    // A blip (10 s) gives nothing back.
+    s.on_media(lost(10), t(100));
+    assert_eq!(offer_at(&mut s, 10, t(110)), vec![]);
+    // Long outages: never more than 10 minutes in all.
+    s.on_media(lost(10), t(200));
+    offer_at(&mut s, 10, t(200 + 400));
+    assert_eq!(s.ends_at(), end() + Duration::seconds(470));
+    s.on_media(lost(11), t(700));
+    let effects = offer_at(&mut s, 11, t(700 + 400));
+    assert_eq!(s.ends_at(), end() + mins(10), "capped");
+    assert!(
+        matches!(
+            effects.last(),
+            Some(Effect::Send(
+                _,
+                ServerMessage::Extended {
+                    lost_seconds: Some(130),
+                    ..
+                }
+            ))
+        ),
+        "{effects:?}"
+    );
+    s.on_media(lost(11), t(1200));
+    assert_eq!(offer_at(&mut s, 11, t(1300)), vec![], "the cap is spent");
+}
+
+#[test]
+fn hearings_and_lobbies_get_no_time_back_and_a_restart_remembers_what_was_given() {
+    // A hearing: the judge extends it, the fair-use rule does not.
+    let mut h = hearing_in_progress();
+    h.on_media(lost(3), start() + mins(2));
+    assert_eq!(offer_at(&mut h, 3, start() + mins(4)), vec![]);
+    assert_eq!(h.ends_at(), end());
+    // Before the start nobody is admitted to a visit: no outage.
+    let mut early = session(SessionKind::SocialVisit);
+    connect(&mut early, 10, Role::Detainee, start() - mins(5));
+    early.on_media(lost(10), start() - mins(4));
+    early.tick(start());
+    assert_eq!(offer_at(&mut early, 10, start() + mins(1)), vec![]);
+    // After a restart, 9 minutes already given leave 1.
+    let mut again = visit_in_progress();
+    again.restore(
+        &[],
+        &[Recorded {
+            action: "session.fair_use".into(),
+            decision: "clock paused".into(),
+            details: serde_json::json!({"given_seconds": 540}),
+        }],
+    );
+    again.on_media(lost(10), start() + mins(2));
+    offer_at(&mut again, 10, start() + mins(5));
+    assert_eq!(again.ends_at(), end() + mins(1));
 }
