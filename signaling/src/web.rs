@@ -85,6 +85,16 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../web/join.js"),
     },
     Asset {
+        name: "reviewer.html",
+        media_type: HTML,
+        body: include_str!("../web/reviewer.html"),
+    },
+    Asset {
+        name: "reviewer.js",
+        media_type: JS,
+        body: include_str!("../web/reviewer.js"),
+    },
+    Asset {
         name: "officer.js",
         media_type: JS,
         body: include_str!("../web/officer.js"),
@@ -128,6 +138,10 @@ async fn officer_page() -> Response {
     serve("officer.html")
 }
 
+async fn reviewer_page() -> Response {
+    serve("reviewer.html")
+}
+
 async fn asset(Path(name): Path<String>) -> Response {
     serve(&name)
 }
@@ -137,6 +151,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/join", get(join_page))
         .route("/officer", get(officer_page))
+        .route("/review", get(reviewer_page))
         .route("/web/{name}", get(asset))
 }
 
@@ -146,7 +161,7 @@ mod tests {
 
     #[test]
     fn every_page_names_only_embedded_files() {
-        for page in ["join.html", "officer.html"] {
+        for page in ["join.html", "officer.html", "reviewer.html"] {
             let html = ASSETS.iter().find(|a| a.name == page).map(|a| a.body);
             let html = html.unwrap_or_else(|| panic!("{page} is embedded"));
             for part in html.split("/web/").skip(1) {

@@ -151,6 +151,7 @@ async fn index(State(state): State<AppState>) -> Html<String> {
 <h2>Web client</h2>
 <ul><li>Participants open the join link they are given: <code>/join#token=…</code> (kiosks add <code>?kiosk=1</code>).</li>
 <li><a href="/officer">Officer console</a>: the facility's sessions now, monitor and end visits.</li>
+<li><a href="/review">Reviews</a>: reviewers decide the requests for review of decisions that ended someone's contact.</li>
 <li>To try a visit at once, start with <code>parley demo</code>: it prints two join links to open in two browser windows.</li></ul>
 <h2>Operators</h2>
 <ul><li><a href="/openapi.json">API description (OpenAPI 3)</a></li><li><a href="/healthz">Health</a></li><li><a href="/metrics">Metrics</a></li></ul>

@@ -21,6 +21,7 @@ mod join_page;
 mod language;
 mod officer;
 mod reconnect;
+mod reviewer;
 mod rpc;
 mod self_checks;
 mod visit;
