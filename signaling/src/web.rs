@@ -90,6 +90,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../web/reviewer.html"),
     },
     Asset {
+        name: "staff_api.js",
+        media_type: JS,
+        body: include_str!("../web/staff_api.js"),
+    },
+    Asset {
         name: "reviewer.js",
         media_type: JS,
         body: include_str!("../web/reviewer.js"),

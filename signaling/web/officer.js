@@ -6,31 +6,13 @@
 import { initLang, languagePicker, t, role, apply } from './i18n.js';
 import { syncClock, serverNow, until } from './clock.js';
 import { el } from './dom.js';
+import { api, alertText, useToken } from './staff_api.js';
 
 const $ = (id) => document.getElementById(id);
-let apiToken = null;
 let sessions = [];
 
-async function api(method, path, body) {
-  const r = await fetch(path, {
-    method,
-    headers: { Authorization: `Bearer ${apiToken}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  let json = null;
-  try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
-  if (!r.ok) throw new Error(json?.message || `HTTP ${r.status}`);
-  return json;
-}
-
-function alertText(text) {
-  $('alert').textContent = text;
-  $('alert').hidden = !text;
-}
-
 async function signIn(token) {
-  apiToken = token;
+  useToken(token);
   try {
     await syncClock();
     const me = await api('GET', '/v1/me');

@@ -5,35 +5,17 @@
 
 import { initLang, languagePicker, t, apply, currentLang } from './i18n.js';
 import { el } from './dom.js';
+import { api, alertText, useToken } from './staff_api.js';
 
 const $ = (id) => document.getElementById(id);
-let apiToken = null;
 let pending = [];
 /// The request open in the file view (`GET /v1/reviews/{id}`).
 let file = null;
 
-async function api(method, path, body) {
-  const r = await fetch(path, {
-    method,
-    headers: { Authorization: `Bearer ${apiToken}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  let json = null;
-  try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
-  if (!r.ok) throw new Error(json?.message || `HTTP ${r.status}`);
-  return json;
-}
-
-function alertText(text) {
-  $('alert').textContent = text;
-  $('alert').hidden = !text;
-}
-
 const when = (iso) => new Date(iso).toLocaleString(currentLang(), { dateStyle: 'medium', timeStyle: 'short' });
 
 async function signIn(token) {
-  apiToken = token;
+  useToken(token);
   try {
     const me = await api('GET', '/v1/me');
     sessionStorage.setItem('parley.api', token);
