@@ -236,3 +236,18 @@ pub struct Session {
     pub status_reason: Option<String>,
     pub participants: Vec<Participant>,
 }
+
+/// Time a visit lost to a media failure, credited to its detainee as
+/// another visit outside the weekly quota (a jurisdiction's fair-use rule).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VisitCredit {
+    pub id: i64,
+    /// The visit that lost the time.
+    pub session_id: i64,
+    pub detainee_id: i64,
+    /// Seconds credited.
+    pub seconds: i64,
+    pub granted_at: DateTime<Utc>,
+    /// The visit booked with it, once it is (`credit_id` of a booking).
+    pub used_session_id: Option<i64>,
+}

@@ -176,6 +176,7 @@ impl Modify for StandardResponses {
         routes::people::create_detainee, routes::people::list_detainees, routes::people::get_detainee,
         routes::people::create_contact, routes::people::get_contact, routes::people::verify_bar,
         routes::people::approve_contact, routes::people::list_approved, routes::people::revoke_contact,
+        routes::people::list_credits,
         routes::bookings::create, routes::hearings::create,
         routes::sessions::list, routes::sessions::get_one, routes::sessions::policy,
         routes::sessions::connections,

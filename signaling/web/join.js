@@ -148,6 +148,9 @@ function onMessage(msg) {
       syncClock().catch(() => {});
       showWarning(t('warning', { n: msg.minutes_left, time: clockTime(msg.ends_at, currentLang()) }));
       break;
+    case 'time_credited':
+      showWarning(t('time_credited', { lost: Math.ceil(msg.seconds / 60) }));
+      break;
     case 'extended':
       state.endsAt = msg.ends_at;
       // With lost_seconds: the visit's clock stopped while media was lost.

@@ -2,10 +2,11 @@
 //! (`[fair_use]` in a jurisdiction file).
 //!
 //! A visit's outage runs from the media server's first report that a
-//! participant's media was lost until every participant it lost has
-//! offered media again. [`FairUse::extension`] says how much later the
-//! visit then ends: the outage, if it lasted at least
-//! `min_outage_seconds`, and never more in all than `cap_minutes`.
+//! participant's media was lost until it has answered a new offer from
+//! every participant it lost. [`FairUse::given_back`] says how much of it
+//! the visit gets back: the outage, if it lasted at least
+//! `min_outage_seconds`, and never more in all than `cap_minutes`; the mode
+//! says how (a later end, or a credit towards another visit).
 
 use chrono::TimeDelta;
 use serde::Serialize;
@@ -19,6 +20,9 @@ pub enum FairUseMode {
     /// The visit's clock stops while its media is lost: its end moves
     /// later by the outage, up to the cap.
     PauseClock,
+    /// The visit keeps its end; the time lost is credited to the detainee
+    /// as another visit, booked outside the weekly quota.
+    Credit,
 }
 
 /// A jurisdiction's fair-use rule. Invariants (enforced by the loader):
@@ -49,10 +53,10 @@ impl Default for FairUse {
 }
 
 impl FairUse {
-    /// How much later a visit ends for an `outage` when `given` has been
+    /// How much of an `outage` a visit gets back when `given` has been
     /// given back already: whole seconds, zero when off, for a blip, or
     /// once the cap is reached.
-    pub fn extension(&self, outage: TimeDelta, given: TimeDelta) -> TimeDelta {
+    pub fn given_back(&self, outage: TimeDelta, given: TimeDelta) -> TimeDelta {
         if self.mode == FairUseMode::Off
             || outage < TimeDelta::seconds(i64::from(self.min_outage_seconds))
         {
@@ -80,18 +84,23 @@ mod tests {
     fn the_outage_is_given_back_in_whole_seconds_up_to_the_cap() {
         let f = pause(10, 20);
         let s = TimeDelta::seconds;
-        assert_eq!(f.extension(TimeDelta::milliseconds(95_700), s(0)), s(95));
-        assert_eq!(f.extension(s(19), s(0)), s(0), "a blip");
-        assert_eq!(f.extension(s(20), s(0)), s(20));
+        assert_eq!(f.given_back(TimeDelta::milliseconds(95_700), s(0)), s(95));
+        assert_eq!(f.given_back(s(19), s(0)), s(0), "a blip");
+        assert_eq!(f.given_back(s(20), s(0)), s(20));
         assert_eq!(
-            f.extension(s(400), s(300)),
+            f.given_back(s(400), s(300)),
             s(300),
             "what is left of 10 min"
         );
-        assert_eq!(f.extension(s(60), s(600)), s(0), "the cap is spent");
-        assert_eq!(f.extension(s(60), s(700)), s(0));
+        assert_eq!(f.given_back(s(60), s(600)), s(0), "the cap is spent");
+        assert_eq!(f.given_back(s(60), s(700)), s(0));
+        let credit = FairUse {
+            mode: FairUseMode::Credit,
+            ..f
+        };
+        assert_eq!(credit.given_back(s(95), s(0)), s(95));
         let off = FairUse::default();
         assert_eq!(off.mode, FairUseMode::Off);
-        assert_eq!(off.extension(s(600), s(0)), s(0));
+        assert_eq!(off.given_back(s(600), s(0)), s(0));
     }
 }

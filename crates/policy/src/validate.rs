@@ -91,7 +91,7 @@ pub(crate) fn validate(raw: RawFile, src: &Source<'_>) -> Result<Jurisdiction, C
     })
 }
 
-/// `[fair_use]`: `mode` is `off` or `pause_clock`; `cap_minutes` in
+/// `[fair_use]`: `mode` is `off`, `pause_clock` or `credit`; `cap_minutes` in
 /// `1..=60` (default 10); `min_outage_seconds` in `0..=300` (default 20).
 fn check_fair_use(
     raw: Option<&Spanned<RawFairUse>>,
@@ -105,11 +105,14 @@ fn check_fair_use(
     let mode = match f.mode.get_ref().as_str() {
         "off" => FairUseMode::Off,
         "pause_clock" => FairUseMode::PauseClock,
+        "credit" => FairUseMode::Credit,
         other => {
             return Err(src.error(
                 f.mode.span(),
                 "fair_use.mode",
-                format!("fair_use.mode must be \"off\" or \"pause_clock\" (got {other:?})"),
+                format!(
+                    "fair_use.mode must be \"off\", \"pause_clock\" or \"credit\" (got {other:?})"
+                ),
             ));
         }
     };

@@ -94,8 +94,8 @@ macro_rules! refused_edits {
 }
 
 refused_edits! {
-    fair_use_mode_unknown: format!("{BASE}\n[fair_use]\nmode = \"credit\"\n")
-        => "mode = ", "fair_use.mode", &["\"off\" or \"pause_clock\"", "credit"];
+    fair_use_mode_unknown: format!("{BASE}\n[fair_use]\nmode = \"rebook\"\n")
+        => "mode = ", "fair_use.mode", &["\"off\", \"pause_clock\" or \"credit\"", "rebook"];
 
     fair_use_cap_too_long: format!("{BASE}\n[fair_use]\nmode = \"pause_clock\"\ncap_minutes = 90\n")
         => "cap_minutes", "fair_use.cap_minutes", &["between 1 and 60 minutes", "90"];

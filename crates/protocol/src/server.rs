@@ -158,6 +158,13 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         lost_seconds: Option<u32>,
     },
+    /// A visit's media was lost and is back; the jurisdiction credits the
+    /// time lost (its fair-use rule): another visit of that length can be
+    /// booked outside the weekly quota. The end does not move.
+    TimeCredited {
+        /// Seconds credited.
+        seconds: u32,
+    },
     /// Countdown warning before the scheduled end.
     Warning {
         minutes_left: u32,

@@ -767,6 +767,12 @@ impl LiveHub {
                         tracing::error!(session = session_id, error = %e, "cannot mark session cancelled");
                     }
                 }
+                Effect::PersistCredit(seconds) => {
+                    if let Err(e) = self.persist(session_id, Persist::Credit(seconds)).await {
+                        tracing::error!(session = session_id, error = %e, "cannot store the visit credit; nobody is told of it");
+                        return false;
+                    }
+                }
                 Effect::PersistRemoval(participant_id) => {
                     if let Err(e) = self
                         .persist(session_id, Persist::Removal(participant_id))
@@ -858,6 +864,14 @@ impl LiveHub {
         let mut w = self.inner.store.write().await?;
         match what {
             Persist::End(at) => w.set_end(session_id, at.timestamp()).await?,
+            Persist::Credit(seconds) => {
+                w.credit_visit(
+                    session_id,
+                    i64::from(seconds),
+                    self.inner.clock.now().timestamp(),
+                )
+                .await?
+            }
             Persist::Live => {
                 // The start is an event for case systems (webhooks read the
                 // audit log): logged with the change, in its transaction.
@@ -926,6 +940,7 @@ impl Task {
 
 enum Persist {
     End(DateTime<Utc>),
+    Credit(u32),
     Live,
     Ended(String),
     Cancelled(String),

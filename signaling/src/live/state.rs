@@ -83,6 +83,9 @@ pub enum Effect {
     /// Persist that a participant was removed, so that no restart or new
     /// token lets them back in.
     PersistRemoval(i64),
+    /// Credit the session's detainee with this many seconds of another
+    /// visit, booked outside the weekly quota (the fair-use rule).
+    PersistCredit(u32),
     /// Persist that the session was cancelled, with the reason, before
     /// anyone is told; the task stops after these effects.
     Cancelled(String),

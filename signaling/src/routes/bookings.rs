@@ -56,11 +56,15 @@ pub struct NewBooking {
     /// (`GET /v1/reviews/{id}` shows `replacement_available`): this booking
     /// is its replacement, not counted against the weekly quota.
     pub replacement_for_review: Option<i64>,
+    /// A visit credit of this detainee (`GET /v1/detainees/{id}/credits`):
+    /// time a visit lost to a media failure, booked as this visit outside
+    /// the weekly quota. Not with `replacement_for_review`.
+    pub credit_id: Option<i64>,
 }
 
 #[utoipa::path(post, path = "/v1/bookings", request_body = NewBooking, security(("bearer" = [])),
     responses((status = 201, body = Session), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, description = "The replacement visit named is already booked, or was not granted", body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, description = "The replacement visit or credit named is already booked, or was not granted", body = ErrorBody),
               (status = 422, description = "Refused by a booking rule", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -148,8 +152,16 @@ pub async fn create(
     // the writer.
     drop(read);
     let mut w = state.store.write().await?;
+    if req.replacement_for_review.is_some() && req.credit_id.is_some() {
+        return Err(ApiError::BadRequest(
+            "give `replacement_for_review` or `credit_id`, not both: one booking uses one".into(),
+        ));
+    }
     if let Some(review_id) = req.replacement_for_review {
         replacement_granted(w.as_mut(), review_id, detainee.id, req.kind).await?;
+    }
+    if let Some(credit_id) = req.credit_id {
+        credit_available(w.as_mut(), credit_id, detainee.id, req.kind).await?;
     }
     // Read the context inside the write transaction: two concurrent bookings
     // cannot both take the last slot.
@@ -165,7 +177,7 @@ pub async fn create(
         device_bookings: w
             .live_intervals(None, Some(device.id), req.starts_at, req.ends_at)
             .await?,
-        replacement: req.replacement_for_review.is_some(),
+        replacement: req.replacement_for_review.is_some() || req.credit_id.is_some(),
     };
     if let Err(refusals) = check_booking(jurisdiction, &booking, &context, now) {
         let record = AuditRecord::new(caller.actor(), "booking.decide", "refused")
@@ -225,10 +237,14 @@ pub async fn create(
             created_by: caller.0.id,
             now: now.timestamp(),
             replaces_review: req.replacement_for_review,
+            replaces_credit: req.credit_id,
         })
         .await?;
     if let Some(review_id) = req.replacement_for_review {
         w.use_replacement(review_id, session_id).await?;
+    }
+    if let Some(credit_id) = req.credit_id {
+        w.use_visit_credit(credit_id, session_id).await?;
     }
     let mut rules = vec![format!("{}/booking/all-rules-met", jurisdiction.id)];
     rules.extend(decision.rules.iter().map(|r| r.to_string()));
@@ -242,7 +258,7 @@ pub async fn create(
                     "kind": req.kind, "detainee_id": detainee.id, "device_id": device.id,
                     "starts_at": req.starts_at, "ends_at": req.ends_at,
                     "recording": decision.recording, "monitoring": decision.monitoring,
-                    "replacement_for_review": req.replacement_for_review,
+                    "replacement_for_review": req.replacement_for_review, "credit_id": req.credit_id,
                 })),
         )
         .await?;
@@ -314,6 +330,36 @@ async fn replacement_granted(
             ),
             None => format!("review {review_id} granted no replacement visit"),
         }));
+    }
+    Ok(())
+}
+
+/// Checks that visit credit `credit_id` belongs to `detainee_id`, came from
+/// a visit of `kind` and is still to be booked.
+async fn credit_available(
+    w: &mut dyn crate::store::Write,
+    credit_id: i64,
+    detainee_id: i64,
+    kind: SessionKind,
+) -> ApiResult<()> {
+    let credit = w
+        .visit_credit(credit_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("visit credit", credit_id))?;
+    let from = w
+        .session(credit.session_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("session", credit.session_id))?;
+    if credit.detainee_id != detainee_id || from.kind != kind {
+        return Err(ApiError::Unprocessable(format!(
+            "visit credit {credit_id} is another detainee's or from a {}; it books a visit of the same kind for the same detainee",
+            from.kind.label()
+        )));
+    }
+    if let Some(used) = credit.used_session_id {
+        return Err(ApiError::Conflict(format!(
+            "visit credit {credit_id} is already booked as session {used}"
+        )));
     }
     Ok(())
 }

@@ -194,6 +194,7 @@ pub async fn create(
             created_by: caller.0.id,
             now: now.timestamp(),
             replaces_review: None,
+            replaces_credit: None,
         })
         .await?;
     state

@@ -77,6 +77,7 @@ pub fn router() -> Router<AppState> {
             "/v1/detainees/{id}/contacts",
             post(people::approve_contact).get(people::list_approved),
         )
+        .route("/v1/detainees/{id}/credits", get(people::list_credits))
         .route(
             "/v1/detainees/{id}/contacts/{contact_id}",
             delete(people::revoke_contact),

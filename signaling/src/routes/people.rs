@@ -257,6 +257,18 @@ pub async fn list_approved(
     Ok(Json(state.store.read().approved_contacts(id).await?))
 }
 
+#[utoipa::path(get, path = "/v1/detainees/{id}/credits", security(("bearer" = [])),
+    responses((status = 200, description = "Time the detainee's visits lost to media failures, credited as other visits outside the weekly quota (a jurisdiction's fair-use rule), newest first", body = Vec<crate::model::VisitCredit>)))]
+pub async fn list_credits(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<crate::model::VisitCredit>>> {
+    caller.require(ApiAction::ViewDetainees)?;
+    detainee_for(&state, &caller, id).await?;
+    Ok(Json(state.store.read().visit_credits(id).await?))
+}
+
 #[utoipa::path(delete, path = "/v1/detainees/{id}/contacts/{contact_id}", security(("bearer" = [])),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn revoke_contact(

@@ -1,6 +1,6 @@
 //! Sessions (booked visits and scheduled hearings) and their participants.
 
-use crate::model::{Participant, Session, SessionStatus};
+use crate::model::{Participant, Session, SessionStatus, VisitCredit};
 use chrono::{DateTime, Utc};
 use parley_policy::{BookedInterval, Role, SessionKind};
 
@@ -20,6 +20,8 @@ pub struct NewSession<'a> {
     pub now: i64,
     /// The overturned review whose replacement visit this is.
     pub replaces_review: Option<i64>,
+    /// The visit credit it is booked with.
+    pub replaces_credit: Option<i64>,
 }
 
 /// A participant to insert.
@@ -71,6 +73,9 @@ pub trait SessionReads: Send {
     /// Ids of sessions still scheduled or live whose end (Unix seconds)
     /// has passed `now`.
     async fn overdue(&mut self, now: i64) -> Result<Vec<i64>, sqlx::Error>;
+    /// A detainee's visit credits, newest first.
+    async fn visit_credits(&mut self, detainee_id: i64) -> Result<Vec<VisitCredit>, sqlx::Error>;
+    async fn visit_credit(&mut self, id: i64) -> Result<Option<VisitCredit>, sqlx::Error>;
 }
 
 /// Changing sessions, inside a write transaction.
@@ -93,4 +98,14 @@ pub trait SessionWrites: SessionReads {
     async fn mark_removed(&mut self, participant_id: i64, at: i64) -> Result<(), sqlx::Error>;
     /// `ends_at`: Unix seconds.
     async fn set_end(&mut self, id: i64, ends_at: i64) -> Result<(), sqlx::Error>;
+    /// Credits `session_id`'s detainee with `seconds` of another visit.
+    /// `now`: Unix seconds.
+    async fn credit_visit(
+        &mut self,
+        session_id: i64,
+        seconds: i64,
+        now: i64,
+    ) -> Result<(), sqlx::Error>;
+    /// The credit `id` is booked as `session_id`.
+    async fn use_visit_credit(&mut self, id: i64, session_id: i64) -> Result<(), sqlx::Error>;
 }

@@ -6,6 +6,7 @@ use crate::harness::*;
 use crate::ws::*;
 use chrono::Duration;
 use parley_client::Client;
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 async fn negotiate(ws: &mut Ws, client: &mut Client) {
@@ -838,4 +839,84 @@ async fn a_restarted_media_server_keeps_a_closed_hearing_closed() {
         actions.iter().any(|a| a == "session.media"),
         "the interruption is audited: {actions:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_lost_time_is_credited_the_end_stays_and_a_visit_outside_the_quota_is_booked() {
+    let s = start().await;
+    // de-berlin credits lost time ([fair_use] mode = "credit"), four
+    // social visits a week.
+    let p = prison(&s, "de-berlin", 1).await;
+    let at = s.now() + Duration::hours(3);
+    let unrecorded = |start| {
+        let mut body = social_visit(&p, start, 30);
+        body["detainee_consents_to_recording"] = json!(false);
+        body
+    };
+    let booking = s.create(&s.admin, "/v1/bookings", unrecorded(at)).await;
+    let id = booking["id"].as_i64().expect("id");
+    for day in 1..=3 {
+        s.create(&s.admin, "/v1/bookings", unrecorded(day_at(day, 15)))
+            .await;
+    }
+    s.clock.advance(at - s.now() + Duration::minutes(1));
+    let booked_end = booking["ends_at"].clone();
+    let (mut cell_ws, _) = join_as(&s, &booking, "detainee").await;
+    let (mut home_ws, _) = join_as(&s, &booking, "visitor").await;
+    let _cell = connected(&mut cell_ws, "cell", 7000).await;
+    let home = connected(&mut home_ws, "home", 8000).await;
+    home.pc.close().await.expect("closed");
+    loop {
+        match next_within(&mut home_ws, std::time::Duration::from_secs(25)).await {
+            Some(m) if m["type"] == "media_lost" => break,
+            Some(_) => continue,
+            None => panic!("socket closed before media_lost"),
+        }
+    }
+    s.clock.advance(Duration::seconds(60));
+    let mut again = Client::new("home", true, 1, 9000).await.expect("client");
+    let offer = again.offer().await.expect("offer");
+    send(&mut home_ws, json!({"type": "offer", "sdp": offer})).await;
+    let credited = until(&mut cell_ws, "time_credited").await;
+    let seconds = credited["seconds"].as_i64().expect("seconds");
+    assert!((60..=120).contains(&seconds), "{credited}");
+    // The end stays where it was booked.
+    let session = s.get(&s.admin, &format!("/v1/sessions/{id}")).await;
+    assert_eq!(session.body["ends_at"], booked_end);
+    let credits = s
+        .get(&s.admin, &format!("/v1/detainees/{}/credits", p.detainee))
+        .await;
+    assert_eq!(credits.status, StatusCode::OK, "{}", credits.body);
+    let credit = &credits.body[0];
+    assert_eq!(credit["seconds"], seconds);
+    assert_eq!(credit["session_id"], id);
+    assert_eq!(credit["used_session_id"], Value::Null);
+    let audit = s.get(&s.admin, &format!("/v1/audit?session_id={id}")).await;
+    assert!(
+        audit
+            .body
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["action"] == "session.fair_use"
+                && e["decision"] == "credited"
+                && e["rules"] == json!(["de-berlin/fair_use/credit"]))),
+        "{}",
+        audit.body
+    );
+    // The week is full; the credit books a visit outside the quota, once.
+    let friday = day_at(4, 15);
+    let full = s.post(&s.admin, "/v1/bookings", unrecorded(friday)).await;
+    assert_eq!(full.refusal_codes(), ["weekly_quota"], "{}", full.body);
+    let mut with_credit = unrecorded(friday);
+    with_credit["credit_id"] = credit["id"].clone();
+    let booked = s
+        .create(&s.admin, "/v1/bookings", with_credit.clone())
+        .await;
+    let used = s
+        .get(&s.admin, &format!("/v1/detainees/{}/credits", p.detainee))
+        .await;
+    assert_eq!(used.body[0]["used_session_id"], booked["id"]);
+    with_credit["starts_at"] = json!(friday + Duration::hours(1));
+    with_credit["ends_at"] = json!(friday + Duration::minutes(90));
+    let again = s.post(&s.admin, "/v1/bookings", with_credit).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
 }

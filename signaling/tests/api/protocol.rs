@@ -410,6 +410,41 @@ async fn every_documented_message_is_one_the_server_really_sends() {
     let offer = again.offer().await.expect("offer");
     send(&mut home_ws, json!({"type": "offer", "sdp": offer})).await;
     until_kept(&mut cell_ws, "extended", &mut seen).await;
+    // Where the jurisdiction credits lost time instead (de-berlin), the
+    // same loss gives `time_credited`.
+    let berlin = prison(&s, "de-berlin", 1).await;
+    let at = s.now() + Duration::hours(3);
+    let mut body = social_visit(&berlin, at, 30);
+    body["detainee_consents_to_recording"] = json!(false);
+    let credited = s.create(&s.admin, "/v1/bookings", body).await;
+    s.clock.advance(at - s.now() + Duration::minutes(1));
+    let (mut cell_ws, _) = join_as(&s, &credited, "detainee").await;
+    let (mut home_ws, _) = join_as(&s, &credited, "visitor").await;
+    let mut clients = Vec::new();
+    for (ws, base) in [(&mut cell_ws, 23_000), (&mut home_ws, 24_000)] {
+        let mut client = Client::new("c", true, 1, base).await.expect("client");
+        let offer = client.offer().await.expect("offer");
+        send(ws, json!({"type": "offer", "sdp": offer})).await;
+        let answer = until_kept(ws, "answer", &mut seen).await;
+        client
+            .accept(answer["sdp"].as_str().expect("sdp").to_string())
+            .await
+            .expect("connected");
+        clients.push(client);
+    }
+    clients[1].pc.close().await.expect("closed");
+    until_kept_within(
+        &mut home_ws,
+        "media_lost",
+        &mut seen,
+        std::time::Duration::from_secs(25),
+    )
+    .await;
+    s.clock.advance(Duration::seconds(60));
+    let mut again = Client::new("home", true, 1, 25_000).await.expect("client");
+    let offer = again.offer().await.expect("offer");
+    send(&mut home_ws, json!({"type": "offer", "sdp": offer})).await;
+    until_kept(&mut cell_ws, "time_credited", &mut seen).await;
 
     let mut kinds: Vec<String> = seen
         .iter()

@@ -2,7 +2,7 @@
 //! report that someone's media was lost until it has answered a new offer
 //! from everyone it lost; the jurisdiction's `[fair_use]` rule
 //! ([`parley_policy::FairUse`]) says how much of it the visit gets back, as
-//! a later end.
+//! a later end or as a credit towards another visit.
 
 use super::*;
 
@@ -52,11 +52,29 @@ impl LiveSession {
         let give = self
             .jurisdiction
             .fair_use
-            .extension(lost, self.outage.given);
+            .given_back(lost, self.outage.given);
         if give <= Duration::zero() {
             return Vec::new();
         }
         self.outage.given += give;
+        let seconds = u32::try_from(give.num_seconds()).unwrap_or(u32::MAX);
+        if self.jurisdiction.fair_use.mode == FairUseMode::Credit {
+            let mut effects = vec![Effect::Audit(
+                self.audit(
+                    "system",
+                    "session.fair_use",
+                    "credited",
+                    vec![self.rule("fair_use/credit")],
+                )
+                .details(serde_json::json!({
+                    "lost_seconds": lost.num_seconds(),
+                    "given_seconds": give.num_seconds(),
+                })),
+            )];
+            effects.push(Effect::PersistCredit(seconds));
+            effects.extend(self.to_all(&ServerMessage::TimeCredited { seconds }));
+            return effects;
+        }
         let (old_end, new_end) = (self.ends_at, self.ends_at + give);
         let mut effects = vec![Effect::Audit(
             self.audit(
@@ -76,7 +94,7 @@ impl LiveSession {
         effects.push(Effect::PersistEnd(new_end));
         effects.extend(self.to_all(&ServerMessage::Extended {
             ends_at: new_end,
-            lost_seconds: u32::try_from(give.num_seconds()).ok(),
+            lost_seconds: Some(seconds),
         }));
         effects
     }

@@ -2460,3 +2460,38 @@ fn hearings_and_lobbies_get_no_time_back_and_a_restart_remembers_what_was_given(
     offer_at(&mut again, 10, start() + mins(5));
     assert_eq!(again.ends_at(), end() + mins(1));
 }
+
+#[test]
+fn where_the_rule_credits_the_end_stays_and_the_time_is_credited() {
+    let mut j = (*jurisdiction()).clone();
+    j.fair_use.mode = parley_policy::FairUseMode::Credit;
+    let mut s = LiveSession::new(
+        SESSION,
+        SessionKind::SocialVisit,
+        Arc::new(j),
+        start(),
+        end(),
+    );
+    connect_all(
+        &mut s,
+        &[(10, Role::Detainee), (11, Role::Visitor)],
+        start() + mins(1),
+    );
+    s.on_media(lost(11), start() + mins(2));
+    let effects = offer_at(&mut s, 11, start() + mins(2) + Duration::seconds(80));
+    let mut expected = vec![
+        Effect::Audit(
+            audit("system", "session.fair_use", "credited", "fair_use/credit")
+                .details(serde_json::json!({"lost_seconds": 80, "given_seconds": 80})),
+        ),
+        Effect::PersistCredit(80),
+    ];
+    for to in [10, 11] {
+        expected.push(Effect::Send(
+            to,
+            ServerMessage::TimeCredited { seconds: 80 },
+        ));
+    }
+    assert_eq!(effects, expected);
+    assert_eq!(s.ends_at(), end(), "the end stays");
+}

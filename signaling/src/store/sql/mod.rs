@@ -36,7 +36,7 @@ use super::webhooks::{DeadLetter, NewWebhook, Webhook, WebhookReads, WebhookWrit
 use super::{Backend, DB_FILE, Read, StoreError, StoreLocation, Write};
 use crate::model::{
     ApiUser, ApprovedContact, CallerRole, Contact, Detainee, Device, DeviceKind, Facility,
-    FacilityKind, Participant, Session, SessionStatus,
+    FacilityKind, Participant, Session, SessionStatus, VisitCredit,
 };
 use crate::review::{Outcome, Review};
 use chrono::{DateTime, Utc};
@@ -351,6 +351,12 @@ impl<C: Conn> SessionReads for Statements<C> {
     async fn overdue(&mut self, now: i64) -> Result<Vec<i64>, sqlx::Error> {
         sessions::overdue(self.0.conn().await?, now).await
     }
+    async fn visit_credits(&mut self, detainee_id: i64) -> Result<Vec<VisitCredit>, sqlx::Error> {
+        sessions::visit_credits(self.0.conn().await?, detainee_id).await
+    }
+    async fn visit_credit(&mut self, id: i64) -> Result<Option<VisitCredit>, sqlx::Error> {
+        sessions::visit_credit(self.0.conn().await?, id).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -381,6 +387,17 @@ impl SessionWrites for Statements<Tx<'_>> {
     }
     async fn set_end(&mut self, id: i64, ends_at: i64) -> Result<(), sqlx::Error> {
         sessions::set_end(&mut self.0.tx, id, ends_at).await
+    }
+    async fn credit_visit(
+        &mut self,
+        session_id: i64,
+        seconds: i64,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        sessions::credit_visit(&mut self.0.tx, session_id, seconds, now).await
+    }
+    async fn use_visit_credit(&mut self, id: i64, session_id: i64) -> Result<(), sqlx::Error> {
+        sessions::use_visit_credit(&mut self.0.tx, id, session_id).await
     }
 }
 

@@ -1,7 +1,7 @@
 //! Sessions (visits, hearings, consultations) and their participants in
 //! SQLite.
 
-use crate::model::{Participant, Session, SessionStatus};
+use crate::model::{Participant, Session, SessionStatus, VisitCredit};
 use crate::store::sessions::{NewParticipant, NewSession, SessionFilter};
 use crate::time::from_unix;
 use chrono::{DateTime, Utc};
@@ -10,8 +10,8 @@ use sqlx::{AnyConnection, Row};
 
 pub async fn insert(conn: &mut AnyConnection, s: &NewSession<'_>) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar::<_, i64>(
-        "INSERT INTO sessions (kind, facility_id, jurisdiction, title, detainee_id, device_id, join_opens_at, starts_at, ends_at, status, created_by, created_at, replaces_review)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'scheduled', $10, $11, $12) RETURNING id",
+        "INSERT INTO sessions (kind, facility_id, jurisdiction, title, detainee_id, device_id, join_opens_at, starts_at, ends_at, status, created_by, created_at, replaces_review, replaces_credit)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'scheduled', $10, $11, $12, $13) RETURNING id",
     )
     .bind(s.kind.as_str())
     .bind(s.facility_id)
@@ -25,6 +25,7 @@ pub async fn insert(conn: &mut AnyConnection, s: &NewSession<'_>) -> Result<i64,
     .bind(s.created_by)
     .bind(s.now)
     .bind(s.replaces_review)
+    .bind(s.replaces_credit)
     .fetch_one(conn)
     .await
 }
@@ -145,7 +146,7 @@ pub async fn live_intervals(
     to: DateTime<Utc>,
 ) -> Result<Vec<BookedInterval>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT kind, starts_at, ends_at, status, replaces_review FROM sessions
+        "SELECT kind, starts_at, ends_at, status, replaces_review, replaces_credit FROM sessions
          WHERE status IN ('scheduled', 'live', 'ended') AND ends_at > $1 AND starts_at < $2
            AND (($3 IS NOT NULL AND detainee_id = $4) OR ($5 IS NOT NULL AND device_id = $6))
          ORDER BY starts_at",
@@ -166,7 +167,8 @@ pub async fn live_intervals(
                 start: from_unix(r.get("starts_at")),
                 end: from_unix(r.get("ends_at")),
                 over: r.get::<&str, _>("status") == SessionStatus::Ended.as_str(),
-                replacement: r.get::<Option<i64>, _>("replaces_review").is_some(),
+                replacement: r.get::<Option<i64>, _>("replaces_review").is_some()
+                    || r.get::<Option<i64>, _>("replaces_credit").is_some(),
             })
         })
         .collect())
@@ -229,4 +231,73 @@ pub async fn overdue(conn: &mut AnyConnection, now: i64) -> Result<Vec<i64>, sql
     .bind(now)
     .fetch_all(&mut *conn)
     .await
+}
+
+fn credit_from_row(r: &sqlx::any::AnyRow) -> VisitCredit {
+    VisitCredit {
+        id: r.get("id"),
+        session_id: r.get("session_id"),
+        detainee_id: r.get("detainee_id"),
+        seconds: r.get("seconds"),
+        granted_at: from_unix(r.get("granted_at")),
+        used_session_id: r.get("used_session_id"),
+    }
+}
+
+pub async fn visit_credits(
+    conn: &mut AnyConnection,
+    detainee_id: i64,
+) -> Result<Vec<VisitCredit>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT * FROM visit_credits WHERE detainee_id = $1 ORDER BY granted_at DESC, id DESC",
+    )
+    .bind(detainee_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.iter().map(credit_from_row).collect())
+}
+
+pub async fn visit_credit(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> Result<Option<VisitCredit>, sqlx::Error> {
+    let row = sqlx::query("SELECT * FROM visit_credits WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.as_ref().map(credit_from_row))
+}
+
+/// Credits the session's detainee (a session without one is left as it is).
+pub async fn credit_visit(
+    conn: &mut AnyConnection,
+    session_id: i64,
+    seconds: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO visit_credits (session_id, detainee_id, seconds, granted_at)
+         SELECT id, detainee_id, $1, $2 FROM sessions WHERE id = $3 AND detainee_id IS NOT NULL",
+    )
+    .bind(seconds)
+    .bind(now)
+    .bind(session_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn use_visit_credit(
+    conn: &mut AnyConnection,
+    id: i64,
+    session_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE visit_credits SET used_session_id = $1 WHERE id = $2 AND used_session_id IS NULL",
+    )
+    .bind(session_id)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
