@@ -84,31 +84,30 @@ impl Caller {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header, trimmed; the
+/// refusal says to send `what` (e.g. "your API token") that way.
+pub fn bearer<'a>(headers: &'a axum::http::HeaderMap, what: &str) -> Result<&'a str, ApiError> {
+    let header = headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| {
+            ApiError::Unauthenticated(format!("send {what} as `Authorization: Bearer <token>`"))
+        })?
+        .to_str()
+        .map_err(|_| ApiError::Unauthenticated("the Authorization header is not text".into()))?;
+    header
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::Unauthenticated("the Authorization header must be `Bearer <token>`".into())
+        })
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| {
-                ApiError::Unauthenticated(
-                    "send your API token as `Authorization: Bearer <token>`".into(),
-                )
-            })?
-            .to_str()
-            .map_err(|_| {
-                ApiError::Unauthenticated("the Authorization header is not text".into())
-            })?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::Unauthenticated(
-                    "the Authorization header must be `Bearer <token>`".into(),
-                )
-            })?;
+        let token = bearer(&parts.headers, "your API token")?;
         if token.len() > 256 {
             return Err(ApiError::Unauthenticated(
                 "the API token is not valid".into(),

@@ -17,7 +17,6 @@ use crate::store::audit::{AuditEntry, AuditRecord};
 use crate::store::reviews::NewReview;
 use axum::Json;
 use axum::extract::State;
-use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use parley_grants::JoinClaims;
 use parley_policy::{Role, RuleId};
@@ -62,25 +61,19 @@ pub struct ReviewFile {
 }
 
 /// The participant a join token (as `Authorization: Bearer`) stands for,
-/// good until [`REQUEST_WINDOW_DAYS`] after the session's scheduled end.
-fn participant(state: &AppState, headers: &HeaderMap, session_id: i64) -> ApiResult<JoinClaims> {
-    let token = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::Unauthenticated(
-                "send the join link's token as `Authorization: Bearer <token>`".into(),
-            )
-        })?;
+/// good until [`REQUEST_WINDOW_DAYS`] after the session's scheduled end:
+/// their id and their role in the session.
+fn participant(state: &AppState, headers: &HeaderMap, session_id: i64) -> ApiResult<(i64, Role)> {
+    let token = crate::auth::bearer(headers, "the join link's token")?;
     state
         .tokens
         .verify_after_end(
-            token.trim(),
+            token,
             session_id,
             state.now(),
             REQUEST_WINDOW_DAYS * 86_400,
         )
+        .and_then(|claims: JoinClaims| Ok((claims.participant_id()?, claims.role)))
         .map_err(|e| {
             ApiError::Unauthenticated(format!(
                 "{e}; a review can be asked for with the join link up to {REQUEST_WINDOW_DAYS} days after the session"
@@ -118,11 +111,8 @@ pub async fn request(
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<ReviewRequest>,
 ) -> ApiResult<(StatusCode, Json<Review>)> {
-    let claims = participant(&state, &headers, id)?;
-    let participant_id = claims
-        .participant_id()
-        .map_err(|e| ApiError::Unauthenticated(format!("{e}; ask for a new join link")))?;
-    if claims.role == Role::Officer {
+    let (participant_id, role) = participant(&state, &headers, id)?;
+    if role == Role::Officer {
         return Err(ApiError::Forbidden(
             "a monitoring officer's link cannot ask for a review; reviews are for the people whose contact was ended".into(),
         ));
@@ -222,10 +212,7 @@ pub async fn mine(
     headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Review>> {
-    let claims = participant(&state, &headers, id)?;
-    let participant_id = claims
-        .participant_id()
-        .map_err(|e| ApiError::Unauthenticated(format!("{e}; ask for a new join link")))?;
+    let (participant_id, _) = participant(&state, &headers, id)?;
     state
         .store
         .read()

@@ -98,6 +98,11 @@ pub async fn list(
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
+    entries(&rows)
+}
+
+/// Stored rows as the API shows them.
+fn entries(rows: &[sqlx::any::AnyRow]) -> Result<Vec<AuditEntry>, sqlx::Error> {
     rows.iter()
         .map(|r| raw_from_row(r).map(AuditEntry::from))
         .collect()
@@ -201,9 +206,7 @@ pub async fn of_facility(
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    rows.iter()
-        .map(|r| raw_from_row(r).map(AuditEntry::from))
-        .collect()
+    entries(&rows)
 }
 
 /// The newest entry's sequence number, 0 for an empty log.
