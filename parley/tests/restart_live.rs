@@ -387,9 +387,18 @@ async fn end_and_verify(
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(recording, expected);
+    // The recorder audits the stop before it closes the manifest: wait for
+    // the close before the kill that `drop` does.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let verified = loop {
+        let verified = verify_recording(deployment, data, session);
+        if verified.stdout.contains("the session ended") || Instant::now() > deadline {
+            break verified;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     drop(server);
     audit_verify(data).assert_success();
-    let verified = verify_recording(deployment, data, session);
     eprintln!("{}", verified.stdout);
     verified
         .assert_success()
