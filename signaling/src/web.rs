@@ -50,6 +50,21 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../web/clock.js"),
     },
     Asset {
+        name: "e2ee.js",
+        media_type: JS,
+        body: include_str!("../web/e2ee.js"),
+    },
+    Asset {
+        name: "e2ee_worker.js",
+        media_type: JS,
+        body: include_str!("../web/e2ee_worker.js"),
+    },
+    Asset {
+        name: "sframe.js",
+        media_type: JS,
+        body: include_str!("../web/sframe.js"),
+    },
+    Asset {
         name: "live.js",
         media_type: JS,
         body: include_str!("../web/live.js"),

@@ -9,6 +9,7 @@ import { hearingControls, officerControls } from './controls.js';
 import { el } from './dom.js';
 import { Tiles } from './tiles.js';
 import { ReviewPanel } from './review.js';
+import { EndToEnd } from './e2ee.js';
 
 /// Roles that receive only: they send no audio or video.
 const RECEIVE_ONLY = new Set(['observer', 'officer']);
@@ -26,6 +27,9 @@ const state = {
   // Participants whose video the SFU paused for this connection (weak link).
   videoPaused: new Set(),
   lastOffer: 0, micOn: true, cameraOn: true, screen: null,
+  // End-to-end encryption: the keys and worker (null where the browser
+  // cannot), and the mode of the last `e2ee` message (null before one).
+  e2ee: null, e2eeMode: null,
 };
 
 function show(name) {
@@ -128,6 +132,10 @@ function onMessage(msg) {
       syncClock().catch(() => {});
       state.welcome = msg;
       state.endsAt = msg.ends_at;
+      if (state.e2ee) state.e2ee.reconnected();
+      else if (EndToEnd.supported()) {
+        state.e2ee = new EndToEnd(msg.session_id, msg.participant_id, (m) => state.live.send(m), renderE2ee);
+      }
       preferJurisdiction(msg.notice.announcements.map(([code]) => code));
       document.dispatchEvent(new CustomEvent('parley-lang'));
       renderNotice();
@@ -179,6 +187,12 @@ function onMessage(msg) {
       break;
     case 'consultation':
       renderConsultation();
+      break;
+    case 'e2ee':
+      onE2ee(msg);
+      break;
+    case 'e2ee_sender_key':
+      state.e2ee?.handle(msg);
       break;
     case 'active_speaker':
       state.speaker = msg.participant_id;
@@ -241,17 +255,58 @@ async function startMedia() {
   dropMedia();
   const wait = state.lastOffer + 1100 - Date.now();
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  // A legal visit's media waits for its end-to-end mode (sent right after
+  // admission), so that nothing leaves unsealed where it must be sealed.
+  if (state.welcome.kind === 'legal_visit') {
+    for (let i = 0; i < 30 && state.e2eeMode === null; i += 1) await new Promise((r) => setTimeout(r, 100));
+    if (state.e2eeMode === 'required' && !state.e2ee) return;
+  }
   const publishes = !RECEIVE_ONLY.has(state.welcome.role) && state.local;
   const link = new MediaLink(publishes ? state.local : null, state.welcome.receive_slots,
     (index, stream) => tiles.attach(index, stream),
     (s) => { if (s === 'connected') setStatus(''); });
   state.link = link;
+  if (state.e2ee && state.e2eeMode && state.e2eeMode !== 'off') state.e2ee.attach(link.pc);
   tiles.layout(link.slots.length, publishes ? state.local : null);
   labelTiles();
   const sdp = await link.offer();
   if (state.link !== link) return;
   state.lastOffer = Date.now();
   state.live.send({ type: 'offer', sdp });
+}
+
+/// The server's `e2ee` message: encryption turns on (a legal visit, a
+/// consultation), its people or keys change, or it turns off.
+async function onE2ee(msg) {
+  state.e2eeMode = msg.mode;
+  if (!state.e2ee) {
+    if (msg.mode === 'required') {
+      dropMedia();
+      $('error-text').textContent = t('e2ee_unsupported');
+      show('error');
+      return;
+    }
+    renderE2ee();
+    return;
+  }
+  if (msg.mode !== 'off' && state.link) state.e2ee.attach(state.link.pc);
+  await state.e2ee.handle(msg);
+}
+
+function renderE2ee() {
+  const box = $('e2ee');
+  const mode = state.e2eeMode;
+  if (!mode || mode === 'off') { box.hidden = true; return; }
+  const e = state.e2ee;
+  let key;
+  if (!e) key = 'e2ee_unsupported_offered';
+  else if (e.complete && e.code) key = 'e2ee_on';
+  else if (mode === 'offered' && e.withoutKey.length) key = 'e2ee_off_peer';
+  else key = 'e2ee_waiting';
+  box.textContent = t(key, { code: e?.code || '' });
+  box.classList.toggle('private', key === 'e2ee_on');
+  box.dataset.state = key;
+  box.hidden = false;
 }
 
 /// Other publishers, in the order the SFU fills receive slots (join order;
@@ -430,7 +485,7 @@ async function main() {
     if (state.welcome) { renderNotice(); renderKind(); }
     if (state.welcome && !state.admitted) renderWaiting();
     tick();
-    if (state.admitted) renderRoster();
+    if (state.admitted) { renderRoster(); renderE2ee(); }
     if (state.ended) renderEnded();
   });
   wireControls();
@@ -475,6 +530,12 @@ window.parley = {
   dropConnection: () => { state.live?.ws?.close(); },
   dropMedia: () => { state.link?.pc.close(); },
   videoPaused: () => [...state.videoPaused],
+  /// End-to-end encryption: the mode, whether it covers everyone, the
+  /// safety code, this page's sender KID and the worker's frame counters.
+  e2ee: async () => (state.e2ee ? {
+    mode: state.e2eeMode, complete: state.e2ee.complete, code: state.e2ee.code,
+    kid: state.e2ee.sender ? state.e2ee.sender.kid.toString() : null, ...(await state.e2ee.stats()),
+  } : { mode: state.e2eeMode, supported: false }),
 };
 
 main();

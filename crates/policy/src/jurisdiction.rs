@@ -106,6 +106,9 @@ pub struct Jurisdiction {
     /// What a visit gets back of the time its media was lost (`[fair_use]`;
     /// off when the file has none).
     pub fair_use: crate::fair_use::FairUse,
+    /// End-to-end encryption of legal visits and consultations (`[e2ee]
+    /// privileged`; offered when the file has none).
+    pub e2ee: crate::e2ee::E2eeMode,
 }
 
 fn serialize_tz<S: Serializer>(tz: &chrono_tz::Tz, s: S) -> Result<S::Ok, S::Error> {

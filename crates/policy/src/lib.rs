@@ -11,6 +11,7 @@
 
 mod booking;
 mod decision;
+mod e2ee;
 mod error;
 mod fair_use;
 mod jurisdiction;
@@ -30,6 +31,7 @@ pub use booking::{
     check_booking,
 };
 pub use decision::{Announcement, Decision, Participant, RecordingDecision, decide};
+pub use e2ee::E2eeMode;
 pub use error::ConfigError;
 pub use fair_use::{FairUse, FairUseMode};
 pub use jurisdiction::{Jurisdiction, Jurisdictions, VisitRules, VisitingHours};

@@ -26,6 +26,14 @@ pub(crate) struct RawFile {
     pub visits: Spanned<RawVisits>,
     #[serde(default)]
     pub fair_use: Option<Spanned<RawFairUse>>,
+    #[serde(default)]
+    pub e2ee: Option<Spanned<RawE2ee>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawE2ee {
+    pub privileged: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,12 +10,13 @@ use std::ops::Range;
 use chrono::NaiveTime;
 use toml::Spanned;
 
+use crate::e2ee::E2eeMode;
 use crate::error::ConfigError;
 use crate::fair_use::{FairUse, FairUseMode, MAX_CAP_MINUTES, MAX_MIN_OUTAGE_SECONDS};
 use crate::jurisdiction::{Jurisdiction, VisitRules, VisitingHours};
 use crate::kinds::SessionKind;
 use crate::position::line_column;
-use crate::raw::{PerKind, PerKindOptional, RawFairUse, RawFile, RawVisits};
+use crate::raw::{PerKind, PerKindOptional, RawE2ee, RawFairUse, RawFile, RawVisits};
 use crate::rules::{MonitoringRule, RecordingRule};
 
 /// Longest warning lead, in minutes.
@@ -76,6 +77,7 @@ pub(crate) fn validate(raw: RawFile, src: &Source<'_>) -> Result<Jurisdiction, C
     let announcements = check_announcements(&raw.announcements, &languages, src)?;
     let visits = check_visits(&raw.visits, src)?;
     let fair_use = check_fair_use(raw.fair_use.as_ref(), src)?;
+    let e2ee = check_e2ee(raw.e2ee.as_ref(), src)?;
     Ok(Jurisdiction {
         id,
         name: raw.name.into_inner(),
@@ -88,7 +90,27 @@ pub(crate) fn validate(raw: RawFile, src: &Source<'_>) -> Result<Jurisdiction, C
         warning_minutes,
         visits,
         fair_use,
+        e2ee,
     })
+}
+
+/// `[e2ee]`: `privileged` is `off`, `offered` or `required` (`offered`
+/// when the file has no `[e2ee]`).
+fn check_e2ee(raw: Option<&Spanned<RawE2ee>>, src: &Source<'_>) -> Result<E2eeMode, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(E2eeMode::Offered);
+    };
+    let value = &raw.get_ref().privileged;
+    match value.get_ref().as_str() {
+        "off" => Ok(E2eeMode::Off),
+        "offered" => Ok(E2eeMode::Offered),
+        "required" => Ok(E2eeMode::Required),
+        other => Err(src.error(
+            value.span(),
+            "e2ee.privileged",
+            format!("e2ee.privileged must be \"off\", \"offered\" or \"required\" (got {other:?})"),
+        )),
+    }
 }
 
 /// `[fair_use]`: `mode` is `off`, `pause_clock` or `credit`; `cap_minutes` in

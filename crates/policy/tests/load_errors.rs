@@ -63,6 +63,20 @@ fn fair_use_is_off_without_its_table_and_read_with_defaults() {
 }
 
 #[test]
+fn e2ee_is_offered_without_its_table_and_read_from_it() {
+    use parley_policy::E2eeMode;
+    assert_eq!(load_str(BASE, "base.toml").unwrap().e2ee, E2eeMode::Offered);
+    for (text, mode) in [
+        ("off", E2eeMode::Off),
+        ("offered", E2eeMode::Offered),
+        ("required", E2eeMode::Required),
+    ] {
+        let file = format!("{BASE}\n[e2ee]\nprivileged = \"{text}\"\n");
+        assert_eq!(load_str(&file, "base.toml").unwrap().e2ee, mode);
+    }
+}
+
+#[test]
 fn syntax_error_names_line() {
     let text = edit("name = \"Test Land\"", "name = \"Test Land");
     let e = refused(&text);
@@ -99,6 +113,12 @@ refused_edits! {
 
     fair_use_cap_too_long: format!("{BASE}\n[fair_use]\nmode = \"pause_clock\"\ncap_minutes = 90\n")
         => "cap_minutes", "fair_use.cap_minutes", &["between 1 and 60 minutes", "90"];
+
+    e2ee_mode_unknown: format!("{BASE}\n[e2ee]\nprivileged = \"always\"\n")
+        => "privileged = ", "e2ee.privileged", &["\"off\", \"offered\" or \"required\"", "always"];
+
+    e2ee_unknown_key: format!("{BASE}\n[e2ee]\nprivileged = \"off\"\nvisits = \"required\"\n")
+        => "visits", "e2ee.visits", &["unknown key"];
 
     fair_use_unknown_key: format!("{BASE}\n[fair_use]\nmode = \"off\"\ncredit = true\n")
         => "credit", "fair_use.credit", &["unknown key"];

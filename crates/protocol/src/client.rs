@@ -57,6 +57,16 @@ pub enum ClientMessage {
         pseudonym: String,
         hide_from_defendant: bool,
     },
+    /// End-to-end encryption (once `e2ee` says it is on for this
+    /// participant): this client's ECDH P-256 public key, base64url (no
+    /// padding) of its 65-byte uncompressed point. The server passes it to
+    /// the others the media is encrypted for, in `e2ee`.
+    E2eeKey { public_key: String },
+    /// This client's current SFrame sender key, wrapped for participant
+    /// `to` under the key agreed from their two public keys: base64url,
+    /// opaque to the server, which passes it to `to` alone as
+    /// `e2ee_sender_key`. docs/security.md gives the construction.
+    E2eeSenderKey { to: i64, wrapped: String },
     /// Keep-alive; answered by `pong`.
     Ping,
 }

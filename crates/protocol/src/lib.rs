@@ -18,7 +18,8 @@ pub use frame::{
     ClientFrame, CloseCode, FrameError, MAX_REQUEST_ID_BYTES, RequestId, decode_frame, encode_reply,
 };
 pub use server::{
-    EndReason, ErrorCode, LiveParticipant, ParticipantState, RecordingNotice, ServerMessage,
+    EndReason, ErrorCode, LiveParticipant, ParticipantState, PeerKey, RecordingNotice,
+    ServerMessage,
 };
 
 /// The protocol version this crate speaks. A client that joins with another

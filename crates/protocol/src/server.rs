@@ -1,7 +1,7 @@
 //! Messages the signaling service sends to a participant's client.
 
 use chrono::{DateTime, Utc};
-use parley_policy::{Role, SessionKind};
+use parley_policy::{E2eeMode, Role, SessionKind};
 use serde::{Deserialize, Serialize};
 
 /// Where a participant stands in a live session.
@@ -51,6 +51,14 @@ pub struct RecordingNotice {
     pub announcements: Vec<(String, String)>,
     /// Plain-language explanation with the rule ids that produced it.
     pub why: String,
+}
+
+/// A participant's public key for end-to-end encryption.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerKey {
+    pub participant_id: i64,
+    /// Base64url of an uncompressed P-256 point, as the participant sent it.
+    pub public_key: String,
 }
 
 /// Why a session, or one participant's part in it, ended.
@@ -193,6 +201,24 @@ pub enum ServerMessage {
     /// The court opened or closed the hearing to observers.
     Observers {
         admitted: bool,
+    },
+    /// End-to-end encryption of this participant's media, sent when it
+    /// turns on (a legal visit or a consultation under an `[e2ee]` rule
+    /// that is not `off`), whenever the people it covers or their keys
+    /// change, and when it turns off (the consultation ended). `keys`:
+    /// the others' public keys (send each an `e2ee_sender_key`);
+    /// `without_key`: the others it covers who sent no key (yet). Under
+    /// `offered` the clients encrypt only while `without_key` is empty.
+    E2ee {
+        mode: E2eeMode,
+        keys: Vec<PeerKey>,
+        without_key: Vec<i64>,
+    },
+    /// Participant `from`'s SFrame sender key, wrapped for this
+    /// participant (see `e2ee_sender_key` from a client).
+    E2eeSenderKey {
+        from: i64,
+        wrapped: String,
     },
     Pong,
     Error {

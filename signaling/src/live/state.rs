@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 mod admission;
 mod captions;
+mod e2ee;
 mod fair_use;
 mod hearing;
 mod media;
@@ -124,6 +125,8 @@ struct Member {
     protection: Option<Protection>,
     /// The media server says their connection is weak.
     weak_connection: bool,
+    /// Their public key for end-to-end encryption, from this connection.
+    e2ee_key: Option<String>,
 }
 
 /// A judge's witness-protection order.
@@ -164,6 +167,8 @@ pub struct LiveSession {
     next_consultation: u32,
     /// A visit's media outage and the time given back for it.
     outage: fair_use::Outage,
+    /// The last `e2ee` message each connected member was sent.
+    e2ee_sent: BTreeMap<i64, ServerMessage>,
 }
 
 impl LiveSession {
@@ -190,6 +195,7 @@ impl LiveSession {
             observers_admitted: true,
             next_consultation: 1,
             outage: fair_use::Outage::default(),
+            e2ee_sent: BTreeMap::new(),
         }
     }
 
@@ -248,6 +254,8 @@ impl LiveSession {
             ClientMessage::Ping => Ok(vec![Effect::Send(from, ServerMessage::Pong)]),
             ClientMessage::Offer { sdp } => self.offer(from, sdp, now),
             ClientMessage::Caption { text } => self.caption(from, role, &text, now),
+            ClientMessage::E2eeKey { public_key } => self.e2ee_key(from, public_key),
+            ClientMessage::E2eeSenderKey { to, wrapped } => self.e2ee_sender_key(from, to, wrapped),
             ClientMessage::Leave => {
                 let mut effects = vec![Effect::Close(from, CloseCode::Left)];
                 effects.extend(self.disconnect(from));

@@ -446,6 +446,33 @@ async fn every_documented_message_is_one_the_server_really_sends() {
     send(&mut home_ws, json!({"type": "offer", "sdp": offer})).await;
     until_kept(&mut cell_ws, "time_credited", &mut seen).await;
 
+    // A legal visit under the demo's `[e2ee] privileged = "offered"`: the
+    // two sides' public keys, then a wrapped sender key, pass through.
+    let lawyers = prison(&s, "demo", 0).await;
+    let (legal, _) = book_legal_visit(&s, &lawyers, s.now() + Duration::minutes(1)).await;
+    s.clock.advance(Duration::minutes(2));
+    let (mut inside, _) = join_as(&s, &legal, "detainee").await;
+    let (mut counsel_ws, _) = join_as(&s, &legal, "counsel").await;
+    until_kept(&mut counsel_ws, "e2ee", &mut seen).await;
+    send(
+        &mut counsel_ws,
+        json!({"type": "e2ee_key", "public_key": "BH4MTo_cZ3nI1UbX_tWLmwMgrNsAs7lmvt1Qzri5sle1LEWTIOaQ3jLn44M33qkdcijSsoOEfKZr8lYqgu-KV3o"}),
+    )
+    .await;
+    loop {
+        let m = until_kept(&mut inside, "e2ee", &mut seen).await;
+        if m["keys"].as_array().is_some_and(|k| !k.is_empty()) {
+            break;
+        }
+    }
+    send(
+        &mut inside,
+        json!({"type": "e2ee_sender_key", "to": participant(&legal, "counsel"),
+               "wrapped": "U5_Pi1yxTIw3ibRXcV0WfrnnGu0wjawEpQjOMpirKLJ2H13aLq21786Hfb4ne1uV5WPymg"}),
+    )
+    .await;
+    until_kept(&mut counsel_ws, "e2ee_sender_key", &mut seen).await;
+
     let mut kinds: Vec<String> = seen
         .iter()
         .filter_map(|m| m["type"].as_str().map(str::to_string))

@@ -15,6 +15,7 @@ mod ws;
 mod chromium;
 mod cross_browser;
 mod devices;
+mod e2ee;
 mod firefox;
 mod hearing;
 mod join_page;

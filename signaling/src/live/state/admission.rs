@@ -74,6 +74,8 @@ impl LiveSession {
                 // A new connection is not known to be weak until the media
                 // server says so.
                 weak_connection: false,
+                // A new connection may be a new page with a new key pair.
+                e2ee_key: None,
             },
         );
         // A defendant new to the session must not see a witness whose video
@@ -84,7 +86,8 @@ impl LiveSession {
         if state == ParticipantState::Admitted {
             effects.extend(self.went_live());
         }
-        effects.extend(self.rosters());
+        self.e2ee_sent.remove(&participant_id);
+        effects.extend(self.shown());
         if let Some(minutes) = self.warned.iter().next().copied() {
             effects.push(Effect::Send(
                 participant_id,
@@ -114,7 +117,8 @@ impl LiveSession {
             Some(m) if m.connected => m.connected = false,
             _ => return Vec::new(),
         }
-        self.rosters()
+        self.e2ee_sent.remove(&participant_id);
+        self.shown()
     }
 
     /// The court lets a participant in from the lobby.
@@ -150,7 +154,7 @@ impl LiveSession {
                 effects.push(Effect::Send(participant_id, ServerMessage::Admitted));
             }
         }
-        effects.extend(self.rosters());
+        effects.extend(self.shown());
         Ok(effects)
     }
 

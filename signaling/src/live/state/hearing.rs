@@ -78,7 +78,7 @@ impl LiveSession {
             participant_ids: members,
             open: true,
         }));
-        effects.extend(self.rosters());
+        effects.extend(self.shown());
         Ok(effects)
     }
 
@@ -130,7 +130,7 @@ impl LiveSession {
             participant_ids: members,
             open: false,
         }));
-        effects.extend(self.rosters());
+        effects.extend(self.shown());
         Ok(effects)
     }
 

@@ -123,6 +123,7 @@ impl LiveSession {
             consultation: None,
             protection: None,
             weak_connection: false,
+            e2ee_key: None,
         }))
     }
 }

@@ -76,7 +76,7 @@ impl LiveSession {
                         }
                     }
                 }
-                effects.extend(self.rosters());
+                effects.extend(self.shown());
             }
         }
         for (minutes, at) in warning_instants(&self.jurisdiction, self.starts_at, self.ends_at) {

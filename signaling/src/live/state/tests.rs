@@ -2495,3 +2495,5 @@ fn where_the_rule_credits_the_end_stays_and_the_time_is_credited() {
     assert_eq!(effects, expected);
     assert_eq!(s.ends_at(), end(), "the end stays");
 }
+
+mod e2ee;

@@ -1,0 +1,388 @@
+//! End-to-end encryption of a legal visit: the web client's SFrame against
+//! another implementation (the `sframe` crate), two browsers decoding each
+//! other's sealed media, and a tap on what the SFU forwards that finds
+//! nothing but ciphertext.
+
+use crate::chromium::{Browser, Page, Screen, one_at_a_time};
+use crate::harness::*;
+use crate::join_page::*;
+use crate::window::Window;
+use crate::ws::{join, send, token, until};
+use chrono::Duration;
+use parley_client::Client;
+use parley_codec::vp8;
+use parley_media::{PT_OPUS, PT_VP8};
+use serde_json::{Value, json};
+use sframe::CipherSuite;
+use sframe::frame::{EncryptedFrame, MediaFrame, MonotonicCounter};
+use sframe::header::SframeHeader;
+use sframe::key::{DecryptionKey, EncryptionKey};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration as Wait;
+
+const BASE_KEY: [u8; 16] = *b"parley-sframe-16";
+const PLAINTEXT: &[u8] = b"a frame of plaintext";
+/// A keyframe's clear VP8 payload header, as the web client leaves it.
+const METADATA: [u8; 10] = [0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01];
+
+/// The web client's `sframe.js` seals frames that the `sframe` crate opens,
+/// and opens frames the crate seals: the same header encoding, key and salt
+/// derivation and AAD (header, then the clear metadata) as RFC 9605, for
+/// short and long KIDs and counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_clients_sframe_agrees_with_another_implementation() {
+    let _one = one_at_a_time().await;
+    let s = start().await;
+    let browser = Browser::launch().await;
+    let page = browser.page("sframe", Screen::Desktop).await;
+    page.goto(&s.url("/officer")).await;
+    let cases: [(u64, u64); 4] = [(3, 0), (0x1234, 7), (u64::MAX - 5, 70_000), (9, 1 << 40)];
+    let sealed = page
+        .eval(&format!(
+            "(async () => {{
+               const s = await import('/web/sframe.js');
+               const base = new TextEncoder().encode('{key}');
+               const out = [];
+               for (const [kid, ctr] of {cases}) {{
+                 const keys = await s.deriveKeys(BigInt(kid), base);
+                 const frame = await s.seal(keys, Number(ctr), Uint8Array.from({meta:?}),
+                   new TextEncoder().encode('{text}'));
+                 out.push(Array.from(frame));
+               }}
+               return out;
+             }})()",
+            key = std::str::from_utf8(&BASE_KEY).expect("ascii"),
+            text = std::str::from_utf8(PLAINTEXT).expect("ascii"),
+            cases = json!(cases.map(|(k, c)| [k.to_string(), c.to_string()])),
+            meta = METADATA,
+        ))
+        .await;
+    for ((kid, ctr), frame) in cases.iter().zip(sealed.as_array().expect("frames")) {
+        let bytes: Vec<u8> = serde_json::from_value(frame.clone()).expect("bytes");
+        assert_eq!(
+            bytes[..METADATA.len()],
+            METADATA,
+            "the metadata comes first, clear"
+        );
+        let encrypted = EncryptedFrame::try_with_meta_data(&bytes[METADATA.len()..], METADATA)
+            .expect("an SFrame header after the metadata");
+        assert_eq!(
+            (encrypted.header().key_id(), encrypted.header().counter()),
+            (*kid, *ctr)
+        );
+        let key =
+            DecryptionKey::derive_from(CipherSuite::AesGcm128Sha256, *kid, BASE_KEY).expect("key");
+        let opened = encrypted
+            .decrypt(&key)
+            .expect("the crate opens the web client's frame");
+        assert_eq!(opened.payload(), PLAINTEXT);
+    }
+    // And the other way: frames the crate sealed, opened by the web client.
+    for (kid, start) in cases {
+        let key =
+            EncryptionKey::derive_from(CipherSuite::AesGcm128Sha256, kid, BASE_KEY).expect("key");
+        let mut counter = MonotonicCounter::with_start_value(start, u64::MAX);
+        let frame = MediaFrame::try_with_meta_data(&mut counter, PLAINTEXT, METADATA)
+            .expect("a counter")
+            .encrypt(&key)
+            .expect("sealed");
+        let opened = page
+            .eval(&format!(
+                "(async () => {{
+                   const s = await import('/web/sframe.js');
+                   const bytes = Uint8Array.from({bytes:?});
+                   const header = s.decodeHeader(bytes, {clear});
+                   const keys = await s.deriveKeys(header.kid, new TextEncoder().encode('{key}'));
+                   const plain = await s.open(keys, header, bytes, {clear});
+                   return [header.kid.toString(), header.ctr.toString(), new TextDecoder().decode(plain)];
+                 }})()",
+                bytes = frame.as_ref(),
+                clear = METADATA.len(),
+                key = std::str::from_utf8(&BASE_KEY).expect("ascii"),
+            ))
+            .await;
+        assert_eq!(
+            opened,
+            json!([
+                kid.to_string(),
+                start.to_string(),
+                std::str::from_utf8(PLAINTEXT).expect("ascii")
+            ])
+        );
+    }
+}
+
+/// What the tap saw of one sender's stream (by SSRC): frames, the KIDs
+/// and counters in their SFrame headers, and frames without one.
+#[derive(Debug, Default)]
+struct Tapped {
+    audio: bool,
+    frames: u64,
+    keyframes: u64,
+    kids: BTreeSet<u64>,
+    last_ctr: Option<u64>,
+    counter_went_back: u64,
+    without_header: u64,
+}
+
+/// Reads each frame's start as the SFU forwarded it: a VP8 frame's clear
+/// payload header then an SFrame header; an Opus packet's SFrame header.
+fn tap(client: &Client) -> Arc<Mutex<BTreeMap<u32, Tapped>>> {
+    let seen: Arc<Mutex<BTreeMap<u32, Tapped>>> = Arc::default();
+    let into = seen.clone();
+    client.on_packet(Arc::new(move |packet| {
+        let payload = &packet.payload[..];
+        let (audio, frame) = match packet.header.payload_type {
+            PT_OPUS => (true, payload),
+            PT_VP8 => match vp8::parse(payload) {
+                Ok(d) if d.starts_frame() => (false, d.payload(payload)),
+                _ => return,
+            },
+            _ => return,
+        };
+        let mut seen = into.lock().expect("tap");
+        let t = seen.entry(packet.header.ssrc).or_default();
+        t.audio = audio;
+        t.frames += 1;
+        let clear = match (audio, vp8::is_keyframe(frame)) {
+            (true, _) => 0,
+            (false, true) => 10,
+            (false, false) => 3,
+        };
+        if !audio && clear == 10 {
+            t.keyframes += 1;
+        }
+        match frame.get(clear..).map(SframeHeader::deserialize) {
+            Some(Ok(h)) => {
+                t.kids.insert(h.key_id());
+                if t.last_ctr.is_some_and(|last| h.counter() <= last) {
+                    t.counter_went_back += 1;
+                }
+                t.last_ctr = Some(h.counter());
+            }
+            _ => t.without_header += 1,
+        }
+    }));
+    seen
+}
+
+/// The page's end-to-end state (`window.parley.e2ee()`).
+async fn e2ee(page: &Page) -> Value {
+    page.eval("window.parley.e2ee()").await
+}
+
+/// A Berlin legal visit (`[e2ee] privileged = "required"`) between a
+/// detainee's kiosk and counsel's browser: both show the same safety code
+/// and decode each other's media, every frame sealed and opened. A second
+/// counsel joins with a client that holds no key, a tap on the SFU's
+/// output: every audio and video frame it gets carries an SFrame header
+/// under one of the two browsers' KIDs (the VP8 payload header in the
+/// clear, so the SFU still finds keyframes), and nothing else. When the
+/// tap leaves, nobody needs a new key (it never had one); when counsel's
+/// page reloads, the kiosk's sender key changes and the call goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legal_visit_is_sealed_end_to_end_and_the_sfu_forwards_only_ciphertext() {
+    let _one = one_at_a_time().await;
+    let s = start().await;
+    let p = prison(&s, "de-berlin", 0).await;
+    let mut counsel = Vec::new();
+    for (name, bar) in [("Counsel A", "BAR-1"), ("Counsel B", "BAR-2")] {
+        let c = contact(&s, name, Some(bar)).await;
+        approve(&s, p.detainee, c).await;
+        verify_bar(&s, c, bar).await;
+        counsel.push(c);
+    }
+    let at = s.now() + Duration::hours(3);
+    let booking = s
+        .create(
+            &s.admin,
+            "/v1/bookings",
+            visit("legal_visit", &p, at, 30, &counsel),
+        )
+        .await;
+    let id = booking["id"].as_i64().expect("id");
+    let people = booking["participants"].as_array().expect("participants");
+    let of = |contact: i64| {
+        people
+            .iter()
+            .find(|x| x["contact_id"] == contact)
+            .and_then(|x| x["id"].as_i64())
+            .unwrap_or_else(|| panic!("no participant for contact {contact}: {booking}"))
+    };
+    let (lawyer, tap_id) = (of(counsel[0]), of(counsel[1]));
+    let detainee = people
+        .iter()
+        .find(|x| x["role"] == "detainee")
+        .and_then(|x| x["id"].as_i64())
+        .expect("detainee");
+    s.clock.advance(at - s.now() + Duration::minutes(1));
+
+    let browser = Browser::launch().await;
+    let kiosk = browser.page("kiosk", Screen::Tablet).await;
+    let office = browser.page("counsel", Screen::Desktop).await;
+    kiosk
+        .goto(&join_link(
+            &s,
+            "de",
+            &token(&s, &s.admin, id, detainee).await,
+        ))
+        .await;
+    join_after_check(&office, &s, &token(&s, &s.admin, id, lawyer).await).await;
+    for page in [&kiosk, &office] {
+        wait_for_screen(page, "call", "the call", 20).await;
+        page.wait(
+            "document.querySelector('#e2ee').dataset.state === 'e2ee_on'",
+            "end-to-end encryption with a safety code",
+            Wait::from_secs(20),
+        )
+        .await;
+    }
+    let before = [
+        kiosk.wait_for_media(20, 50, Wait::from_secs(30)).await,
+        office.wait_for_media(20, 50, Wait::from_secs(30)).await,
+    ];
+    let (k, o) = (e2ee(&kiosk).await, e2ee(&office).await);
+    assert_eq!(k["mode"], "required");
+    assert_eq!(k["code"], o["code"], "the same safety code on both sides");
+    assert!(o["code"].as_str().is_some_and(|c| c.len() == 24), "{o}");
+    assert!(
+        office
+            .text("#e2ee")
+            .await
+            .contains(o["code"].as_str().expect("code"))
+    );
+    assert!(kiosk.text("#e2ee").await.contains("Ende-zu-Ende"));
+    for (name, e) in [("kiosk", &k), ("counsel", &o)] {
+        assert!(e["framesEncrypted"].as_u64() > Some(100), "[{name}] {e}");
+        assert!(e["framesDecrypted"].as_u64() > Some(100), "[{name}] {e}");
+        assert_eq!(e["plainReceived"], 0, "[{name}] {e}");
+        assert_eq!(e["plainSent"], 0, "[{name}] {e}");
+    }
+
+    // The tap: a client with no key, receiving what the SFU forwards.
+    let (mut ws, welcome) = join(&s, id, &token(&s, &s.admin, id, tap_id).await).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let e2ee_message = until(&mut ws, "e2ee").await;
+    assert_eq!(e2ee_message["mode"], "required");
+    let slots = welcome["receive_slots"].as_u64().expect("slots") as usize;
+    let mut client = Client::new("tap", false, slots, 40_000)
+        .await
+        .expect("client");
+    let seen = tap(&client);
+    send(
+        &mut ws,
+        json!({"type": "offer", "sdp": client.offer().await.expect("offer")}),
+    )
+    .await;
+    let answer = until(&mut ws, "answer").await;
+    client
+        .accept(answer["sdp"].as_str().expect("sdp").to_string())
+        .await
+        .expect("connected");
+    tokio::time::sleep(Wait::from_secs(6)).await;
+    let kids: BTreeSet<u64> = [&kiosk, &office]
+        .iter()
+        .map(|_| ())
+        .zip([e2ee(&kiosk).await, e2ee(&office).await])
+        .map(|(_, e)| e["kid"].as_str().and_then(|k| k.parse().ok()).expect("kid"))
+        .collect();
+    {
+        let seen = seen.lock().expect("tap");
+        let (audio, video): (Vec<_>, Vec<_>) = seen.values().partition(|t| t.audio);
+        assert_eq!(
+            (audio.len(), video.len()),
+            (2, 2),
+            "both sides' audio and video: {seen:?}"
+        );
+        for t in seen.values() {
+            assert!(t.frames > 20, "{t:?}");
+            assert_eq!(
+                t.without_header, 0,
+                "a frame without an SFrame header: {t:?}"
+            );
+            assert_eq!(t.kids.len(), 1, "{t:?}");
+            assert!(
+                t.kids.is_subset(&kids),
+                "a KID of a browser: {t:?} {kids:?}"
+            );
+            assert_eq!(t.counter_went_back, 0, "{t:?}");
+        }
+        for t in video {
+            assert!(
+                t.keyframes > 0,
+                "the SFU found a keyframe to start the tap on: {t:?}"
+            );
+        }
+    }
+    for page in [&kiosk, &office] {
+        page.wait(
+            "document.querySelector('#e2ee').dataset.state === 'e2ee_waiting'",
+            "someone without a key",
+            Wait::from_secs(10),
+        )
+        .await;
+    }
+
+    // The tap leaves: new sender keys it never gets, and the call goes on.
+    send(&mut ws, json!({"type": "leave"})).await;
+    drop(client);
+    for page in [&kiosk, &office] {
+        page.wait(
+            "document.querySelector('#e2ee').dataset.state === 'e2ee_on'",
+            "sealed for everyone again",
+            Wait::from_secs(10),
+        )
+        .await;
+    }
+    let o2 = e2ee(&office).await;
+    assert_eq!(
+        o2["kid"], o["kid"],
+        "the tap never had counsel's key: no new one"
+    );
+
+    // Counsel's page reloads (a new key pair): the kiosk's sender key,
+    // which the old page held, is replaced, and the call goes on.
+    office
+        .try_eval("setTimeout(() => location.reload(), 0)")
+        .await;
+    tokio::time::sleep(Wait::from_secs(1)).await;
+    office
+        .wait(
+            "!document.querySelector('#join').disabled",
+            "the pre-call check again",
+            Wait::from_secs(15),
+        )
+        .await;
+    office.click("#join").await;
+    for page in [&kiosk, &office] {
+        page.wait(
+            "document.querySelector('#e2ee').dataset.state === 'e2ee_on'",
+            "sealed for everyone after the reload",
+            Wait::from_secs(20),
+        )
+        .await;
+    }
+    let k2 = e2ee(&kiosk).await;
+    assert_ne!(k2["kid"], k["kid"], "the kiosk's new sender key");
+    assert_eq!(
+        e2ee(&office).await["code"],
+        k2["code"],
+        "a new safety code, the same on both"
+    );
+    assert_ne!(k2["code"], k["code"]);
+    let back = office.wait_for_media(20, 50, Wait::from_secs(30)).await;
+    let kiosk_now = kiosk
+        .wait_for_media(before[0].0 + 30, before[0].1 + 50, Wait::from_secs(30))
+        .await;
+    assert!(back.0 > 20 && kiosk_now.0 > before[0].0);
+    for (name, e) in [
+        ("kiosk", e2ee(&kiosk).await),
+        ("counsel", e2ee(&office).await),
+    ] {
+        assert_eq!(e["decryptFailures"], 0, "[{name}] {e}");
+        assert_eq!(e["plainReceived"], 0, "[{name}] {e}");
+    }
+    kiosk.screenshot("e2ee-kiosk").await;
+    office.screenshot("e2ee-counsel").await;
+}
