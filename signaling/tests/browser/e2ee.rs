@@ -4,6 +4,7 @@
 //! nothing but ciphertext.
 
 use crate::chromium::{Browser, Page, Screen, one_at_a_time};
+use crate::firefox::Firefox;
 use crate::harness::*;
 use crate::join_page::*;
 use crate::window::Window;
@@ -167,6 +168,45 @@ fn tap(client: &Client) -> Arc<Mutex<BTreeMap<u32, Tapped>>> {
     seen
 }
 
+/// A legal visit in `jurisdiction`, three hours from now with two verified
+/// counsel, and the clock moved to a minute after its start: the session
+/// and the participant ids of the detainee and the two counsel.
+async fn legal_visit_under_way(s: &Server, jurisdiction: &str) -> (i64, i64, i64, i64) {
+    let p = prison(s, jurisdiction, 0).await;
+    let mut counsel = Vec::new();
+    for (name, bar) in [("Counsel A", "BAR-1"), ("Counsel B", "BAR-2")] {
+        let c = contact(s, name, Some(bar)).await;
+        approve(s, p.detainee, c).await;
+        verify_bar(s, c, bar).await;
+        counsel.push(c);
+    }
+    let at = s.now() + Duration::hours(3);
+    let booking = s
+        .create(
+            &s.admin,
+            "/v1/bookings",
+            visit("legal_visit", &p, at, 30, &counsel),
+        )
+        .await;
+    let id = booking["id"].as_i64().expect("id");
+    let people = booking["participants"].as_array().expect("participants");
+    let of = |key: &str, value: Value| {
+        people
+            .iter()
+            .find(|x| x[key] == value)
+            .and_then(|x| x["id"].as_i64())
+            .unwrap_or_else(|| panic!("no participant with {key} {value}: {booking}"))
+    };
+    let ids = (
+        id,
+        of("role", json!("detainee")),
+        of("contact_id", json!(counsel[0])),
+        of("contact_id", json!(counsel[1])),
+    );
+    s.clock.advance(at - s.now() + Duration::minutes(1));
+    ids
+}
+
 /// The page's end-to-end state (`window.parley.e2ee()`).
 async fn e2ee(page: &Page) -> Value {
     page.eval("window.parley.e2ee()").await
@@ -185,38 +225,7 @@ async fn e2ee(page: &Page) -> Value {
 async fn a_legal_visit_is_sealed_end_to_end_and_the_sfu_forwards_only_ciphertext() {
     let _one = one_at_a_time().await;
     let s = start().await;
-    let p = prison(&s, "de-berlin", 0).await;
-    let mut counsel = Vec::new();
-    for (name, bar) in [("Counsel A", "BAR-1"), ("Counsel B", "BAR-2")] {
-        let c = contact(&s, name, Some(bar)).await;
-        approve(&s, p.detainee, c).await;
-        verify_bar(&s, c, bar).await;
-        counsel.push(c);
-    }
-    let at = s.now() + Duration::hours(3);
-    let booking = s
-        .create(
-            &s.admin,
-            "/v1/bookings",
-            visit("legal_visit", &p, at, 30, &counsel),
-        )
-        .await;
-    let id = booking["id"].as_i64().expect("id");
-    let people = booking["participants"].as_array().expect("participants");
-    let of = |contact: i64| {
-        people
-            .iter()
-            .find(|x| x["contact_id"] == contact)
-            .and_then(|x| x["id"].as_i64())
-            .unwrap_or_else(|| panic!("no participant for contact {contact}: {booking}"))
-    };
-    let (lawyer, tap_id) = (of(counsel[0]), of(counsel[1]));
-    let detainee = people
-        .iter()
-        .find(|x| x["role"] == "detainee")
-        .and_then(|x| x["id"].as_i64())
-        .expect("detainee");
-    s.clock.advance(at - s.now() + Duration::minutes(1));
+    let (id, detainee, lawyer, tap_id) = legal_visit_under_way(&s, "de-berlin").await;
 
     let browser = Browser::launch().await;
     let kiosk = browser.page("kiosk", Screen::Tablet).await;
@@ -385,4 +394,96 @@ async fn a_legal_visit_is_sealed_end_to_end_and_the_sfu_forwards_only_ciphertext
     }
     kiosk.screenshot("e2ee-kiosk").await;
     office.screenshot("e2ee-counsel").await;
+}
+
+/// Waits until `page` shows the end-to-end state `state` (the `data-state`
+/// of `#e2ee`: `e2ee_on`, `e2ee_waiting`, `e2ee_off_peer`…).
+async fn shows(page: &impl Window, state: &str, what: &str) {
+    page.wait(
+        &format!("document.querySelector('#e2ee').dataset.state === '{state}'"),
+        what,
+        Wait::from_secs(20),
+    )
+    .await;
+}
+
+/// Firefox's counsel and Chromium's kiosk, in a demo legal visit
+/// (`[e2ee] privileged = "offered"`): two WebRTC stacks and two
+/// encoded-transform implementations seal and open each other's media
+/// under the same safety code. When a second counsel joins with a client
+/// that cannot encrypt, both fall back to the SFU's encryption and say so;
+/// when it leaves, both seal again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firefox_counsel_and_a_chromium_kiosk_seal_a_legal_visit_and_fall_back_when_offered() {
+    let _one = one_at_a_time().await;
+    let s = start().await;
+    let (id, detainee, lawyer, second) = legal_visit_under_way(&s, "demo").await;
+    let chromium = Browser::launch().await;
+    let kiosk = chromium.page("kiosk", Screen::Tablet).await;
+    let office = Firefox::launch("counsel-firefox").await;
+    office
+        .goto(&join_link(&s, "en", &token(&s, &s.admin, id, lawyer).await))
+        .await;
+    office
+        .wait(
+            "!document.querySelector('#join').disabled",
+            "Firefox's pre-call check to pass",
+            Wait::from_secs(20),
+        )
+        .await;
+    office.click("#join").await;
+    kiosk
+        .goto(&join_link(
+            &s,
+            "en",
+            &token(&s, &s.admin, id, detainee).await,
+        ))
+        .await;
+    shows(&office, "e2ee_on", "Firefox sealing end to end").await;
+    shows(&kiosk, "e2ee_on", "Chromium sealing end to end").await;
+    office.wait_for_media(30, 50, Wait::from_secs(30)).await;
+    kiosk.wait_for_media(30, 50, Wait::from_secs(30)).await;
+    let (k, o) = (
+        kiosk.eval("window.parley.e2ee()").await,
+        office.eval("window.parley.e2ee()").await,
+    );
+    assert_eq!(o["mode"], "offered");
+    assert_eq!(k["code"], o["code"], "one safety code in both browsers");
+    for (name, e) in [("Chromium", &k), ("Firefox", &o)] {
+        assert!(e["framesDecrypted"].as_u64() > Some(100), "[{name}] {e}");
+        assert_eq!(e["decryptFailures"], 0, "[{name}] {e}");
+        assert_eq!(e["plainReceived"], 0, "[{name}] {e}");
+    }
+    office.screenshot("e2ee-firefox-counsel").await;
+
+    // A second counsel whose client sends no key: under `offered` both
+    // browsers stop sealing (everyone must be able to open) and say so.
+    let (mut ws, _) = join(&s, id, &token(&s, &s.admin, id, second).await).await;
+    until(&mut ws, "e2ee").await;
+    shows(&office, "e2ee_off_peer", "Firefox saying it is not sealed").await;
+    shows(&kiosk, "e2ee_off_peer", "Chromium saying it is not sealed").await;
+    let plain = kiosk.eval("window.parley.e2ee()").await;
+    tokio::time::sleep(Wait::from_secs(2)).await;
+    let later = kiosk.eval("window.parley.e2ee()").await;
+    assert!(
+        later["plainSent"].as_u64() > plain["plainSent"].as_u64(),
+        "the kiosk sends unsealed frames now: {plain} then {later}"
+    );
+    assert_eq!(
+        later["framesEncrypted"], plain["framesEncrypted"],
+        "{later}"
+    );
+    send(&mut ws, json!({"type": "leave"})).await;
+    shows(&office, "e2ee_on", "Firefox sealing again").await;
+    shows(&kiosk, "e2ee_on", "Chromium sealing again").await;
+    let before = office.received().await;
+    let sealed = kiosk.eval("window.parley.e2ee()").await;
+    office
+        .wait_for_media(before.0 + 30, before.1 + 50, Wait::from_secs(20))
+        .await;
+    let after = kiosk.eval("window.parley.e2ee()").await;
+    assert!(
+        after["framesEncrypted"].as_u64() > sealed["framesEncrypted"].as_u64(),
+        "{sealed} then {after}"
+    );
 }
