@@ -487,3 +487,47 @@ async fn a_firefox_counsel_and_a_chromium_kiosk_seal_a_legal_visit_and_fall_back
         "{sealed} then {after}"
     );
 }
+
+/// Where end-to-end encryption is required (de-berlin), a browser that
+/// cannot do it (here, Chromium with `RTCRtpScriptTransform` taken away) is
+/// told so plainly and sends no media; the other side waits for its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_cannot_encrypt_gets_no_media_where_encryption_is_required() {
+    let _one = one_at_a_time().await;
+    let s = start().await;
+    let (id, detainee, lawyer, _) = legal_visit_under_way(&s, "de-berlin").await;
+    let browser = Browser::launch().await;
+    let kiosk = browser.page("kiosk", Screen::Tablet).await;
+    let office = browser.page("old-browser", Screen::Desktop).await;
+    office
+        .before_scripts("delete window.RTCRtpScriptTransform;")
+        .await;
+    kiosk
+        .goto(&join_link(
+            &s,
+            "en",
+            &token(&s, &s.admin, id, detainee).await,
+        ))
+        .await;
+    join_after_check(&office, &s, &token(&s, &s.admin, id, lawyer).await).await;
+    wait_for_screen(&office, "error", "the error screen", 20).await;
+    assert!(
+        office
+            .text("#error-text")
+            .await
+            .contains("must be encrypted end to end"),
+        "{}",
+        office.text("#error-text").await
+    );
+    office.screenshot("e2ee-unsupported").await;
+    shows(
+        &kiosk,
+        "e2ee_waiting",
+        "the kiosk waiting for counsel's key",
+    )
+    .await;
+    tokio::time::sleep(Wait::from_secs(3)).await;
+    assert_eq!(office.eval("window.parley.connectionState()").await, "none");
+    let kiosk_got = kiosk.received().await;
+    assert_eq!(kiosk_got.0, 0, "no video reached the kiosk: {kiosk_got:?}");
+}

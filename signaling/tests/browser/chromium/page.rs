@@ -49,6 +49,16 @@ impl Page {
         .await;
     }
 
+    /// Runs `source` in every document this page opens from now on, before
+    /// the document's own scripts (to take a feature away, say).
+    pub async fn before_scripts(&self, source: &str) {
+        self.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": source}),
+        )
+        .await;
+    }
+
     /// Opens `url` and waits until the page has loaded.
     pub async fn goto(&self, url: &str) {
         self.call("Page.navigate", json!({"url": url})).await;
