@@ -132,10 +132,7 @@ function onMessage(msg) {
       syncClock().catch(() => {});
       state.welcome = msg;
       state.endsAt = msg.ends_at;
-      if (state.e2ee) state.e2ee.reconnected();
-      else if (EndToEnd.supported()) {
-        state.e2ee = new EndToEnd(msg.session_id, msg.participant_id, (m) => state.live.send(m), renderE2ee);
-      }
+      state.e2ee?.reconnected();
       preferJurisdiction(msg.notice.announcements.map(([code]) => code));
       document.dispatchEvent(new CustomEvent('parley-lang'));
       renderNotice();
@@ -266,7 +263,12 @@ async function startMedia() {
     (index, stream) => tiles.attach(index, stream),
     (s) => { if (s === 'connected') setStatus(''); });
   state.link = link;
-  if (state.e2ee && state.e2eeMode && state.e2eeMode !== 'off') state.e2ee.attach(link.pc);
+  // Browsers take a frame transform only before the media starts: attach
+  // one wherever sealing may come (a legal visit, or a hearing's
+  // consultations); it passes frames on unsealed until it is told to seal.
+  if (state.welcome.kind === 'legal_visit' || state.welcome.kind === 'court_hearing') {
+    endToEnd()?.attach(link.pc);
+  }
   tiles.layout(link.slots.length, publishes ? state.local : null);
   labelTiles();
   const sdp = await link.offer();
@@ -277,8 +279,19 @@ async function startMedia() {
 
 /// The server's `e2ee` message: encryption turns on (a legal visit, a
 /// consultation), its people or keys change, or it turns off.
+/// The end-to-end keys and worker, made at first use; null where the
+/// browser cannot encrypt.
+function endToEnd() {
+  if (!state.e2ee && EndToEnd.supported()) {
+    const w = state.welcome;
+    state.e2ee = new EndToEnd(w.session_id, w.participant_id, (m) => state.live.send(m), renderE2ee);
+  }
+  return state.e2ee;
+}
+
 async function onE2ee(msg) {
   state.e2eeMode = msg.mode;
+  if (msg.mode !== 'off') endToEnd();
   if (!state.e2ee) {
     if (msg.mode === 'required') {
       dropMedia();
@@ -289,14 +302,13 @@ async function onE2ee(msg) {
     renderE2ee();
     return;
   }
-  if (msg.mode !== 'off' && state.link) state.e2ee.attach(state.link.pc);
   await state.e2ee.handle(msg);
 }
 
 function renderE2ee() {
   const box = $('e2ee');
   const mode = state.e2eeMode;
-  if (!mode || mode === 'off') { box.hidden = true; return; }
+  if (!mode || mode === 'off') { box.hidden = true; box.dataset.state = 'off'; return; }
   const e = state.e2ee;
   let key;
   if (!e) key = 'e2ee_unsupported_offered';

@@ -6,13 +6,14 @@ use utoipa::ToSchema;
 
 /// The event types, from the audit actions (docs/protocol.md, audit log)
 /// they are read from.
-pub const TYPES: [(&str, Option<&str>, &str); 8] = [
+pub const TYPES: [(&str, Option<&str>, &str); 9] = [
     ("booking.decide", Some("accepted"), "booking.accepted"),
     ("hearing.schedule", None, "hearing.scheduled"),
     ("session.live", None, "session.started"),
     ("session.terminate", None, "session.ended"),
     ("session.cancel", None, "session.cancelled"),
     ("session.remove", None, "participant.removed"),
+    ("recording_stopped", None, "recording.ready"),
     ("review.request", None, "review.requested"),
     ("review.decide", None, "review.decided"),
 ];
@@ -37,7 +38,9 @@ pub struct WebhookEvent {
     /// `booking.accepted`, `hearing.scheduled`, `session.started`,
     /// `session.ended` (at its time or by staff: see `decision` and
     /// `details.message`), `session.cancelled`, `participant.removed`,
-    /// `review.requested` or `review.decided`.
+    /// `recording.ready` (the recorder closed the session's recording
+    /// lawfully: `details.recording_id`), `review.requested` or
+    /// `review.decided`.
     #[serde(rename = "type")]
     pub kind: String,
     /// When it was decided (RFC 3339, UTC).
@@ -103,6 +106,15 @@ mod tests {
         assert_eq!(
             from_entry(&entry("booking.decide", "accepted", Some(4)), 2).map(|e| e.kind),
             Some("booking.accepted".into())
+        );
+        assert_eq!(
+            from_entry(&entry("recording_stopped", "allowed", Some(4)), 2).map(|e| e.kind),
+            Some("recording.ready".into())
+        );
+        assert_eq!(
+            from_entry(&entry("recording_interrupted", "interrupted", Some(4)), 2),
+            None,
+            "an interrupted recording is not ready"
         );
         for (action, decision) in [
             ("booking.decide", "refused"),

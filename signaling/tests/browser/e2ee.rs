@@ -8,7 +8,7 @@ use crate::firefox::Firefox;
 use crate::harness::*;
 use crate::join_page::*;
 use crate::window::Window;
-use crate::ws::{join, send, token, until};
+use crate::ws::{join, participant, send, token, until};
 use chrono::Duration;
 use parley_client::Client;
 use parley_codec::vp8;
@@ -251,6 +251,9 @@ async fn a_legal_visit_is_sealed_end_to_end_and_the_sfu_forwards_only_ciphertext
         kiosk.wait_for_media(20, 50, Wait::from_secs(30)).await,
         office.wait_for_media(20, 50, Wait::from_secs(30)).await,
     ];
+    for page in [&kiosk, &office] {
+        sealing_and_opening(page).await;
+    }
     let (k, o) = (e2ee(&kiosk).await, e2ee(&office).await);
     assert_eq!(k["mode"], "required");
     assert_eq!(k["code"], o["code"], "the same safety code on both sides");
@@ -396,6 +399,16 @@ async fn a_legal_visit_is_sealed_end_to_end_and_the_sfu_forwards_only_ciphertext
     office.screenshot("e2ee-counsel").await;
 }
 
+/// Waits until `page`'s worker has sealed and opened over 100 frames.
+async fn sealing_and_opening(page: &impl Window) {
+    page.wait(
+        "window.parley.e2ee().then((e) => e.framesEncrypted > 100 && e.framesDecrypted > 100)",
+        "over 100 frames sealed and opened",
+        Wait::from_secs(30),
+    )
+    .await;
+}
+
 /// Waits until `page` shows the end-to-end state `state` (the `data-state`
 /// of `#e2ee`: `e2ee_on`, `e2ee_waiting`, `e2ee_off_peer`…).
 async fn shows(page: &impl Window, state: &str, what: &str) {
@@ -443,6 +456,8 @@ async fn a_firefox_counsel_and_a_chromium_kiosk_seal_a_legal_visit_and_fall_back
     shows(&kiosk, "e2ee_on", "Chromium sealing end to end").await;
     office.wait_for_media(30, 50, Wait::from_secs(30)).await;
     kiosk.wait_for_media(30, 50, Wait::from_secs(30)).await;
+    sealing_and_opening(&kiosk).await;
+    sealing_and_opening(&office).await;
     let (k, o) = (
         kiosk.eval("window.parley.e2ee()").await,
         office.eval("window.parley.e2ee()").await,
@@ -530,4 +545,138 @@ async fn a_browser_that_cannot_encrypt_gets_no_media_where_encryption_is_require
     assert_eq!(office.eval("window.parley.connectionState()").await, "none");
     let kiosk_got = kiosk.received().await;
     assert_eq!(kiosk_got.0, 0, "no video reached the kiosk: {kiosk_got:?}");
+}
+
+/// A demo hearing: the judge sends the defendant and counsel into a
+/// consultation; for as long as it lasts their two pages seal their media
+/// for each other (the judge's page is not covered and gets nothing from
+/// them), and when the judge recalls them they stop sealing and the judge
+/// sees and hears them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consultation_is_sealed_end_to_end_while_it_lasts() {
+    let _one = one_at_a_time().await;
+    let s = start().await;
+    let hearing = hearing(
+        &s,
+        "Demo Crown Court",
+        s.now() + Duration::minutes(5),
+        &[
+            ("Judge Okafor", "judge"),
+            ("D. Reyes", "defendant"),
+            ("K. Adeyemi", "counsel"),
+        ],
+    )
+    .await;
+    let id = hearing["id"].as_i64().expect("id");
+    let defendant_id = participant(&hearing, "defendant");
+    let browser = Browser::launch().await;
+    let bench = browser.page("judge", Screen::Desktop).await;
+    let dock = browser.page("defendant", Screen::Tablet).await;
+    let bar = browser.page("counsel", Screen::Desktop).await;
+    join_after_check(
+        &bench,
+        &s,
+        &token(&s, &s.admin, id, participant(&hearing, "judge")).await,
+    )
+    .await;
+    for (page, role) in [(&dock, "defendant"), (&bar, "counsel")] {
+        join_after_check(
+            page,
+            &s,
+            &token(&s, &s.admin, id, participant(&hearing, role)).await,
+        )
+        .await;
+        wait_for_screen(page, "waiting", "the lobby", 10).await;
+        let pid = participant(&hearing, role);
+        let admit =
+            format!("#staff [data-list=lobby] [data-participant='{pid}'] [data-action=admit]");
+        bench
+            .wait(
+                &format!("document.querySelector(\"{admit}\")"),
+                "the lobby list",
+                Wait::from_secs(10),
+            )
+            .await;
+        bench.click(&admit).await;
+        wait_for_screen(page, "call", "admitted", 10).await;
+    }
+    for page in [&bench, &dock, &bar] {
+        page.wait_for_media(20, 50, Wait::from_secs(30)).await;
+        assert_eq!(
+            page.eval("document.querySelector('#e2ee').hidden").await,
+            true
+        );
+    }
+
+    let consult = format!("#consult-{defendant_id}");
+    bench
+        .wait(
+            &format!("document.querySelector('{consult}')"),
+            "the consult button",
+            Wait::from_secs(10),
+        )
+        .await;
+    bench.click(&consult).await;
+    shows(&dock, "e2ee_on", "the defendant sealing for counsel").await;
+    shows(&bar, "e2ee_on", "counsel sealing for the defendant").await;
+    assert_eq!(
+        dock.eval("window.parley.e2ee()").await["code"],
+        bar.eval("window.parley.e2ee()").await["code"]
+    );
+    assert_eq!(
+        bench.eval("document.querySelector('#e2ee').hidden").await,
+        true
+    );
+    let (d0, b0) = (
+        dock.eval("window.parley.e2ee()").await,
+        bar.eval("window.parley.e2ee()").await,
+    );
+    let judge_before = bench.received().await;
+    tokio::time::sleep(Wait::from_secs(3)).await;
+    for (name, page, before) in [("defendant", &dock, &d0), ("counsel", &bar, &b0)] {
+        let now = page.eval("window.parley.e2ee()").await;
+        assert!(
+            now["framesDecrypted"].as_u64() > before["framesDecrypted"].as_u64().map(|n| n + 50),
+            "[{name}] opens the other's sealed frames: {before} then {now}"
+        );
+        assert_eq!(now["decryptFailures"], 0, "[{name}] {now}");
+    }
+    let judge_during = bench.received().await;
+    assert!(
+        judge_during.0 <= judge_before.0 + 5,
+        "the judge gets no video from the consultation: {judge_before:?} then {judge_during:?}"
+    );
+
+    let recall = format!("#recall-{defendant_id}");
+    bench
+        .wait(
+            &format!("document.querySelector('{recall}')"),
+            "the recall button",
+            Wait::from_secs(10),
+        )
+        .await;
+    bench.click(&recall).await;
+    for page in [&dock, &bar] {
+        page.wait(
+            "document.querySelector('#e2ee').hidden",
+            "the notice gone after the consultation",
+            Wait::from_secs(10),
+        )
+        .await;
+    }
+    let judge_back = bench
+        .wait_for_media(
+            judge_during.0 + 30,
+            judge_during.1 + 50,
+            Wait::from_secs(20),
+        )
+        .await;
+    assert!(judge_back.0 > judge_during.0);
+    let sealed = dock.eval("window.parley.e2ee()").await;
+    tokio::time::sleep(Wait::from_secs(2)).await;
+    let after = dock.eval("window.parley.e2ee()").await;
+    assert!(
+        after["plainSent"].as_u64() > sealed["plainSent"].as_u64(),
+        "back in the hearing the defendant's media is not sealed: {sealed} then {after}"
+    );
 }
