@@ -6,6 +6,7 @@
 //! forwarded packet and memory, reports in JSON and Markdown with plots, and
 //! targets that fail the run when missed.
 
+pub mod dashboard;
 pub mod light;
 pub mod light_peer;
 pub mod output;

@@ -24,7 +24,7 @@ const FONTS: [&str; 3] = [
 ];
 
 /// Registers the first font found as `sans-serif`; whether text can be drawn.
-fn fonts() -> bool {
+pub(crate) fn fonts() -> bool {
     static LOADED: OnceLock<bool> = OnceLock::new();
     *LOADED.get_or_init(|| {
         FONTS.iter().any(|path| {
