@@ -59,6 +59,13 @@ export class EndToEnd {
   /// The server's `e2ee` and `e2ee_sender_key` messages, one at a time
   /// in the order they came.
   handle(msg) {
+    if (msg.type === 'e2ee') {
+      // At once, before any frame: where sealing is required nothing
+      // leaves unsealed, even before the first sender key is ready.
+      this.mode = msg.mode;
+      this.withoutKey = msg.without_key;
+      this.policy();
+    }
     const step = msg.type === 'e2ee' ? () => this.update(msg) : () => this.receive(msg);
     this.queue = this.queue.then(step).catch(() => {});
     return this.queue;

@@ -14,7 +14,7 @@ const receiving = new Map();
 let policy = { encrypt: false, allowPlain: true };
 const stats = {
   framesEncrypted: 0, framesDecrypted: 0, decryptFailures: 0,
-  plainSent: 0, plainReceived: 0, plainDropped: 0,
+  plainSent: 0, plainReceived: 0, plainDropped: 0, heldBack: 0,
 };
 
 self.onmessage = async ({ data }) => {
@@ -44,10 +44,13 @@ self.onmessage = async ({ data }) => {
 
 function sealer(kind) {
   return async (frame, controller) => {
-    if (!policy.encrypt || !sending) {
+    if (!policy.encrypt) {
       if (policy.allowPlain) { stats.plainSent += 1; controller.enqueue(frame); }
       return;
     }
+    // Sealing, and the first sender key not in use yet (the others are
+    // being given it): nothing leaves unsealed meanwhile.
+    if (!sending) { stats.heldBack += 1; return; }
     const bytes = new Uint8Array(frame.data);
     const clear = clearBytes(kind, frame.type, bytes.length);
     const { keys } = sending;

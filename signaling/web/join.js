@@ -259,16 +259,16 @@ async function startMedia() {
     if (state.e2eeMode === 'required' && !state.e2ee) return;
   }
   const publishes = !RECEIVE_ONLY.has(state.welcome.role) && state.local;
+  // Browsers take a frame transform only before the media starts: one goes
+  // wherever sealing may come (a legal visit, or a hearing's
+  // consultations), passing frames on unsealed until it is told to seal;
+  // the video there is VP8, whose sealed frames the packetizers can carry.
+  const sealable = ['legal_visit', 'court_hearing'].includes(state.welcome.kind) && endToEnd();
   const link = new MediaLink(publishes ? state.local : null, state.welcome.receive_slots,
     (index, stream) => tiles.attach(index, stream),
-    (s) => { if (s === 'connected') setStatus(''); });
+    (s) => { if (s === 'connected') setStatus(''); }, !!sealable);
   state.link = link;
-  // Browsers take a frame transform only before the media starts: attach
-  // one wherever sealing may come (a legal visit, or a hearing's
-  // consultations); it passes frames on unsealed until it is told to seal.
-  if (state.welcome.kind === 'legal_visit' || state.welcome.kind === 'court_hearing') {
-    endToEnd()?.attach(link.pc);
-  }
+  if (sealable) sealable.attach(link.pc);
   tiles.layout(link.slots.length, publishes ? state.local : null);
   labelTiles();
   const sdp = await link.offer();
@@ -277,8 +277,6 @@ async function startMedia() {
   state.live.send({ type: 'offer', sdp });
 }
 
-/// The server's `e2ee` message: encryption turns on (a legal visit, a
-/// consultation), its people or keys change, or it turns off.
 /// The end-to-end keys and worker, made at first use; null where the
 /// browser cannot encrypt.
 function endToEnd() {
@@ -289,6 +287,8 @@ function endToEnd() {
   return state.e2ee;
 }
 
+/// The server's `e2ee` message: encryption turns on (a legal visit, a
+/// consultation), its people or keys change, or it turns off.
 async function onE2ee(msg) {
   state.e2eeMode = msg.mode;
   if (msg.mode !== 'off') endToEnd();
@@ -542,6 +542,12 @@ window.parley = {
   dropConnection: () => { state.live?.ws?.close(); },
   dropMedia: () => { state.link?.pc.close(); },
   videoPaused: () => [...state.videoPaused],
+  /// The video codecs this connection offered (rtpmap names, in order).
+  videoCodecs: () => {
+    const sdp = state.link?.pc.localDescription?.sdp || '';
+    const video = sdp.split(/\r\nm=/).filter((m) => m.startsWith('video'));
+    return [...new Set(video.flatMap((m) => [...m.matchAll(/a=rtpmap:\d+ ([^/]+)\//g)].map((x) => x[1])))];
+  },
   /// End-to-end encryption: the mode, whether it covers everyone, the
   /// safety code, this page's sender KID and the worker's frame counters.
   e2ee: async () => (state.e2ee ? {

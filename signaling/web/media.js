@@ -34,11 +34,25 @@ function gathered(pc, ms) {
   });
 }
 
+/// Restricts `transceivers` to VP8 (with its repair formats), where the
+/// browser lets a page choose.
+function onlyVp8(transceivers) {
+  const codecs = globalThis.RTCRtpReceiver?.getCapabilities?.('video')?.codecs;
+  if (!codecs) return;
+  const keep = codecs.filter((c) => /^video\/(VP8|rtx|red|ulpfec)$/i.test(c.mimeType));
+  if (!keep.some((c) => /VP8/i.test(c.mimeType))) return;
+  for (const t of transceivers) {
+    try { t.setCodecPreferences(keep); } catch { /* the browser's own order stays */ }
+  }
+}
+
 export class MediaLink {
   /// `local`: the camera/microphone stream, or null for receive-only roles.
   /// `onSlot(index, stream)`: remote media for receive slot `index`.
-  /// `onState(state)`: the peer connection's state.
-  constructor(local, receiveSlots, onSlot, onState) {
+  /// `onState(state)`: the peer connection's state. `vp8Only`: offer no
+  /// other video codec (end-to-end sealed video leaves VP8's payload header
+  /// in the clear for the packetizers; H.264's must read the whole frame).
+  constructor(local, receiveSlots, onSlot, onState, vp8Only = false) {
     this.pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
     this.slots = [];
     const pairs = [];
@@ -56,6 +70,7 @@ export class MediaLink {
         this.pc.addTransceiver('video', { direction: 'recvonly' }),
       ]);
     }
+    if (vp8Only) onlyVp8(pairs.map(([, v]) => v));
     pairs.forEach(([a, v], index) => {
       const stream = new MediaStream([a.receiver.track, v.receiver.track]);
       this.slots.push(stream);

@@ -117,8 +117,8 @@ refused_edits! {
     e2ee_mode_unknown: format!("{BASE}\n[e2ee]\nprivileged = \"always\"\n")
         => "privileged = ", "e2ee.privileged", &["\"off\", \"offered\" or \"required\"", "always"];
 
-    e2ee_unknown_key: format!("{BASE}\n[e2ee]\nprivileged = \"off\"\nvisits = \"required\"\n")
-        => "visits", "e2ee.visits", &["unknown key"];
+    e2ee_unknown_key: format!("{BASE}\n[e2ee]\nprivileged = \"off\"\nkiosks = \"required\"\n")
+        => "kiosks", "e2ee.kiosks", &["unknown key"];
 
     fair_use_unknown_key: format!("{BASE}\n[fair_use]\nmode = \"off\"\ncredit = true\n")
         => "credit", "fair_use.credit", &["unknown key"];

@@ -256,6 +256,14 @@ async fn a_legal_visit_is_sealed_end_to_end_and_the_sfu_forwards_only_ciphertext
     }
     let (k, o) = (e2ee(&kiosk).await, e2ee(&office).await);
     assert_eq!(k["mode"], "required");
+    let codecs = office.eval("window.parley.videoCodecs()").await;
+    assert!(
+        codecs.as_array().is_some_and(|c| c.contains(&json!("VP8"))
+            && !c
+                .iter()
+                .any(|x| x.as_str().is_some_and(|x| x.eq_ignore_ascii_case("H264")))),
+        "a sealed call offers VP8 and no H.264: {codecs}"
+    );
     assert_eq!(k["code"], o["code"], "the same safety code on both sides");
     assert!(o["code"].as_str().is_some_and(|c| c.len() == 24), "{o}");
     assert!(
