@@ -207,6 +207,47 @@ async fn legal_visit_under_way(s: &Server, jurisdiction: &str) -> (i64, i64, i64
     ids
 }
 
+/// A legal visit under way in Chromium pages.
+struct Visit {
+    s: Server,
+    browser: Browser,
+    kiosk: Page,
+    office: Page,
+    id: i64,
+    /// The second counsel, whom no page joins as.
+    tap_id: i64,
+}
+
+/// A Berlin legal visit (`[e2ee] privileged = "required"`) under way: the
+/// detainee's kiosk page (in `lang`) opens its link, counsel's page joins
+/// after its check, `before` (if any) run on counsel's page first.
+async fn berlin_visit_in_chromium(lang: &str, before: Option<&str>) -> Visit {
+    let s = start().await;
+    let (id, detainee, lawyer, tap_id) = legal_visit_under_way(&s, "de-berlin").await;
+    let browser = Browser::launch().await;
+    let kiosk = browser.page("kiosk", Screen::Tablet).await;
+    let office = browser.page("counsel", Screen::Desktop).await;
+    if let Some(script) = before {
+        office.before_scripts(script).await;
+    }
+    kiosk
+        .goto(&join_link(
+            &s,
+            lang,
+            &token(&s, &s.admin, id, detainee).await,
+        ))
+        .await;
+    join_after_check(&office, &s, &token(&s, &s.admin, id, lawyer).await).await;
+    Visit {
+        s,
+        browser,
+        kiosk,
+        office,
+        id,
+        tap_id,
+    }
+}
+
 /// The page's end-to-end state (`window.parley.e2ee()`).
 async fn e2ee(page: &Page) -> Value {
     page.eval("window.parley.e2ee()").await
@@ -224,20 +265,14 @@ async fn e2ee(page: &Page) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_legal_visit_is_sealed_end_to_end_and_the_sfu_forwards_only_ciphertext() {
     let _one = one_at_a_time().await;
-    let s = start().await;
-    let (id, detainee, lawyer, tap_id) = legal_visit_under_way(&s, "de-berlin").await;
-
-    let browser = Browser::launch().await;
-    let kiosk = browser.page("kiosk", Screen::Tablet).await;
-    let office = browser.page("counsel", Screen::Desktop).await;
-    kiosk
-        .goto(&join_link(
-            &s,
-            "de",
-            &token(&s, &s.admin, id, detainee).await,
-        ))
-        .await;
-    join_after_check(&office, &s, &token(&s, &s.admin, id, lawyer).await).await;
+    let Visit {
+        s,
+        browser: _browser,
+        kiosk,
+        office,
+        id,
+        tap_id,
+    } = berlin_visit_in_chromium("de", None).await;
     for page in [&kiosk, &office] {
         wait_for_screen(page, "call", "the call", 20).await;
         page.wait(
@@ -517,22 +552,14 @@ async fn a_firefox_counsel_and_a_chromium_kiosk_seal_a_legal_visit_and_fall_back
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_that_cannot_encrypt_gets_no_media_where_encryption_is_required() {
     let _one = one_at_a_time().await;
-    let s = start().await;
-    let (id, detainee, lawyer, _) = legal_visit_under_way(&s, "de-berlin").await;
-    let browser = Browser::launch().await;
-    let kiosk = browser.page("kiosk", Screen::Tablet).await;
-    let office = browser.page("old-browser", Screen::Desktop).await;
-    office
-        .before_scripts("delete window.RTCRtpScriptTransform;")
-        .await;
-    kiosk
-        .goto(&join_link(
-            &s,
-            "en",
-            &token(&s, &s.admin, id, detainee).await,
-        ))
-        .await;
-    join_after_check(&office, &s, &token(&s, &s.admin, id, lawyer).await).await;
+    // Every part kept to the end: the server and the browser too.
+    let Visit {
+        s: _server,
+        browser: _browser,
+        kiosk,
+        office,
+        ..
+    } = berlin_visit_in_chromium("en", Some("delete window.RTCRtpScriptTransform;")).await;
     wait_for_screen(&office, "error", "the error screen", 20).await;
     assert!(
         office

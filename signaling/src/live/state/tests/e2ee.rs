@@ -49,20 +49,31 @@ fn e2ee_sent(effects: &[Effect]) -> Vec<(i64, ServerMessage)> {
         .collect()
 }
 
-/// A legal visit under `[e2ee] privileged = privileged`, detainee 1 and
-/// counsel 2 connected at the start.
-fn legal_visit(privileged: E2eeMode) -> (LiveSession, Vec<Effect>) {
+/// A legal visit under `[e2ee] privileged = privileged`, nobody connected.
+fn legal_visit_session(privileged: E2eeMode) -> LiveSession {
     let mut j = (*jurisdiction()).clone();
     j.e2ee = privileged;
-    let mut s = LiveSession::new(
+    LiveSession::new(
         SESSION,
         SessionKind::LegalVisit,
         Arc::new(j),
         start(),
         end(),
-    );
-    let mut effects = connect(&mut s, 1, Role::Detainee, start());
-    effects.extend(connect(&mut s, 2, Role::Counsel, start()));
+    )
+}
+
+/// Detainee 1 and counsel 2 connect to `s` at `at`: the effects.
+fn both_connect(s: &mut LiveSession, at: DateTime<Utc>) -> Vec<Effect> {
+    let mut effects = connect(s, 1, Role::Detainee, at);
+    effects.extend(connect(s, 2, Role::Counsel, at));
+    effects
+}
+
+/// A legal visit under `[e2ee] privileged = privileged`, detainee 1 and
+/// counsel 2 connected at the start.
+fn legal_visit(privileged: E2eeMode) -> (LiveSession, Vec<Effect>) {
+    let mut s = legal_visit_session(privileged);
+    let effects = both_connect(&mut s, start());
     (s, effects)
 }
 
@@ -172,18 +183,9 @@ fn nothing_is_encrypted_end_to_end_outside_privileged_media_or_under_off() {
 
 #[test]
 fn a_legal_visit_is_covered_from_its_start_not_in_the_waiting_room() {
-    let mut j = (*jurisdiction()).clone();
-    j.e2ee = E2eeMode::Required;
-    let mut s = LiveSession::new(
-        SESSION,
-        SessionKind::LegalVisit,
-        Arc::new(j),
-        start(),
-        end(),
-    );
+    let mut s = legal_visit_session(E2eeMode::Required);
     let early = start() - mins(5);
-    let mut effects = connect(&mut s, 1, Role::Detainee, early);
-    effects.extend(connect(&mut s, 2, Role::Counsel, early));
+    let effects = both_connect(&mut s, early);
     assert!(e2ee_sent(&effects).is_empty());
     assert_eq!(
         refusal(s.client(1, announce(1), early)),
