@@ -16,6 +16,7 @@ mod chromium;
 mod cross_browser;
 mod devices;
 mod e2ee;
+mod fair_use;
 mod firefox;
 mod hearing;
 mod join_page;
