@@ -3,30 +3,20 @@
 // policy allows; end a social visit with a reason. Every action is decided
 // and audited by the server.
 
-import { initLang, languagePicker, t, role, apply } from './i18n.js';
+import { t, role } from './i18n.js';
 import { syncClock, serverNow, until } from './clock.js';
 import { el } from './dom.js';
-import { api, alertText, useToken } from './staff_api.js';
+import { api, attempt, showRefusal, startConsole } from './staff_api.js';
 
 const $ = (id) => document.getElementById(id);
 let sessions = [];
 
-async function signIn(token) {
-  useToken(token);
-  try {
-    await syncClock();
-    const me = await api('GET', '/v1/me');
-    sessionStorage.setItem('parley.api', token);
-    $('who').textContent = t('signed_in_as', { name: me.name, role: me.role });
-    $('live').hidden = false;
-    alertText('');
-    await refresh();
-    // Sessions start and end by themselves: keep the list current.
-    clearInterval(signIn.timer);
-    signIn.timer = setInterval(() => refresh().catch((e) => alertText(t('refused', { msg: e.message }))), 15000);
-  } catch (e) {
-    alertText(t('refused', { msg: e.message }));
-  }
+/// Signed in: the list now, and again every 15 s (sessions start and end
+/// by themselves).
+async function ready() {
+  await refresh();
+  clearInterval(ready.timer);
+  ready.timer = setInterval(() => refresh().catch(showRefusal), 15000);
 }
 
 /// Sessions under way now: started, not ended (the server's clock decides).
@@ -67,35 +57,22 @@ function row(s) {
 
 /// Asks the server for a monitor's token and opens the session with it.
 export async function monitor(id) {
-  try {
-    const grant = await api('POST', `/v1/sessions/${id}/monitor`, {});
-    location.assign(`/join#token=${encodeURIComponent(grant.token)}`);
-  } catch (e) {
-    alertText(t('refused', { msg: e.message }));
-  }
+  await attempt(() => api('POST', `/v1/sessions/${id}/monitor`, {}),
+    (grant) => location.assign(`/join#token=${encodeURIComponent(grant.token)}`));
 }
 
 async function end(id, reason) {
   if (!reason.trim()) { document.getElementById(`reason-${id}`)?.focus(); return; }
-  try {
-    await api('POST', `/v1/sessions/${id}/end`, { reason });
-    alertText('');
+  await attempt(() => api('POST', `/v1/sessions/${id}/end`, { reason }), async () => {
     $('status').textContent = t('ended_ok', { id });
     await refresh();
-  } catch (e) {
-    alertText(t('refused', { msg: e.message }));
-  }
+  });
 }
 
 function main() {
-  initLang();
-  languagePicker($('lang'));
-  document.addEventListener('parley-lang', () => { apply(document); render(); });
-  $('sign-in').addEventListener('submit', (ev) => { ev.preventDefault(); signIn($('api-token').value.trim()); });
-  $('refresh').addEventListener('click', () => refresh().catch((e) => alertText(t('refused', { msg: e.message }))));
+  startConsole({ section: 'live', render, ready, prepare: syncClock });
+  $('refresh').addEventListener('click', () => refresh().catch(showRefusal));
   setInterval(() => document.querySelectorAll('td.left').forEach((td) => { td.textContent = until(td.dataset.ends); }), 1000);
-  const saved = sessionStorage.getItem('parley.api');
-  if (saved) signIn(saved);
 }
 
 // For diagnostics (and the browser tests).

@@ -3,9 +3,9 @@
 // trail (rules, times, who, the stated reasons), and the reviewer's
 // decision. The server decides who may see and decide what, and audits it.
 
-import { initLang, languagePicker, t, apply, currentLang } from './i18n.js';
+import { t, currentLang } from './i18n.js';
 import { el } from './dom.js';
-import { api, alertText, useToken } from './staff_api.js';
+import { api, attempt, startConsole } from './staff_api.js';
 
 const $ = (id) => document.getElementById(id);
 let pending = [];
@@ -13,20 +13,6 @@ let pending = [];
 let file = null;
 
 const when = (iso) => new Date(iso).toLocaleString(currentLang(), { dateStyle: 'medium', timeStyle: 'short' });
-
-async function signIn(token) {
-  useToken(token);
-  try {
-    const me = await api('GET', '/v1/me');
-    sessionStorage.setItem('parley.api', token);
-    $('who').textContent = t('signed_in_as', { name: me.name, role: me.role });
-    $('pending').hidden = false;
-    alertText('');
-    await refresh();
-  } catch (e) {
-    alertText(t('refused', { msg: e.message }));
-  }
-}
 
 async function refresh() {
   pending = await api('GET', '/v1/reviews?pending=true');
@@ -47,15 +33,13 @@ function render() {
 }
 
 async function open(id) {
-  try {
-    file = await api('GET', `/v1/reviews/${id}`);
+  await attempt(() => api('GET', `/v1/reviews/${id}`), (found) => {
+    file = found;
     $('decide').reset();
     renderFile();
     $('file').hidden = false;
     $('file-title').focus?.();
-  } catch (e) {
-    alertText(t('refused', { msg: e.message }));
-  }
+  });
 }
 
 function renderFile() {
@@ -83,29 +67,20 @@ function renderFile() {
 
 async function decide(outcome, reason) {
   if (!file) return;
-  try {
-    const r = await api('POST', `/v1/reviews/${file.review.id}/decision`, { outcome, reason });
+  await attempt(() => api('POST', `/v1/reviews/${file.review.id}/decision`, { outcome, reason }), async (r) => {
     file.review = r;
     $('status').textContent = t('decided_ok', { id: r.id, outcome: t(`outcome_${r.outcome}`) });
-    alertText('');
     await refresh();
-  } catch (e) {
-    alertText(t('refused', { msg: e.message }));
-  }
+  });
 }
 
 function main() {
-  initLang();
-  languagePicker($('lang'));
-  document.addEventListener('parley-lang', () => { apply(document); render(); });
-  $('sign-in').addEventListener('submit', (ev) => { ev.preventDefault(); signIn($('api-token').value.trim()); });
+  startConsole({ section: 'pending', render, ready: refresh });
   $('decide').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const outcome = new FormData($('decide')).get('outcome');
     decide(outcome, $('decide-reason').value.trim());
   });
-  const saved = sessionStorage.getItem('parley.api');
-  if (saved) signIn(saved);
 }
 
 main();

@@ -138,40 +138,30 @@ fn check_fair_use(
             ));
         }
     };
-    let ranged =
-        |value: &Option<Spanned<u32>>, key: &str, min: u32, max: u32, default: u32, unit: &str| {
-            let Some(value) = value else {
-                return Ok(default);
-            };
-            let v = *value.get_ref();
-            if (min..=max).contains(&v) {
-                Ok(v)
-            } else {
-                Err(src.error(
-                    value.span(),
-                    &format!("fair_use.{key}"),
-                    format!("{key} must be between {min} and {max} {unit} (got {v})"),
-                ))
-            }
-        };
     Ok(FairUse {
         mode,
-        cap_minutes: ranged(
-            &f.cap_minutes,
-            "cap_minutes",
-            1,
-            MAX_CAP_MINUTES,
-            defaults.cap_minutes,
-            "minutes",
-        )?,
-        min_outage_seconds: ranged(
-            &f.min_outage_seconds,
-            "min_outage_seconds",
-            0,
-            MAX_MIN_OUTAGE_SECONDS,
-            defaults.min_outage_seconds,
-            "seconds",
-        )?,
+        cap_minutes: match &f.cap_minutes {
+            Some(v) => in_range(
+                v,
+                "fair_use.cap_minutes",
+                1,
+                MAX_CAP_MINUTES,
+                "minutes",
+                src,
+            )?,
+            None => defaults.cap_minutes,
+        },
+        min_outage_seconds: match &f.min_outage_seconds {
+            Some(v) => in_range(
+                v,
+                "fair_use.min_outage_seconds",
+                0,
+                MAX_MIN_OUTAGE_SECONDS,
+                "seconds",
+                src,
+            )?,
+            None => defaults.min_outage_seconds,
+        },
     })
 }
 
@@ -455,10 +445,11 @@ fn check_announcements(
         .collect())
 }
 
-/// Refuses `value` unless it lies in `min..=max`.
+/// Refuses `value` (at `key`, e.g. `visits.weekly_quota`) unless it lies
+/// in `min..=max`; the message names the key's last part and the `unit`.
 fn in_range(
     value: &Spanned<u32>,
-    name: &str,
+    key: &str,
     min: u32,
     max: u32,
     unit: &str,
@@ -468,9 +459,10 @@ fn in_range(
     if (min..=max).contains(&v) {
         Ok(v)
     } else {
+        let name = key.rsplit('.').next().unwrap_or(key);
         Err(src.error(
             value.span(),
-            &format!("visits.{name}"),
+            key,
             format!("{name} must be between {min} and {max} {unit} (got {v})"),
         ))
     }
@@ -480,7 +472,7 @@ fn check_visits(visits: &Spanned<RawVisits>, src: &Source<'_>) -> Result<VisitRu
     let v = visits.get_ref();
     let early = in_range(
         &v.early_join_minutes,
-        "early_join_minutes",
+        "visits.early_join_minutes",
         0,
         MAX_EARLY_JOIN_MINUTES,
         "minutes",
@@ -488,7 +480,7 @@ fn check_visits(visits: &Spanned<RawVisits>, src: &Source<'_>) -> Result<VisitRu
     )?;
     let max_len = in_range(
         &v.max_length_minutes,
-        "max_length_minutes",
+        "visits.max_length_minutes",
         1,
         MAX_VISIT_MINUTES,
         "minutes",
@@ -496,7 +488,7 @@ fn check_visits(visits: &Spanned<RawVisits>, src: &Source<'_>) -> Result<VisitRu
     )?;
     let min_len = in_range(
         &v.min_length_minutes,
-        "min_length_minutes",
+        "visits.min_length_minutes",
         1,
         MAX_VISIT_MINUTES,
         "minutes",
@@ -513,7 +505,7 @@ fn check_visits(visits: &Spanned<RawVisits>, src: &Source<'_>) -> Result<VisitRu
     }
     let lead = in_range(
         &v.booking_lead_hours,
-        "booking_lead_hours",
+        "visits.booking_lead_hours",
         0,
         MAX_LEAD_HOURS,
         "hours",
@@ -522,7 +514,7 @@ fn check_visits(visits: &Spanned<RawVisits>, src: &Source<'_>) -> Result<VisitRu
     let now_leeway = match &v.booking_now_leeway_seconds {
         Some(value) => in_range(
             value,
-            "booking_now_leeway_seconds",
+            "visits.booking_now_leeway_seconds",
             0,
             MAX_NOW_LEEWAY_SECONDS,
             "seconds",
@@ -532,7 +524,7 @@ fn check_visits(visits: &Spanned<RawVisits>, src: &Source<'_>) -> Result<VisitRu
     };
     let quota = in_range(
         &v.weekly_quota,
-        "weekly_quota",
+        "visits.weekly_quota",
         1,
         MAX_WEEKLY_QUOTA,
         "visits",
@@ -540,7 +532,7 @@ fn check_visits(visits: &Spanned<RawVisits>, src: &Source<'_>) -> Result<VisitRu
     )?;
     let max_visitors = in_range(
         &v.max_visitors,
-        "max_visitors",
+        "visits.max_visitors",
         1,
         MAX_VISITORS,
         "visitors",

@@ -34,6 +34,19 @@ pub struct DeadLetter {
     pub failed_at: DateTime<Utc>,
 }
 
+/// An event given up on, to record. `failed_at`: Unix seconds.
+#[derive(Debug, Clone)]
+pub struct NewDeadLetter<'a> {
+    pub webhook_id: i64,
+    /// The event's id: its audit entry's sequence number.
+    pub seq: i64,
+    /// The event type.
+    pub event: &'a str,
+    pub attempts: i64,
+    pub last_error: &'a str,
+    pub failed_at: i64,
+}
+
 /// A webhook to insert. Times in Unix seconds.
 #[derive(Debug, Clone)]
 pub struct NewWebhook<'a> {
@@ -77,16 +90,7 @@ pub trait WebhookWrites: WebhookReads {
     async fn insert_webhook(&mut self, w: &NewWebhook<'_>) -> Result<i64, sqlx::Error>;
     /// Records that events up to `seq` are done; never moves backwards.
     async fn webhook_delivered(&mut self, id: i64, seq: i64) -> Result<(), sqlx::Error>;
-    /// Gives up on the event `seq` (of type `event`) after `attempts`, and
-    /// moves on past it. `now`: Unix seconds.
-    async fn dead_letter(
-        &mut self,
-        webhook_id: i64,
-        seq: i64,
-        event: &str,
-        attempts: i64,
-        last_error: &str,
-        now: i64,
-    ) -> Result<(), sqlx::Error>;
+    /// Gives up on the event `letter` names, and moves on past it.
+    async fn dead_letter(&mut self, letter: &NewDeadLetter<'_>) -> Result<(), sqlx::Error>;
     async fn deactivate_webhook(&mut self, id: i64) -> Result<(), sqlx::Error>;
 }

@@ -12,7 +12,7 @@ use super::signature;
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::store::webhooks::Webhook;
+use crate::store::webhooks::{NewDeadLetter, Webhook};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -164,14 +164,14 @@ impl Deliverer {
                 self.failing.remove(&webhook_id);
                 let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
                 let mut w = self.store.write().await?;
-                w.dead_letter(
+                w.dead_letter(&NewDeadLetter {
                     webhook_id,
-                    event.id,
-                    &event.kind,
-                    i64::from(failed),
-                    &error,
-                    self.clock.now().timestamp(),
-                )
+                    seq: event.id,
+                    event: &event.kind,
+                    attempts: i64::from(failed),
+                    last_error: &error,
+                    failed_at: self.clock.now().timestamp(),
+                })
                 .await?;
                 w.commit().await
             }

@@ -248,6 +248,30 @@ async fn until_kept_within(
     }
 }
 
+/// `lost`'s media connection (negotiated on `ws`) goes; once the SFU has
+/// noticed (`media_lost`, about 10 s) the clock moves on `away` and a new
+/// client (SSRCs from `ssrc`) offers on `ws`; then reads `other` until
+/// `expect`. Every message read is kept in `seen`; the new client.
+async fn lost_and_back(
+    s: &Server,
+    lost: &parley_client::Client,
+    (ws, other): (&mut Ws, &mut Ws),
+    (away, ssrc): (Duration, u32),
+    expect: &str,
+    seen: &mut Vec<serde_json::Value>,
+) -> parley_client::Client {
+    lost.pc.close().await.expect("closed");
+    until_kept_within(ws, "media_lost", seen, std::time::Duration::from_secs(25)).await;
+    s.clock.advance(away);
+    let mut again = parley_client::Client::new("home", true, 1, ssrc)
+        .await
+        .expect("client");
+    let offer = again.offer().await.expect("offer");
+    send(ws, json!({"type": "offer", "sdp": offer})).await;
+    until_kept(other, expect, seen).await;
+    again
+}
+
 /// Runs a hearing and a visit through every message of the protocol, then
 /// holds each documented example against the real messages: a client
 /// example must parse as a client message; a server example must have the
@@ -394,22 +418,17 @@ async fn every_documented_message_is_one_the_server_really_sends() {
         until_kept(&mut cell_ws, "publish_layers", &mut seen).await;
     });
     sent.expect("sent");
-    // The phone's connection goes; the SFU notices the silence (10 s).
-    home.pc.close().await.expect("closed");
-    until_kept_within(
-        &mut home_ws,
-        "media_lost",
+    // The phone's connection goes; back after half a minute: the visit
+    // gets the time back (demo's [fair_use]), `extended` with `lost_seconds`.
+    let _again = lost_and_back(
+        &s,
+        &home,
+        (&mut home_ws, &mut cell_ws),
+        (Duration::seconds(30), 22_000),
+        "extended",
         &mut seen,
-        std::time::Duration::from_secs(25),
     )
     .await;
-    // Back after half a minute: the visit gets the time back (demo's
-    // [fair_use]), `extended` with `lost_seconds`.
-    s.clock.advance(Duration::seconds(30));
-    let mut again = Client::new("home", true, 1, 22_000).await.expect("client");
-    let offer = again.offer().await.expect("offer");
-    send(&mut home_ws, json!({"type": "offer", "sdp": offer})).await;
-    until_kept(&mut cell_ws, "extended", &mut seen).await;
     // Where the jurisdiction credits lost time instead (de-berlin), the
     // same loss gives `time_credited`.
     let berlin = prison(&s, "de-berlin", 1).await;
@@ -432,19 +451,15 @@ async fn every_documented_message_is_one_the_server_really_sends() {
             .expect("connected");
         clients.push(client);
     }
-    clients[1].pc.close().await.expect("closed");
-    until_kept_within(
-        &mut home_ws,
-        "media_lost",
+    let _again = lost_and_back(
+        &s,
+        &clients[1],
+        (&mut home_ws, &mut cell_ws),
+        (Duration::seconds(60), 25_000),
+        "time_credited",
         &mut seen,
-        std::time::Duration::from_secs(25),
     )
     .await;
-    s.clock.advance(Duration::seconds(60));
-    let mut again = Client::new("home", true, 1, 25_000).await.expect("client");
-    let offer = again.offer().await.expect("offer");
-    send(&mut home_ws, json!({"type": "offer", "sdp": offer})).await;
-    until_kept(&mut cell_ws, "time_credited", &mut seen).await;
 
     // A legal visit under the demo's `[e2ee] privileged = "offered"`: the
     // two sides' public keys, then a wrapped sender key, pass through.

@@ -91,12 +91,7 @@ impl LiveSession {
     /// An `e2ee` message to every connected member whose coverage or
     /// peers' keys changed since the last one they were sent.
     pub(super) fn e2ee_updates(&mut self) -> Vec<Effect> {
-        let ids: Vec<i64> = self
-            .members
-            .iter()
-            .filter(|(_, m)| m.connected)
-            .map(|(id, _)| *id)
-            .collect();
+        let ids = self.connected_ids();
         let mut effects = Vec::new();
         for id in ids {
             let Some(message) = self.e2ee_message(id) else {

@@ -82,10 +82,18 @@ impl LiveSession {
     }
 
     pub(super) fn to_all(&self, message: &ServerMessage) -> Vec<Effect> {
+        self.connected_ids()
+            .into_iter()
+            .map(|id| Effect::Send(id, message.clone()))
+            .collect()
+    }
+
+    /// Who is connected now, by participant id.
+    pub(super) fn connected_ids(&self) -> Vec<i64> {
         self.members
             .iter()
             .filter(|(_, m)| m.connected)
-            .map(|(id, _)| Effect::Send(*id, message.clone()))
+            .map(|(id, _)| *id)
             .collect()
     }
 }

@@ -142,12 +142,7 @@ impl LiveSession {
             message: message.to_string(),
         };
         let mut effects = self.to_all(&ended);
-        let ids: Vec<i64> = self
-            .members
-            .iter()
-            .filter(|(_, m)| m.connected)
-            .map(|(id, _)| *id)
-            .collect();
+        let ids = self.connected_ids();
         for id in ids {
             effects.push(Effect::Close(id, CloseCode::Ended(reason)));
             if let Some(m) = self.members.get_mut(&id) {

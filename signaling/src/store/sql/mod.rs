@@ -32,7 +32,9 @@ use super::people::{PeopleReads, PeopleWrites};
 use super::reviews::{NewReview, ReviewReads, ReviewWrites};
 use super::sessions::{NewParticipant, NewSession, SessionFilter, SessionReads, SessionWrites};
 use super::users::{UserReads, UserWrites};
-use super::webhooks::{DeadLetter, NewWebhook, Webhook, WebhookReads, WebhookWrites};
+use super::webhooks::{
+    DeadLetter, NewDeadLetter, NewWebhook, Webhook, WebhookReads, WebhookWrites,
+};
 use super::{Backend, DB_FILE, Read, StoreError, StoreLocation, Write};
 use crate::model::{
     ApiUser, ApprovedContact, CallerRole, Contact, Detainee, Device, DeviceKind, Facility,
@@ -650,25 +652,8 @@ impl WebhookWrites for Statements<Tx<'_>> {
     async fn webhook_delivered(&mut self, id: i64, seq: i64) -> Result<(), sqlx::Error> {
         webhooks::delivered(&mut self.0.tx, id, seq).await
     }
-    async fn dead_letter(
-        &mut self,
-        webhook_id: i64,
-        seq: i64,
-        event: &str,
-        attempts: i64,
-        last_error: &str,
-        now: i64,
-    ) -> Result<(), sqlx::Error> {
-        webhooks::dead_letter(
-            &mut self.0.tx,
-            webhook_id,
-            seq,
-            event,
-            attempts,
-            last_error,
-            now,
-        )
-        .await
+    async fn dead_letter(&mut self, letter: &NewDeadLetter<'_>) -> Result<(), sqlx::Error> {
+        webhooks::dead_letter(&mut self.0.tx, letter).await
     }
     async fn deactivate_webhook(&mut self, id: i64) -> Result<(), sqlx::Error> {
         webhooks::deactivate(&mut self.0.tx, id).await

@@ -1,6 +1,6 @@
 //! Webhooks and their dead letters.
 
-use crate::store::webhooks::{DeadLetter, NewWebhook, Webhook};
+use crate::store::webhooks::{DeadLetter, NewDeadLetter, NewWebhook, Webhook};
 use crate::time::from_unix;
 use sqlx::{AnyConnection, Row};
 
@@ -92,26 +92,21 @@ pub async fn delivered(conn: &mut AnyConnection, id: i64, seq: i64) -> Result<()
 
 pub async fn dead_letter(
     conn: &mut AnyConnection,
-    webhook_id: i64,
-    seq: i64,
-    event: &str,
-    attempts: i64,
-    last_error: &str,
-    now: i64,
+    letter: &NewDeadLetter<'_>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO webhook_dead_letters (webhook_id, seq, event, attempts, last_error, failed_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(webhook_id)
-    .bind(seq)
-    .bind(event)
-    .bind(attempts)
-    .bind(last_error)
-    .bind(now)
+    .bind(letter.webhook_id)
+    .bind(letter.seq)
+    .bind(letter.event)
+    .bind(letter.attempts)
+    .bind(letter.last_error)
+    .bind(letter.failed_at)
     .execute(&mut *conn)
     .await?;
-    delivered(conn, webhook_id, seq).await
+    delivered(conn, letter.webhook_id, letter.seq).await
 }
 
 pub async fn deactivate(conn: &mut AnyConnection, id: i64) -> Result<(), sqlx::Error> {
