@@ -466,7 +466,8 @@ async fn shows(page: &impl Window, state: &str, what: &str) {
 /// Firefox's counsel and Chromium's kiosk, in a demo legal visit
 /// (`[e2ee] privileged = "offered"`): two WebRTC stacks and two
 /// encoded-transform implementations seal and open each other's media
-/// under the same safety code. When a second counsel joins with a client
+/// under the same safety code, for a minute without a freeze (Firefox
+/// checking ICE consent at RFC 7675's 5 s pace). When a second counsel joins with a client
 /// that cannot encrypt, both fall back to the SFU's encryption and say so;
 /// when it leaves, both seal again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -513,6 +514,41 @@ async fn a_firefox_counsel_and_a_chromium_kiosk_seal_a_legal_visit_and_fall_back
         assert_eq!(e["plainReceived"], 0, "[{name}] {e}");
     }
     office.screenshot("e2ee-firefox-counsel").await;
+    // A minute of sealed media, read every second: both sides decode new
+    // frames each time, nothing fails to open, nothing freezes.
+    let first = (office.media().await, kiosk.media().await);
+    let mut last = first;
+    for second in 1..=60 {
+        tokio::time::sleep(Wait::from_secs(1)).await;
+        let now = (office.media().await, kiosk.media().await);
+        assert!(
+            now.0.frames_decoded > last.0.frames_decoded
+                && now.1.frames_decoded > last.1.frames_decoded,
+            "second {second}: frames decoded, Firefox {} -> {}, Chromium {} -> {}",
+            last.0.frames_decoded,
+            now.0.frames_decoded,
+            last.1.frames_decoded,
+            now.1.frames_decoded
+        );
+        last = now;
+    }
+    for (name, before, after) in [("Firefox", first.0, last.0), ("Chromium", first.1, last.1)] {
+        assert_eq!(
+            after.freezes, before.freezes,
+            "{name}: {before:?} -> {after:?}"
+        );
+        assert!(
+            after.samples > before.samples + 60 * 40_000,
+            "{name} kept playing audio (48 kHz): {before:?} -> {after:?}"
+        );
+    }
+    for (name, e) in [
+        ("Firefox", office.eval("window.parley.e2ee()").await),
+        ("Chromium", kiosk.eval("window.parley.e2ee()").await),
+    ] {
+        assert_eq!(e["decryptFailures"], 0, "[{name}] after a minute: {e}");
+        assert_eq!(e["plainReceived"], 0, "[{name}] after a minute: {e}");
+    }
 
     // A second counsel whose client sends no key: under `offered` both
     // browsers stop sealing (everyone must be able to open) and say so.
